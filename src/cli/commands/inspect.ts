@@ -1,0 +1,61 @@
+// `langquant inspect --model DIR`: architecture, parameter count, dtypes, tied and ignored tensors.
+
+import type { Command } from 'commander';
+import { loadModel } from '../../model/load.ts';
+import { numel } from '../../tensor/tensor.ts';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('architecture, parameter count, dtypes, tied and ignored tensors of a model folder')
+    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + weights)')
+    .option('--json', 'print JSON instead of text')
+    .action((opts: { model: string; json?: boolean }) => {
+      const model = loadModel(opts.model);
+      const c = model.config;
+      const seen = new Set<unknown>();
+      let params = 0;
+      for (const t of model.weights.values()) {
+        if (seen.has(t)) continue; // a tied matrix is counted once
+        seen.add(t);
+        params += numel(t.shape);
+      }
+      const dtypeCounts: Record<string, number> = {};
+      for (const d of Object.values(model.info.dtypes)) dtypeCounts[d] = (dtypeCounts[d] ?? 0) + 1;
+      const out = {
+        dir: model.dir,
+        arch: c.arch,
+        layers: c.numLayers,
+        hiddenSize: c.hiddenSize,
+        heads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        intermediateSize: c.intermediateSize,
+        vocabSize: c.vocabSize,
+        maxPositions: c.maxPositions,
+        positions: c.positions,
+        parameters: params,
+        format: model.info.format,
+        files: model.info.files,
+        dtypes: dtypeCounts,
+        tied: model.info.tied,
+        ignored: model.info.ignored,
+      };
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        return;
+      }
+      const lines = [
+        `model        ${out.dir}`,
+        `architecture ${out.arch} (${out.layers} layers, hidden ${out.hiddenSize}, ${out.heads} heads${out.kvHeads !== out.heads ? ` / ${out.kvHeads} kv` : ''}, head dim ${out.headDim}, MLP ${out.intermediateSize})`,
+        `vocabulary   ${out.vocabSize}`,
+        `positions    ${out.positions}${out.maxPositions ? `, at most ${out.maxPositions}` : ''}`,
+        `parameters   ${params.toLocaleString('en-US')}`,
+        `weights      ${out.format}: ${out.files.join(', ')}`,
+        `dtypes       ${Object.entries(dtypeCounts).map(([d, n]) => `${d} ×${n}`).join(', ')}`,
+        `tied         ${out.tied.length ? out.tied.join(', ') : 'none'}`,
+        `ignored      ${out.ignored.length ? out.ignored.join(', ') : 'none'}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

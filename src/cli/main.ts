@@ -1,0 +1,41 @@
+// langquant's command line. Every command registers itself from src/cli/commands/; this file owns
+// the one top-level error handler: a UserError prints its one-line message and exits non-zero,
+// anything else is a bug and is printed with its stack.
+
+import { Command, CommanderError } from 'commander';
+import { UserError } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import { registerInspect } from './commands/inspect.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('langquant')
+    .description('Which languages pay when a language model is quantised, and what saves them')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerInspect(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has already printed its message (unknown option, --help, --version).
+      return e.exitCode;
+    }
+    if (e instanceof UserError) {
+      process.stderr.write(`langquant: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`langquant: internal error — please report it with the command you ran\n${(e as Error)?.stack ?? String(e)}\n`);
+    return 70;
+  }
+}
+
+// Run when executed as the program (bin/langquant.mjs imports this module).
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
