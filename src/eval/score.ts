@@ -1,0 +1,133 @@
+// Scores a text's token ids with an Engine through sliding windows (windows.ts): per-scored-token
+// negative log-likelihood in nats, the model's top-1 prediction at each scored position, and — only
+// when asked — the scored rows of the log-probability matrix, streamed one window at a time so that
+// memory stays bounded by one window's [T−1, V] rows whatever the text's length.
+// Reference: DESIGN.md §4 (scoring convention); sums in float64 as llama.cpp's perplexity tool does.
+
+import { DataError } from '../errors.ts';
+import type { Engine } from '../engine/types.ts';
+import { slidingWindows, type WindowOptions } from './windows.ts';
+
+export interface ScoreOptions extends WindowOptions {
+  /** Ask the engine for log-probabilities and hand the scored rows to `onLogProbs`. */
+  readonly wantLogProbs?: boolean;
+  /**
+   * Called once per window, in order, with the log-probability rows of that window's scored targets:
+   * `rows` is [count, V] row-major, row r predicts ids[firstTarget + r]. The buffer may be reused
+   * after the call returns; copy what you keep.
+   */
+  readonly onLogProbs?: (firstTarget: number, rows: Float32Array, count: number, vocab: number) => void | Promise<void>;
+  /** Progress: windows done out of total. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface TokenScores {
+  /** nll[i] = −ln p(ids[i+1] | ids[start..i]) in nats, i = 0..N−2 (entry i scores target id i+1). [N−1] */
+  readonly nll: Float64Array;
+  /** Top-1 prediction at the position that scores target i+1 (argmax of its logits). [N−1] */
+  readonly top1: Int32Array;
+  /** Targets, ids[1..N−1], for top-1 accuracy. [N−1] */
+  readonly targets: Int32Array;
+  /** Number of scored tokens (N − 1). */
+  readonly count: number;
+  /** Σ nll, accumulated in float64. */
+  readonly nllSum: number;
+  /** Number of windows run. */
+  readonly windows: number;
+}
+
+/** What one window contributes: the scored targets ids[firstTarget, firstTarget+count). */
+export interface WindowScores {
+  /** Index of the window (0-based) and the total number of windows. */
+  readonly index: number;
+  readonly total: number;
+  /** Absolute index of the first scored target id (≥ 1). */
+  readonly firstTarget: number;
+  /** Number of scored targets in this window. */
+  readonly count: number;
+  /** NLL of each scored target, nats. [count] */
+  readonly nll: Float64Array;
+  /** Top-1 prediction at the position that scores each target. [count] */
+  readonly top1: Int32Array;
+  /** Log-probability rows predicting each scored target, when asked. [count, vocab] */
+  readonly logProbs?: Float32Array;
+  /** Vocabulary size (row width of logProbs); 0 when log-probabilities were not asked for. */
+  readonly vocab: number;
+}
+
+/** Checks that a text is long enough to score; returns its ids as an Int32Array. */
+function asIds(ids: ArrayLike<number>): Int32Array {
+  const n = ids.length;
+  if (n < 2) {
+    throw new DataError(`a text of ${n} token${n === 1 ? '' : 's'} has nothing to score: the first token is never scored, so at least 2 tokens are needed; use a longer text`);
+  }
+  return Int32Array.from(ids);
+}
+
+/**
+ * Runs the engine over the windows of `ids` and yields, window by window, the scored targets only
+ * (each id after the first appears in exactly one yielded window). Memory: one window at a time.
+ */
+export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts: WindowOptions & { wantLogProbs?: boolean }): AsyncGenerator<WindowScores> {
+  const all = asIds(ids);
+  const windows = slidingWindows(all.length, opts);
+  const want = opts.wantLogProbs === true;
+  for (let w = 0; w < windows.length; w++) {
+    const { start, end, scoreFrom } = windows[w];
+    const T = end - start;
+    const res = await engine.score({ ids: all.subarray(start, end), wantLogProbs: want });
+    if (res.nll.length !== T - 1 || res.top1.length !== T - 1) {
+      throw new Error(`engine ${engine.name} returned ${res.nll.length} NLL values for a window of ${T} ids (expected ${T - 1})`);
+    }
+    // Window-local position p predicts absolute id start+p+1; the scored targets scoreFrom..end−1
+    // are local positions p0 = scoreFrom−start−1 .. T−2.
+    const p0 = scoreFrom - start - 1;
+    let logProbs: Float32Array | undefined;
+    let vocab = 0;
+    if (want) {
+      if (!res.logProbs) throw new Error(`engine ${engine.name} did not return log-probabilities when asked`);
+      vocab = res.logProbs.length / (T - 1);
+      logProbs = res.logProbs.subarray(p0 * vocab, (T - 1) * vocab);
+    }
+    yield {
+      index: w,
+      total: windows.length,
+      firstTarget: scoreFrom,
+      count: T - 1 - p0,
+      nll: res.nll.subarray(p0, T - 1),
+      top1: res.top1.subarray(p0, T - 1),
+      logProbs,
+      vocab,
+    };
+  }
+}
+
+/** Scores every id after the first exactly once (see windows.ts) and returns per-token results. */
+export async function scoreTokens(engine: Engine, ids: ArrayLike<number>, opts: ScoreOptions): Promise<TokenScores> {
+  const all = asIds(ids);
+  const n = all.length;
+  const nll = new Float64Array(n - 1);
+  const top1 = new Int32Array(n - 1);
+  let nllSum = 0;
+  let windows = 0;
+  const want = opts.wantLogProbs === true || opts.onLogProbs !== undefined;
+  for await (const w of scoreWindows(engine, all, { ...opts, wantLogProbs: want })) {
+    const off = w.firstTarget - 1; // entry i of nll scores target id i+1
+    for (let r = 0; r < w.count; r++) {
+      nll[off + r] = w.nll[r];
+      top1[off + r] = w.top1[r];
+      nllSum += w.nll[r];
+    }
+    if (opts.onLogProbs && w.logProbs) await opts.onLogProbs(w.firstTarget, w.logProbs, w.count, w.vocab);
+    windows++;
+    opts.onProgress?.(w.index + 1, w.total);
+  }
+  return { nll, top1, targets: all.slice(1), count: n - 1, nllSum, windows };
+}
+
+/** Fraction of scored positions whose top-1 prediction is the actual next id. */
+export function top1Accuracy(s: TokenScores): number {
+  let hit = 0;
+  for (let i = 0; i < s.count; i++) if (s.top1[i] === s.targets[i]) hit++;
+  return s.count === 0 ? NaN : hit / s.count;
+}
