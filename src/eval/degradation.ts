@@ -1,0 +1,260 @@
+// What a treatment (quantisation, preservation) costs on a text, against the full-precision model
+// on the same text and the same windows (DESIGN.md §4; the metric set of llama.cpp's perplexity
+// tool with --kl-divergence):
+//   ΔNLL      = NLL_q/tokens − NLL_fp/tokens              (mean nats per scored token)
+//   ΔBPB      = BPB_q − BPB_fp = (NLL_q − NLL_fp) / (bytes · ln 2)      (primary measure)
+//   PPL ratio − 1 = PPL_q / PPL_fp − 1 = exp(ΔNLL) − 1
+//   KL        = KL(p_fp ‖ p_q) = Σ_v p_fp(v) (ln p_fp(v) − ln p_q(v)) per scored position, in nats;
+//               mean and percentiles 50/90/99/max over the scored positions
+//   top-1 agreement = share of scored positions where both models' argmax agree.
+// Full-precision results are computed once per (model, text, windows) and kept in a byte-bounded
+// in-memory cache; when the log-probabilities of a text do not fit the budget, only the NLL and
+// top-1 are cached and the full-precision model is run again window by window next to the treated
+// one (memory stays one window's [T−1, V] rows per model).
+
+import { createHash } from 'node:crypto';
+import type { Engine } from '../engine/types.ts';
+import { mean, measures, quantileSorted, sumTotals, textTotals, type TextMeasures, type TextTotals } from './metrics.ts';
+import { scoreWindows, type WindowScores } from './score.ts';
+import { resolveWindowOptions, type WindowOptions } from './windows.ts';
+
+/** Full-precision results for one text, as cached. */
+export interface ReferenceScores {
+  /** NLL of targets ids[1..N−1], nats. [N−1] */
+  readonly nll: Float64Array;
+  /** Top-1 prediction for each target. [N−1] */
+  readonly top1: Int32Array;
+  /** Log-probability rows for each target, when they fitted the cache budget. [N−1, vocab] */
+  readonly logProbs?: Float32Array;
+  readonly vocab: number;
+}
+
+/** A byte-bounded, least-recently-used cache of full-precision results keyed by model + text. */
+export class ReferenceCache {
+  private readonly entries = new Map<string, ReferenceScores>();
+  private bytes = 0;
+
+  /** @param maxBytes budget for everything held (default 512 MiB). */
+  constructor(readonly maxBytes = 512 * 1024 * 1024) {}
+
+  /** Bytes held now. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  get(key: string): ReferenceScores | undefined {
+    const e = this.entries.get(key);
+    if (e) {
+      // Refresh its place in the LRU order.
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  /** Whether an entry of this many bytes can be held at all. */
+  fits(bytes: number): boolean {
+    return bytes <= this.maxBytes;
+  }
+
+  set(key: string, value: ReferenceScores): void {
+    const old = this.entries.get(key);
+    if (old) {
+      this.entries.delete(key);
+      this.bytes -= entryBytes(old);
+    }
+    let v = value;
+    if (!this.fits(entryBytes(v)) && v.logProbs) v = { nll: v.nll, top1: v.top1, vocab: v.vocab }; // keep the cheap part
+    const need = entryBytes(v);
+    if (!this.fits(need)) return;
+    for (const [k, e] of this.entries) {
+      if (this.bytes + need <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= entryBytes(e);
+    }
+    this.entries.set(key, v);
+    this.bytes += need;
+  }
+}
+
+function entryBytes(e: ReferenceScores): number {
+  return e.nll.byteLength + e.top1.byteLength + (e.logProbs?.byteLength ?? 0);
+}
+
+/** Cache key of a text for one model: the model's key, the windows, and a hash of the ids. */
+export function referenceKey(modelKey: string, ids: ArrayLike<number>, opts: WindowOptions): string {
+  const { context, stride } = resolveWindowOptions(opts);
+  const h = createHash('sha256');
+  const buf = Int32Array.from(ids);
+  h.update(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+  return `${modelKey}|K=${context}|S=${stride}|${h.digest('hex')}`;
+}
+
+/** KL(p ‖ q) in nats of two log-probability rows (float64 sums); p(v) = 0 contributes nothing. */
+export function klDivergence(logP: ArrayLike<number>, logQ: ArrayLike<number>, offP = 0, offQ = 0, vocab = logP.length): number {
+  let kl = 0;
+  for (let v = 0; v < vocab; v++) {
+    const lp = logP[offP + v];
+    if (lp === -Infinity) continue; // 0 · log 0 = 0
+    const p = Math.exp(lp);
+    kl += p * (lp - logQ[offQ + v]);
+  }
+  // Mathematically KL ≥ 0; float32 rows that do not sum exactly to 1 can give −1e-9-sized values.
+  return kl < 0 && kl > -1e-6 ? 0 : kl;
+}
+
+/** The comparison of one text: totals of both models and per-position KL and agreement. */
+export interface TextComparison {
+  readonly fp: TextTotals;
+  readonly q: TextTotals;
+  /** KL(p_fp ‖ p_q) at each scored position, nats; empty when KL was not asked for. [tokens] */
+  readonly kl: Float64Array;
+  /** Scored positions where the two models' top-1 predictions agree. */
+  readonly top1Agree: number;
+}
+
+export interface CompareOptions extends WindowOptions {
+  /** The full-precision model's engine. */
+  readonly reference: Engine;
+  /** The treated (e.g. quantised) model's engine. */
+  readonly treated: Engine;
+  /** Token ids of the text. */
+  readonly ids: ArrayLike<number>;
+  /** The text itself (for bytes and characters). */
+  readonly text: string;
+  /** Compute KL divergence (needs full log-probabilities from both engines). Default true. */
+  readonly kl?: boolean;
+  /** Cache of full-precision results, and the key naming the full-precision model in it. */
+  readonly cache?: ReferenceCache;
+  readonly modelKey?: string;
+}
+
+/** Scores one text with both models on the same windows and compares them position by position. */
+export async function compareOnText(o: CompareOptions): Promise<TextComparison> {
+  const wantKl = o.kl !== false;
+  const n = o.ids.length;
+  const key = o.cache && o.modelKey !== undefined ? referenceKey(o.modelKey, o.ids, o) : undefined;
+  let ref = key ? o.cache!.get(key) : undefined;
+  // Cached NLLs without log-probabilities are enough when KL is not asked for.
+  const refUsable = ref !== undefined && (!wantKl || ref.logProbs !== undefined);
+
+  const kl = new Float64Array(wantKl ? n - 1 : 0);
+  let top1Agree = 0;
+  let qSum = 0;
+  let fpSum = 0;
+
+  if (refUsable) {
+    const r = ref!;
+    for await (const w of scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: wantKl })) {
+      for (let j = 0; j < w.count; j++) {
+        const i = w.firstTarget - 1 + j;
+        qSum += w.nll[j];
+        fpSum += r.nll[i];
+        if (w.top1[j] === r.top1[i]) top1Agree++;
+        if (wantKl) kl[i] = klDivergence(r.logProbs!, w.logProbs!, i * r.vocab, j * w.vocab, r.vocab);
+      }
+    }
+  } else {
+    // Run both models window by window; keep the full-precision rows only if the cache can hold them.
+    const fpNll = new Float64Array(n - 1);
+    const fpTop1 = new Int32Array(n - 1);
+    let fpLogProbs: Float32Array | undefined;
+    let vocab = 0;
+    let keepRows = false;
+    const fpIter = scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: wantKl });
+    const qIter = scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: wantKl });
+    for (;;) {
+      const a = await fpIter.next();
+      const b = await qIter.next();
+      if (a.done || b.done) {
+        if (a.done !== b.done) throw new Error('compareOnText: the two engines produced different window counts');
+        break;
+      }
+      const fw: WindowScores = a.value;
+      const qw: WindowScores = b.value;
+      if (wantKl && fpLogProbs === undefined && fw.index === 0) {
+        vocab = fw.vocab;
+        if (qw.vocab !== vocab) throw new Error(`compareOnText: vocabularies differ (${vocab} vs ${qw.vocab}); compare models that share a tokenizer`);
+        keepRows = key !== undefined && o.cache!.fits((n - 1) * vocab * 4);
+        if (keepRows) fpLogProbs = new Float32Array((n - 1) * vocab);
+      }
+      for (let j = 0; j < fw.count; j++) {
+        const i = fw.firstTarget - 1 + j;
+        fpNll[i] = fw.nll[j];
+        fpTop1[i] = fw.top1[j];
+        fpSum += fw.nll[j];
+        qSum += qw.nll[j];
+        if (fw.top1[j] === qw.top1[j]) top1Agree++;
+        if (wantKl) kl[i] = klDivergence(fw.logProbs!, qw.logProbs!, j * vocab, j * vocab, vocab);
+      }
+      if (fpLogProbs && fw.logProbs) fpLogProbs.set(fw.logProbs, (fw.firstTarget - 1) * vocab);
+    }
+    if (key) o.cache!.set(key, { nll: fpNll, top1: fpTop1, logProbs: fpLogProbs, vocab });
+  }
+  return {
+    fp: textTotals(o.text, fpSum, n - 1),
+    q: textTotals(o.text, qSum, n - 1),
+    kl,
+    top1Agree,
+  };
+}
+
+/** Degradation of a language (or any set of texts) under a treatment. */
+export interface Degradation {
+  readonly fp: TextMeasures;
+  readonly q: TextMeasures;
+  /** Mean NLL per scored token, treated − full precision, nats. */
+  readonly deltaNll: number;
+  /** BPB_q − BPB_fp. */
+  readonly deltaBpb: number;
+  /** PPL_q / PPL_fp − 1. */
+  readonly pplRatioMinus1: number;
+  /** KL(p_fp ‖ p_q) over scored positions: mean and percentiles (type 7 interpolation), nats. NaN without KL. */
+  readonly klMean: number;
+  readonly klP50: number;
+  readonly klP90: number;
+  readonly klP99: number;
+  readonly klMax: number;
+  /** Share of scored positions where the top-1 predictions agree. */
+  readonly top1Agreement: number;
+}
+
+/** Degradation measures from totals alone (no KL): used by the bootstrap on resampled units. */
+export function deltaMeasures(fp: TextTotals, q: TextTotals): { deltaNll: number; deltaBpb: number; pplRatioMinus1: number } {
+  const a = measures(fp);
+  const b = measures(q);
+  return {
+    deltaNll: b.meanNll - a.meanNll,
+    deltaBpb: b.bitsPerByte - a.bitsPerByte,
+    // exp(ΔNLL) − 1, computed with expm1 so that small ratios keep their digits.
+    pplRatioMinus1: Math.expm1(b.meanNll - a.meanNll),
+  };
+}
+
+/** Aggregates the comparisons of several texts (e.g. a language's articles) into one Degradation. */
+export function summarizeDegradation(parts: readonly TextComparison[]): Degradation {
+  const fp = sumTotals(parts.map((p) => p.fp));
+  const q = sumTotals(parts.map((p) => p.q));
+  let klCount = 0;
+  for (const p of parts) klCount += p.kl.length;
+  const allKl = new Float64Array(klCount);
+  let off = 0;
+  for (const p of parts) {
+    allKl.set(p.kl, off);
+    off += p.kl.length;
+  }
+  allKl.sort();
+  let agree = 0;
+  for (const p of parts) agree += p.top1Agree;
+  return {
+    fp: measures(fp),
+    q: measures(q),
+    ...deltaMeasures(fp, q),
+    klMean: mean(allKl),
+    klP50: quantileSorted(allKl, 0.5),
+    klP90: quantileSorted(allKl, 0.9),
+    klP99: quantileSorted(allKl, 0.99),
+    klMax: klCount ? allKl[klCount - 1] : NaN,
+    top1Agreement: fp.tokens > 0 ? agree / fp.tokens : NaN,
+  };
+}
