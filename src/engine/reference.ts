@@ -1,0 +1,37 @@
+// The reference engine: scores a window with the TypeScript forward pass (src/model/forward.ts).
+// Exact and always available; the fallback of the fast engine. Per-token NLL in float64:
+// nll[t] = logsumexp(logits[t]) − logits[t][ids[t+1]], the log-sum-exp with the maximum subtracted.
+
+import { DataError } from '../errors.ts';
+import { logSumExp } from '../kernels/index.ts';
+import { argmax, forward } from '../model/forward.ts';
+import type { Model } from '../model/model.ts';
+import type { Engine, ScoreRequest, ScoreResult } from './types.ts';
+
+/** Scores one window synchronously (the engine's `score` wraps this in a promise). */
+export function scoreReference(model: Model, req: ScoreRequest): ScoreResult {
+  const ids = req.ids;
+  const T = ids.length;
+  if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+  const V = model.config.vocabSize;
+  const logits = forward(model, ids); // [T, V]
+  const nll = new Float64Array(T - 1);
+  const top1 = new Int32Array(T - 1);
+  const logProbs = req.wantLogProbs ? new Float32Array((T - 1) * V) : undefined; // [T−1, V]
+  for (let t = 0; t < T - 1; t++) {
+    const r = t * V;
+    const lse = logSumExp(logits, r, V);
+    nll[t] = lse - logits[r + ids[t + 1]];
+    top1[t] = argmax(logits, r, V);
+    if (logProbs) for (let i = 0; i < V; i++) logProbs[r + i] = logits[r + i] - lse;
+  }
+  return { nll, top1, logProbs, logits: req.wantLogits ? logits : undefined };
+}
+
+export function referenceEngine(model: Model): Engine {
+  return {
+    name: 'reference',
+    score: async (req) => scoreReference(model, req),
+    dispose: async () => {},
+  };
+}

@@ -1,0 +1,41 @@
+// Llama (Touvron et al. 2023) as transformers' LlamaForCausalLM. nn.Linear weights [out, in], no
+// biases by default. RMSNorm; rotary (rotate-half) over the whole head with base rope_theta;
+// grouped-query attention (query head j reads kv head floor(j / (NH/NKV))), scale 1/√HS;
+// SwiGLU MLP down(silu(gate(x)) ⊙ up(x)); final norm; lm_head tied or untied.
+
+import type { Arch } from './common.ts';
+import { act, addInPlace, attend, gatherRows, linear, norm, rotate, w } from './common.ts';
+
+const P = 'model.';
+
+export const llama: Arch = {
+  embed(model, ids) {
+    return gatherRows(w(model, `${P}embed_tokens.weight`), ids, model.config.hiddenSize); // [T, C]
+  },
+
+  block(model, layer, xIn, T, hooks) {
+    const { hiddenSize: C, intermediateSize: I, numHeads: NH, numKvHeads: NKV, headDim: HS, attentionBias, mlpBias } = model.config;
+    const b = `${P}layers.${layer}.`;
+    const x = xIn.slice(0, T * C); // [T, C] residual stream
+    const h = norm(model, `${b}input_layernorm`, x, T, C);
+    const q = linear(model, `${b}self_attn.q_proj`, h, T, C, NH * HS, 'out_in', attentionBias, hooks); // [T, NH·HS]
+    const k = linear(model, `${b}self_attn.k_proj`, h, T, C, NKV * HS, 'out_in', attentionBias, hooks); // [T, NKV·HS]
+    const v = linear(model, `${b}self_attn.v_proj`, h, T, C, NKV * HS, 'out_in', attentionBias, hooks); // [T, NKV·HS]
+    rotate(model, q, k, T);
+    const a = attend(model, q, k, v, T, 1 / Math.sqrt(HS)); // [T, NH·HS]
+    addInPlace(x, linear(model, `${b}self_attn.o_proj`, a, T, NH * HS, C, 'out_in', attentionBias, hooks), T * C);
+    const h2 = norm(model, `${b}post_attention_layernorm`, x, T, C);
+    const gate = linear(model, `${b}mlp.gate_proj`, h2, T, C, I, 'out_in', mlpBias, hooks); // [T, I]
+    const up = linear(model, `${b}mlp.up_proj`, h2, T, C, I, 'out_in', mlpBias, hooks); // [T, I]
+    act(model, gate, T * I);
+    for (let i = 0; i < T * I; i++) gate[i] *= up[i];
+    addInPlace(x, linear(model, `${b}mlp.down_proj`, gate, T, I, C, 'out_in', mlpBias, hooks), T * C);
+    return x;
+  },
+
+  head(model, x, T) {
+    const { hiddenSize: C, vocabSize: V } = model.config;
+    const h = norm(model, `${P}norm`, x, T, C);
+    return linear(model, 'lm_head', h, T, C, V, 'out_in', false); // [T, V]
+  },
+};

@@ -1,0 +1,98 @@
+// Golden tests: every model in test/fixtures/golden/models against the reference outputs of
+// Hugging Face transformers (float32), with the tolerances of test/fixtures/golden/README.md:
+// logits ≤ 1e-4 (the full 7-token logits and the last logits of every sequence), per-token NLL ≤ 1e-4,
+// mean NLL ≤ 1e-5, and 20 greedy tokens identical.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { scoreReference } from '../../src/engine/reference.ts';
+import { block, embed, forward, greedy, head } from '../../src/model/forward.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { assertClose } from '../helpers/compare.ts';
+import { GOLDEN } from '../helpers/cli.ts';
+
+interface Sequence {
+  input_ids: number[];
+  nll_f32: number[];
+  mean_nll_f32: number;
+  last_logits_f32: number[];
+  logits_f32?: number[][];
+}
+interface Reference {
+  sequences: Sequence[];
+  greedy: { prompt: number[]; new_tokens: number[] };
+}
+
+const MODELS = readdirSync(`${GOLDEN}models`).sort();
+
+test('the golden fixtures hold all 8 models', () => {
+  assert.deepEqual(MODELS, ['bloom-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'opt-a', 'opt-b']);
+});
+
+for (const name of MODELS) {
+  test(`golden ${name}: logits, NLL and greedy tokens match transformers`, () => {
+    const dir = `${GOLDEN}models/${name}`;
+    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;
+    const model = loadModel(dir);
+    const V = model.config.vocabSize;
+    ref.sequences.forEach((s, i) => {
+      const ids = Int32Array.from(s.input_ids);
+      const T = ids.length;
+      const r = scoreReference(model, { ids, wantLogits: true });
+      const logits = r.logits!;
+      if (s.logits_f32) assertClose(logits, s.logits_f32.flat(), { abs: 1e-4, label: `${name} seq ${i} logits` });
+      assertClose(logits.subarray((T - 1) * V), s.last_logits_f32, { abs: 1e-4, label: `${name} seq ${i} last logits` });
+      assertClose(r.nll, s.nll_f32, { abs: 1e-4, label: `${name} seq ${i} nll` });
+      const mean = r.nll.reduce((a, b) => a + b, 0) / r.nll.length;
+      assertClose(mean, s.mean_nll_f32, { abs: 1e-5, label: `${name} seq ${i} mean nll` });
+    });
+    const tokens = greedy(model, Int32Array.from(ref.greedy.prompt), ref.greedy.new_tokens.length);
+    assert.deepEqual(Array.from(tokens), ref.greedy.new_tokens, `${name} greedy tokens`);
+  });
+}
+
+test('embed + block × L + head equals forward exactly, and blocks leave their input alone', () => {
+  for (const name of ['gpt2-a', 'opt-b', 'gpt_neox-a', 'llama-a', 'bloom-a']) {
+    const model = loadModel(`${GOLDEN}models/${name}`);
+    const ids = Int32Array.from([5, 17, 300, 2, 999, 41, 7]);
+    const T = ids.length;
+    let x = embed(model, ids);
+    for (let l = 0; l < model.config.numLayers; l++) {
+      const before = x.slice();
+      const next = block(model, l, x, T);
+      assert.deepEqual(x, before, `${name} block ${l} modified its input`);
+      x = next;
+    }
+    assert.deepEqual(head(model, x, T), forward(model, ids), name);
+  }
+});
+
+test('hooks see the input of every block linear weight by its checkpoint name', () => {
+  const model = loadModel(`${GOLDEN}models/llama-a`);
+  const seen: string[] = [];
+  forward(model, Int32Array.from([1, 2, 3]), {
+    onLinearInput(name, x, T, inDim) {
+      assert.equal(T, 3);
+      assert.ok(x.length >= T * inDim);
+      seen.push(name);
+    },
+  });
+  const expected = [0, 1].flatMap((l) =>
+    ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'].map(
+      (m) => `model.layers.${l}.${m}.weight`,
+    ),
+  );
+  assert.deepEqual(seen, expected);
+});
+
+test('token ids outside the vocabulary and sequences longer than the positions are DataErrors', () => {
+  const model = loadModel(`${GOLDEN}models/gpt2-a`);
+  assert.throws(() => forward(model, Int32Array.from([1, 1000])), { name: 'DataError', message: /token id 1000 at position 1 is outside .*\[0, 1000\).*tokenizer/ });
+  assert.throws(() => forward(model, Int32Array.from([-1])), { name: 'DataError', message: /token id -1 at position 0/ });
+  assert.throws(() => forward(model, new Int32Array(129)), { name: 'DataError', message: /129 tokens .* beyond this model's 128 positions.*windows/ });
+  assert.throws(() => forward(model, new Int32Array(0)), { name: 'DataError', message: /empty/ });
+  assert.throws(() => scoreReference(model, { ids: Int32Array.from([3]) }), { name: 'DataError', message: /at least 2 token ids/ });
+  // BLOOM (ALiBi) has no position limit
+  const bloom = loadModel(`${GOLDEN}models/bloom-a`);
+  assert.equal(forward(bloom, new Int32Array(130)).length, 130 * 1000);
+});
