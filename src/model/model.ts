@@ -6,13 +6,16 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { ModelConfig } from './config.ts';
 
 export interface LoadInfo {
-  /** 'safetensors' | 'safetensors-sharded' | 'pytorch' */
+  /** 'safetensors' | 'safetensors-sharded' | 'pytorch' | 'pytorch-sharded' (checkpoint/source.ts) */
   readonly format: string;
   /** Weight files read, relative to the model directory. */
   readonly files: readonly string[];
-  /** Storage dtype of each tensor as found in the file. */
+  /** Storage dtype of each tensor as found in the file (canonical names; tied ones only if stored). */
   readonly dtypes: Readonly<Record<string, DType>>;
-  /** Output-matrix names taken from the embedding because the file lacks them. */
+  /**
+   * Output-matrix names that are the embedding (the same Tensor object): taken from it because the
+   * file lacks them, or because the file stores an identical copy while config.json ties them.
+   */
   readonly tied: readonly string[];
   /** Names in the file that were ignored (stale buffers). */
   readonly ignored: readonly string[];

@@ -1,9 +1,46 @@
-// Exact conversion of the checkpoint dtypes langquant reads (F32, F16, BF16) to float32.
-// F16: IEEE 754 binary16 (subnormals, ±Inf, NaN kept). BF16: the top 16 bits of a float32.
+// Exact conversion of the checkpoint dtypes langquant reads (F32, F16, BF16) to float32, and back
+// (round to nearest even) for writing. F16: IEEE 754 binary16 (subnormals, ±Inf, NaN kept).
+// BF16: the top 16 bits of a float32, so widening is exact by construction.
+// Also names every storage dtype a checkpoint may hold (safetensors' list), so that a file with a
+// boolean mask buffer still validates and only a *needed* tensor of another dtype is refused.
 
+/** The dtypes langquant converts to float32. */
 export type DType = 'F32' | 'F16' | 'BF16';
 
 export const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/** Every dtype the safetensors format defines (and PyTorch storages map onto), with its byte width. */
+export const STORAGE_DTYPE_BYTES = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+} as const;
+
+export type StorageDType = keyof typeof STORAGE_DTYPE_BYTES;
+
+export function isStorageDType(x: unknown): x is StorageDType {
+  return typeof x === 'string' && Object.prototype.hasOwnProperty.call(STORAGE_DTYPE_BYTES, x);
+}
+
+/** True for the dtypes decodeInto converts. */
+export function isReadableDType(x: unknown): x is DType {
+  return x === 'F32' || x === 'F16' || x === 'BF16';
+}
+
+/** Byte order of this machine (checkpoints are little-endian). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const f16Table = /* @__PURE__ */ (() => {
   const t = new Float32Array(65536);
@@ -26,6 +63,11 @@ export function decodeInto(out: Float32Array, bytes: Uint8Array, dtype: DType): 
   if (bytes.length !== count * DTYPE_BYTES[dtype]) {
     throw new Error(`decodeInto: ${bytes.length} bytes for ${count} ${dtype} values`);
   }
+  if (dtype === 'F32' && LITTLE_ENDIAN) {
+    // Same bit layout: a byte copy is the exact conversion.
+    new Uint8Array(out.buffer, out.byteOffset, count * 4).set(bytes);
+    return;
+  }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dtype === 'F32') {
     for (let i = 0; i < count; i++) out[i] = dv.getFloat32(i * 4, true);
@@ -37,10 +79,31 @@ export function decodeInto(out: Float32Array, bytes: Uint8Array, dtype: DType): 
   }
 }
 
+/**
+ * Encodes `values` as little-endian `dtype` into `out` (length values.length × DTYPE_BYTES[dtype]).
+ * F16/BF16 round to nearest even; values beyond the F16 range become ±Inf, NaN stays NaN.
+ */
+export function encodeInto(out: Uint8Array, values: Float32Array, dtype: DType): void {
+  const count = values.length;
+  if (out.length !== count * DTYPE_BYTES[dtype]) throw new Error(`encodeInto: ${out.length} bytes for ${count} ${dtype} values`);
+  if (dtype === 'F32' && LITTLE_ENDIAN) {
+    out.set(new Uint8Array(values.buffer, values.byteOffset, count * 4));
+    return;
+  }
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  if (dtype === 'F32') for (let i = 0; i < count; i++) dv.setFloat32(i * 4, values[i], true);
+  else if (dtype === 'F16') for (let i = 0; i < count; i++) dv.setUint16(i * 2, f32ToF16Bits(values[i]), true);
+  else for (let i = 0; i < count; i++) dv.setUint16(i * 2, f32ToBf16Bits(values[i]), true);
+}
+
+// One float32 reinterpreted as its bits, shared by the two encoders below (no allocation per value).
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
 /** float32 → binary16 bits, round to nearest even (for writing F16 checkpoints). */
 export function f32ToF16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0];
+  scratchF32[0] = x;
+  const u = scratchU32[0];
   const sign = (u >>> 16) & 0x8000;
   const exp = (u >>> 23) & 0xff;
   let mant = u & 0x7fffff;
@@ -65,8 +128,8 @@ export function f32ToF16Bits(x: number): number {
 
 /** float32 → bfloat16 bits, round to nearest even. */
 export function f32ToBf16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0];
+  scratchF32[0] = x;
+  const u = scratchU32[0];
   if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff)) return (u >>> 16) | 0x40;
   const rounding = 0x7fff + ((u >>> 16) & 1);
   return ((u + rounding) >>> 16) & 0xffff;

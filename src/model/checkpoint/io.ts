@@ -1,0 +1,58 @@
+// Positioned file reads shared by the checkpoint readers. Nothing here holds a whole file in memory:
+// every read names its byte position, so files larger than 2 GiB (Node's Buffer limit) load, and a
+// tensor is decoded chunk by chunk straight into its Float32Array.
+
+import { readSync } from 'node:fs';
+import { CheckpointError } from '../../errors.ts';
+import { decodeInto, DTYPE_BYTES, isReadableDType, LITTLE_ENDIAN, type StorageDType } from '../../tensor/dtype.ts';
+import { numel, type Tensor } from '../../tensor/tensor.ts';
+
+/** Largest single read: far below the 2 GiB Buffer limit, large enough to be fast. */
+export const READ_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** Fills `buf` from `position`; false when the file ends first. */
+export function readFully(fd: number, buf: Uint8Array, position: number): boolean {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) return false;
+    got += n;
+  }
+  return true;
+}
+
+/** `length` bytes at `position`, or a CheckpointError naming `file` when the file is shorter. */
+export function readBytes(fd: number, length: number, position: number, file: string): Buffer {
+  const buf = Buffer.alloc(length);
+  if (!readFully(fd, buf, position)) {
+    throw new CheckpointError(`${file}: the file ends before byte ${position + length} (truncated); download it again`);
+  }
+  return buf;
+}
+
+/**
+ * Reads a row-major tensor of `dtype` and `shape` stored contiguously at `position`, converted to
+ * float32. `file` and `name` only label errors.
+ */
+export function readTensorAt(fd: number, position: number, dtype: StorageDType, shape: readonly number[], file: string, name: string): Tensor {
+  if (!isReadableDType(dtype)) {
+    throw new CheckpointError(`${file}: tensor "${name}" is stored as ${dtype}; langquant reads F32, F16 and BF16 — convert the checkpoint to one of them`);
+  }
+  const n = numel(shape);
+  const data = new Float32Array(n);
+  const bytesPer = DTYPE_BYTES[dtype];
+  const perChunk = Math.floor(READ_CHUNK_BYTES / bytesPer);
+  // F16/BF16 (and F32 on a big-endian machine) need a staging buffer and a conversion; F32 on a
+  // little-endian machine has the file's bit layout and is read straight into the tensor's bytes.
+  const staging = dtype === 'F32' && LITTLE_ENDIAN ? null : Buffer.alloc(Math.min(n, perChunk) * bytesPer);
+  for (let i = 0; i < n; i += perChunk) {
+    const count = Math.min(perChunk, n - i);
+    const at = position + i * bytesPer;
+    const target = staging ? staging.subarray(0, count * bytesPer) : new Uint8Array(data.buffer, i * 4, count * 4);
+    if (!readFully(fd, target, at)) {
+      throw new CheckpointError(`${file}: tensor "${name}" runs past the end of the file (truncated); download it again`);
+    }
+    if (staging) decodeInto(data.subarray(i, i + count), target, dtype);
+  }
+  return { data, shape: [...shape] };
+}
