@@ -1,0 +1,111 @@
+// Quantises a loaded model: picks the targets of the scope, chooses the preserved weights (if any),
+// quantise-dequantises every target with RTN and returns a model whose targets are replaced by their
+// dequantised float32 tensors, with per-tensor errors and the bit accounting.
+// Reference: DESIGN.md §5; the pieces are in rtn.ts, scope.ts, preserve.ts and bits.ts.
+
+import { withWeights, weight, type Model } from '../model/model.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { accountBits, tensorBits, type BitAccount, type TensorBits } from './bits.ts';
+import { selectPreserved, type PreserveOptions } from './preserve.ts';
+import { checkSpec, dequantize, quantError, quantizeRtn, type QuantError, type QuantizedTensor, type QuantSpec } from './rtn.ts';
+import { DEFAULT_SCOPE, selectTargets, type QuantScope, type QuantTarget } from './scope.ts';
+
+export interface PreservePlan extends PreserveOptions {
+  /** Group ranges from the weights left after preservation (default) or from all weights. */
+  readonly scaleFrom?: 'remaining' | 'all';
+}
+
+export interface QuantizeModelOptions {
+  readonly spec: QuantSpec;
+  readonly scope?: QuantScope;
+  /** Keep a share of weights in full precision; null or a zero budget = plain RTN. */
+  readonly preserve?: PreservePlan | null;
+  /** Bits per weight of the tensors outside the scope in the model size (default 16). */
+  readonly otherBits?: number;
+}
+
+export interface TensorReport {
+  readonly name: string;
+  /** Model names that received this quantised tensor. */
+  readonly replaced: readonly string[];
+  readonly kind: QuantTarget['kind'];
+  readonly layer?: number;
+  readonly role?: string;
+  readonly layout: QuantTarget['layout'];
+  readonly shape: readonly number[];
+  readonly groupSize: number;
+  readonly numGroups: number;
+  /** Weights kept in full precision, and kept columns (dense preservation). */
+  readonly kept: number;
+  readonly keptColumns: number;
+  readonly error: QuantError;
+  readonly bits: TensorBits;
+}
+
+export interface QuantizeResult {
+  /** The model with every target replaced by its dequantised tensor. */
+  readonly model: Model;
+  readonly targets: readonly QuantTarget[];
+  /** Quantised records by target name. */
+  readonly quantized: ReadonlyMap<string, QuantizedTensor>;
+  readonly tensors: readonly TensorReport[];
+  readonly account: BitAccount;
+}
+
+function hasBudget(p: PreservePlan | null | undefined): p is PreservePlan {
+  if (!p) return false;
+  const b = p.budget;
+  if (b.kind === 'map') return [...b.shares.values()].some((s) => s !== 0) || (b.rest ?? 0) !== 0;
+  return b.share !== 0;
+}
+
+/** Quantise-dequantise the scope of `model`. Throws ConfigError / CheckpointError for the user's mistakes. */
+export function quantizeModel(model: Model, opts: QuantizeModelOptions): QuantizeResult {
+  checkSpec(opts.spec);
+  const scope = opts.scope ?? DEFAULT_SCOPE;
+  const targets = selectTargets(model, scope);
+  const weights = targets.map((t) => weight(model, t.name));
+  const preserve = opts.preserve ?? null;
+  const selections = hasBudget(preserve)
+    ? selectPreserved(targets.map((target, i) => ({ target, weight: weights[i] })), preserve)
+    : null;
+
+  const replacements = new Map<string, Tensor>();
+  const quantized = new Map<string, QuantizedTensor>();
+  const bitsByName = new Map<string, TensorBits>();
+  const tensors: TensorReport[] = [];
+  targets.forEach((t, i) => {
+    const w = weights[i];
+    const sel = selections?.[i];
+    const q = quantizeRtn(w, t.layout, opts.spec, {
+      name: t.name,
+      keep: sel && sel.count > 0 ? sel.keep : null,
+      keptColumns: sel?.columns ?? null,
+      scaleFrom: preserve?.scaleFrom ?? 'remaining',
+    });
+    const dq = dequantize(q);
+    const bits = tensorBits(t.name, q);
+    quantized.set(t.name, q);
+    for (const n of t.replace) {
+      replacements.set(n, dq);
+      bitsByName.set(n, bits);
+    }
+    tensors.push({
+      name: t.name,
+      replaced: t.replace,
+      kind: t.kind,
+      layer: t.layer,
+      role: t.role,
+      layout: t.layout,
+      shape: [...w.shape],
+      groupSize: q.groupSize,
+      numGroups: q.numGroups,
+      kept: q.kept?.indices.length ?? 0,
+      keptColumns: q.kept?.columns?.length ?? 0,
+      error: quantError(w.data, dq.data),
+      bits,
+    });
+  });
+  const qModel = withWeights(model, replacements);
+  return { model: qModel, targets, quantized, tensors, account: accountBits(qModel, bitsByName, opts.otherBits ?? 16) };
+}
