@@ -1,0 +1,61 @@
+// The language registry, resource groups, script detection and the default study set.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { joinUnits } from '../../src/data/corpus.ts';
+import {
+  checkLanguageScript, DEFAULT_STUDY_GROUPS, DEFAULT_STUDY_LANGUAGES, getLanguage, groupLanguages, languageRegistry, resourceGroup,
+} from '../../src/data/registry.ts';
+import { detectScript } from '../../src/data/script.ts';
+import { resolveUdhrEntry, udhrCorpus, udhrEntriesFor } from '../../src/data/udhr.ts';
+import { DataError } from '../../src/errors.ts';
+
+test('registry entries are well formed and unique', () => {
+  const all = languageRegistry();
+  assert.ok(all.length >= 60);
+  assert.equal(new Set(all.map((l) => l.iso6393)).size, all.length);
+  for (const l of all) {
+    assert.match(l.iso6393, /^[a-z]{3}$/);
+    assert.match(l.script, /^[A-Z][a-z]{3}$/);
+    assert.ok(Number.isInteger(l.joshiClass) && l.joshiClass >= 0 && l.joshiClass <= 5, l.iso6393);
+    assert.ok(l.name && l.family);
+  }
+  assert.equal(getLanguage('eng').joshiClass, 5);
+  assert.equal(getLanguage('swh').joshiClass, 2);
+  assert.throws(() => getLanguage('zzz'), (e: unknown) => e instanceof DataError && /not in the language registry/.test(e.message));
+});
+
+test('groups follow the rule (default 4–5 high, 0–2 low) and can be overridden', () => {
+  assert.equal(resourceGroup('eng'), 'high');
+  assert.equal(resourceGroup('tha'), 'mid');
+  assert.equal(resourceGroup('yor'), 'low');
+  assert.deepEqual(groupLanguages(['eng', 'tha', 'yor', 'hin']), { high: ['eng', 'hin'], low: ['yor'], mid: ['tha'] });
+  assert.equal(resourceGroup('tha', { high: [3, 4, 5], low: [0, 1, 2] }), 'high');
+});
+
+test('default study set: ≥ 8 high, ≥ 8 low, ≥ 5 scripts, all complete udhr declarations', () => {
+  const g = groupLanguages(DEFAULT_STUDY_LANGUAGES);
+  assert.deepEqual(g.high, [...DEFAULT_STUDY_GROUPS.high]);
+  assert.deepEqual(g.low, [...DEFAULT_STUDY_GROUPS.low]);
+  assert.ok(g.high.length >= 8 && g.low.length >= 8 && g.mid.length === 0);
+  assert.ok(new Set(DEFAULT_STUDY_LANGUAGES.map((l) => getLanguage(l).script)).size >= 5);
+  for (const l of DEFAULT_STUDY_LANGUAGES) assert.ok(resolveUdhrEntry(l).stage >= 4, l);
+});
+
+test('script detected from each registry language\'s UDHR text agrees with the registry', () => {
+  const langs = languageRegistry().filter((l) => udhrEntriesFor(l.iso6393).length > 0).map((l) => l.iso6393);
+  const c = udhrCorpus({ languages: langs });
+  const bad = langs
+    .map((l) => checkLanguageScript(l, joinUnits(c.units(l)), { throwOnMismatch: false }))
+    .filter((r) => !r.ok || r.share < 0.9);
+  assert.deepEqual(bad, []);
+});
+
+test('script detection: combined scripts, Han variants, no letters, mismatch error', () => {
+  assert.equal(detectScript('人人生而自由，在尊严和权利上一律平等').script, 'Hans');
+  assert.equal(detectScript('人人生而自由，在尊嚴和權利上一律平等').script, 'Hant');
+  assert.equal(detectScript('すべての人間は、生れながらにして自由').script, 'Jpan');
+  assert.equal(detectScript('모든 인간은 태어날 때부터 自由').script, 'Kore');
+  assert.equal(detectScript('Всі люди народжуються вільними').script, 'Cyrl');
+  assert.equal(detectScript('12, 34 — !').script, 'Zyyy');
+  assert.throws(() => checkLanguageScript('rus', 'All human beings are born free', { source: 'rus.txt' }), (e: unknown) => e instanceof DataError && /rus\.txt .* Latn .* registry says Cyrl/.test(e.message));
+});
