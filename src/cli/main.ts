@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerInspect } from './commands/inspect.ts';
+import { registerNll } from './commands/nll.ts';
+import { registerPerplexity } from './commands/perplexity.ts';
 
 export function buildProgram(): Command {
   const program = new Command('langquant')
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInspect(program);
+  registerNll(program);
+  registerPerplexity(program);
   return program;
 }
 

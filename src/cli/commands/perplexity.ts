@@ -1,0 +1,175 @@
+// `langquant perplexity --model DIR (--text FILE | --corpus udhr --languages L1,L2,…)
+//   [--context N --stride S] [--json] [--engine …]`: tokens scored, total NLL, token perplexity,
+// bits per byte and bits per character, with the scoring convention printed next to the numbers
+// (src/eval/windows.ts, src/eval/metrics.ts, DESIGN.md §4).
+// With --corpus, each aligned unit (UDHR article) of each language is scored on its own and the
+// totals are summed per language; a seeded percentile bootstrap over the units gives a 95 % interval
+// for bits per byte.
+
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { alignedUnitIds, decodeUtf8, unitsById, type CorpusUnit } from '../../data/corpus.ts';
+import { udhrCorpus } from '../../data/udhr.ts';
+import { ConfigError, DataError } from '../../errors.ts';
+import { bootstrap, type Interval } from '../../eval/bootstrap.ts';
+import { bitsPerByte, measures, sumTotals, textTotals, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
+import { scoreTokens } from '../../eval/score.ts';
+import { describeConvention, resolveWindowOptions } from '../../eval/windows.ts';
+import type { Engine } from '../../engine/types.ts';
+import type { Model } from '../../model/model.ts';
+import { loadTokenizer, type TextTokenizer } from '../../model/tokenizer.ts';
+import { addTransformOptions, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName } from './nll.ts';
+
+/** Context used when the model has no position limit (ALiBi) and no --context is given. */
+const UNBOUNDED_DEFAULT_CONTEXT = 1024;
+
+interface PerplexityOptions extends Record<string, unknown> {
+  model: string;
+  text?: string;
+  corpus?: string;
+  languages?: string;
+  context?: string;
+  stride?: string;
+  json?: boolean;
+  engine: string;
+  seed: string;
+}
+
+function parseCount(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new ConfigError(`${flag} ${v} is not a whole number of tokens; pass e.g. ${flag} 512`);
+  return Number(v);
+}
+
+/** Context and stride for this model: --context may not exceed the model's positions. */
+export function windowFor(model: Model, context?: number, stride?: number): { context: number; stride: number } {
+  const max = model.config.maxPositions;
+  const K = context ?? max ?? UNBOUNDED_DEFAULT_CONTEXT;
+  if (max !== null && K > max) {
+    throw new ConfigError(`--context ${K} is longer than the model's ${max} positions; pass --context ${max} or less`);
+  }
+  return resolveWindowOptions({ context: K, stride });
+}
+
+function readTextFile(file: string): string {
+  if (!existsSync(file) || !statSync(file).isFile()) throw new DataError(`text file ${file} does not exist; pass a UTF-8 text file with --text`);
+  const text = decodeUtf8(readFileSync(file), file);
+  if (text.trim().length === 0) throw new DataError(`text file ${file} is empty; pass a file with some text to score`);
+  return text;
+}
+
+/** Scores one text; a text of fewer than 2 tokens has nothing scored (its bytes still count). */
+async function scoreText(engine: Engine, tok: TextTokenizer, text: string, win: { context: number; stride: number }): Promise<{ totals: TextTotals; windows: number }> {
+  const ids = tok.encode(text);
+  if (ids.length < 2) return { totals: textTotals(text, 0, 0), windows: 0 };
+  const s = await scoreTokens(engine, ids, win);
+  return { totals: textTotals(text, s.nllSum, s.count), windows: s.windows };
+}
+
+interface LanguageResult extends TextMeasures {
+  language: string;
+  units: number;
+  /** 95 % percentile-bootstrap interval of bits per byte over the units. */
+  bitsPerByteInterval: Interval;
+}
+
+function fmt(x: number, digits = 4): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : String(x);
+}
+
+export function registerPerplexity(program: Command): void {
+  const cmd = program
+    .command('perplexity')
+    .description('token perplexity, bits per byte and bits per character of a text or of a corpus, per language')
+    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json, weights, tokenizer.json)')
+    .option('--text <file>', 'UTF-8 text file to score')
+    .option('--corpus <name>', 'built-in corpus to score instead of --text: udhr')
+    .option('--languages <list>', 'with --corpus: comma-separated ISO 639-3 codes or udhr entry codes, e.g. eng,swh,yor')
+    .option('--context <n>', 'tokens per window (default: the model\'s positions)')
+    .option('--stride <n>', 'tokens each window advances (default: half the context)')
+    .option('--seed <n>', 'seed of the bootstrap interval (with --corpus)', '0')
+    .option('--engine <name>', `execution engine: ${ENGINE_NAMES.join(' | ')}`, 'auto')
+    .option('--json', 'print JSON instead of text');
+  addTransformOptions(cmd).action(async (opts: PerplexityOptions) => {
+    const engineName = parseEngineName(opts.engine);
+    if (opts.text === undefined && opts.corpus === undefined) throw new ConfigError('nothing to score: pass --text FILE, or --corpus udhr --languages eng,swh,…');
+    if (opts.text !== undefined && opts.corpus !== undefined) throw new ConfigError('pass either --text or --corpus, not both');
+    if (opts.corpus !== undefined && opts.corpus !== 'udhr') {
+      throw new ConfigError(`--corpus ${opts.corpus} is not a built-in corpus; the built-in one is udhr (for your own text use --text FILE)`);
+    }
+    if (opts.corpus !== undefined && !opts.languages) throw new ConfigError('--corpus udhr needs --languages, e.g. --languages eng,swh,yor');
+    if (opts.languages !== undefined && opts.corpus === undefined) throw new ConfigError('--languages goes with --corpus udhr; with --text the file is scored as it is');
+    const seed = parseCount('--seed', opts.seed)!;
+    const contextArg = parseCount('--context', opts.context);
+    const strideArg = parseCount('--stride', opts.stride);
+    // Read the inputs before the (slower) model so that a wrong path fails fast.
+    const text = opts.text !== undefined ? readTextFile(opts.text) : undefined;
+    const languages = opts.languages?.split(',').map((s) => s.trim()).filter((s) => s.length > 0) ?? [];
+    const corpus = opts.corpus !== undefined ? udhrCorpus({ languages }) : undefined;
+
+    const tok = await loadTokenizer(opts.model);
+    const model = await loadTransformedModel(opts.model, opts);
+    const win = windowFor(model, contextArg, strideArg);
+    const convention = describeConvention(win);
+    const engine = await openEngine(model, engineName, (msg) => process.stderr.write(`langquant: ${msg}\n`));
+    try {
+      if (text !== undefined) {
+        const { totals, windows } = await scoreText(engine, tok, text, win);
+        if (totals.tokens === 0) throw new DataError(`text file ${opts.text} is a single token; the first token is never scored, so nothing is left to score — use a longer text`);
+        const m = measures(totals);
+        const out = { model: opts.model, text: opts.text, engine: engine.name, context: win.context, stride: win.stride, windows, ...m, convention };
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+          return;
+        }
+        process.stdout.write(
+          [
+            `model          ${opts.model} (${engine.name} engine)`,
+            `text           ${opts.text}: ${m.bytes} bytes, ${m.chars} characters, ${m.tokens + 1} tokens`,
+            `tokens scored  ${m.tokens} in ${windows} window${windows === 1 ? '' : 's'}`,
+            `NLL            ${fmt(m.nllNats)} nats (${fmt(m.meanNll)} per token)`,
+            `perplexity     ${fmt(m.tokenPerplexity)}`,
+            `bits per byte  ${fmt(m.bitsPerByte)}`,
+            `bits per char  ${fmt(m.bitsPerChar)}`,
+            convention,
+          ].join('\n') + '\n',
+        );
+        return;
+      }
+      const c = corpus!;
+      const ids = alignedUnitIds(c, c.languages);
+      if (ids.length === 0) throw new DataError(`the languages ${c.languages.join(', ')} share no UDHR units; score them separately`);
+      const results: LanguageResult[] = [];
+      for (const lang of c.languages) {
+        const units: CorpusUnit[] = unitsById(c, lang, ids);
+        const perUnit: TextTotals[] = [];
+        for (const u of units) perUnit.push((await scoreText(engine, tok, u.text, win)).totals);
+        const m = measures(sumTotals(perUnit));
+        const interval = bootstrap(perUnit, (s) => bitsPerByte(sumTotals(s)), { seed, resamples: 1000 });
+        results.push({ language: lang, units: units.length, ...m, bitsPerByteInterval: interval });
+      }
+      const unitsNote = `Units: the ${ids.length} UDHR units all these languages share, each scored on its own; bits-per-byte intervals: 95 % percentile bootstrap over units (1000 resamples, seed ${seed}).`;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, languages: results, convention, units: unitsNote }, null, 2) + '\n');
+        return;
+      }
+      const header = ['language', 'units', 'tokens', 'bytes', 'NLL (nats)', 'PPL', 'bits/byte', '95 % interval', 'bits/char'];
+      const rows = results.map((r) => [
+        r.language,
+        String(r.units),
+        String(r.tokens),
+        String(r.bytes),
+        fmt(r.nllNats, 1),
+        fmt(r.tokenPerplexity, 3),
+        fmt(r.bitsPerByte),
+        `[${fmt(r.bitsPerByteInterval.lo)}, ${fmt(r.bitsPerByteInterval.hi)}]`,
+        fmt(r.bitsPerChar),
+      ]);
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+      const line = (cells: string[]) => cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ');
+      process.stdout.write([`model ${opts.model} (${engine.name} engine), corpus udhr`, line(header), ...rows.map(line), convention, unitsNote].join('\n') + '\n');
+    } finally {
+      await engine.dispose();
+    }
+  });
+}
