@@ -1,0 +1,81 @@
+// Calibration: one forward pass of the full-precision model over calibration token ids, collecting
+// for every block linear weight the diagonal of H = XᵀX of its input X [tokens, inDim]
+// (H_jj = Σ_t x_tj², so ‖X_j‖₂ = √H_jj). The statistics feed the `activation` and `hessian`
+// preservation criteria (preserve.ts). Reference: Wanda / AWQ (‖X_j‖₂), OWQ / GPTQ (H = XᵀX).
+//
+// The text is cut into consecutive, non-overlapping windows of at most `context` tokens (default: the
+// model's positions, at most 512), each run from position 0, as GPTQ/AWQ calibration samples are;
+// `maxTokens` (default 16 384) bounds the cost. H is a plain sum over tokens (not divided by their
+// count): a common positive factor changes no ranking within one calibration set.
+
+import { ConfigError } from '../errors.ts';
+import { forward, type ForwardHooks } from '../model/forward.ts';
+import type { Model } from '../model/model.ts';
+import { blockLinears } from '../model/spec.ts';
+import type { ActivationStats } from './preserve.ts';
+
+export interface CalibrationOptions {
+  /** Longest window (default min(model positions, 512)). */
+  readonly context?: number;
+  /** Most tokens used in total (default 16 384); the rest of the text is ignored. */
+  readonly maxTokens?: number;
+  /** Weight names to collect (default: every block linear). */
+  readonly names?: Iterable<string>;
+}
+
+export const DEFAULT_CALIBRATION_TOKENS = 16384;
+
+/** Cuts token sequences into windows of at most `context` tokens, keeping at most `maxTokens` in all. */
+export function calibrationWindows(sequences: readonly (readonly number[] | Int32Array)[], context: number, maxTokens: number): Int32Array[] {
+  const out: Int32Array[] = [];
+  let left = maxTokens;
+  for (const s of sequences) {
+    for (let i = 0; i < s.length && left > 0; i += context) {
+      const n = Math.min(context, s.length - i, left);
+      out.push(Int32Array.from(s.slice(i, i + n)));
+      left -= n;
+    }
+    if (left <= 0) break;
+  }
+  return out;
+}
+
+/** Runs the model over the calibration windows once and returns diag(XᵀX) per block linear. */
+export function collectActivationStats(model: Model, sequences: readonly (readonly number[] | Int32Array)[], opts: CalibrationOptions = {}): ActivationStats {
+  const maxPos = model.config.maxPositions ?? 512;
+  const context = opts.context ?? Math.min(512, maxPos);
+  if (!Number.isInteger(context) || context < 1 || context > maxPos) {
+    throw new ConfigError(`calibration context must be an integer from 1 to ${maxPos} (this model's positions), got ${context}`);
+  }
+  const maxTokens = opts.maxTokens ?? DEFAULT_CALIBRATION_TOKENS;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ConfigError(`calibration token limit must be a positive integer, got ${maxTokens}`);
+  const windows = calibrationWindows(sequences, context, maxTokens);
+  const tokens = windows.reduce((a, w) => a + w.length, 0);
+  if (tokens === 0) throw new ConfigError('the calibration text gave no tokens; give a non-empty calibration text');
+
+  const wanted = new Set(opts.names ?? blockLinears(model.config).map((s) => s.name));
+  const sumSq = new Map<string, Float64Array>();
+  const hooks: ForwardHooks = {
+    onLinearInput(name, x, T, inDim) {
+      if (!wanted.has(name)) return;
+      let acc = sumSq.get(name);
+      if (!acc) sumSq.set(name, (acc = new Float64Array(inDim)));
+      for (let t = 0; t < T; t++) {
+        const r = t * inDim;
+        for (let j = 0; j < inDim; j++) acc[j] += x[r + j] * x[r + j];
+      }
+    },
+  };
+  for (const ids of windows) forward(model, ids, hooks);
+  for (const n of wanted) if (!sumSq.has(n)) throw new Error(`calibration: the forward pass reported no input for ${n}`);
+  return { tokens, sumSq };
+}
+
+/** Serialisable form of the statistics (for caching between experiments). */
+export function statsToJSON(s: ActivationStats): { tokens: number; sumSq: Record<string, number[]> } {
+  return { tokens: s.tokens, sumSq: Object.fromEntries([...s.sumSq].map(([k, v]) => [k, [...v]])) };
+}
+
+export function statsFromJSON(j: { tokens: number; sumSq: Record<string, number[]> }): ActivationStats {
+  return { tokens: j.tokens, sumSq: new Map(Object.entries(j.sumSq).map(([k, v]) => [k, Float64Array.from(v)])) };
+}
