@@ -258,3 +258,42 @@ export function summarizeDegradation(parts: readonly TextComparison[]): Degradat
     top1Agreement: fp.tokens > 0 ? agree / fp.tokens : NaN,
   };
 }
+
+/** Degradation measures that can be recomputed cheaply on a resample of units (for the bootstrap). */
+export type DegradationMeasure = 'deltaNll' | 'deltaBpb' | 'pplRatioMinus1' | 'klMean' | 'top1Agreement';
+
+export const DEGRADATION_MEASURES: readonly DegradationMeasure[] = ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'top1Agreement'];
+
+/**
+ * The statistic `measure` of a sample of units (duplicates allowed), computed from summed totals —
+ * the function to hand to `bootstrap` or to `disparityRatio` as `degradation`. KL percentiles are
+ * not offered here: they need every position's value and are reported without an interval.
+ */
+export function degradationStatistic(measure: DegradationMeasure): (units: readonly TextComparison[]) => number {
+  switch (measure) {
+    case 'deltaNll':
+    case 'deltaBpb':
+    case 'pplRatioMinus1':
+      return (units) => deltaMeasures(sumTotals(units.map((u) => u.fp)), sumTotals(units.map((u) => u.q)))[measure];
+    case 'klMean':
+      return (units) => {
+        let s = 0;
+        let n = 0;
+        for (const u of units) {
+          for (let i = 0; i < u.kl.length; i++) s += u.kl[i];
+          n += u.kl.length;
+        }
+        return n ? s / n : NaN;
+      };
+    case 'top1Agreement':
+      return (units) => {
+        let a = 0;
+        let n = 0;
+        for (const u of units) {
+          a += u.top1Agree;
+          n += u.fp.tokens;
+        }
+        return n ? a / n : NaN;
+      };
+  }
+}

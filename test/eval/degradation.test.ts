@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareOnText, deltaMeasures, klDivergence, ReferenceCache, referenceKey, summarizeDegradation } from '../../src/eval/degradation.ts';
+import { compareOnText, degradationStatistic, deltaMeasures, klDivergence, ReferenceCache, referenceKey, summarizeDegradation } from '../../src/eval/degradation.ts';
 import { bitsPerByte, textTotals, tokenPerplexity } from '../../src/eval/metrics.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { bigramEngine, bigramTable } from './fake-engine.ts';
@@ -128,4 +128,15 @@ test('degradation of several texts sums their totals (not the mean of per-text r
   close(d.pplRatioMinus1, Math.exp(2.5 / 3) - 1);
   close(d.top1Agreement, 2 / 3);
   close(deltaMeasures(fp[0], q[0]).deltaBpb, 2 / (4 * Math.LN2));
+});
+
+test('the cheap per-sample statistics agree with the full summary', async () => {
+  const parts = [];
+  for (let k = 0; k < 3; k++) {
+    const r = new Rng(100 + k);
+    const unitIds = Array.from({ length: 20 + k }, () => r.int(V));
+    parts.push(await compareOnText({ reference: bigramEngine(fpTable, V), treated: bigramEngine(qTable, V), ids: unitIds, text: text.slice(k), context: 8 }));
+  }
+  const d = summarizeDegradation(parts);
+  for (const m of ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'top1Agreement'] as const) close(degradationStatistic(m)(parts), d[m], 1e-12);
 });
