@@ -1,0 +1,87 @@
+// Builds the two ONNX graphs that run a loaded model through onnxruntime:
+//  - the body: token embeddings [T, E] → hidden states before the output matrix [T, P]
+//    (one graph per architecture, arch/*.ts);
+//  - the head: hidden rows [R, P] and their targets [R] → per-row NLL of the target, argmax,
+//    logits and log-probabilities [R, V] (the log-softmax and the gather happen in the graph).
+// The embedding lookup itself is done in JavaScript from the model's own table (a row copy), so
+// onnxruntime never holds a second copy of the embedding; the head runs in row chunks so that
+// the [T, V] logits never exist at once unless the caller asks for them.
+// Reference: ONNX IR and operators (https://onnx.ai/onnx/); see graph.ts for the weight transfer.
+
+import type { Model } from '../../model/model.ts';
+import { weight } from '../../model/model.ts';
+import { weightSpec, type TensorSpec } from '../../model/spec.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import { bloomBody } from './arch/bloom.ts';
+import { gpt2Body } from './arch/gpt2.ts';
+import { gptNeoxBody } from './arch/gpt_neox.ts';
+import { llamaBody } from './arch/llama.ts';
+import { optBody } from './arch/opt.ts';
+import { GraphBuilder, type EncodedGraph } from './graph.ts';
+import { prelude, type BodyCtx } from './layers.ts';
+import { DataType } from './proto.ts';
+
+export const BODY_INPUT = 'embeds';
+export const BODY_OUTPUT = 'hidden';
+export const HEAD_INPUTS = { hidden: 'hidden', targets: 'targets' } as const;
+export const HEAD_OUTPUTS = { nll: 'nll', top1: 'top1', logits: 'logits', logProbs: 'logprobs' } as const;
+
+/** The spec entry of the given kind (embedding, output matrix). */
+function specOf(model: Model, kind: TensorSpec['kind']): TensorSpec {
+  const s = weightSpec(model.config).find((x) => x.kind === kind);
+  if (!s) throw new Error(`ort graph: ${model.config.arch} has no ${kind} tensor`);
+  return s;
+}
+
+/** The token embedding table [V, E] the engine gathers rows from. */
+export function embeddingTable(model: Model): Tensor {
+  return weight(model, specOf(model, 'embedding').name);
+}
+
+export function buildBody(model: Model): EncodedGraph {
+  const cfg = model.config;
+  const b = new GraphBuilder(`${cfg.arch}_body`);
+  const E = cfg.embedDim;
+  const x = b.input(BODY_INPUT, DataType.FLOAT, ['T', E]);
+  const specs = new Map(weightSpec(cfg).map((s) => [s.name, s]));
+  const ctx: BodyCtx = { b, model, specs, ...prelude(b, x) };
+  let h: string;
+  switch (cfg.arch) {
+    case 'gpt2':
+      h = gpt2Body(ctx, x);
+      break;
+    case 'opt':
+      h = optBody(ctx, x);
+      break;
+    case 'gpt_neox':
+      h = gptNeoxBody(ctx, x);
+      break;
+    case 'llama':
+      h = llamaBody(ctx, x);
+      break;
+    case 'bloom':
+      h = bloomBody(ctx, x);
+      break;
+  }
+  b.output(h, BODY_OUTPUT, DataType.FLOAT, ['T', E]);
+  return b.encode();
+}
+
+export function buildHead(model: Model): EncodedGraph {
+  const cfg = model.config;
+  const spec = specOf(model, 'output');
+  const b = new GraphBuilder(`${cfg.arch}_head`);
+  const h = b.input(HEAD_INPUTS.hidden, DataType.FLOAT, ['R', cfg.embedDim]);
+  const targets = b.input(HEAD_INPUTS.targets, DataType.INT64, ['R']);
+  const W = b.weight(weight(model, spec.name), spec.name);
+  const logits = b.node('Gemm', [h, W], { transB: { i: spec.layout === 'out_in' ? 1 : 0 } }); // [R, V]
+  const logProbs = b.node('LogSoftmax', [logits], { axis: { i: -1 } }); // [R, V]
+  const picked = b.node('GatherElements', [logProbs, b.node('Unsqueeze', [targets, b.i64([1])])], { axis: { i: 1 } }); // [R, 1]
+  const nll = b.node('Neg', [b.node('Reshape', [picked, b.i64([-1])])]); // [R]
+  const top1 = b.node('ArgMax', [logits], { axis: { i: 1 }, keepdims: { i: 0 } }); // [R] int64
+  b.output(nll, HEAD_OUTPUTS.nll, DataType.FLOAT, ['R']);
+  b.output(top1, HEAD_OUTPUTS.top1, DataType.INT64, ['R']);
+  b.output(logits, HEAD_OUTPUTS.logits, DataType.FLOAT, ['R', cfg.vocabSize]);
+  b.output(logProbs, HEAD_OUTPUTS.logProbs, DataType.FLOAT, ['R', cfg.vocabSize]);
+  return b.encode();
+}

@@ -1,0 +1,115 @@
+// The fast engine: scores windows through onnxruntime-node (CPU execution provider) with graphs
+// built from the model's own weights (build.ts). Two sessions are created once per model and
+// reused for every window: the body (embeddings → final hidden states) and the head (hidden rows
+// → NLL of the target, argmax, and — only when asked — logits and log-probabilities), run over
+// chunks of rows so the full [T, V] logits are never materialised for NLL alone.
+// NLL is computed in float32 inside the graph (log-softmax, then the target's entry) and widened
+// to float64 for the caller.
+
+import { availableParallelism } from 'node:os';
+import { DataError } from '../../errors.ts';
+import type { Model } from '../../model/model.ts';
+import type { Engine, ScoreRequest, ScoreResult } from '../types.ts';
+import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, embeddingTable, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
+import type { EncodedGraph } from './graph.ts';
+import { loadOrt, type Ort } from './runtime.ts';
+
+export interface OrtEngineOptions {
+  /** intra-op threads; default: every available core. */
+  readonly threads?: number;
+  /** Rows of the output matrix computed per head run (bounds the [rows, V] scratch). Default 256. */
+  readonly headRows?: number;
+}
+
+type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+
+async function createSession(ort: Ort, g: EncodedGraph, threads: number): Promise<Session> {
+  return ort.InferenceSession.create(g.model, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    logSeverityLevel: 3, // errors only: nothing below the CLI writes to the console
+    // The weights arrive as in-memory external files; onnxruntime copies (or pre-packs) them
+    // while creating the session, so nothing here has to outlive the call.
+    externalData: g.externalData,
+  });
+}
+
+/** Creates the onnxruntime engine for `model`. Rejects with OrtUnavailableError when onnxruntime cannot load. */
+export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Promise<Engine> {
+  const ort = await loadOrt();
+  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const headRows = Math.max(1, Math.floor(opts.headRows ?? 256));
+  const cfg = model.config;
+  const V = cfg.vocabSize;
+  const E = cfg.embedDim;
+  const table = embeddingTable(model).data; // [V, E]
+  let body: Session | undefined = await createSession(ort, buildBody(model), threads);
+  let head: Session | undefined = await createSession(ort, buildHead(model), threads);
+
+  async function score(req: ScoreRequest): Promise<ScoreResult> {
+    if (!body || !head) throw new Error('ort engine: score() after dispose()');
+    const ids = req.ids;
+    const T = ids.length;
+    if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+    if (cfg.positions === 'learned' && cfg.maxPositions !== null && T > cfg.maxPositions) {
+      throw new DataError(`a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`);
+    }
+    // Token embeddings, gathered here from the model's own table: [T, E].
+    const embeds = new Float32Array(T * E);
+    for (let t = 0; t < T; t++) {
+      const id = ids[t];
+      if (!(id >= 0 && id < V)) throw new DataError(`token id ${id} at position ${t} is outside the vocabulary (0..${V - 1}); were the ids made with this model's tokenizer?`);
+      embeds.set(table.subarray(id * E, (id + 1) * E), t * E);
+    }
+    const out = await body.run({ [BODY_INPUT]: new ort.Tensor('float32', embeds, [T, E]) });
+    const hidden = out[BODY_OUTPUT].data as Float32Array; // [T, E]
+
+    const nll = new Float64Array(T - 1);
+    const top1 = new Int32Array(T - 1);
+    const logits = req.wantLogits ? new Float32Array(T * V) : undefined; // [T, V]
+    const logProbs = req.wantLogProbs ? new Float32Array((T - 1) * V) : undefined; // [T−1, V]
+    const rows = logits ? T : T - 1; // the last row has no target: needed only for its logits
+    const fetches: string[] = [HEAD_OUTPUTS.nll, HEAD_OUTPUTS.top1];
+    if (logits) fetches.push(HEAD_OUTPUTS.logits);
+    if (logProbs) fetches.push(HEAD_OUTPUTS.logProbs);
+    for (let s = 0; s < rows; s += headRows) {
+      const e = Math.min(rows, s + headRows);
+      const R = e - s;
+      const targets = new BigInt64Array(R); // row T−1 keeps target 0; its NLL is discarded
+      for (let t = s; t < e && t < T - 1; t++) targets[t - s] = BigInt(ids[t + 1]);
+      const r = await head.run(
+        {
+          [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.slice(s * E, e * E), [R, E]),
+          [HEAD_INPUTS.targets]: new ort.Tensor('int64', targets, [R]),
+        },
+        fetches,
+      );
+      const n = r[HEAD_OUTPUTS.nll].data as Float32Array;
+      const a = r[HEAD_OUTPUTS.top1].data as BigInt64Array;
+      for (let t = s; t < e && t < T - 1; t++) {
+        nll[t] = n[t - s];
+        top1[t] = Number(a[t - s]);
+      }
+      if (logits) logits.set(r[HEAD_OUTPUTS.logits].data as Float32Array, s * V);
+      if (logProbs) {
+        const lp = r[HEAD_OUTPUTS.logProbs].data as Float32Array;
+        const keep = Math.min(e, T - 1) - s;
+        if (keep > 0) logProbs.set(lp.subarray(0, keep * V), s * V);
+      }
+    }
+    return { nll, top1, logits, logProbs };
+  }
+
+  return {
+    name: 'ort',
+    score,
+    async dispose() {
+      const sessions = [body, head];
+      body = head = undefined;
+      for (const s of sessions) await s?.release();
+    },
+  };
+}

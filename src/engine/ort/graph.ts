@@ -1,0 +1,140 @@
+// A small builder for ONNX graphs: nodes with generated value names, weights as external
+// initialisers that point at langquant's own Float32Arrays, and small inline constants.
+// Reference: ONNX IR spec (https://onnx.ai/onnx/repo-docs/IR.html), external data
+// (https://onnx.ai/onnx/repo-docs/ExternalData.html), and onnxruntime-node's
+// `sessionOptions.externalData` ([{ path, data }]), which hands in-memory "files" to
+// OrtApi::AddExternalInitializersFromFilesInMemory — so the model protobuf holds no weight bytes
+// and the weights are never copied into an intermediate buffer in JavaScript.
+
+import type { Tensor } from '../../tensor/tensor.ts';
+import { DataType, encodeModel, type AttrValue, type DataTypeCode, type NodeDef, type TensorProtoDef, type ValueInfoDef } from './proto.ts';
+
+/** ONNX default-domain opset used by every graph (LayerNormalization needs ≥ 17, Gelu ≥ 20). */
+export const OPSET = 20;
+/** IR version that goes with opset 20. */
+export const IR_VERSION = 9;
+export const MS_DOMAIN = 'com.microsoft';
+
+export interface ExternalFile {
+  readonly path: string;
+  readonly data: Uint8Array;
+}
+
+export interface EncodedGraph {
+  readonly model: Uint8Array;
+  readonly externalData: ExternalFile[];
+}
+
+function le(values: ArrayLike<number>, type: DataTypeCode): Uint8Array {
+  const n = values.length;
+  if (type === DataType.FLOAT) return new Uint8Array(Float32Array.from(values).buffer);
+  if (type === DataType.INT64) {
+    const b = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) b[i] = BigInt(values[i]);
+    return new Uint8Array(b.buffer);
+  }
+  if (type === DataType.INT32) return new Uint8Array(Int32Array.from(values).buffer);
+  throw new Error(`graph: inline constants of type ${type} are not supported`);
+}
+
+export class GraphBuilder {
+  private readonly nodes: NodeDef[] = [];
+  private readonly inits: TensorProtoDef[] = [];
+  private readonly inputs: ValueInfoDef[] = [];
+  private readonly outputs: ValueInfoDef[] = [];
+  private readonly files: ExternalFile[] = [];
+  /** Tied weights are one Tensor object under two names: one initialiser serves both. */
+  private readonly byTensor = new Map<Tensor, string>();
+  private readonly constCache = new Map<string, string>();
+  private readonly used = new Set<string>();
+  private counter = 0;
+  private usesMs = false;
+
+  constructor(private readonly name: string) {}
+
+  /** A fresh value name from a readable hint. */
+  fresh(hint: string): string {
+    const base = hint.replace(/[^A-Za-z0-9_.]/g, '_');
+    let n = base;
+    while (this.used.has(n)) n = `${base}_${++this.counter}`;
+    this.used.add(n);
+    return n;
+  }
+
+  input(name: string, elemType: DataTypeCode, dims: (number | string)[]): string {
+    this.used.add(name);
+    this.inputs.push({ name, elemType, dims });
+    return name;
+  }
+
+  /** Declares `value` a graph output under `name` (through an Identity when the names differ). */
+  output(value: string, name: string, elemType: DataTypeCode, dims: (number | string)[]): void {
+    if (value !== name) this.nodes.push({ opType: 'Identity', inputs: [value], outputs: [name], name: `out_${name}` });
+    this.used.add(name);
+    this.outputs.push({ name, elemType, dims });
+  }
+
+  /**
+   * A model weight as an initialiser. Its bytes stay in the tensor's own Float32Array and reach
+   * onnxruntime as an in-memory external file; the same Tensor object gives the same initialiser.
+   */
+  weight(t: Tensor, hint: string): string {
+    const seen = this.byTensor.get(t);
+    if (seen) return seen;
+    const name = this.fresh(hint);
+    const path = `w${this.files.length}.bin`;
+    const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    this.files.push({ path, data });
+    this.inits.push({ name, dims: t.shape, dataType: DataType.FLOAT, external: { location: path, offset: 0, length: data.byteLength } });
+    this.byTensor.set(t, name);
+    return name;
+  }
+
+  /** A small constant stored inline in the model (deduplicated by value). */
+  constant(values: ArrayLike<number>, dims: readonly number[], type: DataTypeCode = DataType.FLOAT, hint = 'const'): string {
+    const key = `${type}|${dims.join(',')}|${Array.from(values).join(',')}`;
+    const seen = key.length < 4096 ? this.constCache.get(key) : undefined;
+    if (seen) return seen;
+    const name = this.fresh(hint);
+    this.inits.push({ name, dims, dataType: type, raw: le(values, type) });
+    if (key.length < 4096) this.constCache.set(key, name);
+    return name;
+  }
+
+  i64(values: readonly number[], hint = 'i64'): string {
+    return this.constant(values, [values.length], DataType.INT64, hint);
+  }
+
+  scalarF(x: number, hint = 'scalar'): string {
+    return this.constant([x], [], DataType.FLOAT, hint);
+  }
+
+  /** Adds a node with `nOut` outputs and returns their names. */
+  nodeN(opType: string, inputs: string[], nOut: number, attrs?: Record<string, AttrValue>, domain?: string): string[] {
+    const outputs = Array.from({ length: nOut }, (_, i) => this.fresh(`${opType}${nOut > 1 ? `_o${i}` : ''}`));
+    if (domain === MS_DOMAIN) this.usesMs = true;
+    this.nodes.push({ opType, inputs, outputs, name: `n${this.nodes.length}_${opType}`, attrs, domain });
+    return outputs;
+  }
+
+  /** Adds a single-output node and returns its output name. */
+  node(opType: string, inputs: string[], attrs?: Record<string, AttrValue>, domain?: string): string {
+    return this.nodeN(opType, inputs, 1, attrs, domain)[0];
+  }
+
+  encode(): EncodedGraph {
+    const opsets = [{ domain: '', version: OPSET }];
+    if (this.usesMs) opsets.push({ domain: MS_DOMAIN, version: 1 });
+    const model = encodeModel({
+      irVersion: IR_VERSION,
+      opsets,
+      producer: 'langquant',
+      graphName: this.name,
+      nodes: this.nodes,
+      initializers: this.inits,
+      inputs: this.inputs,
+      outputs: this.outputs,
+    });
+    return { model, externalData: [...this.files] };
+  }
+}

@@ -1,0 +1,51 @@
+// The onnxruntime engine's contract beyond the golden numbers: input errors are DataErrors that
+// say what to do, the head's row chunking does not change results, sessions are reused across
+// windows of different lengths, and a disposed engine refuses to score.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ortEngine } from '../../src/engine/ort/engine.ts';
+import { alibiSlopes } from '../../src/engine/ort/layers.ts';
+import { DataError } from '../../src/errors.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { GOLDEN } from '../helpers/cli.ts';
+
+const model = loadModel(`${GOLDEN}models/gpt2-a`); // vocab 1000, 128 positions
+
+test('bad windows are DataErrors that say what to do', async () => {
+  const e = await ortEngine(model);
+  const check = (ids: number[], re: RegExp) =>
+    assert.rejects(e.score({ ids: Int32Array.from(ids) }), (err: unknown) => {
+      assert.ok(err instanceof DataError, String(err));
+      assert.match((err as Error).message, re);
+      return true;
+    });
+  await check([5], /a window of 1 token has nothing to score; give at least 2 token ids/);
+  await check([5, 1000], /token id 1000 at position 1 is outside the vocabulary \(0\.\.999\)/);
+  await check([5, -1], /token id -1 at position 1 is outside the vocabulary/);
+  await check(Array.from({ length: 129 }, () => 3), /a window of 129 tokens is longer than the model's 128 positions; use a shorter context/);
+  await e.dispose();
+  await assert.rejects(e.score({ ids: Int32Array.from([1, 2]) }), /after dispose/);
+});
+
+test('head chunking and window lengths leave the numbers unchanged', async () => {
+  const whole = await ortEngine(model, { headRows: 1024, threads: 1 });
+  const chunked = await ortEngine(model, { headRows: 3 });
+  const ids = Int32Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 1000);
+  const a = await whole.score({ ids, wantLogits: true });
+  const b = await chunked.score({ ids, wantLogits: true });
+  for (let t = 0; t < a.nll.length; t++) assert.ok(Math.abs(a.nll[t] - b.nll[t]) <= 1e-6);
+  assert.deepEqual(a.top1, b.top1);
+  for (let i = 0; i < a.logits!.length; i++) assert.ok(Math.abs(a.logits![i] - b.logits![i]) <= 1e-5);
+  // A shorter window of the same prefix gives the prefix's numbers (causal attention).
+  const short = await chunked.score({ ids: ids.subarray(0, 9) });
+  for (let t = 0; t < 8; t++) assert.ok(Math.abs(short.nll[t] - a.nll[t]) <= 1e-5);
+  await whole.dispose();
+  await chunked.dispose();
+});
+
+test('ALiBi slopes follow BLOOM for powers of two and other head counts', () => {
+  assert.deepEqual(Array.from(alibiSlopes(4)), [0.25, 0.0625, 0.015625, 0.00390625]);
+  const six = Array.from(alibiSlopes(6));
+  // cp = 4: 2^-2k for k = 1..4, then (2^-1)^k for k = 1, 3
+  assert.deepEqual(six, [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125]);
+});

@@ -1,0 +1,86 @@
+// Golden tests of the onnxruntime engine: every model in test/fixtures/golden/models against the
+// reference outputs of Hugging Face transformers (float32), with the tolerances of
+// test/fixtures/golden/README.md — logits ≤ 1e-4 (full logits of sequence 0, last logits of every
+// sequence), per-token NLL ≤ 1e-4, mean NLL ≤ 1e-5 — plus 20 greedy tokens identical, and the
+// log-probabilities and top-1 consistent with the logits.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { ortEngine } from '../../src/engine/ort/engine.ts';
+import type { Engine } from '../../src/engine/types.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { GOLDEN } from '../helpers/cli.ts';
+import { assertClose } from '../helpers/compare.ts';
+
+interface Sequence {
+  input_ids: number[];
+  nll_f32: number[];
+  mean_nll_f32: number;
+  last_logits_f32: number[];
+  logits_f32?: number[][];
+}
+interface Reference {
+  sequences: Sequence[];
+  greedy: { prompt: number[]; new_tokens: number[] };
+}
+
+const MODELS = readdirSync(`${GOLDEN}models`).sort();
+const engines: Engine[] = [];
+after(async () => {
+  for (const e of engines) await e.dispose();
+});
+
+function argmaxRow(x: Float32Array, row: number, V: number): number {
+  let best = 0;
+  for (let i = 1; i < V; i++) if (x[row * V + i] > x[row * V + best]) best = i;
+  return best;
+}
+
+test('the golden fixtures hold all 8 models', () => {
+  assert.deepEqual(MODELS, ['bloom-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'opt-a', 'opt-b']);
+});
+
+for (const name of MODELS) {
+  test(`ort golden ${name}: logits, NLL, log-probs, top-1 and greedy tokens match transformers`, async () => {
+    const dir = `${GOLDEN}models/${name}`;
+    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;
+    const model = loadModel(dir);
+    const V = model.config.vocabSize;
+    // Small head chunks, so the 33- and 128-token sequences cross chunk boundaries.
+    const engine = await ortEngine(model, { headRows: 20 });
+    engines.push(engine);
+    for (const [i, s] of ref.sequences.entries()) {
+      const ids = Int32Array.from(s.input_ids);
+      const T = ids.length;
+      const r = await engine.score({ ids, wantLogits: true, wantLogProbs: true });
+      const logits = r.logits!;
+      assert.equal(logits.length, T * V);
+      if (s.logits_f32) assertClose(logits, s.logits_f32.flat(), { abs: 1e-4, label: `${name} seq ${i} logits` });
+      assertClose(logits.subarray((T - 1) * V), s.last_logits_f32, { abs: 1e-4, label: `${name} seq ${i} last logits` });
+      assertClose(r.nll, s.nll_f32, { abs: 1e-4, label: `${name} seq ${i} nll` });
+      const mean = r.nll.reduce((a, b) => a + b, 0) / r.nll.length;
+      assertClose(mean, s.mean_nll_f32, { abs: 1e-5, label: `${name} seq ${i} mean nll` });
+      // log-probs are the logits minus each row's log-sum-exp; nll is minus the target's entry.
+      const lp = r.logProbs!;
+      assert.equal(lp.length, (T - 1) * V);
+      for (let t = 0; t < T - 1; t++) {
+        assert.ok(Math.abs(-lp[t * V + ids[t + 1]] - r.nll[t]) <= 1e-6, `${name} seq ${i} row ${t}: nll is −logProbs[target]`);
+        const shift = logits[t * V] - lp[t * V];
+        for (const j of [1, V >> 1, V - 1]) assert.ok(Math.abs(logits[t * V + j] - lp[t * V + j] - shift) <= 1e-4, `${name} row ${t} log-softmax shift`);
+        assert.equal(r.top1[t], argmaxRow(logits, t, V), `${name} seq ${i} top1 at ${t}`);
+      }
+      // NLL alone (no logits) is the same computation.
+      const plain = await engine.score({ ids });
+      assert.deepEqual(plain.nll, r.nll);
+      assert.deepEqual(plain.top1, r.top1);
+      assert.equal(plain.logits, undefined);
+      assert.equal(plain.logProbs, undefined);
+    }
+    const seq = [...ref.greedy.prompt];
+    for (let k = 0; k < ref.greedy.new_tokens.length; k++) {
+      const r = await engine.score({ ids: Int32Array.from(seq), wantLogits: true });
+      seq.push(argmaxRow(r.logits!, seq.length - 1, V));
+    }
+    assert.deepEqual(seq.slice(ref.greedy.prompt.length), ref.greedy.new_tokens, `${name} greedy tokens`);
+  });
+}
