@@ -2,16 +2,15 @@
 // weight layouts a Hugging Face checkpoint stores (src/model/spec.ts):
 //   `in_out` (GPT-2 Conv1D) W is [inDim, outDim], y = x·W + b;
 //   `out_in` (nn.Linear)     W is [outDim, inDim], y = x·Wᵀ + b.
-// The fast kernel is cache-blocked with small register tiles (in the manner of llm.c's
-// matmul_forward); `matmulNaive` is the plain triple loop, kept on purpose as the reference.
-// Kernels take the destination first and every size explicitly, and allocate nothing.
+// The fast kernel is cache-blocked with 4×4 register tiles (in the manner of llm.c's
+// matmul_forward; an in_out weight is packed panel by panel into the out_in form first); `matmulNaive` is the plain triple loop, kept on purpose as the reference.
+// Kernels take the destination first and every size explicitly, and allocate nothing (the panel
+// buffer of the in_out path is allocated once and reused).
 
 import type { Layout } from './types.ts';
 
 /** Rows of x handled together (register tile height). */
 const TR = 4;
-/** Output columns per cache block for the in_out layout (a [inDim, OB] slab of W stays in L2). */
-const OB_IN_OUT = 128;
 /** Rows of x and of W per cache block for the out_in layout. */
 const BLOCK_OUT_IN = 64;
 
@@ -66,54 +65,28 @@ function checkSizes(out: Float32Array, x: Float32Array, w: Float32Array, bias: F
   }
 }
 
-// in_out: W rows are contiguous along the output, so each x value scales one W row into the
-// output row (an axpy). A block of OB output columns keeps its [inDim, OB] slab of W in cache
-// while every row tile of x passes over it; four rows of x share each loaded W value.
+// in_out: W columns are strided, so a panel of 64 output columns is first packed into row-major
+// [64, inDim] (the out_in form, as BLAS packs panels) and then goes through the same register tile.
+// The panel buffer is reused between calls and grows only when a larger one is needed.
+let panel = new Float32Array(0);
+
 function matmulInOut(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, T: number, inDim: number, outDim: number): void {
-  for (let o0 = 0; o0 < outDim; o0 += OB_IN_OUT) {
-    const o1 = Math.min(outDim, o0 + OB_IN_OUT);
-    for (let t0 = 0; t0 < T; t0 += TR) {
-      const rows = Math.min(TR, T - t0);
-      for (let r = 0; r < rows; r++) {
-        const ob = (t0 + r) * outDim;
-        for (let o = o0; o < o1; o++) out[ob + o] = bias ? bias[o] : 0;
-      }
-      if (rows === TR) {
-        const xa = t0 * inDim;
-        const xb = xa + inDim;
-        const xc = xb + inDim;
-        const xd = xc + inDim;
-        const oa = t0 * outDim;
-        const obb = oa + outDim;
-        const oc = obb + outDim;
-        const od = oc + outDim;
-        for (let i = 0; i < inDim; i++) {
-          const a = x[xa + i];
-          const b = x[xb + i];
-          const c = x[xc + i];
-          const d = x[xd + i];
-          const wr = i * outDim;
-          for (let o = o0; o < o1; o++) {
-            const wv = w[wr + o];
-            out[oa + o] += a * wv;
-            out[obb + o] += b * wv;
-            out[oc + o] += c * wv;
-            out[od + o] += d * wv;
-          }
-        }
-      } else {
-        // the last, short row tile
-        for (let r = 0; r < rows; r++) {
-          const xr = (t0 + r) * inDim;
-          const or = (t0 + r) * outDim;
-          for (let i = 0; i < inDim; i++) {
-            const a = x[xr + i];
-            const wr = i * outDim;
-            for (let o = o0; o < o1; o++) out[or + o] += a * w[wr + o];
-          }
-        }
-      }
+  if (panel.length < BLOCK_OUT_IN * inDim) panel = new Float32Array(BLOCK_OUT_IN * inDim);
+  const p = panel;
+  for (let ob = 0; ob < outDim; ob += BLOCK_OUT_IN) {
+    const n = Math.min(BLOCK_OUT_IN, outDim - ob);
+    for (let i = 0; i < inDim; i++) {
+      const wr = i * outDim + ob;
+      for (let j = 0; j < n; j++) p[j * inDim + i] = w[wr + j];
     }
+    // the packed panel is the out_in weight of output columns ob..ob+n
+    let t0 = 0;
+    for (; t0 + TR <= T; t0 += TR) {
+      let j = 0;
+      for (; j + 4 <= n; j += 4) tile4x4(out, x, p, bias, t0, j, inDim, outDim, ob);
+      for (; j < n; j++) for (let r = 0; r < TR; r++) dotOne(out, x, p, bias, t0 + r, j, inDim, outDim, ob);
+    }
+    for (; t0 < T; t0++) for (let j = 0; j < n; j++) dotOne(out, x, p, bias, t0, j, inDim, outDim, ob);
   }
 }
 
@@ -128,23 +101,26 @@ function matmulOutIn(out: Float32Array, x: Float32Array, w: Float32Array, bias: 
       let t0 = tb;
       for (; t0 + TR <= tEnd; t0 += TR) {
         let o0 = ob;
-        for (; o0 + 4 <= oEnd; o0 += 4) tile4x4(out, x, w, bias, t0, o0, inDim, outDim);
-        for (; o0 < oEnd; o0++) for (let r = 0; r < TR; r++) dotOne(out, x, w, bias, t0 + r, o0, inDim, outDim);
+        for (; o0 + 4 <= oEnd; o0 += 4) tile4x4(out, x, w, bias, t0, o0, inDim, outDim, 0);
+        for (; o0 < oEnd; o0++) for (let r = 0; r < TR; r++) dotOne(out, x, w, bias, t0 + r, o0, inDim, outDim, 0);
       }
-      for (; t0 < tEnd; t0++) for (let o = ob; o < oEnd; o++) dotOne(out, x, w, bias, t0, o, inDim, outDim);
+      for (; t0 < tEnd; t0++) for (let o = ob; o < oEnd; o++) dotOne(out, x, w, bias, t0, o, inDim, outDim, 0);
     }
   }
 }
 
-function dotOne(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, t: number, o: number, inDim: number, outDim: number): void {
+// One output: row t of x against weight row o (out_in form), written to column colBase + o.
+function dotOne(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, t: number, o: number, inDim: number, outDim: number, colBase: number): void {
   const xr = t * inDim;
   const wr = o * inDim;
   let acc = 0;
   for (let i = 0; i < inDim; i++) acc += x[xr + i] * w[wr + i];
-  out[t * outDim + o] = acc + (bias ? bias[o] : 0);
+  const c = colBase + o;
+  out[t * outDim + c] = acc + (bias ? bias[c] : 0);
 }
 
-function tile4x4(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, t0: number, o0: number, inDim: number, outDim: number): void {
+// Rows t0..t0+3 of x against weight rows o0..o0+3 (out_in form), written to columns colBase + o0…
+function tile4x4(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, t0: number, o0: number, inDim: number, outDim: number, colBase: number): void {
   const x0 = t0 * inDim;
   const x1 = x0 + inDim;
   const x2 = x1 + inDim;
@@ -171,11 +147,12 @@ function tile4x4(out: Float32Array, x: Float32Array, w: Float32Array, bias: Floa
     a20 += p2 * q0; a21 += p2 * q1; a22 += p2 * q2; a23 += p2 * q3;
     a30 += p3 * q0; a31 += p3 * q1; a32 += p3 * q2; a33 += p3 * q3;
   }
-  const b0 = bias ? bias[o0] : 0;
-  const b1 = bias ? bias[o0 + 1] : 0;
-  const b2 = bias ? bias[o0 + 2] : 0;
-  const b3 = bias ? bias[o0 + 3] : 0;
-  let r = t0 * outDim + o0;
+  const c = colBase + o0;
+  const b0 = bias ? bias[c] : 0;
+  const b1 = bias ? bias[c + 1] : 0;
+  const b2 = bias ? bias[c + 2] : 0;
+  const b3 = bias ? bias[c + 3] : 0;
+  let r = t0 * outDim + c;
   out[r] = a00 + b0; out[r + 1] = a01 + b1; out[r + 2] = a02 + b2; out[r + 3] = a03 + b3;
   r += outDim;
   out[r] = a10 + b0; out[r + 1] = a11 + b1; out[r + 2] = a12 + b2; out[r + 3] = a13 + b3;
