@@ -164,9 +164,12 @@ export function unpickle(bytes: Uint8Array, file: string): Value {
       case 0x29: // EMPTY_TUPLE
         stack.push([]);
         break;
-      case 0x74: // TUPLE
-        stack.push(popMark());
+      case 0x74: {
+        // TUPLE (popMark first: it replaces `stack`, so `stack.push(popMark())` would push to the old one)
+        const items = popMark();
+        stack.push(items);
         break;
+      }
       case 0x85: // TUPLE1
         stack.push([pop()]);
         break;
@@ -186,9 +189,12 @@ export function unpickle(bytes: Uint8Array, file: string): Value {
       case 0x5d: // EMPTY_LIST
         stack.push([]);
         break;
-      case 0x6c: // LIST
-        stack.push(popMark());
+      case 0x6c: {
+        // LIST
+        const items = popMark();
+        stack.push(items);
         break;
+      }
       case 0x61: {
         // APPEND
         const v = pop();
@@ -212,7 +218,7 @@ export function unpickle(bytes: Uint8Array, file: string): Value {
         // DICT
         const d = new Map();
         setItems(d, popMark());
-        stack.push(d);
+        stack.push(d); // after popMark, so onto the restored stack
         break;
       }
       case 0x73: {
