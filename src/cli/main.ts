@@ -8,6 +8,7 @@ import { VERSION } from '../version.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerNll } from './commands/nll.ts';
 import { registerPerplexity } from './commands/perplexity.ts';
+import { registerTrain } from './commands/train.ts';
 
 export function buildProgram(): Command {
   const program = new Command('langquant')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerNll(program);
   registerPerplexity(program);
+  registerTrain(program);
   return program;
 }
 
