@@ -60,14 +60,14 @@ export interface TextStats {
   bytes: number;
   /** Unicode code points (after NFC, which every loader applies). */
   chars: number;
-  /** Runs of non-whitespace; for scripts written without spaces (Han, Thai, …) this undercounts words. */
+  /** Runs of non-whitespace (the Ethiopic wordspace ፡ also separates); scripts written without spaces (Han, Thai, Khmer, …) have few such "words". */
   words: number;
 }
 
 export function textStats(text: string): TextStats {
   let chars = 0;
   for (const _ of text) chars++;
-  const words = text.split(/\s+/u).filter((w) => w.length > 0).length;
+  const words = text.split(/[\s\u1361]+/u).filter((w) => w.length > 0).length;
   return { bytes: Buffer.byteLength(text, 'utf8'), chars, words };
 }
 
