@@ -80,7 +80,7 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
   const known = new Set(specs.map((s) => s.name));
   const prefixes = prefixCandidates(config);
   const where = ckpt.files.length === 1 ? ckpt.files[0] : `${dir} (${ckpt.format})`;
-  const desc = `this ${config.arch} config (${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize})`;
+  const desc = `this ${config.arch} config (${config.numLayers} layer${config.numLayers === 1 ? '' : 's'}, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize})`;
 
   // 1. Map every stored name onto the spec, from the headers alone.
   const byCanon = new Map<string, StoredTensor>();
@@ -96,7 +96,7 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
     else unexpected.push(t.name);
   }
   if (unexpected.length) {
-    throw new CheckpointError(`${where}: unexpected tensor ${listSome(unexpected)} for ${desc}; is config.json from the same checkpoint?`);
+    throw new CheckpointError(`${where}: unexpected tensor${unexpected.length > 1 ? 's' : ''} ${listSome(unexpected)} for ${desc}; is config.json from the same checkpoint?`);
   }
 
   // 2. Every needed tensor present (or tied), with the config's shape and a readable dtype.
@@ -117,7 +117,7 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
     }
   }
   if (missing.length) {
-    throw new CheckpointError(`${where}: tensor ${listSome(missing)} ${missing.length > 1 ? 'are' : 'is'} missing for ${desc}; is config.json from the same checkpoint, and are all weight files there?`);
+    throw new CheckpointError(`${where}: ${missing.length > 1 ? 'tensors' : 'tensor'} ${listSome(missing)} ${missing.length > 1 ? 'are' : 'is'} missing for ${desc}; is config.json from the same checkpoint, and are all weight files there?`);
   }
 
   // 3. Read what is kept. A tied output needs its embedding read even when the embedding is not kept.
