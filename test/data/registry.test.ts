@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { joinUnits } from '../../src/data/corpus.ts';
 import {
-  checkLanguageScript, DEFAULT_STUDY_GROUPS, DEFAULT_STUDY_LANGUAGES, getLanguage, groupLanguages, languageRegistry, resourceGroup,
+  checkLanguageScript, DEFAULT_STUDY_GROUPS, DEFAULT_STUDY_LANGUAGES, getLanguage, groupLanguages, languageRegistry, resolveGroups, resourceGroup,
 } from '../../src/data/registry.ts';
 import { detectScript } from '../../src/data/script.ts';
 import { resolveUdhrEntry, udhrCorpus, udhrEntriesFor } from '../../src/data/udhr.ts';
@@ -58,4 +58,12 @@ test('script detection: combined scripts, Han variants, no letters, mismatch err
   assert.equal(detectScript('Всі люди народжуються вільними').script, 'Cyrl');
   assert.equal(detectScript('12, 34 — !').script, 'Zyyy');
   assert.throws(() => checkLanguageScript('rus', 'All human beings are born free', { source: 'rus.txt' }), (e: unknown) => e instanceof DataError && /rus\.txt .* Latn .* registry says Cyrl/.test(e.message));
+});
+
+test('resolveGroups: by rule, overridden by listed members, checked', () => {
+  assert.deepEqual(resolveGroups(['eng', 'tha', 'yor', 'cmn_hant'], {}, (k) => k.split('_')[0]), { high: ['eng', 'cmn_hant'], low: ['yor'] });
+  assert.deepEqual(resolveGroups(['eng', 'tha', 'yor'], { rule: { high: [3, 4, 5], low: [0, 1, 2] } }), { high: ['eng', 'tha'], low: ['yor'] });
+  assert.deepEqual(resolveGroups(['eng', 'tha', 'yor'], { low: ['tha', 'yor'] }), { high: ['eng'], low: ['tha', 'yor'] });
+  assert.throws(() => resolveGroups(['eng'], { low: ['swh'] }), (e: unknown) => e instanceof DataError && /lists "swh", which is not among/.test(e.message));
+  assert.throws(() => resolveGroups(['eng', 'swh'], { high: ['eng', 'swh'] }), (e: unknown) => e instanceof DataError && /swh is in both/.test(e.message));
 });
