@@ -9,6 +9,7 @@ import { registerInspect } from './commands/inspect.ts';
 import { registerNll } from './commands/nll.ts';
 import { registerPerplexity } from './commands/perplexity.ts';
 import { registerTrain } from './commands/train.ts';
+import { registerQuantize } from './commands/quantize.ts';
 
 export function buildProgram(): Command {
   const program = new Command('langquant')
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerNll(program);
   registerPerplexity(program);
   registerTrain(program);
+  registerQuantize(program);
   return program;
 }
 
