@@ -85,6 +85,20 @@ test('hooks see the input of every block linear weight by its checkpoint name', 
   assert.deepEqual(seen, expected);
 });
 
+test('what a hook receives is never modified afterwards by the forward pass (every architecture)', () => {
+  for (const name of MODELS) {
+    const model = loadModel(`${GOLDEN}models/${name}`);
+    const seen: { name: string; x: Float32Array; copy: Float32Array }[] = [];
+    forward(model, Int32Array.from([4, 8, 15, 16, 23, 42]), {
+      onLinearInput(n, x, T, inDim) {
+        seen.push({ name: n, x, copy: x.slice(0, T * inDim) });
+      },
+    });
+    assert.ok(seen.length >= 4 * model.config.numLayers, name);
+    for (const s of seen) assert.deepEqual(s.x.subarray(0, s.copy.length), s.copy, `${name}: input of ${s.name} changed after the hook`);
+  }
+});
+
 test('token ids outside the vocabulary and sequences longer than the positions are DataErrors', () => {
   const model = loadModel(`${GOLDEN}models/gpt2-a`);
   assert.throws(() => forward(model, Int32Array.from([1, 1000])), { name: 'DataError', message: /token id 1000 at position 1 is outside .*\[0, 1000\).*tokenizer/ });

@@ -56,6 +56,13 @@ export function addInPlace(a: Float32Array, b: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) a[i] += b[i];
 }
 
+/** a[n] + b[n] into a new array. */
+export function sum(a: Float32Array, b: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
+  return out;
+}
+
 /** The config's activation over x[n], in place. */
 export function act(model: Model, x: Float32Array, n: number): void {
   activate(model.config.activation, x, x, n);

@@ -8,7 +8,7 @@
 // The per-layer FFN norm is named layers.N.final_layer_norm.
 
 import type { Arch } from './common.ts';
-import { act, addInPlace, attend, gatherRows, linear, norm, w } from './common.ts';
+import { act, addInPlace, attend, gatherRows, linear, norm, sum, w } from './common.ts';
 
 const P = 'model.decoder.';
 
@@ -26,7 +26,7 @@ export const opt: Arch = {
   block(model, layer, xIn, T, hooks) {
     const { hiddenSize: C, intermediateSize: I, headDim: HS, preNorm, attentionBias, mlpBias } = model.config;
     const b = `${P}layers.${layer}.`;
-    let x: Float32Array = xIn.slice(0, T * C); // [T, C] residual stream
+    let x: Float32Array = xIn.subarray(0, T * C); // [T, C] residual stream (never written in place)
 
     // attention
     const h = preNorm ? norm(model, `${b}self_attn_layer_norm`, x, T, C) : x;
@@ -36,14 +36,15 @@ export const opt: Arch = {
     const k = linear(model, `${b}self_attn.k_proj`, h, T, C, C, 'out_in', attentionBias, hooks);
     const v = linear(model, `${b}self_attn.v_proj`, h, T, C, C, 'out_in', attentionBias, hooks);
     const a = attend(model, q, k, v, T, 1);
-    addInPlace(x, linear(model, `${b}self_attn.out_proj`, a, T, C, C, 'out_in', attentionBias, hooks), T * C);
+    // a new array: in post-LN the old x was the projections' input, which hooks may still hold
+    x = sum(x, linear(model, `${b}self_attn.out_proj`, a, T, C, C, 'out_in', attentionBias, hooks), T * C);
     if (!preNorm) x = norm(model, `${b}self_attn_layer_norm`, x, T, C);
 
     // MLP
     const h2 = preNorm ? norm(model, `${b}final_layer_norm`, x, T, C) : x;
     const f = linear(model, `${b}fc1`, h2, T, C, I, 'out_in', mlpBias, hooks); // [T, I]
     act(model, f, T * I);
-    addInPlace(x, linear(model, `${b}fc2`, f, T, I, C, 'out_in', mlpBias, hooks), T * C);
+    x = sum(x, linear(model, `${b}fc2`, f, T, I, C, 'out_in', mlpBias, hooks), T * C);
     if (!preNorm) x = norm(model, `${b}final_layer_norm`, x, T, C);
     return x;
   },
