@@ -14,7 +14,7 @@
 // pickles as  GLOBAL torch._utils _rebuild_tensor_v2, MARK, MARK 'storage' GLOBAL torch FloatStorage
 // key 'cpu' numel TUPLE BINPERSID, offset, size-tuple, stride-tuple, False, OrderedDict(), TUPLE, REDUCE.
 
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, copyFileSync } from 'node:fs';
+import { closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -263,61 +263,135 @@ export interface ZipFileSpec {
   data: Buffer;
 }
 
-/** A zip of stored entries, each entry's data 64-byte aligned, as PyTorch's writer lays them out. */
-export function buildZip(files: ZipFileSpec[]): Buffer {
-  const chunks: Buffer[] = [];
+/**
+ * An entry of `hole` zero bytes, written as a sparse hole (no memory, no disk). Its CRC is left 0:
+ * langquant checks the CRC of data.pkl but not of storages, which it reads in place.
+ */
+export interface ZipHoleSpec {
+  name: string;
+  hole: number;
+}
+
+export interface ZipOptions {
+  /** Write ZIP64 records (sizes and offsets in 64-bit extra fields, ZIP64 end record), as large archives use. */
+  zip64?: boolean;
+}
+
+/** The pieces of a zip (position → bytes) and its total size; stored entries, data 64-byte aligned. */
+function zipLayout(files: (ZipFileSpec | ZipHoleSpec)[], opts: ZipOptions): { pieces: [number, Buffer][]; size: number } {
+  const pieces: [number, Buffer][] = [];
   const central: Buffer[] = [];
+  const z64 = opts.zip64 ?? false;
+  const u32 = (v: number) => (z64 ? 0xffffffff : v);
   let pos = 0;
   for (const f of files) {
     const name = Buffer.from(f.name, 'utf8');
-    const base = 30 + name.length;
+    const size = 'data' in f ? f.data.length : f.hole;
+    const crc = 'data' in f ? crc32(f.data) : 0;
+    // ZIP64 extra field in the local header: uncompressed and compressed size.
+    const local64 = Buffer.alloc(z64 ? 20 : 0);
+    if (z64) {
+      local64.writeUInt16LE(0x0001, 0);
+      local64.writeUInt16LE(16, 2);
+      local64.writeBigUInt64LE(BigInt(size), 4);
+      local64.writeBigUInt64LE(BigInt(size), 12);
+    }
     // Extra field "FB" + u16 length + padding, so that the data starts at a multiple of 64.
-    const pad = (64 - ((pos + base + 4) % 64)) % 64;
-    const extra = Buffer.alloc(4 + pad);
-    extra.write('FB', 0, 'latin1');
-    extra.writeUInt16LE(pad, 2);
-    const crc = crc32(f.data);
+    const before = pos + 30 + name.length + local64.length + 4;
+    const pad = (64 - (before % 64)) % 64;
+    const fb = Buffer.alloc(4 + pad);
+    fb.write('FB', 0, 'latin1');
+    fb.writeUInt16LE(pad, 2);
+    const extra = Buffer.concat([local64, fb]);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(z64 ? 45 : 20, 4); // version needed
     local.writeUInt16LE(0, 6); // flags
     local.writeUInt16LE(0, 8); // method: stored
     local.writeUInt32LE(0, 10); // time, date
     local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(f.data.length, 18);
-    local.writeUInt32LE(f.data.length, 22);
+    local.writeUInt32LE(u32(size), 18);
+    local.writeUInt32LE(u32(size), 22);
     local.writeUInt16LE(name.length, 26);
     local.writeUInt16LE(extra.length, 28);
+    const cd64 = Buffer.alloc(z64 ? 28 : 0);
+    if (z64) {
+      cd64.writeUInt16LE(0x0001, 0);
+      cd64.writeUInt16LE(24, 2);
+      cd64.writeBigUInt64LE(BigInt(size), 4);
+      cd64.writeBigUInt64LE(BigInt(size), 12);
+      cd64.writeBigUInt64LE(BigInt(pos), 20);
+    }
     const cd = Buffer.alloc(46);
     cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(20, 4);
-    cd.writeUInt16LE(20, 6);
-    cd.writeUInt16LE(0, 8);
-    cd.writeUInt16LE(0, 10);
-    cd.writeUInt32LE(0, 12);
+    cd.writeUInt16LE(z64 ? 45 : 20, 4);
+    cd.writeUInt16LE(z64 ? 45 : 20, 6);
     cd.writeUInt32LE(crc, 16);
-    cd.writeUInt32LE(f.data.length, 20);
-    cd.writeUInt32LE(f.data.length, 24);
+    cd.writeUInt32LE(u32(size), 20);
+    cd.writeUInt32LE(u32(size), 24);
     cd.writeUInt16LE(name.length, 28);
-    cd.writeUInt16LE(0, 30);
-    cd.writeUInt16LE(0, 32);
-    cd.writeUInt32LE(pos, 42);
-    central.push(cd, name);
-    chunks.push(local, name, extra, f.data);
-    pos += 30 + name.length + extra.length + f.data.length;
+    cd.writeUInt16LE(cd64.length, 30);
+    cd.writeUInt32LE(u32(pos), 42);
+    central.push(cd, name, cd64);
+    const header = Buffer.concat([local, name, extra]);
+    pieces.push([pos, header]);
+    if ('data' in f) pieces.push([pos + header.length, f.data]);
+    pos += header.length + size;
   }
   const cdBuf = Buffer.concat(central);
+  const cdOffset = pos;
+  pieces.push([pos, cdBuf]);
+  pos += cdBuf.length;
+  if (z64) {
+    const rec = Buffer.alloc(56);
+    rec.writeUInt32LE(0x06064b50, 0);
+    rec.writeBigUInt64LE(44n, 4); // size of the rest of the record
+    rec.writeUInt16LE(45, 12);
+    rec.writeUInt16LE(45, 14);
+    rec.writeBigUInt64LE(BigInt(files.length), 24);
+    rec.writeBigUInt64LE(BigInt(files.length), 32);
+    rec.writeBigUInt64LE(BigInt(cdBuf.length), 40);
+    rec.writeBigUInt64LE(BigInt(cdOffset), 48);
+    const loc = Buffer.alloc(20);
+    loc.writeUInt32LE(0x07064b50, 0);
+    loc.writeBigUInt64LE(BigInt(pos), 8);
+    loc.writeUInt32LE(1, 16);
+    pieces.push([pos, rec], [pos + 56, loc]);
+    pos += 76;
+  }
   const eocd = Buffer.alloc(22);
   eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(files.length, 8);
-  eocd.writeUInt16LE(files.length, 10);
-  eocd.writeUInt32LE(cdBuf.length, 12);
-  eocd.writeUInt32LE(pos, 16);
-  return Buffer.concat([...chunks, cdBuf, eocd]);
+  eocd.writeUInt16LE(z64 ? 0xffff : files.length, 8);
+  eocd.writeUInt16LE(z64 ? 0xffff : files.length, 10);
+  eocd.writeUInt32LE(u32(cdBuf.length), 12);
+  eocd.writeUInt32LE(u32(cdOffset), 16);
+  pieces.push([pos, eocd]);
+  return { pieces, size: pos + 22 };
+}
+
+/** A zip of stored entries in memory, each entry's data 64-byte aligned, as PyTorch's writer lays them out. */
+export function buildZip(files: ZipFileSpec[], opts: ZipOptions = {}): Buffer {
+  const { pieces, size } = zipLayout(files, opts);
+  const out = Buffer.alloc(size);
+  for (const [at, b] of pieces) b.copy(out, at);
+  return out;
+}
+
+/** The same zip written to `path` with positioned writes; hole entries stay sparse. */
+export function writeZip(path: string, files: (ZipFileSpec | ZipHoleSpec)[], opts: ZipOptions = {}): void {
+  const { pieces, size } = zipLayout(files, opts);
+  const fd = openSync(path, 'w');
+  try {
+    ftruncateSync(fd, size);
+    for (const [at, b] of pieces) writeSync(fd, b, 0, b.length, at);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The archive entries torch.save writes for these storages, with `pickle` as data.pkl. */
 export function torchSaveFiles(storages: TorchStorage[], pickle: Buffer, prefix = 'archive'): ZipFileSpec[] {
+  // Order as torch.save writes them: data.pkl, byteorder, the storages, then version and the id.
   return [
     { name: `${prefix}/data.pkl`, data: pickle },
     { name: `${prefix}/byteorder`, data: Buffer.from('little') },

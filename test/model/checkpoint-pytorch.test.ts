@@ -10,7 +10,7 @@ import { CheckpointError } from '../../src/errors.ts';
 import { unpickle } from '../../src/model/checkpoint/pickle.ts';
 import { openPytorchFile } from '../../src/model/checkpoint/pytorch.ts';
 import { crc32 } from '../../src/model/checkpoint/zip.ts';
-import { buildZip, goldenWeights, PickleEmitter, statePickle, tempDir, torchSaveFiles, writeTorchSave, type TorchStorage } from '../helpers/checkpoints.ts';
+import { buildZip, goldenWeights, PickleEmitter, statePickle, tempDir, torchSaveFiles, writeTorchSave, writeZip, type TorchStorage } from '../helpers/checkpoints.ts';
 
 const f32 = (xs: number[]) => Buffer.from(new Float32Array(xs).buffer);
 
@@ -123,6 +123,33 @@ function deflatedZip(files: { name: string; data: Buffer }[]): Buffer {
   eocd.writeUInt32LE(pos, 16);
   return Buffer.concat([...parts, cdBuf, eocd]);
 }
+
+test('ZIP64 archives (64-bit sizes and offsets, as large checkpoints use) are read', (t) => {
+  const path = join(tempDir(t), 'pytorch_model.bin');
+  const storages: TorchStorage[] = [{ key: '0', dtype: 'BF16', numel: 3, bytes: Buffer.from([0x80, 0x3f, 0x00, 0xc0, 0x80, 0x7f]) }]; // 1, -2, Inf
+  writeFileSync(path, buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'w', key: '0', offset: 0, shape: [3] }])), { zip64: true }));
+  const f = openPytorchFile(path, 'pytorch_model.bin');
+  assert.deepEqual([...f.read('w').data], [1, -2, Infinity]);
+  f.close();
+});
+
+test('a storage beyond 2 GiB is read in place (sparse 2.5 GiB ZIP64 archive)', (t) => {
+  const path = join(tempDir(t), 'pytorch_model.bin');
+  const big = 2.5 * 2 ** 30;
+  const storages: TorchStorage[] = [
+    { key: '0', dtype: 'U8', numel: big, bytes: Buffer.alloc(0) },
+    { key: '1', dtype: 'F32', numel: 2, bytes: f32([0.5, -4]) },
+  ];
+  const pickle = statePickle(storages, [
+    { name: 'filler', key: '0', offset: 0, shape: [big] },
+    { name: 'w', key: '1', offset: 0, shape: [2] },
+  ]);
+  const files = torchSaveFiles(storages, pickle).map((f) => (f.name.endsWith('data/0') ? { name: f.name, hole: big } : f));
+  writeZip(path, files, { zip64: true });
+  const f = openPytorchFile(path, 'pytorch_model.bin');
+  assert.deepEqual([...f.read('w').data], [0.5, -4]);
+  f.close();
+});
 
 test('a pickle asking for os.system is refused by name and never executed', (t) => {
   const dir = tempDir(t);
