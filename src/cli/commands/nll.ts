@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.ts';
 import type { Engine, EngineName } from '../../engine/types.ts';
-import { referenceEngine } from '../../engine/reference.ts';
+import { createEngine, ENGINE_NAMES } from '../../engine/select.ts';
 import { readIdsFile } from '../../eval/ids.ts';
 import { loadModel } from '../../model/load.ts';
 import type { Model } from '../../model/model.ts';
@@ -40,7 +40,7 @@ export async function loadTransformedModel(dir: string, opts: Readonly<Record<st
   return model;
 }
 
-export const ENGINE_NAMES: readonly EngineName[] = ['auto', 'ort', 'reference'];
+export { ENGINE_NAMES };
 
 export function parseEngineName(v: string): EngineName {
   if (!(ENGINE_NAMES as readonly string[]).includes(v)) {
@@ -49,14 +49,9 @@ export function parseEngineName(v: string): EngineName {
   return v as EngineName;
 }
 
-/**
- * The engine that scores `model`.
- * TODO(engine): switch to `createEngine(model, name, …)` from src/engine/select.ts once the
- * onnxruntime engine lands; until then every name runs the reference engine.
- */
+/** The engine that scores `model` (src/engine/select.ts); `auto` falls back to the reference engine with a notice. */
 export async function openEngine(model: Model, name: EngineName, onNotice?: (msg: string) => void): Promise<Engine> {
-  if (name === 'ort') onNotice?.('the onnxruntime engine is not available in this build; using the reference engine');
-  return referenceEngine(model);
+  return createEngine(model, name, { onNotice });
 }
 
 export function registerNll(program: Command): void {
