@@ -208,6 +208,7 @@ test('loading mistakes each give one line that names the problem and what to do'
     ['no weights', folder('gpt2-a', 'none'), /has no weights: expected model\.safetensors, model\.safetensors\.index\.json, pytorch_model\.bin/],
     ['only TF weights', folder('gpt2-a', (d) => writeFileSync(join(d, 'tf_model.h5'), 'x')), /found tf_model\.h5: TensorFlow weights, which langquant does not read/],
     ['unknown architecture', folder('gpt2-a', 'golden', { model_type: 'mamba' }), /model_type "mamba" is not supported; langquant supports gpt2, opt, gpt_neox, llama, bloom/],
+    ['Git LFS pointer', folder('gpt2-a', (d) => writeFileSync(join(d, 'model.safetensors'), 'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 691784\n')), /model\.safetensors is a Git LFS pointer, not the weights; run `git lfs pull`/],
     ['config not JSON', folder(null, (d) => writeFileSync(join(d, 'config.json'), '{"model_type": "gpt2",')), /config\.json is not valid JSON/],
     ['shape disagrees', folder('gpt2-a', 'golden', { vocab_size: 999 }), /tensor "transformer\.wte\.weight" has shape \[1000, 64\] but config\.json implies \[999, 64\]/],
     ['fewer layers in config', folder('gpt2-a', 'golden', { n_layer: 1 }), /unexpected tensors "transformer\.h\.1\.\S+", .* and \d+ more for this gpt2 config \(1 layer,/],

@@ -56,3 +56,16 @@ export function readTensorAt(fd: number, position: number, dtype: StorageDType, 
   }
   return { data, shape: [...shape] };
 }
+
+/**
+ * Refuses a Git LFS pointer (a small text file standing in for the weights when a repository was
+ * cloned without `git lfs`), which would otherwise look like a damaged checkpoint.
+ */
+export function refuseLfsPointer(fd: number, size: number, file: string): void {
+  if (size > 1024) return;
+  const head = Buffer.alloc(Math.min(size, 64));
+  if (!readFully(fd, head, 0)) return;
+  if (head.toString('latin1').startsWith('version https://git-lfs')) {
+    throw new CheckpointError(`${file} is a Git LFS pointer, not the weights; run \`git lfs pull\` in the model folder or download the file itself`);
+  }
+}

@@ -16,7 +16,7 @@ import { closeSync, fstatSync } from 'node:fs';
 import { CheckpointError } from '../../errors.ts';
 import { decodeInto, DTYPE_BYTES, isReadableDType, STORAGE_DTYPE_BYTES } from '../../tensor/dtype.ts';
 import { numel, type Tensor } from '../../tensor/tensor.ts';
-import { readBytes, readTensorAt } from './io.ts';
+import { readBytes, readTensorAt, refuseLfsPointer } from './io.ts';
 import { unpickle, type TensorRef } from './pickle.ts';
 import { openOrThrow } from './safetensors.ts';
 import type { CheckpointFile, StoredTensor } from './source.ts';
@@ -41,6 +41,7 @@ export function openPytorchFile(path: string, file: string): CheckpointFile {
 function open(fd: number, file: string): CheckpointFile {
   const size = fstatSync(fd).size;
   const bad = (what: string) => new CheckpointError(`${file}: ${what}; the file is damaged or not a torch.save checkpoint — download it again`);
+  refuseLfsPointer(fd, size, file);
   if (size < 4) throw bad(`only ${size} bytes`);
   const magic = readBytes(fd, 4, 0, file);
   if (magic.readUInt32LE(0) !== 0x04034b50) {

@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { CheckpointError } from '../../errors.ts';
 import { isStorageDType, STORAGE_DTYPE_BYTES, type StorageDType } from '../../tensor/dtype.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import { readBytes, readTensorAt } from './io.ts';
+import { readBytes, readTensorAt, refuseLfsPointer } from './io.ts';
 
 export interface SafetensorsEntry {
   readonly name: string;
@@ -58,6 +58,7 @@ export function parseSafetensorsHeader(fd: number, path: string): SafetensorsHea
   const file = basename(path);
   const size = fstatSync(fd).size;
   const bad = (what: string) => new CheckpointError(`${file}: ${what}; the file is damaged or not safetensors — download it again`);
+  refuseLfsPointer(fd, size, file);
   if (size < 8) throw bad(`only ${size} bytes, too short for a header`);
   const n64 = readBytes(fd, 8, 0, file).readBigUInt64LE(0);
   if (n64 > BigInt(MAX_HEADER_BYTES)) throw bad(`header length ${n64} is over the ${MAX_HEADER_BYTES}-byte limit`);

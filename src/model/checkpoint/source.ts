@@ -55,6 +55,9 @@ const FOREIGN_WEIGHTS: Record<string, string> = {
 
 /** Opens the weights of the model folder `dir` (which must exist). */
 export function openCheckpoint(dir: string): Checkpoint {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new CheckpointError(`model directory ${dir} does not exist; pass the folder that holds config.json and the weights`);
+  }
   const found = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
   if (!found) {
     const foreign = readdirSync(dir).filter((f) => f in FOREIGN_WEIGHTS || f.endsWith('.gguf'));
