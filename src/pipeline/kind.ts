@@ -1,0 +1,242 @@
+// The contract between the pipeline engine and the experiment kinds it runs. The engine knows
+// nothing of models or languages: a kind receives validated parameters, its replicate's seed,
+// the resolved model aliases and corpus settings from the pipeline file, read access to its
+// dependencies' stored metrics, and records long-form metrics and artifacts through its context.
+// Kinds live in modules (`export const kinds = [...]`) so that the child process that runs an
+// experiment can load exactly the registry the orchestrator validated the pipeline with.
+
+import { pathToFileURL } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import { mean, spearman } from './stats.ts';
+
+/** One metric as a kind records it. `model` and `language` are null when they do not apply. */
+export interface MetricInput {
+  metric: string;
+  value: number; // NaN and ±Infinity are allowed and stored with an explicit flag
+  model?: string | null;
+  language?: string | null;
+}
+
+/** One stored metric, as read back from the store. */
+export interface MetricRow {
+  experiment: string;
+  replicate: number;
+  model: string | null;
+  language: string | null;
+  metric: string;
+  value: number;
+  source: 'run' | 'import';
+}
+
+export interface ArtifactRow {
+  experiment: string;
+  replicate: number;
+  path: string; // relative to the run folder
+  sha256: string;
+  bytes: number;
+}
+
+/** A model alias after `--model` overrides, with the content hash that enters fingerprints. */
+export interface ResolvedModel {
+  alias: string;
+  path: string; // absolute
+  hash: string;
+}
+
+/** Read access to the results of the experiments this one depends on (their current results only). */
+export interface DependencyReader {
+  /** Ids of the dependencies, in the order written in the pipeline file. */
+  readonly ids: readonly string[];
+  /** Metrics of a dependency; a filter field left out matches everything. */
+  metrics(id: string, filter?: { replicate?: number; metric?: string; model?: string | null; language?: string | null }): MetricRow[];
+  artifacts(id: string): ArtifactRow[];
+  /** Absolute path of one of a dependency's artifacts (as recorded relative to the run folder). */
+  artifactPath(row: ArtifactRow): string;
+  /** Where the dependency's result came from: a run of this tool, or an import with its note. */
+  source(id: string): { source: 'run' | 'import'; note: string | null };
+}
+
+/** What a kind's `run` receives. */
+export interface KindContext<P> {
+  readonly params: Readonly<P>;
+  readonly experiment: Readonly<{ id: string; kind: string; phase: string | null; question: string | null; title: string | null; dependsOn: readonly string[] }>;
+  /** 0-based replicate index and its seed. Replicate k has the same seed in every experiment of a
+   * run, so dependent experiments draw the same evaluation and calibration subsets. */
+  readonly replicate: number;
+  readonly replicates: number;
+  readonly seed: number;
+  readonly baseSeed: number;
+  /** The model aliases this experiment uses. */
+  readonly models: Readonly<Record<string, ResolvedModel>>;
+  /** The pipeline file's `corpus` section, with `groups` (language groups) always present. */
+  readonly corpus: Readonly<Record<string, unknown>>;
+  readonly groups: Readonly<Record<string, readonly string[]>>;
+  /** Folder of the pipeline file: relative paths in params are resolved against it. */
+  readonly pipelineDir: string;
+  readonly runDir: string;
+  /** This replicate's own folder for artifacts (created, emptied before each attempt). */
+  readonly workDir: string;
+  /** A folder shared by all experiments of the run folder, for caches such as full-precision log-probabilities. */
+  readonly cacheDir: string;
+  readonly deps: DependencyReader;
+  metric(m: MetricInput): void;
+  metric(metric: string, value: number, where?: { model?: string | null; language?: string | null }): void;
+  /** Records a produced file (absolute, or relative to workDir) to be hashed and stored. */
+  artifact(path: string): void;
+  log(...parts: unknown[]): void;
+  /** Progress of an inner loop (languages, layers): shown as a bar on a terminal. */
+  progress(label: string, done: number, total: number): void;
+  /** Aborted when the orchestrator goes away; long loops may check it. */
+  readonly signal: AbortSignal;
+}
+
+/** All metrics of one replicate, for consistency rules. */
+export interface ReplicateResult {
+  replicate: number;
+  metrics: MetricRow[];
+}
+
+export interface ConsistencyResult {
+  ok: boolean;
+  agreeing: number; // replicates agreeing with the common pattern
+  total: number;
+  detail: string; // one line
+}
+
+/** A research-question rule written in code (the YAML rule language covers most needs). */
+export type QuestionRuleFn = (src: import('./rules.ts').EvidenceSource, params: Readonly<Record<string, unknown>>) => { status: import('./rules.ts').QuestionStatus; evidence: string };
+
+export interface Kind<P = any> {
+  name: string;
+  description?: string;
+  /** Validates and normalises the `params` of an experiment (defaults filled in) at load time. */
+  params: z.ZodType<P>;
+  /** Metrics that must be recorded and finite for the experiment to pass. */
+  keyMetrics?: readonly string[] | ((params: P) => readonly string[]);
+  /** The model aliases an experiment of this kind uses (else: its `models` field, else all). */
+  models?: (params: P) => readonly string[];
+  /** Whether replicates agree; default: `defaultConsistency` over the key metrics. */
+  consistency?: (replicates: ReplicateResult[], params: P) => ConsistencyResult;
+  run(ctx: KindContext<P>): Promise<void> | void;
+}
+
+/** Identity, for type inference of `P` from the zod schema. */
+export function defineKind<S extends z.ZodType>(k: Kind<z.output<S>> & { params: S }): Kind<z.output<S>> {
+  return k;
+}
+
+export function keyMetricsOf(kind: Kind, params: unknown): readonly string[] {
+  const k = kind.keyMetrics;
+  return typeof k === 'function' ? k(params) : (k ?? []);
+}
+
+/**
+ * Default consistency rule, for each key metric: the replicate's effect (mean over its rows) has the
+ * sign shared by the replicates' mean effect, and, when the metric has per-language values (three or
+ * more), their Spearman correlation with the mean of the other replicates is at least `minRho`.
+ */
+export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly string[], minRho = 0.8): ConsistencyResult {
+  const total = reps.length;
+  if (total < 2 || keyMetrics.length === 0) return { ok: true, agreeing: total, total, detail: total < 2 ? 'single replicate' : 'no key metrics' };
+  const agrees = new Array<boolean>(total).fill(true);
+  const problems: string[] = [];
+  for (const metric of keyMetrics) {
+    const effects = reps.map((r) => mean(r.metrics.filter((m) => m.metric === metric).map((m) => m.value)));
+    const common = Math.sign(mean(effects));
+    effects.forEach((e, i) => {
+      if (Math.sign(e) !== common) {
+        agrees[i] = false;
+        problems.push(`${metric} r${reps[i].replicate} has sign ${Math.sign(e)} (others ${common})`);
+      }
+    });
+    // Per-language pattern: rows keyed by model and language, compared on the keys all replicates share.
+    const series = reps.map((r) => {
+      const m = new Map<string, number>();
+      for (const row of r.metrics) if (row.metric === metric && row.language !== null) m.set(`${row.model ?? ''}\u0000${row.language}`, row.value);
+      return m;
+    });
+    const keys = [...series[0].keys()].filter((k) => series.every((s) => s.has(k))).sort();
+    if (keys.length < 3) continue;
+    series.forEach((s, i) => {
+      const mine = keys.map((k) => s.get(k)!);
+      const others = keys.map((k) => mean(series.filter((_, j) => j !== i).map((o) => o.get(k)!)));
+      const rho = spearman(mine, others);
+      if (!(rho >= minRho)) {
+        agrees[i] = false;
+        problems.push(`${metric} r${reps[i].replicate} rank correlation ${rho.toFixed(2)} < ${minRho}`);
+      }
+    });
+  }
+  const agreeing = agrees.filter(Boolean).length;
+  return {
+    ok: agreeing === total,
+    agreeing,
+    total,
+    detail: agreeing === total ? `consistent in ${agreeing}/${total} replicates` : `consistent in ${agreeing}/${total} replicates: ${problems.slice(0, 3).join('; ')}`,
+  };
+}
+
+/** The kinds (and code rules) available to a pipeline, loaded from modules so children can reload them. */
+export class KindRegistry {
+  readonly modules: readonly string[]; // file: URLs
+  private readonly kinds = new Map<string, Kind>();
+  private readonly ruleFns = new Map<string, QuestionRuleFn>();
+
+  constructor(modules: readonly string[] = [], kinds: readonly Kind[] = [], rules: Readonly<Record<string, QuestionRuleFn>> = {}) {
+    this.modules = [...modules];
+    for (const k of kinds) this.add(k);
+    for (const [n, f] of Object.entries(rules)) this.ruleFns.set(n, f);
+  }
+
+  private add(k: Kind): void {
+    if (this.kinds.has(k.name) && this.kinds.get(k.name) !== k) throw new ConfigError(`two experiment kinds are named '${k.name}'; rename one of them`);
+    this.kinds.set(k.name, k);
+  }
+
+  /** Loads modules exporting `kinds` (an array of Kind, or a default export array) and optional `rules`. */
+  static async load(modules: readonly string[]): Promise<KindRegistry> {
+    const urls = [...new Set(modules.map(toModuleUrl))];
+    const kinds: Kind[] = [];
+    const rules: Record<string, QuestionRuleFn> = {};
+    for (const url of urls) {
+      let mod: Record<string, unknown>;
+      try {
+        mod = (await import(url)) as Record<string, unknown>;
+      } catch (e) {
+        throw new ConfigError(`cannot load experiment kinds from ${url}: ${(e as Error).message.split('\n')[0]}; check the path given in 'kinds:' or --kinds`);
+      }
+      const list = (mod.kinds ?? mod.default) as unknown;
+      if (!Array.isArray(list)) throw new ConfigError(`${url} exports no 'kinds' array; export const kinds = [ ... ] from it`);
+      for (const k of list as Kind[]) {
+        if (!k || typeof k.name !== 'string' || typeof k.run !== 'function' || !k.params) throw new ConfigError(`${url}: every kind needs a name, a params schema and a run function`);
+        kinds.push(k);
+      }
+      Object.assign(rules, (mod.rules as Record<string, QuestionRuleFn> | undefined) ?? {});
+    }
+    return new KindRegistry(urls, kinds, rules);
+  }
+
+  /** A registry with more modules loaded on top of this one. */
+  async extend(modules: readonly string[]): Promise<KindRegistry> {
+    if (modules.length === 0) return this;
+    return KindRegistry.load([...this.modules, ...modules]);
+  }
+
+  get(name: string): Kind | undefined {
+    return this.kinds.get(name);
+  }
+  names(): string[] {
+    return [...this.kinds.keys()].sort();
+  }
+  rule(name: string): QuestionRuleFn | undefined {
+    return this.ruleFns.get(name);
+  }
+}
+
+/** A module path (absolute, or relative to the current folder) or URL, as a file: URL. */
+export function toModuleUrl(spec: string): string {
+  if (/^(file|data|node):/.test(spec)) return spec;
+  return pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href;
+}
