@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerInspect } from './commands/inspect.ts';
+import { registerPipelineCommands } from './commands/run.ts';
 import { registerNll } from './commands/nll.ts';
 import { registerPerplexity } from './commands/perplexity.ts';
 import { registerTrain } from './commands/train.ts';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInspect(program);
+  registerPipelineCommands(program);
   registerNll(program);
   registerPerplexity(program);
   registerTrain(program);
