@@ -5,7 +5,7 @@
 //
 // The text is cut into consecutive, non-overlapping windows of at most `context` tokens (default: the
 // model's positions, at most 512), each run from position 0, as GPTQ/AWQ calibration samples are;
-// `maxTokens` (default 16 384) bounds the cost. H is a plain sum over tokens (not divided by their
+// `maxTokens` (default 16 384) bounds the cost, shared fairly between the texts (languages). H is a plain sum over tokens (not divided by their
 // count): a common positive factor changes no ranking within one calibration set.
 
 import { ConfigError } from '../errors.ts';
@@ -25,17 +25,27 @@ export interface CalibrationOptions {
 
 export const DEFAULT_CALIBRATION_TOKENS = 16384;
 
-/** Cuts token sequences into windows of at most `context` tokens, keeping at most `maxTokens` in all. */
+/**
+ * Cuts token sequences into windows of at most `context` tokens, at most `maxTokens` in all. When the
+ * limit bites, it is shared fairly: every sequence (e.g. one per calibration language) keeps the
+ * start of its text up to a common quota q, the largest with Σ min(length_i, q) ≤ maxTokens, so a
+ * long first language cannot crowd out the others.
+ */
 export function calibrationWindows(sequences: readonly (readonly number[] | Int32Array)[], context: number, maxTokens: number): Int32Array[] {
+  const lengths = sequences.map((s) => s.length);
+  const fits = (q: number) => lengths.reduce((a, n) => a + Math.min(n, q), 0) <= maxTokens;
+  let lo = 0;
+  let hi = Math.max(0, ...lengths);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  const quota = lo;
   const out: Int32Array[] = [];
-  let left = maxTokens;
   for (const s of sequences) {
-    for (let i = 0; i < s.length && left > 0; i += context) {
-      const n = Math.min(context, s.length - i, left);
-      out.push(Int32Array.from(s.slice(i, i + n)));
-      left -= n;
-    }
-    if (left <= 0) break;
+    const n = Math.min(s.length, quota);
+    for (let i = 0; i < n; i += context) out.push(Int32Array.from(s.slice(i, Math.min(n, i + context))));
   }
   return out;
 }

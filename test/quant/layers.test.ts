@@ -18,9 +18,14 @@ const model = loadModel(join(GOLDEN, 'models/gpt2-a'));
 const rng = new Rng(42);
 const ids = (n: number) => Array.from({ length: n }, () => rng.int(1000));
 
-test('calibrationWindows: consecutive windows of at most `context`, capped at maxTokens', () => {
+test('calibrationWindows: consecutive windows of at most `context`, the token limit shared fairly', () => {
   const w = calibrationWindows([[1, 2, 3, 4, 5], [6, 7, 8]], 2, 7);
-  assert.deepEqual(w.map((x) => [...x]), [[1, 2], [3, 4], [5], [6, 7]]);
+  assert.deepEqual(w.map((x) => [...x]), [[1, 2], [3, 4], [6, 7], [8]]);
+  const all = calibrationWindows([[1, 2, 3, 4, 5], [6, 7, 8]], 2, 100);
+  assert.deepEqual(all.map((x) => [...x]), [[1, 2], [3, 4], [5], [6, 7], [8]]);
+  // three texts, limit 6: each keeps its first 2 tokens
+  const fair = calibrationWindows([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], 4, 6);
+  assert.deepEqual(fair.map((x) => [...x]), [[1, 2], [5, 6], [9, 10]]);
 });
 
 test('activation statistics: diag(XᵀX) of every block linear input, one pass, additive over windows', () => {
