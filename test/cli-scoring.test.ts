@@ -158,6 +158,21 @@ test('perplexity on the built-in UDHR corpus gives one row per language with an 
   }
 });
 
+test('perplexity on a user corpus folder warns about too little text, or refuses it when asked', () => {
+  const corpus = join(dir, 'corpus');
+  mkdirSync(corpus);
+  writeFileSync(join(corpus, 'eng.txt'), 'All human beings are born free.\n\nEveryone has the right to life.\n');
+  writeFileSync(join(corpus, 'fra.txt'), 'Tous les êtres humains naissent libres.\n\nTout individu a droit à la vie.\n');
+  const warn = runCli(['perplexity', '--model', modelWithTokenizer, '--corpus', corpus, '--json']);
+  assert.equal(warn.code, 0, warn.stderr);
+  const out = JSON.parse(warn.stdout);
+  assert.deepEqual(out.languages.map((l: { language: string; units: number }) => [l.language, l.units]), [['eng', 2], ['fra', 2]]);
+  assert.match(warn.stderr, /warning: eng: evaluation text is \d+ tokens, shorter than one scoring window of 128/);
+  assert.match(warn.stderr, /warning: fra: only 2 aligned units/);
+  assert.equal(out.warnings.length, 4);
+  assertOneLineError(runCli(['perplexity', '--model', modelWithTokenizer, '--corpus', corpus, '--adequacy', 'refuse']), /evaluation text inadequate — eng: /);
+});
+
 test('perplexity: bad options and inputs are one clear line each', () => {
   const text = writeJson('t.txt', 'Some text to score here.');
   const m = ['perplexity', '--model', modelWithTokenizer];
@@ -169,7 +184,8 @@ test('perplexity: bad options and inputs are one clear line each', () => {
   assertOneLineError(runCli([...m, '--text', text, '--context', '32', '--stride', '32']), /stride 32 must be smaller than the context 32/);
   assertOneLineError(runCli([...m, '--text', text, '--context', 'many']), /--context many is not a whole number/);
   assertOneLineError(runCli([...m, '--text', text, '--corpus', 'udhr']), /either --text or --corpus/);
-  assertOneLineError(runCli([...m, '--corpus', 'flores', '--languages', 'eng']), /--corpus flores is not a built-in corpus/);
+  assertOneLineError(runCli([...m, '--corpus', join(dir, 'flores'), '--languages', 'eng']), /corpus .*flores does not exist; use "udhr"/);
+  assertOneLineError(runCli([...m, '--text', text, '--adequacy', 'maybe']), /--adequacy maybe is not a mode; use warn or refuse/);
   assertOneLineError(runCli([...m, '--corpus', 'udhr']), /--corpus udhr needs --languages/);
   assertOneLineError(runCli(['perplexity', '--model', MODEL, '--text', text]), /tokenizer/);
   const bad = join(dir, 'latin1.txt');

@@ -1,15 +1,18 @@
-// `langquant perplexity --model DIR (--text FILE | --corpus udhr --languages L1,L2,…)
+// `langquant perplexity --model DIR (--text FILE | --corpus udhr|PATH [--languages L1,L2,…])
 //   [--context N --stride S] [--json] [--engine …]`: tokens scored, total NLL, token perplexity,
 // bits per byte and bits per character, with the scoring convention printed next to the numbers
 // (src/eval/windows.ts, src/eval/metrics.ts, DESIGN.md §4).
-// With --corpus, each aligned unit (UDHR article) of each language is scored on its own and the
+// With --corpus (the built-in UDHR, or a user corpus as src/data/user.ts reads them), each aligned
+// unit (UDHR article, FLORES sentence, paragraph) the languages share is scored on its own and the
 // totals are summed per language; a seeded percentile bootstrap over the units gives a 95 % interval
-// for bits per byte.
+// for bits per byte. Languages whose text is shorter than one window or has too few units for an
+// interval are warned about (src/data/adequacy.ts), or refused with --adequacy refuse.
 
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { alignedUnitIds, decodeUtf8, unitsById, type CorpusUnit } from '../../data/corpus.ts';
-import { udhrCorpus } from '../../data/udhr.ts';
+import { checkAdequacy } from '../../data/adequacy.ts';
+import { openCorpus } from '../../data/user.ts';
 import { ConfigError, DataError } from '../../errors.ts';
 import { bootstrap, type Interval } from '../../eval/bootstrap.ts';
 import { bitsPerByte, measures, sumTotals, textTotals, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
@@ -17,7 +20,7 @@ import { scoreTokens } from '../../eval/score.ts';
 import { describeConvention, resolveWindowOptions } from '../../eval/windows.ts';
 import type { Engine } from '../../engine/types.ts';
 import type { Model } from '../../model/model.ts';
-import { loadTokenizer, type TextTokenizer } from '../../model/tokenizer.ts';
+import { loadTokenizer } from '../../model/tokenizer.ts';
 import { addTransformOptions, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName } from './nll.ts';
 
 /** Context used when the model has no position limit (ALiBi) and no --context is given. */
@@ -33,6 +36,7 @@ interface PerplexityOptions extends Record<string, unknown> {
   json?: boolean;
   engine: string;
   seed: string;
+  adequacy: string;
 }
 
 function parseCount(flag: string, v: string | undefined): number | undefined {
@@ -58,9 +62,8 @@ function readTextFile(file: string): string {
   return text;
 }
 
-/** Scores one text; a text of fewer than 2 tokens has nothing scored (its bytes still count). */
-async function scoreText(engine: Engine, tok: TextTokenizer, text: string, win: { context: number; stride: number }): Promise<{ totals: TextTotals; windows: number }> {
-  const ids = tok.encode(text);
+/** Scores one text's ids; fewer than 2 ids leave nothing scored (the text's bytes still count). */
+async function scoreIds(engine: Engine, ids: number[], text: string, win: { context: number; stride: number }): Promise<{ totals: TextTotals; windows: number }> {
   if (ids.length < 2) return { totals: textTotals(text, 0, 0), windows: 0 };
   const s = await scoreTokens(engine, ids, win);
   return { totals: textTotals(text, s.nllSum, s.count), windows: s.windows };
@@ -83,8 +86,9 @@ export function registerPerplexity(program: Command): void {
     .description('token perplexity, bits per byte and bits per character of a text or of a corpus, per language')
     .requiredOption('--model <dir>', 'Hugging Face model folder (config.json, weights, tokenizer.json)')
     .option('--text <file>', 'UTF-8 text file to score')
-    .option('--corpus <name>', 'built-in corpus to score instead of --text: udhr')
-    .option('--languages <list>', 'with --corpus: comma-separated ISO 639-3 codes or udhr entry codes, e.g. eng,swh,yor')
+    .option('--corpus <name|path>', 'corpus to score instead of --text: udhr, a folder of <lang>.txt, a FLORES-200 folder or a .jsonl file')
+    .option('--languages <list>', 'with --corpus: comma-separated language codes, e.g. eng,swh,yor (required for udhr; default: all of a user corpus)')
+    .option('--adequacy <mode>', 'languages with too little text: warn | refuse', 'warn')
     .option('--context <n>', 'tokens per window (default: the model\'s positions)')
     .option('--stride <n>', 'tokens each window advances (default: half the context)')
     .option('--seed <n>', 'seed of the bootstrap interval (with --corpus)', '0')
@@ -94,18 +98,16 @@ export function registerPerplexity(program: Command): void {
     const engineName = parseEngineName(opts.engine);
     if (opts.text === undefined && opts.corpus === undefined) throw new ConfigError('nothing to score: pass --text FILE, or --corpus udhr --languages eng,swh,…');
     if (opts.text !== undefined && opts.corpus !== undefined) throw new ConfigError('pass either --text or --corpus, not both');
-    if (opts.corpus !== undefined && opts.corpus !== 'udhr') {
-      throw new ConfigError(`--corpus ${opts.corpus} is not a built-in corpus; the built-in one is udhr (for your own text use --text FILE)`);
-    }
-    if (opts.corpus !== undefined && !opts.languages) throw new ConfigError('--corpus udhr needs --languages, e.g. --languages eng,swh,yor');
-    if (opts.languages !== undefined && opts.corpus === undefined) throw new ConfigError('--languages goes with --corpus udhr; with --text the file is scored as it is');
+    if (opts.corpus === 'udhr' && !opts.languages) throw new ConfigError('--corpus udhr needs --languages, e.g. --languages eng,swh,yor');
+    if (opts.languages !== undefined && opts.corpus === undefined) throw new ConfigError('--languages goes with --corpus; with --text the file is scored as it is');
+    if (opts.adequacy !== 'warn' && opts.adequacy !== 'refuse') throw new ConfigError(`--adequacy ${opts.adequacy} is not a mode; use warn or refuse`);
     const seed = parseCount('--seed', opts.seed)!;
     const contextArg = parseCount('--context', opts.context);
     const strideArg = parseCount('--stride', opts.stride);
     // Read the inputs before the (slower) model so that a wrong path fails fast.
     const text = opts.text !== undefined ? readTextFile(opts.text) : undefined;
-    const languages = opts.languages?.split(',').map((s) => s.trim()).filter((s) => s.length > 0) ?? [];
-    const corpus = opts.corpus !== undefined ? udhrCorpus({ languages }) : undefined;
+    const languages = opts.languages?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const corpus = opts.corpus !== undefined ? openCorpus(opts.corpus, { languages }) : undefined;
 
     const tok = await loadTokenizer(opts.model);
     const model = await loadTransformedModel(opts.model, opts);
@@ -114,7 +116,7 @@ export function registerPerplexity(program: Command): void {
     const engine = await openEngine(model, engineName, (msg) => process.stderr.write(`langquant: ${msg}\n`));
     try {
       if (text !== undefined) {
-        const { totals, windows } = await scoreText(engine, tok, text, win);
+        const { totals, windows } = await scoreIds(engine, tok.encode(text), text, win);
         if (totals.tokens === 0) throw new DataError(`text file ${opts.text} is a single token; the first token is never scored, so nothing is left to score — use a longer text`);
         const m = measures(totals);
         const out = { model: opts.model, text: opts.text, engine: engine.name, context: win.context, stride: win.stride, windows, ...m, convention };
@@ -138,19 +140,26 @@ export function registerPerplexity(program: Command): void {
       }
       const c = corpus!;
       const ids = alignedUnitIds(c, c.languages);
-      if (ids.length === 0) throw new DataError(`the languages ${c.languages.join(', ')} share no UDHR units; score them separately`);
+      if (ids.length === 0) throw new DataError(`the languages ${c.languages.join(', ')} share no units in corpus ${c.name}; score them separately`);
+      // Tokenise everything first so that an inadequate language is reported before any scoring.
+      const tokenised = c.languages.map((lang) => ({ lang, units: unitsById(c, lang, ids).map((u: CorpusUnit) => ({ text: u.text, ids: tok.encode(u.text) })) }));
+      const adequacy = checkAdequacy(
+        tokenised.map((l) => ({ lang: l.lang, tokens: l.units.reduce((n, u) => n + u.ids.length, 0), units: l.units.length })),
+        { contextTokens: win.context, mode: opts.adequacy as 'warn' | 'refuse' },
+      );
+      for (const w of adequacy.warnings) process.stderr.write(`langquant: warning: ${w.message}\n`);
       const results: LanguageResult[] = [];
-      for (const lang of c.languages) {
-        const units: CorpusUnit[] = unitsById(c, lang, ids);
+      for (const l of tokenised) {
         const perUnit: TextTotals[] = [];
-        for (const u of units) perUnit.push((await scoreText(engine, tok, u.text, win)).totals);
+        for (const u of l.units) perUnit.push((await scoreIds(engine, u.ids, u.text, win)).totals);
         const m = measures(sumTotals(perUnit));
-        const interval = bootstrap(perUnit, (s) => bitsPerByte(sumTotals(s)), { seed, resamples: 1000 });
-        results.push({ language: lang, units: units.length, ...m, bitsPerByteInterval: interval });
+        const interval = bootstrap(perUnit, (smp) => bitsPerByte(sumTotals(smp)), { seed, resamples: 1000 });
+        results.push({ language: l.lang, units: l.units.length, ...m, bitsPerByteInterval: interval });
       }
-      const unitsNote = `Units: the ${ids.length} UDHR units all these languages share, each scored on its own; bits-per-byte intervals: 95 % percentile bootstrap over units (1000 resamples, seed ${seed}).`;
+      const unitsNote = `Units: the ${ids.length} units of ${c.name} all these languages share, each scored on its own; bits-per-byte intervals: 95 % percentile bootstrap over units (1000 resamples, seed ${seed}).`;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, languages: results, convention, units: unitsNote }, null, 2) + '\n');
+        const warnings = adequacy.warnings.map((w) => w.message);
+        process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, languages: results, convention, units: unitsNote, warnings }, null, 2) + '\n');
         return;
       }
       const header = ['language', 'units', 'tokens', 'bytes', 'NLL (nats)', 'PPL', 'bits/byte', '95 % interval', 'bits/char'];
@@ -167,7 +176,7 @@ export function registerPerplexity(program: Command): void {
       ]);
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
       const line = (cells: string[]) => cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ');
-      process.stdout.write([`model ${opts.model} (${engine.name} engine), corpus udhr`, line(header), ...rows.map(line), convention, unitsNote].join('\n') + '\n');
+      process.stdout.write([`model ${opts.model} (${engine.name} engine), corpus ${c.name}`, line(header), ...rows.map(line), convention, unitsNote].join('\n') + '\n');
     } finally {
       await engine.dispose();
     }
