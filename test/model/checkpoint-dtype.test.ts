@@ -87,3 +87,17 @@ test('encodeInto and decodeInto round-trip float32 exactly and F16/BF16 to the r
     }
   }
 });
+
+test('decoding from an odd byte offset (unaligned view) gives the same values', () => {
+  const bits = [0x0001, 0x3c00, 0xfc00, 0x7bff, 0x8400];
+  const b = Buffer.alloc(1 + bits.length * 2);
+  bits.forEach((v, i) => b.writeUInt16LE(v, 1 + i * 2));
+  for (const dtype of ['F16', 'BF16'] as const) {
+    const unaligned = new Float32Array(bits.length);
+    decodeInto(unaligned, b.subarray(1), dtype);
+    const aligned = new Float32Array(bits.length);
+    decodeInto(aligned, Buffer.from(b.subarray(1)), dtype);
+    assert.deepEqual(unaligned, aligned, dtype);
+  }
+  assert.deepEqual([...decodeF16([0x3c00, 0xc000])], [1, -2]);
+});
