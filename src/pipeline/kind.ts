@@ -133,9 +133,9 @@ export function keyMetricsOf(kind: Kind, params: unknown): readonly string[] {
 }
 
 /**
- * Default consistency rule, for each key metric: the replicate's effect (mean over its rows) has the
- * sign shared by the replicates' mean effect, and, when the metric has per-language values (three or
- * more), their Spearman correlation with the mean of the other replicates is at least `minRho`.
+ * Default consistency rule, for each key metric: a replicate agrees when its effect (the mean over its
+ * rows) has the sign most replicates share, and, when the metric has per-language values (three or
+ * more), its Spearman correlation with at least half of the other replicates is ≥ `minRho`.
  */
 export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly string[], minRho = 0.8): ConsistencyResult {
   const total = reps.length;
@@ -144,11 +144,16 @@ export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly
   const problems: string[] = [];
   for (const metric of keyMetrics) {
     const effects = reps.map((r) => mean(r.metrics.filter((m) => m.metric === metric).map((m) => m.value)));
-    const common = Math.sign(mean(effects));
-    effects.forEach((e, i) => {
-      if (Math.sign(e) !== common) {
+    const signs = effects.map(Math.sign);
+    const count = (s: number) => signs.filter((x) => x === s).length;
+    // The majority sign; a tie goes to the sign of the mean effect.
+    const best = Math.max(count(1), count(-1), count(0));
+    const tied = [1, -1, 0].filter((s) => count(s) === best);
+    const common = tied.length === 1 ? tied[0] : Math.sign(mean(effects));
+    signs.forEach((sg, i) => {
+      if (sg !== common) {
         agrees[i] = false;
-        problems.push(`${metric} r${reps[i].replicate} has sign ${Math.sign(e)} (others ${common})`);
+        problems.push(`${metric} r${reps[i].replicate} has sign ${sg} (most have ${common})`);
       }
     });
     // Per-language pattern: rows keyed by model and language, compared on the keys all replicates share.
@@ -159,13 +164,13 @@ export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly
     });
     const keys = [...series[0].keys()].filter((k) => series.every((s) => s.has(k))).sort();
     if (keys.length < 3) continue;
-    series.forEach((s, i) => {
-      const mine = keys.map((k) => s.get(k)!);
-      const others = keys.map((k) => mean(series.filter((_, j) => j !== i).map((o) => o.get(k)!)));
-      const rho = spearman(mine, others);
-      if (!(rho >= minRho)) {
+    const vecs = series.map((s) => keys.map((k) => s.get(k)!));
+    vecs.forEach((v, i) => {
+      const rhos = vecs.filter((_, j) => j !== i).map((o) => spearman(v, o));
+      const good = rhos.filter((r) => r >= minRho).length;
+      if (good < Math.ceil(rhos.length / 2)) {
         agrees[i] = false;
-        problems.push(`${metric} r${reps[i].replicate} rank correlation ${rho.toFixed(2)} < ${minRho}`);
+        problems.push(`${metric} r${reps[i].replicate} rank correlation ${Math.max(...rhos).toFixed(2)} < ${minRho} with the others`);
       }
     });
   }

@@ -117,7 +117,10 @@ export function compileExpr(src: string): CompiledExpr {
     if (/^\s*$/.test(src.slice(pos))) break;
     re.lastIndex = pos;
     const m = re.exec(src);
-    if (!m) throw new RuleSyntaxError(`unexpected '${src.slice(pos).trim()[0]}' at column ${pos + 1} of "${src}"`);
+    if (!m) {
+      const at = pos + (src.slice(pos).length - src.slice(pos).trimStart().length);
+      throw new RuleSyntaxError(`unexpected '${src[at]}' at column ${at + 1} of "${src}"`);
+    }
     const at = m.index + m[0].length - (m[1] ?? m[2] ?? m[3]).length;
     if (m[1] !== undefined) toks.push({ k: 'num', v: m[1], at });
     else if (m[2] !== undefined) toks.push({ k: ['and', 'or', 'not', 'true', 'false'].includes(m[2]) ? m[2] : 'id', v: m[2], at });

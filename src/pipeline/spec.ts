@@ -29,14 +29,19 @@ const ValueSelectorSchema = z.strictObject({
   consistency: z.enum(CONSISTENCY_FIELDS).optional().describe("the experiment's replicate consistency instead of a metric"),
 });
 
-const DeclarativeRuleSchema = z.strictObject({
-  values: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), ValueSelectorSchema).default({}),
+// One object for both rule forms (declarative: values/cases/evidence; code: fn/params), so that a
+// mistake gets a precise message instead of a union's "invalid input".
+const RuleSchema = z.strictObject({
+  values: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'value names are identifiers'), ValueSelectorSchema).optional(),
   cases: z
-    .array(z.strictObject({ when: z.string().optional(), status: z.enum(QUESTION_STATUSES), evidence: z.string().optional() }))
-    .min(1),
-  evidence: z.string().optional().describe('template: {name}, {name:.2f}, {name:.1%}'),
+    .array(z.strictObject({ when: z.string().optional().describe('an expression over the values; none: always'), status: z.enum(QUESTION_STATUSES), evidence: z.string().optional() }))
+    .min(1)
+    .optional()
+    .describe('the first case whose when holds decides'),
+  evidence: z.string().optional().describe('template: {name}, {name:.2f}, {name:.3g}, {name:.1%}'),
+  fn: z.string().optional().describe('a rule function exported as rules.<fn> by a kinds module (instead of values/cases)'),
+  params: z.record(z.string(), z.unknown()).optional().describe('parameters of the rule function'),
 });
-const CodeRuleSchema = z.strictObject({ fn: z.string(), params: z.record(z.string(), z.unknown()).default({}) });
 
 const ExperimentSchema = z.strictObject({
   id: Id,
@@ -57,7 +62,7 @@ const QuestionSchema = z.strictObject({
   id: Id,
   question: z.string(),
   experiments: z.array(z.string()).optional().describe('default: the experiments whose question is this id'),
-  rule: z.union([DeclarativeRuleSchema, CodeRuleSchema]).optional(),
+  rule: RuleSchema.optional(),
 });
 
 export const PipelineFileSchema = z.strictObject({
@@ -291,16 +296,19 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
     const exps = q.experiments ?? experiments.filter((e) => e.question === q.id).map((e) => e.id);
     for (const x of exps) if (!ids.has(x)) at(['questions', i, 'experiments'], `questions[${i}] (${q.id}): experiments names '${x}', which is not an experiment id`);
     if (exps.length === 0) at(['questions', i], `questions[${i}] (${q.id}): no experiments; list them in experiments: or set question: ${q.id} on them`);
-    const rule: QuestionSpec['rule'] =
-      q.rule === undefined
-        ? null
-        : 'fn' in q.rule
-          ? { fn: q.rule.fn, params: q.rule.params }
-          : {
-              values: q.rule.values,
-              cases: q.rule.cases.map((c) => ({ when: c.when ?? null, status: c.status, evidence: c.evidence ?? null })),
-              evidence: q.rule.evidence ?? null,
-            };
+    let rule: QuestionSpec['rule'] = null;
+    const r = q.rule;
+    if (r !== undefined) {
+      if (r.fn !== undefined) {
+        if (r.cases || r.values || r.evidence) at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule: give either fn (with params) or values/cases/evidence, not both`);
+        rule = { fn: r.fn, params: r.params ?? {} };
+      } else if (!r.cases) {
+        at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule: needs cases (a list of { when, status }) or fn`);
+      } else {
+        if (r.params) at(['questions', i, 'rule', 'params'], `questions[${i}] (${q.id}).rule.params: only a rule with fn takes params`);
+        rule = { values: r.values ?? {}, cases: r.cases.map((c) => ({ when: c.when ?? null, status: c.status, evidence: c.evidence ?? null })), evidence: r.evidence ?? null };
+      }
+    }
     const spec: QuestionSpec = { id: q.id, question: q.question, experiments: exps, rule };
     if (rule && 'fn' in rule && !registry.rule(rule.fn)) at(['questions', i, 'rule', 'fn'], `questions[${i}] (${q.id}).rule.fn: no rule function '${rule.fn}' in the kinds modules`);
     for (const msg of checkRule(spec, ids, groups)) at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule.${msg}`);
