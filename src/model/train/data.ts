@@ -1,6 +1,7 @@
 // Training text for the built-in models: the UDHR training split (src/data/splits.ts, decided by
 // the training seed only, so it never touches a calibration or evaluation set) of each language of
-// the mix, plus the held-out text (every other unit) for the bits-per-byte table; and the seeded
+// the mix, plus the held-out text (the evaluation split at seed 0, as the study's baseline scores
+// it) for the bits-per-byte table; and the seeded
 // sampler that draws training sequences language by language according to the mix.
 //
 // A training sequence is T+1 consecutive ids of one language's token stream (its training units
@@ -20,7 +21,7 @@ export interface LanguageText {
   readonly share: number;
   /** Training units joined by "\n" (empty for an unseen language: it is never read). */
   readonly train: string;
-  /** Every unit outside the training split, joined by "\n". */
+  /** The evaluation units of the data layer's split at seed 0, joined by "\n" (what the study's baseline scores). */
   readonly heldOut: string;
   readonly trainUnits: readonly string[];
   readonly heldOutUnits: readonly string[];
@@ -31,14 +32,20 @@ export function trainingUnitIds(): string[] {
   return splitUnits(UDHR_UNIT_IDS, { seed: 0 }).training;
 }
 
+/** The evaluation split at seed 0 (disjoint from the training split). */
+export function evaluationUnitIds(): string[] {
+  return splitUnits(UDHR_UNIT_IDS, { seed: 0 }).evaluation;
+}
+
 export function mixTexts(mix: Mix): LanguageText[] {
   const langs = Object.keys(mix.shares);
   const corpus = udhrCorpus({ languages: langs });
   const trainIds = new Set(trainingUnitIds());
+  const evalIds = new Set(evaluationUnitIds());
   return langs.map((lang) => {
     const ids = corpus.units(lang).map((u) => u.id);
     const tr = ids.filter((id) => trainIds.has(id));
-    const ho = ids.filter((id) => !trainIds.has(id));
+    const ho = ids.filter((id) => evalIds.has(id));
     if (mix.shares[lang] > 0 && tr.length === 0) throw new DataError(`language ${lang} has no units in the training split; give it share 0 or choose another language`);
     return {
       lang,

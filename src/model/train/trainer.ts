@@ -248,7 +248,7 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
       lang: h.lang, share: Math.round(h.share * 1e4) / 1e4, trainTokens: h.trainTokens, tokens: h.tokens, bytes: h.bytes,
       nllNats: Math.round(h.nllNats * 1000) / 1000, bitsPerByte: Math.round(h.bitsPerByte * 1e4) / 1e4,
     })),
-    heldOutConvention: `all units outside the training split; windows of ${o.context} tokens advancing by ${Math.floor(o.context / 2)}, each token scored once (src/eval/windows.ts)`,
+    heldOutConvention: `the evaluation units of the data layer's split at seed 0 (src/data/splits.ts); windows of ${o.context} tokens advancing by ${Math.floor(o.context / 2)}, each token scored once (src/eval/windows.ts)`,
   };
   writeFileAtomic(join(out, 'training.json'), JSON.stringify(training, null, 2) + '\n');
   rmSync(join(out, CHECKPOINT_FILE), { force: true });
