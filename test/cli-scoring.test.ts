@@ -152,6 +152,8 @@ test('perplexity on the built-in UDHR corpus gives one row per language with an 
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(out.languages.map((l: { language: string }) => l.language), ['eng', 'fra']);
+  const ppl = out.languages.map((l: { tokenPerplexity: number }) => l.tokenPerplexity);
+  assert.ok(Math.abs(out.perplexityVariance - ((ppl[0] - ppl[1]) / 2) ** 2) < 1e-6 * out.perplexityVariance + 1e-9);
   for (const l of out.languages) {
     assert.ok(l.units >= 30 && l.tokens > 1000 && l.bitsPerByte > 0);
     assert.ok(l.bitsPerByteInterval.lo <= l.bitsPerByte && l.bitsPerByte <= l.bitsPerByteInterval.hi);

@@ -15,7 +15,7 @@ import { checkAdequacy } from '../../data/adequacy.ts';
 import { openCorpus } from '../../data/user.ts';
 import { ConfigError, DataError } from '../../errors.ts';
 import { bootstrap, type Interval } from '../../eval/bootstrap.ts';
-import { bitsPerByte, measures, sumTotals, textTotals, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
+import { bitsPerByte, measures, sumTotals, textTotals, variance, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
 import { scoreTokens } from '../../eval/score.ts';
 import { describeConvention, resolveWindowOptions } from '../../eval/windows.ts';
 import type { Engine } from '../../engine/types.ts';
@@ -156,10 +156,12 @@ export function registerPerplexity(program: Command): void {
         const interval = bootstrap(perUnit, (smp) => bitsPerByte(sumTotals(smp)), { seed, resamples: 1000 });
         results.push({ language: l.lang, units: l.units.length, ...m, bitsPerByteInterval: interval });
       }
+      // Spread of token perplexity across languages (population variance), as DESIGN.md §4 lists it.
+      const pplVariance = variance(results.map((r) => r.tokenPerplexity));
       const unitsNote = `Units: the ${ids.length} units of ${c.name} all these languages share, each scored on its own; bits-per-byte intervals: 95 % percentile bootstrap over units (1000 resamples, seed ${seed}).`;
       if (opts.json) {
         const warnings = adequacy.warnings.map((w) => w.message);
-        process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, languages: results, convention, units: unitsNote, warnings }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, languages: results, perplexityVariance: pplVariance, convention, units: unitsNote, warnings }, null, 2) + '\n');
         return;
       }
       const header = ['language', 'units', 'tokens', 'bytes', 'NLL (nats)', 'PPL', 'bits/byte', '95 % interval', 'bits/char'];
@@ -176,7 +178,7 @@ export function registerPerplexity(program: Command): void {
       ]);
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
       const line = (cells: string[]) => cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ');
-      process.stdout.write([`model ${opts.model} (${engine.name} engine), corpus ${c.name}`, line(header), ...rows.map(line), convention, unitsNote].join('\n') + '\n');
+      process.stdout.write([`model ${opts.model} (${engine.name} engine), corpus ${c.name}`, line(header), ...rows.map(line), `variance of token perplexity across languages: ${fmt(pplVariance, 3)}`, convention, unitsNote].join('\n') + '\n');
     } finally {
       await engine.dispose();
     }
