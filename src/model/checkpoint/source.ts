@@ -68,9 +68,9 @@ export function openCheckpoint(dir: string): Checkpoint {
   }
   switch (found) {
     case 'model.safetensors':
-      return single('safetensors', dir, found, openSafetensorsFile(dir, found));
+      return single('safetensors', found, openSafetensorsFile(dir, found));
     case 'pytorch_model.bin':
-      return single('pytorch', dir, found, openPytorchFile(join(dir, found), found));
+      return single('pytorch', found, openPytorchFile(join(dir, found), found));
     case 'model.safetensors.index.json':
       return sharded('safetensors-sharded', dir, found, openSafetensorsFile);
     case 'pytorch_model.bin.index.json':
@@ -97,7 +97,7 @@ export function openSafetensorsFile(dir: string, file: string): CheckpointFile {
   }
 }
 
-function single(format: CheckpointFormat, _dir: string, file: string, f: CheckpointFile): Checkpoint {
+function single(format: CheckpointFormat, file: string, f: CheckpointFile): Checkpoint {
   return {
     format,
     files: [file],
