@@ -134,7 +134,7 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   const wantKl = o.kl !== false;
   const n = o.ids.length;
   const key = o.cache && o.modelKey !== undefined ? referenceKey(o.modelKey, o.ids, o) : undefined;
-  let ref = key ? o.cache!.get(key) : undefined;
+  const ref = key ? o.cache!.get(key) : undefined;
   // Cached NLLs without log-probabilities are enough when KL is not asked for.
   const refUsable = ref !== undefined && (!wantKl || ref.logProbs !== undefined);
 
