@@ -71,7 +71,7 @@ test('SIGKILL of the orchestrator mid-run: the rerun resumes, losing only the ex
   const s = Store.openReadOnly(dir)!;
   try {
     for (const id of ['K-1', 'K-2', 'K-3']) assert.deepEqual(s.metrics(id).map((m) => m.metric), ['slept'], id);
-    assert.equal(s.db.prepare(`SELECT COUNT(*) AS n FROM metrics`).get().n, 5); // 3 × slept + total + depRows
+    assert.equal((s.db.prepare(`SELECT COUNT(*) AS n FROM metrics`).get() as { n: number }).n, 5); // 3 × slept + total + depRows
     assert.deepEqual(s.runs().map((r) => r.status), ['crashed', 'passed']);
   } finally {
     s.close();
