@@ -64,7 +64,7 @@ export class RunProgress {
         const label = `[${e.index}/${e.count}] ${e.id} r${e.replicate}${e.replicates > 1 ? `/${e.replicates}` : ''}${e.try > 1 ? ` (retry ${e.try - 1})` : ''}`;
         if (this.tty) {
           this.bar = new cliProgress.SingleBar(
-            { format: `${label} {bar} {what} {value}/{total} | {elapsed} elapsed | ETA {eta} (all {etaAll})`, hideCursor: false, clearOnComplete: true, stream: this.out as NodeJS.WriteStream, noTTYOutput: false, fps: 5 },
+            { format: `${label} {bar} {what} {value}/{total} | {elapsed} elapsed | ETA {left} (all {leftAll})`, hideCursor: false, clearOnComplete: true, stream: this.out as NodeJS.WriteStream, noTTYOutput: false, fps: 5 },
             cliProgress.Presets.shades_classic,
           );
           this.bar.start(1, 0, this.payload(''));
@@ -109,8 +109,8 @@ export class RunProgress {
     return {
       ...(what !== undefined ? { what } : {}),
       elapsed: formatDuration(elapsed),
-      eta: exp ? formatDuration(Math.max(0, exp - elapsed)) : '?',
-      etaAll: this.eta(),
+      left: exp ? formatDuration(Math.max(0, exp - elapsed)) : '?',
+      leftAll: this.eta(),
     };
   }
 
