@@ -82,10 +82,14 @@ export class RunProgress {
           this.line(`      ${e.id} r${e.replicate} ${e.label} ${e.done}/${e.total}, ${formatDuration(Date.now() - this.started)} elapsed`);
         }
         break;
-      case 'end':
+      case 'end': {
         if (this.ticker) clearInterval(this.ticker), (this.ticker = null);
+        // This replicate's share of the estimate is spent, whatever it really took.
+        const rem = this.remaining.get(e.id);
+        if (rem !== undefined) this.remaining.set(e.id, Math.max(0, rem - (this.current?.expectedMs ?? 0)));
         this.line(`  ${e.id} r${e.replicate} ${e.status}${e.error ? `: ${e.error}` : ''} in ${formatDuration(e.durationMs)}${e.willRetry ? ' — retrying' : ''}`);
         break;
+      }
       case 'experiment':
         if (e.status === 'running') break;
         this.remaining.delete(e.id);

@@ -192,7 +192,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         status,
         reason,
         source: extra.source ?? null,
-        sourceRun: extra.sourceRun ?? null,
+        sourceRun: extra.sourceRun ?? (extra.source === 'run' ? runId : null),
         note: entry.importNote,
         complete: extra.complete ?? false,
         consistency: extra.consistency ?? null,
