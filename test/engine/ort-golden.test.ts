@@ -2,11 +2,13 @@
 // reference outputs of Hugging Face transformers (float32), with the tolerances of
 // test/fixtures/golden/README.md — logits ≤ 1e-4 (full logits of sequence 0, last logits of every
 // sequence), per-token NLL ≤ 1e-4, mean NLL ≤ 1e-5 — plus 20 greedy tokens identical, and the
-// log-probabilities and top-1 consistent with the logits.
+// log-probabilities and top-1 consistent with the logits. The default engine (fused attention,
+// weights fed as inputs) is checked in full; the other variant (standard-op attention, weights as
+// initialisers) on the same numbers.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { ortEngine } from '../../src/engine/ort/engine.ts';
+import { ortEngine, type OrtEngineOptions } from '../../src/engine/ort/engine.ts';
 import type { Engine } from '../../src/engine/types.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { GOLDEN } from '../helpers/cli.ts';
@@ -82,5 +84,24 @@ for (const name of MODELS) {
       seq.push(argmaxRow(r.logits!, seq.length - 1, V));
     }
     assert.deepEqual(seq.slice(ref.greedy.prompt.length), ref.greedy.new_tokens, `${name} greedy tokens`);
+  });
+
+  const variant: OrtEngineOptions = { fusedAttention: false, weights: 'initializers' };
+  test(`ort golden ${name}, standard-op attention and weights as initialisers: logits and NLL match`, async () => {
+    const dir = `${GOLDEN}models/${name}`;
+    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;
+    const model = loadModel(dir);
+    const V = model.config.vocabSize;
+    const engine = await ortEngine(model, variant);
+    engines.push(engine);
+    for (const [i, s] of ref.sequences.entries()) {
+      const T = s.input_ids.length;
+      const r = await engine.score({ ids: Int32Array.from(s.input_ids), wantLogits: true });
+      if (s.logits_f32) assertClose(r.logits!, s.logits_f32.flat(), { abs: 1e-4, label: `${name} seq ${i} logits` });
+      assertClose(r.logits!.subarray((T - 1) * V), s.last_logits_f32, { abs: 1e-4, label: `${name} seq ${i} last logits` });
+      assertClose(r.nll, s.nll_f32, { abs: 1e-4, label: `${name} seq ${i} nll` });
+      const mean = r.nll.reduce((a, b) => a + b, 0) / r.nll.length;
+      assertClose(mean, s.mean_nll_f32, { abs: 1e-5, label: `${name} seq ${i} mean nll` });
+    }
   });
 }

@@ -17,7 +17,7 @@ import { gpt2Body } from './arch/gpt2.ts';
 import { gptNeoxBody } from './arch/gpt_neox.ts';
 import { llamaBody } from './arch/llama.ts';
 import { optBody } from './arch/opt.ts';
-import { GraphBuilder, type EncodedGraph } from './graph.ts';
+import { GraphBuilder, type EncodedGraph, type WeightMode } from './graph.ts';
 import { prelude, type BodyCtx } from './layers.ts';
 import { DataType } from './proto.ts';
 
@@ -38,13 +38,20 @@ export function embeddingTable(model: Model): Tensor {
   return weight(model, specOf(model, 'embedding').name);
 }
 
-export function buildBody(model: Model): EncodedGraph {
+export interface BodyOptions {
+  /** How the weights reach onnxruntime (default 'inputs': no copy). */
+  readonly weights?: WeightMode;
+  /** Use onnxruntime's fused attention kernels where they apply (default true). */
+  readonly fusedAttention?: boolean;
+}
+
+export function buildBody(model: Model, opts: BodyOptions = {}): EncodedGraph {
   const cfg = model.config;
-  const b = new GraphBuilder(`${cfg.arch}_body`);
+  const b = new GraphBuilder(`${cfg.arch}_body`, opts.weights ?? 'inputs');
   const E = cfg.embedDim;
   const x = b.input(BODY_INPUT, DataType.FLOAT, ['T', E]);
   const specs = new Map(weightSpec(cfg).map((s) => [s.name, s]));
-  const ctx: BodyCtx = { b, model, specs, ...prelude(b, x) };
+  const ctx: BodyCtx = { b, model, specs, fused: opts.fusedAttention ?? true, ...prelude(b, x) };
   let h: string;
   switch (cfg.arch) {
     case 'gpt2':
@@ -67,10 +74,10 @@ export function buildBody(model: Model): EncodedGraph {
   return b.encode();
 }
 
-export function buildHead(model: Model): EncodedGraph {
+export function buildHead(model: Model, weights: WeightMode = 'inputs'): EncodedGraph {
   const cfg = model.config;
   const spec = specOf(model, 'output');
-  const b = new GraphBuilder(`${cfg.arch}_head`);
+  const b = new GraphBuilder(`${cfg.arch}_head`, weights);
   const h = b.input(HEAD_INPUTS.hidden, DataType.FLOAT, ['R', cfg.embedDim]);
   const targets = b.input(HEAD_INPUTS.targets, DataType.INT64, ['R']);
   const W = b.weight(weight(model, spec.name), spec.name);

@@ -11,7 +11,7 @@ import { DataError } from '../../errors.ts';
 import type { Model } from '../../model/model.ts';
 import type { Engine, ScoreRequest, ScoreResult } from '../types.ts';
 import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, embeddingTable, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
-import type { EncodedGraph } from './graph.ts';
+import type { EncodedGraph, WeightMode } from './graph.ts';
 import { loadOrt, type Ort } from './runtime.ts';
 
 export interface OrtEngineOptions {
@@ -19,22 +19,44 @@ export interface OrtEngineOptions {
   readonly threads?: number;
   /** Rows of the output matrix computed per head run (bounds the [rows, V] scratch). Default 256. */
   readonly headRows?: number;
+  /** How the weights reach onnxruntime (graph.ts WeightMode); default 'inputs' (no copy). */
+  readonly weights?: WeightMode;
+  /** onnxruntime's fused attention kernels where they apply; default true (false: standard ops). */
+  readonly fusedAttention?: boolean;
 }
 
-type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+type OrtTensor = InstanceType<Ort['Tensor']>;
+
+/** A session and the weight tensors fed with each of its runs. */
+interface Session {
+  readonly session: OrtSession;
+  readonly weights: Record<string, OrtTensor>;
+}
 
 async function createSession(ort: Ort, g: EncodedGraph, threads: number): Promise<Session> {
-  return ort.InferenceSession.create(g.model, {
+  const weights: Record<string, OrtTensor> = {};
+  // Tensors over the model's own Float32Arrays, made once: onnxruntime reads them in place.
+  for (const f of g.weightFeeds) weights[f.name] = new ort.Tensor('float32', f.data, f.dims);
+  const session = await ort.InferenceSession.create(g.model, {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
+    // The arena keeps activation buffers between runs (windows of one length reuse them); a
+    // precomputed memory pattern would hold a second, shape-specific block, so it is off.
+    enableCpuMemArena: true,
+    enableMemPattern: false,
+    // Initialisers (WeightMode 'initializers') outside the arena, so the copies freed after
+    // pre-packing go back to the system.
+    extra: { session: { use_device_allocator_for_initializers: '1' } },
     logSeverityLevel: 3, // errors only: nothing below the CLI writes to the console
     // The weights arrive as in-memory external files; onnxruntime copies (or pre-packs) them
     // while creating the session, so nothing here has to outlive the call.
     externalData: g.externalData,
   });
+  return { session, weights };
 }
 
 /** Creates the onnxruntime engine for `model`. Rejects with OrtUnavailableError when onnxruntime cannot load. */
@@ -46,8 +68,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   const V = cfg.vocabSize;
   const E = cfg.embedDim;
   const table = embeddingTable(model).data; // [V, E]
-  let body: Session | undefined = await createSession(ort, buildBody(model), threads);
-  let head: Session | undefined = await createSession(ort, buildHead(model), threads);
+  const weights = opts.weights ?? 'inputs';
+  let body: Session | undefined = await createSession(ort, buildBody(model, { weights, fusedAttention: opts.fusedAttention }), threads);
+  let head: Session | undefined = await createSession(ort, buildHead(model, weights), threads);
 
   async function score(req: ScoreRequest): Promise<ScoreResult> {
     if (!body || !head) throw new Error('ort engine: score() after dispose()');
@@ -64,7 +87,7 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
       if (!(id >= 0 && id < V)) throw new DataError(`token id ${id} at position ${t} is outside the vocabulary (0..${V - 1}); were the ids made with this model's tokenizer?`);
       embeds.set(table.subarray(id * E, (id + 1) * E), t * E);
     }
-    const out = await body.run({ [BODY_INPUT]: new ort.Tensor('float32', embeds, [T, E]) });
+    const out = await body.session.run({ ...body.weights, [BODY_INPUT]: new ort.Tensor('float32', embeds, [T, E]) });
     const hidden = out[BODY_OUTPUT].data as Float32Array; // [T, E]
 
     const nll = new Float64Array(T - 1);
@@ -80,8 +103,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
       const R = e - s;
       const targets = new BigInt64Array(R); // row T−1 keeps target 0; its NLL is discarded
       for (let t = s; t < e && t < T - 1; t++) targets[t - s] = BigInt(ids[t + 1]);
-      const r = await head.run(
+      const r = await head.session.run(
         {
+          ...head.weights,
           [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.slice(s * E, e * E), [R, E]),
           [HEAD_INPUTS.targets]: new ort.Tensor('int64', targets, [R]),
         },
@@ -109,7 +133,7 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     async dispose() {
       const sessions = [body, head];
       body = head = undefined;
-      for (const s of sessions) await s?.release();
+      for (const s of sessions) await s?.session.release();
     },
   };
 }

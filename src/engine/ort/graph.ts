@@ -20,10 +20,28 @@ export interface ExternalFile {
   readonly data: Uint8Array;
 }
 
+/** A weight fed to the session as a graph input on every run (zero-copy; see WeightMode). */
+export interface WeightFeed {
+  readonly name: string;
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
 export interface EncodedGraph {
   readonly model: Uint8Array;
+  /** In-memory external data for weights held as initialisers. */
   readonly externalData: ExternalFile[];
+  /** Weights passed as inputs, to be fed with every run. */
+  readonly weightFeeds: WeightFeed[];
 }
+
+/**
+ * How weights reach onnxruntime. `initializers`: external data that the session copies (and may
+ * pre-pack) once — one more copy of the weights in memory. `inputs`: graph inputs fed on every run
+ * with tensors that wrap langquant's own Float32Arrays — no copy at all; the matmul kernels pack
+ * each weight panel as they go, which costs a few per cent on long windows.
+ */
+export type WeightMode = 'initializers' | 'inputs';
 
 function le(values: ArrayLike<number>, type: DataTypeCode): Uint8Array {
   const n = values.length;
@@ -43,6 +61,7 @@ export class GraphBuilder {
   private readonly inputs: ValueInfoDef[] = [];
   private readonly outputs: ValueInfoDef[] = [];
   private readonly files: ExternalFile[] = [];
+  private readonly feeds: WeightFeed[] = [];
   /** Tied weights are one Tensor object under two names: one initialiser serves both. */
   private readonly byTensor = new Map<Tensor, string>();
   private readonly constCache = new Map<string, string>();
@@ -50,7 +69,10 @@ export class GraphBuilder {
   private counter = 0;
   private usesMs = false;
 
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    private readonly weightMode: WeightMode = 'initializers',
+  ) {}
 
   /** A fresh value name from a readable hint. */
   fresh(hint: string): string {
@@ -75,18 +97,23 @@ export class GraphBuilder {
   }
 
   /**
-   * A model weight as an initialiser. Its bytes stay in the tensor's own Float32Array and reach
-   * onnxruntime as an in-memory external file; the same Tensor object gives the same initialiser.
+   * A model weight, as an initialiser or a graph input (WeightMode). Its bytes stay in the tensor's
+   * own Float32Array; the same Tensor object gives the same value name (tied weights).
    */
   weight(t: Tensor, hint: string): string {
     const seen = this.byTensor.get(t);
     if (seen) return seen;
     const name = this.fresh(hint);
+    this.byTensor.set(t, name);
+    if (this.weightMode === 'inputs') {
+      this.inputs.push({ name, elemType: DataType.FLOAT, dims: t.shape });
+      this.feeds.push({ name, data: t.data, dims: t.shape });
+      return name;
+    }
     const path = `w${this.files.length}.bin`;
     const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     this.files.push({ path, data });
     this.inits.push({ name, dims: t.shape, dataType: DataType.FLOAT, external: { location: path, offset: 0, length: data.byteLength } });
-    this.byTensor.set(t, name);
     return name;
   }
 
@@ -135,6 +162,6 @@ export class GraphBuilder {
       inputs: this.inputs,
       outputs: this.outputs,
     });
-    return { model, externalData: [...this.files] };
+    return { model, externalData: [...this.files], weightFeeds: [...this.feeds] };
   }
 }

@@ -10,7 +10,7 @@ import type { Activation } from '../../model/config.ts';
 import type { Model } from '../../model/model.ts';
 import { weight } from '../../model/model.ts';
 import type { TensorSpec } from '../../model/spec.ts';
-import type { GraphBuilder } from './graph.ts';
+import { MS_DOMAIN, type GraphBuilder } from './graph.ts';
 import { DataType } from './proto.ts';
 
 /** What every block of one body graph shares. */
@@ -22,6 +22,8 @@ export interface BodyCtx {
   readonly pos: string;
   /** float [T, T]: 0 on and below the diagonal, −∞ above it. */
   readonly mask: string;
+  /** Use onnxruntime's fused attention kernels (com.microsoft) where they apply. */
+  readonly fused: boolean;
 }
 
 /** Positions and the causal mask from the input's first dimension (T is dynamic). */
@@ -91,27 +93,35 @@ export function activation(b: GraphBuilder, x: string, act: Activation): string 
 
 /** [T, H·HS] → [H, T, HS]. */
 export function toHeads(b: GraphBuilder, x: string, heads: number, headDim: number): string {
-  const r = b.node('Reshape', [x, b.i64([-1, heads, headDim])]); // [T, H, HS]
-  return b.node('Transpose', [r], { perm: { ints: [1, 0, 2] } });
+  return b.node('Transpose', [splitHeads(b, x, heads, headDim)], { perm: { ints: [1, 0, 2] } });
 }
 
 /**
  * A fused QKV output whose columns are interleaved per head ([T, H, 3, HS] in GPT-NeoX and BLOOM)
- * → q, k, v, each [H, T, HS].
+ * → q, k, v, each [T, H, HS].
  */
 export function splitInterleavedQkv(b: GraphBuilder, qkv: string, heads: number, headDim: number): [string, string, string] {
   const r = b.node('Reshape', [qkv, b.i64([-1, heads, 3 * headDim])]); // [T, H, 3·HS]
-  const t = b.node('Transpose', [r], { perm: { ints: [1, 0, 2] } }); // [H, T, 3·HS]
-  const [q, k, v] = b.nodeN('Split', [t, b.i64([headDim, headDim, headDim])], 3, { axis: { i: 2 } });
+  const [q, k, v] = b.nodeN('Split', [r, b.i64([headDim, headDim, headDim])], 3, { axis: { i: 2 } });
   return [q, k, v];
+}
+
+/** [T, H·HS] → [T, H, HS]. */
+export function splitHeads(b: GraphBuilder, x: string, heads: number, headDim: number): string {
+  return b.node('Reshape', [x, b.i64([-1, heads, headDim])]);
+}
+
+/** [T, H, HS] → [T, H·HS]. */
+export function mergeHeads(b: GraphBuilder, x: string): string {
+  return b.node('Reshape', [x, b.i64([0, -1])]);
 }
 
 /** cos and signed sin tables for rotary embedding over the first R dims of each head. */
 export interface Rotary {
   readonly dims: number;
-  /** float [T, R]: cos(pos·θ) for [θ | θ]. */
+  /** float [T, 1, R]: cos(pos·θ) for [θ | θ]. */
   readonly cos: string;
-  /** float [T, R]: [−sin(pos·θ) | +sin(pos·θ)], so rotate_half(x)·sin = swap_halves(x)·sinSigned. */
+  /** float [T, 1, R]: [−sin(pos·θ) | +sin(pos·θ)], so rotate_half(x)·sin = swap_halves(x)·sinSigned. */
   readonly sinSigned: string;
 }
 
@@ -128,20 +138,21 @@ export function rotaryTables(ctx: BodyCtx, dims: number, base: number): Rotary {
   const freqs = b.node('Mul', [posF, b.constant(invFreq, [1, half], DataType.FLOAT, 'inv_freq')]); // [T, R/2]
   const cosH = b.node('Cos', [freqs]);
   const sinH = b.node('Sin', [freqs]);
-  const cos = b.node('Concat', [cosH, cosH], { axis: { i: 1 } }); // [T, R]
-  const sinSigned = b.node('Concat', [b.node('Neg', [sinH]), sinH], { axis: { i: 1 } }); // [T, R]
+  const perHead = (x: string) => b.node('Unsqueeze', [x, b.i64([1])]); // [T, 1, R]: broadcast over heads
+  const cos = perHead(b.node('Concat', [cosH, cosH], { axis: { i: 1 } }));
+  const sinSigned = perHead(b.node('Concat', [b.node('Neg', [sinH]), sinH], { axis: { i: 1 } }));
   return { dims, cos, sinSigned };
 }
 
-/** Applies rotary embedding to the first R dims of every head of x [H, T, HS]. */
+/** Applies rotary embedding to the first R dims of every head of x [T, H, HS]. */
 export function applyRotary(b: GraphBuilder, x: string, rot: Rotary, headDim: number): string {
   const R = rot.dims;
-  const xr = R === headDim ? x : b.node('Slice', [x, b.i64([0]), b.i64([R]), b.i64([2])]); // [H, T, R]
+  const xr = R === headDim ? x : b.node('Slice', [x, b.i64([0]), b.i64([R]), b.i64([2])]); // [T, H, R]
   const [x1, x2] = b.nodeN('Split', [xr, b.i64([R / 2, R / 2])], 2, { axis: { i: 2 } });
   const swapped = b.node('Concat', [x2, x1], { axis: { i: 2 } });
   const rotated = b.node('Add', [b.node('Mul', [xr, rot.cos]), b.node('Mul', [swapped, rot.sinSigned])]);
   if (R === headDim) return rotated;
-  const pass = b.node('Slice', [x, b.i64([R]), b.i64([headDim]), b.i64([2])]); // [H, T, HS − R]
+  const pass = b.node('Slice', [x, b.i64([R]), b.i64([headDim]), b.i64([2])]); // [T, H, HS − R]
   return b.node('Concat', [rotated, pass], { axis: { i: 2 } });
 }
 
@@ -166,11 +177,11 @@ export function alibiBias(ctx: BodyCtx, heads: number): string {
 }
 
 /**
- * Causal softmax attention. q [H, T, HS] already scaled by 1/√HS; k, v [KV, T, HS] with H a multiple
- * of KV (query head j reads kv head ⌊j / (H/KV)⌋); optional additive bias [H, 1, T] (ALiBi).
- * Returns [T, H·HS].
+ * Causal softmax attention over standard ops. q [H, T, HS] already scaled by 1/√HS; k, v
+ * [KV, T, HS] with H a multiple of KV (query head j reads kv head ⌊j / (H/KV)⌋); optional additive
+ * bias [H, 1, T] (ALiBi). Materialises the [H, T, T] scores. Returns [T, H·HS].
  */
-export function attention(ctx: BodyCtx, q: string, k: string, v: string, heads: number, kvHeads: number, headDim: number, bias?: string): string {
+function unfusedAttention(ctx: BodyCtx, q: string, k: string, v: string, heads: number, kvHeads: number, headDim: number, bias?: string): string {
   const b = ctx.b;
   const kt = b.node('Transpose', [k], { perm: { ints: [0, 2, 1] } }); // [KV, HS, T]
   let out: string;
@@ -180,17 +191,53 @@ export function attention(ctx: BodyCtx, q: string, k: string, v: string, heads: 
     const p = b.node('Softmax', [b.node('Add', [s, ctx.mask])], { axis: { i: -1 } });
     out = b.node('MatMul', [p, v]); // [H, T, HS]
   } else {
-    // Grouped-query: the rep query heads of one kv head are consecutive, so [H, T, HS] viewed as
-    // [KV, rep·T, HS] multiplies each kv head's keys once, without repeating k and v.
-    const qg = b.node('Reshape', [q, b.i64([kvHeads, -1, headDim])]); // [KV, rep·T, HS]
+    // Grouped-query: the H/KV query heads of one kv head are consecutive, so [H, T, HS] viewed as
+    // [KV, (H/KV)·T, HS] multiplies each kv head's keys once, without repeating k and v.
+    const qg = b.node('Reshape', [q, b.i64([kvHeads, -1, headDim])]); // [KV, (H/KV)·T, HS]
     let s = b.node('Reshape', [b.node('MatMul', [qg, kt]), b.i64([heads, -1, 0])]); // [H, T, T]
     if (bias) s = b.node('Add', [s, bias]);
     const p = b.node('Softmax', [b.node('Add', [s, ctx.mask])], { axis: { i: -1 } });
-    const pg = b.node('Reshape', [p, b.i64([kvHeads, -1, 0])]); // [KV, rep·T, T]
+    const pg = b.node('Reshape', [p, b.i64([kvHeads, -1, 0])]); // [KV, (H/KV)·T, T]
     out = b.node('Reshape', [b.node('MatMul', [pg, v]), b.i64([heads, -1, headDim])]); // [H, T, HS]
   }
   const t = b.node('Transpose', [out], { perm: { ints: [1, 0, 2] } }); // [T, H, HS]
   return b.node('Reshape', [t, b.i64([-1, heads * headDim])]);
+}
+
+export interface AttentionShape {
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** float [H, 1, T] added to every query row's scores (ALiBi). */
+  readonly bias?: string;
+}
+
+/**
+ * Causal attention. q [T, H·HS], k and v [T, KV·HS], heads contiguous, q not yet scaled (scale
+ * 1/√HS). With ctx.fused and no bias this is onnxruntime's com.microsoft MultiHeadAttention
+ * (unidirectional; H = KV) or GroupQueryAttention (H > KV), which never hold every head's [T, T]
+ * scores at once; otherwise standard ops. Returns [T, H·HS].
+ */
+export function causalAttention(ctx: BodyCtx, q: string, k: string, v: string, a: AttentionShape): string {
+  const b = ctx.b;
+  const { heads, kvHeads, headDim } = a;
+  const sc = 1 / Math.sqrt(headDim);
+  if (ctx.fused && !a.bias) {
+    const batch = (x: string) => b.node('Unsqueeze', [x, b.i64([0])]); // [1, T, ·]
+    let o: string;
+    if (kvHeads === heads) {
+      o = b.node('MultiHeadAttention', [batch(q), batch(k), batch(v)], { num_heads: { i: heads }, unidirectional: { i: 1 }, scale: { f: sc } }, MS_DOMAIN);
+    } else {
+      // No past: seqlens_k = T − 1 and total_sequence_length = T (int32), causal by definition.
+      const T = b.node('Cast', [b.node('Shape', [q], { start: { i: 0 }, end: { i: 1 } })], { to: { i: DataType.INT32 } }); // [1]
+      const seqlensK = b.node('Sub', [T, b.constant([1], [1], DataType.INT32, 'one_i32')]); // [1]
+      const total = b.node('Squeeze', [T]); // scalar
+      o = b.node('GroupQueryAttention', [batch(q), batch(k), batch(v), '', '', seqlensK, total], { num_heads: { i: heads }, kv_num_heads: { i: kvHeads }, scale: { f: sc } }, MS_DOMAIN);
+    }
+    return b.node('Reshape', [o, b.i64([-1, heads * headDim])]);
+  }
+  const qh = toHeads(b, scale(b, q, sc), heads, headDim); // [H, T, HS]
+  return unfusedAttention(ctx, qh, toHeads(b, k, kvHeads, headDim), toHeads(b, v, kvHeads, headDim), heads, kvHeads, headDim, a.bias);
 }
 
 /** x · s for a float scalar s. */

@@ -3,7 +3,7 @@
 // apply_residual_connection_post_layernorm, tanh GELU, final ln_f.
 // Reference: BigScience 2022; Press et al. 2022 (ALiBi); transformers' modeling_bloom.py (v4.40).
 
-import { activation, add, alibiBias, attention, layerNorm, linear, scale, splitInterleavedQkv, type BodyCtx } from '../layers.ts';
+import { activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function bloomBody(ctx: BodyCtx, x: string): string {
@@ -18,8 +18,9 @@ export function bloomBody(ctx: BodyCtx, x: string): string {
     const pre = `${p}h.${l}.`;
     let h = layerNorm(ctx, x, `${pre}input_layernorm`);
     let res = cfg.residualPostNorm ? h : x;
-    const [q, k, v] = splitInterleavedQkv(b, linear(ctx, h, `${pre}self_attention.query_key_value`), NH, HS);
-    x = add(b, res, linear(ctx, attention(ctx, scale(b, q, 1 / Math.sqrt(HS)), k, v, NH, NH, HS, bias), `${pre}self_attention.dense`));
+    const [q, k, v] = splitInterleavedQkv(b, linear(ctx, h, `${pre}self_attention.query_key_value`), NH, HS); // [T, NH, HS]
+    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), mergeHeads(b, v), { heads: NH, kvHeads: NH, headDim: HS, bias });
+    x = add(b, res, linear(ctx, o, `${pre}self_attention.dense`));
     h = layerNorm(ctx, x, `${pre}post_attention_layernorm`);
     res = cfg.residualPostNorm ? h : x;
     x = add(b, res, linear(ctx, activation(b, linear(ctx, h, `${pre}mlp.dense_h_to_4h`), cfg.activation), `${pre}mlp.dense_4h_to_h`));

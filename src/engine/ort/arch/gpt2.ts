@@ -2,7 +2,7 @@
 // [q | k | v] (Conv1D weights stored [in, out]), tanh GELU, final ln_f.
 // Reference: Radford et al. 2019; transformers' modeling_gpt2.py (v4.40).
 
-import { activation, add, attention, layerNorm, linear, scale, toHeads, w, type BodyCtx } from '../layers.ts';
+import { activation, add, causalAttention, layerNorm, linear, w, type BodyCtx } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function gpt2Body(ctx: BodyCtx, x: string): string {
@@ -17,7 +17,7 @@ export function gpt2Body(ctx: BodyCtx, x: string): string {
     const pre = `${p}h.${l}.`;
     const qkv = linear(ctx, layerNorm(ctx, x, `${pre}ln_1`), `${pre}attn.c_attn`); // [T, 3C]
     const [q, k, v] = b.nodeN('Split', [qkv, b.i64([C, C, C])], 3, { axis: { i: 1 } }); // [T, C] each
-    const a = attention(ctx, toHeads(b, scale(b, q, 1 / Math.sqrt(HS)), NH, HS), toHeads(b, k, NH, HS), toHeads(b, v, NH, HS), NH, NH, HS);
+    const a = causalAttention(ctx, q, k, v, { heads: NH, kvHeads: NH, headDim: HS }); // [T, C]
     x = add(b, x, linear(ctx, a, `${pre}attn.c_proj`));
     const h = activation(b, linear(ctx, layerNorm(ctx, x, `${pre}ln_2`), `${pre}mlp.c_fc`), cfg.activation); // [T, I]
     x = add(b, x, linear(ctx, h, `${pre}mlp.c_proj`));

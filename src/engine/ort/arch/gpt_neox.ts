@@ -4,7 +4,7 @@
 // Reference: Black et al. 2022; transformers' modeling_gpt_neox.py (v4.40).
 
 import {
-  activation, add, applyRotary, attention, layerNorm, linear, rotaryTables, scale, splitInterleavedQkv, type BodyCtx,
+  activation, add, applyRotary, causalAttention, layerNorm, linear, mergeHeads, rotaryTables, splitInterleavedQkv, type BodyCtx,
 } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
@@ -18,12 +18,13 @@ export function gptNeoxBody(ctx: BodyCtx, x: string): string {
   for (let l = 0; l < cfg.numLayers; l++) {
     const pre = `${p}layers.${l}.`;
     const qkv = linear(ctx, layerNorm(ctx, x, `${pre}input_layernorm`), `${pre}attention.query_key_value`); // [T, 3C]
-    let [q, k, v] = splitInterleavedQkv(b, qkv, NH, HS); // [NH, T, HS]
+    let [q, k, v] = splitInterleavedQkv(b, qkv, NH, HS); // [T, NH, HS]
     if (rot) {
       q = applyRotary(b, q, rot, HS);
       k = applyRotary(b, k, rot, HS);
     }
-    const a = linear(ctx, attention(ctx, scale(b, q, 1 / Math.sqrt(HS)), k, v, NH, NH, HS), `${pre}attention.dense`);
+    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), mergeHeads(b, v), { heads: NH, kvHeads: NH, headDim: HS });
+    const a = linear(ctx, o, `${pre}attention.dense`);
     const mlp = (h: string) => linear(ctx, activation(b, linear(ctx, h, `${pre}mlp.dense_h_to_4h`), cfg.activation), `${pre}mlp.dense_4h_to_h`);
     if (cfg.parallelResidual) {
       // x + attn(LN1 x) + mlp(LN2 x)

@@ -2,7 +2,7 @@
 // attention (query head j reads kv head ⌊j / (H/KV)⌋), SwiGLU MLP down(silu(gate x) ⊙ up x).
 // Reference: Touvron et al. 2023; transformers' modeling_llama.py (v4.40).
 
-import { activation, add, applyRotary, attention, linear, rmsNorm, rotaryTables, scale, toHeads, type BodyCtx } from '../layers.ts';
+import { activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, splitHeads, type BodyCtx } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function llamaBody(ctx: BodyCtx, x: string): string {
@@ -16,10 +16,11 @@ export function llamaBody(ctx: BodyCtx, x: string): string {
   for (let l = 0; l < cfg.numLayers; l++) {
     const pre = `${p}layers.${l}.`;
     const h = rmsNorm(ctx, x, `${pre}input_layernorm`);
-    const q = applyRotary(b, toHeads(b, linear(ctx, h, `${pre}self_attn.q_proj`), NH, HS), rot, HS); // [NH, T, HS]
-    const k = applyRotary(b, toHeads(b, linear(ctx, h, `${pre}self_attn.k_proj`), KV, HS), rot, HS); // [KV, T, HS]
-    const v = toHeads(b, linear(ctx, h, `${pre}self_attn.v_proj`), KV, HS);
-    x = add(b, x, linear(ctx, attention(ctx, scale(b, q, 1 / Math.sqrt(HS)), k, v, NH, KV, HS), `${pre}self_attn.o_proj`));
+    const q = applyRotary(b, splitHeads(b, linear(ctx, h, `${pre}self_attn.q_proj`), NH, HS), rot, HS); // [T, NH, HS]
+    const k = applyRotary(b, splitHeads(b, linear(ctx, h, `${pre}self_attn.k_proj`), KV, HS), rot, HS); // [T, KV, HS]
+    const v = linear(ctx, h, `${pre}self_attn.v_proj`); // [T, KV·HS]
+    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), v, { heads: NH, kvHeads: KV, headDim: HS });
+    x = add(b, x, linear(ctx, o, `${pre}self_attn.o_proj`));
     const m = rmsNorm(ctx, x, `${pre}post_attention_layernorm`);
     const gate = activation(b, linear(ctx, m, `${pre}mlp.gate_proj`), cfg.activation);
     const up = linear(ctx, m, `${pre}mlp.up_proj`);

@@ -4,7 +4,7 @@
 // Reference: Zhang et al. 2022; transformers' modeling_opt.py (v4.40).
 
 import { DataType } from '../proto.ts';
-import { activation, add, attention, layerNorm, linear, scale, toHeads, w, type BodyCtx } from '../layers.ts';
+import { activation, add, causalAttention, layerNorm, linear, w, type BodyCtx } from '../layers.ts';
 
 /** x: token embeddings [T, P] → hidden states before the output matrix [T, P]. */
 export function optBody(ctx: BodyCtx, x: string): string {
@@ -18,10 +18,10 @@ export function optBody(ctx: BodyCtx, x: string): string {
   const rows = add(b, ctx.pos, b.constant([cfg.positionOffset], [], DataType.INT64, 'pos_offset'));
   x = add(b, x, b.node('Gather', [w(ctx, `${p}embed_positions.weight`), rows]));
   const attn = (h: string, pre: string) => {
-    const q = toHeads(b, scale(b, linear(ctx, h, `${pre}self_attn.q_proj`), 1 / Math.sqrt(HS)), NH, HS);
-    const k = toHeads(b, linear(ctx, h, `${pre}self_attn.k_proj`), NH, HS);
-    const v = toHeads(b, linear(ctx, h, `${pre}self_attn.v_proj`), NH, HS);
-    return linear(ctx, attention(ctx, q, k, v, NH, NH, HS), `${pre}self_attn.out_proj`);
+    const q = linear(ctx, h, `${pre}self_attn.q_proj`); // [T, C]; the head_dim^−0.5 is applied in the attention
+    const k = linear(ctx, h, `${pre}self_attn.k_proj`);
+    const v = linear(ctx, h, `${pre}self_attn.v_proj`);
+    return linear(ctx, causalAttention(ctx, q, k, v, { heads: NH, kvHeads: NH, headDim: HS }), `${pre}self_attn.out_proj`);
   };
   const mlp = (h: string, pre: string) => linear(ctx, activation(b, linear(ctx, h, `${pre}fc1`), cfg.activation), `${pre}fc2`);
   for (let l = 0; l < cfg.numLayers; l++) {
