@@ -104,6 +104,11 @@ test('a passing pipeline: second run reuses everything; a model swap reruns exac
   assert.match(r1.stdout, /Q1 +Is sw above en\? +CONFIRMED +sw \d\.\d\d vs en \d\.\d\d/);
   const scores1 = withStore(dir, (st) => st.metrics('S-1', undefined, { metric: 'score' }).map((m) => m.value));
 
+  const m = JSON.parse(runCli(['status', dir, '--metrics', 'S-1', '--json']).stdout);
+  const sw = m.metrics.find((x: { language: string | null; metric: string }) => x.language === 'sw' && x.metric === 'score');
+  assert.equal(sw.n, 2);
+  assert.ok(sw.lo < sw.mean && sw.mean < sw.hi && sw.sd > 0);
+
   const r2 = runCli(['run', file, '--out', dir]);
   assert.equal(r2.code, 0);
   assert.match(r2.stdout, /done: 4 passed; 0 ran, 4 reused/);

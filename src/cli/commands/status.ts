@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { formatDuration } from '../../pipeline/duration.ts';
 import { readStatus, type StatusReport } from '../../pipeline/status.ts';
+import { Store } from '../../pipeline/store.ts';
 
 const TICK: Record<string, string> = { passed: '✓', failed: '✗', blocked: '⊘', pending: '·', running: '…', interrupted: '!' };
 
@@ -41,10 +42,30 @@ export function registerStatus(program: Command): void {
     .argument('[rundir]', 'run folder (default: runs/disparity)')
     .description('the research-question ledger and the experiment checklist of a run folder')
     .option('--json', 'print {"experiments": [...], "questions": [...]} as JSON')
-    .action(async (dir: string | undefined, o: { json?: boolean }) => {
+    .option('--metrics <id>', "an experiment's metrics over replicates: mean, sd and 95 % interval")
+    .action(async (dir: string | undefined, o: { json?: boolean; metrics?: string }) => {
       const runDir = resolve(dir ?? 'runs/disparity');
       const s = await readStatus(runDir);
       if (!s) throw new ConfigError(`${runDir} holds no langquant results; run a pipeline into it first: langquant run PIPELINE --out ${dir ?? 'runs/disparity'}`);
+      if (o.metrics !== undefined) {
+        const e = s.experiments.find((x) => x.id === o.metrics);
+        if (!e) throw new ConfigError(`--metrics ${o.metrics}: no experiment has this id in ${runDir} (ids: ${s.experiments.map((x) => x.id).join(', ')})`);
+        const store = Store.openReadOnly(runDir)!;
+        try {
+          const rows = store.summarize(e.id);
+          if (o.json) {
+            process.stdout.write(JSON.stringify({ id: e.id, status: e.status, source: e.source, note: e.note, metrics: rows }, null, 2) + '\n');
+            return;
+          }
+          const f = (v: number) => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : Number.isNaN(v) ? '–' : String(v));
+          const lines = [`${e.id} (${e.status}${e.source === 'import' ? `, imported: ${e.note ?? ''}` : ''}): mean ± sd [95 % interval] over n replicates`];
+          for (const r of rows) lines.push(`  ${[r.model, r.language, r.metric].filter((x) => x !== null).join(' · ')}  ${f(r.mean)} ± ${f(r.sd)} [${f(r.lo)}, ${f(r.hi)}] n=${r.n}${r.nonFinite ? `, ${r.nonFinite} non-finite` : ''}`);
+          process.stdout.write(lines.join('\n') + '\n');
+        } finally {
+          store.close();
+        }
+        return;
+      }
       process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s) + '\n');
     });
 }
