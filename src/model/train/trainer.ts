@@ -199,7 +199,8 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
     appendFileSync(logPath, `${s + 1} ${loss.toFixed(4)} ${lr.toExponential(3)} ${gradNorm.toFixed(3)} ${(elapsed() / 1000).toFixed(1)}\n`);
     onProgress?.({ step: s + 1, steps: o.steps, loss, lr, gradNorm, elapsedMs: elapsed(), resumedFrom: start });
     const done = s + 1;
-    if (done < o.steps && (done % every === 0 || done === stopAt)) {
+    // Also at the last step, so that an interruption during scoring or export resumes after the loop.
+    if (done % every === 0 || done === stopAt) {
       writeCheckpoint(out, net, optim.m, optim.v, { step: done, losses, elapsedMs: elapsed(), identity: id });
     }
   }
