@@ -1,17 +1,14 @@
 // Builds the two ONNX graphs that run a loaded model through onnxruntime:
-//  - the body: token embeddings [T, E] → hidden states before the output matrix [T, P]
+//  - the body: token ids [1, T] (int64) → hidden states before the output matrix [T, P]
 //    (one graph per architecture, arch/*.ts);
 //  - the head: hidden rows [R, P] and their targets [R] → per-row NLL of the target, argmax,
 //    logits and log-probabilities [R, V] (the log-softmax and the gather happen in the graph).
-// The embedding lookup itself is done in JavaScript from the model's own table (a row copy), so
-// onnxruntime never holds a second copy of the embedding; the head runs in row chunks so that
-// the [T, V] logits never exist at once unless the caller asks for them.
-// Reference: ONNX IR and operators (https://onnx.ai/onnx/); see graph.ts for the weight transfer.
+// The head runs in row chunks, so the [T, V] logits never exist at once unless asked for.
+// Reference: ONNX IR and operators (https://onnx.ai/onnx/); see graph.ts for how weights travel.
 
 import type { Model } from '../../model/model.ts';
 import { weight } from '../../model/model.ts';
 import { weightSpec, type TensorSpec } from '../../model/spec.ts';
-import type { Tensor } from '../../tensor/tensor.ts';
 import { bloomBody } from './arch/bloom.ts';
 import { gpt2Body } from './arch/gpt2.ts';
 import { gptNeoxBody } from './arch/gpt_neox.ts';
@@ -21,7 +18,7 @@ import { GraphBuilder, type EncodedGraph, type WeightMode } from './graph.ts';
 import { prelude, type BodyCtx } from './layers.ts';
 import { DataType } from './proto.ts';
 
-export const BODY_INPUT = 'embeds';
+export const BODY_INPUT = 'ids';
 export const BODY_OUTPUT = 'hidden';
 export const HEAD_INPUTS = { hidden: 'hidden', targets: 'targets' } as const;
 export const HEAD_OUTPUTS = { nll: 'nll', top1: 'top1', logits: 'logits', logProbs: 'logprobs' } as const;
@@ -31,11 +28,6 @@ function specOf(model: Model, kind: TensorSpec['kind']): TensorSpec {
   const s = weightSpec(model.config).find((x) => x.kind === kind);
   if (!s) throw new Error(`ort graph: ${model.config.arch} has no ${kind} tensor`);
   return s;
-}
-
-/** The token embedding table [V, E] the engine gathers rows from. */
-export function embeddingTable(model: Model): Tensor {
-  return weight(model, specOf(model, 'embedding').name);
 }
 
 export interface BodyOptions {
@@ -49,7 +41,9 @@ export function buildBody(model: Model, opts: BodyOptions = {}): EncodedGraph {
   const cfg = model.config;
   const b = new GraphBuilder(`${cfg.arch}_body`, opts.weights ?? 'inputs');
   const E = cfg.embedDim;
-  const x = b.input(BODY_INPUT, DataType.FLOAT, ['T', E]);
+  const ids = b.input(BODY_INPUT, DataType.INT64, [1, 'T']);
+  const table = specOf(model, 'embedding').name;
+  const x = b.node('Gather', [b.weight(weight(model, table), table), b.node('Reshape', [ids, b.i64([-1])])]); // [T, E]
   const specs = new Map(weightSpec(cfg).map((s) => [s.name, s]));
   const ctx: BodyCtx = { b, model, specs, fused: opts.fusedAttention ?? true, ...prelude(b, x) };
   let h: string;

@@ -1,6 +1,6 @@
 // The fast engine: scores windows through onnxruntime-node (CPU execution provider) with graphs
 // built from the model's own weights (build.ts). Two sessions are created once per model and
-// reused for every window: the body (embeddings → final hidden states) and the head (hidden rows
+// reused for every window: the body (token ids → final hidden states) and the head (hidden rows
 // → NLL of the target, argmax, and — only when asked — logits and log-probabilities), run over
 // chunks of rows so the full [T, V] logits are never materialised for NLL alone.
 // NLL is computed in float32 inside the graph (log-softmax, then the target's entry) and widened
@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { DataError } from '../../errors.ts';
 import type { Model } from '../../model/model.ts';
 import type { Engine, ScoreRequest, ScoreResult } from '../types.ts';
-import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, embeddingTable, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
+import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
 import type { EncodedGraph, WeightMode } from './graph.ts';
 import { loadOrt, type Ort } from './runtime.ts';
 
@@ -67,7 +67,6 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   const cfg = model.config;
   const V = cfg.vocabSize;
   const E = cfg.embedDim;
-  const table = embeddingTable(model).data; // [V, E]
   const weights = opts.weights ?? 'inputs';
   let body: Session | undefined = await createSession(ort, buildBody(model, { weights, fusedAttention: opts.fusedAttention }), threads);
   let head: Session | undefined = await createSession(ort, buildHead(model, weights), threads);
@@ -80,14 +79,13 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     if (cfg.positions === 'learned' && cfg.maxPositions !== null && T > cfg.maxPositions) {
       throw new DataError(`a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`);
     }
-    // Token embeddings, gathered here from the model's own table: [T, E].
-    const embeds = new Float32Array(T * E);
+    const ids64 = new BigInt64Array(T);
     for (let t = 0; t < T; t++) {
       const id = ids[t];
       if (!(id >= 0 && id < V)) throw new DataError(`token id ${id} at position ${t} is outside the vocabulary (0..${V - 1}); were the ids made with this model's tokenizer?`);
-      embeds.set(table.subarray(id * E, (id + 1) * E), t * E);
+      ids64[t] = BigInt(id);
     }
-    const out = await body.session.run({ ...body.weights, [BODY_INPUT]: new ort.Tensor('float32', embeds, [T, E]) });
+    const out = await body.session.run({ ...body.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, T]) });
     const hidden = out[BODY_OUTPUT].data as Float32Array; // [T, E]
 
     const nll = new Float64Array(T - 1);
