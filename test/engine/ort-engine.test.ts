@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ortEngine } from '../../src/engine/ort/engine.ts';
 import { alibiSlopes } from '../../src/engine/ort/layers.ts';
+import { referenceEngine } from '../../src/engine/reference.ts';
 import { DataError } from '../../src/errors.ts';
 import { loadModel } from '../../src/model/load.ts';
+import { withWeights } from '../../src/model/model.ts';
+import type { Tensor } from '../../src/tensor/tensor.ts';
 import { GOLDEN } from '../helpers/cli.ts';
 
 const model = loadModel(`${GOLDEN}models/gpt2-a`); // vocab 1000, 128 positions
@@ -48,4 +51,28 @@ test('ALiBi slopes follow BLOOM for powers of two and other head counts', () => 
   const six = Array.from(alibiSlopes(6));
   // cp = 4: 2^-2k for k = 1..4, then (2^-1)^k for k = 1, 3
   assert.deepEqual(six, [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125]);
+});
+
+test('replaced weights are what the engine runs: a changed block matrix, an output matrix untied from the embedding', async () => {
+  const ids = Int32Array.from([3, 14, 15, 92, 65, 35, 89, 79, 32, 38]);
+  const scaled = (name: string, k: number): Tensor => {
+    const t = model.weights.get(name)!;
+    return { data: t.data.map((x) => x * k), shape: t.shape };
+  };
+  const base = await ortEngine(model);
+  const original = await base.score({ ids });
+  await base.dispose();
+  for (const [name, k] of [['transformer.h.0.mlp.c_fc.weight', 1.5], ['lm_head.weight', 0.5]] as const) {
+    const changed = withWeights(model, new Map([[name, scaled(name, k)]]));
+    const e = await ortEngine(changed);
+    const r = await e.score({ ids });
+    const ref = await referenceEngine(changed).score({ ids });
+    await e.dispose();
+    let moved = 0;
+    for (let t = 0; t < r.nll.length; t++) {
+      assert.ok(Math.abs(r.nll[t] - ref.nll[t]) <= 1e-4, `${name}: ort ${r.nll[t]} vs reference ${ref.nll[t]}`);
+      moved = Math.max(moved, Math.abs(r.nll[t] - original.nll[t]));
+    }
+    assert.ok(moved > 1e-3, `${name}: the change shows in the NLL`);
+  }
 });

@@ -1,7 +1,8 @@
 // The pieces every architecture's ONNX graph is made of: linear layers (Gemm), norms, activations,
-// rotary embedding, ALiBi and causal multi-head / grouped-query attention, all over standard ONNX
-// ops (opset 20). Activations are 2-D [T, C] throughout (batch 1, no padding), so every linear is a
-// Gemm whose transB follows the weight's storage layout and whose bias is fused.
+// rotary embedding, ALiBi and causal multi-head / grouped-query attention, over standard ONNX ops
+// (opset 20) and, for attention, onnxruntime's com.microsoft fused kernels. Activations are 2-D
+// [T, C] throughout (batch 1, no padding), so every linear is a Gemm whose transB follows the
+// weight's storage layout and whose bias is fused.
 // References: ONNX operator docs (https://onnx.ai/onnx/operators/); the architecture notes in
 // test/fixtures/golden/README.md; Su et al. 2021 (RoPE, rotate-half convention as in GPT-NeoX and
 // Llama); Press et al. 2022 (ALiBi, slopes as in BLOOM's build_alibi_tensor).
@@ -20,24 +21,30 @@ export interface BodyCtx {
   readonly specs: ReadonlyMap<string, TensorSpec>;
   /** int64 [T]: 0..T−1. */
   readonly pos: string;
-  /** float [T, T]: 0 on and below the diagonal, −∞ above it. */
-  readonly mask: string;
+  /** float [T, T]: 0 on and below the diagonal, −∞ above it (built on first use). */
+  readonly mask: () => string;
   /** Use onnxruntime's fused attention kernels (com.microsoft) where they apply. */
   readonly fused: boolean;
 }
 
 /** Positions and the causal mask from the input's first dimension (T is dynamic). */
-export function prelude(b: GraphBuilder, x: string): { pos: string; mask: string } {
+export function prelude(b: GraphBuilder, x: string): { pos: string; mask: () => string } {
   const shape = b.node('Shape', [x]); // int64 [2]
   const T = b.node('Gather', [shape, b.constant([0], [], DataType.INT64, 'zero_i64')], { axis: { i: 0 } }); // int64 scalar
   const zero = b.constant([0], [], DataType.INT64, 'zero_i64');
   const one = b.constant([1], [], DataType.INT64, 'one_i64');
   const pos = b.node('Range', [zero, T, one]); // [T]
-  const row = b.node('Unsqueeze', [pos, b.i64([1])]); // [T, 1]
-  const col = b.node('Unsqueeze', [pos, b.i64([0])]); // [1, T]
-  const future = b.node('Greater', [col, row]); // [T, T] bool: key after query
-  const mask = b.node('Where', [future, b.scalarF(-Infinity, 'neg_inf'), b.scalarF(0, 'zero_f')]);
-  return { pos, mask };
+  let mask: string | undefined;
+  // Only the standard-op attention needs it; the fused kernels are causal by themselves.
+  const getMask = () => {
+    if (mask) return mask;
+    const row = b.node('Unsqueeze', [pos, b.i64([1])]); // [T, 1]
+    const col = b.node('Unsqueeze', [pos, b.i64([0])]); // [1, T]
+    const future = b.node('Greater', [col, row]); // [T, T] bool: key after query
+    mask = b.node('Where', [future, b.scalarF(-Infinity, 'neg_inf'), b.scalarF(0, 'zero_f')]);
+    return mask;
+  };
+  return { pos, mask: getMask };
 }
 
 /** The named model weight as an initialiser. */
@@ -69,11 +76,6 @@ export function rmsNorm(ctx: BodyCtx, x: string, prefix: string): string {
   const ms = b.node('ReduceMean', [sq, b.i64([-1])], { keepdims: { i: 1 } }); // [T, 1]
   const rms = b.node('Sqrt', [b.node('Add', [ms, b.scalarF(ctx.model.config.normEps, 'eps')])]);
   return b.node('Mul', [b.node('Div', [x, rms]), w(ctx, `${prefix}.weight`)]);
-}
-
-/** The norm the config names. */
-export function norm(ctx: BodyCtx, x: string, prefix: string): string {
-  return ctx.model.config.norm === 'rmsnorm' ? rmsNorm(ctx, x, prefix) : layerNorm(ctx, x, prefix);
 }
 
 export function activation(b: GraphBuilder, x: string, act: Activation): string {
@@ -188,7 +190,7 @@ function unfusedAttention(ctx: BodyCtx, q: string, k: string, v: string, heads: 
   if (kvHeads === heads) {
     let s = b.node('MatMul', [q, kt]); // [H, T, T]
     if (bias) s = b.node('Add', [s, bias]);
-    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask])], { axis: { i: -1 } });
+    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask()])], { axis: { i: -1 } });
     out = b.node('MatMul', [p, v]); // [H, T, HS]
   } else {
     // Grouped-query: the H/KV query heads of one kv head are consecutive, so [H, T, HS] viewed as
@@ -196,7 +198,7 @@ function unfusedAttention(ctx: BodyCtx, q: string, k: string, v: string, heads: 
     const qg = b.node('Reshape', [q, b.i64([kvHeads, -1, headDim])]); // [KV, (H/KV)·T, HS]
     let s = b.node('Reshape', [b.node('MatMul', [qg, kt]), b.i64([heads, -1, 0])]); // [H, T, T]
     if (bias) s = b.node('Add', [s, bias]);
-    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask])], { axis: { i: -1 } });
+    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask()])], { axis: { i: -1 } });
     const pg = b.node('Reshape', [p, b.i64([kvHeads, -1, 0])]); // [KV, (H/KV)·T, T]
     out = b.node('Reshape', [b.node('MatMul', [pg, v]), b.i64([heads, -1, headDim])]); // [H, T, HS]
   }
