@@ -7,6 +7,8 @@ import { UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerPipelineCommands } from './commands/run.ts';
+import { registerTokenizers } from './commands/tokenizers.ts';
+import { registerCorpus } from './commands/corpus.ts';
 import { registerNll } from './commands/nll.ts';
 import { registerPerplexity } from './commands/perplexity.ts';
 import { registerTrain } from './commands/train.ts';
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInspect(program);
   registerPipelineCommands(program);
+  registerTokenizers(program);
+  registerCorpus(program);
   registerNll(program);
   registerPerplexity(program);
   registerTrain(program);
