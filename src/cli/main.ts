@@ -13,6 +13,7 @@ import { registerNll } from './commands/nll.ts';
 import { registerPerplexity } from './commands/perplexity.ts';
 import { registerTrain } from './commands/train.ts';
 import { registerQuantize } from './commands/quantize.ts';
+import { registerReport } from './commands/report.ts';
 
 export function buildProgram(): Command {
   const program = new Command('langquant')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerPerplexity(program);
   registerTrain(program);
   registerQuantize(program);
+  registerReport(program);
   return program;
 }
 

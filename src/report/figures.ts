@@ -1,0 +1,697 @@
+// The figures of a study report: for each chart of issue 9, the numbers behind it as tables (every
+// number a metric of the store, summarised over replicates, with a reference to where it came from)
+// and a Vega-Lite specification drawn from the same numbers. A figure whose experiments have no
+// results yet says so (`missing`) instead of failing. Metric names and units come from the study's
+// catalogue (src/study/metrics.ts); definitions are stated next to the numbers.
+// Reference: issue 9; DESIGN.md §4 (ΔBPB, relative perplexity increase, disparity ratio), §7.
+
+import {
+  describeMetric,
+  HIGH,
+  LOW,
+  parseCurveMetric,
+  parseLayerMetric,
+} from '../study/metrics.ts';
+import { groupOf, summaryOf, type ExperimentData, type ReportData } from './data.ts';
+import { GROUP_COLOURS, groupColour, type VlSpec } from './charts.ts';
+
+/** Where a table cell's number comes from: the mean over replicates of one stored metric. */
+export interface CellRef {
+  experiment: string;
+  metric: string;
+  model: string | null;
+  language: string | null;
+}
+
+export interface Cell {
+  text: string;
+  value?: number; // the exact number shown (rounded in `text`)
+  ref?: CellRef; // set when `value` is a store metric's mean over replicates
+  derived?: boolean; // computed here from store numbers (e.g. a difference); never set with ref
+}
+
+export interface Column {
+  label: string;
+  unit?: string;
+  key?: boolean; // identifies the row (language, model, share …): used to align runs in --compare
+}
+
+export interface Table {
+  id: string;
+  caption: string;
+  columns: Column[];
+  rows: Cell[][];
+}
+
+export interface Figure {
+  id: string; // also the chart's file name: charts/<id>.svg
+  title: string;
+  experiments: string[];
+  /** Units and definitions of the numbers shown, one sentence each. */
+  definitions: string[];
+  chart: VlSpec | null;
+  tables: Table[];
+  notes: string[];
+  /** Why the figure is empty (an experiment not run yet, failed, absent from the pipeline). */
+  missing: string | null;
+}
+
+// ---------------------------------------------------------------- formatting and cells
+
+/** Four significant digits; integers as they are; NaN and infinities spelled out. */
+export function formatNumber(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
+  if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-4 || a >= 1e6)) return v.toExponential(3);
+  return String(Number(v.toPrecision(4)));
+}
+
+const text = (t: string): Cell => ({ text: t });
+
+/** A cell holding the mean over replicates of one metric (with ± sd when there are several). */
+export function metricCell(e: ExperimentData, metric: string, model: string | null, language: string | null): Cell {
+  const s = summaryOf(e, metric, model, language);
+  const ref = { experiment: e.id, metric, model, language };
+  if (!s) return { text: '–' };
+  if (s.n === 0) return { text: 'NaN', value: NaN, ref }; // every replicate non-finite
+  const sd = s.n > 1 && Number.isFinite(s.sd) ? ` ± ${formatNumber(s.sd)}` : '';
+  return { text: formatNumber(s.mean) + sd, value: s.mean, ref };
+}
+
+function derivedCell(v: number): Cell {
+  return Number.isFinite(v) ? { text: formatNumber(v), value: v, derived: true } : { text: '–' };
+}
+
+const meanOf = (e: ExperimentData, metric: string, model: string | null, language: string | null): number => {
+  const s = summaryOf(e, metric, model, language);
+  return s && s.n > 0 ? s.mean : NaN;
+};
+
+function unit(metric: string): string | undefined {
+  return describeMetric(metric)?.unit;
+}
+
+function define(metric: string, label: string): string {
+  const d = describeMetric(metric);
+  return d ? `${label}: ${d.doc} (${d.unit}).` : `${label}.`;
+}
+
+// ---------------------------------------------------------------- selection helpers
+
+const ofKind = (d: ReportData, kind: string) => d.experiments.filter((e) => e.kind === kind);
+const hasResults = (e: ExperimentData) => e.summaries.length > 0;
+
+function missingReason(d: ReportData, kinds: string[], found: ExperimentData[]): string {
+  if (found.length === 0) return `the pipeline of this run has no ${kinds.map((k) => `\`${k}\``).join(' or ')} experiment, so there is nothing to show`;
+  const why = found.map((e) => `${e.id} is ${e.status}${e.reason ? ` (${e.reason})` : ''}`).join('; ');
+  return `no results yet: ${why}. Run the pipeline (langquant run) and report again`;
+}
+
+function modelsWith(e: ExperimentData, metric: string): string[] {
+  return [...new Set(e.summaries.filter((s) => s.metric === metric && s.model !== null).map((s) => s.model!))].sort();
+}
+
+/** Languages (not @groups) with a row of `metric`, ordered by group (as the pipeline lists groups), then code. */
+function languagesWith(d: ReportData, e: ExperimentData, metric: string, model: string | null): string[] {
+  const langs = [...new Set(e.summaries.filter((s) => s.metric === metric && s.model === model && s.language !== null && !s.language.startsWith('@')).map((s) => s.language!))];
+  return orderLanguages(d, langs);
+}
+
+export function orderLanguages(d: ReportData, langs: string[]): string[] {
+  const groups = Object.keys(d.groups);
+  const rank = (l: string) => {
+    const g = groupOf(d.groups, l);
+    const i = groups.indexOf(g);
+    return i < 0 ? groups.length : i;
+  };
+  return [...langs].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+const GROUP_ROWS = [HIGH, LOW];
+const groupLabel = (g: string) => (g === HIGH ? 'high-resource mean' : g === LOW ? 'low-resource mean' : g);
+
+const AXIS_LANG = { title: 'language (ISO 639-3)', labelAngle: -45 };
+
+function colourEncoding(d: ReportData) {
+  const groups = [...Object.keys(d.groups), 'other'];
+  return {
+    field: 'group',
+    type: 'nominal',
+    title: 'resource group',
+    scale: { domain: groups, range: groups.map((g) => groupColour(g)) },
+  };
+}
+
+// ---------------------------------------------------------------- 1. baseline
+
+function baselineFigure(d: ReportData): Figure {
+  const all = ofKind(d, 'baseline');
+  const exps = all.filter(hasResults);
+  const fig: Figure = {
+    id: 'baseline',
+    title: 'Baseline: bits per byte and token perplexity per language (full precision)',
+    experiments: all.map((e) => e.id),
+    definitions: [
+      define('bpb', 'BPB'),
+      define('ppl', 'PPL'),
+      'Scored tokens: every token of a language\'s evaluation text except the first of each unit (it has no context); long text is scored in windows, each token once.',
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: exps.length ? null : missingReason(d, ['baseline'], all),
+  };
+  const panels: VlSpec[] = [];
+  for (const e of exps) {
+    for (const model of modelsWith(e, 'bpb')) {
+      const langs = languagesWith(d, e, 'bpb', model);
+      fig.tables.push({
+        id: `baseline-${e.id}-${model}`,
+        caption: `${e.id} · model ${model}`,
+        columns: [
+          { label: 'language', key: true },
+          { label: 'group' },
+          { label: 'BPB', unit: unit('bpb') },
+          { label: 'PPL', unit: 'per token' },
+          { label: 'BPC', unit: unit('bpc') },
+          { label: 'tokens scored' },
+          { label: 'bytes' },
+        ],
+        rows: [
+          ...langs.map((l) => [text(l), text(groupOf(d.groups, l)), metricCell(e, 'bpb', model, l), metricCell(e, 'ppl', model, l), metricCell(e, 'bpc', model, l), metricCell(e, 'tokens', model, l), metricCell(e, 'bytes', model, l)]),
+          ...GROUP_ROWS.filter((g) => summaryOf(e, 'bpb', model, g)).map((g) => [text(g), text(groupLabel(g)), metricCell(e, 'bpb', model, g), metricCell(e, 'ppl', model, g), text(''), text(''), text('')]),
+        ],
+      });
+      const values = langs.map((l) => ({ language: l, group: groupOf(d.groups, l), bpb: meanOf(e, 'bpb', model, l), ppl: meanOf(e, 'ppl', model, l) }));
+      const bar = (field: string, title: string) => ({
+        width: Math.max(220, langs.length * 16),
+        height: 200,
+        title: { text: `${title} — ${model}`, fontSize: 12 },
+        mark: { type: 'bar' },
+        encoding: {
+          x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG },
+          y: { field, type: 'quantitative', title },
+          color: colourEncoding(d),
+          tooltip: [{ field: 'language' }, { field, format: '.4g' }],
+        },
+      });
+      panels.push({ data: { values }, hconcat: [bar('bpb', 'bits per byte (BPB)'), bar('ppl', 'token perplexity')] });
+    }
+  }
+  if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels };
+  return fig;
+}
+
+// ---------------------------------------------------------------- 2. degradation under INT4
+
+function settingOf(e: ExperimentData): string {
+  const p = e.params;
+  const parts = [p.bits !== undefined ? `INT${p.bits}` : null, typeof p.scheme === 'string' ? p.scheme : null, p.groupSize !== undefined ? `group ${p.groupSize}` : null].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'quantised';
+}
+
+function errorBarLayer(field: string, lo: string, hi: string, langs: string[], title: string, d: ReportData, model: string) {
+  return {
+    width: Math.max(220, langs.length * 16),
+    height: 200,
+    title: { text: `${title} — ${model}`, fontSize: 12 },
+    encoding: { x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG } },
+    layer: [
+      { mark: 'bar', encoding: { y: { field, type: 'quantitative', title }, color: colourEncoding(d) } },
+      { mark: { type: 'rule', color: '#222', strokeWidth: 1.2 }, encoding: { y: { field: lo, type: 'quantitative' }, y2: { field: hi } } },
+      { mark: { type: 'rule', color: '#555', strokeDash: [3, 3] }, encoding: { y: { datum: 0 } } },
+    ],
+  };
+}
+
+function degradationFigure(d: ReportData): Figure {
+  const all = ofKind(d, 'quantize');
+  const exps = all.filter(hasResults);
+  const fig: Figure = {
+    id: 'degradation',
+    title: 'Degradation per language under quantisation (ΔBPB and relative perplexity increase)',
+    experiments: all.map((e) => e.id),
+    definitions: [
+      define('delta_bpb', 'ΔBPB'),
+      'Interval: 95 % bootstrap interval of ΔBPB from resampling the language\'s aligned text units (UDHR articles); error bars in the chart.',
+      define('ppl_rel_increase', 'Relative PPL increase'),
+      define('kl_mean', 'KL'),
+      define('top1_agree', 'Top-1'),
+      'Both models score the same tokens of the same text; positive values mean the quantised model is worse.',
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: exps.length ? null : missingReason(d, ['quantize'], all),
+  };
+  const panels: VlSpec[] = [];
+  for (const e of exps) {
+    const bits = summaryOf(e, 'bits_per_weight', null, null) ?? e.summaries.find((s) => s.metric === 'bits_per_weight');
+    if (bits) fig.notes.push(`${e.id} (${settingOf(e)}): ${formatNumber(bits.mean)} effective bits per weight, everything counted.`);
+    for (const model of modelsWith(e, 'delta_bpb')) {
+      const langs = languagesWith(d, e, 'delta_bpb', model);
+      const row = (l: string) => [
+        text(l),
+        text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)),
+        metricCell(e, 'delta_bpb', model, l),
+        metricCell(e, 'delta_bpb_lo', model, l),
+        metricCell(e, 'delta_bpb_hi', model, l),
+        metricCell(e, 'ppl_rel_increase', model, l),
+        metricCell(e, 'kl_mean', model, l),
+        metricCell(e, 'top1_agree', model, l),
+      ];
+      fig.tables.push({
+        id: `degradation-${e.id}-${model}`,
+        caption: `${e.id} · model ${model} · ${settingOf(e)}`,
+        columns: [
+          { label: 'language', key: true },
+          { label: 'group' },
+          { label: 'ΔBPB', unit: unit('delta_bpb') },
+          { label: 'ΔBPB 2.5 %', unit: unit('delta_bpb') },
+          { label: 'ΔBPB 97.5 %', unit: unit('delta_bpb') },
+          { label: 'PPL_q/PPL_fp − 1', unit: unit('ppl_rel_increase') },
+          { label: 'KL mean', unit: unit('kl_mean') },
+          { label: 'top-1 agreement', unit: unit('top1_agree') },
+        ],
+        rows: [...langs.map(row), ...GROUP_ROWS.filter((g) => summaryOf(e, 'delta_bpb', model, g)).map(row)],
+      });
+      const values = langs.map((l) => ({
+        language: l,
+        group: groupOf(d.groups, l),
+        dbpb: meanOf(e, 'delta_bpb', model, l),
+        lo: meanOf(e, 'delta_bpb_lo', model, l),
+        hi: meanOf(e, 'delta_bpb_hi', model, l),
+        rel: meanOf(e, 'ppl_rel_increase', model, l),
+      }));
+      const rel = {
+        width: Math.max(220, langs.length * 16),
+        height: 200,
+        title: { text: `relative perplexity increase — ${model}`, fontSize: 12 },
+        mark: 'bar',
+        encoding: {
+          x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG },
+          y: { field: 'rel', type: 'quantitative', title: 'PPL_q / PPL_fp − 1', axis: { format: '.1%' } },
+          color: colourEncoding(d),
+        },
+      };
+      panels.push({ data: { values }, hconcat: [errorBarLayer('dbpb', 'lo', 'hi', langs, 'ΔBPB (bits/byte)', d, model), rel] });
+    }
+  }
+  if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels };
+  return fig;
+}
+
+// ---------------------------------------------------------------- 3. disparity ratio per model
+
+function disparityFigure(d: ReportData): Figure {
+  const all = [...ofKind(d, 'disparity'), ...ofKind(d, 'validate')];
+  const exps = all.filter((e) => e.summaries.some((s) => s.metric === 'ratio_dbpb'));
+  const fig: Figure = {
+    id: 'disparity',
+    title: 'Disparity ratio (low-resource / high-resource mean degradation) per model',
+    experiments: all.map((e) => e.id),
+    definitions: [
+      define('ratio_dbpb', 'Ratio (ΔBPB)'),
+      define('ratio_ppl', 'Ratio (PPL)'),
+      'Intervals: 95 % paired bootstrap over aligned text units. A ratio is unstable — not a number to report — when the high-resource mean is ≤ 0 or its interval contains 0; 1 means no disparity (dashed line).',
+      define('gap_dbpb', 'Gap'),
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: exps.length ? null : missingReason(d, ['disparity', 'validate'], all),
+  };
+  if (!exps.length) return fig;
+  const rows: Cell[][] = [];
+  const values: Record<string, unknown>[] = [];
+  for (const e of exps) {
+    const models = [...new Set(e.summaries.filter((s) => s.metric === 'ratio_dbpb').map((s) => s.model))];
+    for (const model of models) {
+      rows.push([
+        text(model ?? '–'),
+        text(e.id),
+        metricCell(e, 'ratio_dbpb', model, null),
+        metricCell(e, 'ratio_dbpb_lo', model, null),
+        metricCell(e, 'ratio_dbpb_hi', model, null),
+        unstableCell(e, 'ratio_dbpb_unstable', model),
+        metricCell(e, 'ratio_ppl', model, null),
+        metricCell(e, 'ratio_ppl_lo', model, null),
+        metricCell(e, 'ratio_ppl_hi', model, null),
+        unstableCell(e, 'ratio_ppl_unstable', model),
+        metricCell(e, 'gap_dbpb', model, null),
+      ]);
+      for (const [measure, m] of [['ΔBPB', 'ratio_dbpb'], ['relative PPL increase', 'ratio_ppl']] as const) {
+        if (!summaryOf(e, m, model, null)) continue;
+        const unstable = meanOf(e, `${m}_unstable`, model, null) > 0;
+        values.push({ model: `${model ?? '–'} (${e.id})`, measure, ratio: meanOf(e, m, model, null), lo: meanOf(e, `${m}_lo`, model, null), hi: meanOf(e, `${m}_hi`, model, null), state: unstable ? 'unstable' : 'stable' });
+      }
+    }
+  }
+  fig.tables.push({
+    id: 'disparity-ratios',
+    caption: 'disparity ratio per model, with 95 % bootstrap intervals',
+    columns: [
+      { label: 'model', key: true },
+      { label: 'experiment', key: true },
+      { label: 'ratio ΔBPB' },
+      { label: '2.5 %' },
+      { label: '97.5 %' },
+      { label: 'unstable?' },
+      { label: 'ratio PPL' },
+      { label: '2.5 %' },
+      { label: '97.5 %' },
+      { label: 'unstable?' },
+      { label: 'gap ΔBPB', unit: unit('gap_dbpb') },
+    ],
+    rows,
+  });
+  const panel = (measure: string) => ({
+    width: 300,
+    height: { step: 28 },
+    title: { text: `ratio of ${measure}`, fontSize: 12 },
+    transform: [{ filter: { field: 'measure', equal: measure } }],
+    encoding: { y: { field: 'model', type: 'nominal', title: null } },
+    layer: [
+      { mark: { type: 'rule', strokeDash: [4, 3], color: '#777' }, encoding: { x: { datum: 1 }, y: null } },
+      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: stateColour } },
+      { mark: { type: 'point', filled: true, size: 70 }, encoding: { x: { field: 'ratio', type: 'quantitative', title: 'low / high mean degradation', scale: { zero: true } }, color: stateColour, shape: { field: 'state', type: 'nominal', title: 'ratio' } } },
+    ],
+  });
+  fig.chart = { data: { values }, hconcat: [panel('ΔBPB'), panel('relative PPL increase')] };
+  return fig;
+}
+
+const stateColour = { field: 'state', type: 'nominal', title: 'ratio', scale: { domain: ['stable', 'unstable'], range: ['#222222', '#AAAAAA'] } };
+
+function unstableCell(e: ExperimentData, metric: string, model: string | null): Cell {
+  const c = metricCell(e, metric, model, null);
+  if (c.value === undefined) return c;
+  return { ...c, text: c.value > 0 ? (c.value < 1 ? `unstable in ${formatNumber(c.value * 100)} % of replicates` : 'unstable') : 'stable' };
+}
+
+// ---------------------------------------------------------------- 4. preservation curve
+
+function preservationFigure(d: ReportData): Figure {
+  const all = ofKind(d, 'optimalPreservation');
+  const exps = all.filter((e) => e.summaries.some((s) => parseCurveMetric(s.metric)));
+  const fig: Figure = {
+    id: 'preservation',
+    title: 'Preservation curve: degradation of each group and disparity against effective bits per weight',
+    experiments: all.map((e) => e.id),
+    definitions: [
+      'Share p: share of the quantised weights kept in full precision (p = 0: plain quantisation).',
+      define('bits_per_weight', 'Bits per weight'),
+      'ΔBPB per group: mean ΔBPB over the group\'s languages (bits/byte). Ratio: low / high mean ΔBPB.',
+      define('optimal_share', 'Optimal share') + ' The rule: the smallest share reaching the target fraction of the largest measured reduction in low-resource mean ΔBPB.',
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: exps.length ? null : missingReason(d, ['optimalPreservation'], all),
+  };
+  const panels: VlSpec[] = [];
+  for (const e of exps) {
+    const models = [...new Set(e.summaries.filter((s) => parseCurveMetric(s.metric)).map((s) => s.model))];
+    for (const model of models) {
+      const byShare = new Map<number, Map<string, string>>(); // share → "field|language" → metric name
+      for (const s of e.summaries) {
+        const c = s.model === model ? parseCurveMetric(s.metric) : null;
+        if (!c) continue;
+        const m = byShare.get(c.share) ?? byShare.set(c.share, new Map()).get(c.share)!;
+        m.set(`${c.field}|${s.language ?? ''}`, s.metric);
+      }
+      const shares = [...byShare.keys()].sort((a, b) => a - b);
+      const cell = (share: number, field: string, lang: string | null) => {
+        const name = byShare.get(share)!.get(`${field}|${lang ?? ''}`);
+        return name ? metricCell(e, name, model, lang) : text('–');
+      };
+      fig.tables.push({
+        id: `preservation-${e.id}${model ? `-${model}` : ''}`,
+        caption: `${e.id}${model ? ` · model ${model}` : ''}`,
+        columns: [
+          { label: 'share p', unit: '%', key: true },
+          { label: 'bits per weight', unit: 'bits/weight' },
+          { label: 'ΔBPB high', unit: 'bits/byte' },
+          { label: 'ΔBPB low', unit: 'bits/byte' },
+          { label: 'ratio ΔBPB', unit: 'ratio' },
+        ],
+        rows: shares.map((p) => [text(formatNumber(p * 100)), cell(p, 'bits_per_weight', null), cell(p, 'delta_bpb', HIGH), cell(p, 'delta_bpb', LOW), cell(p, 'ratio_dbpb', null)]),
+      });
+      const optShare = meanOf(e, 'optimal_share', model, null);
+      const optBits = meanOf(e, 'optimal_bits_per_weight', model, null);
+      if (Number.isFinite(optShare)) {
+        fig.notes.push(`${e.id}: optimal share ${formatNumber(optShare * 100)} % at ${formatNumber(optBits)} bits per weight` + (Number.isFinite(meanOf(e, 'optimal_reduction_share', model, null)) ? `, reaching ${formatNumber(meanOf(e, 'optimal_reduction_share', model, null) * 100)} % of the largest reduction (target ${formatNumber(meanOf(e, 'target_fraction', model, null) * 100)} %).` : '.'));
+      }
+      const num = (p: number, f: string, l: string | null) => {
+        const name = byShare.get(p)!.get(`${f}|${l ?? ''}`);
+        return name ? meanOf(e, name, model, l) : NaN;
+      };
+      const values: Record<string, unknown>[] = [];
+      for (const p of shares) {
+        const bits = num(p, 'bits_per_weight', null);
+        for (const [g, label] of [[HIGH, 'high'], [LOW, 'low']] as const) values.push({ series: 'group', group: label, share: `${formatNumber(p * 100)} %`, bits, dbpb: num(p, 'delta_bpb', g) });
+        values.push({ series: 'ratio', share: `${formatNumber(p * 100)} %`, bits, ratio: num(p, 'ratio_dbpb', null) });
+      }
+      const optLayer = Number.isFinite(optBits)
+        ? [
+            { data: { values: [{ bits: optBits, label: `optimal p = ${formatNumber(optShare * 100)} %` }] }, mark: { type: 'rule', strokeDash: [5, 3], color: '#2E7D32', strokeWidth: 1.5 }, encoding: { x: { field: 'bits', type: 'quantitative' } } },
+            { data: { values: [{ bits: optBits, label: `optimal p = ${formatNumber(optShare * 100)} %` }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -4, color: '#2E7D32', fontSize: 11 }, encoding: { x: { field: 'bits', type: 'quantitative' }, y: { value: 8 }, text: { field: 'label' } } },
+          ]
+        : [];
+      const xBits = { field: 'bits', type: 'quantitative', title: 'effective bits per weight', scale: { zero: false } };
+      const groups = {
+        width: 300,
+        height: 220,
+        title: { text: `mean ΔBPB per group — ${model ?? e.id}`, fontSize: 12 },
+        layer: [
+          {
+            transform: [{ filter: { field: 'series', equal: 'group' } }],
+            mark: { type: 'line', point: { filled: true, size: 50 } },
+            encoding: { x: xBits, y: { field: 'dbpb', type: 'quantitative', title: 'mean ΔBPB (bits/byte)' }, color: { field: 'group', type: 'nominal', title: 'resource group', scale: { domain: ['high', 'low'], range: [GROUP_COLOURS.high, GROUP_COLOURS.low] } }, tooltip: [{ field: 'share' }, { field: 'bits', format: '.3f' }, { field: 'dbpb', format: '.4g' }] },
+          },
+          { transform: [{ filter: { field: 'series', equal: 'group' } }, { filter: { field: 'group', equal: 'low' } }], mark: { type: 'text', dy: -10, fontSize: 10, color: '#444' }, encoding: { x: xBits, y: { field: 'dbpb', type: 'quantitative' }, text: { field: 'share' } } },
+          ...optLayer,
+        ],
+      };
+      const ratio = {
+        width: 300,
+        height: 220,
+        title: { text: `disparity ratio (ΔBPB) — ${model ?? e.id}`, fontSize: 12 },
+        layer: [
+          { transform: [{ filter: { field: 'series', equal: 'ratio' } }], mark: { type: 'line', color: '#444', point: { filled: true, color: '#444', size: 50 } }, encoding: { x: xBits, y: { field: 'ratio', type: 'quantitative', title: 'low / high mean ΔBPB' } } },
+          { mark: { type: 'rule', strokeDash: [4, 3], color: '#999' }, encoding: { y: { datum: 1 } } },
+          ...optLayer,
+        ],
+      };
+      panels.push({ data: { values }, hconcat: [groups, ratio] });
+    }
+  }
+  if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels };
+  return fig;
+}
+
+// ---------------------------------------------------------------- 5. block × language heatmap
+
+function heatmapFigure(d: ReportData): Figure {
+  const all = ofKind(d, 'layerSensitivity');
+  const exps = all.filter((e) => e.summaries.some((s) => parseLayerMetric(s.metric)?.field === 'delta_bpb'));
+  const fig: Figure = {
+    id: 'layer-sensitivity',
+    title: 'Block × language sensitivity: ΔBPB when one block alone is quantised',
+    experiments: all.map((e) => e.id),
+    definitions: [
+      'Cell: ΔBPB (bits/byte) of the language when only that transformer block\'s linear weights are quantised and every other weight stays at full precision.',
+      define('critical_layer', 'Critical block'),
+      'Blocks marked ★ form the critical set used by layer-specific preservation.',
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: exps.length ? null : missingReason(d, ['layerSensitivity'], all),
+  };
+  const panels: VlSpec[] = [];
+  for (const e of exps) {
+    const models = [...new Set(e.summaries.filter((s) => parseLayerMetric(s.metric)?.field === 'delta_bpb').map((s) => s.model))];
+    for (const model of models) {
+      const cells = e.summaries.filter((s) => s.model === model && parseLayerMetric(s.metric)?.field === 'delta_bpb' && s.language !== null);
+      const layers = [...new Set(cells.map((s) => parseLayerMetric(s.metric)!.layer))].sort((a, b) => a - b);
+      const langs = [...orderLanguages(d, [...new Set(cells.map((s) => s.language!).filter((l) => !l.startsWith('@')))]), ...GROUP_ROWS.filter((g) => cells.some((s) => s.language === g))];
+      const critical = new Set(layers.filter((i) => meanOf(e, `layer${i}_critical`, model, null) > 0.5 || meanOf(e, `layer${i}_critical`, null, null) > 0.5));
+      fig.tables.push({
+        id: `layer-sensitivity-${e.id}${model ? `-${model}` : ''}`,
+        caption: `${e.id}${model ? ` · model ${model}` : ''} · ΔBPB (bits/byte) by quantised block`,
+        columns: [{ label: 'language', key: true }, { label: 'group' }, ...layers.map((i) => ({ label: `block ${i}${critical.has(i) ? ' ★' : ''}` })), { label: 'most sensitive block' }],
+        rows: langs.map((l) => [text(l), text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)), ...layers.map((i) => metricCell(e, `layer${i}_delta_bpb`, model, l)), metricCell(e, 'critical_layer', model, l)]),
+      });
+      const values = cells.map((s) => ({ language: s.language, block: parseLayerMetric(s.metric)!.layer, dbpb: s.n > 0 ? s.mean : null }));
+      panels.push({
+        data: { values },
+        width: Math.max(160, layers.length * 34),
+        height: { step: 16 },
+        title: { text: `ΔBPB (bits/byte) with one block quantised — ${model ?? e.id}`, fontSize: 12 },
+        layer: [
+          {
+            mark: { type: 'rect' },
+            encoding: {
+              x: { field: 'block', type: 'ordinal', title: 'quantised block (★ critical)', sort: layers, axis: { labelAngle: 0, labelExpr: `indexof([${[...critical].join(',')}], datum.value) >= 0 ? datum.value + ' ★' : '' + datum.value` } },
+              y: { field: 'language', type: 'nominal', sort: langs, title: 'language' },
+              color: { field: 'dbpb', type: 'quantitative', title: 'ΔBPB', scale: { scheme: 'orangered', zero: true } },
+            },
+          },
+        ],
+      });
+    }
+    const rho = summaryOf(e, 'profile_rank_corr', null, null) ?? e.summaries.find((s) => s.metric === 'profile_rank_corr');
+    if (rho) fig.notes.push(`${e.id}: rank correlation of the high- and low-resource sensitivity profiles across blocks ρ = ${formatNumber(rho.mean)}.`);
+  }
+  if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels };
+  return fig;
+}
+
+// ---------------------------------------------------------------- 6. layer-specific against uniform preservation
+
+function layerPreservationFigure(d: ReportData): Figure {
+  const all = ofKind(d, 'layerPreservation');
+  const exps = all.filter((e) => e.summaries.some((s) => s.metric === 'layer_delta_bpb'));
+  const fig: Figure = {
+    id: 'layer-preservation',
+    title: 'Layer-specific against uniform preservation at the same bit budget',
+    experiments: all.map((e) => e.id),
+    definitions: [
+      define('layer_delta_bpb', 'Layer-specific'),
+      define('uniform_delta_bpb', 'Uniform'),
+      'Difference: layer-specific − uniform ΔBPB (negative: layer-specific preservation is better); computed here from the two stored columns.',
+      define('diff_low_delta_bpb', 'Low-resource difference') + ' Significant when its 95 % paired bootstrap interval excludes 0.',
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: exps.length ? null : missingReason(d, ['layerPreservation'], all),
+  };
+  const panels: VlSpec[] = [];
+  for (const e of exps) {
+    for (const model of [...new Set(e.summaries.filter((s) => s.metric === 'layer_delta_bpb').map((s) => s.model))]) {
+      const langs = languagesWith(d, e, 'layer_delta_bpb', model);
+      const row = (l: string) => [
+        text(l),
+        text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)),
+        metricCell(e, 'layer_delta_bpb', model, l),
+        metricCell(e, 'uniform_delta_bpb', model, l),
+        derivedCell(meanOf(e, 'layer_delta_bpb', model, l) - meanOf(e, 'uniform_delta_bpb', model, l)),
+      ];
+      fig.tables.push({
+        id: `layer-preservation-${e.id}${model ? `-${model}` : ''}`,
+        caption: `${e.id}${model ? ` · model ${model}` : ''} · per language`,
+        columns: [{ label: 'language', key: true }, { label: 'group' }, { label: 'ΔBPB layer-specific', unit: 'bits/byte' }, { label: 'ΔBPB uniform', unit: 'bits/byte' }, { label: 'difference', unit: 'bits/byte' }],
+        rows: [...langs.map(row), ...GROUP_ROWS.filter((g) => summaryOf(e, 'layer_delta_bpb', model, g)).map(row)],
+      });
+      const sig = metricCell(e, 'diff_significant', model, null);
+      fig.tables.push({
+        id: `layer-preservation-summary-${e.id}${model ? `-${model}` : ''}`,
+        caption: `${e.id}${model ? ` · model ${model}` : ''} · both strategies`,
+        columns: [{ label: 'strategy', key: true }, { label: 'bits per weight', unit: 'bits/weight' }, { label: 'ratio ΔBPB', unit: 'ratio' }, { label: 'unstable?' }],
+        rows: [
+          [text('layer-specific'), metricCell(e, 'layer_bits_per_weight', model, null), metricCell(e, 'layer_ratio_dbpb', model, null), unstableCell(e, 'layer_ratio_dbpb_unstable', model)],
+          [text('uniform'), metricCell(e, 'uniform_bits_per_weight', model, null), metricCell(e, 'uniform_ratio_dbpb', model, null), unstableCell(e, 'uniform_ratio_dbpb_unstable', model)],
+        ],
+      });
+      fig.tables.push({
+        id: `layer-preservation-diff-${e.id}${model ? `-${model}` : ''}`,
+        caption: `${e.id}${model ? ` · model ${model}` : ''} · low-resource mean ΔBPB, layer-specific − uniform`,
+        columns: [{ label: 'measure', key: true }, { label: 'difference', unit: 'bits/byte' }, { label: '2.5 %' }, { label: '97.5 %' }, { label: 'significant?' }],
+        rows: [[text('low-resource mean ΔBPB'), metricCell(e, 'diff_low_delta_bpb', model, null), metricCell(e, 'diff_low_delta_bpb_lo', model, null), metricCell(e, 'diff_low_delta_bpb_hi', model, null), sig.value === undefined ? sig : { ...sig, text: sig.value > 0.5 ? 'yes' : 'no' }]],
+      });
+      const values = langs.flatMap((l) => [
+        { language: l, group: groupOf(d.groups, l), strategy: 'layer-specific', dbpb: meanOf(e, 'layer_delta_bpb', model, l) },
+        { language: l, group: groupOf(d.groups, l), strategy: 'uniform', dbpb: meanOf(e, 'uniform_delta_bpb', model, l) },
+      ]);
+      panels.push({
+        data: { values },
+        width: Math.max(260, langs.length * 26),
+        height: 210,
+        title: { text: `ΔBPB with preservation: layer-specific vs uniform — ${model ?? e.id}`, fontSize: 12 },
+        mark: 'bar',
+        encoding: {
+          x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG },
+          xOffset: { field: 'strategy' },
+          y: { field: 'dbpb', type: 'quantitative', title: 'ΔBPB (bits/byte)' },
+          color: { field: 'strategy', type: 'nominal', title: 'preservation', scale: { domain: ['layer-specific', 'uniform'], range: ['#2E7D32', '#9E9E9E'] } },
+        },
+      });
+    }
+  }
+  if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels };
+  return fig;
+}
+
+// ---------------------------------------------------------------- 7. cross-model validation
+
+function crossModelFigure(d: ReportData): Figure {
+  const all = ofKind(d, 'validate');
+  const exps = all.filter((e) => e.summaries.some((s) => s.metric === 'delta_bpb'));
+  const fig: Figure = {
+    id: 'cross-model',
+    title: 'Cross-model validation: per-language ΔBPB of the base model against the other models',
+    experiments: all.map((e) => e.id),
+    definitions: [
+      define('delta_bpb', 'ΔBPB'),
+      define('rank_corr_delta_bpb', 'ρ') + ' (Spearman, over the study languages).',
+      define('ratio_excludes_1', 'Excludes 1'),
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: null,
+  };
+  const quantize = ofKind(d, 'quantize').filter(hasResults);
+  if (!exps.length || !quantize.length) {
+    fig.missing = !exps.length ? missingReason(d, ['validate'], all) : missingReason(d, ['quantize'], ofKind(d, 'quantize'));
+    return fig;
+  }
+  const baseExpOf = (v: ExperimentData) => quantize.find((q) => v.dependsOn.includes(q.id)) ?? quantize[0];
+  const base = baseExpOf(exps[0]);
+  const baseModel = modelsWith(base, 'delta_bpb')[0] ?? null;
+  const others = exps.map((e) => ({ e, model: modelsWith(e, 'delta_bpb')[0] ?? null }));
+  const langs = orderLanguages(d, [...new Set([...languagesWith(d, base, 'delta_bpb', baseModel), ...others.flatMap((o) => languagesWith(d, o.e, 'delta_bpb', o.model))])]);
+  fig.tables.push({
+    id: 'cross-model-languages',
+    caption: `ΔBPB (bits/byte) per language: ${baseModel ?? 'base'} (${base.id}) and ${others.map((o) => `${o.model} (${o.e.id})`).join(', ')}`,
+    columns: [{ label: 'language', key: true }, { label: 'group' }, { label: `${baseModel ?? 'base'} ΔBPB`, unit: 'bits/byte' }, ...others.map((o) => ({ label: `${o.model ?? o.e.id} ΔBPB`, unit: 'bits/byte' }))],
+    rows: langs.map((l) => [text(l), text(groupOf(d.groups, l)), metricCell(base, 'delta_bpb', baseModel, l), ...others.map((o) => metricCell(o.e, 'delta_bpb', o.model, l))]),
+  });
+  const corrCell = (e: ExperimentData, m: string, model: string | null) => (summaryOf(e, m, model, null) ? metricCell(e, m, model, null) : metricCell(e, m, null, null));
+  fig.tables.push({
+    id: 'cross-model-correlation',
+    caption: `agreement with ${baseModel ?? 'the base model'}`,
+    columns: [{ label: 'model', key: true }, { label: 'experiment' }, { label: 'ρ (Spearman)', unit: 'rho' }, { label: 'ratio ΔBPB' }, { label: '2.5 %' }, { label: '97.5 %' }, { label: 'interval excludes 1?' }],
+    rows: others.map((o) => {
+      const ex = corrCell(o.e, 'ratio_excludes_1', o.model);
+      return [text(o.model ?? '–'), text(o.e.id), corrCell(o.e, 'rank_corr_delta_bpb', o.model), metricCell(o.e, 'ratio_dbpb', o.model, null), metricCell(o.e, 'ratio_dbpb_lo', o.model, null), metricCell(o.e, 'ratio_dbpb_hi', o.model, null), ex.value === undefined ? ex : { ...ex, text: ex.value > 0.5 ? 'yes' : 'no' }];
+    }),
+  });
+  const panels = others.map((o) => {
+    const rho = corrCell(o.e, 'rank_corr_delta_bpb', o.model).value;
+    const values = langs.map((l) => ({ language: l, group: groupOf(d.groups, l), base: meanOf(base, 'delta_bpb', baseModel, l), other: meanOf(o.e, 'delta_bpb', o.model, l) })).filter((v) => Number.isFinite(v.base) && Number.isFinite(v.other));
+    const x = { field: 'base', type: 'quantitative', title: `${baseModel ?? 'base'} ΔBPB (bits/byte)` };
+    const y = { field: 'other', type: 'quantitative', title: `${o.model ?? o.e.id} ΔBPB (bits/byte)` };
+    return {
+      data: { values },
+      width: 260,
+      height: 240,
+      title: { text: `${o.model ?? o.e.id} vs ${baseModel ?? 'base'}${rho !== undefined ? ` (ρ = ${formatNumber(rho)})` : ''}`, fontSize: 12 },
+      layer: [
+        { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color: colourEncoding(d), tooltip: [{ field: 'language' }, { field: 'base', format: '.4g' }, { field: 'other', format: '.4g' }] } },
+        { mark: { type: 'text', dx: 6, align: 'left', fontSize: 9, color: '#333' }, encoding: { x, y, text: { field: 'language' } } },
+      ],
+    };
+  });
+  fig.chart = { hconcat: panels };
+  return fig;
+}
+
+/** Every figure of a report, in the order of issue 9. */
+export function buildFigures(d: ReportData): Figure[] {
+  return [baselineFigure(d), degradationFigure(d), disparityFigure(d), preservationFigure(d), heatmapFigure(d), layerPreservationFigure(d), crossModelFigure(d)];
+}
