@@ -124,3 +124,23 @@ test('langquant train: mistakes are one-line messages', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
   }
 });
+
+test('langquant train: trains a folder, logs the loss, and resumes after --stop-after', () => {
+  const out = tmp();
+  const mixFile = join(out, 'mix.json');
+  writeFileSync(mixFile, JSON.stringify({ shares: { eng: 3, swh: 1, yor: 0 } }));
+  const dir = join(out, 'model');
+  const args = ['train', '--arch', 'opt', '--layers', '1', '--hidden', '16', '--heads', '2', '--context', '16', '--vocab', '300', '--steps', '6', '--batch', '2', '--lr', '0.01', '--mix', mixFile, '--out', dir, '--checkpoint-every', '2', '--no-eval'];
+  const first = runCli([...args, '--stop-after', '3']);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /stopped after step 3 of 6; rerun the same command to resume/);
+  const second = runCli(args);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /trained opt in .* \(6 steps, resumed at 3\)/);
+  const log = readFileSync(join(dir, 'train.log'), 'utf8').split('\n').filter((l) => /^\d/.test(l));
+  assert.deepEqual(log.map((l) => Number(l.split(' ')[0])), [1, 2, 3, 4, 5, 6]);
+  const training = JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8'));
+  assert.match(training.command, /^langquant train --arch opt/);
+  assert.deepEqual(training.mix.shares, { eng: 0.75, swh: 0.25, yor: 0 });
+  assert.equal(training.losses.length, 6);
+});
