@@ -6,13 +6,14 @@
 //     tokenizer_config.json, training.json;
 //   - the trainer's checkpoint (parameters and AdamW moments as one safetensors file whose
 //     metadata holds the step, the losses so far and the run's identity).
-// Format: safetensors (github.com/huggingface/safetensors): u64 little-endian header length, JSON
-// header (dtype, shape, data_offsets per tensor, "__metadata__" string map) padded with spaces to a
-// multiple of 8, then the tensors' bytes back to back.
+// Safetensors files are written by src/model/checkpoint/write.ts (writeSafetensors: atomic, tensors
+// in name order, `format: "pt"` metadata); the trainer's own checkpoint is read back here.
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../../errors.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import { writeSafetensors } from '../checkpoint/write.ts';
 import type { FloatArray } from './kernels.ts';
 import type { TrainNet } from './net.ts';
 
@@ -37,33 +38,14 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   renameSync(tmp, path);
 }
 
-/** Float32 safetensors bytes (tensors in the given order). */
-export function safetensorsBytes(tensors: readonly NamedF32[], metadata: Record<string, string> = {}): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let off = 0;
-  for (const t of tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== t.data.length) throw new Error(`safetensorsBytes: ${t.name} has ${t.data.length} values for shape [${t.shape}]`);
-    header[t.name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [off, off + 4 * n] };
-    off += 4 * n;
-  }
-  let json = JSON.stringify(header);
-  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
-  const hb = Buffer.from(json, 'utf8');
-  const out = new Uint8Array(8 + hb.length + off);
-  new DataView(out.buffer).setBigUint64(0, BigInt(hb.length), true);
-  out.set(hb, 8);
-  let p = 8 + hb.length;
-  for (const t of tensors) {
-    // Copy through a fresh buffer: views may be unaligned or shared.
-    const bytes = new Uint8Array(Float32Array.from(t.data).buffer);
-    out.set(bytes, p);
-    p += bytes.length;
-  }
-  return out;
+/** Writes float32 tensors (name → data, shape) as a safetensors file, atomically. */
+export function writeF32Safetensors(path: string, tensors: readonly NamedF32[], metadata: Record<string, string> = {}): void {
+  const map = new Map<string, Tensor>();
+  for (const t of tensors) map.set(t.name, { data: t.data, shape: t.shape });
+  writeSafetensors(path, map, { dtype: 'F32', metadata });
 }
 
-/** Reads a float32 safetensors file written by safetensorsBytes (the trainer's own checkpoint). */
+/** Reads a float32 safetensors file (the trainer's own checkpoint). */
 export function readF32Safetensors(path: string): { tensors: Map<string, Float32Array>; metadata: Record<string, string> } {
   const buf = readFileSync(path);
   if (buf.length < 8) throw new CheckpointError(`${path} is truncated; delete it to start the training afresh`);
@@ -121,7 +103,7 @@ export interface ModelFiles {
 
 /** Writes the Hugging Face folder (weights + configs + tokenizer). */
 export function writeModelFolder(dir: string, net: TrainNet, files: ModelFiles): void {
-  writeFileAtomic(join(dir, 'model.safetensors'), safetensorsBytes(exportTensors(net), { format: 'pt' }));
+  writeF32Safetensors(join(dir, 'model.safetensors'), exportTensors(net));
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(files.config, null, 2) + '\n');
   writeFileAtomic(join(dir, 'generation_config.json'), JSON.stringify(files.generationConfig, null, 2) + '\n');
   writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(files.tokenizer) + '\n');
@@ -142,16 +124,14 @@ export interface CheckpointState {
 export function writeCheckpoint(dir: string, net: TrainNet, m: Float32Array, v: Float32Array, state: CheckpointState): void {
   const P = net.numParams;
   const params = Float32Array.from(net.params);
-  writeFileAtomic(
+  writeF32Safetensors(
     join(dir, CHECKPOINT_FILE),
-    safetensorsBytes(
-      [
-        { name: 'params', shape: [P], data: params },
-        { name: 'adam_m', shape: [P], data: m },
-        { name: 'adam_v', shape: [P], data: v },
-      ],
-      { state: JSON.stringify(state) },
-    ),
+    [
+      { name: 'params', shape: [P], data: params },
+      { name: 'adam_m', shape: [P], data: m },
+      { name: 'adam_v', shape: [P], data: v },
+    ],
+    { state: JSON.stringify(state) },
   );
 }
 
