@@ -139,7 +139,7 @@ export class TrainNet {
     this.config = normalizeConfig(hfConfig(shape));
     this.maxBatch = opts.maxBatch;
     const cfg = this.config;
-    const C = cfg.hiddenSize, V = cfg.vocabSize, I = cfg.intermediateSize, NH = cfg.numHeads, HS = cfg.headDim;
+    const C = cfg.hiddenSize, V = cfg.vocabSize, I = cfg.intermediateSize, NH = cfg.numHeads;
     const T = shape.context;
     const BT = opts.maxBatch * T;
     this.act = cfg.activation === 'relu' ? 'relu' : cfg.activation === 'gelu_erf' ? 'gelu_erf' : 'gelu_tanh';
@@ -188,7 +188,6 @@ export class TrainNet {
     this.cos = new F(Math.max(1, (T * R) / 2));
     this.sin = new F(Math.max(1, (T * R) / 2));
     if (R > 0) rotaryTables(this.cos, this.sin, T, R, cfg.rotaryBase);
-    void HS;
   }
 
   private layerViews(M: Map<string, FloatArray>, l: number): LayerViews {
