@@ -28,6 +28,7 @@ export interface Cell {
   value?: number; // the exact number shown (rounded in `text`)
   ref?: CellRef; // set when `value` is a store metric's mean over replicates
   derived?: boolean; // computed here from store numbers (e.g. a difference); never set with ref
+  worded?: boolean; // `text` puts the number in words (a 0/1 flag as stable/unstable, yes/no)
 }
 
 export interface Column {
@@ -68,6 +69,12 @@ export function formatNumber(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
+/** A standard deviation to two significant digits. */
+function formatSd(v: number): string {
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(1) : String(Number(v.toPrecision(2)));
+}
+
 const text = (t: string): Cell => ({ text: t });
 
 /** A cell holding the mean over replicates of one metric (with ± sd when there are several). */
@@ -75,8 +82,8 @@ export function metricCell(e: ExperimentData, metric: string, model: string | nu
   const s = summaryOf(e, metric, model, language);
   const ref = { experiment: e.id, metric, model, language };
   if (!s) return { text: '–' };
-  if (s.n === 0) return { text: 'NaN', value: NaN, ref }; // every replicate non-finite
-  const sd = s.n > 1 && Number.isFinite(s.sd) ? ` ± ${formatNumber(s.sd)}` : '';
+  if (s.n === 0) return { text: 'n/a', value: NaN, ref }; // every replicate non-finite (e.g. the interval of an unstable ratio)
+  const sd = s.n > 1 && Number.isFinite(s.sd) && s.sd > 0 ? ` ± ${formatSd(s.sd)}` : '';
   return { text: formatNumber(s.mean) + sd, value: s.mean, ref };
 }
 
@@ -134,8 +141,10 @@ const groupLabel = (g: string) => (g === HIGH ? 'high-resource mean' : g === LOW
 
 const AXIS_LANG = { title: 'language (ISO 639-3)', labelAngle: -45 };
 
-function colourEncoding(d: ReportData) {
-  const groups = [...Object.keys(d.groups), 'other'];
+/** Colour by resource group; the legend lists only the groups of `langs`. */
+function colourEncoding(d: ReportData, langs: string[]) {
+  const present = new Set(langs.map((l) => groupOf(d.groups, l)));
+  const groups = [...Object.keys(d.groups), 'other'].filter((g) => present.has(g));
   return {
     field: 'group',
     type: 'nominal',
@@ -193,7 +202,7 @@ function baselineFigure(d: ReportData): Figure {
         encoding: {
           x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG },
           y: { field, type: 'quantitative', title },
-          color: colourEncoding(d),
+          color: colourEncoding(d, langs),
           tooltip: [{ field: 'language' }, { field, format: '.4g' }],
         },
       });
@@ -213,13 +222,14 @@ function settingOf(e: ExperimentData): string {
 }
 
 function errorBarLayer(field: string, lo: string, hi: string, langs: string[], title: string, d: ReportData, model: string) {
+  // Bars with the bootstrap interval as a rule from lo to hi, and a line at 0.
   return {
     width: Math.max(220, langs.length * 16),
     height: 200,
     title: { text: `${title} — ${model}`, fontSize: 12 },
     encoding: { x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG } },
     layer: [
-      { mark: 'bar', encoding: { y: { field, type: 'quantitative', title }, color: colourEncoding(d) } },
+      { mark: 'bar', encoding: { y: { field, type: 'quantitative', title }, color: colourEncoding(d, langs) } },
       { mark: { type: 'rule', color: '#222', strokeWidth: 1.2 }, encoding: { y: { field: lo, type: 'quantitative' }, y2: { field: hi } } },
       { mark: { type: 'rule', color: '#555', strokeDash: [3, 3] }, encoding: { y: { datum: 0 } } },
     ],
@@ -293,7 +303,7 @@ function degradationFigure(d: ReportData): Figure {
         encoding: {
           x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG },
           y: { field: 'rel', type: 'quantitative', title: 'PPL_q / PPL_fp − 1', axis: { format: '.1%' } },
-          color: colourEncoding(d),
+          color: colourEncoding(d, langs),
         },
       };
       panels.push({ data: { values }, hconcat: [errorBarLayer('dbpb', 'lo', 'hi', langs, 'ΔBPB (bits/byte)', d, model), rel] });
@@ -388,7 +398,7 @@ const stateColour = { field: 'state', type: 'nominal', title: 'ratio', scale: { 
 function unstableCell(e: ExperimentData, metric: string, model: string | null): Cell {
   const c = metricCell(e, metric, model, null);
   if (c.value === undefined) return c;
-  return { ...c, text: c.value > 0 ? (c.value < 1 ? `unstable in ${formatNumber(c.value * 100)} % of replicates` : 'unstable') : 'stable' };
+  return { ...c, worded: true, text: c.value > 0 ? (c.value < 1 ? `unstable in ${formatNumber(c.value * 100)} % of replicates` : 'unstable') : 'stable' };
 }
 
 // ---------------------------------------------------------------- 4. preservation curve
@@ -528,8 +538,8 @@ function heatmapFigure(d: ReportData): Figure {
       const values = cells.map((s) => ({ language: s.language, block: parseLayerMetric(s.metric)!.layer, dbpb: s.n > 0 ? s.mean : null }));
       panels.push({
         data: { values },
-        width: Math.max(160, layers.length * 34),
-        height: { step: 16 },
+        width: Math.max(200, layers.length * 44),
+        height: { step: 20 },
         title: { text: `ΔBPB (bits/byte) with one block quantised — ${model ?? e.id}`, fontSize: 12 },
         layer: [
           {
@@ -601,23 +611,28 @@ function layerPreservationFigure(d: ReportData): Figure {
         id: `layer-preservation-diff-${e.id}${model ? `-${model}` : ''}`,
         caption: `${e.id}${model ? ` · model ${model}` : ''} · low-resource mean ΔBPB, layer-specific − uniform`,
         columns: [{ label: 'measure', key: true }, { label: 'difference', unit: 'bits/byte' }, { label: '2.5 %' }, { label: '97.5 %' }, { label: 'significant?' }],
-        rows: [[text('low-resource mean ΔBPB'), metricCell(e, 'diff_low_delta_bpb', model, null), metricCell(e, 'diff_low_delta_bpb_lo', model, null), metricCell(e, 'diff_low_delta_bpb_hi', model, null), sig.value === undefined ? sig : { ...sig, text: sig.value > 0.5 ? 'yes' : 'no' }]],
+        rows: [[text('low-resource mean ΔBPB'), metricCell(e, 'diff_low_delta_bpb', model, null), metricCell(e, 'diff_low_delta_bpb_lo', model, null), metricCell(e, 'diff_low_delta_bpb_hi', model, null), sig.value === undefined ? sig : { ...sig, worded: true, text: sig.value > 0.5 ? 'yes' : 'no' }]],
       });
       const values = langs.flatMap((l) => [
         { language: l, group: groupOf(d.groups, l), strategy: 'layer-specific', dbpb: meanOf(e, 'layer_delta_bpb', model, l) },
         { language: l, group: groupOf(d.groups, l), strategy: 'uniform', dbpb: meanOf(e, 'uniform_delta_bpb', model, l) },
       ]);
+      // One panel per resource group, so the groups stay apart without a second colour scale.
       panels.push({
         data: { values },
-        width: Math.max(260, langs.length * 26),
-        height: 210,
         title: { text: `ΔBPB with preservation: layer-specific vs uniform — ${model ?? e.id}`, fontSize: 12 },
-        mark: 'bar',
-        encoding: {
-          x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG },
-          xOffset: { field: 'strategy' },
-          y: { field: 'dbpb', type: 'quantitative', title: 'ΔBPB (bits/byte)' },
-          color: { field: 'strategy', type: 'nominal', title: 'preservation', scale: { domain: ['layer-specific', 'uniform'], range: ['#2E7D32', '#9E9E9E'] } },
+        facet: { column: { field: 'group', type: 'nominal', title: null, sort: Object.keys(d.groups), header: { labelExpr: "datum.value + '-resource languages'", labelFontSize: 11 } } },
+        resolve: { scale: { x: 'independent' } },
+        spec: {
+          width: { step: 16 },
+          height: 210,
+          mark: 'bar',
+          encoding: {
+            x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG },
+            xOffset: { field: 'strategy' },
+            y: { field: 'dbpb', type: 'quantitative', title: 'ΔBPB (bits/byte)' },
+            color: { field: 'strategy', type: 'nominal', title: 'preservation', scale: { domain: ['layer-specific', 'uniform'], range: ['#228833', '#AAAAAA'] } },
+          },
         },
       });
     }
@@ -659,7 +674,12 @@ function crossModelFigure(d: ReportData): Figure {
     id: 'cross-model-languages',
     caption: `ΔBPB (bits/byte) per language: ${baseModel ?? 'base'} (${base.id}) and ${others.map((o) => `${o.model} (${o.e.id})`).join(', ')}`,
     columns: [{ label: 'language', key: true }, { label: 'group' }, { label: `${baseModel ?? 'base'} ΔBPB`, unit: 'bits/byte' }, ...others.map((o) => ({ label: `${o.model ?? o.e.id} ΔBPB`, unit: 'bits/byte' }))],
-    rows: langs.map((l) => [text(l), text(groupOf(d.groups, l)), metricCell(base, 'delta_bpb', baseModel, l), ...others.map((o) => metricCell(o.e, 'delta_bpb', o.model, l))]),
+    rows: [...langs, ...GROUP_ROWS.filter((g) => summaryOf(base, 'delta_bpb', baseModel, g) || others.some((o) => summaryOf(o.e, 'delta_bpb', o.model, g)))].map((l) => [
+      text(l),
+      text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)),
+      metricCell(base, 'delta_bpb', baseModel, l),
+      ...others.map((o) => metricCell(o.e, 'delta_bpb', o.model, l)),
+    ]),
   });
   const corrCell = (e: ExperimentData, m: string, model: string | null) => (summaryOf(e, m, model, null) ? metricCell(e, m, model, null) : metricCell(e, m, null, null));
   fig.tables.push({
@@ -668,7 +688,7 @@ function crossModelFigure(d: ReportData): Figure {
     columns: [{ label: 'model', key: true }, { label: 'experiment' }, { label: 'ρ (Spearman)', unit: 'rho' }, { label: 'ratio ΔBPB' }, { label: '2.5 %' }, { label: '97.5 %' }, { label: 'interval excludes 1?' }],
     rows: others.map((o) => {
       const ex = corrCell(o.e, 'ratio_excludes_1', o.model);
-      return [text(o.model ?? '–'), text(o.e.id), corrCell(o.e, 'rank_corr_delta_bpb', o.model), metricCell(o.e, 'ratio_dbpb', o.model, null), metricCell(o.e, 'ratio_dbpb_lo', o.model, null), metricCell(o.e, 'ratio_dbpb_hi', o.model, null), ex.value === undefined ? ex : { ...ex, text: ex.value > 0.5 ? 'yes' : 'no' }];
+      return [text(o.model ?? '–'), text(o.e.id), corrCell(o.e, 'rank_corr_delta_bpb', o.model), metricCell(o.e, 'ratio_dbpb', o.model, null), metricCell(o.e, 'ratio_dbpb_lo', o.model, null), metricCell(o.e, 'ratio_dbpb_hi', o.model, null), ex.value === undefined ? ex : { ...ex, worded: true, text: ex.value > 0.5 ? 'yes' : 'no' }];
     }),
   });
   const panels = others.map((o) => {
@@ -682,7 +702,7 @@ function crossModelFigure(d: ReportData): Figure {
       height: 240,
       title: { text: `${o.model ?? o.e.id} vs ${baseModel ?? 'base'}${rho !== undefined ? ` (ρ = ${formatNumber(rho)})` : ''}`, fontSize: 12 },
       layer: [
-        { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color: colourEncoding(d), tooltip: [{ field: 'language' }, { field: 'base', format: '.4g' }, { field: 'other', format: '.4g' }] } },
+        { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color: colourEncoding(d, langs), tooltip: [{ field: 'language' }, { field: 'base', format: '.4g' }, { field: 'other', format: '.4g' }] } },
         { mark: { type: 'text', dx: 6, align: 'left', fontSize: 9, color: '#333' }, encoding: { x, y, text: { field: 'language' } } },
       ],
     };

@@ -69,6 +69,7 @@ function htmlCell(c: Cell): string {
   if (c.value !== undefined) {
     attrs.push('class="num"', `data-value="${esc(String(c.value))}"`);
     if (c.derived) attrs.push('data-derived="1"');
+    if (c.worded) attrs.push('data-worded="1"');
   }
   if (c.ref) {
     attrs.push(`data-experiment="${esc(c.ref.experiment)}"`, `data-metric="${esc(c.ref.metric)}"`);

@@ -1,0 +1,204 @@
+// The report of a small completed run (written through the Store API by ./fixture.ts): every chart
+// present and inlined, every table number equal to the store's summary, units next to numbers,
+// figures without data saying so, --compare tables with differences, and the CLI's messages.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../../src/pipeline/store.ts';
+import { buildReport, writeReport } from '../../src/report/write.ts';
+import { formatNumber } from '../../src/report/figures.ts';
+import { runCli } from '../helpers/cli.ts';
+import { writeFixtureRun } from './fixture.ts';
+
+const FIGURES = ['baseline', 'degradation', 'disparity', 'preservation', 'layer-sensitivity', 'layer-preservation', 'cross-model'];
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'lq-report-'));
+}
+
+interface TdCell {
+  attrs: Record<string, string>;
+  text: string;
+}
+
+function cells(html: string): TdCell[] {
+  const out: TdCell[] = [];
+  for (const m of html.matchAll(/<td([^>]*)>([^<]*)<\/td>/g)) {
+    const attrs: Record<string, string> = {};
+    for (const a of m[1].matchAll(/([\w-]+)="([^"]*)"/g)) attrs[a[1]] = a[2].replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    out.push({ attrs, text: m[2].replace(/&amp;/g, '&') });
+  }
+  return out;
+}
+
+test('report of a completed run: every chart, every number equal to the store, units and definitions', async () => {
+  const dir = tmp();
+  try {
+    writeFixtureRun(dir);
+    const r = await writeReport(dir);
+    for (const id of FIGURES) assert.ok(existsSync(join(dir, 'charts', `${id}.svg`)), `charts/${id}.svg`);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+
+    // Every figure: a section with its chart inlined as SVG, and linked from the Markdown.
+    for (const id of FIGURES) {
+      const sec = html.slice(html.indexOf(`data-figure="${id}"`));
+      const body = sec.slice(0, sec.indexOf('</section>'));
+      assert.ok(body.includes('<svg'), `${id}: chart inlined`);
+      assert.ok(!body.includes('data-missing'), `${id}: has data`);
+      assert.ok(body.includes('<table'), `${id}: numbers table`);
+      assert.ok(md.includes(`![`) && md.includes(`(charts/${id}.svg)`), `${id}: linked in report.md`);
+      assert.match(readFileSync(join(dir, 'charts', `${id}.svg`), 'utf8'), /^<\?xml[^]*<svg[^]*<\/svg>\s*$/);
+    }
+
+    // Self-contained: no script, nothing fetched.
+    assert.ok(!/<script/i.test(html));
+    assert.ok(!/(src|href)\s*=\s*"(https?:|\/\/)/i.test(html), 'no external resource');
+    assert.ok(!/url\(/i.test(html.replace(/url\(#[^)]*\)/g, '')), 'no external url() in CSS or SVG');
+
+    // Every number that names its metric equals the store's mean over replicates, and shows it rounded.
+    const store = Store.openReadOnly(dir)!;
+    try {
+      const summaries = new Map<string, ReturnType<Store['summarize']>>();
+      const td = cells(html).filter((c) => c.attrs['data-value'] !== undefined);
+      assert.ok(td.length > 200, `${td.length} numeric cells`);
+      let checked = 0;
+      for (const c of td) {
+        const exp = c.attrs['data-experiment'];
+        if (exp === undefined) {
+          assert.equal(c.attrs['data-derived'], '1', `a numeric cell without a metric must be marked derived: ${c.text}`);
+          continue;
+        }
+        if (!summaries.has(exp)) summaries.set(exp, store.summarize(exp));
+        const s = summaries.get(exp)!.find((x) => x.metric === c.attrs['data-metric'] && x.model === (c.attrs['data-model'] ?? null) && x.language === (c.attrs['data-language'] ?? null));
+        assert.ok(s, `store has ${exp} ${c.attrs['data-metric']} ${c.attrs['data-model']} ${c.attrs['data-language']}`);
+        const v = Number(c.attrs['data-value']);
+        if (s.n === 0) assert.ok(Number.isNaN(v));
+        else {
+          assert.equal(v, s.mean, `${exp} ${c.attrs['data-metric']} ${c.attrs['data-language']}`);
+          if (c.attrs['data-worded'] !== '1') assert.ok(c.text.startsWith(formatNumber(s.mean)), `${c.text} shows ${formatNumber(s.mean)}`);
+        }
+        checked++;
+      }
+      // Every per-language value of the main measures is in a table.
+      const shown = new Set(td.map((c) => `${c.attrs['data-experiment']}|${c.attrs['data-metric']}|${c.attrs['data-model'] ?? ''}|${c.attrs['data-language'] ?? ''}`));
+      for (const [exp, metric] of [['A-001', 'bpb'], ['A-001', 'ppl'], ['A-002', 'delta_bpb'], ['A-002', 'delta_bpb_lo'], ['A-002', 'ppl_rel_increase'], ['C-001', 'layer2_delta_bpb'], ['C-002', 'layer_delta_bpb'], ['D-002', 'delta_bpb']]) {
+        const rows = store.summarize(exp).filter((s) => s.metric === metric);
+        assert.ok(rows.length >= 8, `${exp} ${metric}`);
+        for (const s of rows) assert.ok(shown.has(`${exp}|${metric}|${s.model ?? ''}|${s.language ?? ''}`), `${exp} ${metric} ${s.language} shown`);
+      }
+      for (const m of store.summarize('B-004').filter((s) => s.metric.startsWith('curve_p') && !s.metric.endsWith('_share'))) assert.ok(shown.has(`B-004|${m.metric}|${m.model ?? ''}|${m.language ?? ''}`), m.metric);
+      for (const e of ['A-003', 'D-001', 'D-002']) assert.ok(shown.has(`${e}|ratio_dbpb|${e === 'A-003' ? 'base' : e === 'D-001' ? 'opt' : 'pythia'}|`), `${e} ratio`);
+      assert.ok(checked > 200);
+    } finally {
+      store.close();
+    }
+
+    // Header: ledger, checklist with ticks and sources, provenance with model hashes.
+    assert.match(html, /Is disparity real\?/);
+    assert.match(html, /<td class="status-CONFIRMED">CONFIRMED<\/td>/);
+    assert.match(html, /<td>✓<\/td><td>A-001<\/td>/);
+    assert.ok(html.includes('a'.repeat(64)), 'base model hash');
+    assert.match(md, /\| ✓ \| A-002 \| quantize \|/);
+    // Units and definitions near the numbers.
+    assert.match(md, /ΔBPB: ΔBPB = BPB of the treated model − BPB at full precision \(bits\/byte\)/);
+    assert.match(md, /\| ΔBPB \(bits\/byte\) \|/);
+    assert.match(md, /Scored tokens: every token/);
+    assert.match(md, /optimal share 10 % at 7\.05 bits per weight/);
+    assert.equal(r.doc.sections.length, FIGURES.length);
+
+    // Same store, same report.
+    await writeReport(dir);
+    assert.equal(readFileSync(join(dir, 'report.md'), 'utf8'), md);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('figures whose experiments have not run say so instead of failing', async () => {
+  const dir = tmp();
+  try {
+    writeFixtureRun(dir, { skip: ['C-001', 'C-002', 'D-001', 'D-002'] });
+    const { doc } = await buildReport(dir);
+    const missing = Object.fromEntries(doc.sections.map((s) => [s.figure.id, s.figure.missing]));
+    assert.equal(missing.baseline, null);
+    assert.equal(missing.preservation, null);
+    assert.match(missing['layer-sensitivity'] ?? '', /no results yet: C-001 is pending/);
+    assert.match(missing['layer-preservation'] ?? '', /C-002 is pending/);
+    assert.match(missing['cross-model'] ?? '', /D-001 is pending; D-002 is pending/);
+    assert.equal(missing.disparity, null, 'A-003 alone still gives a disparity figure');
+    const r = runCli(['report', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /figures without data \(experiments not run yet\): layer-sensitivity, layer-preservation, cross-model/);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    assert.match(html, /<p class="missing" data-missing="1"><strong>Not available:<\/strong> no results yet: C-001 is pending/);
+    assert.ok(!existsSync(join(dir, 'charts', 'layer-sensitivity.svg')));
+    assert.match(readFileSync(join(dir, 'report.md'), 'utf8'), /> \*\*Not available:\*\* no results yet: C-001 is pending/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--compare: the same tables side by side with B − A', async () => {
+  const root = tmp();
+  try {
+    const a = join(root, 'runA');
+    const b = join(root, 'runB');
+    mkdirSync(a);
+    mkdirSync(b);
+    writeFixtureRun(a, { seed: 1 });
+    writeFixtureRun(b, { seed: 2, skip: ['C-002'] });
+    const { doc } = await buildReport(a, { compare: b });
+    const t = doc.sections.find((s) => s.figure.id === 'disparity')!.tables[0];
+    const col = (label: string) => t.columns.findIndex((c) => c.label === label);
+    const ia = col('ratio ΔBPB (runA)');
+    const ib = col('ratio ΔBPB (runB)');
+    const id = col('Δ ratio ΔBPB (runB − runA)');
+    assert.ok(ia >= 0 && ib >= 0 && id >= 0, t.columns.map((c) => c.label).join(', '));
+    const base = t.rows.find((r) => r[0].text === 'base')!;
+    const sa = Store.openReadOnly(a)!;
+    const sb = Store.openReadOnly(b)!;
+    try {
+      const ra = sa.summarize('A-003').find((s) => s.metric === 'ratio_dbpb')!.mean;
+      const rb = sb.summarize('A-003').find((s) => s.metric === 'ratio_dbpb')!.mean;
+      assert.equal(base[ia].value, ra);
+      assert.equal(base[ib].value, rb);
+      assert.ok(Math.abs(base[id].value! - (rb - ra)) < 1e-12);
+    } finally {
+      sa.close();
+      sb.close();
+    }
+    // A figure with data only in A keeps A's tables and notes that B has none.
+    const lp = doc.sections.find((s) => s.figure.id === 'layer-preservation')!;
+    assert.ok(lp.tables.length > 0);
+    assert.ok(lp.figure.notes.some((n) => /runB: not available — no results yet: C-002 is pending/.test(n)));
+
+    const r = runCli(['report', a, '--compare', b]);
+    assert.equal(r.code, 0, r.stderr);
+    const html = readFileSync(join(a, 'compare.html'), 'utf8');
+    assert.match(html, /Δ ratio ΔBPB \(runB − runA\)/);
+    assert.ok(existsSync(join(a, 'compare.md')));
+    assert.ok(!existsSync(join(a, 'report.html')), 'the run\'s own report is left alone');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('report of a folder without results: one-line message saying what to do', () => {
+  const dir = tmp();
+  try {
+    const r = runCli(['report', dir]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stderr, /holds no langquant results \(no langquant\.sqlite\); run a pipeline into it first \(langquant run PIPELINE --out /);
+    const c = runCli(['report', dir, '--compare', join(dir, 'nope')]);
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /holds no langquant results/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
