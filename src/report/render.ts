@@ -107,6 +107,7 @@ p.missing { background: #fff6e0; border-left: 4px solid #e0a800; padding: 8px 12
 table { border-collapse: collapse; font-size: 12px; }
 caption { text-align: left; font-style: italic; color: #555; padding: 4px 0; caption-side: top; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 8px; text-align: left; vertical-align: top; }
+td { overflow-wrap: anywhere; }
 th { border-bottom: 2px solid #999; font-weight: 600; }
 th .unit { font-weight: normal; color: #666; font-size: 11px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
