@@ -121,6 +121,14 @@ export const OPTIMAL_METRICS = Object.freeze({
   optimal_reduction_share: d('share', 'experiment', 'its reduction as a share of the largest measured reduction'),
   /** Largest measured drop of low-resource mean ΔBPB (bits/byte) from p = 0. */
   max_reduction_low: d('bits/byte', 'experiment', 'largest measured reduction of low-resource mean ΔBPB'),
+  /** max_reduction_low / the low-resource mean ΔBPB at p = 0 (share of the degradation removed). */
+  max_reduction_low_rel: d('share', 'experiment', 'largest reduction relative to the low-resource degradation at p = 0'),
+  /** Low-resource mean ΔBPB and bits per weight of plain quantisation (p = 0). */
+  p0_low_delta_bpb: d('bits/byte', 'experiment', 'low-resource mean ΔBPB without preservation'),
+  p0_bits_per_weight: d('bits/weight', 'experiment', 'bits per weight without preservation'),
+  /** ΔBPB disparity ratio without preservation (from the disparity experiment, A-003) and at the optimum. */
+  p0_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio without preservation'),
+  optimal_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio at the optimal share'),
   /** The rule's target fraction (default 0.9). */
   target_fraction: d('share', 'experiment', 'the fraction of the largest reduction the rule asks for'),
 });
@@ -155,6 +163,9 @@ export const LAYER_SENSITIVITY_METRICS = Object.freeze({
   num_layers: d('blocks', 'experiment', 'number of transformer blocks'),
   /** Index of the block whose quantisation alone degrades the language most (group rows: from the group mean). */
   critical_layer: d('block index', 'language+group', 'the most sensitive block'),
+  /** critical_layer of the @low / @high group as experiment-level rows (selectable by pipeline rules). */
+  low_critical_layer: d('block index', 'experiment', 'the most sensitive block for the low-resource group'),
+  high_critical_layer: d('block index', 'experiment', 'the most sensitive block for the high-resource group'),
   /** The blocks chosen as critical for C-002 (count), by the rule in its params. */
   critical_count: d('blocks', 'experiment', 'number of blocks named critical'),
   /** Spearman correlation of the high-resource and low-resource sensitivity profiles across blocks. */

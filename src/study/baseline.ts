@@ -1,0 +1,30 @@
+// A-001 `baseline`: per-language full-precision NLL, token perplexity, bits per byte and character,
+// tokens, bytes and characters of the replicate's evaluation text, for one model alias.
+// Reference: DESIGN.md §4 (measurement); metric names in ./metrics.ts (BASELINE_METRICS).
+
+import { z } from 'zod';
+import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
+import { EvalParams, openModel, recordBaseline, scoreUnits, studyTexts, tokenizeUnits } from './common.ts';
+
+export const baseline = defineKind({
+  name: 'baseline',
+  description: 'per-language NLL, token perplexity, bits per byte and character at full precision',
+  params: z.strictObject({ ...EvalParams }),
+  keyMetrics: ['bpb', 'ppl', 'tokens'],
+  models: (p) => [p.model],
+  // Replicates draw different evaluation units: the per-language bpb ranking must hold (ρ ≥ 0.8).
+  consistency: (reps) => defaultConsistency(reps, ['bpb']),
+  async run(ctx) {
+    const p = ctx.params;
+    const t = studyTexts(ctx, p.maxUnits);
+    const m = await openModel(ctx, p.model, p);
+    try {
+      const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+      const scores = await scoreUnits(m.engine, texts, m.window, (d, n) => ctx.progress('languages', d, n));
+      recordBaseline(ctx, p.model, scores, t.langs);
+      ctx.log(`${p.model}: ${t.langs.all.length} languages × ${t.evaluation.length} units, context ${m.window.context}, stride ${m.window.stride}, engine ${m.engine.name}`);
+    } finally {
+      await m.engine.dispose();
+    }
+  },
+});

@@ -1,0 +1,398 @@
+// Shared machinery of the study's experiment kinds: the evaluation and calibration texts of a
+// replicate, opening a model alias (weights, tokenizer, engine, windows), scoring and comparing the
+// texts unit by unit, and recording the degradation and disparity metrics of src/study/metrics.ts.
+// Reference: DESIGN.md §4 (measurement: ΔBPB, PPL ratio, KL, top-1, disparity ratio with a paired
+// bootstrap over aligned units) and §6 (a replicate draws its evaluation and calibration subsets
+// with its own seed; the training split depends only on the training seed).
+//
+// Texts are scored one aligned unit (a UDHR article) at a time, so that every language's degradation
+// can be resampled by unit for the bootstrap. The first token of each unit is not scored (windows.ts).
+
+import { z } from 'zod';
+import { createEngine } from '../engine/select.ts';
+import type { Engine, EngineName } from '../engine/types.ts';
+import { alignedUnitIds, unitsById, type Corpus } from '../data/corpus.ts';
+import { openCorpus } from '../data/user.ts';
+import { splitUnits } from '../data/splits.ts';
+import { bootstrap, disparityRatio, type LanguageUnits } from '../eval/bootstrap.ts';
+import { compareOnText, degradationStatistic, deltaMeasures, ReferenceCache, summarizeDegradation, type TextComparison } from '../eval/degradation.ts';
+import { measures, sumTotals, textTotals, variance, type TextTotals } from '../eval/metrics.ts';
+import { scoreTokens } from '../eval/score.ts';
+import { resolveWindowOptions } from '../eval/windows.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { loadModel } from '../model/load.ts';
+import type { Model } from '../model/model.ts';
+import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.ts';
+import type { KindContext } from '../pipeline/kind.ts';
+import { Rng, deriveSeed } from '../util/rng.ts';
+import { HIGH, LOW } from './metrics.ts';
+
+// ---------------------------------------------------------------- parameters shared by the kinds
+
+/** Evaluation settings every measuring kind accepts. */
+export const EvalParams = {
+  /** The model alias measured. */
+  model: z.string().default('base'),
+  /** Evaluation units per language (a subset of the evaluation split drawn with the replicate seed); default all. */
+  maxUnits: z.number().int().min(2).optional(),
+  /** Tokens per window (default: the model's positions, at most 1024) and stride (default half). */
+  context: z.number().int().min(2).optional(),
+  stride: z.number().int().min(1).optional(),
+  engine: z.enum(['auto', 'ort', 'reference']).default('auto'),
+  /** Bootstrap resamples for intervals. */
+  resamples: z.number().int().min(50).max(100000).default(1000),
+  /** Compute KL divergence (needs full log-probabilities of both models). */
+  kl: z.boolean().default(true),
+};
+
+/** The quantisation setting (DESIGN.md §5; default INT4 asymmetric, group 128, blocks only). */
+export const QuantParams = {
+  bits: z.number().int().min(2).max(8).default(4),
+  scheme: z.enum(['sym', 'asym']).default('asym'),
+  groupSize: z.union([z.number().int().min(1), z.literal('channel')]).default(128),
+};
+
+export interface EvalSettings {
+  model: string;
+  maxUnits?: number;
+  context?: number;
+  stride?: number;
+  engine: EngineName;
+  resamples: number;
+  kl: boolean;
+}
+
+export interface QuantSettings {
+  bits: number;
+  scheme: 'sym' | 'asym';
+  groupSize: number | 'channel';
+}
+
+// ---------------------------------------------------------------- corpus and texts
+
+export interface StudyLanguages {
+  high: string[];
+  low: string[];
+  all: string[];
+}
+
+/** The languages of the pipeline's `high` and `low` groups (a study needs both). */
+export function studyLanguages(groups: Readonly<Record<string, readonly string[]>>): StudyLanguages {
+  const high = [...(groups.high ?? [])];
+  const low = [...(groups.low ?? [])];
+  if (high.length === 0 || low.length === 0) {
+    throw new ConfigError(`the study needs language groups 'high' and 'low' in the pipeline's corpus.groups (have: ${Object.keys(groups).join(', ') || 'none'})`);
+  }
+  const both = high.filter((l) => low.includes(l));
+  if (both.length) throw new ConfigError(`language(s) ${both.join(', ')} are in both the high and the low group; put each in one`);
+  return { high, low, all: [...high, ...low] };
+}
+
+/** Opens the pipeline's corpus (`corpus.name: udhr` by default, or `corpus.path`) for the study languages. */
+export function studyCorpus(corpus: Readonly<Record<string, unknown>>, langs: readonly string[]): Corpus {
+  const spec = typeof corpus.path === 'string' ? corpus.path : typeof corpus.name === 'string' ? corpus.name : 'udhr';
+  return openCorpus(spec, { languages: [...langs] });
+}
+
+/** Split settings from the pipeline's `corpus.split` (shares and the training seed). */
+function splitSettings(corpus: Readonly<Record<string, unknown>>): { trainingSeed?: number; trainingShare?: number; calibrationShare?: number } {
+  const s = (corpus.split ?? {}) as Record<string, unknown>;
+  const num = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
+  return { trainingSeed: num('trainingSeed'), trainingShare: num('trainingShare'), calibrationShare: num('calibrationShare') };
+}
+
+export interface StudyTexts {
+  corpus: Corpus;
+  langs: StudyLanguages;
+  /** Evaluation unit ids (aligned across languages), drawn for this replicate. */
+  evaluation: string[];
+  calibration: string[];
+}
+
+/** The replicate's evaluation and calibration unit ids over the languages all study languages share. */
+export function studyTexts(ctx: Pick<KindContext<unknown>, 'corpus' | 'groups' | 'seed'>, maxUnits?: number): StudyTexts {
+  const langs = studyLanguages(ctx.groups);
+  const corpus = studyCorpus(ctx.corpus, langs.all);
+  const ids = alignedUnitIds(corpus, langs.all);
+  if (ids.length < 3) throw new DataError(`the study languages share only ${ids.length} aligned unit(s) in corpus ${corpus.name}; use languages with complete texts`);
+  const split = splitUnits(ids, { seed: ctx.seed, ...splitSettings(ctx.corpus) });
+  let evaluation = split.evaluation;
+  if (maxUnits !== undefined && evaluation.length > maxUnits) {
+    // A subset drawn with the replicate seed, kept in corpus order.
+    const pick = new Set(new Rng(deriveSeed(ctx.seed, 'evaluation-subset')).shuffle([...evaluation]).slice(0, maxUnits));
+    evaluation = evaluation.filter((id) => pick.has(id));
+  }
+  return { corpus, langs, evaluation, calibration: split.calibration };
+}
+
+// ---------------------------------------------------------------- models
+
+export interface OpenModel {
+  alias: string;
+  model: Model;
+  tokenizer: TextTokenizer;
+  engine: Engine;
+  window: { context: number; stride: number };
+  /** Identifies the full-precision model in reference caches. */
+  key: string;
+}
+
+/** Window settings for a model: the requested context, at most the model's positions. */
+export function windowFor(model: Model, context?: number, stride?: number): { context: number; stride: number } {
+  const max = model.config.maxPositions;
+  const K = context ?? Math.min(max ?? 1024, 1024);
+  if (max !== null && K > max) throw new ConfigError(`context ${K} is longer than the model's ${max} positions; set params.context to ${max} or less`);
+  return resolveWindowOptions({ context: K, stride });
+}
+
+/** Loads a model alias of the experiment: weights, tokenizer and an engine. */
+export async function openModel(ctx: Pick<KindContext<unknown>, 'models' | 'log'>, alias: string, p: Pick<EvalSettings, 'engine' | 'context' | 'stride'>): Promise<OpenModel> {
+  const m = ctx.models[alias];
+  if (!m) throw new ConfigError(`model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`);
+  const model = loadModel(m.path);
+  const tokenizer = await loadTokenizer(m.path);
+  const engine = await createEngine(model, p.engine, { onNotice: (s) => ctx.log(s) });
+  return { alias, model, tokenizer, engine, window: windowFor(model, p.context, p.stride), key: `${m.hash}` };
+}
+
+/** An engine for a treated (e.g. quantised) copy of a model, with the same engine choice. */
+export async function engineFor(model: Model, name: EngineName, log: (s: string) => void): Promise<Engine> {
+  return createEngine(model, name, { onNotice: log });
+}
+
+// ---------------------------------------------------------------- tokenised texts
+
+export interface UnitText {
+  id: string;
+  text: string;
+  ids: Int32Array;
+}
+
+/** Per language, the evaluation units as texts and token ids (units with fewer than 2 tokens are dropped). */
+export function tokenizeUnits(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: TextTokenizer): Map<string, UnitText[]> {
+  const out = new Map<string, UnitText[]>();
+  for (const lang of langs) {
+    const units = unitsById(corpus, lang, ids)
+      .map((u) => ({ id: u.id, text: u.text, ids: Int32Array.from(tok.encode(u.text)) }))
+      .filter((u) => u.ids.length >= 2);
+    if (units.length === 0) throw new DataError(`language ${lang} has no evaluation unit of 2 tokens or more; check its text in corpus ${corpus.name}`);
+    out.set(lang, units);
+  }
+  return out;
+}
+
+/** Token sequences of the calibration units of `langs` (one joined text per language). */
+export function calibrationSequences(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: TextTokenizer): Int32Array[] {
+  return langs.map((lang) => Int32Array.from(tok.encode(unitsById(corpus, lang, ids).map((u) => u.text).join('\n')))).filter((s) => s.length >= 2);
+}
+
+// ---------------------------------------------------------------- scoring
+
+/** Full-precision totals of each unit, by language. */
+export async function scoreUnits(engine: Engine, texts: Map<string, UnitText[]>, win: { context: number; stride: number }, progress?: (done: number, total: number) => void): Promise<Map<string, Map<string, TextTotals>>> {
+  const out = new Map<string, Map<string, TextTotals>>();
+  let done = 0;
+  for (const [lang, units] of texts) {
+    const m = new Map<string, TextTotals>();
+    for (const u of units) {
+      const s = await scoreTokens(engine, u.ids, win);
+      m.set(u.id, textTotals(u.text, s.nllSum, s.count));
+    }
+    out.set(lang, m);
+    progress?.(++done, texts.size);
+  }
+  return out;
+}
+
+/** Per language, unit id → comparison of the treated model against the full-precision one. */
+export type Comparisons = Map<string, Map<string, TextComparison>>;
+
+/** Compares the treated engine with the reference on every unit of every language. */
+export async function compareUnits(
+  o: { reference: Engine; treated: Engine; texts: Map<string, UnitText[]>; window: { context: number; stride: number }; kl: boolean; cache?: ReferenceCache; modelKey?: string },
+  progress?: (done: number, total: number) => void,
+): Promise<Comparisons> {
+  const out: Comparisons = new Map();
+  let done = 0;
+  for (const [lang, units] of o.texts) {
+    const m = new Map<string, TextComparison>();
+    for (const u of units) {
+      m.set(u.id, await compareOnText({ reference: o.reference, treated: o.treated, ids: u.ids, text: u.text, kl: o.kl, cache: o.cache, modelKey: o.modelKey, ...o.window }));
+    }
+    out.set(lang, m);
+    progress?.(++done, o.texts.size);
+  }
+  return out;
+}
+
+/** A reference cache sized for a study's texts (log-probabilities of the full-precision model). */
+export function referenceCache(maxBytes = 768 * 1024 * 1024): ReferenceCache {
+  return new ReferenceCache(maxBytes);
+}
+
+// ---------------------------------------------------------------- recording
+
+type Rec = Pick<KindContext<unknown>, 'metric'>;
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+/** Records baseline metrics of one language's summed totals. */
+export function recordBaseline(ctx: Rec, alias: string, scores: Map<string, Map<string, TextTotals>>, langs: StudyLanguages): void {
+  const ppl = new Map<string, number>();
+  const bpb = new Map<string, number>();
+  for (const [lang, units] of scores) {
+    const m = measures(sumTotals(units.values()));
+    const w = { model: alias, language: lang };
+    ctx.metric('nll_nats', m.nllNats, w);
+    ctx.metric('tokens', m.tokens, w);
+    ctx.metric('bytes', m.bytes, w);
+    ctx.metric('chars', m.chars, w);
+    ctx.metric('mean_nll', m.meanNll, w);
+    ctx.metric('ppl', m.tokenPerplexity, w);
+    ctx.metric('bpb', m.bitsPerByte, w);
+    ctx.metric('bpc', m.bitsPerChar, w);
+    ctx.metric('tokens_per_byte', m.tokens / m.bytes, w);
+    ppl.set(lang, m.tokenPerplexity);
+    bpb.set(lang, m.bitsPerByte);
+  }
+  for (const [g, list] of [[HIGH, langs.high], [LOW, langs.low]] as const) {
+    ctx.metric('ppl', mean(list.map((l) => ppl.get(l)!)), { model: alias, language: g });
+    ctx.metric('bpb', mean(list.map((l) => bpb.get(l)!)), { model: alias, language: g });
+  }
+  ctx.metric('ppl_variance', variance([...ppl.values()]), { model: alias });
+}
+
+/** Per-language degradation summary (ΔBPB, PPL increase, KL, top-1). */
+export function degradations(c: Comparisons): Map<string, ReturnType<typeof summarizeDegradation>> {
+  return new Map([...c].map(([lang, units]) => [lang, summarizeDegradation([...units.values()])]));
+}
+
+/**
+ * Records the per-language degradation metrics (with bootstrap intervals of ΔBPB over units),
+ * their group means and the perplexity variances. `prefix` names a strategy in C-002 (e.g. 'layer_').
+ */
+export function recordDegradation(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: { seed: number; resamples: number }): Map<string, ReturnType<typeof summarizeDegradation>> {
+  const deg = degradations(c);
+  const dbpb = degradationStatistic('deltaBpb');
+  for (const [lang, d] of deg) {
+    const w = { model: alias, language: lang };
+    const ci = bootstrap([...c.get(lang)!.values()], dbpb, { seed: deriveSeed(o.seed, 'delta-bpb', lang), resamples: o.resamples });
+    ctx.metric('delta_bpb', d.deltaBpb, w);
+    ctx.metric('delta_bpb_lo', ci.lo, w);
+    ctx.metric('delta_bpb_hi', ci.hi, w);
+    ctx.metric('ppl_rel_increase', d.pplRatioMinus1, w);
+    ctx.metric('delta_nll', d.deltaNll, w);
+    ctx.metric('bpb_q', d.q.bitsPerByte, w);
+    ctx.metric('ppl_q', d.q.tokenPerplexity, w);
+    ctx.metric('kl_mean', d.klMean, w);
+    ctx.metric('kl_p50', d.klP50, w);
+    ctx.metric('kl_p90', d.klP90, w);
+    ctx.metric('kl_p99', d.klP99, w);
+    ctx.metric('kl_max', d.klMax, w);
+    ctx.metric('top1_agree', d.top1Agreement, w);
+  }
+  for (const [g, list] of [[HIGH, langs.high], [LOW, langs.low]] as const) {
+    ctx.metric('delta_bpb', mean(list.map((l) => deg.get(l)!.deltaBpb)), { model: alias, language: g });
+    ctx.metric('ppl_rel_increase', mean(list.map((l) => deg.get(l)!.pplRatioMinus1)), { model: alias, language: g });
+  }
+  ctx.metric('ppl_variance_q', variance([...deg.values()].map((d) => d.q.tokenPerplexity)), { model: alias });
+  return deg;
+}
+
+export interface DisparitySummary {
+  ratio: number;
+  lo: number;
+  hi: number;
+  unstable: boolean;
+  lowMean: number;
+  highMean: number;
+}
+
+/** The low/high disparity ratio of one degradation measure with its paired bootstrap interval. */
+export function disparity(c: Comparisons, langs: StudyLanguages, measure: 'deltaBpb' | 'pplRatioMinus1', o: { seed: number; resamples: number }): DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number } {
+  const group = (list: string[]): LanguageUnits<TextComparison>[] => list.map((lang) => ({ lang, units: c.get(lang)! }));
+  const r = disparityRatio({ low: group(langs.low), high: group(langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'disparity', measure), resamples: o.resamples });
+  return {
+    // The point estimate is kept even when unstable (flagged), so a report can show what it was.
+    ratio: r.lowMean.estimate / r.highMean.estimate,
+    lo: r.ratio ? r.ratio.lo : NaN,
+    hi: r.ratio ? r.ratio.hi : NaN,
+    unstable: r.unstable,
+    lowMean: r.lowMean.estimate,
+    highMean: r.highMean.estimate,
+    lowLo: r.lowMean.lo,
+    lowHi: r.lowMean.hi,
+    highLo: r.highMean.lo,
+    highHi: r.highMean.hi,
+  };
+}
+
+/** Records ratio_dbpb/_lo/_hi/_unstable, ratio_ppl…, group means with intervals and the gap. */
+export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: { seed: number; resamples: number }): { dbpb: DisparitySummary; ppl: DisparitySummary } {
+  const dbpb = disparity(c, langs, 'deltaBpb', o);
+  const ppl = disparity(c, langs, 'pplRatioMinus1', o);
+  const w = { model: alias };
+  ctx.metric('ratio_dbpb', dbpb.ratio, w);
+  ctx.metric('ratio_dbpb_lo', dbpb.lo, w);
+  ctx.metric('ratio_dbpb_hi', dbpb.hi, w);
+  ctx.metric('ratio_dbpb_unstable', dbpb.unstable ? 1 : 0, w);
+  ctx.metric('ratio_ppl', ppl.ratio, w);
+  ctx.metric('ratio_ppl_lo', ppl.lo, w);
+  ctx.metric('ratio_ppl_hi', ppl.hi, w);
+  ctx.metric('ratio_ppl_unstable', ppl.unstable ? 1 : 0, w);
+  ctx.metric('group_delta_bpb', dbpb.highMean, { model: alias, language: HIGH });
+  ctx.metric('group_delta_bpb_lo', dbpb.highLo, { model: alias, language: HIGH });
+  ctx.metric('group_delta_bpb_hi', dbpb.highHi, { model: alias, language: HIGH });
+  ctx.metric('group_delta_bpb', dbpb.lowMean, { model: alias, language: LOW });
+  ctx.metric('group_delta_bpb_lo', dbpb.lowLo, { model: alias, language: LOW });
+  ctx.metric('group_delta_bpb_hi', dbpb.lowHi, { model: alias, language: LOW });
+  ctx.metric('group_ppl_rel_increase', ppl.highMean, { model: alias, language: HIGH });
+  ctx.metric('group_ppl_rel_increase', ppl.lowMean, { model: alias, language: LOW });
+  ctx.metric('gap_dbpb', dbpb.lowMean - dbpb.highMean, w);
+  return { dbpb, ppl };
+}
+
+// ---------------------------------------------------------------- per-unit artifact (A-002 → A-003)
+
+export const UNITS_FILE = 'units.json';
+
+interface UnitRecord {
+  lang: string;
+  id: string;
+  fp: TextTotals;
+  q: TextTotals;
+  top1Agree: number;
+  klSum: number;
+  klCount: number;
+}
+
+/** Per-unit totals of a comparison, for experiments that recompute statistics without rerunning models. */
+export function comparisonsToJson(c: Comparisons): { format: 1; units: UnitRecord[] } {
+  const units: UnitRecord[] = [];
+  for (const [lang, m] of c) {
+    for (const [id, u] of m) {
+      let klSum = 0;
+      for (let i = 0; i < u.kl.length; i++) klSum += u.kl[i];
+      units.push({ lang, id, fp: u.fp, q: u.q, top1Agree: u.top1Agree, klSum, klCount: u.kl.length });
+    }
+  }
+  return { format: 1, units };
+}
+
+/** Back from JSON; KL survives only as its per-unit mean (spread over the unit's positions). */
+export function comparisonsFromJson(j: { format: number; units: UnitRecord[] }): Comparisons {
+  if (j.format !== 1) throw new DataError(`per-unit results of format ${j.format} are not readable by this version; rerun the experiment that wrote them`);
+  const out: Comparisons = new Map();
+  for (const u of j.units) {
+    if (!out.has(u.lang)) out.set(u.lang, new Map());
+    const kl = new Float64Array(u.klCount).fill(u.klCount ? u.klSum / u.klCount : 0);
+    out.get(u.lang)!.set(u.id, { fp: u.fp, q: u.q, top1Agree: u.top1Agree, kl });
+  }
+  return out;
+}
+
+/** ΔBPB of a set of units, for bootstraps written by hand (C-002). */
+export function deltaBpbOf(units: readonly TextComparison[]): number {
+  return deltaMeasures(sumTotals(units.map((u) => u.fp)), sumTotals(units.map((u) => u.q))).deltaBpb;
+}
+
+export { mean as meanOf };

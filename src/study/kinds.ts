@@ -1,0 +1,15 @@
+// The disparity study's experiment kinds, loaded by the CLI (src/cli/commands/run.ts) and handed
+// to the pipeline engine. One module per kind; metric names in ./metrics.ts.
+// Reference: issue 7; DESIGN.md §7.
+
+import type { Kind } from '../pipeline/kind.ts';
+import { baseline } from './baseline.ts';
+import { disparity } from './disparity.ts';
+import { layerPreservation } from './layer-preservation.ts';
+import { layerSensitivity } from './layers.ts';
+import { optimalPreservation } from './optimal.ts';
+import { preserve } from './preserve.ts';
+import { quantize } from './quantize.ts';
+import { validate } from './validate.ts';
+
+export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate];

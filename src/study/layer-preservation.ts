@@ -1,0 +1,111 @@
+// C-002 `layerPreservation`: preservation concentrated on the critical blocks named by C-001 against
+// uniform preservation at the same effective bits per weight. The layer-specific plan keeps
+// share × L / k of each of the k critical blocks' weights (at most all of them) and none elsewhere;
+// the uniform plan then keeps, with one global budget, the same number of weights (share = what the
+// layer plan actually kept), so both cost the same bits. Per-language degradation and disparity of
+// both, and the difference of the low-resource mean ΔBPB (layer − uniform) with a paired bootstrap
+// over aligned units: significant when its 95 % interval excludes 0.
+// Reference: DESIGN.md §5 (per-layer budgets), §7 (C-002); metric names in ./metrics.ts.
+
+import { z } from 'zod';
+import { bootstrap } from '../eval/bootstrap.ts';
+import type { TextComparison } from '../eval/degradation.ts';
+import { quantizeModel } from '../quant/apply.ts';
+import { needsCalibration } from '../quant/preserve.ts';
+import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
+import { DataError } from '../errors.ts';
+import { deriveSeed } from '../util/rng.ts';
+import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
+import { compareUnits, deltaBpbOf, degradations, disparity, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, tokenizeUnits, type Comparisons } from './common.ts';
+import { depId, depMetrics } from './deps.ts';
+import { HIGH, LOW, parseLayerMetric } from './metrics.ts';
+
+/** Paired bootstrap over unit ids of mean over `langs` of ΔBPB(a) − ΔBPB(b). */
+export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly string[], o: { seed: number; resamples: number }): { estimate: number; lo: number; hi: number } {
+  const ids = [...new Set(langs.flatMap((l) => [...a.get(l)!.keys()]))].sort();
+  const stat = (sample: readonly string[]) =>
+    meanOf(
+      langs.map((l) => {
+        const pick = (c: Comparisons) => sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
+        const ua = pick(a);
+        return ua.length ? deltaBpbOf(ua) - deltaBpbOf(pick(b)) : NaN;
+      }),
+    );
+  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples });
+  return { estimate: r.estimate, lo: r.lo, hi: r.hi };
+}
+
+export const layerPreservation = defineKind({
+  name: 'layerPreservation',
+  description: 'preservation on the critical blocks against uniform preservation at the same bits',
+  params: z.strictObject({
+    ...EvalParams,
+    ...QuantParams,
+    /** Overall share kept in full precision (both plans keep the same number of weights). */
+    share: z.number().gt(0).max(1).default(0.05),
+    criterion: z.enum(['magnitude', 'activation', 'hessian']).default('activation'),
+    granularity: z.enum(['weight', 'column']).default('weight'),
+    ...CalibrationParams,
+    /** The layer-sensitivity experiment naming the critical blocks (default: the first dependency). */
+    from: z.string().optional(),
+  }),
+  keyMetrics: ['layer_delta_bpb', 'uniform_delta_bpb', 'diff_low_delta_bpb', 'diff_significant', 'layer_bits_per_weight', 'uniform_bits_per_weight'],
+  models: (p) => [p.model],
+  consistency: (reps) => defaultConsistency(reps, ['diff_low_delta_bpb']),
+  async run(ctx) {
+    const p = ctx.params;
+    const src = depId(ctx, p.from, 'a layerSensitivity experiment');
+    const critical = depMetrics(ctx, src, { model: p.model })
+      .map((r) => ({ r, l: parseLayerMetric(r.metric) }))
+      .filter((x) => x.l?.field === 'critical' && x.r.value === 1)
+      .map((x) => x.l!.layer)
+      .sort((a, b) => a - b);
+    if (critical.length === 0) throw new DataError(`${src} named no critical block for model ${p.model}; rerun it`);
+    const t = studyTexts(ctx, p.maxUnits);
+    const m = await openModel(ctx, p.model, p);
+    const L = m.model.config.numLayers;
+    const stats = needsCalibration(p.criterion) ? calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
+    const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
+    const perBlock = Math.min(1, (p.share * L) / critical.length);
+    const qLayer = quantizeModel(m.model, {
+      spec,
+      preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'map', shares: new Map(critical.map((l) => [l, perBlock])), rest: 0 }, stats },
+    });
+    const keptShare = qLayer.account.kept / qLayer.account.weights;
+    const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'global', share: keptShare }, stats } });
+    const cache = referenceCache();
+    const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+    const results: Record<'layer' | 'uniform', Comparisons> = {} as never;
+    try {
+      for (const [name, q] of [['layer', qLayer], ['uniform', qUniform]] as const) {
+        const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
+        try {
+          results[name] = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: false, cache, modelKey: m.key });
+        } finally {
+          await qe.dispose();
+        }
+        ctx.progress('plans', name === 'layer' ? 1 : 2, 2);
+      }
+    } finally {
+      await m.engine.dispose();
+    }
+    const w = { model: p.model };
+    const o = { seed: ctx.seed, resamples: p.resamples };
+    for (const [name, q] of [['layer', qLayer], ['uniform', qUniform]] as const) {
+      const deg = degradations(results[name]);
+      for (const [lang, d] of deg) ctx.metric(`${name}_delta_bpb`, d.deltaBpb, { model: p.model, language: lang });
+      ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.high.map((l) => deg.get(l)!.deltaBpb)), { model: p.model, language: HIGH });
+      ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.low.map((l) => deg.get(l)!.deltaBpb)), { model: p.model, language: LOW });
+      ctx.metric(`${name}_bits_per_weight`, q.account.bitsPerWeight, w);
+      const r = disparity(results[name], t.langs, 'deltaBpb', o);
+      ctx.metric(`${name}_ratio_dbpb`, r.ratio, w);
+      ctx.metric(`${name}_ratio_dbpb_unstable`, r.unstable ? 1 : 0, w);
+    }
+    const diff = pairedDifference(results.layer, results.uniform, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-uniform'), resamples: p.resamples });
+    ctx.metric('diff_low_delta_bpb', diff.estimate, w);
+    ctx.metric('diff_low_delta_bpb_lo', diff.lo, w);
+    ctx.metric('diff_low_delta_bpb_hi', diff.hi, w);
+    ctx.metric('diff_significant', diff.lo > 0 || diff.hi < 0 ? 1 : 0, w);
+    ctx.log(`critical ${critical.join(', ')}: low ΔBPB layer − uniform ${diff.estimate.toFixed(4)} [${diff.lo.toFixed(4)}, ${diff.hi.toFixed(4)}] at ${qLayer.account.bitsPerWeight.toFixed(3)} / ${qUniform.account.bitsPerWeight.toFixed(3)} bits/weight`);
+  },
+});

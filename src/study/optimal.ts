@@ -1,0 +1,100 @@
+// B-004 `optimalPreservation`: from A-002 (share 0) and B-001..B-003 (shares p), the curve of
+// low- and high-resource mean ΔBPB, disparity ratio and effective bits per weight against the
+// preserved share, and the optimal share by a stated rule: the smallest share whose reduction of
+// the low-resource mean ΔBPB (from p = 0) reaches `target` (default 90 %) of the largest measured
+// reduction, reported next to its bit cost. When no share reduces it, the optimum is p = 0.
+// Reference: DESIGN.md §7 (B-004); metric names in ./metrics.ts (OPTIMAL_METRICS, curveMetric).
+
+import { z } from 'zod';
+import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
+import { DataError } from '../errors.ts';
+import { HIGH, LOW, curveMetric } from './metrics.ts';
+import { depMetrics } from './deps.ts';
+
+export interface CurvePoint {
+  id: string;
+  share: number;
+  bitsPerWeight: number;
+  low: number; // low-resource mean ΔBPB
+  high: number;
+  ratio: number; // NaN when the experiment did not compute it
+}
+
+export interface Optimum {
+  share: number;
+  bitsPerWeight: number;
+  low: number;
+  /** Largest reduction of `low` from p = 0 (≤ 0 when nothing helped). */
+  maxReduction: number;
+  /** The optimum's reduction as a share of the largest (1 at p = 0 when nothing helped). */
+  reductionShare: number;
+  ratio: number;
+}
+
+/** The stated rule, pure: smallest share reaching `target` of the largest reduction of low-resource ΔBPB. */
+export function optimalShare(curve: readonly CurvePoint[], target: number): Optimum {
+  const pts = [...curve].sort((a, b) => a.share - b.share);
+  const p0 = pts.find((c) => c.share === 0);
+  if (!p0) throw new DataError('the preservation curve has no point at share 0; make the quantize experiment (A-002) a dependency');
+  const red = (c: CurvePoint) => p0.low - c.low;
+  const maxReduction = Math.max(...pts.map(red));
+  if (!(maxReduction > 0)) return { share: 0, bitsPerWeight: p0.bitsPerWeight, low: p0.low, maxReduction, reductionShare: 1, ratio: p0.ratio };
+  const best = pts.find((c) => red(c) >= target * maxReduction)!;
+  return { share: best.share, bitsPerWeight: best.bitsPerWeight, low: best.low, maxReduction, reductionShare: red(best) / maxReduction, ratio: best.ratio };
+}
+
+export const optimalPreservation = defineKind({
+  name: 'optimalPreservation',
+  description: 'the optimal preserved share by a stated rule, with the curve',
+  params: z.strictObject({
+    model: z.string().default('base'),
+    /** Fraction of the largest measured reduction of low-resource degradation the optimum must reach. */
+    target: z.number().gt(0).max(1).default(0.9),
+  }),
+  keyMetrics: ['optimal_share', 'optimal_bits_per_weight', 'max_reduction_low'],
+  models: () => [],
+  consistency: (reps) => defaultConsistency(reps, ['max_reduction_low']),
+  run(ctx) {
+    const p = ctx.params;
+    const curve: CurvePoint[] = [];
+    let p0Ratio = NaN; // from a disparity experiment among the dependencies (A-003), for share 0
+    for (const id of ctx.deps.ids) {
+      const one = (metric: string, language: string | null = null) => {
+        const rows = depMetrics(ctx, id, { metric, model: p.model, language });
+        return rows.length ? rows[0].value : NaN;
+      };
+      const share = one('preserved_share');
+      if (Number.isNaN(share)) {
+        // Not a quantisation: a disparity experiment over the share-0 results gives the ratio at p = 0.
+        if (!Number.isNaN(one('ratio_dbpb'))) p0Ratio = one('ratio_dbpb');
+        continue;
+      }
+      curve.push({ id, share, bitsPerWeight: one('bits_per_weight'), low: one('delta_bpb', LOW), high: one('delta_bpb', HIGH), ratio: one('ratio_dbpb') });
+    }
+    for (const c of curve) if (c.share === 0 && Number.isNaN(c.ratio)) c.ratio = p0Ratio;
+    if (curve.length < 2) throw new DataError(`${ctx.experiment.id} needs the quantize experiment (share 0) and preserve experiments among its dependsOn; it found ${curve.length} point(s)`);
+    const o = optimalShare(curve, p.target);
+    const w = { model: p.model };
+    for (const c of curve) {
+      ctx.metric(curveMetric(c.share, 'share'), c.share, w);
+      ctx.metric(curveMetric(c.share, 'bits_per_weight'), c.bitsPerWeight, w);
+      ctx.metric(curveMetric(c.share, 'delta_bpb'), c.low, { model: p.model, language: LOW });
+      ctx.metric(curveMetric(c.share, 'delta_bpb'), c.high, { model: p.model, language: HIGH });
+      // A-002 computes no ratio itself (A-003 does); the curve then has no ratio at share 0.
+      if (!Number.isNaN(c.ratio)) ctx.metric(curveMetric(c.share, 'ratio_dbpb'), c.ratio, w);
+    }
+    const p0 = curve.find((c) => c.share === 0)!;
+    ctx.metric('optimal_share', o.share, w);
+    ctx.metric('optimal_bits_per_weight', o.bitsPerWeight, w);
+    ctx.metric('optimal_low_delta_bpb', o.low, w);
+    ctx.metric('optimal_reduction_share', o.reductionShare, w);
+    ctx.metric('max_reduction_low', o.maxReduction, w);
+    ctx.metric('max_reduction_low_rel', p0.low !== 0 ? o.maxReduction / p0.low : NaN, w);
+    ctx.metric('p0_low_delta_bpb', p0.low, w);
+    ctx.metric('p0_bits_per_weight', p0.bitsPerWeight, w);
+    ctx.metric('p0_ratio_dbpb', p0.ratio, w);
+    ctx.metric('optimal_ratio_dbpb', o.ratio, w);
+    ctx.metric('target_fraction', p.target, w);
+    ctx.log(`optimal share ${(o.share * 100).toFixed(1)} % at ${o.bitsPerWeight.toFixed(2)} bits/weight (low ΔBPB ${p0.low.toFixed(4)} → ${o.low.toFixed(4)})`);
+  },
+});
