@@ -121,6 +121,7 @@ tbody tr:nth-child(even) { background: #fafafa; }
   section.figure, figure, .table-wrap, table { break-inside: avoid; }
   .table-wrap { overflow: visible; }
   table { font-size: 9px; }
+  th .unit { font-size: 8px; }
   tbody tr:nth-child(even) { background: none; }
 }
 `;
