@@ -115,7 +115,9 @@ function d(x1: number, rho1: number, x2: number, rho2: number): Row[] {
   const rows: Row[] = [];
   for (const [id, model, x, rho] of [['D-001', 'opt', x1, rho1], ['D-002', 'pythia', x2, rho2]] as const) {
     rows.push([id, 'ratio_dbpb', x ? 2.5 : 1.1, { model }], [id, 'ratio_dbpb_lo', x ? 1.6 : 0.8, { model }], [id, 'ratio_dbpb_hi', x ? 3.9 : 1.5, { model }]);
-    rows.push([id, 'ratio_excludes_1', x, { model }], [id, 'rank_corr_delta_bpb', rho, { model }]);
+    rows.push([id, 'ratio_excludes_1', x, { model }], [id, 'rank_corr_delta_bpb', rho, { model }], [id, 'ratio_dbpb_unstable', 0, { model }]);
+    for (const l of groups.low) rows.push([id, 'delta_bpb', 0.05, { model, language: l }]);
+    for (const l of groups.high) rows.push([id, 'delta_bpb', x ? 0.02 : 0.045, { model, language: l }]);
   }
   return rows;
 }
@@ -123,8 +125,11 @@ function d(x1: number, rho1: number, x2: number, rho2: number): Row[] {
 test('Q4: both models show disparity with the same pattern → confirmed; neither → refuted; mixed → partial', () => {
   const v = evaluateQuestion(Q('Q4'), source(d(1, 0.8, 1, 0.7)));
   assert.equal(v.status, 'CONFIRMED');
-  assert.equal(v.evidence, 'opt 2.50× [1.60, 3.90] ρ=0.80; pythia 2.50× [1.60, 3.90] ρ=0.70 (ΔBPB disparity, rank correlation with base)');
+  assert.match(v.evidence, /^opt 2\.50× \[1\.60, 3\.90\] \(ΔBPB low 0\.0500 \/ high 0\.0200\) ρ=0\.80; pythia 2\.50× .* ρ=0\.70; /);
   assert.equal(evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1))).status, 'REFUTED');
+  // An unstable ratio on one model cannot refute: partial.
+  const unstable = d(0, 0.8, 0, 0.1).map((r): Row => (r[0] === 'D-002' && r[1] === 'ratio_dbpb_unstable' ? [r[0], r[1], 1, r[3]] : r));
+  assert.equal(evaluateQuestion(Q('Q4'), source(unstable)).status, 'PARTIAL');
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 0, 0.2))).status, 'PARTIAL');
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 1, 0.2))).status, 'PARTIAL'); // disparity, different pattern
 });

@@ -1,0 +1,85 @@
+// Pure parts of the study's kinds: metric-name helpers, the optimal-share rule, critical blocks,
+// the per-unit JSON round trip, the paired layer-vs-uniform bootstrap and the evaluation split.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { comparisonsFromJson, comparisonsToJson, studyLanguages, studyTexts, type Comparisons } from '../../src/study/common.ts';
+import { pairedDifference } from '../../src/study/layer-preservation.ts';
+import { argmaxOf, topBlocks } from '../../src/study/layers.ts';
+import { curveMetric, describeMetric, layerMetric, METRICS, parseCurveMetric, parseLayerMetric } from '../../src/study/metrics.ts';
+import { optimalShare, type CurvePoint } from '../../src/study/optimal.ts';
+import { textTotals } from '../../src/eval/metrics.ts';
+import type { TextComparison } from '../../src/eval/degradation.ts';
+
+test('metric names: curve and layer names round-trip and every name is documented with a unit', () => {
+  assert.equal(curveMetric(0.05, 'delta_bpb'), 'curve_p5_delta_bpb');
+  assert.equal(curveMetric(0.125, 'share'), 'curve_p12_5_share');
+  assert.deepEqual(parseCurveMetric('curve_p12_5_share'), { share: 0.125, field: 'share' });
+  assert.equal(parseCurveMetric('curve_p5_nonsense'), null);
+  assert.equal(layerMetric(3, 'delta_bpb'), 'layer3_delta_bpb');
+  assert.deepEqual(parseLayerMetric('layer11_critical'), { layer: 11, field: 'critical' });
+  assert.equal(describeMetric('layer2_ppl_rel_increase')?.unit, 'ratio');
+  for (const [name, d] of Object.entries(METRICS)) assert.ok(d.unit && d.doc, name);
+});
+
+const pt = (share: number, low: number, bits = 4 + share * 30): CurvePoint => ({ id: `p${share}`, share, bitsPerWeight: bits, low, high: low / 3, ratio: 3 });
+
+test('optimal share: the smallest share reaching 90 % of the largest drop, with its bits', () => {
+  const o = optimalShare([pt(0.2, 0.10), pt(0, 0.30), pt(0.05, 0.20), pt(0.1, 0.115)], 0.9);
+  // Largest drop 0.20 (at 20 %); 10 % drops 0.185 ≥ 0.18, 5 % only 0.10.
+  assert.equal(o.share, 0.1);
+  assert.ok(Math.abs(o.maxReduction - 0.2) < 1e-12);
+  assert.equal(o.bitsPerWeight, 4 + 0.1 * 30);
+  assert.ok(Math.abs(o.reductionShare - 0.925) < 1e-9);
+});
+
+test('optimal share is 0 when no share reduces low-resource degradation; share 0 is required', () => {
+  const o = optimalShare([pt(0, 0.3), pt(0.05, 0.31), pt(0.1, 0.35)], 0.9);
+  assert.equal(o.share, 0);
+  assert.ok(o.maxReduction <= 0);
+  assert.throws(() => optimalShare([pt(0.05, 0.2), pt(0.1, 0.1)], 0.9), /no point at share 0.*A-002/);
+});
+
+test('critical blocks: most sensitive first, ties to the lower index, returned ascending', () => {
+  assert.equal(argmaxOf([0.1, 0.5, 0.5, 0.2]), 1);
+  assert.deepEqual(topBlocks([0.1, 0.5, 0.3, 0.4], 2), [1, 3]);
+  assert.deepEqual(topBlocks([0.1, 0.5], 5), [0, 1]);
+});
+
+function cmp(fpNll: number, qNll: number, bytes = 100): TextComparison {
+  const text = 'x'.repeat(bytes);
+  return { fp: textTotals(text, fpNll, 50), q: textTotals(text, qNll, 50), kl: Float64Array.of(0.1, 0.3), top1Agree: 40 };
+}
+
+test('per-unit results survive JSON (KL as its per-unit mean)', () => {
+  const c: Comparisons = new Map([['eng', new Map([['article-1', cmp(50, 55)]])]]);
+  const back = comparisonsFromJson(JSON.parse(JSON.stringify(comparisonsToJson(c))));
+  const u = back.get('eng')!.get('article-1')!;
+  assert.deepEqual(u.fp, c.get('eng')!.get('article-1')!.fp);
+  assert.equal(u.top1Agree, 40);
+  assert.deepEqual([...u.kl], [0.2, 0.2]);
+  assert.throws(() => comparisonsFromJson({ format: 2, units: [] }), /format 2.*rerun/);
+});
+
+test('paired difference: significant when one plan is better on every unit, and reproducible', () => {
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const mk = (extra: (i: number) => number): Comparisons => new Map(['yor', 'amh'].map((l) => [l, new Map(ids.map((id, i) => [id, cmp(50, 55 + extra(i))]))]));
+  const better = mk((i) => -2 - (i % 3));
+  const worse = mk(() => 0);
+  const d = pairedDifference(better, worse, ['yor', 'amh'], { seed: 7, resamples: 300 });
+  assert.ok(d.estimate < 0 && d.hi < 0, JSON.stringify(d));
+  assert.deepEqual(pairedDifference(better, worse, ['yor', 'amh'], { seed: 7, resamples: 300 }), d);
+  const same = pairedDifference(worse, worse, ['yor', 'amh'], { seed: 7, resamples: 300 });
+  assert.equal(same.estimate, 0);
+});
+
+test('study texts: groups are required; replicates draw different evaluation units, training units never', () => {
+  assert.throws(() => studyLanguages({ high: ['eng'] }), /groups 'high' and 'low'/);
+  assert.throws(() => studyLanguages({ high: ['eng'], low: ['eng'] }), /both the high and the low group/);
+  const groups = { high: ['eng', 'fra'], low: ['yor'] };
+  const a = studyTexts({ corpus: { name: 'udhr' }, groups, seed: 1 });
+  const b = studyTexts({ corpus: { name: 'udhr' }, groups, seed: 2 });
+  assert.notDeepEqual(a.evaluation, b.evaluation);
+  const used = new Set([...a.evaluation, ...a.calibration, ...b.evaluation, ...b.calibration]);
+  assert.equal(used.size, 31 - Math.round(0.4 * 31)); // the training split (40 %) is the same for both and never drawn
+  assert.equal(studyTexts({ corpus: { name: 'udhr' }, groups, seed: 1 }, 3).evaluation.length, 3);
+});

@@ -1,0 +1,87 @@
+// The whole built-in study (pipelines/disparity.yaml: its experiments, kinds and question rules) run
+// by the real CLI in a temporary folder on the shipped mini models, on reduced settings: 4 languages,
+// 3 evaluation units each, 200 bootstrap resamples, one replicate. Every experiment must pass and
+// every question be decided; `status --json` has the documented shape; a second run reuses all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
+import { runCli } from '../helpers/cli.ts';
+
+const BUILTIN = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.meta.url));
+const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
+
+// Kinds whose params take the evaluation settings (the others read their dependencies' results).
+const MEASURING = new Set(['baseline', 'quantize', 'preserve', 'layerSensitivity', 'layerPreservation', 'validate']);
+
+/** The built-in pipeline, reduced: same experiments and rules, fewer languages and units. */
+function reducedPipeline(dir: string): string {
+  const p = parse(readFileSync(BUILTIN, 'utf8'));
+  for (const [alias, m] of Object.entries(p.models as Record<string, { path: string }>)) p.models[alias] = { ...m, path: join(MODELS, m.path.replace('../models/', '')) };
+  p.corpus.groups = { high: ['eng', 'fra'], low: ['yor', 'amh'] };
+  for (const e of p.experiments as { kind: string; params: Record<string, unknown> }[]) {
+    if (MEASURING.has(e.kind)) Object.assign(e.params, { maxUnits: 3, resamples: 200 });
+    if (e.kind === 'disparity') e.params.resamples = 200;
+    if (e.kind === 'preserve' || e.kind === 'layerPreservation') e.params.calibrationTokens = 512;
+  }
+  const file = join(dir, 'study.yaml');
+  writeFileSync(file, stringify(p));
+  return file;
+}
+
+test('the built-in study end to end: every experiment passes, every question decided, second run reuses all', { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'langquant-study-'));
+  try {
+    const file = reducedPipeline(dir);
+    const out = join(dir, 'run');
+    const r1 = runCli(['run', file, '--out', out, '--replicates', '1'], { timeoutMs: 170_000 });
+    assert.equal(r1.code, 0, r1.stdout + r1.stderr);
+    assert.match(r1.stdout, /done: 11 passed; 11 ran, 0 reused/);
+
+    const s = runCli(['status', out, '--json']);
+    assert.equal(s.code, 0, s.stderr);
+    const status = JSON.parse(s.stdout);
+    assert.deepEqual(Object.keys(status).sort(), ['experiments', 'pipeline', 'questions', 'run', 'runDir']);
+    assert.deepEqual(status.experiments.map((e: { id: string }) => e.id), ['A-001', 'A-002', 'A-003', 'B-001', 'B-002', 'B-003', 'B-004', 'C-001', 'C-002', 'D-001', 'D-002']);
+    for (const e of status.experiments) {
+      assert.equal(e.status, 'passed', `${e.id}: ${e.reason}`);
+      assert.equal(e.source, 'run');
+    }
+    assert.deepEqual(status.questions.map((q: { id: string }) => q.id), ['Q1', 'Q2', 'Q3', 'Q4']);
+    for (const q of status.questions) {
+      assert.ok(['CONFIRMED', 'REFUTED', 'PARTIAL'].includes(q.status), `${q.id} ${q.status}: ${q.evidence}`);
+      assert.match(q.evidence, /\d/, `${q.id} evidence has numbers: ${q.evidence}`);
+      assert.ok(Array.isArray(q.experiments) && q.experiments.length >= 2);
+    }
+
+    // The human tables: questions with status and evidence, and the checklist with ticks and source.
+    const t = runCli(['status', out]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /Research questions\n {2}Q1 {3}Is disparity real\? +(CONFIRMED|REFUTED|PARTIAL) +\S/);
+    assert.match(t.stdout, /✓ D-002 +validate +passed +run \d+/);
+
+    const r2 = runCli(['run', file, '--out', out, '--replicates', '1']);
+    assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+    assert.match(r2.stdout, /done: 11 passed; 0 ran, 11 reused/);
+    const again = JSON.parse(runCli(['status', out, '--json']).stdout);
+    assert.deepEqual(again.questions, status.questions);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a missing checkpoint blocks the experiments of its alias and says how to supply it', { timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'langquant-study-'));
+  try {
+    const file = reducedPipeline(dir);
+    const r = runCli(['plan', file, '--out', join(dir, 'run'), '--model', `pythia=${join(dir, 'nowhere')}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /D-002 .*model 'pythia' has no checkpoint at .*nowhere: put a Hugging Face checkpoint folder there or pass --model pythia=DIR/);
+    assert.doesNotMatch(r.stdout, /D-001 [^\n]*no checkpoint/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
