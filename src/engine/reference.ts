@@ -10,11 +10,20 @@ import type { Engine, ScoreRequest, ScoreResult } from './types.ts';
 
 /** Scores one window synchronously (the engine's `score` wraps this in a promise). */
 export function scoreReference(model: Model, req: ScoreRequest): ScoreResult {
-  const ids = req.ids;
+  checkWindow(req.ids);
+  return scoreFromLogits(forward(model, req.ids), req, model.config.vocabSize);
+}
+
+/** A window needs at least 2 tokens: one to condition on and one to score. */
+export function checkWindow(ids: Int32Array): void {
   const T = ids.length;
   if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
-  const V = model.config.vocabSize;
-  const logits = forward(model, ids); // [T, V]
+}
+
+/** Turns logits [T, V] of a window into NLL (float64), top-1 and, when asked, log-probabilities. */
+export function scoreFromLogits(logits: Float32Array, req: ScoreRequest, V: number): ScoreResult {
+  const ids = req.ids;
+  const T = ids.length;
   const nll = new Float64Array(T - 1);
   const top1 = new Int32Array(T - 1);
   const logProbs = req.wantLogProbs ? new Float32Array((T - 1) * V) : undefined; // [T−1, V]

@@ -10,10 +10,9 @@
 // evaluation code like any Engine. One cache shared by all plans of a model is what saves the work.
 
 import { createHash } from 'node:crypto';
-import { DataError } from '../errors.ts';
 import type { Engine, ScoreRequest, ScoreResult } from '../engine/types.ts';
-import { logSumExp } from '../kernels/index.ts';
-import { argmax, block, embed, head } from '../model/forward.ts';
+import { checkWindow, scoreFromLogits } from '../engine/reference.ts';
+import { block, embed, head } from '../model/forward.ts';
 import type { Model } from '../model/model.ts';
 
 export type LayerMode = 'one' | 'all-but-one';
@@ -98,22 +97,8 @@ export function mixedLogits(fp: Model, q: Model, quantised: ReadonlySet<number>,
 export function layerEngine(fp: Model, q: Model, quantised: readonly number[], cache: HiddenStateCache): Engine {
   const set = new Set(quantised);
   const score = (req: ScoreRequest): ScoreResult => {
-    const ids = req.ids;
-    const T = ids.length;
-    if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
-    const V = fp.config.vocabSize;
-    const logits = mixedLogits(fp, q, set, ids, cache); // [T, V]
-    const nll = new Float64Array(T - 1);
-    const top1 = new Int32Array(T - 1);
-    const logProbs = req.wantLogProbs ? new Float32Array((T - 1) * V) : undefined;
-    for (let t = 0; t < T - 1; t++) {
-      const r = t * V;
-      const lse = logSumExp(logits, r, V);
-      nll[t] = lse - logits[r + ids[t + 1]];
-      top1[t] = argmax(logits, r, V);
-      if (logProbs) for (let i = 0; i < V; i++) logProbs[r + i] = logits[r + i] - lse;
-    }
-    return { nll, top1, logProbs, logits: req.wantLogits ? logits : undefined };
+    checkWindow(req.ids);
+    return scoreFromLogits(mixedLogits(fp, q, set, req.ids, cache), req, fp.config.vocabSize); // logits [T, V]
   };
   return { name: 'reference', score: async (req) => score(req), dispose: async () => {} };
 }
