@@ -11,9 +11,11 @@
 //      calibration (at least 1 when calibrationShare > 0), the rest evaluation. A replicate draws
 //      its own calibration/evaluation subsets with its own seed; the same seed gives the same sets.
 // The result depends on the SET of ids, not their order (each set is returned in input order).
-// Split the full id list of a corpus (e.g. UDHR_UNIT_IDS), then restrict each set to the ids a
-// language has: splitting a smaller set (say, without a preamble some declaration lacks) could
-// move a unit across the training boundary.
+// The training stage is taken over a fixed UNIVERSE of ids and then restricted to the ids given, so
+// that splitting a subset (the articles some languages share, when a declaration lacks its preamble
+// or some articles) never moves a unit across the training boundary: a unit the trainer saw is
+// training in every subset. The universe is `opts.universe`, else UDHR_UNIT_IDS when every id is
+// a UDHR unit id, else the ids themselves. Calibration and evaluation are drawn among the given ids.
 //
 // Defaults for the 31 UDHR units: training 0.4 (12), calibration 0.2 (6), evaluation the rest (13).
 //
@@ -34,6 +36,11 @@ export interface SplitOptions {
   trainingShare?: number;
   /** Share of all units for calibration, in [0, 1). Default 0.2. */
   calibrationShare?: number;
+  /**
+   * Every id the corpus could have; the training set is drawn over it, then restricted to the
+   * ids given. Default: UDHR_UNIT_IDS when every id is one of them, else the ids given.
+   */
+  universe?: readonly string[];
 }
 
 export interface UnitSplit {
@@ -60,14 +67,15 @@ export function splitUnits(unitIds: readonly string[], opts: SplitOptions): Unit
   const ids = [...unitIds];
   if (new Set(ids).size !== ids.length) throw new ConfigError('splitUnits: unit ids must be unique');
   const n = ids.length;
-  const nTrain = Math.round(trainingShare * n);
+  const universe = trainingUniverse(ids, opts.universe);
+  const training = new Set(rank(universe, opts.trainingSeed ?? 0, 'training').slice(0, Math.round(trainingShare * universe.length)));
+  const nTrain = ids.filter((id) => training.has(id)).length;
   let nCal = Math.round(calibrationShare * n);
   if (calibrationShare > 0 && nCal === 0 && n - nTrain >= 2) nCal = 1; // a selector needs some calibration text
   if (n - nTrain - nCal < 1 && n > 0) {
     throw new ConfigError(`split of ${n} units leaves no evaluation unit (training ${nTrain}, calibration ${nCal}); lower the shares or use more text`);
   }
 
-  const training = new Set(rank(ids, opts.trainingSeed ?? 0, 'training').slice(0, nTrain));
   const rest = ids.filter((id) => !training.has(id));
   const calibration = new Set(rank(rest, opts.seed, 'calibration').slice(0, nCal));
   return {
@@ -75,6 +83,19 @@ export function splitUnits(unitIds: readonly string[], opts: SplitOptions): Unit
     calibration: ids.filter((id) => calibration.has(id)),
     evaluation: rest.filter((id) => !calibration.has(id)),
   };
+}
+
+function trainingUniverse(ids: readonly string[], universe: readonly string[] | undefined): string[] {
+  if (universe) {
+    const u = [...new Set(universe)];
+    const set = new Set(u);
+    const outside = ids.filter((id) => !set.has(id));
+    if (outside.length > 0) throw new ConfigError(`splitUnits: unit ${outside.slice(0, 3).join(', ')} is not in the universe of ids; pass the corpus's full id list as the universe`);
+    return u;
+  }
+  const udhr = new Set(UDHR_UNIT_IDS);
+  // A subset of the UDHR units is split as the whole declaration is, so the trainer's units stay out.
+  return ids.length > 0 && ids.every((id) => udhr.has(id)) ? [...UDHR_UNIT_IDS] : [...ids];
 }
 
 /** Ids ordered by a seeded hash (ties, vanishingly rare, by id): a permutation independent of input order. */

@@ -37,6 +37,28 @@ test('the training split is the same for every replicate seed and never meets an
   assert.notDeepEqual(splitUnits(UDHR_UNIT_IDS, { seed: 0, trainingSeed: 1 }).training, base);
 });
 
+test('a subset of the UDHR units (languages lacking some articles) keeps every trainer unit out of evaluation', () => {
+  const full = splitUnits(UDHR_UNIT_IDS, { seed: 0 });
+  // Drop five units the trainer did not see: splitting 26 ids by count alone would hold out only 10.
+  const dropped = [...full.calibration, ...full.evaluation].slice(0, 5);
+  const subset = UDHR_UNIT_IDS.filter((id) => !dropped.includes(id));
+  for (let seed = 0; seed < 20; seed++) {
+    const s = splitUnits(subset, { seed });
+    assert.deepEqual(s.training, full.training);
+    assert.ok(disjoint(full.training, [...s.calibration, ...s.evaluation]), `seed ${seed}`);
+    assert.equal(s.training.length + s.calibration.length + s.evaluation.length, 26);
+  }
+  // Dropping trainer units leaves the others in training; nothing moves the other way.
+  const lessOne = splitUnits(UDHR_UNIT_IDS.filter((id) => id !== full.training[0]), { seed: 0 });
+  assert.deepEqual(lessOne.training, full.training.slice(1));
+  // An explicit universe does the same for other corpora; ids outside it are refused.
+  const u = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+  const whole = splitUnits(u, { seed: 0, trainingShare: 0.5, calibrationShare: 0.1 });
+  const part = splitUnits(u.filter((x) => !whole.evaluation.includes(x) || x === whole.evaluation[0]), { seed: 0, trainingShare: 0.5, calibrationShare: 0.1, universe: u });
+  assert.deepEqual(part.training, whole.training);
+  assert.throws(() => splitUnits(['a', 'zz'], { seed: 0, universe: u }), /zz is not in the universe/);
+});
+
 test('shares are validated', () => {
   assert.throws(() => splitUnits(UDHR_UNIT_IDS, { seed: 0, trainingShare: 0.7, calibrationShare: 0.3 }), ConfigError);
   assert.throws(() => splitUnits(UDHR_UNIT_IDS, { seed: 0, trainingShare: -0.1 }), ConfigError);
