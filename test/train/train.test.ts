@@ -117,6 +117,13 @@ test('langquant train: mistakes are one-line messages', () => {
   ];
   writeFileSync(join(out, 'bad.json'), '{"shares": {"eng": -1}}');
   cases.push([['train', '--arch', 'gpt2', '--out', out, '--mix', join(out, 'bad.json')], /share of "eng" must be a number ≥ 0/]);
+  // JSON.parse quotes the broken text, newline included: still one line.
+  writeFileSync(join(out, 'broken.json'), 'not json\n');
+  cases.push([['train', '--arch', 'gpt2', '--out', out, '--mix', join(out, 'broken.json')], /mix file .*broken\.json is not valid JSON \(.*\); fix the file/]);
+  writeFileSync(join(out, 'a-file'), '');
+  cases.push([['train', '--arch', 'gpt2', '--out', join(out, 'a-file')], /--out .*a-file is a file, not a folder; choose a folder path/]);
+  cases.push([['train', '--arch', 'gpt2', '--out', join(out, 'a-file', 'below')], /cannot create the folder --out .*below \(ENOTDIR\); choose a path you can write to/]);
+  cases.push([['train', '--arch', 'gpt2', '--out', out, '--steps', '10', '--warmup', '11'], /warmup 11 must be a whole number in 1\.\.10 .*pass --warmup N/]);
   for (const [args, re] of cases) {
     const r = runCli(args);
     assert.notEqual(r.code, 0, args.join(' '));

@@ -63,7 +63,9 @@ export function readMix(spec: string): Mix {
   try {
     raw = JSON.parse(readFileSync(spec, 'utf8'));
   } catch (e) {
-    throw new ConfigError(`mix file ${spec} is not valid JSON (${(e as Error).message}); fix the file`);
+    // JSON.parse's message may quote the text across lines: one line for the CLI.
+    const why = (e as Error).message.replace(/\s+/g, ' ').trim();
+    throw new ConfigError(`mix file ${spec} is not valid JSON (${why}); fix the file`);
   }
   return makeMix(spec, raw);
 }

@@ -14,7 +14,7 @@
 //    bits per byte per language, version); the checkpoint is then removed.
 // Deterministic: the same options and seed give the same weights on the same machine.
 
-import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { VERSION } from '../../version.ts';
@@ -99,7 +99,18 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (!Number.isInteger(o.vocabSize) || o.vocabSize < 257 || o.vocabSize > 65535) throw new ConfigError(`vocabulary ${o.vocabSize} must be between 257 and 65535; pass --vocab N`);
   if (!(o.lr > 0 && o.lr < 1)) throw new ConfigError(`learning rate ${o.lr} must be in (0, 1); pass --lr e.g. 0.003`);
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new ConfigError(`seed ${o.seed} must be a whole number ≥ 0`);
-  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || o.warmup < 1 || o.warmup > o.steps)) throw new ConfigError(`warmup ${o.warmup} must be a whole number in 1..${o.steps}`);
+  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || o.warmup < 1 || o.warmup > o.steps)) throw new ConfigError(`warmup ${o.warmup} must be a whole number in 1..${o.steps} (the steps); pass --warmup N or leave it out for 5 % of the steps`);
+}
+
+/** Creates `out` (and its parents); a path that is a file, or a folder that cannot be made, is the user's to fix. */
+function makeOutFolder(out: string): void {
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new ConfigError(`--out ${out} is a file, not a folder; choose a folder path for the model`);
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`cannot create the folder --out ${out} (${code}); choose a path you can write to`);
+  }
 }
 
 /** What must match for a checkpoint to be resumed. */
@@ -125,7 +136,7 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
   if (existsSync(join(out, 'training.json')) && !existsSync(join(out, CHECKPOINT_FILE))) {
     throw new ConfigError(`${out} already holds a trained model (training.json); choose another --out or delete the folder`);
   }
-  mkdirSync(out, { recursive: true });
+  makeOutFolder(out);
   const id = identity(o);
   const ck = readCheckpoint(out);
   if (ck && ck.state.identity !== id) {
