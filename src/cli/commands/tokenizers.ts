@@ -1,5 +1,5 @@
 // `langquant tokenizers (--model DIR | --tokenizer FILE) [--languages L1,L2,…] [--corpus udhr|PATH]
-//   [--reference eng] [--json]`: tokenizer fertility per language — tokens per byte, per character
+//   [--reference eng] [--include-incomplete] [--json]`: tokenizer fertility per language — tokens per byte, per character
 // and per word — and the premium relative to English on the same aligned text (Petrov et al. 2023;
 // method in src/data/fertility.ts). Default languages: the default study set.
 
@@ -16,6 +16,7 @@ interface TokenizersOptions {
   languages?: string;
   corpus: string;
   reference: string;
+  includeIncomplete?: boolean;
   json?: boolean;
 }
 
@@ -28,6 +29,7 @@ export function registerTokenizers(program: Command): void {
     .option('--languages <list>', 'comma-separated language codes (default: the study set)')
     .option('--corpus <name|path>', 'udhr, a folder of <lang>.txt, a FLORES-200 folder or a .jsonl file', 'udhr')
     .option('--reference <lang>', 'language the premium is relative to', 'eng')
+    .option('--include-incomplete', 'udhr: allow incomplete declarations (stage below 4)')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: TokenizersOptions) => {
       const source = opts.tokenizer ?? opts.model;
@@ -35,9 +37,12 @@ export function registerTokenizers(program: Command): void {
       const tokenizer = await loadTokenizer(source);
       const languages = opts.languages ? parseList(opts.languages) : undefined;
       const corpus = opts.corpus === 'udhr'
-        ? openCorpus('udhr', { languages: withReference(languages ?? [...DEFAULT_STUDY_LANGUAGES], opts.reference) })
+        ? openCorpus('udhr', { languages: withReference(languages ?? [...DEFAULT_STUDY_LANGUAGES], opts.reference), includeIncomplete: opts.includeIncomplete ?? false })
         : openCorpus(opts.corpus, {});
       const result = tokenizerFertility(corpus, tokenizer, { languages: languages ?? (opts.corpus === 'udhr' ? [...DEFAULT_STUDY_LANGUAGES] : corpus.languages), reference: opts.reference });
+      if (result.reference === null) {
+        process.stderr.write(`langquant: warning: corpus ${corpus.name} has no ${opts.reference} text, so there is no premium; add it to the corpus or pass --reference with one of ${corpus.languages.join(', ')}\n`);
+      }
       if (opts.json) {
         const out = {
           tokenizer: tokenizer.source,
