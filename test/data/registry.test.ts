@@ -8,7 +8,8 @@ import {
 import { detectScript, scriptMatches } from '../../src/data/script.ts';
 import { resolveUdhrEntry, udhrCorpus, udhrEntries, udhrEntriesFor } from '../../src/data/udhr.ts';
 import { floresCorpus } from '../../src/data/user.ts';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataError } from '../../src/errors.ts';
@@ -43,6 +44,13 @@ test('default study set: ≥ 8 high, ≥ 8 low, ≥ 5 scripts, all complete udhr
   assert.ok(g.high.length >= 8 && g.low.length >= 8 && g.mid.length === 0);
   assert.ok(new Set(DEFAULT_STUDY_LANGUAGES.map((l) => getLanguage(l).script)).size >= 5);
   for (const l of DEFAULT_STUDY_LANGUAGES) assert.ok(resolveUdhrEntry(l).stage >= 4, l);
+});
+
+test('the built-in study pipeline lists the default study set, grouped by the rule', () => {
+  const spec = parse(readFileSync(new URL('../../pipelines/disparity.yaml', import.meta.url), 'utf8')) as { corpus: { groups: { high: string[]; low: string[] } } };
+  const { high, low } = spec.corpus.groups;
+  assert.deepEqual(resolveGroups([...high, ...low]), { high, low });
+  assert.deepEqual([...high, ...low].sort(), [...DEFAULT_STUDY_LANGUAGES].sort());
 });
 
 test('script detected from each registry language\'s UDHR text agrees with the registry', () => {
