@@ -142,7 +142,8 @@ function checkCounts(counts: Map<string, number>, what: string): void {
   const [refFile, refN] = entries[0];
   for (const [file, n] of entries) {
     if (n !== refN) {
-      throw new DataError(`${file} has ${n} ${what} but ${refFile} has ${refN}; aligned files must have one translation per line, in the same order`);
+      const count = (k: number) => `${k} ${k === 1 ? what.slice(0, -1) : what}`;
+      throw new DataError(`${file} has ${count(n)} but ${refFile} has ${count(refN)}; aligned files must have one translation per ${what.slice(0, -1)}, in the same order`);
     }
   }
 }

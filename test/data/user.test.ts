@@ -59,7 +59,7 @@ test('FLORES-200 folder: dev + devtest, aligned sentence ids, zho → cmn', () =
 });
 
 test('FLORES errors: mismatched line counts, blank line, missing split, bad UTF-8', () => {
-  assert.throws(() => floresCorpus(tmp({ 'dev/eng_Latn.dev': 'a\nb\n', 'dev/swh_Latn.dev': 'a\n' })), dataError(/swh_Latn\.dev has 1 lines but .*eng_Latn\.dev has 2/));
+  assert.throws(() => floresCorpus(tmp({ 'dev/eng_Latn.dev': 'a\nb\n', 'dev/swh_Latn.dev': 'a\n' })), dataError(/swh_Latn\.dev has 1 line but .*eng_Latn\.dev has 2 lines; aligned files must have one translation per line/));
   assert.throws(() => floresCorpus(tmp({ 'dev/eng_Latn.dev': 'a\n\nb\n' })), dataError(/eng_Latn\.dev line 2 is blank/));
   assert.throws(() => floresCorpus(tmp({ 'dev/eng_Latn.dev': 'a\n', 'devtest/swh_Latn.devtest': 'a\n', 'dev/swh_Latn.dev': 'b\n' })), dataError(/lacks devtest\/eng_Latn\.devtest/));
   assert.throws(() => floresCorpus(tmp({ 'dev/eng_Latn.dev': new Uint8Array([0xc3, 0x28]) })), dataError(/eng_Latn\.dev: not valid UTF-8/));
