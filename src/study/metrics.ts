@@ -126,6 +126,8 @@ export const OPTIMAL_METRICS = Object.freeze({
   /** Low-resource mean ΔBPB and bits per weight of plain quantisation (p = 0). */
   p0_low_delta_bpb: d('bits/byte', 'experiment', 'low-resource mean ΔBPB without preservation'),
   p0_bits_per_weight: d('bits/weight', 'experiment', 'bits per weight without preservation'),
+  /** 1 when the optimum's low-resource ΔBPB interval lies wholly below the share-0 interval (from A-003). */
+  reduction_significant: d('0/1', 'experiment', 'the reduction at the optimal share is significant (intervals do not overlap)'),
   /** ΔBPB disparity ratio without preservation (from the disparity experiment, A-003) and at the optimum. */
   p0_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio without preservation'),
   optimal_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio at the optimal share'),

@@ -18,6 +18,9 @@ export interface CurvePoint {
   low: number; // low-resource mean ΔBPB
   high: number;
   ratio: number; // NaN when the experiment did not compute it
+  /** 95 % bootstrap interval of `low` (NaN when the experiment did not compute it). */
+  lowLo: number;
+  lowHi: number;
 }
 
 export interface Optimum {
@@ -57,7 +60,8 @@ export const optimalPreservation = defineKind({
   run(ctx) {
     const p = ctx.params;
     const curve: CurvePoint[] = [];
-    let p0Ratio = NaN; // from a disparity experiment among the dependencies (A-003), for share 0
+    // From a disparity experiment among the dependencies (A-003): the share-0 ratio and low-group interval.
+    let p0 = { ratio: NaN, lowLo: NaN, lowHi: NaN };
     for (const id of ctx.deps.ids) {
       const one = (metric: string, language: string | null = null) => {
         const rows = depMetrics(ctx, id, { metric, model: p.model, language });
@@ -66,12 +70,12 @@ export const optimalPreservation = defineKind({
       const share = one('preserved_share');
       if (Number.isNaN(share)) {
         // Not a quantisation: a disparity experiment over the share-0 results gives the ratio at p = 0.
-        if (!Number.isNaN(one('ratio_dbpb'))) p0Ratio = one('ratio_dbpb');
+        if (!Number.isNaN(one('ratio_dbpb'))) p0 = { ratio: one('ratio_dbpb'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW) };
         continue;
       }
-      curve.push({ id, share, bitsPerWeight: one('bits_per_weight'), low: one('delta_bpb', LOW), high: one('delta_bpb', HIGH), ratio: one('ratio_dbpb') });
+      curve.push({ id, share, bitsPerWeight: one('bits_per_weight'), low: one('delta_bpb', LOW), high: one('delta_bpb', HIGH), ratio: one('ratio_dbpb'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW) });
     }
-    for (const c of curve) if (c.share === 0 && Number.isNaN(c.ratio)) c.ratio = p0Ratio;
+    for (const c of curve) if (c.share === 0 && Number.isNaN(c.ratio)) Object.assign(c, p0);
     if (curve.length < 2) throw new DataError(`${ctx.experiment.id} needs the quantize experiment (share 0) and preserve experiments among its dependsOn; it found ${curve.length} point(s)`);
     const o = optimalShare(curve, p.target);
     const w = { model: p.model };
@@ -83,18 +87,21 @@ export const optimalPreservation = defineKind({
       // A-002 computes no ratio itself (A-003 does); the curve then has no ratio at share 0.
       if (!Number.isNaN(c.ratio)) ctx.metric(curveMetric(c.share, 'ratio_dbpb'), c.ratio, w);
     }
-    const p0 = curve.find((c) => c.share === 0)!;
+    const zero = curve.find((c) => c.share === 0)!;
+    const best = curve.find((c) => c.share === o.share)!;
     ctx.metric('optimal_share', o.share, w);
     ctx.metric('optimal_bits_per_weight', o.bitsPerWeight, w);
     ctx.metric('optimal_low_delta_bpb', o.low, w);
     ctx.metric('optimal_reduction_share', o.reductionShare, w);
     ctx.metric('max_reduction_low', o.maxReduction, w);
-    ctx.metric('max_reduction_low_rel', p0.low !== 0 ? o.maxReduction / p0.low : NaN, w);
-    ctx.metric('p0_low_delta_bpb', p0.low, w);
-    ctx.metric('p0_bits_per_weight', p0.bitsPerWeight, w);
-    ctx.metric('p0_ratio_dbpb', p0.ratio, w);
+    ctx.metric('max_reduction_low_rel', zero.low !== 0 ? o.maxReduction / zero.low : NaN, w);
+    ctx.metric('p0_low_delta_bpb', zero.low, w);
+    ctx.metric('p0_bits_per_weight', zero.bitsPerWeight, w);
+    // Conservative: the optimum's interval lies wholly below the share-0 interval (0 when either is missing).
+    ctx.metric('reduction_significant', best.share > 0 && best.lowHi < zero.lowLo ? 1 : 0, w);
+    ctx.metric('p0_ratio_dbpb', zero.ratio, w);
     ctx.metric('optimal_ratio_dbpb', o.ratio, w);
     ctx.metric('target_fraction', p.target, w);
-    ctx.log(`optimal share ${(o.share * 100).toFixed(1)} % at ${o.bitsPerWeight.toFixed(2)} bits/weight (low ΔBPB ${p0.low.toFixed(4)} → ${o.low.toFixed(4)})`);
+    ctx.log(`optimal share ${(o.share * 100).toFixed(1)} % at ${o.bitsPerWeight.toFixed(2)} bits/weight (low ΔBPB ${zero.low.toFixed(4)} → ${o.low.toFixed(4)})`);
   },
 });

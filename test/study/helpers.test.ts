@@ -21,7 +21,7 @@ test('metric names: curve and layer names round-trip and every name is documente
   for (const [name, d] of Object.entries(METRICS)) assert.ok(d.unit && d.doc, name);
 });
 
-const pt = (share: number, low: number, bits = 4 + share * 30): CurvePoint => ({ id: `p${share}`, share, bitsPerWeight: bits, low, high: low / 3, ratio: 3 });
+const pt = (share: number, low: number, bits = 4 + share * 30): CurvePoint => ({ id: `p${share}`, share, bitsPerWeight: bits, low, high: low / 3, ratio: 3, lowLo: NaN, lowHi: NaN });
 
 test('optimal share: the smallest share reaching 90 % of the largest drop, with its bits', () => {
   const o = optimalShare([pt(0.2, 0.10), pt(0, 0.30), pt(0.05, 0.20), pt(0.1, 0.115)], 0.9);

@@ -73,14 +73,16 @@ test('a question is PENDING while one of its experiments has no complete result'
 });
 
 function b004(rel: number, extra: Partial<Record<string, number>> = {}): Row[] {
-  const m: Record<string, number> = { optimal_share: 0.1, optimal_bits_per_weight: 7.4, p0_bits_per_weight: 4.25, max_reduction_low_rel: rel, p0_low_delta_bpb: 0.2, optimal_low_delta_bpb: 0.2 * (1 - rel), p0_ratio_dbpb: 3, optimal_ratio_dbpb: 2, ...extra };
+  const m: Record<string, number> = { optimal_share: 0.1, optimal_bits_per_weight: 7.4, p0_bits_per_weight: 4.25, max_reduction_low_rel: rel, p0_low_delta_bpb: 0.2, optimal_low_delta_bpb: 0.2 * (1 - rel), p0_ratio_dbpb: 3, optimal_ratio_dbpb: 2, reduction_significant: 1, ...extra };
   return Object.entries(m).map(([k, v]) => ['B-004', k, v] as Row);
 }
 
 test('Q2: confirmed, partial and refuted by the share of low-resource degradation removed', () => {
   const v = evaluateQuestion(Q('Q2'), source(b004(0.6)));
   assert.equal(v.status, 'CONFIRMED');
-  assert.equal(v.evidence, 'best share removes 60 % of low-resource ΔBPB; optimal 10 % kept: low ΔBPB 0.2000 → 0.0800, disparity 3.00× → 2.00×, at 7.40 vs 4.25 bits/weight');
+  assert.equal(v.evidence, 'best share removes 60 % of low-resource ΔBPB; optimal 10 % kept: low ΔBPB 0.2000 → 0.0800, disparity 3.00× → 2.00×, at 7.40 vs 4.25 bits/weight; significant: 1');
+  // A large reduction within the noise is only partial.
+  assert.equal(evaluateQuestion(Q('Q2'), source(b004(0.6, { reduction_significant: 0 }))).status, 'PARTIAL');
   assert.equal(evaluateQuestion(Q('Q2'), source(b004(0.1))).status, 'PARTIAL');
   assert.equal(evaluateQuestion(Q('Q2'), source(b004(-0.05))).status, 'REFUTED');
   // A missing value (e.g. B-004 recorded nothing) keeps the question open, naming what is missing.
