@@ -1,9 +1,12 @@
 // The CLI as a user runs it: `langquant inspect` over the checkpoint layouts, and every loading
 // mistake as one line on stderr with a non-zero exit and no stack trace.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { normalizeConfig } from '../src/model/config.ts';
+import { weightSpec } from '../src/model/spec.ts';
+import { writeSafetensors } from '../src/model/checkpoint/write.ts';
 import { buildZip, copyConfig, goldenDir, goldenWeights, PickleEmitter, tempDir, torchSaveFiles, writeTorchSave } from './helpers/checkpoints.ts';
 import { GOLDEN, runCli } from './helpers/cli.ts';
 
@@ -100,4 +103,55 @@ test('inspect refuses a pickle that asks for os.system, without running it', (t)
   writeFileSync(join(dir, 'pytorch_model.bin'), buildZip(torchSaveFiles([], evil)));
   assertOneLineError(['inspect', '--model', dir], /pytorch_model\.bin: refusing to execute os\.system from its pickle/);
   assert.equal(existsSync(marker), false, 'the payload must not run');
+});
+
+test('inspect reads headers only: a sparse 37 GB checkpoint with an 8.6-billion-value embedding is inspected', (t) => {
+  // Reading this embedding would need a Float32Array longer than 2^32 values: it must not be read.
+  const dir = tempDir(t);
+  const config = { model_type: 'gpt2', vocab_size: 2 ** 20, n_embd: 8192, n_head: 64, n_layer: 1, n_positions: 128 };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  let params = 0;
+  for (const s of weightSpec(normalizeConfig(config))) {
+    if (s.tiedTo) continue; // lm_head left out: tied to wte
+    const bytes = s.shape.reduce((a, b) => a * b, 1) * 4;
+    header[s.name] = { dtype: 'F32', shape: s.shape, data_offsets: [off, off + bytes] };
+    off += bytes;
+    params += bytes / 4;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const fd = openSync(join(dir, 'model.safetensors'), 'w');
+  try {
+    writeSync(fd, len, 0, 8, 0);
+    writeSync(fd, json, 0, json.length, 8);
+    ftruncateSync(fd, 8 + json.length + off); // a hole: no disk used
+  } finally {
+    closeSync(fd);
+  }
+  assert.ok(off > 36e9);
+  const r = runCli(['inspect', '--model', dir, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.parameters, params);
+  assert.deepEqual(out.tied, ['lm_head.weight']);
+  assert.deepEqual(out.dtypes, { F32: Object.keys(header).length });
+});
+
+test('inspect: a tied output stored as an identical copy is reported tied and counted once; a file is not a folder', (t) => {
+  const dir = tempDir(t);
+  copyConfig('opt-a', dir);
+  const golden = goldenWeights('opt-a');
+  const emb = golden.get('model.decoder.embed_tokens.weight')!;
+  writeSafetensors(join(dir, 'model.safetensors'), new Map([...golden, ['lm_head.weight', { data: emb.data.slice(), shape: emb.shape }]]), { dtype: 'F32' });
+  const r = runCli(['inspect', '--model', dir, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(out.tied, ['lm_head.weight']);
+  assert.equal(out.parameters, 172416); // as the golden opt-a folder, which leaves lm_head out
+  assertOneLineError(['inspect', '--model', join(dir, 'config.json')], /config\.json is a file, not a model folder; pass the folder that holds config\.json/);
+  copyConfig('opt-a', dir, { model_type: undefined });
+  assertOneLineError(['inspect', '--model', dir], /config\.json has no "model_type"/);
 });

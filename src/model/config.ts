@@ -108,14 +108,23 @@ function positive(cfg: ModelConfig): ModelConfig {
     ['headDim', cfg.headDim],
     ['intermediateSize', cfg.intermediateSize],
   ];
+  const fix = 'fix config.json or download it again';
+  // Checked first: a head count that does not divide the width shows up as a fractional headDim.
+  const intPos = (v: number) => Number.isInteger(v) && v > 0;
+  if (cfg.arch !== 'llama' && intPos(cfg.hiddenSize) && intPos(cfg.numHeads) && cfg.hiddenSize % cfg.numHeads !== 0) {
+    throw new CheckpointError(`config.json: hidden size ${cfg.hiddenSize} is not divisible into ${cfg.numHeads} heads; ${fix}`);
+  }
   for (const [k, v] of checks) {
-    if (!Number.isInteger(v) || v <= 0) throw new CheckpointError(`config.json: ${k} must be a positive integer, found ${v}`);
+    if (!Number.isInteger(v) || v <= 0) throw new CheckpointError(`config.json: ${k} must be a positive integer, found ${v}; ${fix}`);
   }
   if (cfg.numHeads % cfg.numKvHeads !== 0) {
-    throw new CheckpointError(`config.json: ${cfg.numHeads} attention heads are not a multiple of ${cfg.numKvHeads} key/value heads`);
+    throw new CheckpointError(`config.json: ${cfg.numHeads} attention heads are not a multiple of ${cfg.numKvHeads} key/value heads; ${fix}`);
   }
-  if (cfg.headDim * cfg.numHeads !== cfg.hiddenSize && cfg.arch !== 'llama') {
-    throw new CheckpointError(`config.json: hidden size ${cfg.hiddenSize} is not divisible into ${cfg.numHeads} heads`);
+  // Rotate-half pairs dim m with m + R/2, so R must be even (transformers fails on an odd R too).
+  if (cfg.positions === 'rotary' && (!Number.isInteger(cfg.rotaryDims) || cfg.rotaryDims < 0 || cfg.rotaryDims % 2 !== 0 || cfg.rotaryDims > cfg.headDim)) {
+    throw new CheckpointError(
+      `config.json: ${cfg.rotaryDims} rotary dimensions per head (of ${cfg.headDim}) is not an even number within the head; rotary embedding rotates pairs of dimensions — ${fix}`,
+    );
   }
   return Object.freeze(cfg);
 }
@@ -127,7 +136,11 @@ export function normalizeConfig(raw: Raw): ModelConfig {
   switch (type) {
     case 'gpt2': {
       if (raw['scale_attn_by_inverse_layer_idx'] === true) {
-        throw new CheckpointError('config.json: scale_attn_by_inverse_layer_idx=true (Mistral-style GPT-2) is not supported');
+        throw new CheckpointError('config.json: scale_attn_by_inverse_layer_idx=true (Mistral-style GPT-2) is not supported; use a checkpoint without it');
+      }
+      // GPT-2 without the 1/√HS attention scale: every engine here scales, so refuse rather than mis-score.
+      if (raw['scale_attn_weights'] === false) {
+        throw new CheckpointError('config.json: scale_attn_weights=false (unscaled GPT-2 attention) is not supported; use a checkpoint without it');
       }
       const C = num(raw, ['n_embd', 'hidden_size'], 768, 'hidden size');
       const NH = num(raw, ['n_head', 'num_attention_heads'], 12, 'head count');
@@ -166,7 +179,7 @@ export function normalizeConfig(raw: Raw): ModelConfig {
       const preNorm = bool(raw, 'do_layer_norm_before', true);
       const enableBias = bool(raw, 'enable_bias', true);
       if (raw['layer_norm_elementwise_affine'] === false) {
-        throw new CheckpointError('config.json: OPT with layer_norm_elementwise_affine=false is not supported');
+        throw new CheckpointError('config.json: OPT with layer_norm_elementwise_affine=false is not supported; use a checkpoint whose layer norms have weights and biases');
       }
       return positive({
         ...base,
@@ -272,7 +285,8 @@ export function normalizeConfig(raw: Raw): ModelConfig {
       });
     }
     case 'bloom': {
-      const C = num(raw, ['hidden_size', 'n_embed'], 64, 'hidden size');
+      // BloomConfig lets n_embed (the name bigscience's files use) override hidden_size.
+      const C = num(raw, ['n_embed', 'hidden_size'], 64, 'hidden size');
       const NH = num(raw, ['n_head', 'num_attention_heads'], 8, 'head count');
       return positive({
         ...base,
@@ -304,6 +318,11 @@ export function normalizeConfig(raw: Raw): ModelConfig {
       });
     }
     default:
+      if (type === undefined || type === null) {
+        throw new CheckpointError(
+          `config.json has no "model_type"; add the architecture's model_type (langquant supports ${SUPPORTED_ARCHS.join(', ')}) or download the model's config.json again`,
+        );
+      }
       throw new CheckpointError(
         `config.json: model_type ${JSON.stringify(type)} is not supported; langquant supports ${SUPPORTED_ARCHS.join(', ')}`,
       );

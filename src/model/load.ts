@@ -25,8 +25,11 @@ export interface LoadOptions {
 }
 
 export function loadConfig(dir: string): ModelConfig {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+  if (!existsSync(dir)) {
     throw new CheckpointError(`model directory ${dir} does not exist; pass the folder that holds config.json and the weights`);
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new CheckpointError(`${dir} is a file, not a model folder; pass the folder that holds config.json and the weights`);
   }
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new CheckpointError(`${dir} has no config.json; a Hugging Face model folder needs config.json next to its weights`);
@@ -136,11 +139,12 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
   for (const s of specs) {
     const stored = byCanon.get(s.name);
     if (stored) dtypes[s.name] = stored.dtype as DType;
-    if (!keep(s.name)) continue;
     const source = tiedFrom.get(s.name);
+    // Absent from the file and tied: known from the headers, so listed whether or not it is kept.
+    if (source) tied.push(s.name);
+    if (!keep(s.name)) continue;
     if (source) {
       weights.set(s.name, read(source));
-      tied.push(s.name);
     } else if (s.tiedTo && byCanon.has(s.tiedTo)) {
       weights.set(s.name, tiedCopy(s, read(s.name), read(s.tiedTo), where, tied));
     } else {

@@ -14,7 +14,9 @@ export interface LoadInfo {
   readonly dtypes: Readonly<Record<string, DType>>;
   /**
    * Output-matrix names that are the embedding (the same Tensor object): taken from it because the
-   * file lacks them, or because the file stores an identical copy while config.json ties them.
+   * file lacks them (listed even when not kept, see LoadOptions.keep), or because the file stores
+   * an identical copy while config.json ties them (known only when the output matrix is kept: the
+   * copy has to be read to be compared).
    */
   readonly tied: readonly string[];
   /** Names in the file that were ignored (stale buffers). */

@@ -143,3 +143,25 @@ test('a tensor beyond 2 GiB is read with positioned reads (sparse 2.5 GiB file)'
   assert.ok(h.entries.get('tail')!.begin > 2 ** 31);
   assert.deepEqual([...readSafetensors(p, ['tail']).get('tail')!.data], [1.25, -2, 2 ** 34]);
 });
+
+test('a tensor too large for one array is a CheckpointError, not a crash (sparse 16 GiB file)', (t) => {
+  const p = join(tempDir(t), 'huge.safetensors');
+  const n = 2 ** 33; // F16 values: 16 GiB in the file, 32 GiB as float32, past Node's typed-array limit
+  const header = Buffer.from(JSON.stringify({ huge: { dtype: 'F16', shape: [2 ** 17, 2 ** 16], data_offsets: [0, 2 * n] } }));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(header.length));
+  const fd = openSync(p, 'w');
+  try {
+    writeSync(fd, len, 0, 8, 0);
+    writeSync(fd, header, 0, header.length, 8);
+    ftruncateSync(fd, 8 + header.length + 2 * n);
+  } finally {
+    closeSync(fd);
+  }
+  assert.equal(readSafetensorsHeader(p).entries.get('huge')!.end, 8 + header.length + 2 * n);
+  assert.throws(() => readSafetensors(p, ['huge']), (e: unknown) => {
+    assert.ok(e instanceof CheckpointError, String(e));
+    assert.match(e.message, /tensor "huge" has 8589934592 values \(32\.0 GiB as float32\), more than one array can hold here .*use a smaller model/);
+    return true;
+  });
+});

@@ -276,6 +276,11 @@ test('keep: only the chosen tensors are held, all are still checked; a kept tied
   const out = loadModel(dir, { keep: (n) => n === 'lm_head.weight' });
   assert.deepEqual([...out.weights.keys()], ['lm_head.weight']);
   assert.deepEqual(out.info.tied, ['lm_head.weight']);
+  // headers only: nothing held, yet the tie (the file lacks lm_head) and the dtypes are known
+  const none = loadModel(dir, { keep: () => false });
+  assert.equal(none.weights.size, 0);
+  assert.deepEqual(none.info.tied, ['lm_head.weight']);
+  assert.equal(Object.keys(none.info.dtypes).length, weightSpec(cfg).length - 1);
 });
 
 test('writeModelDir writes a folder that loads back identically; a separately changed output unties', (t) => {

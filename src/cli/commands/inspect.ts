@@ -1,7 +1,12 @@
 // `langquant inspect --model DIR`: architecture, parameter count, dtypes, tied and ignored tensors.
+// Everything comes from config.json and the weight files' headers: no weight is read, except that
+// when config.json ties the output matrix and the file stores one anyway, that matrix and the
+// embedding are read to tell a copy of the tie from a contradiction (src/model/load.ts). So a
+// checkpoint of any size is inspected in about the time it takes to open it.
 
 import type { Command } from 'commander';
 import { loadModel } from '../../model/load.ts';
+import { weightSpec } from '../../model/spec.ts';
 import { numel } from '../../tensor/tensor.ts';
 
 export function registerInspect(program: Command): void {
@@ -11,15 +16,15 @@ export function registerInspect(program: Command): void {
     .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + weights)')
     .option('--json', 'print JSON instead of text')
     .action((opts: { model: string; json?: boolean }) => {
-      const model = loadModel(opts.model);
+      let model = loadModel(opts.model, { keep: () => false }); // headers only
+      const specs = weightSpec(model.config);
+      const storedTiedOutput = specs.some((s) => s.tiedTo !== undefined && !model.info.tied.includes(s.name));
+      if (storedTiedOutput) model = loadModel(opts.model, { keep: (n) => specs.some((s) => s.name === n && s.tiedTo !== undefined) });
       const c = model.config;
-      const seen = new Set<unknown>();
+      // Every tensor the architecture needs has its spec shape (the loader checked it); a tied
+      // output matrix is the embedding, counted once.
       let params = 0;
-      for (const t of model.weights.values()) {
-        if (seen.has(t)) continue; // a tied matrix is counted once
-        seen.add(t);
-        params += numel(t.shape);
-      }
+      for (const s of specs) if (!model.info.tied.includes(s.name)) params += numel(s.shape);
       const dtypeCounts: Record<string, number> = {};
       for (const d of Object.values(model.info.dtypes)) dtypeCounts[d] = (dtypeCounts[d] ?? 0) + 1;
       const out = {

@@ -39,7 +39,7 @@ export function readTensorAt(fd: number, position: number, dtype: StorageDType, 
     throw new CheckpointError(`${file}: tensor "${name}" is stored as ${dtype}; langquant reads F32, F16 and BF16 — convert the checkpoint to one of them`);
   }
   const n = numel(shape);
-  const data = new Float32Array(n);
+  const data = allocate(n, file, name);
   const bytesPer = DTYPE_BYTES[dtype];
   const perChunk = Math.floor(READ_CHUNK_BYTES / bytesPer);
   // F16/BF16 (and F32 on a big-endian machine) need a staging buffer and a conversion; F32 on a
@@ -55,6 +55,21 @@ export function readTensorAt(fd: number, position: number, dtype: StorageDType, 
     if (staging) decodeInto(data.subarray(i, i + count), target, dtype);
   }
   return { data, shape: [...shape] };
+}
+
+/**
+ * A Float32Array of n values, or a CheckpointError when it cannot exist: past the engine's typed-array
+ * limit (2^32 values in Node 20) or beyond the memory available.
+ */
+function allocate(n: number, file: string, name: string): Float32Array {
+  try {
+    return new Float32Array(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new CheckpointError(
+      `${file}: tensor "${name}" has ${n} values (${((n * 4) / 2 ** 30).toFixed(1)} GiB as float32), more than one array can hold here (${e.message}); langquant's reference engine cannot load a tensor this large — use a smaller model or a machine with more memory`,
+    );
+  }
 }
 
 /**
