@@ -13,6 +13,7 @@
 // one (memory stays one window's [T−1, V] rows per model).
 
 import { createHash } from 'node:crypto';
+import { DataError } from '../errors.ts';
 import type { Engine } from '../engine/types.ts';
 import { mean, measures, quantileSorted, sumTotals, textTotals, type TextMeasures, type TextTotals } from './metrics.ts';
 import { scoreWindows, type WindowScores } from './score.ts';
@@ -133,6 +134,9 @@ export interface CompareOptions extends WindowOptions {
 export async function compareOnText(o: CompareOptions): Promise<TextComparison> {
   const wantKl = o.kl !== false;
   const n = o.ids.length;
+  if (n < 2) {
+    throw new DataError(`a text of ${n} token${n === 1 ? '' : 's'} has nothing to compare: the first token is never scored, so at least 2 tokens are needed; use a longer text`);
+  }
   const key = o.cache && o.modelKey !== undefined ? referenceKey(o.modelKey, o.ids, o) : undefined;
   const ref = key ? o.cache!.get(key) : undefined;
   // Cached NLLs without log-probabilities are enough when KL is not asked for.
@@ -146,6 +150,7 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   if (refUsable) {
     const r = ref!;
     for await (const w of scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: wantKl })) {
+      if (wantKl && w.vocab !== r.vocab) throw new Error(`compareOnText: vocabularies differ (${r.vocab} vs ${w.vocab}); compare models that share a tokenizer`);
       for (let j = 0; j < w.count; j++) {
         const i = w.firstTarget - 1 + j;
         qSum += w.nll[j];

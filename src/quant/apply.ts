@@ -3,11 +3,12 @@
 // dequantised float32 tensors, with per-tensor errors and the bit accounting.
 // Reference: DESIGN.md §5; the pieces are in rtn.ts, scope.ts, preserve.ts and bits.ts.
 
+import { ConfigError } from '../errors.ts';
 import { withWeights, weight, type Model } from '../model/model.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { accountBits, tensorBits, type BitAccount, type TensorBits } from './bits.ts';
 import { selectPreserved, type PreserveOptions } from './preserve.ts';
-import { checkSpec, dequantize, quantError, quantizeRtn, type QuantError, type QuantizedTensor, type QuantSpec } from './rtn.ts';
+import { assertFinite, checkSpec, dequantize, quantError, quantizeRtn, type QuantError, type QuantizedTensor, type QuantSpec } from './rtn.ts';
 import { DEFAULT_SCOPE, selectTargets, type QuantScope, type QuantTarget } from './scope.ts';
 
 export interface PreservePlan extends PreserveOptions {
@@ -59,11 +60,37 @@ function hasBudget(p: PreservePlan | null | undefined): p is PreservePlan {
   return b.share !== 0;
 }
 
+/**
+ * A per-layer share map must name blocks of this model that have weights in the scope: a share on a
+ * block the scope leaves out (or that does not exist) would silently keep nothing.
+ */
+function checkLayerShares(preserve: PreservePlan, targets: readonly QuantTarget[], numLayers: number): void {
+  if (preserve.budget.kind !== 'map') return;
+  const inScope = new Set(targets.map((t) => t.layer).filter((l): l is number => l !== undefined));
+  for (const l of preserve.budget.shares.keys()) {
+    if (!Number.isInteger(l) || l < 0 || l >= numLayers) {
+      throw new ConfigError(`a preserved share is given for layer ${l}, but this model has layers 0..${numLayers - 1}; fix the per-layer shares`);
+    }
+    if (!inScope.has(l)) {
+      throw new ConfigError(`a preserved share is given for layer ${l}, but no weight of layer ${l} is quantised in this scope; add the layer to the scope or drop its share`);
+    }
+  }
+}
+
 /** Quantise-dequantise the scope of `model`. Throws ConfigError / CheckpointError for the user's mistakes. */
 export function quantizeModel(model: Model, opts: QuantizeModelOptions): QuantizeResult {
   checkSpec(opts.spec);
   const scope = opts.scope ?? DEFAULT_SCOPE;
   const targets = selectTargets(model, scope);
+  // NaN or Inf anywhere (not only in the scope) makes every score of the quantised model meaningless:
+  // refuse the checkpoint, naming the tensor, before any work.
+  const seen = new Set<Tensor>();
+  for (const [name, t] of model.weights) {
+    if (seen.has(t)) continue;
+    seen.add(t);
+    assertFinite(t.data, name);
+  }
+  if (opts.preserve) checkLayerShares(opts.preserve, targets, model.config.numLayers);
   const weights = targets.map((t) => weight(model, t.name));
   const preserve = opts.preserve ?? null;
   const selections = hasBudget(preserve)

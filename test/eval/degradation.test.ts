@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { compareOnText, degradationStatistic, deltaMeasures, klDivergence, ReferenceCache, referenceKey, summarizeDegradation } from '../../src/eval/degradation.ts';
 import { bitsPerByte, textTotals, tokenPerplexity } from '../../src/eval/metrics.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { DataError } from '../../src/errors.ts';
 import { bigramEngine, bigramTable } from './fake-engine.ts';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -139,4 +140,11 @@ test('the cheap per-sample statistics agree with the full summary', async () => 
   }
   const d = summarizeDegradation(parts);
   for (const m of ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'top1Agreement'] as const) close(degradationStatistic(m)(parts), d[m], 1e-12);
+});
+
+test('a text shorter than 2 tokens is refused with a DataError, not a crash', async () => {
+  const e = bigramEngine(fpTable, V);
+  for (const short of [[], [3]]) {
+    await assert.rejects(compareOnText({ reference: e, treated: e, ids: short, text: 'a', context: 8 }), (err: Error) => err instanceof DataError && /nothing to compare/.test(err.message));
+  }
 });

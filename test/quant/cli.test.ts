@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadModel } from '../../src/model/load.ts';
 import { withWeights } from '../../src/model/model.ts';
@@ -40,10 +41,15 @@ function meanNll(stdout: string): number {
 
 test('quantize writes a loadable checkpoint + manifest; the untied variant scores like the golden reference', () => {
   const out = join(tmp, 'untied');
+  // a staging folder left by a killed run (its process is gone) is cleared by the next run
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = join(tmp, `.untied.partial-${dead}`);
+  mkdirSync(stale);
+  writeFileSync(join(stale, 'model.safetensors'), 'half');
   const r = runCli(['quantize', '--model', MODEL, '--out', out, '--bits', '4', '--group-size', '32', '--scheme', 'asym', '--scope', 'blocks,output']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /bits\/weight {2}5\.000/);
-  assert.deepEqual(readdirSync(tmp).filter((n) => n.includes('partial')), [], 'no staging folder left');
+  assert.deepEqual(readdirSync(tmp).filter((n) => n.includes('partial')), [], 'no staging folder left, the stale one removed');
   const m = JSON.parse(readFileSync(join(out, 'quantization.json'), 'utf8'));
   assert.equal(m.tool, 'langquant');
   assert.equal(m.method, 'rtn');
@@ -82,6 +88,9 @@ test('nll --bits --group-size --scheme matches the golden quantised mean NLL (sy
     assert.equal(r.code, 0, r.stderr);
     const got = meanNll(r.stdout);
     assert.ok(Math.abs(got - ref.variants[`${scheme}/blocks`].mean_nll_f32) <= 1e-5, `${scheme}: ${got}`);
+    // the cost is shown next to the result, on stderr (stdout stays the JSON contract)
+    const bpw = scheme === 'sym' ? '4.500' : '5.000';
+    assert.match(r.stderr, new RegExp(`quantised 8 block linear weights \\(RTN 4-bit ${scheme}, group 32\\): ${bpw} bits/weight over 98,304 weights`));
   }
 });
 
@@ -146,6 +155,8 @@ test('bad flags: every parser names the value and what to do', () => {
     [() => parseLayers('3-1'), /not a layer index or range/],
     [() => parseLayerShares('x=1'), /is not LAYER=SHARE/],
     [() => parseLayerShares('0=1.0'), /not a share in \[0, 1\)/],
+    [() => parseLayerShares('0=0.1,0=0.2'), /--layer-shares gives 0 twice/],
+    [() => parseLayerShares('rest=0.1,rest=0.2'), /--layer-shares gives rest twice/],
     [() => parseDtype('int4'), /--dtype int4 is not supported/],
   ];
   for (const [fn, re] of cases) assert.throws(fn, (e: Error) => e instanceof ConfigError && re.test(e.message), String(fn));
@@ -167,6 +178,8 @@ test('bad input through the CLI: one clear line and a non-zero exit each, nothin
     [['--calibration-text', join(tmp, 'missing.txt'), '--preserve', '0.1', '--criterion', 'activation'], /calibration text .*missing.txt does not exist/],
     [['--preserve', '0.1', '--criterion', 'hessian'], /--criterion hessian ranks weights by calibration activations; give --calibration-text FILE/],
     [['--layers', '5'], /layer 5 is not a block of this model \(it has layers 0..1\)/],
+    [['--layer-shares', '5=0.1'], /a preserved share is given for layer 5, but this model has layers 0..1/],
+    [['--criterion', 'activation', '--calibration-ids', idsFile], /--criterion, --calibration-ids only apply to preservation; add --preserve P/],
   ];
   for (const [args, re] of cases) {
     const r = runCli(['quantize', '--model', MODEL, '--out', out, ...args]);
@@ -180,10 +193,9 @@ test('bad input through the CLI: one clear line and a non-zero exit each, nothin
   assert.match(nll.stderr, /--group-size and --scheme need --bits/);
 });
 
-test('NaN in a weight (Inf: see rtn.test.ts): refused naming the tensor, nothing written', () => {
+test('NaN or Inf in a weight, inside the scope or not: refused naming the tensor, nothing written', () => {
   const model = loadModel(MODEL);
-  const name = 'transformer.h.1.mlp.c_fc.weight';
-  for (const bad of [NaN]) {
+  for (const [name, bad] of [['transformer.h.1.mlp.c_fc.weight', NaN], ['transformer.wpe.weight', -Infinity]] as const) {
     const t = model.weights.get(name)!;
     const data = Float32Array.from(t.data);
     data[77] = bad;
@@ -193,6 +205,7 @@ test('NaN in a weight (Inf: see rtn.test.ts): refused naming the tensor, nothing
     const r = runCli(['quantize', '--model', dir, '--out', out]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`tensor "${name.replaceAll('.', '\\.')}" holds ${bad} at flat index 77; quantisation needs finite weights`));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
     assert.ok(!existsSync(out));
   }
 });

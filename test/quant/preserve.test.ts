@@ -19,7 +19,8 @@ import { selectTargets, type QuantTarget } from '../../src/quant/scope.ts';
 import { quantizeModel } from '../../src/quant/apply.ts';
 import { expectedBitsPerWeight, tensorBits } from '../../src/quant/bits.ts';
 import { quantizeRtn } from '../../src/quant/rtn.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { CheckpointError, ConfigError } from '../../src/errors.ts';
+import { withWeights } from '../../src/model/model.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { GOLDEN } from '../helpers/cli.ts';
 import { randomTensor } from './helpers.ts';
@@ -208,4 +209,21 @@ test('model accounting: gpt2-a plain 4-bit, tied vs untied output, and 10 % spar
   assert.equal(kept.account.kept, budgetCount(0.1, nBlock));
   assert.ok(Math.abs(kept.account.bitsPerWeight - (5 + 0.1 * 48)) < 0.01);
   for (let i = 0; i < kept.tensors.length; i++) assert.ok(kept.tensors[i].error.relFrobenius < plain.tensors[i].error.relFrobenius);
+});
+
+test('quantizeModel refuses a per-layer share outside the model or the scope, and NaN/Inf in any tensor', () => {
+  const model = loadModel(join(GOLDEN, 'models/gpt2-a'));
+  const spec = { bits: 4, groupSize: 32, scheme: 'asym' as const };
+  const map = (l: number): Budget => ({ kind: 'map', shares: new Map([[l, 0.1]]) });
+  const preserve = (l: number) => ({ criterion: 'magnitude' as const, granularity: 'weight' as const, budget: map(l) });
+  assert.throws(() => quantizeModel(model, { spec, preserve: preserve(2) }), (e: Error) => e instanceof ConfigError && /share is given for layer 2, but this model has layers 0..1/.test(e.message));
+  const scope = { blocks: true, layers: [0], output: 'none' as const, embeddings: false };
+  assert.throws(() => quantizeModel(model, { spec, scope, preserve: preserve(1) }), (e: Error) => e instanceof ConfigError && /no weight of layer 1 is quantised in this scope/.test(e.message));
+  assert.equal(quantizeModel(model, { spec, scope, preserve: preserve(0) }).account.kept, budgetCount(0.1, 64 * 192 + 64 * 64 + 64 * 256 + 256 * 64));
+  // a non-finite value outside the scope (a norm gain) still makes the quantised model meaningless
+  const g = model.weights.get('transformer.ln_f.weight')!;
+  const bad = Float32Array.from(g.data);
+  bad[3] = Infinity;
+  const broken = withWeights(model, new Map([['transformer.ln_f.weight', { data: bad, shape: g.shape }]]));
+  assert.throws(() => quantizeModel(broken, { spec }), (e: Error) => e instanceof CheckpointError && /tensor "transformer\.ln_f\.weight" holds Infinity at flat index 3/.test(e.message));
 });

@@ -23,6 +23,7 @@ import { LINEAR_ROLES, type LinearRole } from '../../model/spec.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import { quantizeModel, type PreservePlan } from '../../quant/apply.ts';
+import type { BitAccount } from '../../quant/bits.ts';
 import { collectActivationStats, DEFAULT_CALIBRATION_TOKENS } from '../../quant/calibrate.ts';
 import { buildManifest, MANIFEST_FILE, type CalibrationInfo } from '../../quant/manifest.ts';
 import { CRITERIA, GRANULARITIES, needsCalibration, type Budget, type Criterion, type Granularity } from '../../quant/preserve.ts';
@@ -113,6 +114,9 @@ export function parseLayerShares(v: string): Extract<Budget, { kind: 'map' }> {
     const m = /^(\d+|rest)=(.+)$/.exec(part);
     if (!m) throw new ConfigError(`--layer-shares: "${part}" is not LAYER=SHARE; write e.g. --layer-shares 0=0.1,3=20%,rest=0.02`);
     const share = parseShare(m[2], `--layer-shares ${m[1]}=`);
+    if (m[1] === 'rest' ? rest !== undefined : shares.has(Number(m[1]))) {
+      throw new ConfigError(`--layer-shares gives ${m[1]} twice; give each layer (and rest) one share`);
+    }
     if (m[1] === 'rest') rest = share;
     else shares.set(Number(m[1]), share);
   }
@@ -233,9 +237,21 @@ export const quantizeTransform: ModelTransform = {
       groupSize: f.groupSize === undefined ? DEFAULT_GROUP_SIZE : parseGroupSize(f.groupSize),
       scheme: f.scheme === undefined ? DEFAULT_SCHEME : parseScheme(f.scheme),
     };
-    return quantizeModel(model, { spec }).model;
+    const r = quantizeModel(model, { spec });
+    // The cost goes next to the result: stderr, so that nll's JSON on stdout stays the contract.
+    process.stderr.write(`langquant: ${describeCost(spec, r.account, r.tensors.length)}\n`);
+    return r.model;
   },
 };
+
+/** One line: what was quantised and what it costs (effective bits per weight, model size). */
+export function describeCost(spec: QuantSpec, a: BitAccount, tensors: number): string {
+  return (
+    `quantised ${tensors} block linear weights (RTN ${spec.bits}-bit ${spec.scheme}, group ${spec.groupSize}): ` +
+    `${a.bitsPerWeight.toFixed(3)} bits/weight over ${a.weights.toLocaleString('en-US')} weights counting 16-bit scales${spec.scheme === 'asym' ? ' and zero points' : ''}; ` +
+    `model ${fmtBytes(a.modelBytes)} vs ${fmtBytes(a.baselineBytes)} at ${a.otherBits} bits`
+  );
+}
 
 // Registered when this module is loaded (main.ts imports it before any command is built), so nll and
 // perplexity get the flags without an edit to their files.
@@ -243,16 +259,47 @@ if (!MODEL_TRANSFORMS.includes(quantizeTransform)) MODEL_TRANSFORMS.push(quantiz
 
 // ---- writing the output folder ----
 
-/** Writes into a staging folder next to `out`, then renames it into place (replacing `out` only with force). */
-function writeOutputDir(out: string, model: Model, force: boolean, write: (dir: string) => void): void {
+/** Whether a process with this id is running (signal 0 tests without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the staging folders (`.NAME.partial-PID`) that a killed run for the same target left
+ * behind; the folder of a run still in progress is left alone.
+ */
+function removeStaleStaging(target: string): void {
+  const prefix = `.${basename(target)}.partial-`;
+  for (const name of readdirSync(dirname(target))) {
+    if (!name.startsWith(prefix) || !/^\d+$/.test(name.slice(prefix.length))) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (pid === process.pid || !alive(pid)) rmSync(join(dirname(target), name), { recursive: true, force: true });
+  }
+}
+
+/** Refuses an --out that is the model folder, a file, or a non-empty folder without --force; returns whether it exists. */
+function checkOutputDir(out: string, modelDir: string, force: boolean): boolean {
   const target = resolve(out);
-  if (target === resolve(model.dir)) throw new ConfigError(`--out ${out} is the model folder itself; choose another folder`);
+  if (target === resolve(modelDir)) throw new ConfigError(`--out ${out} is the model folder itself; choose another folder`);
   const exists = existsSync(target);
   if (exists && !statSync(target).isDirectory()) throw new ConfigError(`--out ${out} exists and is not a folder; choose another path`);
   if (exists && readdirSync(target).length > 0 && !force) {
     throw new ConfigError(`--out ${out} already exists and is not empty; choose another folder or pass --force to replace it`);
   }
+  return exists;
+}
+
+/** Writes into a staging folder next to `out`, then renames it into place (replacing `out` only with force). */
+function writeOutputDir(out: string, model: Model, force: boolean, write: (dir: string) => void): void {
+  const target = resolve(out);
+  const exists = checkOutputDir(out, model.dir, force);
   mkdirSync(dirname(target), { recursive: true });
+  removeStaleStaging(target);
   const staging = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging);
@@ -318,7 +365,7 @@ export function registerQuantize(program: Command): void {
     .option('--dtype <d>', 'dtype of the written weights: f32 (exact dequantised values), f16 or bf16', 'f32')
     .option('--force', 'replace --out if it exists')
     .option('--json', 'print the manifest as JSON instead of a summary')
-    .action(async (opts: QuantizeCliOptions) => {
+    .action(async (opts: QuantizeCliOptions, cmd: Command) => {
       // Validate every flag before loading anything, so a typo fails fast.
       const spec: QuantSpec = { bits: parseBits(opts.bits!), groupSize: parseGroupSize(opts.groupSize!), scheme: parseScheme(opts.scheme!) };
       const scope: QuantScope = {
@@ -338,6 +385,13 @@ export function registerQuantize(program: Command): void {
       if (opts.layerShares !== undefined) budget = parseLayerShares(opts.layerShares);
       else if (opts.preserve !== undefined) budget = { kind: opts.budget as 'global' | 'layer', share: parseShare(opts.preserve) };
       const hasCalibration = Boolean(opts.calibrationText || opts.calibrationLanguages || opts.calibrationIds);
+      if (!budget) {
+        // Preservation flags without a share would be silently ignored: say so instead.
+        const flags: [string, string][] = [['criterion', '--criterion'], ['granularity', '--granularity'], ['budget', '--budget'], ['scaleFrom', '--scale-from'], ['calibrationText', '--calibration-text'], ['calibrationLanguages', '--calibration-languages'], ['calibrationIds', '--calibration-ids'], ['calibrationTokens', '--calibration-tokens']];
+        const given = flags.filter(([k]) => cmd.getOptionValueSource(k) === 'cli').map(([, f]) => f);
+        if (given.length) throw new ConfigError(`${given.join(', ')} only ${given.length === 1 ? 'applies' : 'apply'} to preservation; add --preserve P (e.g. --preserve 5%) or --layer-shares MAP, or leave ${given.length === 1 ? 'it' : 'them'} out`);
+      }
+      checkOutputDir(opts.out, opts.model, Boolean(opts.force));
       if (budget && needsCalibration(criterion) && !hasCalibration) {
         throw new ConfigError(`--criterion ${criterion} ranks weights by calibration activations; give --calibration-text FILE, --calibration-languages LIST or --calibration-ids FILE, or use --criterion magnitude`);
       }
