@@ -46,7 +46,7 @@ export function compareTables(a: Table | undefined, b: Table | undefined, labels
           const vb = fromB(rb).value;
           if (va === undefined || vb === undefined) return { text: '–' };
           const dv = vb - va;
-          return Number.isFinite(dv) ? { text: (dv > 0 ? '+' : '') + formatNumber(dv), value: dv, derived: true } : { text: '–' };
+          return Number.isFinite(dv) ? { text: (dv > 0 ? '+' : '') + formatNumber(dv), value: dv, derived: true, signed: true } : { text: '–' };
         },
       );
       return;

@@ -29,12 +29,16 @@ export interface Cell {
   ref?: CellRef; // set when `value` is a store metric's mean over replicates
   derived?: boolean; // computed here from store numbers (e.g. a difference); never set with ref
   worded?: boolean; // `text` puts the number in words (a 0/1 flag as stable/unstable, yes/no)
+  sd?: number; // sample standard deviation over replicates, shown as ± after the mean
+  signed?: boolean; // shown with an explicit + when positive (differences in --compare)
 }
 
 export interface Column {
   label: string;
   unit?: string;
   key?: boolean; // identifies the row (language, model, share …): used to align runs in --compare
+  /** Columns naming the same group are shown with one count of decimals (e.g. a value and its interval). */
+  decimals?: string;
 }
 
 export interface Table {
@@ -83,8 +87,50 @@ export function metricCell(e: ExperimentData, metric: string, model: string | nu
   const ref = { experiment: e.id, metric, model, language };
   if (!s) return { text: '–' };
   if (s.n === 0) return { text: 'n/a', value: NaN, ref }; // every replicate non-finite (e.g. the interval of an unstable ratio)
-  const sd = s.n > 1 && Number.isFinite(s.sd) && s.sd > 0 ? ` ± ${formatSd(s.sd)}` : '';
-  return { text: formatNumber(s.mean) + sd, value: s.mean, ref };
+  const hasSd = s.n > 1 && Number.isFinite(s.sd) && s.sd > 0;
+  return { text: formatNumber(s.mean) + (hasSd ? ` ± ${formatSd(s.sd)}` : ''), value: s.mean, ref, ...(hasSd ? { sd: s.sd } : {}) };
+}
+
+/**
+ * The number of decimals a column of numbers is shown with: enough for four significant digits of
+ * its largest magnitude, so the column lines up on the decimal point and small values read as small
+ * (0.000045 beside 0.006572, not 4.5e-5). Null — each number formatted on its own — when every value
+ * is a whole number, or the magnitudes need scientific notation (≥ 1e6, or all below 1e-5).
+ */
+export function columnDecimals(values: number[]): number | null {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (finite.length === 0 || finite.every((v) => Number.isInteger(v))) return null;
+  const max = Math.max(...finite.map((v) => Math.abs(v)));
+  if (max >= 1e6 || max < 1e-5) return null;
+  return Math.max(0, 3 - Math.floor(Math.log10(max)));
+}
+
+/** A number with a fixed count of decimals, never "-0". */
+function fixed(v: number, decimals: number): string {
+  const t = v.toFixed(decimals);
+  return /^-0(\.0*)?$/.test(t) ? t.slice(1) : t;
+}
+
+/**
+ * The table as shown: each numeric column (cells with a finite value, not put in words) printed
+ * with one count of decimals (columnDecimals), its ± sd with the same decimals. Values are unchanged.
+ */
+export function alignDecimals(t: Table): Table {
+  const numbers = (i: number) => t.rows.map((r) => r[i]).filter((c): c is Cell => c?.value !== undefined && !c.worded).map((c) => c.value!);
+  const decimals = t.columns.map((c, i) => {
+    const same = c.decimals === undefined ? [i] : t.columns.flatMap((x, j) => (x.decimals === c.decimals ? [j] : []));
+    return columnDecimals(same.flatMap(numbers));
+  });
+  const rows = t.rows.map((r) =>
+    r.map((c, i) => {
+      const d = decimals[i];
+      if (d === null || c.value === undefined || c.worded || !Number.isFinite(c.value)) return c;
+      const sign = c.signed && c.value > 0 ? '+' : '';
+      const sd = c.sd === undefined ? '' : ` ± ${Number(fixed(c.sd, d)) > 0 ? fixed(c.sd, d) : formatSd(c.sd)}`;
+      return { ...c, text: sign + fixed(c.value, d) + sd };
+    }),
+  );
+  return { ...t, rows };
 }
 
 function derivedCell(v: number): Cell {
@@ -278,9 +324,9 @@ function degradationFigure(d: ReportData): Figure {
         columns: [
           { label: 'language', key: true },
           { label: 'group' },
-          { label: 'ΔBPB', unit: unit('delta_bpb') },
-          { label: 'ΔBPB 2.5 %', unit: unit('delta_bpb') },
-          { label: 'ΔBPB 97.5 %', unit: unit('delta_bpb') },
+          { label: 'ΔBPB', unit: unit('delta_bpb'), decimals: 'dbpb' },
+          { label: 'ΔBPB 2.5 %', unit: unit('delta_bpb'), decimals: 'dbpb' },
+          { label: 'ΔBPB 97.5 %', unit: unit('delta_bpb'), decimals: 'dbpb' },
           { label: 'PPL_q/PPL_fp − 1', unit: unit('ppl_rel_increase') },
           { label: 'KL mean', unit: unit('kl_mean') },
           { label: 'top-1 agreement', unit: unit('top1_agree') },
@@ -365,13 +411,13 @@ function disparityFigure(d: ReportData): Figure {
     columns: [
       { label: 'model', key: true },
       { label: 'experiment', key: true },
-      { label: 'ratio ΔBPB' },
-      { label: '2.5 %' },
-      { label: '97.5 %' },
+      { label: 'ratio ΔBPB', decimals: 'dbpb' },
+      { label: '2.5 %', decimals: 'dbpb' },
+      { label: '97.5 %', decimals: 'dbpb' },
       { label: 'unstable?' },
-      { label: 'ratio PPL' },
-      { label: '2.5 %' },
-      { label: '97.5 %' },
+      { label: 'ratio PPL', decimals: 'ppl' },
+      { label: '2.5 %', decimals: 'ppl' },
+      { label: '97.5 %', decimals: 'ppl' },
       { label: 'unstable?' },
       { label: 'gap ΔBPB', unit: unit('gap_dbpb') },
     ],
@@ -402,6 +448,14 @@ function unstableCell(e: ExperimentData, metric: string, model: string | null): 
 }
 
 // ---------------------------------------------------------------- 4. preservation curve
+
+/** The experiment that measured the disparity ratio of a curve point: a dependency of `e` (the
+ *  disparity experiment for p = 0, the preserve experiment with that share) for the same model. */
+function stabilitySource(d: ReportData, e: ExperimentData, p: number, model: string | null): ExperimentData | undefined {
+  const deps = d.experiments.filter((x) => e.dependsOn.includes(x.id) && summaryOf(x, 'ratio_dbpb_unstable', model, null));
+  if (p === 0) return deps.find((x) => x.kind === 'disparity');
+  return deps.find((x) => x.kind === 'preserve' && typeof x.params.share === 'number' && Math.abs(x.params.share - p) < 1e-6);
+}
 
 function preservationFigure(d: ReportData): Figure {
   const all = ofKind(d, 'optimalPreservation');
@@ -437,62 +491,81 @@ function preservationFigure(d: ReportData): Figure {
         const name = byShare.get(share)!.get(`${field}|${lang ?? ''}`);
         return name ? metricCell(e, name, model, lang) : text('–');
       };
+      // Whether the ratio at each share is stable comes from the experiment that measured it: the
+      // disparity experiment for p = 0, the preserve experiment of that share otherwise (both record
+      // ratio_dbpb_unstable). Without one, a high-resource mean ΔBPB ≤ 0 still makes it unstable.
+      const stability = (p: number): Cell => {
+        const src = stabilitySource(d, e, p, model);
+        if (src) return unstableCell(src, 'ratio_dbpb_unstable', model);
+        const high = byShare.get(p)!.get(`delta_bpb|${HIGH}`);
+        return high !== undefined && meanOf(e, high, model, HIGH) <= 0 ? { text: 'unstable (high-resource mean ≤ 0)', value: 1, derived: true, worded: true } : text('–');
+      };
+      const unstableAt = new Set(shares.filter((p) => (stability(p).value ?? 0) > 0));
       fig.tables.push({
         id: `preservation-${e.id}${model ? `-${model}` : ''}`,
         caption: `${e.id}${model ? ` · model ${model}` : ''}`,
         columns: [
           { label: 'share p', unit: '%', key: true },
           { label: 'bits per weight', unit: 'bits/weight' },
-          { label: 'ΔBPB high', unit: 'bits/byte' },
-          { label: 'ΔBPB low', unit: 'bits/byte' },
+          { label: 'ΔBPB high', unit: 'bits/byte', decimals: 'dbpb' },
+          { label: 'ΔBPB low', unit: 'bits/byte', decimals: 'dbpb' },
           { label: 'ratio ΔBPB', unit: 'ratio' },
+          { label: 'ratio unstable?' },
         ],
-        rows: shares.map((p) => [text(formatNumber(p * 100)), cell(p, 'bits_per_weight', null), cell(p, 'delta_bpb', HIGH), cell(p, 'delta_bpb', LOW), cell(p, 'ratio_dbpb', null)]),
+        rows: shares.map((p) => [text(formatNumber(p * 100)), cell(p, 'bits_per_weight', null), cell(p, 'delta_bpb', HIGH), cell(p, 'delta_bpb', LOW), cell(p, 'ratio_dbpb', null), stability(p)]),
       });
       const optShare = meanOf(e, 'optimal_share', model, null);
       const optBits = meanOf(e, 'optimal_bits_per_weight', model, null);
       if (Number.isFinite(optShare)) {
         fig.notes.push(`${e.id}: optimal share ${formatNumber(optShare * 100)} % at ${formatNumber(optBits)} bits per weight` + (Number.isFinite(meanOf(e, 'optimal_reduction_share', model, null)) ? `, reaching ${formatNumber(meanOf(e, 'optimal_reduction_share', model, null) * 100)} % of the largest reduction (target ${formatNumber(meanOf(e, 'target_fraction', model, null) * 100)} %).` : '.'));
       }
+      if (unstableAt.size) fig.notes.push(`${e.id}: the disparity ratio at ${[...unstableAt].map((p) => `p = ${formatNumber(p * 100)} %`).join(', ')} is unstable (the high-resource mean ΔBPB is ≤ 0 or its interval contains 0), so it is not drawn.`);
       const num = (p: number, f: string, l: string | null) => {
         const name = byShare.get(p)!.get(`${f}|${l ?? ''}`);
         return name ? meanOf(e, name, model, l) : NaN;
       };
+      const optimal = (p: number) => Number.isFinite(optShare) && Math.abs(p - optShare) < 0.005;
       const values: Record<string, unknown>[] = [];
       for (const p of shares) {
         const bits = num(p, 'bits_per_weight', null);
-        for (const [g, label] of [[HIGH, 'high'], [LOW, 'low']] as const) values.push({ series: 'group', group: label, share: `${formatNumber(p * 100)} %`, bits, dbpb: num(p, 'delta_bpb', g) });
-        values.push({ series: 'ratio', share: `${formatNumber(p * 100)} %`, bits, ratio: num(p, 'ratio_dbpb', null) });
+        const share = `${formatNumber(p * 100)} %`;
+        for (const [g, label] of [[HIGH, 'high'], [LOW, 'low']] as const) values.push({ series: 'group', group: label, share, bits, dbpb: num(p, 'delta_bpb', g) });
+        if (!unstableAt.has(p)) values.push({ series: 'ratio', share, bits, ratio: num(p, 'ratio_dbpb', null) });
+        // One label per share in a strip above the plot, where it cannot cover a point.
+        values.push({ series: 'label', bits, label: optimal(p) ? `${share} ★` : share, optimal: optimal(p) });
       }
-      const optLayer = Number.isFinite(optBits)
-        ? [
-            { data: { values: [{ bits: optBits, label: `optimal p = ${formatNumber(optShare * 100)} %` }] }, mark: { type: 'rule', strokeDash: [5, 3], color: '#2E7D32', strokeWidth: 1.5 }, encoding: { x: { field: 'bits', type: 'quantitative' } } },
-            { data: { values: [{ bits: optBits, label: `optimal p = ${formatNumber(optShare * 100)} %` }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -4, color: '#2E7D32', fontSize: 11 }, encoding: { x: { field: 'bits', type: 'quantitative' }, y: { value: 8 }, text: { field: 'label' } } },
-          ]
-        : [];
       const xBits = { field: 'bits', type: 'quantitative', title: 'effective bits per weight', scale: { zero: false } };
+      const labelLayers = [
+        ...(Number.isFinite(optBits) ? [{ data: { values: [{ bits: optBits }] }, mark: { type: 'rule', strokeDash: [5, 3], color: '#2E7D32', strokeWidth: 1.5 }, encoding: { x: { field: 'bits', type: 'quantitative' } } }] : []),
+        {
+          transform: [{ filter: { field: 'series', equal: 'label' } }],
+          mark: { type: 'text', baseline: 'bottom', fontSize: 10 },
+          encoding: { x: xBits, y: { value: -4 }, text: { field: 'label' }, color: { condition: { test: 'datum.optimal', value: '#2E7D32' }, value: '#444444' } },
+        },
+      ];
+      const subtitle = ['share p kept in full precision above each point', ...(Number.isFinite(optShare) ? ['★ and dashed line: the optimal share'] : [])];
       const groups = {
         width: 300,
         height: 220,
-        title: { text: `mean ΔBPB per group — ${model ?? e.id}`, fontSize: 12 },
+        title: { text: `mean ΔBPB per group — ${model ?? e.id}`, subtitle, fontSize: 12, subtitleFontSize: 10, subtitleColor: '#555', offset: 18 },
         layer: [
+          { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { datum: 0 } } },
           {
             transform: [{ filter: { field: 'series', equal: 'group' } }],
             mark: { type: 'line', point: { filled: true, size: 50 } },
             encoding: { x: xBits, y: { field: 'dbpb', type: 'quantitative', title: 'mean ΔBPB (bits/byte)' }, color: { field: 'group', type: 'nominal', title: 'resource group', scale: { domain: ['high', 'low'], range: [GROUP_COLOURS.high, GROUP_COLOURS.low] } }, tooltip: [{ field: 'share' }, { field: 'bits', format: '.3f' }, { field: 'dbpb', format: '.4g' }] },
           },
-          { transform: [{ filter: { field: 'series', equal: 'group' } }, { filter: { field: 'group', equal: 'low' } }], mark: { type: 'text', dy: -10, fontSize: 10, color: '#444' }, encoding: { x: xBits, y: { field: 'dbpb', type: 'quantitative' }, text: { field: 'share' } } },
-          ...optLayer,
+          ...labelLayers,
         ],
       };
       const ratio = {
         width: 300,
         height: 220,
-        title: { text: `disparity ratio (ΔBPB) — ${model ?? e.id}`, fontSize: 12 },
+        title: { text: `disparity ratio (ΔBPB) — ${model ?? e.id}`, subtitle: ['dashed at 1: no disparity', ...(unstableAt.size ? ['unstable ratios are not drawn'] : [])], fontSize: 12, subtitleFontSize: 10, subtitleColor: '#555', offset: 18 },
         layer: [
-          { transform: [{ filter: { field: 'series', equal: 'ratio' } }], mark: { type: 'line', color: '#444', point: { filled: true, color: '#444', size: 50 } }, encoding: { x: xBits, y: { field: 'ratio', type: 'quantitative', title: 'low / high mean ΔBPB' } } },
           { mark: { type: 'rule', strokeDash: [4, 3], color: '#999' }, encoding: { y: { datum: 1 } } },
-          ...optLayer,
+          { transform: [{ filter: { field: 'series', equal: 'ratio' } }], mark: { type: 'line', color: '#444', point: { filled: true, color: '#444', size: 50 } }, encoding: { x: xBits, y: { field: 'ratio', type: 'quantitative', title: 'low / high mean ΔBPB', scale: { zero: true } } } },
+          ...labelLayers,
         ],
       };
       panels.push({ data: { values }, hconcat: [groups, ratio] });
@@ -532,10 +605,12 @@ function heatmapFigure(d: ReportData): Figure {
       fig.tables.push({
         id: `layer-sensitivity-${e.id}${model ? `-${model}` : ''}`,
         caption: `${e.id}${model ? ` · model ${model}` : ''} · ΔBPB (bits/byte) by quantised block`,
-        columns: [{ label: 'language', key: true }, { label: 'group' }, ...layers.map((i) => ({ label: `block ${i}${critical.has(i) ? ' ★' : ''}` })), { label: 'most sensitive block' }],
+        columns: [{ label: 'language', key: true }, { label: 'group' }, ...layers.map((i) => ({ label: `block ${i}${critical.has(i) ? ' ★' : ''}`, decimals: 'dbpb' })), { label: 'most sensitive block' }],
         rows: langs.map((l) => [text(l), text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)), ...layers.map((i) => metricCell(e, `layer${i}_delta_bpb`, model, l)), metricCell(e, 'critical_layer', model, l)]),
       });
       const values = cells.map((s) => ({ language: s.language, block: parseLayerMetric(s.metric)!.layer, dbpb: s.n > 0 ? s.mean : null }));
+      // A symmetric domain, so equal colour depth means equal |ΔBPB| on either side of 0.
+      const reach = Math.max(1e-12, ...values.map((v) => (v.dbpb !== null && Number.isFinite(v.dbpb) ? Math.abs(v.dbpb) : 0)));
       panels.push({
         data: { values },
         width: Math.max(200, layers.length * 44),
@@ -547,7 +622,8 @@ function heatmapFigure(d: ReportData): Figure {
             encoding: {
               x: { field: 'block', type: 'ordinal', title: 'quantised block (★ critical)', sort: layers, axis: { labelAngle: 0, labelExpr: `indexof([${[...critical].join(',')}], datum.value) >= 0 ? datum.value + ' ★' : '' + datum.value` } },
               y: { field: 'language', type: 'nominal', sort: langs, title: 'language' },
-              color: { field: 'dbpb', type: 'quantitative', title: 'ΔBPB', scale: { scheme: 'orangered', zero: true } },
+              // ΔBPB can be negative (quantisation helped): a diverging scale with white at 0, red worse, blue better.
+              color: { field: 'dbpb', type: 'quantitative', title: 'ΔBPB', scale: { scheme: 'redblue', reverse: true, domain: [-reach, reach] } },
             },
           },
         ],
@@ -594,7 +670,7 @@ function layerPreservationFigure(d: ReportData): Figure {
       fig.tables.push({
         id: `layer-preservation-${e.id}${model ? `-${model}` : ''}`,
         caption: `${e.id}${model ? ` · model ${model}` : ''} · per language`,
-        columns: [{ label: 'language', key: true }, { label: 'group' }, { label: 'ΔBPB layer-specific', unit: 'bits/byte' }, { label: 'ΔBPB uniform', unit: 'bits/byte' }, { label: 'difference', unit: 'bits/byte' }],
+        columns: [{ label: 'language', key: true }, { label: 'group' }, { label: 'ΔBPB layer-specific', unit: 'bits/byte', decimals: 'dbpb' }, { label: 'ΔBPB uniform', unit: 'bits/byte', decimals: 'dbpb' }, { label: 'difference', unit: 'bits/byte', decimals: 'dbpb' }],
         rows: [...langs.map(row), ...GROUP_ROWS.filter((g) => summaryOf(e, 'layer_delta_bpb', model, g)).map(row)],
       });
       const sig = metricCell(e, 'diff_significant', model, null);
@@ -610,7 +686,7 @@ function layerPreservationFigure(d: ReportData): Figure {
       fig.tables.push({
         id: `layer-preservation-diff-${e.id}${model ? `-${model}` : ''}`,
         caption: `${e.id}${model ? ` · model ${model}` : ''} · low-resource mean ΔBPB, layer-specific − uniform`,
-        columns: [{ label: 'measure', key: true }, { label: 'difference', unit: 'bits/byte' }, { label: '2.5 %' }, { label: '97.5 %' }, { label: 'significant?' }],
+        columns: [{ label: 'measure', key: true }, { label: 'difference', unit: 'bits/byte', decimals: 'dbpb' }, { label: '2.5 %', decimals: 'dbpb' }, { label: '97.5 %', decimals: 'dbpb' }, { label: 'significant?' }],
         rows: [[text('low-resource mean ΔBPB'), metricCell(e, 'diff_low_delta_bpb', model, null), metricCell(e, 'diff_low_delta_bpb_lo', model, null), metricCell(e, 'diff_low_delta_bpb_hi', model, null), sig.value === undefined ? sig : { ...sig, worded: true, text: sig.value > 0.5 ? 'yes' : 'no' }]],
       });
       const values = langs.flatMap((l) => [
@@ -652,7 +728,7 @@ function crossModelFigure(d: ReportData): Figure {
     experiments: all.map((e) => e.id),
     definitions: [
       define('delta_bpb', 'ΔBPB'),
-      define('rank_corr_delta_bpb', 'ρ') + ' (Spearman, over the study languages).',
+      'ρ: Spearman rank correlation of per-language ΔBPB with the base model, over the study languages (−1 to 1).',
       define('ratio_excludes_1', 'Excludes 1'),
     ],
     chart: null,
@@ -673,7 +749,7 @@ function crossModelFigure(d: ReportData): Figure {
   fig.tables.push({
     id: 'cross-model-languages',
     caption: `ΔBPB (bits/byte) per language: ${baseModel ?? 'base'} (${base.id}) and ${others.map((o) => `${o.model} (${o.e.id})`).join(', ')}`,
-    columns: [{ label: 'language', key: true }, { label: 'group' }, { label: `${baseModel ?? 'base'} ΔBPB`, unit: 'bits/byte' }, ...others.map((o) => ({ label: `${o.model ?? o.e.id} ΔBPB`, unit: 'bits/byte' }))],
+    columns: [{ label: 'language', key: true }, { label: 'group' }, { label: `${baseModel ?? 'base'} ΔBPB`, unit: 'bits/byte', decimals: 'dbpb' }, ...others.map((o) => ({ label: `${o.model ?? o.e.id} ΔBPB`, unit: 'bits/byte', decimals: 'dbpb' }))],
     rows: [...langs, ...GROUP_ROWS.filter((g) => summaryOf(base, 'delta_bpb', baseModel, g) || others.some((o) => summaryOf(o.e, 'delta_bpb', o.model, g)))].map((l) => [
       text(l),
       text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)),
@@ -685,7 +761,7 @@ function crossModelFigure(d: ReportData): Figure {
   fig.tables.push({
     id: 'cross-model-correlation',
     caption: `agreement with ${baseModel ?? 'the base model'}`,
-    columns: [{ label: 'model', key: true }, { label: 'experiment' }, { label: 'ρ (Spearman)', unit: 'rho' }, { label: 'ratio ΔBPB' }, { label: '2.5 %' }, { label: '97.5 %' }, { label: 'interval excludes 1?' }],
+    columns: [{ label: 'model', key: true }, { label: 'experiment' }, { label: 'ρ (Spearman)' }, { label: 'ratio ΔBPB', decimals: 'ratio' }, { label: '2.5 %', decimals: 'ratio' }, { label: '97.5 %', decimals: 'ratio' }, { label: 'interval excludes 1?' }],
     rows: others.map((o) => {
       const ex = corrCell(o.e, 'ratio_excludes_1', o.model);
       return [text(o.model ?? '–'), text(o.e.id), corrCell(o.e, 'rank_corr_delta_bpb', o.model), metricCell(o.e, 'ratio_dbpb', o.model, null), metricCell(o.e, 'ratio_dbpb_lo', o.model, null), metricCell(o.e, 'ratio_dbpb_hi', o.model, null), ex.value === undefined ? ex : { ...ex, worded: true, text: ex.value > 0.5 ? 'yes' : 'no' }];
@@ -700,8 +776,10 @@ function crossModelFigure(d: ReportData): Figure {
       data: { values },
       width: 260,
       height: 240,
-      title: { text: `${o.model ?? o.e.id} vs ${baseModel ?? 'base'}${rho !== undefined ? ` (ρ = ${formatNumber(rho)})` : ''}`, fontSize: 12 },
+      title: { text: `${o.model ?? o.e.id} vs ${baseModel ?? 'base'}${rho !== undefined && Number.isFinite(rho) ? ` (ρ = ${rho.toFixed(2)})` : ''}`, fontSize: 12 },
       layer: [
+        { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { x: { datum: 0 } } },
+        { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { datum: 0 } } },
         { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color: colourEncoding(d, langs), tooltip: [{ field: 'language' }, { field: 'base', format: '.4g' }, { field: 'other', format: '.4g' }] } },
         { mark: { type: 'text', dx: 6, align: 'left', fontSize: 9, color: '#333' }, encoding: { x, y, text: { field: 'language' } } },
       ],

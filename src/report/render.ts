@@ -3,7 +3,7 @@
 // laid out to print on A4. In HTML each number from the store carries where it came from
 // (data-experiment, data-metric, data-model, data-language) and its exact value (data-value).
 
-import type { Cell, Figure, Table } from './figures.ts';
+import { alignDecimals, type Cell, type Figure, type Table } from './figures.ts';
 
 export interface ReportSection {
   figure: Figure;
@@ -27,7 +27,8 @@ export const chartFile = (id: string) => `charts/${id}.svg`;
 
 const mdCell = (c: Cell) => c.text.replace(/\|/g, '\\|').replace(/\n/g, ' ') || ' ';
 
-function mdTable(t: Table): string {
+function mdTable(table: Table): string {
+  const t = alignDecimals(table);
   const head = t.columns.map((c) => mdCell({ text: c.unit ? `${c.label} (${c.unit})` : c.label }));
   const align = t.columns.map((c, i) => (t.rows.some((r) => r[i]?.value !== undefined) ? '---:' : '---'));
   const lines = [`*${t.caption}*`, '', `| ${head.join(' | ')} |`, `| ${align.join(' | ')} |`];
@@ -64,24 +65,31 @@ export function renderMarkdown(doc: ReportDoc): string {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-function htmlCell(c: Cell): string {
+function htmlCell(c: Cell, numericColumn = false): string {
   const attrs: string[] = [];
   if (c.value !== undefined) {
     attrs.push('class="num"', `data-value="${esc(String(c.value))}"`);
     if (c.derived) attrs.push('data-derived="1"');
     if (c.worded) attrs.push('data-worded="1"');
+  } else if (numericColumn && c.text !== '') {
+    attrs.push('class="num"'); // a dash or n/a lines up with the numbers of its column
   }
   if (c.ref) {
     attrs.push(`data-experiment="${esc(c.ref.experiment)}"`, `data-metric="${esc(c.ref.metric)}"`);
     if (c.ref.model !== null) attrs.push(`data-model="${esc(c.ref.model)}"`);
     if (c.ref.language !== null) attrs.push(`data-language="${esc(c.ref.language)}"`);
   }
-  return `<td${attrs.length ? ' ' + attrs.join(' ') : ''}>${esc(c.text)}</td>`;
+  // The ± sd in its own span: on paper it goes under the mean, so wide tables fit the page.
+  const pm = c.sd !== undefined ? c.text.indexOf(' ± ') : -1;
+  const body = pm > 0 ? `${esc(c.text.slice(0, pm))}<span class="sd">${esc(c.text.slice(pm))}</span>` : esc(c.text);
+  return `<td${attrs.length ? ' ' + attrs.join(' ') : ''}>${body}</td>`;
 }
 
-function htmlTable(t: Table): string {
+function htmlTable(table: Table): string {
+  const t = alignDecimals(table);
   const head = t.columns.map((c) => `<th scope="col">${esc(c.label)}${c.unit ? `<br><span class="unit">${esc(c.unit)}</span>` : ''}</th>`).join('');
-  const body = t.rows.map((r) => `<tr>${t.columns.map((_, i) => htmlCell(r[i] ?? { text: '' })).join('')}</tr>`).join('\n');
+  const numeric = t.columns.map((_, i) => t.rows.some((r) => r[i]?.value !== undefined));
+  const body = t.rows.map((r) => `<tr>${t.columns.map((_, i) => htmlCell(r[i] ?? { text: '' }, numeric[i])).join('')}</tr>`).join('\n');
   return `<div class="table-wrap"><table data-table="${esc(t.id)}"><caption>${esc(t.caption)}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table></div>`;
 }
 
@@ -107,7 +115,8 @@ p.missing { background: #fff6e0; border-left: 4px solid #e0a800; padding: 8px 12
 table { border-collapse: collapse; font-size: 12px; }
 caption { text-align: left; font-style: italic; color: #555; padding: 4px 0; caption-side: top; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 8px; text-align: left; vertical-align: top; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
+.header-table td { overflow-wrap: anywhere; } /* hashes, paths and error notes may be one long token */
 th { border-bottom: 2px solid #999; font-weight: 600; }
 th .unit { font-weight: normal; color: #666; font-size: 11px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -122,6 +131,8 @@ tbody tr:nth-child(even) { background: #fafafa; }
   .table-wrap { overflow: visible; }
   table { font-size: 9px; }
   th .unit { font-size: 8px; }
+  td .sd { display: block; font-size: 8px; color: #555; }
+  ul.defs, p.note { font-size: 10px; }
   tbody tr:nth-child(even) { background: none; }
 }
 `;
@@ -145,7 +156,10 @@ export function renderHtml(doc: ReportDoc): string {
   ];
   for (const h of doc.header) {
     parts.push(`<h2>${esc(h.title)}</h2>`);
-    for (const t of h.tables) parts.push(t.id === 'questions' ? htmlTable(t).replace(/<td>(CONFIRMED|REFUTED|PARTIAL|PENDING)<\/td>/g, '<td class="status-$1">$1</td>') : htmlTable(t));
+    for (const t of h.tables) {
+      const html = htmlTable(t).replace('<div class="table-wrap">', '<div class="table-wrap header-table">');
+      parts.push(t.id === 'questions' ? html.replace(/<td>(CONFIRMED|REFUTED|PARTIAL|PENDING)<\/td>/g, '<td class="status-$1">$1</td>') : html);
+    }
   }
   doc.sections.forEach((s, k) => {
     const f = s.figure;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/pipeline/store.ts';
 import { buildReport, writeReport } from '../../src/report/write.ts';
-import { formatNumber } from '../../src/report/figures.ts';
+import { alignDecimals, columnDecimals, type Table } from '../../src/report/figures.ts';
 import { runCli } from '../helpers/cli.ts';
 import { writeFixtureRun } from './fixture.ts';
 
@@ -24,12 +24,21 @@ interface TdCell {
   text: string;
 }
 
+/** Whether a cell's text shows `v` as rounded for display: a fixed count of decimals or 4 significant digits. */
+function showsValue(text: string, v: number): boolean {
+  const m = /^[+-]?\d+(?:\.(\d+))?(?:e[+-]?\d+)?/.exec(text);
+  if (!m) return false;
+  const shown = Number(m[0]);
+  if (/e/.test(m[0])) return Math.abs(shown - v) <= 5e-4 * Math.abs(v);
+  return Math.abs(shown - v) <= 0.5 * 10 ** -(m[1]?.length ?? 0) * (1 + 1e-9) + 1e-12;
+}
+
 function cells(html: string): TdCell[] {
   const out: TdCell[] = [];
-  for (const m of html.matchAll(/<td([^>]*)>([^<]*)<\/td>/g)) {
+  for (const m of html.matchAll(/<td([^>]*)>(.*?)<\/td>/g)) {
     const attrs: Record<string, string> = {};
     for (const a of m[1].matchAll(/([\w-]+)="([^"]*)"/g)) attrs[a[1]] = a[2].replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-    out.push({ attrs, text: m[2].replace(/&amp;/g, '&') });
+    out.push({ attrs, text: m[2].replace(/<[^>]*>/g, '').replace(/&amp;/g, '&') });
   }
   return out;
 }
@@ -80,7 +89,7 @@ test('report of a completed run: every chart, every number equal to the store, u
         if (s.n === 0) assert.ok(Number.isNaN(v));
         else {
           assert.equal(v, s.mean, `${exp} ${c.attrs['data-metric']} ${c.attrs['data-language']}`);
-          if (c.attrs['data-worded'] !== '1') assert.ok(c.text.startsWith(formatNumber(s.mean)), `${c.text} shows ${formatNumber(s.mean)}`);
+          if (c.attrs['data-worded'] !== '1') assert.ok(showsValue(c.text, s.mean), `${c.text} shows ${s.mean}`);
         }
         checked++;
       }
@@ -109,6 +118,27 @@ test('report of a completed run: every chart, every number equal to the store, u
     assert.match(md, /\| ΔBPB \(bits\/byte\) \|/);
     assert.match(md, /Scored tokens: every token/);
     assert.match(md, /optimal share 10 % at 7\.05 bits per weight/);
+    // Columns line up on the decimal point: a value and its interval bounds share one count of decimals.
+    const deg = md.slice(md.indexOf('*A-002 · model base')).split('\n').filter((l) => l.startsWith('| deu | high |'))[0].split('|').map((x) => x.trim());
+    const decimals = (x: string) => /\.(\d+)/.exec(x.split(' ± ')[0])?.[1].length;
+    assert.ok(deg.slice(3, 6).every((x) => !/e/.test(x) && decimals(x) === decimals(deg[3])), deg.join(' | '));
+    // The preservation curve: the ratio's stability from the experiment that measured it, unstable ratios not drawn.
+    const pres = r.doc.sections.find((s) => s.figure.id === 'preservation')!;
+    const pt = pres.tables[0];
+    const stab = Object.fromEntries(pt.rows.map((row) => [row[0].text, row[pt.columns.findIndex((c) => c.label === 'ratio unstable?')]]));
+    assert.equal(stab['0'].text, 'stable');
+    assert.equal(stab['0'].ref?.experiment, 'A-003');
+    assert.equal(stab['5'].text, 'unstable');
+    assert.deepEqual(stab['5'].ref, { experiment: 'B-001', metric: 'ratio_dbpb_unstable', model: 'base', language: null });
+    assert.equal(stab['10'].text, '–', 'no experiment measured it and the high-resource mean is > 0: not known');
+    assert.equal(stab['20'].text, 'unstable (high-resource mean ≤ 0)');
+    const drawn = ((pres.figure.chart as { data: { values: { series: string; share: string }[] } }).data.values).filter((v) => v.series === 'ratio').map((v) => v.share);
+    assert.deepEqual(drawn, ['0 %', '10 %']);
+    assert.ok(pres.figure.notes.some((n) => /ratio at p = 5 %, p = 20 % is unstable .* not drawn/.test(n)), pres.figure.notes.join('\n'));
+    // The heatmap's colour scale is centred on 0 (ΔBPB can be negative).
+    const heat = JSON.stringify(r.doc.sections.find((s) => s.figure.id === 'layer-sensitivity')!.figure.chart);
+    const dom = JSON.parse(/"domain":(\[[^\]]*\])/.exec(heat)![1]) as number[];
+    assert.ok(dom.length === 2 && dom[0] === -dom[1] && dom[1] > 0, heat.slice(0, 200));
     assert.equal(r.doc.sections.length, FIGURES.length);
 
     // Same store, same report.
@@ -117,6 +147,27 @@ test('report of a completed run: every chart, every number equal to the store, u
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('numeric columns: one count of decimals per column (or group of columns), exact values kept', () => {
+  assert.equal(columnDecimals([0.006572, 0.000045, -0.000006]), 6);
+  assert.equal(columnDecimals([11.94, 2.358]), 2);
+  assert.equal(columnDecimals([3986, 64.82]), 0);
+  assert.equal(columnDecimals([1171, 3556]), null, 'whole numbers stay as they are');
+  assert.equal(columnDecimals([2e-7, 1e-6]), null, 'too small for decimals: each in scientific notation');
+  assert.equal(columnDecimals([NaN]), null);
+  const t: Table = {
+    id: 't',
+    caption: 'c',
+    columns: [{ label: 'k', key: true }, { label: 'x', decimals: 'g' }, { label: 'lo', decimals: 'g' }, { label: 'flag' }],
+    rows: [
+      [{ text: 'a' }, { text: '0.002', value: 0.0021234, sd: 0.0001 }, { text: '4.5e-5', value: 0.000045 }, { text: 'yes', value: 1, worded: true }],
+      [{ text: 'b' }, { text: '-1e-7', value: -1e-7 }, { text: 'n/a', value: NaN }, { text: 'no', value: 0, worded: true }],
+    ],
+  };
+  const out = alignDecimals(t);
+  assert.deepEqual(out.rows.map((r) => r.map((c) => c.text)), [['a', '0.002123 ± 0.000100', '0.000045', 'yes'], ['b', '0.000000', 'n/a', 'no']]);
+  assert.equal(out.rows[0][1].value, 0.0021234);
 });
 
 test('figures whose experiments have not run say so instead of failing', async () => {
@@ -133,6 +184,7 @@ test('figures whose experiments have not run say so instead of failing', async (
     assert.equal(missing.disparity, null, 'A-003 alone still gives a disparity figure');
     const r = runCli(['report', dir]);
     assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes(`wrote ${join(dir, 'charts', 'baseline.svg')}`) && !r.stdout.includes('../'), `a folder outside the working folder is named by its full path: ${r.stdout}`);
     assert.match(r.stdout, /figures without data \(experiments not run yet\): layer-sensitivity, layer-preservation, cross-model/);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     assert.match(html, /<p class="missing" data-missing="1"><strong>Not available:<\/strong> no results yet: C-001 is pending/);

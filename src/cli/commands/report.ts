@@ -2,7 +2,7 @@
 // the run folder (compare.md / compare.html with --compare). See src/report/.
 
 import type { Command } from 'commander';
-import { relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { writeReport } from '../../report/write.ts';
 
 export function registerReport(program: Command): void {
@@ -15,7 +15,12 @@ export function registerReport(program: Command): void {
       const runDir = resolve(dir ?? 'runs/disparity');
       const r = await writeReport(runDir, { compare: o.compare });
       const missing = r.doc.sections.filter((s) => s.figure.missing).map((s) => s.figure.id);
-      process.stdout.write(`wrote ${r.files.map((f) => relative(process.cwd(), f) || f).join(', ')}\n`);
+      // Paths under the working folder relative to it, others as they are (never ../../…).
+      const shown = (f: string) => {
+        const rel = relative(process.cwd(), f);
+        return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : f;
+      };
+      process.stdout.write(`wrote ${r.files.map(shown).join(', ')}\n`);
       if (missing.length) process.stdout.write(`figures without data (experiments not run yet): ${missing.join(', ')}\n`);
     });
 }
