@@ -11,7 +11,8 @@ const keyOf = (t: Table, row: Cell[]) =>
     .filter((x) => x !== null)
     .join('\u0000');
 
-const isNumeric = (rows: (Cell[] | undefined)[], i: number) => rows.some((r) => r?.[i]?.value !== undefined);
+// A column of numbers gets a difference; a 0/1 flag put in words (stable/unstable, yes/no) does not.
+const isNumeric = (rows: (Cell[] | undefined)[], i: number) => rows.some((r) => r?.[i]?.value !== undefined && !r[i].worded);
 
 /** The table of run A beside the same table of run B (`b` undefined: B has no such table). */
 export function compareTables(a: Table | undefined, b: Table | undefined, labels: { a: string; b: string }): Table {
@@ -37,7 +38,9 @@ export function compareTables(a: Table | undefined, b: Table | undefined, labels
     }
     const all = [...rowsA.values(), ...rowsB.values()];
     if (isNumeric(all, i)) {
-      columns.push({ ...c, label: `${c.label} (${labels.a})` }, { ...c, label: `${c.label} (${labels.b})` }, { ...c, label: `Δ ${c.label} (${labels.b} − ${labels.a})` });
+      // A, B and B − A shown with one count of decimals, so they read against each other.
+      const decimals = c.decimals ?? `compare-${i}`;
+      columns.push({ ...c, label: `${c.label} (${labels.a})`, decimals }, { ...c, label: `${c.label} (${labels.b})`, decimals }, { ...c, label: `Δ ${c.label} (${labels.b} − ${labels.a})`, decimals });
       pick.push(
         (ra) => ra?.[i] ?? blank,
         (_ra, rb) => fromB(rb),

@@ -126,7 +126,8 @@ export function alignDecimals(t: Table): Table {
       const d = decimals[i];
       if (d === null || c.value === undefined || c.worded || !Number.isFinite(c.value)) return c;
       const sign = c.signed && c.value > 0 ? '+' : '';
-      const sd = c.sd === undefined ? '' : ` ± ${Number(fixed(c.sd, d)) > 0 ? fixed(c.sd, d) : formatSd(c.sd)}`;
+      // An sd too small for the column's decimals gets the decimals of its own first significant digit.
+      const sd = c.sd === undefined ? '' : ` ± ${fixed(c.sd, Number(fixed(c.sd, d)) > 0 ? d : Math.min(12, Math.max(d, -Math.floor(Math.log10(c.sd)))))}`;
       return { ...c, text: sign + fixed(c.value, d) + sd };
     }),
   );

@@ -162,11 +162,11 @@ test('numeric columns: one count of decimals per column (or group of columns), e
     columns: [{ label: 'k', key: true }, { label: 'x', decimals: 'g' }, { label: 'lo', decimals: 'g' }, { label: 'flag' }],
     rows: [
       [{ text: 'a' }, { text: '0.002', value: 0.0021234, sd: 0.0001 }, { text: '4.5e-5', value: 0.000045 }, { text: 'yes', value: 1, worded: true }],
-      [{ text: 'b' }, { text: '-1e-7', value: -1e-7 }, { text: 'n/a', value: NaN }, { text: 'no', value: 0, worded: true }],
+      [{ text: 'b' }, { text: '-1e-7', value: -1e-7, sd: 3.2e-8 }, { text: 'n/a', value: NaN }, { text: 'no', value: 0, worded: true }],
     ],
   };
   const out = alignDecimals(t);
-  assert.deepEqual(out.rows.map((r) => r.map((c) => c.text)), [['a', '0.002123 ± 0.000100', '0.000045', 'yes'], ['b', '0.000000', 'n/a', 'no']]);
+  assert.deepEqual(out.rows.map((r) => r.map((c) => c.text)), [['a', '0.002123 ± 0.000100', '0.000045', 'yes'], ['b', '0.000000 ± 0.00000003', 'n/a', 'no']]);
   assert.equal(out.rows[0][1].value, 0.0021234);
 });
 
@@ -211,6 +211,8 @@ test('--compare: the same tables side by side with B − A', async () => {
     const ib = col('ratio ΔBPB (runB)');
     const id = col('Δ ratio ΔBPB (runB − runA)');
     assert.ok(ia >= 0 && ib >= 0 && id >= 0, t.columns.map((c) => c.label).join(', '));
+    assert.ok(!t.columns.some((c) => /^Δ unstable/.test(c.label)), 'a flag in words gets no difference');
+    assert.ok(t.columns.some((c) => c.label === 'unstable? (runB)') || t.columns.some((c) => c.label === 'unstable?'));
     const base = t.rows.find((r) => r[0].text === 'base')!;
     const sa = Store.openReadOnly(a)!;
     const sb = Store.openReadOnly(b)!;
