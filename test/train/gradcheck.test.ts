@@ -1,9 +1,11 @@
 // Every backward pass of the trainer against float64 central finite differences on a tiny model,
-// for the three architectures; and the register-tiled matmul against its naive twin.
+// for the three architectures; the register-tiled matmul against its naive twin; and its WebAssembly
+// SIMD path bit for bit against the JavaScript tile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TrainNet, TRAIN_ARCHS, type TrainArch } from '../../src/model/train/net.ts';
 import { gemmNT, gemmNTNaive } from '../../src/model/train/kernels.ts';
+import { setSimd } from '../../src/model/train/simd.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 function tinyNet(arch: TrainArch): TrainNet {
@@ -69,5 +71,30 @@ test('gemmNT equals its naive twin, ragged sizes, with bias and accumulation', (
     gemmNT(c1, A, B, bias, M, N, K, true);
     gemmNTNaive(c2, A, B, bias, M, N, K, true);
     for (let i = 0; i < M * N; i++) assert.ok(Math.abs(c1[i] - c2[i]) < 1e-4, `M=${M} N=${N} K=${K} at ${i}: ${c1[i]} vs ${c2[i]}`);
+  }
+});
+
+test('gemmNT: the WebAssembly SIMD path gives the JavaScript tile\'s results bit for bit', () => {
+  assert.equal(setSimd(true), true, 'WebAssembly SIMD is available in Node 20');
+  const rng = new Rng(8);
+  try {
+    // Ragged M and N (tails go through the scalar cells), K odd; with and without bias and accumulation.
+    for (const [M, N, K] of [[64, 64, 16], [70, 2051, 33], [513, 130, 128]]) {
+      const A = Float32Array.from({ length: M * K }, () => rng.normal());
+      const B = Float32Array.from({ length: N * K }, () => rng.normal());
+      const bias = Float32Array.from({ length: N }, () => rng.normal());
+      const start = Float32Array.from({ length: M * N }, () => rng.normal());
+      for (const [b, acc] of [[null, false], [bias, true]] as const) {
+        const viaSimd = Float32Array.from(start);
+        const viaJs = Float32Array.from(start);
+        setSimd(true);
+        gemmNT(viaSimd, A, B, b, M, N, K, acc);
+        setSimd(false);
+        gemmNT(viaJs, A, B, b, M, N, K, acc);
+        assert.deepEqual(new Uint32Array(viaSimd.buffer), new Uint32Array(viaJs.buffer), `M=${M} N=${N} K=${K} bias=${!!b} accumulate=${acc}`);
+      }
+    }
+  } finally {
+    setSimd(true);
   }
 });

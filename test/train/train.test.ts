@@ -14,6 +14,7 @@ import { train, type TrainOptions } from '../../src/model/train/trainer.ts';
 import { mixTexts, tokenizerWeights } from '../../src/model/train/data.ts';
 import { TrainNet, TRAIN_ARCHS, type TrainArch } from '../../src/model/train/net.ts';
 import { importTensors } from '../../src/model/train/save.ts';
+import { setSimd } from '../../src/model/train/simd.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { forward } from '../../src/model/forward.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -105,6 +106,22 @@ test('an interrupted training resumes from its checkpoint to the same weights as
   await assert.rejects(train(tiny('gpt2', c, { steps: 8, lr: 0.02 })), /other options/);
   // A finished folder is not overwritten.
   await assert.rejects(train(tiny('gpt_neox', a, { steps: 8 })), /already holds a trained model/);
+});
+
+test('the WebAssembly SIMD matmul changes nothing: the same weights and losses with it and without', async () => {
+  const runs = [];
+  try {
+    for (const on of [true, false]) {
+      setSimd(on);
+      const out = tmp();
+      const r = await train(tiny('gpt2', out, { steps: 6 }));
+      runs.push({ losses: r.losses, weights: readFileSync(join(out, 'model.safetensors')) });
+    }
+  } finally {
+    setSimd(true);
+  }
+  assert.deepEqual(runs[0].losses, runs[1].losses);
+  assert.ok(runs[0].weights.equals(runs[1].weights), 'model.safetensors identical byte for byte');
 });
 
 test('langquant train: mistakes are one-line messages', () => {

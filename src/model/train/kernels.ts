@@ -8,15 +8,34 @@
 // Reference for the math: llm.c (layernorm, attention, GELU backward), the GPT-NeoX rotary
 // "rotate half" convention, and the PyTorch definitions of nn.LayerNorm / F.gelu.
 
+import { simdRawTiles } from './simd.ts';
+
 export type FloatArray = Float32Array | Float64Array;
+
+/** Multiply-adds below which the SIMD path's copies cost more than they save. */
+const SIMD_MIN_WORK = 1 << 15;
 
 /**
  * C[M,N] = A[M,K] · B[N,K]ᵀ (+ bias[N]) or, with `accumulate`, C += A·Bᵀ. Both operands are read
- * along K contiguously; a 4×4 register tile reads 8 values for 16 multiply-adds.
+ * along K contiguously; a 4×4 register tile reads 8 values for 16 multiply-adds. Float32 operands go
+ * through the WebAssembly SIMD tile (simd.ts), about twice as fast and bit-identical.
  */
 export function gemmNT(C: FloatArray, A: FloatArray, B: FloatArray, bias: FloatArray | null, M: number, N: number, K: number, accumulate: boolean): void {
   const M4 = M - (M % 4);
   const N4 = N - (N % 4);
+  // Float32 operands large enough to repay the copy into WebAssembly memory: the same sums from
+  // the SIMD tile (simd.ts, bit-identical), the same epilogue here.
+  const S = A instanceof Float32Array && B instanceof Float32Array && M4 * N4 * K >= SIMD_MIN_WORK ? simdRawTiles(A, B, M4, N4, K) : null;
+  if (S) {
+    for (let i = 0; i < M4; i++) {
+      const s = i * N4;
+      const o = i * N;
+      for (let j = 0; j < N4; j += 4) store4(C, o + j, S[s + j], S[s + j + 1], S[s + j + 2], S[s + j + 3], bias, j, accumulate);
+      if (N4 < N) for (let j = N4; j < N; j++) cell(C, A, B, bias, i, j, N, K, accumulate);
+    }
+    for (let i = M4; i < M; i++) for (let j = 0; j < N; j++) cell(C, A, B, bias, i, j, N, K, accumulate);
+    return;
+  }
   for (let i = 0; i < M4; i += 4) {
     const a0 = i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
     for (let j = 0; j < N4; j += 4) {
