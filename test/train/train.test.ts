@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trainBpe, tokenizerJson, tokenizerConfigJson } from '../../src/model/bpe/train.ts';
 import { loadTokenizer } from '../../src/model/tokenizer.ts';
-import { makeMix } from '../../src/model/train/mix.ts';
+import { defaultMix, DEFAULT_UNSEEN, makeMix } from '../../src/model/train/mix.ts';
+import { parse as parseYaml } from 'yaml';
 import { train, type TrainOptions } from '../../src/model/train/trainer.ts';
 import { mixTexts, tokenizerWeights } from '../../src/model/train/data.ts';
 import { TrainNet, TRAIN_ARCHS, type TrainArch } from '../../src/model/train/net.ts';
@@ -17,7 +18,7 @@ import { importTensors } from '../../src/model/train/save.ts';
 import { setSimd } from '../../src/model/train/simd.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { forward } from '../../src/model/forward.ts';
-import { runCli } from '../helpers/cli.ts';
+import { ROOT, runCli } from '../helpers/cli.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'lq-train-'));
 const MIX = makeMix('test', { shares: { eng: 0.6, fra: 0.3, swh: 0.1, yor: 0 } });
@@ -167,4 +168,14 @@ test('langquant train: trains a folder, logs the loss, and resumes after --stop-
   assert.match(training.command, /^langquant train --arch opt/);
   assert.deepEqual(training.mix.shares, { eng: 0.75, swh: 0.25, yor: 0 });
   assert.equal(training.losses.length, 6);
+});
+
+test('--mix default follows the built-in pipeline\'s language groups: high 88 %, low 12 %, ibo and khm unseen', () => {
+  const pipeline = parseYaml(readFileSync(join(ROOT, 'pipelines/disparity.yaml'), 'utf8')) as { corpus: { groups: { high: string[]; low: string[] } } };
+  const { high, low } = pipeline.corpus.groups;
+  const mix = defaultMix();
+  assert.deepEqual(Object.keys(mix.shares).sort(), [...high, ...low].sort());
+  const sum = (langs: string[]) => langs.reduce((a, l) => a + mix.shares[l], 0);
+  assert.ok(Math.abs(sum(high) - 0.88) < 1e-12 && Math.abs(sum(low) - 0.12) < 1e-12);
+  for (const l of DEFAULT_UNSEEN) assert.ok(low.includes(l) && mix.shares[l] === 0, `${l} is a low-resource language the models never see`);
 });
