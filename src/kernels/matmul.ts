@@ -7,6 +7,7 @@
 // Kernels take the destination first and every size explicitly, and allocate nothing (the panel
 // buffer of the in_out path is allocated once and reused).
 
+import { matmulSimd } from './simd.ts';
 import type { Layout } from './types.ts';
 
 /** Rows of x handled together (register tile height). */
@@ -29,6 +30,7 @@ export function matmul(
   layout: Layout,
 ): void {
   checkSizes(out, x, w, bias, T, inDim, outDim);
+  if (matmulSimd(out, x, w, bias, T, inDim, outDim, layout)) return; // WebAssembly SIMD, the same sums bit for bit (simd.ts)
   if (layout === 'in_out') matmulInOut(out, x, w, bias, T, inDim, outDim);
   else matmulOutIn(out, x, w, bias, T, inDim, outDim);
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TrainNet, TRAIN_ARCHS, type TrainArch } from '../../src/model/train/net.ts';
 import { gemmNT, gemmNTNaive } from '../../src/model/train/kernels.ts';
-import { setSimd } from '../../src/model/train/simd.ts';
+import { setSimd } from '../../src/kernels/simd.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 function tinyNet(arch: TrainArch): TrainNet {

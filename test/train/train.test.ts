@@ -15,7 +15,7 @@ import { train, type TrainOptions } from '../../src/model/train/trainer.ts';
 import { mixTexts, tokenizerWeights } from '../../src/model/train/data.ts';
 import { TrainNet, TRAIN_ARCHS, type TrainArch } from '../../src/model/train/net.ts';
 import { importTensors } from '../../src/model/train/save.ts';
-import { setSimd } from '../../src/model/train/simd.ts';
+import { setSimd } from '../../src/kernels/simd.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { forward } from '../../src/model/forward.ts';
 import { ROOT, runCli } from '../helpers/cli.ts';

@@ -8,23 +8,20 @@
 // Reference for the math: llm.c (layernorm, attention, GELU backward), the GPT-NeoX rotary
 // "rotate half" convention, and the PyTorch definitions of nn.LayerNorm / F.gelu.
 
-import { simdRawTiles } from './simd.ts';
+import { SIMD_MIN_WORK, simdRawTiles } from '../../kernels/simd.ts';
 
 export type FloatArray = Float32Array | Float64Array;
-
-/** Multiply-adds below which the SIMD path's copies cost more than they save. */
-const SIMD_MIN_WORK = 1 << 15;
 
 /**
  * C[M,N] = A[M,K] · B[N,K]ᵀ (+ bias[N]) or, with `accumulate`, C += A·Bᵀ. Both operands are read
  * along K contiguously; a 4×4 register tile reads 8 values for 16 multiply-adds. Float32 operands go
- * through the WebAssembly SIMD tile (simd.ts), about twice as fast and bit-identical.
+ * through the WebAssembly SIMD tile (src/kernels/simd.ts), about twice as fast and bit-identical.
  */
 export function gemmNT(C: FloatArray, A: FloatArray, B: FloatArray, bias: FloatArray | null, M: number, N: number, K: number, accumulate: boolean): void {
   const M4 = M - (M % 4);
   const N4 = N - (N % 4);
   // Float32 operands large enough to repay the copy into WebAssembly memory: the same sums from
-  // the SIMD tile (simd.ts, bit-identical), the same epilogue here.
+  // the SIMD tile (src/kernels/simd.ts, bit-identical), the same epilogue here.
   const S = A instanceof Float32Array && B instanceof Float32Array && M4 * N4 * K >= SIMD_MIN_WORK ? simdRawTiles(A, B, M4, N4, K) : null;
   if (S) {
     for (let i = 0; i < M4; i++) {

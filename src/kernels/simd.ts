@@ -1,18 +1,21 @@
-// The trainer's matmul core in WebAssembly SIMD: raw sums S[i, j] = Σ_k A[i, k]·B[j, k] over 4×4
-// tiles, for gemmNT (kernels.ts) on Float32Array operands. The module (about 400 bytes) is written
+// Matrix products in WebAssembly SIMD: raw sums S[i, j] = Σ_k A[i, k]·B[j, k] over 4×4 tiles, for
+// the reference engine's matmul (matmul.ts, both weight layouts) and the trainer's gemmNT
+// (src/model/train/kernels.ts), on Float32Array operands. The module (about 400 bytes) is written
 // here byte by byte, so nothing is fetched or compiled outside the process.
 //
-// Bit-identical to the JavaScript tile: that one accumulates each output in a float64 (a JS number)
+// Bit-identical to the JavaScript tiles: those accumulate each output in a float64 (a JS number)
 // as acc += x·y with x, y float32 values widened to float64, over k = 0, 1, … in order. Here each
 // output is one lane of an f64x2 accumulator doing exactly those operations in that order
 // (f32 → f64 promotion, f64 multiply — exact, 24 + 24 bits < 53 — and f64 add), vectorised across
-// output columns, never across k. So the trained weights, the losses and the shipped models do not
-// depend on which path ran. Bias, accumulation and the float32 rounding stay in JavaScript.
+// output columns, never across k. So no result (logits, trained weights, shipped models) depends on
+// which path ran. Bias, accumulation and the float32 rounding stay in JavaScript, as before.
 //
-// Layout in the module's memory (all offsets chosen by the caller, kernels.ts):
-//   A  float32 [M, K] row-major; P float32 [N4/4][K][4]: B's rows j..j+3 interleaved along k, so one
+// Layout in the module's memory (offsets chosen by simdRawTiles):
+//   A  float32 [M4, K] row-major; P float32 [N4/4][K][4]: B's rows j..j+3 interleaved along k, so one
 //   8-byte load gives (B[j, k], B[j+1, k]) and the next (B[j+2, k], B[j+3, k]); S float64 [M4, N4].
 // Reference: WebAssembly core spec 2.0 (binary format, fixed-width SIMD opcodes).
+
+import type { Layout } from './types.ts';
 
 /** Unsigned LEB128. */
 function uleb(n: number): number[] {
@@ -138,11 +141,15 @@ export function setSimd(on: boolean): boolean {
   return getKernel() !== null;
 }
 
+/** Multiply-adds below which copying the operands into WebAssembly memory costs more than it saves. */
+export const SIMD_MIN_WORK = 1 << 15;
+
 /**
- * S[i·N4 + j] = Σ_k A[i·K + k]·B[j·K + k] (float64) for i < M4, j < N4 (multiples of 4), or null
- * when the SIMD path is off or unavailable. The returned view is valid until the next call.
+ * S[i·N4 + j] = Σ_k A[i·K + k]·B(j, k) (float64) for i < M4, j < N4 (multiples of 4), where B(j, k)
+ * is B[j·K + k] for `bLayout` 'nk' (B is [N, K]) and B[k·N + j] for 'kn' (B is [K, N]). Null when
+ * the SIMD path is off or unavailable. The returned view is valid until the next call.
  */
-export function simdRawTiles(A: Float32Array, B: Float32Array, M4: number, N4: number, K: number): Float64Array | null {
+export function simdRawTiles(A: Float32Array, B: Float32Array, M4: number, N4: number, K: number, bLayout: 'nk' | 'kn' = 'nk', N = N4): Float64Array | null {
   const kern = enabled ? getKernel() : null;
   if (!kern) return null;
   const aBytes = M4 * K * 4;
@@ -162,6 +169,11 @@ export function simdRawTiles(A: Float32Array, B: Float32Array, M4: number, N4: n
   const P = new Float32Array(buf, aBytes, N4 * K);
   for (let j = 0; j < N4; j += 4) {
     const panel = j * K;
+    if (bLayout === 'kn') {
+      // Columns j..j+3 of row k are already adjacent.
+      for (let k = 0; k < K; k++) P.set(B.subarray(k * N + j, k * N + j + 4), panel + 4 * k);
+      continue;
+    }
     const b0 = j * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
     for (let k = 0; k < K; k++) {
       const o = panel + 4 * k;
@@ -173,4 +185,33 @@ export function simdRawTiles(A: Float32Array, B: Float32Array, M4: number, N4: n
   }
   kern.tiles(0, aBytes, sOff, M4, N4, K);
   return new Float64Array(buf, sOff, M4 * N4);
+}
+
+/**
+ * matmul.ts's product through the SIMD tiles: out[T, outDim] = x · W (+ bias) for either layout,
+ * with the same sums and the same float32 rounding as its JavaScript tiles (rows and columns past
+ * the last multiple of 4 as single dot products, like its dotOne). False when not taken (too small,
+ * or SIMD unavailable): the caller runs its own loops.
+ */
+export function matmulSimd(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, T: number, inDim: number, outDim: number, layout: Layout): boolean {
+  const M4 = T - (T % 4);
+  const N4 = outDim - (outDim % 4);
+  if (M4 * N4 * inDim < SIMD_MIN_WORK) return false;
+  const S = simdRawTiles(x, w, M4, N4, inDim, layout === 'out_in' ? 'nk' : 'kn', outDim);
+  if (!S) return false;
+  const wAt = layout === 'out_in' ? (o: number, i: number) => w[o * inDim + i] : (o: number, i: number) => w[i * outDim + o];
+  const dot = (t: number, o: number) => {
+    let acc = 0;
+    const xr = t * inDim;
+    for (let i = 0; i < inDim; i++) acc += x[xr + i] * wAt(o, i);
+    out[t * outDim + o] = acc + (bias ? bias[o] : 0);
+  };
+  for (let t = 0; t < M4; t++) {
+    const s = t * N4;
+    const r = t * outDim;
+    for (let o = 0; o < N4; o++) out[r + o] = S[s + o] + (bias ? bias[o] : 0);
+    for (let o = N4; o < outDim; o++) dot(t, o);
+  }
+  for (let t = M4; t < T; t++) for (let o = 0; o < outDim; o++) dot(t, o);
+  return true;
 }
