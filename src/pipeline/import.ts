@@ -8,7 +8,7 @@
 // "-Infinity" are accepted as values. CSV: a header with experiment, metric, value and optionally
 // model, language, replicate.
 
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { DataError, UserError } from '../errors.ts';
 import { canonicalJson, sha256 } from './hash.ts';
 import type { MetricInput } from './kind.ts';
@@ -61,6 +61,7 @@ export function parseCsv(text: string): string[][] {
       (row = []), (field = '');
     } else field += c;
   }
+  if (q) throw new DataError('a quoted CSV field is never closed (a " without its closing "); fix the quotes in the file');
   row.push(field);
   if (row.some((f) => f !== '')) rows.push(row);
   return rows;
@@ -68,10 +69,16 @@ export function parseCsv(text: string): string[][] {
 
 /** Reads a results file (.json or .csv) into rows and the note it carries, if any. */
 export function readResultsFile(file: string): { rows: ImportRow[]; note: string | null } {
-  if (!existsSync(file)) throw new DataError(`results file ${file} does not exist`);
+  if (!existsSync(file) || !statSync(file).isFile()) throw new DataError(`results file ${file} ${existsSync(file) ? 'is a folder' : 'does not exist'}; give a .json or .csv file of experiment, metric, value rows`);
   const text = readFileSync(file, 'utf8');
   if (/\.csv$/i.test(file)) {
-    const [header, ...body] = parseCsv(text);
+    let table: string[][];
+    try {
+      table = parseCsv(text);
+    } catch (e) {
+      throw new DataError(`${file}: ${(e as Error).message}`);
+    }
+    const [header, ...body] = table;
     const cols = (header ?? []).map((h) => h.trim().toLowerCase());
     for (const need of ['experiment', 'metric', 'value']) if (!cols.includes(need)) throw new DataError(`${file}: the CSV header needs a '${need}' column (it has: ${cols.join(', ')})`);
     return { rows: body.map((r, i) => toRow(Object.fromEntries(cols.map((c, j) => [c, r[j]])), `${file} line ${i + 2}`)), note: null };
@@ -104,6 +111,12 @@ export function importResults(runDir: string, rows: readonly ImportRow[], note: 
   }
   const store = Store.open(runDir);
   try {
+    // When a pipeline has run here, an id it does not know is a typo, not a new experiment.
+    const known = ((store.latestRun()?.pipeline as { experiments?: { id: string }[] } | null)?.experiments ?? []).map((e) => e.id);
+    if (known.length > 0) {
+      const unknown = [...byExp.keys()].filter((id) => !known.includes(id));
+      if (unknown.length > 0) throw new DataError(`experiment '${unknown[0]}' is not in the pipeline run in ${runDir} (ids: ${known.join(', ')}); fix the experiment column of the results file`);
+    }
     const out: ImportSummary = { experiments: [], note };
     for (const [id, reps] of byExp) {
       const fp = `import:${sha256(canonicalJson({ note, rows: [...reps].map(([k, m]) => [k, m]) }))}`;

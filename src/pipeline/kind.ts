@@ -3,7 +3,7 @@
 // the resolved model aliases and corpus settings from the pipeline file, read access to its
 // dependencies' stored metrics, and records long-form metrics and artifacts through its context.
 // Kinds live in modules (`export const kinds = [...]`) so that the child process that runs an
-// experiment can load exactly the registry the orchestrator validated the pipeline with.
+// experiment can load the very module the orchestrator validated the experiment's kind from.
 
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
@@ -188,11 +188,13 @@ export class KindRegistry {
   readonly modules: readonly string[]; // file: URLs
   private readonly kinds = new Map<string, Kind>();
   private readonly ruleFns = new Map<string, QuestionRuleFn>();
+  private readonly origins = new Map<string, string>(); // kind name → module URL that exports it
 
-  constructor(modules: readonly string[] = [], kinds: readonly Kind[] = [], rules: Readonly<Record<string, QuestionRuleFn>> = {}) {
+  constructor(modules: readonly string[] = [], kinds: readonly Kind[] = [], rules: Readonly<Record<string, QuestionRuleFn>> = {}, origins: Readonly<Record<string, string>> = {}) {
     this.modules = [...modules];
     for (const k of kinds) this.add(k);
     for (const [n, f] of Object.entries(rules)) this.ruleFns.set(n, f);
+    for (const [n, u] of Object.entries(origins)) this.origins.set(n, u);
   }
 
   private add(k: Kind): void {
@@ -205,6 +207,7 @@ export class KindRegistry {
     const urls = [...new Set(modules.map(toModuleUrl))];
     const kinds: Kind[] = [];
     const rules: Record<string, QuestionRuleFn> = {};
+    const origins: Record<string, string> = {};
     for (const url of urls) {
       let mod: Record<string, unknown>;
       try {
@@ -217,10 +220,11 @@ export class KindRegistry {
       for (const k of list as Kind[]) {
         if (!k || typeof k.name !== 'string' || typeof k.run !== 'function' || !k.params) throw new ConfigError(`${url}: every kind needs a name, a params schema and a run function`);
         kinds.push(k);
+        origins[k.name] ??= url;
       }
       Object.assign(rules, (mod.rules as Record<string, QuestionRuleFn> | undefined) ?? {});
     }
-    return new KindRegistry(urls, kinds, rules);
+    return new KindRegistry(urls, kinds, rules, origins);
   }
 
   /** A registry with more modules loaded on top of this one. */
@@ -234,6 +238,10 @@ export class KindRegistry {
   }
   names(): string[] {
     return [...this.kinds.keys()].sort();
+  }
+  /** The module that exports a kind (a child process loads only that one), if it came from a module. */
+  moduleOf(name: string): string | undefined {
+    return this.origins.get(name);
   }
   rule(name: string): QuestionRuleFn | undefined {
     return this.ruleFns.get(name);

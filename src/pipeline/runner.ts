@@ -20,7 +20,7 @@ import { defaultConsistency, keyMetricsOf, type ConsistencyResult, type KindRegi
 import { planPipeline, type FingerprintInputs, type Plan, type PlanEntry, type Selection, type StoredResults } from './plan.ts';
 import { collectProvenance } from './provenance.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
-import { Store, type AttemptStatus, type ExperimentStatus } from './store.ts';
+import { Store, ensureRunDir, type AttemptStatus, type ExperimentStatus } from './store.ts';
 
 const CHILD_ENTRY = fileURLToPath(new URL('./child-entry.mjs', import.meta.url));
 
@@ -125,6 +125,11 @@ export function scoreExperiment(store: Store, registry: KindRegistry, e: Experim
     .map((a) => ({ replicate: a.replicate, metrics: store.metricsOfAttempts([a.id]) }));
   const kind = registry.get(e.kind);
   const keys = kind ? keyMetricsOf(kind, e.params) : [];
+  // Run attempts were checked as they ended; imported ones are checked here.
+  for (const r of reps) {
+    const problem = keyMetricProblem(keys, r.metrics);
+    if (problem) return { status: 'failed', reason: `replicate ${r.replicate}${passing.get(r.replicate)?.source === 'import' ? ' (imported)' : ''}: ${problem}`, complete: true, consistency: null };
+  }
   const c = kind?.consistency ? kind.consistency(reps, e.params) : defaultConsistency(reps, keys);
   return { status: c.ok ? 'passed' : 'failed', reason: c.ok ? null : `inconsistent across replicates: ${c.detail}`, complete: true, consistency: c };
 }
@@ -145,9 +150,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const { spec, registry, runDir } = opts;
   const emit = opts.onEvent ?? (() => {});
   const t0 = Date.now();
-  for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
+  ensureRunDir(runDir);
   const store = Store.open(runDir);
   try {
+    for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
     const live = store.runs().filter((r) => r.status === 'running' && r.pid !== null && r.pid !== process.pid && isAlive(r.pid));
     if (live.length > 0) throw new UserError(`another langquant run (pid ${live[0].pid}) is using ${runDir}; wait for it to finish or stop it, then run again`);
     const stale = store.staleRuns(isAlive).map((r) => r.id);
@@ -336,7 +342,8 @@ async function runAttempt(a: AttemptArgs): Promise<{ status: AttemptStatus; erro
   const models: Record<string, ResolvedModel> = {};
   for (const alias of e.models) models[alias] = a.inputs.models[alias];
   const job: ChildJob = {
-    modules: [...a.registry.modules],
+    // Only the module that defines this kind: loading every kinds module in every child costs time.
+    modules: a.registry.moduleOf(e.kind) !== undefined ? [a.registry.moduleOf(e.kind)!] : [...a.registry.modules],
     experiment: { id: e.id, kind: e.kind, phase: e.phase, question: e.question, title: e.title, dependsOn: [...e.dependsOn], params: e.params },
     replicate: k,
     replicates: e.replicates,

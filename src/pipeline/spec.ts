@@ -3,7 +3,7 @@
 // each error naming its culprit and the line of the file it sits on.
 // Reference: changesets' config handling (schema → normalise → checks) and DESIGN.md §6.
 
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
@@ -335,6 +335,7 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
 export async function loadPipeline(file: string, base: KindRegistry, ov: Overrides & { kindModules?: string[] } = {}): Promise<{ spec: PipelineSpec; registry: KindRegistry }> {
   const abs = resolve(ov.cwd ?? process.cwd(), file);
   if (!existsSync(abs)) throw new ConfigError(`pipeline file ${file} does not exist; give the path of a pipeline YAML file`);
+  if (!statSync(abs).isFile()) throw new ConfigError(`${file} is a folder, not a pipeline file; give the path of a pipeline YAML file`);
   const { raw, lineOf } = parsePipelineText(readFileSync(abs, 'utf8'), abs);
   const registry = await base.extend([...(ov.kindModules ?? []).map((m) => toModuleUrl(isAbsolute(m) ? m : resolve(ov.cwd ?? process.cwd(), m))), ...kindModulesOf(raw, dirname(abs))]);
   return { spec: normalisePipeline(raw, abs, registry, lineOf, ov), registry };

@@ -5,7 +5,7 @@
 // Reference: MLflow's tracking store (long-form metrics, explicit NaN flag), DESIGN.md §6.
 
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { HashCache } from './hash.ts';
@@ -182,14 +182,27 @@ export class Store {
 
   /** Opens (creating if needed) the store of a run folder and migrates it to the current schema. */
   static open(runDir: string): Store {
-    mkdirSync(runDir, { recursive: true });
-    const db = new Database(join(runDir, STORE_FILE));
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 10000');
-    db.pragma('foreign_keys = ON');
-    const s = new Store(runDir, db);
-    s.migrate();
+    ensureRunDir(runDir);
+    const p = join(runDir, STORE_FILE);
+    const s = asStoreError(p, () => {
+      const db = new Database(p);
+      try {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('busy_timeout = 10000');
+        db.pragma('foreign_keys = ON');
+        return new Store(runDir, db);
+      } catch (e) {
+        db.close();
+        throw e;
+      }
+    });
+    try {
+      s.migrate();
+    } catch (e) {
+      s.close();
+      throw e;
+    }
     return s;
   }
 
@@ -197,14 +210,24 @@ export class Store {
   static openReadOnly(runDir: string): Store | null {
     const p = join(runDir, STORE_FILE);
     if (!existsSync(p)) return null;
-    const db = new Database(p, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 10000');
-    const s = new Store(runDir, db);
-    const v = s.schemaVersion();
-    if (v > SCHEMA_VERSION) throw new ConfigError(`${p} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`);
+    const { s, v } = asStoreError(p, () => {
+      const db = new Database(p, { readonly: true, fileMustExist: true });
+      try {
+        db.pragma('busy_timeout = 10000');
+        const st = new Store(runDir, db);
+        return { s: st, v: st.schemaVersion() };
+      } catch (e) {
+        db.close();
+        throw e;
+      }
+    });
+    if (v > SCHEMA_VERSION) {
+      s.close();
+      throw new ConfigError(`${p} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`);
+    }
     if (v < SCHEMA_VERSION) {
       // An older store: reading needs the current schema, so migrate through a writable handle.
-      db.close();
+      s.close();
       Store.open(runDir).close();
       return Store.openReadOnly(runDir);
     }
@@ -220,7 +243,7 @@ export class Store {
   }
 
   private migrate(): void {
-    const v = this.schemaVersion();
+    const v = asStoreError(this.path, () => this.schemaVersion());
     if (v > SCHEMA_VERSION) throw new ConfigError(`${this.path} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`);
     for (let i = v; i < SCHEMA_VERSION; i++) {
       this.db.transaction(() => {
@@ -469,6 +492,24 @@ export class Store {
         if (!readonly) put.run(p, size, mtimeMs, sha);
       },
     };
+  }
+}
+
+/** Creates a run folder, or checks that an existing path is a folder. */
+export function ensureRunDir(runDir: string): void {
+  if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw new ConfigError(`run folder ${runDir} is a file, not a folder; use another run folder`);
+  mkdirSync(runDir, { recursive: true });
+}
+
+/** Runs `f`, turning SQLite's "not a database" / "corrupt" errors into a one-line ConfigError. */
+function asStoreError<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT|CANTOPEN)/.test(code))
+      throw new ConfigError(`${path} is not a readable langquant store (${(e as Error).message}); move it away or use another run folder`);
+    throw e;
   }
 }
 

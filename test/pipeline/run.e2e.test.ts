@@ -44,7 +44,7 @@ test('mixed pipeline: failures are recorded with reasons, dependents blocked, in
   assert.match(e['E-005'].reason!, /exited with code 3 without a result: about to crash/);
   assert.match(e['E-006'].reason!, /key metric 'loss' is NaN language fr/);
   assert.match(e['E-007'].reason!, /boom: the kind threw/);
-  assert.match(e['E-010'].reason!, /timed out after 1\.5s \(killed: still running 300ms after SIGTERM\)/);
+  assert.match(e['E-010'].reason!, /timed out after 3\.0s \(killed: still running 300ms after SIGTERM\)/);
   assert.equal(e['E-009'].attempts, 2); // failed once, retried
   assert.deepEqual(s.questions.map((q) => [q.id, q.status]), [['Q1', 'CONFIRMED'], ['Q2', 'CONFIRMED'], ['Q3', 'PENDING']]);
   assert.match(s.questions[0].evidence, /^ratio 3\.00\/1\.50 \(low ≥ 2\.\d\d\), consistent in 2\/2 replicates$/);
@@ -85,6 +85,12 @@ test('mixed pipeline: failures are recorded with reasons, dependents blocked, in
   withStore(dir, (st) => {
     assert.deepEqual(st.metrics('E-004', undefined, { metric: 'total' }).map((m) => m.value), [2.5]);
     assert.ok(st.metrics('E-003').every((m) => m.source === 'import'));
+  });
+  // A plan now: what passed or was imported is up to date; only the failures (and what waits on them) would run.
+  const p = JSON.parse(runCli(['plan', join(FIX, 'mixed.yaml'), '--out', dir, '--json']).stdout) as { experiments: { id: string; action: string }[] };
+  assert.deepEqual(Object.fromEntries(p.experiments.map((x) => [x.id, x.action])), {
+    'E-001': 'up to date', 'E-002': 'up to date', 'E-003': 'up to date (imported)', 'E-004': 'up to date', 'E-005': 'run',
+    'E-006': 'run', 'E-007': 'run', 'E-008': 'run', 'E-009': 'up to date', 'E-010': 'run',
   });
   const bad = runCli(['import', results, '--into', dir]);
   assert.equal(bad.code, 2);
