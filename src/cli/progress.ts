@@ -1,6 +1,6 @@
 // Progress of a pipeline run on the terminal: a line per experiment with elapsed time and ETA (from
-// expectedRuntime and past runs), a live bar for a kind's inner loop (languages, layers) when stderr
-// is a TTY, and plain lines otherwise (logs, CI). Fed by the runner's events; writes to one stream.
+// expectedRuntime and past runs), a live bar for a kind's inner loop (languages, layers) when the
+// stream it writes to (stdout) is a TTY, and plain lines otherwise (logs, CI). Fed by the runner's events.
 
 import cliProgress from 'cli-progress';
 import { formatDuration } from '../pipeline/duration.ts';
