@@ -18,6 +18,7 @@ import { importTensors } from '../../src/model/train/save.ts';
 import { setSimd } from '../../src/kernels/simd.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { forward } from '../../src/model/forward.ts';
+import { CheckpointError } from '../../src/errors.ts';
 import { ROOT, runCli } from '../helpers/cli.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'lq-train-'));
@@ -105,6 +106,17 @@ test('an interrupted training resumes from its checkpoint to the same weights as
   const c = tmp();
   await train(tiny('gpt2', c, { steps: 8, stopAfter: 3 }));
   await assert.rejects(train(tiny('gpt2', c, { steps: 8, lr: 0.02 })), /other options/);
+  // A damaged checkpoint is a one-line message, not a crash.
+  const d = tmp();
+  const header = (json: string) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(json.length)); return Buffer.concat([b, Buffer.from(json), Buffer.alloc(16)]); };
+  for (const [bytes, why] of [
+    [header('{not json'), /is damaged \(its header is not JSON\); delete it to start the training afresh/],
+    [header('{"params":{"dtype":"F32","shape":[9],"data_offsets":[0,36]}}'), /is damaged \(the data of params lies outside the file\)/],
+    [Buffer.alloc(5), /is truncated; delete it/],
+  ] as const) {
+    writeFileSync(join(d, 'checkpoint.safetensors'), bytes);
+    await assert.rejects(train(tiny('gpt2', d, { steps: 8 })), (e: unknown) => e instanceof CheckpointError && why.test((e as Error).message));
+  }
   // A finished folder is not overwritten.
   await assert.rejects(train(tiny('gpt_neox', a, { steps: 8 })), /already holds a trained model/);
 });

@@ -51,7 +51,14 @@ export function readF32Safetensors(path: string): { tensors: Map<string, Float32
   if (buf.length < 8) throw new CheckpointError(`${path} is truncated; delete it to start the training afresh`);
   const n = Number(buf.readBigUInt64LE(0));
   if (8 + n > buf.length) throw new CheckpointError(`${path} is truncated; delete it to start the training afresh`);
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const damaged = (why: string) => new CheckpointError(`${path} is damaged (${why}); delete it to start the training afresh`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  } catch {
+    throw damaged('its header is not JSON');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw damaged('its header is not a JSON object');
   const tensors = new Map<string, Float32Array>();
   let metadata: Record<string, string> = {};
   for (const [name, e] of Object.entries(header)) {
@@ -60,7 +67,8 @@ export function readF32Safetensors(path: string): { tensors: Map<string, Float32
       continue;
     }
     if (e.dtype !== 'F32') throw new CheckpointError(`${path}: ${name} is ${e.dtype}, the trainer's checkpoints are F32`);
-    const [a, b] = e.data_offsets;
+    const [a, b] = Array.isArray(e.data_offsets) ? e.data_offsets : [NaN, NaN];
+    if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a <= b && 8 + n + b <= buf.length && (b - a) % 4 === 0)) throw damaged(`the data of ${name} lies outside the file`);
     const bytes = buf.subarray(8 + n + a, 8 + n + b);
     tensors.set(name, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
   }
@@ -141,5 +149,11 @@ export function readCheckpoint(dir: string): { params: Float32Array; m: Float32A
   const { tensors, metadata } = readF32Safetensors(path);
   const params = tensors.get('params'), m = tensors.get('adam_m'), v = tensors.get('adam_v');
   if (!params || !m || !v || !metadata['state']) throw new CheckpointError(`${path} is not a langquant training checkpoint; delete it or choose another --out`);
-  return { params, m, v, state: JSON.parse(metadata['state']) as CheckpointState };
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(metadata['state']) as CheckpointState;
+  } catch {
+    throw new CheckpointError(`${path} is damaged (its training state is not JSON); delete it to start the training afresh`);
+  }
+  return { params, m, v, state };
 }
