@@ -154,17 +154,23 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const store = Store.open(runDir);
   try {
     for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
-    const live = store.runs().filter((r) => r.status === 'running' && r.pid !== null && r.pid !== process.pid && isAlive(r.pid));
-    if (live.length > 0) throw new UserError(`another langquant run (pid ${live[0].pid}) is using ${runDir}; wait for it to finish or stop it, then run again`);
+    const runId = store.claimRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid }, isAlive);
     const stale = store.staleRuns(isAlive).map((r) => r.id);
     if (stale.length > 0) {
       const n = store.recoverStale(stale, 'the orchestrator stopped (killed?) while this was running');
       emit({ type: 'recovered', attempts: n, runs: stale });
     }
 
-    const inputs = resolveInputs(spec, store);
-    const plan = planPipeline(spec, inputs, storedResults(store), opts.selection ?? {});
-    const runId = store.beginRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid });
+    let inputs: ResolvedInputs;
+    let plan: Plan;
+    try {
+      inputs = resolveInputs(spec, store);
+      plan = planPipeline(spec, inputs, storedResults(store), opts.selection ?? {});
+    } catch (e) {
+      // e.g. a missing corpus.path: the run ends before any experiment, leaving no 'running' row behind.
+      store.endRun(runId, 'failed', JSON.stringify({ error: (e as Error).message }));
+      throw e;
+    }
     const maxReps = Math.max(...spec.experiments.map((e) => e.replicates));
     store.setProvenance(runId, collectProvenance({
       seed: spec.seed,

@@ -262,6 +262,20 @@ export class Store {
     return Number(info.lastInsertRowid);
   }
 
+  /**
+   * Begins a run unless a live orchestrator (per `isAlive`) already holds the folder: the check and the
+   * insert are one IMMEDIATE transaction, so two runs started together cannot both go ahead.
+   */
+  claimRun(r: { pipelineFile: string | null; pipeline: unknown; options: unknown; toolVersion: string; pid: number }, isAlive: (pid: number) => boolean): number {
+    return this.db
+      .transaction(() => {
+        const live = this.runs().filter((x) => x.status === 'running' && x.pid !== null && x.pid !== r.pid && isAlive(x.pid));
+        if (live.length > 0) throw new ConfigError(`another langquant run (pid ${live[0].pid}) is using ${this.runDir}; wait for it to finish or stop it, then run again`);
+        return this.beginRun(r);
+      })
+      .immediate();
+  }
+
   endRun(runId: number, status: string, summary: string): void {
     this.db.prepare(`UPDATE runs SET ended_at = ?, status = ?, summary = ? WHERE id = ?`).run(now(), status, summary, runId);
   }

@@ -15,7 +15,7 @@ import { RunProgress } from '../../src/cli/progress.ts';
 import { importResults, readResultsFile } from '../../src/pipeline/import.ts';
 import { KindRegistry } from '../../src/pipeline/kind.ts';
 import { planPipeline, type Plan } from '../../src/pipeline/plan.ts';
-import { scoreExperiment } from '../../src/pipeline/runner.ts';
+import { runPipeline, scoreExperiment } from '../../src/pipeline/runner.ts';
 import { loadPipeline, type ExperimentSpec, type PipelineSpec } from '../../src/pipeline/spec.ts';
 import { STORE_FILE, Store } from '../../src/pipeline/store.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -195,4 +195,19 @@ test('CLI: --fail-fast leaves the rest pending; --from, --replicates and --seed 
   assert.deepEqual(other.experiments.filter((e) => e.selected).map((e) => e.id), ['B', 'C']);
   assert.ok(other.experiments.every((e) => e.replicates === 3));
   assert.ok(other.experiments.every((e, i) => e.fingerprint !== base.experiments[i].fingerprint)); // the seed enters every fingerprint
+});
+
+test('a run that cannot start (missing corpus.path) ends its run row instead of leaving it running', async () => {
+  const d = tmp();
+  const file = join(d, 'p.yaml');
+  writeFileSync(file, `kinds: ${KINDS}\ncorpus: { path: ./no-such-corpus }\nexperiments:\n  - { id: A, kind: sleep, params: { ms: 1 } }\n`);
+  const { spec, registry } = await loadPipeline(file, new KindRegistry());
+  const runDir = join(d, 'run');
+  await assert.rejects(runPipeline({ spec, registry, runDir }), /corpus path .*no-such-corpus does not exist; fix corpus\.path/);
+  const st = Store.openReadOnly(runDir)!;
+  try {
+    assert.deepEqual(st.runs().map((r) => r.status), ['failed']);
+  } finally {
+    st.close();
+  }
 });

@@ -66,3 +66,13 @@ test('a run whose orchestrator is gone is recovered: its running attempts become
   assert.equal(s.runs()[0].status, 'crashed');
   s.close();
 });
+
+test('claiming a run folder: refused while a live orchestrator holds it, allowed once it is gone', () => {
+  const s = Store.open(dir());
+  const first = s.claimRun({ pipelineFile: null, pipeline: {}, options: null, toolVersion: 't', pid: 4242 }, () => true);
+  assert.throws(() => s.claimRun({ pipelineFile: null, pipeline: {}, options: null, toolVersion: 't', pid: 4343 }, () => true), /another langquant run \(pid 4242\) is using .*; wait for it to finish or stop it, then run again/);
+  assert.equal(s.runs().length, 1); // the refused claim wrote nothing
+  const second = s.claimRun({ pipelineFile: null, pipeline: {}, options: null, toolVersion: 't', pid: 4343 }, () => false);
+  assert.ok(second > first);
+  s.close();
+});
