@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { EvalParams, openModel, recordBaseline, scoreUnits, studyTexts, tokenizeUnits } from './common.ts';
+import { EvalParams, openModel, recordBaseline, scoreUnits, studyTexts, evaluationTexts } from './common.ts';
 
 export const baseline = defineKind({
   name: 'baseline',
@@ -16,10 +16,10 @@ export const baseline = defineKind({
   consistency: (reps) => defaultConsistency(reps, ['bpb']),
   async run(ctx) {
     const p = ctx.params;
-    const t = studyTexts(ctx, p.maxUnits);
+    const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     try {
-      const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+      const texts = evaluationTexts(ctx, t, m);
       const scores = await scoreUnits(m.engine, texts, m.window, (d, n) => ctx.progress('languages', d, n));
       recordBaseline(ctx, p.model, scores, t.langs);
       ctx.log(`${p.model}: ${t.langs.all.length} languages × ${t.evaluation.length} units, context ${m.window.context}, stride ${m.window.stride}, engine ${m.engine.name}`);

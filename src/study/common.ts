@@ -7,13 +7,21 @@
 //
 // Texts are scored one aligned unit (a UDHR article) at a time, so that every language's degradation
 // can be resampled by unit for the bootstrap. The first token of each unit is not scored (windows.ts).
+//
+// Before scoring, the evaluation texts go through two guards: the data layer's adequacy check
+// (src/data/adequacy.ts; `corpus.adequacy: warn | refuse`, `corpus.minUnits`) and, for a model whose
+// folder holds the trainer's training.json, a hold-out check: a pipeline's corpus.split could put the
+// units the built-in model was trained on into evaluation, and the study refuses that.
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { createEngine } from '../engine/select.ts';
 import type { Engine, EngineName } from '../engine/types.ts';
 import { alignedUnitIds, unitsById, type Corpus } from '../data/corpus.ts';
 import { openCorpus } from '../data/user.ts';
-import { splitUnits } from '../data/splits.ts';
+import { checkAdequacy, DEFAULT_MIN_UNITS } from '../data/adequacy.ts';
+import { DEFAULT_SPLIT_SHARES, splitUnits, UDHR_UNIT_IDS } from '../data/splits.ts';
 import { bootstrap, disparityRatio, type LanguageUnits } from '../eval/bootstrap.ts';
 import { compareOnText, degradationStatistic, deltaMeasures, ReferenceCache, summarizeDegradation, type TextComparison } from '../eval/degradation.ts';
 import { measures, sumTotals, textTotals, variance, type TextTotals } from '../eval/metrics.ts';
@@ -88,10 +96,36 @@ export function studyLanguages(groups: Readonly<Record<string, readonly string[]
   return { high, low, all: [...high, ...low] };
 }
 
+/** The study's own settings in the pipeline's `corpus` section (the pipeline engine passes them through). */
+const CorpusOptions = z.object({
+  /** Keep UDHR declarations below stage 4 (incomplete transcriptions). */
+  includeIncomplete: z.boolean().default(false),
+  /** What an inadequate evaluation text does: a warning in the log and metric, or a failed experiment. */
+  adequacy: z.enum(['warn', 'refuse']).default('warn'),
+  /** Fewest evaluation units per language for a meaningful bootstrap interval. */
+  minUnits: z.number().int().min(2).default(DEFAULT_MIN_UNITS),
+});
+export type StudyCorpusOptions = z.output<typeof CorpusOptions>;
+
+/** Reads and checks `corpus.includeIncomplete`, `corpus.adequacy` and `corpus.minUnits`. */
+export function studyCorpusOptions(corpus: Readonly<Record<string, unknown>>): StudyCorpusOptions {
+  const r = CorpusOptions.safeParse({ includeIncomplete: corpus.includeIncomplete, adequacy: corpus.adequacy, minUnits: corpus.minUnits });
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new ConfigError(`corpus.${i.path.join('.')} in the pipeline file: ${i.message}; use includeIncomplete: true|false, adequacy: warn|refuse, minUnits: an integer ≥ 2`);
+  }
+  return r.data;
+}
+
+/** The corpus spec: `corpus.path` when given, else `corpus.name` (default udhr). */
+function corpusSpec(corpus: Readonly<Record<string, unknown>>): string {
+  return typeof corpus.path === 'string' ? corpus.path : typeof corpus.name === 'string' ? corpus.name : 'udhr';
+}
+
 /** Opens the pipeline's corpus (`corpus.name: udhr` by default, or `corpus.path`) for the study languages. */
 export function studyCorpus(corpus: Readonly<Record<string, unknown>>, langs: readonly string[]): Corpus {
-  const spec = typeof corpus.path === 'string' ? corpus.path : typeof corpus.name === 'string' ? corpus.name : 'udhr';
-  return openCorpus(spec, { languages: [...langs] });
+  const { includeIncomplete } = studyCorpusOptions(corpus);
+  return openCorpus(corpusSpec(corpus), { languages: [...langs], includeIncomplete });
 }
 
 /** Split settings from the pipeline's `corpus.split` (shares and the training seed). */
@@ -109,8 +143,11 @@ export interface StudyTexts {
   calibration: string[];
 }
 
-/** The replicate's evaluation and calibration unit ids over the languages all study languages share. */
-export function studyTexts(ctx: Pick<KindContext<unknown>, 'corpus' | 'groups' | 'seed'>, maxUnits?: number): StudyTexts {
+/**
+ * The replicate's evaluation and calibration unit ids over the languages all study languages share.
+ * With `alias`, refuses evaluation units the alias's model was trained on (checkTrainingHoldOut).
+ */
+export function studyTexts(ctx: Pick<KindContext<unknown>, 'corpus' | 'groups' | 'seed'> & { models?: KindContext<unknown>['models'] }, maxUnits?: number, alias?: string): StudyTexts {
   const langs = studyLanguages(ctx.groups);
   const corpus = studyCorpus(ctx.corpus, langs.all);
   const ids = alignedUnitIds(corpus, langs.all);
@@ -122,7 +159,63 @@ export function studyTexts(ctx: Pick<KindContext<unknown>, 'corpus' | 'groups' |
     const pick = new Set(new Rng(deriveSeed(ctx.seed, 'evaluation-subset')).shuffle([...evaluation]).slice(0, maxUnits));
     evaluation = evaluation.filter((id) => pick.has(id));
   }
+  const model = alias !== undefined ? ctx.models?.[alias] : undefined;
+  if (model) checkTrainingHoldOut(alias!, model.path, { corpus: corpusSpec(ctx.corpus), languages: langs.all.map((l) => corpus.iso6393(l)), evaluation });
   return { corpus, langs, evaluation, calibration: split.calibration };
+}
+
+// ---------------------------------------------------------------- training hold-out
+
+/** What a model folder's training.json (written by `langquant train`) says about its training text. */
+export interface TrainingRecord {
+  corpus: string;
+  trainingSeed: number;
+  trainingShare: number;
+  /** Languages the model was trained on (null: not recorded, taken as all). */
+  languages: string[] | null;
+}
+
+/**
+ * Reads the training split of a model folder's training.json, or null when there is none. The
+ * trainer records its corpus, its languages (data.trainTokens, else the mix's non-zero shares) and
+ * the split as text ("training units (…, trainingSeed 0)"); a numeric data.trainingSeed /
+ * data.trainingShare wins when present, otherwise the split's defaults (what the trainer uses).
+ */
+export function readTrainingRecord(dir: string): TrainingRecord | null {
+  const file = join(dir, 'training.json');
+  if (!existsSync(file)) return null;
+  let j: { data?: Record<string, unknown>; mix?: { shares?: Record<string, number> } };
+  try {
+    j = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DataError(`${file} is not readable JSON (${(e as Error).message}); restore it from \`langquant train\` or remove it`);
+  }
+  const data = j.data ?? {};
+  const seedInText = typeof data.split === 'string' ? /trainingSeed\s+(\d+)/.exec(data.split)?.[1] : undefined;
+  const trainingSeed = typeof data.trainingSeed === 'number' ? data.trainingSeed : seedInText !== undefined ? Number(seedInText) : 0;
+  const trainingShare = typeof data.trainingShare === 'number' ? data.trainingShare : DEFAULT_SPLIT_SHARES.trainingShare;
+  const tokens = data.trainTokens && typeof data.trainTokens === 'object' ? Object.keys(data.trainTokens) : null;
+  const shares = j.mix?.shares ? Object.entries(j.mix.shares).filter(([, v]) => v > 0).map(([k]) => k) : null;
+  return { corpus: typeof data.corpus === 'string' ? data.corpus : 'udhr', trainingSeed, trainingShare, languages: tokens ?? shares };
+}
+
+/**
+ * Refuses (ConfigError) when an evaluation unit of a study language was in the training text of the
+ * model in `dir` (per its training.json). Only a model trained on the same corpus is compared; the
+ * training units are the data layer's split with the model's trainingSeed and share.
+ */
+export function checkTrainingHoldOut(alias: string, dir: string, o: { corpus: string; languages: readonly string[]; evaluation: readonly string[] }): void {
+  const rec = readTrainingRecord(dir);
+  if (!rec || rec.corpus !== o.corpus || rec.corpus !== 'udhr') return; // unit ids of other corpora name other texts
+  const trained = rec.languages === null ? [...o.languages] : o.languages.filter((l) => rec.languages!.includes(l));
+  if (trained.length === 0) return;
+  const training = new Set(splitUnits(UDHR_UNIT_IDS, { seed: 0, trainingSeed: rec.trainingSeed, trainingShare: rec.trainingShare, calibrationShare: 0 }).training);
+  const overlap = o.evaluation.filter((id) => training.has(id));
+  if (overlap.length === 0) return;
+  throw new ConfigError(
+    `model '${alias}' (${dir}) was trained on evaluation unit(s) ${overlap.join(', ')} in ${trained.join(', ')} (its training.json: trainingSeed ${rec.trainingSeed}, trainingShare ${rec.trainingShare}); ` +
+      `set corpus.split.trainingSeed to ${rec.trainingSeed} and trainingShare to at least ${rec.trainingShare}, or use a model not trained on these units`,
+  );
 }
 
 // ---------------------------------------------------------------- models
@@ -168,8 +261,28 @@ export interface UnitText {
   ids: Int32Array;
 }
 
+/**
+ * The evaluation units of every study language, tokenised, after the adequacy check of
+ * src/data/adequacy.ts (window: the model's scoring context; units: `corpus.minUnits`). Mode warn
+ * (default) logs each finding and records `adequacy_warnings`; mode refuse throws its DataError.
+ */
+export function evaluationTexts(
+  ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric'>,
+  t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation'>,
+  m: { alias: string; tokenizer: Pick<TextTokenizer, 'encode'>; window: { context: number } },
+): Map<string, UnitText[]> {
+  const o = studyCorpusOptions(ctx.corpus);
+  const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+  // Units are scored one by one, so a language's text is the sum of its units' tokens.
+  const measured = [...texts].map(([lang, units]) => ({ lang, units: units.length, tokens: units.reduce((a, u) => a + u.ids.length, 0) }));
+  const { warnings } = checkAdequacy(measured, { contextTokens: Math.max(2, m.window.context), minUnits: o.minUnits, mode: o.adequacy });
+  for (const w of warnings) ctx.log(`adequacy warning: ${w.message}`);
+  ctx.metric('adequacy_warnings', warnings.length, { model: m.alias });
+  return texts;
+}
+
 /** Per language, the evaluation units as texts and token ids (units with fewer than 2 tokens are dropped). */
-export function tokenizeUnits(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: TextTokenizer): Map<string, UnitText[]> {
+export function tokenizeUnits(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: Pick<TextTokenizer, 'encode'>): Map<string, UnitText[]> {
   const out = new Map<string, UnitText[]>();
   for (const lang of langs) {
     const units = unitsById(corpus, lang, ids)

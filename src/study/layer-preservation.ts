@@ -16,7 +16,7 @@ import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { DataError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
-import { compareUnits, deltaBpbOf, degradations, disparity, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, tokenizeUnits, type Comparisons } from './common.ts';
+import { compareUnits, deltaBpbOf, degradations, disparity, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, evaluationTexts, type Comparisons } from './common.ts';
 import { depId, depMetrics } from './deps.ts';
 import { HIGH, LOW, parseLayerMetric } from './metrics.ts';
 
@@ -61,7 +61,7 @@ export const layerPreservation = defineKind({
       .map((x) => x.l!.layer)
       .sort((a, b) => a - b);
     if (critical.length === 0) throw new DataError(`${src} named no critical block for model ${p.model}; rerun it`);
-    const t = studyTexts(ctx, p.maxUnits);
+    const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const L = m.model.config.numLayers;
     const stats = needsCalibration(p.criterion) ? calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
@@ -74,7 +74,7 @@ export const layerPreservation = defineKind({
     const keptShare = qLayer.account.kept / qLayer.account.weights;
     const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'global', share: keptShare }, stats } });
     const cache = referenceCache();
-    const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+    const texts = evaluationTexts(ctx, t, m);
     const results: Record<'layer' | 'uniform', Comparisons> = {} as never;
     try {
       for (const [name, q] of [['layer', qLayer], ['uniform', qUniform]] as const) {

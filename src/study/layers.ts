@@ -11,7 +11,7 @@ import { quantizeModel } from '../quant/apply.ts';
 import { DEFAULT_SCOPE } from '../quant/scope.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { compareUnits, degradations, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, tokenizeUnits } from './common.ts';
+import { compareUnits, degradations, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, evaluationTexts } from './common.ts';
 import { HIGH, LOW, layerMetric } from './metrics.ts';
 
 /** Index of the largest value (first on ties). */
@@ -45,7 +45,7 @@ export const layerSensitivity = defineKind({
   consistency: (reps) => defaultConsistency(reps, ['critical_layer'], 0.5),
   async run(ctx) {
     const p = ctx.params;
-    const t = studyTexts(ctx, p.maxUnits);
+    const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const L = m.model.config.numLayers;
     const cache = referenceCache();
@@ -53,7 +53,7 @@ export const layerSensitivity = defineKind({
     // perLayer[l].get(lang) = ΔBPB of lang with only block l quantised.
     const perLayer: Map<string, number>[] = [];
     try {
-      const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+      const texts = evaluationTexts(ctx, t, m);
       for (let l = 0; l < L; l++) {
         const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize }, scope: { ...DEFAULT_SCOPE, layers: [l] } });
         const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));

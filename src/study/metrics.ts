@@ -225,6 +225,13 @@ export const VALIDATION_METRICS = Object.freeze({
   ratio_excludes_1: d('0/1', 'experiment', 'the ΔBPB disparity interval excludes 1'),
 });
 
+// ---------------------------------------------------------------- checks of the evaluation text (every measuring kind)
+
+export const CHECK_METRICS = Object.freeze({
+  /** Findings of src/data/adequacy.ts on the evaluation texts (a language shorter than one scoring window, or with fewer than corpus.minUnits units); each is also a line of the experiment log. */
+  adequacy_warnings: d('count', 'experiment', 'adequacy warnings on the evaluation texts (0: every language adequate)'),
+});
+
 /** Every fixed metric name with its documentation (curve_* and layer* names are built by helpers). */
 export const METRICS: Readonly<Record<string, MetricDoc>> = Object.freeze({
   ...BASELINE_METRICS,
@@ -234,6 +241,7 @@ export const METRICS: Readonly<Record<string, MetricDoc>> = Object.freeze({
   ...LAYER_SENSITIVITY_METRICS,
   ...LAYER_PRESERVATION_METRICS,
   ...VALIDATION_METRICS,
+  ...CHECK_METRICS,
 });
 
 /** The documentation of any metric name the study writes, including curve_* and layer* names. */
@@ -248,12 +256,12 @@ export function describeMetric(name: string): MetricDoc | undefined {
 
 /** Which metrics each kind records (the report's index; per-kind key metrics live in the kind modules). */
 export const KIND_METRICS: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  baseline: Object.keys(BASELINE_METRICS),
-  quantize: Object.keys(DEGRADATION_METRICS),
+  baseline: [...Object.keys(BASELINE_METRICS), ...Object.keys(CHECK_METRICS)],
+  quantize: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS)],
   disparity: [...Object.keys(DISPARITY_METRICS), 'delta_bpb', 'ppl_rel_increase'],
-  preserve: [...Object.keys(DEGRADATION_METRICS), 'ratio_dbpb', 'ratio_dbpb_lo', 'ratio_dbpb_hi', 'ratio_dbpb_unstable', 'ratio_ppl', 'ratio_ppl_lo', 'ratio_ppl_hi', 'ratio_ppl_unstable', 'group_delta_bpb', 'gap_dbpb'],
+  preserve: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS), 'ratio_dbpb', 'ratio_dbpb_lo', 'ratio_dbpb_hi', 'ratio_dbpb_unstable', 'ratio_ppl', 'ratio_ppl_lo', 'ratio_ppl_hi', 'ratio_ppl_unstable', 'group_delta_bpb', 'gap_dbpb'],
   optimalPreservation: [...Object.keys(OPTIMAL_METRICS), 'curve_p{pct}_{delta_bpb|bits_per_weight|ratio_dbpb|share}'],
-  layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), 'layer{i}_{delta_bpb|ppl_rel_increase|critical}'],
-  layerPreservation: Object.keys(LAYER_PRESERVATION_METRICS),
-  validate: [...Object.keys(BASELINE_METRICS), ...Object.keys(DEGRADATION_METRICS), ...Object.keys(DISPARITY_METRICS), ...Object.keys(VALIDATION_METRICS)],
+  layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), ...Object.keys(CHECK_METRICS), 'layer{i}_{delta_bpb|ppl_rel_increase|critical}'],
+  layerPreservation: [...Object.keys(LAYER_PRESERVATION_METRICS), ...Object.keys(CHECK_METRICS)],
+  validate: [...Object.keys(BASELINE_METRICS), ...Object.keys(DEGRADATION_METRICS), ...Object.keys(DISPARITY_METRICS), ...Object.keys(VALIDATION_METRICS), ...Object.keys(CHECK_METRICS)],
 });

@@ -9,7 +9,7 @@ import { quantizeModel } from '../quant/apply.ts';
 import { needsCalibration } from '../quant/preserve.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
-import { compareUnits, engineFor, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, referenceCache, studyTexts, tokenizeUnits } from './common.ts';
+import { compareUnits, engineFor, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, referenceCache, studyTexts, evaluationTexts } from './common.ts';
 
 export const PreserveParams = {
   /** Share of the quantised weights kept in full precision, 0–1 (0.05 = 5 %). */
@@ -30,7 +30,7 @@ export const preserve = defineKind({
   consistency: (reps) => defaultConsistency(reps, ['delta_bpb'], 0.5),
   async run(ctx) {
     const p = ctx.params;
-    const t = studyTexts(ctx, p.maxUnits);
+    const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const stats = needsCalibration(p.criterion) ? calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
     const q = quantizeModel(m.model, {
@@ -39,7 +39,7 @@ export const preserve = defineKind({
     });
     const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
     try {
-      const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+      const texts = evaluationTexts(ctx, t, m);
       const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
       recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
       recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { quantizeModel } from '../quant/apply.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { compareUnits, comparisonsToJson, engineFor, EvalParams, openModel, QuantParams, recordDegradation, referenceCache, studyTexts, tokenizeUnits, UNITS_FILE } from './common.ts';
+import { compareUnits, comparisonsToJson, engineFor, EvalParams, openModel, QuantParams, recordDegradation, referenceCache, studyTexts, evaluationTexts, UNITS_FILE } from './common.ts';
 
 export const quantize = defineKind({
   name: 'quantize',
@@ -23,12 +23,12 @@ export const quantize = defineKind({
   consistency: (reps) => defaultConsistency(reps, ['delta_bpb'], 0.5),
   async run(ctx) {
     const p = ctx.params;
-    const t = studyTexts(ctx, p.maxUnits);
+    const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
     const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
     try {
-      const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+      const texts = evaluationTexts(ctx, t, m);
       const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
       recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
       ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });

@@ -9,7 +9,7 @@ import { quantizeModel } from '../quant/apply.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { DataError } from '../errors.ts';
-import { compareUnits, engineFor, EvalParams, openModel, QuantParams, recordBaseline, recordDegradation, recordDisparity, referenceCache, studyTexts, tokenizeUnits } from './common.ts';
+import { compareUnits, engineFor, EvalParams, openModel, QuantParams, recordBaseline, recordDegradation, recordDisparity, referenceCache, studyTexts, evaluationTexts } from './common.ts';
 import { depMetrics } from './deps.ts';
 
 export const validate = defineKind({
@@ -31,13 +31,13 @@ export const validate = defineKind({
   async run(ctx) {
     const p = ctx.params;
     if (!ctx.deps.ids.includes(p.reference)) throw new DataError(`${ctx.experiment.id} compares with ${p.reference}, which is not among its dependsOn; add it there or set params.reference`);
-    const t = studyTexts(ctx, p.maxUnits);
+    const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
     const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
     const w = { model: p.model };
     try {
-      const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+      const texts = evaluationTexts(ctx, t, m);
       const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
       // The comparison's full-precision totals are the baseline of this model on the same units.
       recordBaseline(ctx, p.model, new Map([...c].map(([lang, units]) => [lang, new Map([...units].map(([id, u]) => [id, u.fp]))])), t.langs);
