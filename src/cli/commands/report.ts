@@ -3,7 +3,6 @@
 
 import type { Command } from 'commander';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { writeReport } from '../../report/write.ts';
 
 export function registerReport(program: Command): void {
   program
@@ -13,6 +12,8 @@ export function registerReport(program: Command): void {
     .option('--compare <run_b>', 'set the tables of another run folder beside this one, with differences (writes compare.md, compare.html)')
     .action(async (dir: string | undefined, o: { compare?: string }) => {
       const runDir = resolve(dir ?? 'runs/disparity');
+      // Loaded on use: the chart renderer (vega) costs ~0.4 s to import, which every other command would pay.
+      const { writeReport } = await import('../../report/write.ts');
       const r = await writeReport(runDir, { compare: o.compare });
       const missing = r.doc.sections.filter((s) => s.figure.missing).map((s) => s.figure.id);
       // Paths under the working folder relative to it, others as they are (never ../../…).
