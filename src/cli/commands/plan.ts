@@ -32,11 +32,12 @@ export function registerPlan(program: Command): void {
           return;
         }
         const w = Math.max(2, ...plan.order.map((id) => id.length));
+        const kw = Math.max(4, ...rows.map((x) => x.kind.length));
         const lines = [`pipeline ${spec.file}`, `run folder ${runDir}`, ''];
         rows.forEach((x, i) => {
           const deps = x.deps.length ? ` ← ${x.deps.join(', ')}` : '';
           const t = x.expectedMs !== null ? formatDuration(x.expectedMs) : '?';
-          lines.push(`${String(i + 1).padStart(3)}. ${x.id.padEnd(w)}  ${x.kind.padEnd(12)} ${(x.fingerprint ?? '-').slice(0, 12).padEnd(12)}  ${t.padStart(7)} ×${x.replicates}  ${x.action}${x.blocked ? `: ${x.blocked}` : ''}${x.importNote ? `: ${x.importNote}` : ''}${deps}`);
+          lines.push(`${String(i + 1).padStart(3)}. ${x.id.padEnd(w)}  ${x.kind.padEnd(kw)}  ${(x.fingerprint ?? '-').slice(0, 12).padEnd(12)}  ${t.padStart(7)} ×${x.replicates}  ${x.action}${x.blocked ? `: ${x.blocked}` : ''}${x.importNote ? `: ${x.importNote}` : ''}${deps}`);
         });
         const toRun = rows.filter((x) => x.selected && !x.blocked && x.toRun.length > 0).length;
         lines.push('', `${toRun} to run, expected ${formatDuration(plan.totalMs)}${plan.unknownRuntimes ? ` plus ${plan.unknownRuntimes} without an estimate` : ''}`);

@@ -27,11 +27,12 @@ export function formatStatus(s: StatusReport): string {
   if (s.run) lines.push(`last run ${s.run.id}: ${s.run.status}, started ${s.run.startedAt}${s.run.endedAt ? `, ended ${s.run.endedAt}` : ''}`);
   if (s.questions.length) lines.push('', formatQuestions(s));
   const w = Math.max(2, ...s.experiments.map((e) => e.id.length));
+  const kw = Math.max(4, ...s.experiments.map((e) => (e.kind ?? '').length));
   lines.push('', 'Experiments');
   for (const e of s.experiments) {
     const d = e.durationMs !== null && e.source !== 'import' ? ` ${formatDuration(e.durationMs)}` : '';
     const c = e.consistency && e.consistency.total > 1 ? `, ${e.consistency.agreeing}/${e.consistency.total} replicates consistent` : '';
-    lines.push(`  ${TICK[e.status] ?? '?'} ${e.id.padEnd(w)}  ${(e.kind ?? '').padEnd(12)} ${e.status.padEnd(11)} ${[source(e), e.reason].filter(Boolean).join(' — ')}${c}${d}`);
+    lines.push(`  ${TICK[e.status] ?? '?'} ${e.id.padEnd(w)}  ${(e.kind ?? '').padEnd(kw)}  ${e.status.padEnd(11)} ${[source(e), e.reason].filter(Boolean).join(' — ')}${c}${d}`);
   }
   return lines.join('\n');
 }
