@@ -380,19 +380,26 @@ export function degradations(c: Comparisons): Map<string, ReturnType<typeof summ
 }
 
 /**
- * Records the per-language degradation metrics (with bootstrap intervals of ΔBPB over units),
+ * Records the per-language degradation metrics (with bootstrap intervals over units of ΔBPB and of
+ * the relative perplexity increase),
  * their group means and the perplexity variances. `prefix` names a strategy in C-002 (e.g. 'layer_').
  */
 export function recordDegradation(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: { seed: number; resamples: number }): Map<string, ReturnType<typeof summarizeDegradation>> {
   const deg = degradations(c);
   const dbpb = degradationStatistic('deltaBpb');
+  const pplRel = degradationStatistic('pplRatioMinus1');
   for (const [lang, d] of deg) {
     const w = { model: alias, language: lang };
-    const ci = bootstrap([...c.get(lang)!.values()], dbpb, { seed: deriveSeed(o.seed, 'delta-bpb', lang), resamples: o.resamples });
+    const units = [...c.get(lang)!.values()];
+    const ci = bootstrap(units, dbpb, { seed: deriveSeed(o.seed, 'delta-bpb', lang), resamples: o.resamples });
+    // The secondary measure gets its own interval over the same units (DESIGN.md §4: intervals on both).
+    const cp = bootstrap(units, pplRel, { seed: deriveSeed(o.seed, 'ppl-rel-increase', lang), resamples: o.resamples });
     ctx.metric('delta_bpb', d.deltaBpb, w);
     ctx.metric('delta_bpb_lo', ci.lo, w);
     ctx.metric('delta_bpb_hi', ci.hi, w);
     ctx.metric('ppl_rel_increase', d.pplRatioMinus1, w);
+    ctx.metric('ppl_rel_increase_lo', cp.lo, w);
+    ctx.metric('ppl_rel_increase_hi', cp.hi, w);
     ctx.metric('delta_nll', d.deltaNll, w);
     ctx.metric('bpb_q', d.q.bitsPerByte, w);
     ctx.metric('ppl_q', d.q.tokenPerplexity, w);
@@ -439,7 +446,7 @@ export function disparity(c: Comparisons, langs: StudyLanguages, measure: 'delta
   };
 }
 
-/** Records ratio_dbpb/_lo/_hi/_unstable, ratio_ppl…, group means with intervals and the gap. */
+/** Records ratio_dbpb/_lo/_hi/_unstable, ratio_ppl…, group means of both measures with intervals and the gap. */
 export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: { seed: number; resamples: number }): { dbpb: DisparitySummary; ppl: DisparitySummary } {
   const dbpb = disparity(c, langs, 'deltaBpb', o);
   const ppl = disparity(c, langs, 'pplRatioMinus1', o);
@@ -459,8 +466,18 @@ export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: 
   ctx.metric('group_delta_bpb_lo', dbpb.lowLo, { model: alias, language: LOW });
   ctx.metric('group_delta_bpb_hi', dbpb.lowHi, { model: alias, language: LOW });
   ctx.metric('group_ppl_rel_increase', ppl.highMean, { model: alias, language: HIGH });
+  ctx.metric('group_ppl_rel_increase_lo', ppl.highLo, { model: alias, language: HIGH });
+  ctx.metric('group_ppl_rel_increase_hi', ppl.highHi, { model: alias, language: HIGH });
   ctx.metric('group_ppl_rel_increase', ppl.lowMean, { model: alias, language: LOW });
+  ctx.metric('group_ppl_rel_increase_lo', ppl.lowLo, { model: alias, language: LOW });
+  ctx.metric('group_ppl_rel_increase_hi', ppl.lowHi, { model: alias, language: LOW });
   ctx.metric('gap_dbpb', dbpb.lowMean - dbpb.highMean, w);
+  // The same group intervals as experiment-level rows: a question rule's '@low' selects the group's
+  // languages, not the group row, and the rules ask whether a degradation is distinguishable from 0.
+  ctx.metric('low_delta_bpb_lo', dbpb.lowLo, w);
+  ctx.metric('low_delta_bpb_hi', dbpb.lowHi, w);
+  ctx.metric('high_delta_bpb_lo', dbpb.highLo, w);
+  ctx.metric('high_delta_bpb_hi', dbpb.highHi, w);
   return { dbpb, ppl };
 }
 

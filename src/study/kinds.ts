@@ -1,5 +1,5 @@
 // The disparity study's experiment kinds, loaded by the CLI (src/cli/commands/run.ts) and handed
-// to the pipeline engine. One module per kind; metric names in ./metrics.ts.
+// to the pipeline engine, with the code rules of ./rules.ts. One module per kind; metric names in ./metrics.ts.
 // Reference: issue 7; DESIGN.md §7.
 
 import type { Kind } from '../pipeline/kind.ts';
@@ -13,3 +13,6 @@ import { quantize } from './quantize.ts';
 import { validate } from './validate.ts';
 
 export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate];
+
+/** Research-question rules written in code (Q2), named by `rule: { fn: … }` in the pipeline file. */
+export { rules } from './rules.ts';

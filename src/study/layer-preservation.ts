@@ -1,10 +1,14 @@
 // C-002 `layerPreservation`: preservation concentrated on the critical blocks named by C-001 against
-// uniform preservation at the same effective bits per weight. The layer-specific plan keeps
-// share × L / k of each of the k critical blocks' weights (at most all of them) and none elsewhere;
-// the uniform plan then keeps, with one global budget, the same number of weights (share = what the
-// layer plan actually kept), so both cost the same bits. Per-language degradation and disparity of
-// both, and the difference of the low-resource mean ΔBPB (layer − uniform) with a paired bootstrap
-// over aligned units: significant when its 95 % interval excludes 0.
+// uniform preservation at the same effective bits per weight. The layer-specific plan keeps as many
+// weights as `share` of all blocks would (share × L block-equivalents; the blocks of a decoder stack
+// have equal size), spread evenly over the k critical blocks; no block keeps more than
+// MAX_BLOCK_SHARE (99 %) of its weights, because the quantisation engine refuses a share of 1
+// (keeping a whole block is not quantising it), and what that cap leaves over goes to the next most
+// sensitive blocks by C-001's low-resource ΔBPB (layerPlanShares). The uniform plan then keeps, with
+// one global budget, the number of weights the layer plan actually kept, so both cost the same bits;
+// both kept counts and shares are recorded. Per-language degradation and disparity of both, and the
+// difference of the low-resource mean ΔBPB (layer − uniform) with a paired bootstrap over aligned
+// units: significant when its 95 % interval excludes 0.
 // Reference: DESIGN.md §5 (per-layer budgets), §7 (C-002); metric names in ./metrics.ts.
 
 import { z } from 'zod';
@@ -13,12 +17,55 @@ import type { TextComparison } from '../eval/degradation.ts';
 import { quantizeModel } from '../quant/apply.ts';
 import { needsCalibration } from '../quant/preserve.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { DataError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
 import { compareUnits, deltaBpbOf, degradations, disparity, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, evaluationTexts, type Comparisons } from './common.ts';
 import { depId, depMetrics } from './deps.ts';
 import { HIGH, LOW, parseLayerMetric } from './metrics.ts';
+
+/** The most of one block's weights the layer-specific plan keeps (the engine refuses a share ≥ 1). */
+export const MAX_BLOCK_SHARE = 0.99;
+
+export interface LayerPlan {
+  /** Block index → share of its weights kept in full precision (every share ≤ the cap, so < 1). */
+  shares: Map<number, number>;
+  /** Non-critical blocks that received what the cap left over, most sensitive first. */
+  spill: number[];
+}
+
+/**
+ * The layer-specific plan: share × numLayers block-equivalents of kept weights, spread evenly over
+ * the critical blocks, each capped at `cap`; the excess goes, block by block (again up to `cap`
+ * each), to the other blocks in `ranking` order (most sensitive first). The total is always kept in
+ * full, so the plan matches the uniform one in bits; a share above `cap` cannot be planned.
+ */
+export function layerPlanShares(share: number, numLayers: number, critical: readonly number[], ranking: readonly number[], cap = MAX_BLOCK_SHARE): LayerPlan {
+  if (!(share > 0) || share > cap) throw new ConfigError(`the preserved share of C-002 must be in (0, ${cap}] (no block can keep more than ${Math.round(cap * 1000) / 10} % of its weights), got ${share}; lower params.share`);
+  if (critical.length === 0) throw new DataError('no critical block to preserve; rerun the layer-sensitivity experiment');
+  const shares = new Map<number, number>();
+  const total = share * numLayers;
+  const even = Math.min(cap, total / critical.length);
+  for (const l of critical) shares.set(l, even);
+  let excess = total - even * critical.length;
+  const spill: number[] = [];
+  // Float noise (e.g. 0.2·5 − 0.99 − 0.01) must not spill a share of 1e-16 onto another block.
+  for (const l of ranking) {
+    if (excess <= 1e-12) break;
+    if (shares.has(l)) continue;
+    const give = Math.min(cap, excess);
+    shares.set(l, give);
+    spill.push(l);
+    excess -= give;
+  }
+  return { shares, spill };
+}
+
+/** Blocks ordered by a sensitivity value, largest first (missing values last, ties to the lower index). */
+export function rankBlocks(values: readonly number[]): number[] {
+  const key = (v: number) => (Number.isNaN(v) ? -Infinity : v);
+  return values.map((v, i) => ({ v: key(v), i })).sort((a, b) => b.v - a.v || a.i - b.i).map((x) => x.i);
+}
 
 /** Paired bootstrap over unit ids of mean over `langs` of ΔBPB(a) − ΔBPB(b). */
 export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly string[], o: { seed: number; resamples: number }): { estimate: number; lo: number; hi: number } {
@@ -41,22 +88,22 @@ export const layerPreservation = defineKind({
   params: z.strictObject({
     ...EvalParams,
     ...QuantParams,
-    /** Overall share kept in full precision (both plans keep the same number of weights). */
-    share: z.number().gt(0).max(1).default(0.05),
+    /** Overall share kept in full precision (both plans keep the same number of weights; at most MAX_BLOCK_SHARE). */
+    share: z.number().gt(0).max(MAX_BLOCK_SHARE).default(0.05),
     criterion: z.enum(['magnitude', 'activation', 'hessian']).default('activation'),
     granularity: z.enum(['weight', 'column']).default('weight'),
     ...CalibrationParams,
     /** The layer-sensitivity experiment naming the critical blocks (default: the first dependency). */
     from: z.string().optional(),
   }),
-  keyMetrics: ['layer_delta_bpb', 'uniform_delta_bpb', 'diff_low_delta_bpb', 'diff_significant', 'layer_bits_per_weight', 'uniform_bits_per_weight'],
+  keyMetrics: ['layer_delta_bpb', 'uniform_delta_bpb', 'diff_low_delta_bpb', 'diff_significant', 'layer_bits_per_weight', 'uniform_bits_per_weight', 'layer_kept_weights'],
   models: (p) => [p.model],
   consistency: (reps) => defaultConsistency(reps, ['diff_low_delta_bpb']),
   async run(ctx) {
     const p = ctx.params;
     const src = depId(ctx, p.from, 'a layerSensitivity experiment');
-    const critical = depMetrics(ctx, src, { model: p.model })
-      .map((r) => ({ r, l: parseLayerMetric(r.metric) }))
+    const layerRows = depMetrics(ctx, src, { model: p.model }).map((r) => ({ r, l: parseLayerMetric(r.metric) }));
+    const critical = layerRows
       .filter((x) => x.l?.field === 'critical' && x.r.value === 1)
       .map((x) => x.l!.layer)
       .sort((a, b) => a - b);
@@ -66,10 +113,14 @@ export const layerPreservation = defineKind({
     const L = m.model.config.numLayers;
     const stats = needsCalibration(p.criterion) ? calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
     const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
-    const perBlock = Math.min(1, (p.share * L) / critical.length);
+    // Sensitivity of each block for the low-resource group (C-001's matrix): where a capped block's excess goes.
+    const lowByBlock = Array.from({ length: L }, () => NaN);
+    for (const x of layerRows) if (x.l?.field === 'delta_bpb' && x.r.language === LOW && x.l.layer < L) lowByBlock[x.l.layer] = x.r.value;
+    const plan = layerPlanShares(p.share, L, critical, rankBlocks(lowByBlock));
+    if (plan.spill.length) ctx.log(`critical block(s) ${critical.join(', ')} capped at ${MAX_BLOCK_SHARE * 100} % each; the rest of the budget goes to block(s) ${plan.spill.join(', ')}`);
     const qLayer = quantizeModel(m.model, {
       spec,
-      preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'map', shares: new Map(critical.map((l) => [l, perBlock])), rest: 0 }, stats },
+      preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'map', shares: plan.shares, rest: 0 }, stats },
     });
     const keptShare = qLayer.account.kept / qLayer.account.weights;
     const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'global', share: keptShare }, stats } });
@@ -97,15 +148,21 @@ export const layerPreservation = defineKind({
       ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.high.map((l) => deg.get(l)!.deltaBpb)), { model: p.model, language: HIGH });
       ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.low.map((l) => deg.get(l)!.deltaBpb)), { model: p.model, language: LOW });
       ctx.metric(`${name}_bits_per_weight`, q.account.bitsPerWeight, w);
+      ctx.metric(`${name}_kept_weights`, q.account.kept, w);
+      ctx.metric(`${name}_preserved_share`, q.account.kept / q.account.weights, w);
       const r = disparity(results[name], t.langs, 'deltaBpb', o);
       ctx.metric(`${name}_ratio_dbpb`, r.ratio, w);
       ctx.metric(`${name}_ratio_dbpb_unstable`, r.unstable ? 1 : 0, w);
+      // Whether the plan leaves a low-resource degradation distinguishable from 0 (Q3 decides only then).
+      ctx.metric(`${name}_low_delta_bpb_lo`, r.lowLo, w);
+      ctx.metric(`${name}_low_delta_bpb_hi`, r.lowHi, w);
     }
     const diff = pairedDifference(results.layer, results.uniform, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-uniform'), resamples: p.resamples });
     ctx.metric('diff_low_delta_bpb', diff.estimate, w);
     ctx.metric('diff_low_delta_bpb_lo', diff.lo, w);
     ctx.metric('diff_low_delta_bpb_hi', diff.hi, w);
     ctx.metric('diff_significant', diff.lo > 0 || diff.hi < 0 ? 1 : 0, w);
+    ctx.metric('layer_spill_blocks', plan.spill.length, w);
     ctx.log(`critical ${critical.join(', ')}: low ΔBPB layer − uniform ${diff.estimate.toFixed(4)} [${diff.lo.toFixed(4)}, ${diff.hi.toFixed(4)}] at ${qLayer.account.bitsPerWeight.toFixed(3)} / ${qUniform.account.bitsPerWeight.toFixed(3)} bits/weight`);
   },
 });

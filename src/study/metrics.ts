@@ -60,6 +60,9 @@ export const DEGRADATION_METRICS = Object.freeze({
   delta_bpb_hi: d('bits/byte', 'language', 'upper end of the 95 % bootstrap interval of ΔBPB'),
   /** PPL_q / PPL_fp − 1 (as papers report it); group rows: mean over the group. */
   ppl_rel_increase: d('ratio', 'language+group', 'relative token-perplexity increase PPL_q / PPL_fp − 1'),
+  /** 2.5 % and 97.5 % points of the bootstrap interval of ppl_rel_increase (resampling the language's units). */
+  ppl_rel_increase_lo: d('ratio', 'language', 'lower end of the 95 % bootstrap interval of the relative perplexity increase'),
+  ppl_rel_increase_hi: d('ratio', 'language', 'upper end of the 95 % bootstrap interval of the relative perplexity increase'),
   /** Mean NLL per token, treated − full precision. */
   delta_nll: d('nats/token', 'language', 'ΔNLL per scored token'),
   /** BPB of the treated model. */
@@ -101,6 +104,13 @@ export const DISPARITY_METRICS = Object.freeze({
   group_delta_bpb_lo: d('bits/byte', 'group', 'lower end of its 95 % bootstrap interval'),
   group_delta_bpb_hi: d('bits/byte', 'group', 'upper end of its 95 % bootstrap interval'),
   group_ppl_rel_increase: d('ratio', 'group', 'mean relative perplexity increase over the group'),
+  group_ppl_rel_increase_lo: d('ratio', 'group', 'lower end of its 95 % bootstrap interval'),
+  group_ppl_rel_increase_hi: d('ratio', 'group', 'upper end of its 95 % bootstrap interval'),
+  /** group_delta_bpb_lo/hi again as experiment-level rows (a rule's '@low' selects the group's languages, not the group row). */
+  low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB'),
+  low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of the interval of the low-resource mean ΔBPB'),
+  high_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the high-resource mean ΔBPB'),
+  high_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of the interval of the high-resource mean ΔBPB'),
   /** low mean − high mean of ΔBPB (the absolute gap, defined even when the ratio is unstable). */
   gap_dbpb: d('bits/byte', 'experiment', 'mean ΔBPB of low-resource minus high-resource languages'),
   /** Variance of token perplexity across languages at full precision and quantised (the tertiary metric). */
@@ -126,11 +136,19 @@ export const OPTIMAL_METRICS = Object.freeze({
   /** Low-resource mean ΔBPB and bits per weight of plain quantisation (p = 0). */
   p0_low_delta_bpb: d('bits/byte', 'experiment', 'low-resource mean ΔBPB without preservation'),
   p0_bits_per_weight: d('bits/weight', 'experiment', 'bits per weight without preservation'),
+  /** 95 % bootstrap interval of the low-resource mean ΔBPB without preservation (from A-003) and at the optimum. */
+  p0_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB without preservation'),
+  p0_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
+  optimal_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB at the optimal share'),
+  optimal_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
   /** 1 when the optimum's low-resource ΔBPB interval lies wholly below the share-0 interval (from A-003). */
   reduction_significant: d('0/1', 'experiment', 'the reduction at the optimal share is significant (intervals do not overlap)'),
   /** ΔBPB disparity ratio without preservation (from the disparity experiment, A-003) and at the optimum. */
   p0_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio without preservation'),
   optimal_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio at the optimal share'),
+  /** 1 when that ratio is unstable (its high-resource mean within noise of 0): not a number to quote. */
+  p0_ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio without preservation is unstable'),
+  optimal_ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio at the optimal share is unstable'),
   /** The rule's target fraction (default 0.9). */
   target_fraction: d('share', 'experiment', 'the fraction of the largest reduction the rule asks for'),
 });
@@ -202,6 +220,18 @@ export const LAYER_PRESERVATION_METRICS = Object.freeze({
   uniform_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, uniform preservation at the same bits'),
   layer_bits_per_weight: d('bits/weight', 'experiment', 'effective bits per weight, layer-specific'),
   uniform_bits_per_weight: d('bits/weight', 'experiment', 'effective bits per weight, uniform'),
+  /** Weights each plan actually kept in full precision (the uniform plan matches the layer plan's count). */
+  layer_kept_weights: d('weights', 'experiment', 'weights kept in full precision, layer-specific'),
+  uniform_kept_weights: d('weights', 'experiment', 'weights kept in full precision, uniform'),
+  layer_preserved_share: d('share', 'experiment', 'share of the quantised weights kept, layer-specific'),
+  uniform_preserved_share: d('share', 'experiment', 'share of the quantised weights kept, uniform'),
+  /** Non-critical blocks that took the budget a capped critical block could not (no block keeps more than 99 %). */
+  layer_spill_blocks: d('blocks', 'experiment', 'non-critical blocks given the excess over the 99 % cap per block'),
+  /** 95 % bootstrap interval of each plan's low-resource mean ΔBPB. */
+  layer_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB, layer-specific'),
+  layer_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval, layer-specific'),
+  uniform_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB, uniform'),
+  uniform_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval, uniform'),
   layer_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio, layer-specific'),
   uniform_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio, uniform'),
   layer_ratio_dbpb_unstable: d('0/1', 'experiment', 'the layer-specific ratio is unstable'),
@@ -259,7 +289,7 @@ export const KIND_METRICS: Readonly<Record<string, readonly string[]>> = Object.
   baseline: [...Object.keys(BASELINE_METRICS), ...Object.keys(CHECK_METRICS)],
   quantize: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS)],
   disparity: [...Object.keys(DISPARITY_METRICS), 'delta_bpb', 'ppl_rel_increase'],
-  preserve: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS), 'ratio_dbpb', 'ratio_dbpb_lo', 'ratio_dbpb_hi', 'ratio_dbpb_unstable', 'ratio_ppl', 'ratio_ppl_lo', 'ratio_ppl_hi', 'ratio_ppl_unstable', 'group_delta_bpb', 'gap_dbpb'],
+  preserve: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS), 'ratio_dbpb', 'ratio_dbpb_lo', 'ratio_dbpb_hi', 'ratio_dbpb_unstable', 'ratio_ppl', 'ratio_ppl_lo', 'ratio_ppl_hi', 'ratio_ppl_unstable', 'group_delta_bpb', 'group_delta_bpb_lo', 'group_delta_bpb_hi', 'group_ppl_rel_increase', 'group_ppl_rel_increase_lo', 'group_ppl_rel_increase_hi', 'low_delta_bpb_lo', 'low_delta_bpb_hi', 'high_delta_bpb_lo', 'high_delta_bpb_hi', 'gap_dbpb'],
   optimalPreservation: [...Object.keys(OPTIMAL_METRICS), 'curve_p{pct}_{delta_bpb|bits_per_weight|ratio_dbpb|share}'],
   layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), ...Object.keys(CHECK_METRICS), 'layer{i}_{delta_bpb|ppl_rel_increase|critical}'],
   layerPreservation: [...Object.keys(LAYER_PRESERVATION_METRICS), ...Object.keys(CHECK_METRICS)],

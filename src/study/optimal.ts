@@ -18,6 +18,8 @@ export interface CurvePoint {
   low: number; // low-resource mean ΔBPB
   high: number;
   ratio: number; // NaN when the experiment did not compute it
+  /** 1 when that ratio is unstable (high-resource ΔBPB within noise of 0), 0 when stable, NaN when unknown. */
+  unstable: number;
   /** 95 % bootstrap interval of `low` (NaN when the experiment did not compute it). */
   lowLo: number;
   lowHi: number;
@@ -61,7 +63,7 @@ export const optimalPreservation = defineKind({
     const p = ctx.params;
     const curve: CurvePoint[] = [];
     // From a disparity experiment among the dependencies (A-003): the share-0 ratio and low-group interval.
-    let p0 = { ratio: NaN, lowLo: NaN, lowHi: NaN };
+    let p0 = { ratio: NaN, unstable: NaN, lowLo: NaN, lowHi: NaN };
     for (const id of ctx.deps.ids) {
       const one = (metric: string, language: string | null = null) => {
         const rows = depMetrics(ctx, id, { metric, model: p.model, language });
@@ -70,10 +72,10 @@ export const optimalPreservation = defineKind({
       const share = one('preserved_share');
       if (Number.isNaN(share)) {
         // Not a quantisation: a disparity experiment over the share-0 results gives the ratio at p = 0.
-        if (!Number.isNaN(one('ratio_dbpb'))) p0 = { ratio: one('ratio_dbpb'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW) };
+        if (!Number.isNaN(one('ratio_dbpb'))) p0 = { ratio: one('ratio_dbpb'), unstable: one('ratio_dbpb_unstable'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW) };
         continue;
       }
-      curve.push({ id, share, bitsPerWeight: one('bits_per_weight'), low: one('delta_bpb', LOW), high: one('delta_bpb', HIGH), ratio: one('ratio_dbpb'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW) });
+      curve.push({ id, share, bitsPerWeight: one('bits_per_weight'), low: one('delta_bpb', LOW), high: one('delta_bpb', HIGH), ratio: one('ratio_dbpb'), unstable: one('ratio_dbpb_unstable'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW) });
     }
     for (const c of curve) if (c.share === 0 && Number.isNaN(c.ratio)) Object.assign(c, p0);
     if (curve.length < 2) throw new DataError(`${ctx.experiment.id} needs the quantize experiment (share 0) and preserve experiments among its dependsOn; it found ${curve.length} point(s)`);
@@ -96,11 +98,18 @@ export const optimalPreservation = defineKind({
     ctx.metric('max_reduction_low', o.maxReduction, w);
     ctx.metric('max_reduction_low_rel', zero.low !== 0 ? o.maxReduction / zero.low : NaN, w);
     ctx.metric('p0_low_delta_bpb', zero.low, w);
+    // Whether there is a degradation to remove at all (Q2 decides only when this interval lies above 0).
+    ctx.metric('p0_low_delta_bpb_lo', zero.lowLo, w);
+    ctx.metric('p0_low_delta_bpb_hi', zero.lowHi, w);
+    ctx.metric('optimal_low_delta_bpb_lo', best.lowLo, w);
+    ctx.metric('optimal_low_delta_bpb_hi', best.lowHi, w);
     ctx.metric('p0_bits_per_weight', zero.bitsPerWeight, w);
     // Conservative: the optimum's interval lies wholly below the share-0 interval (0 when either is missing).
     ctx.metric('reduction_significant', best.share > 0 && best.lowHi < zero.lowLo ? 1 : 0, w);
     ctx.metric('p0_ratio_dbpb', zero.ratio, w);
     ctx.metric('optimal_ratio_dbpb', o.ratio, w);
+    ctx.metric('p0_ratio_dbpb_unstable', zero.unstable, w);
+    ctx.metric('optimal_ratio_dbpb_unstable', best.unstable, w);
     ctx.metric('target_fraction', p.target, w);
     ctx.log(`optimal share ${(o.share * 100).toFixed(1)} % at ${o.bitsPerWeight.toFixed(2)} bits/weight (low ΔBPB ${zero.low.toFixed(4)} → ${o.low.toFixed(4)})`);
   },

@@ -2,7 +2,7 @@
 // the per-unit JSON round trip, the paired layer-vs-uniform bootstrap and the evaluation split.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { comparisonsFromJson, comparisonsToJson, studyLanguages, studyTexts, type Comparisons } from '../../src/study/common.ts';
+import { comparisonsFromJson, comparisonsToJson, recordDegradation, recordDisparity, studyLanguages, studyTexts, type Comparisons } from '../../src/study/common.ts';
 import { pairedDifference } from '../../src/study/layer-preservation.ts';
 import { argmaxOf, topBlocks } from '../../src/study/layers.ts';
 import { curveMetric, describeMetric, layerMetric, METRICS, parseCurveMetric, parseLayerMetric } from '../../src/study/metrics.ts';
@@ -21,7 +21,7 @@ test('metric names: curve and layer names round-trip and every name is documente
   for (const [name, d] of Object.entries(METRICS)) assert.ok(d.unit && d.doc, name);
 });
 
-const pt = (share: number, low: number, bits = 4 + share * 30): CurvePoint => ({ id: `p${share}`, share, bitsPerWeight: bits, low, high: low / 3, ratio: 3, lowLo: NaN, lowHi: NaN });
+const pt = (share: number, low: number, bits = 4 + share * 30): CurvePoint => ({ id: `p${share}`, share, bitsPerWeight: bits, low, high: low / 3, ratio: 3, unstable: 0, lowLo: NaN, lowHi: NaN });
 
 test('optimal share: the smallest share reaching 90 % of the largest drop, with its bits', () => {
   const o = optimalShare([pt(0.2, 0.10), pt(0, 0.30), pt(0.05, 0.20), pt(0.1, 0.115)], 0.9);
@@ -82,4 +82,30 @@ test('study texts: groups are required; replicates draw different evaluation uni
   const used = new Set([...a.evaluation, ...a.calibration, ...b.evaluation, ...b.calibration]);
   assert.equal(used.size, 31 - Math.round(0.4 * 31)); // the training split (40 %) is the same for both and never drawn
   assert.equal(studyTexts({ corpus: { name: 'udhr' }, groups, seed: 1 }, 3).evaluation.length, 3);
+});
+
+test('both degradation measures get a per-language bootstrap interval (ΔBPB and the relative perplexity increase)', () => {
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+  // eng: every unit degrades (by varying amounts); yor: units scatter around no change.
+  const c: Comparisons = new Map([
+    ['eng', new Map(ids.map((id, i) => [id, cmp(50, 52 + (i % 4))]))],
+    ['yor', new Map(ids.map((id, i) => [id, cmp(50, 50 + (i % 2 ? 1 : -1) * (1 + (i % 3)))]))],
+  ]);
+  const rows: { metric: string; value: number; language: string | null }[] = [];
+  const ctx = {
+    metric: ((metric: string, value: number, w: { model?: string | null; language?: string | null } = {}) => void rows.push({ metric, value, language: w.language ?? null })) as Parameters<typeof recordDegradation>[0]['metric'],
+  };
+  const langs = { high: ['eng'], low: ['yor'], all: ['eng', 'yor'] };
+  recordDegradation(ctx, 'base', c, langs, { seed: 3, resamples: 300 });
+  const get = (metric: string, language: string | null) => rows.find((r) => r.metric === metric && r.language === language)?.value ?? NaN;
+  for (const lang of ['eng', 'yor']) {
+    const [est, lo, hi] = ['ppl_rel_increase', 'ppl_rel_increase_lo', 'ppl_rel_increase_hi'].map((m) => get(m, lang));
+    assert.ok(lo <= est && est <= hi && lo < hi, `${lang}: ${lo} ≤ ${est} ≤ ${hi}`);
+  }
+  assert.ok(get('ppl_rel_increase_lo', 'eng') > 0, 'every eng unit degrades: the interval lies above 0');
+  assert.ok(get('ppl_rel_increase_lo', 'yor') < 0 && get('ppl_rel_increase_hi', 'yor') > 0, 'yor scatters around 0: the interval contains it');
+  recordDisparity(ctx, 'base', c, langs, { seed: 3, resamples: 300 });
+  assert.ok(get('group_ppl_rel_increase_lo', '@high') > 0);
+  assert.ok(get('low_delta_bpb_lo', null) < 0 && get('low_delta_bpb_hi', null) > 0, 'experiment-level copy of the low-resource interval');
+  assert.equal(get('ratio_dbpb_unstable', null), 0);
 });

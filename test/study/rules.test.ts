@@ -9,7 +9,10 @@ import { loadPipeline } from '../../src/pipeline/spec.ts';
 
 const PIPELINE = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.meta.url));
 const KINDS = fileURLToPath(new URL('../../src/study/kinds.ts', import.meta.url));
-const { spec } = await loadPipeline(PIPELINE, await KindRegistry.load([KINDS]));
+const registry = await KindRegistry.load([KINDS]);
+const { spec } = await loadPipeline(PIPELINE, registry);
+/** Decides a question with the study's code rules available (Q2 is one). */
+const decide = (q: QuestionSpec, src: EvidenceSource) => evaluateQuestion(q, src, (n) => registry.rule(n));
 const Q = (id: string): QuestionSpec => spec.questions.find((q) => q.id === id)!;
 const groups = spec.corpus.groups;
 
@@ -29,12 +32,15 @@ function source(rows: Row[], o: { incomplete?: string[]; consistency?: Record<st
 }
 
 /** A-003 rows for 3 replicates: per-language ΔBPB (low languages `low`, high `high`) and the ratio. */
-function a003(r: { ratio: number; lo: number; hi: number; unstable?: number; low?: number; high?: number }): Row[] {
+function a003(r: { ratio: number; lo: number; hi: number; unstable?: number; low?: number; high?: number; lowLo?: number }): Row[] {
   const rows: Row[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const w = { replicate: rep };
     rows.push(['A-003', 'ratio_dbpb', r.ratio, w], ['A-003', 'ratio_dbpb_lo', r.lo, w], ['A-003', 'ratio_dbpb_hi', r.hi, w]);
-    rows.push(['A-003', 'ratio_dbpb_unstable', r.unstable ?? 0, w], ['A-003', 'ratio_ppl', r.ratio * 0.8, w]);
+    rows.push(['A-003', 'ratio_dbpb_unstable', r.unstable ?? 0, w], ['A-003', 'ratio_ppl', r.ratio * 0.8, w], ['A-003', 'ratio_ppl_lo', r.lo * 0.8, w], ['A-003', 'ratio_ppl_hi', r.hi * 0.8, w]);
+    const low = r.low ?? 0.3;
+    const high = r.high ?? 0.1;
+    rows.push(['A-003', 'low_delta_bpb_lo', r.lowLo ?? low / 2, w], ['A-003', 'high_delta_bpb_lo', high / 2, w], ['A-003', 'high_delta_bpb_hi', high * 1.5, w]);
     for (const l of groups.low) rows.push(['A-003', 'delta_bpb', r.low ?? 0.3, { ...w, language: l }]);
     for (const l of groups.high) rows.push(['A-003', 'delta_bpb', r.high ?? 0.1, { ...w, language: l }]);
   }
@@ -44,7 +50,12 @@ function a003(r: { ratio: number; lo: number; hi: number; unstable?: number; low
 test('Q1 confirmed: the interval lies above 1 and the replicates agree; evidence carries the numbers', () => {
   const v = evaluateQuestion(Q('Q1'), source(a003({ ratio: 3.4, lo: 2.1, hi: 5.0 })));
   assert.equal(v.status, 'CONFIRMED');
-  assert.match(v.evidence, /^disparity 3\.40× \[2\.10, 5\.00\] ΔBPB \(0\.3000 vs 0\.1000 bits\/byte\), 2\.72× PPL increase; consistent in 3\/3 replicates$/);
+  assert.match(v.evidence, /^disparity 3\.40× \[2\.10, 5\.00\] ΔBPB \(0\.3000 vs 0\.1000 bits\/byte\), 2\.72× \[1\.68, 4\.00\] PPL increase; consistent in 3\/3 replicates$/);
+});
+
+test('Q1 is not confirmed when the low-resource degradation is within noise of 0 in some replicate', () => {
+  const rows = a003({ ratio: 3.4, lo: 2.1, hi: 5.0 }).map((r): Row => (r[1] === 'low_delta_bpb_lo' && r[3]?.replicate === 2 ? [r[0], r[1], -0.0001, r[3]] : r));
+  assert.equal(evaluateQuestion(Q('Q1'), source(rows)).status, 'PARTIAL');
 });
 
 test('Q1 refuted when the interval lies below 1; partial when it contains 1', () => {
@@ -63,7 +74,7 @@ test('Q1 with an unstable ratio reports the group means instead of a ratio', () 
   rows.push(['A-003', 'ratio_dbpb_unstable', 1, { replicate: 1 }]); // one replicate unstable is enough
   const v = evaluateQuestion(Q('Q1'), source(rows));
   assert.equal(v.status, 'PARTIAL');
-  assert.match(v.evidence, /^ΔBPB ratio unstable: high-resource mean ΔBPB 0\.0050 .*low-resource 0\.2000/);
+  assert.match(v.evidence, /^ΔBPB ratio unstable: high-resource mean ΔBPB 0\.0050 \[0\.0025, 0\.0075\] .*low-resource 0\.2000/);
 });
 
 test('a question is PENDING while one of its experiments has no complete result', () => {
@@ -73,26 +84,67 @@ test('a question is PENDING while one of its experiments has no complete result'
 });
 
 function b004(rel: number, extra: Partial<Record<string, number>> = {}): Row[] {
-  const m: Record<string, number> = { optimal_share: 0.1, optimal_bits_per_weight: 7.4, p0_bits_per_weight: 4.25, max_reduction_low_rel: rel, p0_low_delta_bpb: 0.2, optimal_low_delta_bpb: 0.2 * (1 - rel), p0_ratio_dbpb: 3, optimal_ratio_dbpb: 2, reduction_significant: 1, ...extra };
+  const m: Record<string, number> = {
+    optimal_share: 0.1, optimal_bits_per_weight: 7.4, p0_bits_per_weight: 4.25, max_reduction_low_rel: rel,
+    p0_low_delta_bpb: 0.2, p0_low_delta_bpb_lo: 0.15, p0_low_delta_bpb_hi: 0.25, optimal_low_delta_bpb: 0.2 * (1 - rel),
+    optimal_low_delta_bpb_lo: 0.2 * (1 - rel) - 0.01, optimal_low_delta_bpb_hi: 0.2 * (1 - rel) + 0.01,
+    p0_ratio_dbpb: 3, optimal_ratio_dbpb: 2, p0_ratio_dbpb_unstable: 0, optimal_ratio_dbpb_unstable: 0, reduction_significant: 1, ...extra,
+  };
   return Object.entries(m).map(([k, v]) => ['B-004', k, v] as Row);
 }
 
 test('Q2: confirmed, partial and refuted by the share of low-resource degradation removed', () => {
-  const v = evaluateQuestion(Q('Q2'), source(b004(0.6)));
+  const v = decide(Q('Q2'), source(b004(0.6)));
   assert.equal(v.status, 'CONFIRMED');
-  assert.equal(v.evidence, 'best share removes 60 % of low-resource ΔBPB; optimal 10 % kept: low ΔBPB 0.2000 → 0.0800, disparity 3.00× → 2.00×, at 7.40 vs 4.25 bits/weight; significant: 1');
+  assert.equal(v.evidence, 'best share removes 60 % of the low-resource ΔBPB; optimal 10 % kept: low ΔBPB 0.2000 [0.1500, 0.2500] → 0.0800, disparity 3.00× → 2.00×, at 7.40 vs 4.25 bits/weight; reduction significant (intervals apart)');
   // A large reduction within the noise is only partial.
-  assert.equal(evaluateQuestion(Q('Q2'), source(b004(0.6, { reduction_significant: 0 }))).status, 'PARTIAL');
-  assert.equal(evaluateQuestion(Q('Q2'), source(b004(0.1))).status, 'PARTIAL');
-  assert.equal(evaluateQuestion(Q('Q2'), source(b004(-0.05))).status, 'REFUTED');
+  const ns = decide(Q('Q2'), source(b004(0.6, { reduction_significant: 0 })));
+  assert.equal(ns.status, 'PARTIAL');
+  assert.match(ns.evidence, /reduction within noise \(intervals overlap\)$/);
+  assert.equal(decide(Q('Q2'), source(b004(0.1))).status, 'PARTIAL');
+  assert.equal(decide(Q('Q2'), source(b004(-0.05))).status, 'REFUTED');
   // A missing value (e.g. B-004 recorded nothing) keeps the question open, naming what is missing.
-  const p = evaluateQuestion(Q('Q2'), source(b004(0.6).filter((r) => r[1] !== 'max_reduction_low_rel')));
+  const p = decide(Q('Q2'), source(b004(0.6).filter((r) => r[1] !== 'max_reduction_low_rel')));
   assert.equal(p.status, 'PENDING');
-  assert.match(p.evidence, /rel \(B-004 max_reduction_low_rel/);
+  assert.match(p.evidence, /B-004 max_reduction_low_rel/);
 });
 
-function c(diff: number, lo: number, hi: number, sig: number): Row[] {
+test('Q2 on noise (the mini-model case): no degradation distinguishable from 0 at p = 0 is PARTIAL, never CONFIRMED', () => {
+  // ΔBPB 0.0004 bits/byte whose interval reaches 0; preservation "removes 353 %" and the ratio jumps to 68.87×.
+  const rows = b004(3.53, { p0_low_delta_bpb: 0.0004, p0_low_delta_bpb_lo: -0.0001, p0_low_delta_bpb_hi: 0.0009, optimal_low_delta_bpb: -0.001, p0_ratio_dbpb: 2.05, optimal_ratio_dbpb: 68.87, optimal_ratio_dbpb_unstable: 1 });
+  const v = decide(Q('Q2'), source(rows));
+  assert.equal(v.status, 'PARTIAL');
+  assert.match(v.evidence, /^nothing measurable to remove: low-resource ΔBPB without preservation 0\.0004 \[-0\.0001, 0\.0009\] bits\/byte is within noise/);
+  assert.doesNotMatch(v.evidence, /353|68\.87/);
+});
+
+test('Q2 caps the reduction at "all of it" and names an unstable ratio instead of quoting it', () => {
+  // The optimum ends just below full precision, within noise of 0: all of the degradation removed.
+  const rows = b004(1.2, { p0_low_delta_bpb: 0.0004, p0_low_delta_bpb_lo: 0.0002, p0_low_delta_bpb_hi: 0.0006, optimal_low_delta_bpb: -0.00008, optimal_low_delta_bpb_lo: -0.0002, optimal_low_delta_bpb_hi: 0.0001, p0_ratio_dbpb: 2.05, optimal_ratio_dbpb: 68.87, optimal_ratio_dbpb_unstable: 1 });
+  const v = decide(Q('Q2'), source(rows));
+  assert.equal(v.status, 'CONFIRMED');
+  assert.match(v.evidence, /^best share removes all of the low-resource ΔBPB \(and more: it ends at or below full precision\); optimal 10 % kept: low ΔBPB 0\.0004 \[0\.0002, 0\.0006\] → -0\.0001, disparity 2\.05× → unstable, /);
+  assert.match(v.evidence, /; unstable: high-resource ΔBPB within noise of 0$/);
+  assert.doesNotMatch(v.evidence, /120|68\.87/);
+});
+
+test('Q2: an optimum beating full precision by more than quantisation cost (the mini-model run) is an overshoot, PARTIAL', () => {
+  // Measured: 0.0004 [0.0002, 0.0006] → -0.0009 [-0.0010, -0.0008] at 5 %, "353 %", ratio 2.05× → 68.87× (unstable).
+  const rows = b004(3.53, { optimal_share: 0.05, p0_low_delta_bpb: 0.0004, p0_low_delta_bpb_lo: 0.0002, p0_low_delta_bpb_hi: 0.0006, optimal_low_delta_bpb: -0.0009, optimal_low_delta_bpb_lo: -0.001, optimal_low_delta_bpb_hi: -0.0008, p0_ratio_dbpb: 2.05, optimal_ratio_dbpb: 68.87, optimal_ratio_dbpb_unstable: 1 });
+  const v = decide(Q('Q2'), source(rows));
+  assert.equal(v.status, 'PARTIAL');
+  assert.equal(v.evidence, 'overshoot, not a repair: optimal 5 % kept takes low-resource ΔBPB 0.0004 [0.0002, 0.0006] → -0.0009 [-0.0010, -0.0008] bits/byte, beating full precision by more than quantisation cost; disparity 2.05× → unstable, at 7.40 vs 4.25 bits/weight; unstable: high-resource ΔBPB within noise of 0');
+  // A real model's large degradation removed to slightly below 0 is no overshoot.
+  const real = b004(1.05, { p0_low_delta_bpb: 0.2, optimal_low_delta_bpb: -0.01, optimal_low_delta_bpb_lo: -0.02, optimal_low_delta_bpb_hi: -0.005 });
+  assert.equal(decide(Q('Q2'), source(real)).status, 'CONFIRMED');
+});
+
+function c(diff: number, lo: number, hi: number, sig: number, plans: { llo?: number; ulo?: number } = {}): Row[] {
   return [
+    ['C-002', 'layer_low_delta_bpb_lo', plans.llo ?? 0.01],
+    ['C-002', 'layer_low_delta_bpb_hi', 0.05],
+    ['C-002', 'uniform_low_delta_bpb_lo', plans.ulo ?? 0.01],
+    ['C-002', 'uniform_low_delta_bpb_hi', 0.05],
     ['C-001', 'low_critical_layer', 3],
     ['C-001', 'high_critical_layer', 0],
     ['C-001', 'profile_rank_corr', 0.4],
@@ -113,6 +165,13 @@ test('Q3: significant gain of layer-specific preservation confirms, a significan
   assert.equal(evaluateQuestion(Q('Q3'), source(c(-0.01, -0.03, 0.01, 0))).status, 'PARTIAL');
 });
 
+test('Q3 on noise: a significant difference between plans that both leave no degradation distinguishable from 0 decides nothing', () => {
+  const v = evaluateQuestion(Q('Q3'), source(c(0.0011, 0.0009, 0.0012, 1, { llo: -0.0002, ulo: -0.0015 })));
+  assert.equal(v.status, 'PARTIAL');
+  assert.match(v.evidence, /but the worse plan's low ΔBPB is within noise of 0 \(layer-specific \[-0\.0002, 0\.0500\], uniform \[-0\.0015, 0\.0500\]\)$/);
+  assert.equal(evaluateQuestion(Q('Q3'), source(c(-0.02, -0.03, -0.01, 1, { ulo: -0.001 }))).status, 'PARTIAL');
+});
+
 function d(x1: number, rho1: number, x2: number, rho2: number): Row[] {
   const rows: Row[] = [];
   for (const [id, model, x, rho] of [['D-001', 'opt', x1, rho1], ['D-002', 'pythia', x2, rho2]] as const) {
@@ -131,7 +190,10 @@ test('Q4: both models show disparity with the same pattern → confirmed; neithe
   assert.equal(evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1))).status, 'REFUTED');
   // An unstable ratio on one model cannot refute: partial.
   const unstable = d(0, 0.8, 0, 0.1).map((r): Row => (r[0] === 'D-002' && r[1] === 'ratio_dbpb_unstable' ? [r[0], r[1], 1, r[3]] : r));
-  assert.equal(evaluateQuestion(Q('Q4'), source(unstable)).status, 'PARTIAL');
+  const u = evaluateQuestion(Q('Q4'), source(unstable));
+  assert.equal(u.status, 'PARTIAL');
+  // The unstable ratio is named, not quoted; the stable one keeps its number.
+  assert.match(u.evidence, /^opt 1\.10× \[0\.80, 1\.50\] .*; pythia ratio unstable \(low 0\.0500 \/ high 0\.0450, high within noise of 0\) ρ=0\.10; /);
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 0, 0.2))).status, 'PARTIAL');
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 1, 0.2))).status, 'PARTIAL'); // disparity, different pattern
 });
