@@ -173,6 +173,12 @@ function emptyRecord(w: Tensor, layout: Layout, spec: QuantSpec) {
   };
 }
 
+/** The quantised tensor: `rec` (filled in) with the stored shape, layout, spec and kept weights. */
+function finishRecord(w: Tensor, layout: Layout, spec: QuantSpec, rec: ReturnType<typeof emptyRecord>, kept: KeptWeights | null): QuantizedTensor {
+  const { inDim, outDim, groupSize, numGroups, levels, scales, zeros } = rec;
+  return { shape: [w.shape[0], w.shape[1]], layout, inDim, outDim, bits: spec.bits, scheme: spec.scheme, groupSize, numGroups, levels, scales, zeros, kept };
+}
+
 function keptFrom(w: Float32Array, keep: Uint8Array | null | undefined, columns: Uint32Array | null | undefined): KeptWeights | null {
   if (!keep) return null;
   let count = 0;
@@ -283,20 +289,7 @@ export function quantizeRtn(w: Tensor, layout: Layout, spec: QuantSpec, opts: Qu
       }
     }
   }
-  return {
-    shape: [w.shape[0], w.shape[1]],
-    layout,
-    inDim,
-    outDim,
-    bits,
-    scheme,
-    groupSize,
-    numGroups,
-    levels,
-    scales,
-    zeros,
-    kept: keptFrom(data, keep, opts.keptColumns),
-  };
+  return finishRecord(w, layout, spec, rec, keptFrom(data, keep, opts.keptColumns));
 }
 
 /** Flat stored index of (output channel o, input i). */
@@ -333,20 +326,7 @@ export function quantizeRtnNaive(w: Tensor, layout: Layout, spec: QuantSpec, opt
       }
     }
   }
-  return {
-    shape: [w.shape[0], w.shape[1]],
-    layout,
-    inDim,
-    outDim,
-    bits,
-    scheme,
-    groupSize,
-    numGroups,
-    levels,
-    scales,
-    zeros,
-    kept: keptFrom(w.data, keep, opts.keptColumns),
-  };
+  return finishRecord(w, layout, spec, rec, keptFrom(w.data, keep, opts.keptColumns));
 }
 
 /** Dequantises into a new float32 tensor of the stored shape: (q − zero)·scale, kept weights restored. */
