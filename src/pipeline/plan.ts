@@ -92,33 +92,30 @@ export function topoOrder(nodes: readonly GraphNode[]): string[] {
   return out;
 }
 
-/** All nodes reachable downstream of `roots` (the roots included). */
-export function descendants(nodes: readonly GraphNode[], roots: Iterable<string>): Set<string> {
-  const children = new Map<string, string[]>();
-  for (const n of nodes) for (const d of n.deps) (children.get(d) ?? children.set(d, []).get(d)!).push(n.id);
+/** Every id reachable from `roots` along `next` (the roots included). */
+function reachable(roots: Iterable<string>, next: (id: string) => readonly string[] | undefined): Set<string> {
   const out = new Set<string>();
   const todo = [...roots];
   while (todo.length) {
     const id = todo.pop()!;
     if (out.has(id)) continue;
     out.add(id);
-    todo.push(...(children.get(id) ?? []));
+    todo.push(...(next(id) ?? []));
   }
   return out;
+}
+
+/** All nodes reachable downstream of `roots` (the roots included). */
+export function descendants(nodes: readonly GraphNode[], roots: Iterable<string>): Set<string> {
+  const children = new Map<string, string[]>();
+  for (const n of nodes) for (const d of n.deps) (children.get(d) ?? children.set(d, []).get(d)!).push(n.id);
+  return reachable(roots, (id) => children.get(id));
 }
 
 /** All nodes upstream of `roots` (the roots included). */
 export function ancestors(nodes: readonly GraphNode[], roots: Iterable<string>): Set<string> {
   const byId = new Map(nodes.map((n) => [n.id, n]));
-  const out = new Set<string>();
-  const todo = [...roots];
-  while (todo.length) {
-    const id = todo.pop()!;
-    if (out.has(id)) continue;
-    out.add(id);
-    todo.push(...(byId.get(id)?.deps ?? []));
-  }
-  return out;
+  return reachable(roots, (id) => byId.get(id)?.deps);
 }
 
 export interface FingerprintInputs {
