@@ -20,7 +20,7 @@ import { defaultConsistency, keyMetricsOf, type ConsistencyResult, type KindRegi
 import { planPipeline, type FingerprintInputs, type Plan, type PlanEntry, type Selection, type StoredResults } from './plan.ts';
 import { collectProvenance } from './provenance.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
-import { Store, ensureRunDir, type AttemptStatus, type ExperimentStatus } from './store.ts';
+import { Store, ensureRunDir, isProcessAlive, type AttemptStatus, type ExperimentStatus } from './store.ts';
 
 const CHILD_ENTRY = fileURLToPath(new URL('./child-entry.mjs', import.meta.url));
 
@@ -105,15 +105,6 @@ export function storedResults(store: Store | null): StoredResults {
   };
 }
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 /** Scores stored results: complete, key metrics finite (checked per attempt), replicates consistent. */
 export function scoreExperiment(store: Store, registry: KindRegistry, e: ExperimentSpec, fingerprint: string, replicates: number): { status: 'passed' | 'failed'; reason: string | null; complete: boolean; consistency: ConsistencyResult | null } {
   const passing = store.passingAttempts(e.id, fingerprint);
@@ -154,8 +145,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const store = Store.open(runDir);
   try {
     for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
-    const runId = store.claimRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid }, isAlive);
-    const stale = store.staleRuns(isAlive).map((r) => r.id);
+    const runId = store.claimRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid }, isProcessAlive);
+    const stale = store.staleRuns(isProcessAlive).map((r) => r.id);
     if (stale.length > 0) {
       const n = store.recoverStale(stale, 'the orchestrator stopped (killed?) while this was running');
       emit({ type: 'recovered', attempts: n, runs: stale });

@@ -7,7 +7,7 @@ import { KindRegistry } from './kind.ts';
 import { compareIds } from './plan.ts';
 import { evaluateQuestion, type EvidenceSource, type QuestionSpec, type QuestionVerdict } from './rules.ts';
 import type { PipelineSpec } from './spec.ts';
-import { STORE_FILE, Store, type ExperimentStatus } from './store.ts';
+import { STORE_FILE, Store, isProcessAlive, type ExperimentStatus } from './store.ts';
 import type { ConsistencyResult } from './kind.ts';
 
 export interface ExperimentStatusLine {
@@ -37,15 +37,6 @@ export interface StatusReport {
   questions: QuestionVerdict[];
 }
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 /** Evidence for rules, read from a store. */
 export function storeEvidence(store: Store, groups: Readonly<Record<string, readonly string[]>>): EvidenceSource {
   return {
@@ -67,7 +58,7 @@ export async function readStatus(runDir: string): Promise<StatusReport | null> {
     const run = store.latestRun();
     const spec = (run?.pipeline ?? null) as PipelineSpec | null;
     const rows = new Map(store.experiments().map((r) => [r.id, r]));
-    const runAlive = run ? run.status === 'running' && run.pid !== null && isAlive(run.pid) : false;
+    const runAlive = run ? run.status === 'running' && run.pid !== null && isProcessAlive(run.pid) : false;
     const ids = spec ? spec.experiments.map((e) => e.id) : [...rows.keys()].sort(compareIds);
     const specById = new Map((spec?.experiments ?? []).map((e) => [e.id, e]));
     const experiments: ExperimentStatusLine[] = ids.map((id) => {
