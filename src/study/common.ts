@@ -343,6 +343,28 @@ export function referenceCache(maxBytes = 768 * 1024 * 1024): ReferenceCache {
   return new ReferenceCache(maxBytes);
 }
 
+/**
+ * Compares a treated copy of `m`'s model (e.g. quantised) with `m` on the evaluation texts (after
+ * their adequacy check), with a fresh reference cache and progress by language. Closes the treated
+ * engine and `m`'s engine before it returns or throws: the caller records from the comparisons.
+ */
+export async function compareTreated(
+  ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric' | 'progress'>,
+  t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation'>,
+  m: OpenModel,
+  treated: Model,
+  p: Pick<EvalSettings, 'engine' | 'kl'>,
+): Promise<Comparisons> {
+  const qe = await engineFor(treated, p.engine, (s) => ctx.log(s));
+  try {
+    const texts = evaluationTexts(ctx, t, m);
+    return await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
+  } finally {
+    await qe.dispose();
+    await m.engine.dispose();
+  }
+}
+
 // ---------------------------------------------------------------- recording
 
 type Rec = Pick<KindContext<unknown>, 'metric'>;

@@ -9,7 +9,7 @@ import { quantizeModel } from '../quant/apply.ts';
 import { needsCalibration } from '../quant/preserve.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
-import { compareUnits, engineFor, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, referenceCache, studyTexts, evaluationTexts } from './common.ts';
+import { compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, studyTexts } from './common.ts';
 
 export const PreserveParams = {
   /** Share of the quantised weights kept in full precision, 0–1 (0.05 = 5 %). */
@@ -37,18 +37,11 @@ export const preserve = defineKind({
       spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize },
       preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: p.budget, share: p.share }, stats },
     });
-    const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
-    try {
-      const texts = evaluationTexts(ctx, t, m);
-      const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
-      recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
-      recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
-      ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
-      ctx.metric('preserved_share', q.account.kept / q.account.weights, { model: p.model });
-      ctx.log(`${p.model}: ${(p.share * 100).toFixed(1)} % ${p.criterion}/${p.granularity} kept, ${q.account.bitsPerWeight.toFixed(3)} bits/weight`);
-    } finally {
-      await qe.dispose();
-      await m.engine.dispose();
-    }
+    const c = await compareTreated(ctx, t, m, q.model, p);
+    recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
+    ctx.metric('preserved_share', q.account.kept / q.account.weights, { model: p.model });
+    ctx.log(`${p.model}: ${(p.share * 100).toFixed(1)} % ${p.criterion}/${p.granularity} kept, ${q.account.bitsPerWeight.toFixed(3)} bits/weight`);
   },
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { quantizeModel } from '../quant/apply.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { compareUnits, comparisonsToJson, engineFor, EvalParams, openModel, QuantParams, recordDegradation, referenceCache, studyTexts, evaluationTexts, UNITS_FILE } from './common.ts';
+import { compareTreated, comparisonsToJson, EvalParams, openModel, QuantParams, recordDegradation, studyTexts, UNITS_FILE } from './common.ts';
 
 export const quantize = defineKind({
   name: 'quantize',
@@ -26,20 +26,13 @@ export const quantize = defineKind({
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
-    const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
-    try {
-      const texts = evaluationTexts(ctx, t, m);
-      const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
-      recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
-      ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
-      ctx.metric('preserved_share', 0, { model: p.model });
-      const file = join(ctx.workDir, UNITS_FILE);
-      writeFileSync(file, JSON.stringify(comparisonsToJson(c)));
-      ctx.artifact(file);
-      ctx.log(`${p.model}: INT${p.bits} ${p.scheme} g${p.groupSize}, ${q.account.bitsPerWeight.toFixed(3)} bits/weight, ${t.evaluation.length} units per language`);
-    } finally {
-      await qe.dispose();
-      await m.engine.dispose();
-    }
+    const c = await compareTreated(ctx, t, m, q.model, p);
+    recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
+    ctx.metric('preserved_share', 0, { model: p.model });
+    const file = join(ctx.workDir, UNITS_FILE);
+    writeFileSync(file, JSON.stringify(comparisonsToJson(c)));
+    ctx.artifact(file);
+    ctx.log(`${p.model}: INT${p.bits} ${p.scheme} g${p.groupSize}, ${q.account.bitsPerWeight.toFixed(3)} bits/weight, ${t.evaluation.length} units per language`);
   },
 });

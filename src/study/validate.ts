@@ -9,7 +9,7 @@ import { quantizeModel } from '../quant/apply.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { DataError } from '../errors.ts';
-import { compareUnits, engineFor, EvalParams, openModel, QuantParams, recordBaseline, recordDegradation, recordDisparity, referenceCache, studyTexts, evaluationTexts } from './common.ts';
+import { compareTreated, EvalParams, openModel, QuantParams, recordBaseline, recordDegradation, recordDisparity, studyTexts } from './common.ts';
 import { depMetrics } from './deps.ts';
 
 export const validate = defineKind({
@@ -34,31 +34,24 @@ export const validate = defineKind({
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
-    const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
+    const c = await compareTreated(ctx, t, m, q.model, p);
     const w = { model: p.model };
-    try {
-      const texts = evaluationTexts(ctx, t, m);
-      const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
-      // The comparison's full-precision totals are the baseline of this model on the same units.
-      recordBaseline(ctx, p.model, new Map([...c].map(([lang, units]) => [lang, new Map([...units].map(([id, u]) => [id, u.fp]))])), t.langs);
-      const deg = recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
-      const { dbpb } = recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
-      ctx.metric('bits_per_weight', q.account.bitsPerWeight, w);
-      ctx.metric('preserved_share', 0, w);
-      const base = new Map(depMetrics(ctx, p.reference, { metric: 'delta_bpb', model: p.referenceModel }).map((r) => [r.language, r.value]));
-      const shared = t.langs.all.filter((l) => base.has(l));
-      if (shared.length < 3) throw new DataError(`${p.reference} has per-language ΔBPB for only ${shared.length} of the study languages; rerun it with the same language groups`);
-      const rho = spearman(shared.map((l) => deg.get(l)!.deltaBpb), shared.map((l) => base.get(l)!));
-      ctx.metric('rank_corr_delta_bpb', rho, w);
-      ctx.metric('ratio_excludes_1', !dbpb.unstable && dbpb.lo > 1 ? 1 : 0, w);
-      if (p.referenceDisparity && ctx.deps.ids.includes(p.referenceDisparity)) {
-        const r = depMetrics(ctx, p.referenceDisparity, { metric: 'ratio_dbpb', model: p.referenceModel });
-        if (r.length) ctx.metric('base_ratio_dbpb', r[0].value, w);
-      }
-      ctx.log(`${p.model}: ΔBPB ratio ${dbpb.ratio.toFixed(2)} [${dbpb.lo.toFixed(2)}, ${dbpb.hi.toFixed(2)}]${dbpb.unstable ? ' unstable' : ''}; ρ with ${p.referenceModel} ${rho.toFixed(2)} over ${shared.length} languages`);
-    } finally {
-      await qe.dispose();
-      await m.engine.dispose();
+    // The comparison's full-precision totals are the baseline of this model on the same units.
+    recordBaseline(ctx, p.model, new Map([...c].map(([lang, units]) => [lang, new Map([...units].map(([id, u]) => [id, u.fp]))])), t.langs);
+    const deg = recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    const { dbpb } = recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    ctx.metric('bits_per_weight', q.account.bitsPerWeight, w);
+    ctx.metric('preserved_share', 0, w);
+    const base = new Map(depMetrics(ctx, p.reference, { metric: 'delta_bpb', model: p.referenceModel }).map((r) => [r.language, r.value]));
+    const shared = t.langs.all.filter((l) => base.has(l));
+    if (shared.length < 3) throw new DataError(`${p.reference} has per-language ΔBPB for only ${shared.length} of the study languages; rerun it with the same language groups`);
+    const rho = spearman(shared.map((l) => deg.get(l)!.deltaBpb), shared.map((l) => base.get(l)!));
+    ctx.metric('rank_corr_delta_bpb', rho, w);
+    ctx.metric('ratio_excludes_1', !dbpb.unstable && dbpb.lo > 1 ? 1 : 0, w);
+    if (p.referenceDisparity && ctx.deps.ids.includes(p.referenceDisparity)) {
+      const r = depMetrics(ctx, p.referenceDisparity, { metric: 'ratio_dbpb', model: p.referenceModel });
+      if (r.length) ctx.metric('base_ratio_dbpb', r[0].value, w);
     }
+    ctx.log(`${p.model}: ΔBPB ratio ${dbpb.ratio.toFixed(2)} [${dbpb.lo.toFixed(2)}, ${dbpb.hi.toFixed(2)}]${dbpb.unstable ? ' unstable' : ''}; ρ with ${p.referenceModel} ${rho.toFixed(2)} over ${shared.length} languages`);
   },
 });
