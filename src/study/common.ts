@@ -370,6 +370,13 @@ export async function compareTreated(
 type Rec = Pick<KindContext<unknown>, 'metric'>;
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
+/** Records a value with its interval: `name`, `name_lo` and `name_hi`. */
+function recordInterval(ctx: Rec, name: string, value: number, ci: { lo: number; hi: number }, where: { model: string; language?: string }): void {
+  ctx.metric(name, value, where);
+  ctx.metric(`${name}_lo`, ci.lo, where);
+  ctx.metric(`${name}_hi`, ci.hi, where);
+}
+
 /** Records baseline metrics of one language's summed totals. */
 export function recordBaseline(ctx: Rec, alias: string, scores: Map<string, Map<string, TextTotals>>, langs: StudyLanguages): void {
   const ppl = new Map<string, number>();
@@ -416,12 +423,8 @@ export function recordDegradation(ctx: Rec, alias: string, c: Comparisons, langs
     const ci = bootstrap(units, dbpb, { seed: deriveSeed(o.seed, 'delta-bpb', lang), resamples: o.resamples });
     // The secondary measure gets its own interval over the same units (DESIGN.md §4: intervals on both).
     const cp = bootstrap(units, pplRel, { seed: deriveSeed(o.seed, 'ppl-rel-increase', lang), resamples: o.resamples });
-    ctx.metric('delta_bpb', d.deltaBpb, w);
-    ctx.metric('delta_bpb_lo', ci.lo, w);
-    ctx.metric('delta_bpb_hi', ci.hi, w);
-    ctx.metric('ppl_rel_increase', d.pplRatioMinus1, w);
-    ctx.metric('ppl_rel_increase_lo', cp.lo, w);
-    ctx.metric('ppl_rel_increase_hi', cp.hi, w);
+    recordInterval(ctx, 'delta_bpb', d.deltaBpb, ci, w);
+    recordInterval(ctx, 'ppl_rel_increase', d.pplRatioMinus1, cp, w);
     ctx.metric('delta_nll', d.deltaNll, w);
     ctx.metric('bpb_q', d.q.bitsPerByte, w);
     ctx.metric('ppl_q', d.q.tokenPerplexity, w);
@@ -473,26 +476,14 @@ export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: 
   const dbpb = disparity(c, langs, 'deltaBpb', o);
   const ppl = disparity(c, langs, 'pplRatioMinus1', o);
   const w = { model: alias };
-  ctx.metric('ratio_dbpb', dbpb.ratio, w);
-  ctx.metric('ratio_dbpb_lo', dbpb.lo, w);
-  ctx.metric('ratio_dbpb_hi', dbpb.hi, w);
+  recordInterval(ctx, 'ratio_dbpb', dbpb.ratio, dbpb, w);
   ctx.metric('ratio_dbpb_unstable', dbpb.unstable ? 1 : 0, w);
-  ctx.metric('ratio_ppl', ppl.ratio, w);
-  ctx.metric('ratio_ppl_lo', ppl.lo, w);
-  ctx.metric('ratio_ppl_hi', ppl.hi, w);
+  recordInterval(ctx, 'ratio_ppl', ppl.ratio, ppl, w);
   ctx.metric('ratio_ppl_unstable', ppl.unstable ? 1 : 0, w);
-  ctx.metric('group_delta_bpb', dbpb.highMean, { model: alias, language: HIGH });
-  ctx.metric('group_delta_bpb_lo', dbpb.highLo, { model: alias, language: HIGH });
-  ctx.metric('group_delta_bpb_hi', dbpb.highHi, { model: alias, language: HIGH });
-  ctx.metric('group_delta_bpb', dbpb.lowMean, { model: alias, language: LOW });
-  ctx.metric('group_delta_bpb_lo', dbpb.lowLo, { model: alias, language: LOW });
-  ctx.metric('group_delta_bpb_hi', dbpb.lowHi, { model: alias, language: LOW });
-  ctx.metric('group_ppl_rel_increase', ppl.highMean, { model: alias, language: HIGH });
-  ctx.metric('group_ppl_rel_increase_lo', ppl.highLo, { model: alias, language: HIGH });
-  ctx.metric('group_ppl_rel_increase_hi', ppl.highHi, { model: alias, language: HIGH });
-  ctx.metric('group_ppl_rel_increase', ppl.lowMean, { model: alias, language: LOW });
-  ctx.metric('group_ppl_rel_increase_lo', ppl.lowLo, { model: alias, language: LOW });
-  ctx.metric('group_ppl_rel_increase_hi', ppl.lowHi, { model: alias, language: LOW });
+  for (const [name, d] of [['group_delta_bpb', dbpb], ['group_ppl_rel_increase', ppl]] as const) {
+    recordInterval(ctx, name, d.highMean, { lo: d.highLo, hi: d.highHi }, { model: alias, language: HIGH });
+    recordInterval(ctx, name, d.lowMean, { lo: d.lowLo, hi: d.lowHi }, { model: alias, language: LOW });
+  }
   ctx.metric('gap_dbpb', dbpb.lowMean - dbpb.highMean, w);
   // The same group intervals as experiment-level rows: a question rule's '@low' selects the group's
   // languages, not the group row, and the rules ask whether a degradation is distinguishable from 0.
