@@ -6,27 +6,13 @@
 // weights fed as inputs) is checked in full; the other variant (standard-op attention, weights as
 // initialisers) on the same numbers.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { ortEngine, type OrtEngineOptions } from '../../src/engine/ort/engine.ts';
 import type { Engine } from '../../src/engine/types.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { GOLDEN } from '../helpers/cli.ts';
-import { assertClose } from '../helpers/compare.ts';
+import { GOLDEN_MODELS, assertGoldenScores, goldenReference } from '../helpers/golden.ts';
 
-interface Sequence {
-  input_ids: number[];
-  nll_f32: number[];
-  mean_nll_f32: number;
-  last_logits_f32: number[];
-  logits_f32?: number[][];
-}
-interface Reference {
-  sequences: Sequence[];
-  greedy: { prompt: number[]; new_tokens: number[] };
-}
-
-const MODELS = readdirSync(`${GOLDEN}models`).sort();
+const MODELS = GOLDEN_MODELS;
 const engines: Engine[] = [];
 after(async () => {
   for (const e of engines) await e.dispose();
@@ -44,8 +30,7 @@ test('the golden fixtures hold all 8 models', () => {
 
 for (const name of MODELS) {
   test(`ort golden ${name}: logits, NLL, log-probs, top-1 and greedy tokens match transformers`, async () => {
-    const dir = `${GOLDEN}models/${name}`;
-    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;
+    const { dir, ref } = goldenReference(name);
     const model = loadModel(dir);
     const V = model.config.vocabSize;
     // Small head chunks, so the 33- and 128-token sequences cross chunk boundaries.
@@ -57,11 +42,7 @@ for (const name of MODELS) {
       const r = await engine.score({ ids, wantLogits: true, wantLogProbs: true });
       const logits = r.logits!;
       assert.equal(logits.length, T * V);
-      if (s.logits_f32) assertClose(logits, s.logits_f32.flat(), { abs: 1e-4, label: `${name} seq ${i} logits` });
-      assertClose(logits.subarray((T - 1) * V), s.last_logits_f32, { abs: 1e-4, label: `${name} seq ${i} last logits` });
-      assertClose(r.nll, s.nll_f32, { abs: 1e-4, label: `${name} seq ${i} nll` });
-      const mean = r.nll.reduce((a, b) => a + b, 0) / r.nll.length;
-      assertClose(mean, s.mean_nll_f32, { abs: 1e-5, label: `${name} seq ${i} mean nll` });
+      assertGoldenScores(`${name} seq ${i}`, s, logits, r.nll, V);
       // log-probs are the logits minus each row's log-sum-exp; nll is minus the target's entry.
       const lp = r.logProbs!;
       assert.equal(lp.length, (T - 1) * V);
@@ -88,20 +69,14 @@ for (const name of MODELS) {
 
   const variant: OrtEngineOptions = { fusedAttention: false, weights: 'initializers' };
   test(`ort golden ${name}, standard-op attention and weights as initialisers: logits and NLL match`, async () => {
-    const dir = `${GOLDEN}models/${name}`;
-    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;
+    const { dir, ref } = goldenReference(name);
     const model = loadModel(dir);
     const V = model.config.vocabSize;
     const engine = await ortEngine(model, variant);
     engines.push(engine);
     for (const [i, s] of ref.sequences.entries()) {
-      const T = s.input_ids.length;
       const r = await engine.score({ ids: Int32Array.from(s.input_ids), wantLogits: true });
-      if (s.logits_f32) assertClose(r.logits!, s.logits_f32.flat(), { abs: 1e-4, label: `${name} seq ${i} logits` });
-      assertClose(r.logits!.subarray((T - 1) * V), s.last_logits_f32, { abs: 1e-4, label: `${name} seq ${i} last logits` });
-      assertClose(r.nll, s.nll_f32, { abs: 1e-4, label: `${name} seq ${i} nll` });
-      const mean = r.nll.reduce((a, b) => a + b, 0) / r.nll.length;
-      assertClose(mean, s.mean_nll_f32, { abs: 1e-5, label: `${name} seq ${i} mean nll` });
+      assertGoldenScores(`${name} seq ${i}`, s, r.logits!, r.nll, V);
     }
   });
 }

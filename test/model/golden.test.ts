@@ -3,27 +3,14 @@
 // logits ≤ 1e-4 (the full 7-token logits and the last logits of every sequence), per-token NLL ≤ 1e-4,
 // mean NLL ≤ 1e-5, and 20 greedy tokens identical.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { scoreReference } from '../../src/engine/reference.ts';
 import { block, embed, forward, greedy, head } from '../../src/model/forward.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { assertClose } from '../helpers/compare.ts';
 import { GOLDEN } from '../helpers/cli.ts';
+import { assertGoldenScores, GOLDEN_MODELS, goldenReference } from '../helpers/golden.ts';
 
-interface Sequence {
-  input_ids: number[];
-  nll_f32: number[];
-  mean_nll_f32: number;
-  last_logits_f32: number[];
-  logits_f32?: number[][];
-}
-interface Reference {
-  sequences: Sequence[];
-  greedy: { prompt: number[]; new_tokens: number[] };
-}
-
-const MODELS = readdirSync(`${GOLDEN}models`).sort();
+const MODELS = GOLDEN_MODELS;
 
 test('the golden fixtures hold all 8 models', () => {
   assert.deepEqual(MODELS, ['bloom-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'opt-a', 'opt-b']);
@@ -31,20 +18,12 @@ test('the golden fixtures hold all 8 models', () => {
 
 for (const name of MODELS) {
   test(`golden ${name}: logits, NLL and greedy tokens match transformers`, () => {
-    const dir = `${GOLDEN}models/${name}`;
-    const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;
+    const { dir, ref } = goldenReference(name);
     const model = loadModel(dir);
     const V = model.config.vocabSize;
     ref.sequences.forEach((s, i) => {
-      const ids = Int32Array.from(s.input_ids);
-      const T = ids.length;
-      const r = scoreReference(model, { ids, wantLogits: true });
-      const logits = r.logits!;
-      if (s.logits_f32) assertClose(logits, s.logits_f32.flat(), { abs: 1e-4, label: `${name} seq ${i} logits` });
-      assertClose(logits.subarray((T - 1) * V), s.last_logits_f32, { abs: 1e-4, label: `${name} seq ${i} last logits` });
-      assertClose(r.nll, s.nll_f32, { abs: 1e-4, label: `${name} seq ${i} nll` });
-      const mean = r.nll.reduce((a, b) => a + b, 0) / r.nll.length;
-      assertClose(mean, s.mean_nll_f32, { abs: 1e-5, label: `${name} seq ${i} mean nll` });
+      const r = scoreReference(model, { ids: Int32Array.from(s.input_ids), wantLogits: true });
+      assertGoldenScores(`${name} seq ${i}`, s, r.logits!, r.nll, V);
     });
     const tokens = greedy(model, Int32Array.from(ref.greedy.prompt), ref.greedy.new_tokens.length);
     assert.deepEqual(Array.from(tokens), ref.greedy.new_tokens, `${name} greedy tokens`);
