@@ -17,6 +17,26 @@ const ENTRIES: RawEntry[] = [
   { name: 'b', dtype: 'F32', shape: [3], bytes: f32([5, 6, 7]) },
 ];
 
+/**
+ * Writes a safetensors file whose `dataBytes` of data are a hole (no disk used), with `tail` written
+ * at the very end of the data when given. Returns the JSON header's length in bytes.
+ */
+function sparseSafetensors(p: string, header: object, dataBytes: number, tail?: Buffer): number {
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const fd = openSync(p, 'w');
+  try {
+    writeSync(fd, len, 0, 8, 0);
+    writeSync(fd, json, 0, json.length, 8);
+    ftruncateSync(fd, 8 + json.length + dataBytes);
+    if (tail) writeSync(fd, tail, 0, tail.length, 8 + json.length + dataBytes - tail.length);
+  } finally {
+    closeSync(fd);
+  }
+  return json.length;
+}
+
 function rejects(path: string, pattern: RegExp): void {
   assert.throws(() => readSafetensorsHeader(path), (e: unknown) => {
     assert.ok(e instanceof CheckpointError, String(e));
@@ -125,20 +145,8 @@ function f16(h: number): number {
 test('a tensor beyond 2 GiB is read with positioned reads (sparse 2.5 GiB file)', (t) => {
   const p = join(tempDir(t), 'big.safetensors');
   const big = 2.5 * 2 ** 30;
-  const header = Buffer.from(
-    JSON.stringify({ filler: { dtype: 'U8', shape: [big], data_offsets: [0, big] }, tail: { dtype: 'F32', shape: [3], data_offsets: [big, big + 12] } }),
-  );
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(header.length));
-  const fd = openSync(p, 'w');
-  try {
-    writeSync(fd, len, 0, 8, 0);
-    writeSync(fd, header, 0, header.length, 8);
-    ftruncateSync(fd, 8 + header.length + big + 12); // a hole: no disk used for the filler
-    writeSync(fd, f32([1.25, -2, 2 ** 34]), 0, 12, 8 + header.length + big);
-  } finally {
-    closeSync(fd);
-  }
+  const header = { filler: { dtype: 'U8', shape: [big], data_offsets: [0, big] }, tail: { dtype: 'F32', shape: [3], data_offsets: [big, big + 12] } };
+  sparseSafetensors(p, header, big + 12, f32([1.25, -2, 2 ** 34]));
   const h = readSafetensorsHeader(p);
   assert.ok(h.entries.get('tail')!.begin > 2 ** 31);
   assert.deepEqual([...readSafetensors(p, ['tail']).get('tail')!.data], [1.25, -2, 2 ** 34]);
@@ -147,18 +155,8 @@ test('a tensor beyond 2 GiB is read with positioned reads (sparse 2.5 GiB file)'
 test('a tensor too large for one array is a CheckpointError, not a crash (sparse 16 GiB file)', (t) => {
   const p = join(tempDir(t), 'huge.safetensors');
   const n = 2 ** 33; // F16 values: 16 GiB in the file, 32 GiB as float32, past Node's typed-array limit
-  const header = Buffer.from(JSON.stringify({ huge: { dtype: 'F16', shape: [2 ** 17, 2 ** 16], data_offsets: [0, 2 * n] } }));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(header.length));
-  const fd = openSync(p, 'w');
-  try {
-    writeSync(fd, len, 0, 8, 0);
-    writeSync(fd, header, 0, header.length, 8);
-    ftruncateSync(fd, 8 + header.length + 2 * n);
-  } finally {
-    closeSync(fd);
-  }
-  assert.equal(readSafetensorsHeader(p).entries.get('huge')!.end, 8 + header.length + 2 * n);
+  const headerBytes = sparseSafetensors(p, { huge: { dtype: 'F16', shape: [2 ** 17, 2 ** 16], data_offsets: [0, 2 * n] } }, 2 * n);
+  assert.equal(readSafetensorsHeader(p).entries.get('huge')!.end, 8 + headerBytes + 2 * n);
   assert.throws(() => readSafetensors(p, ['huge']), (e: unknown) => {
     assert.ok(e instanceof CheckpointError, String(e));
     assert.match(e.message, /tensor "huge" has 8589934592 values \(32\.0 GiB as float32\), more than one array can hold here .*use a smaller model/);
