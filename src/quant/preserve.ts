@@ -7,6 +7,9 @@
 //   magnitude   |w_ij|
 //   activation  |w_ij| · ‖X_j‖₂            (Wanda / AWQ salience)
 //   hessian     w_ij² · H_jj               (the OBS / OWQ saliency with the diagonal of H)
+//   random      a seeded uniform draw per weight (or column): the control arm of a preservation study —
+//               the same number of weights kept, chosen without looking at them (issue 12: "equal bits,
+//               and a control"); the draw depends only on (seed, tensor name, index), so it is reproducible
 // Note: with single-weight granularity `hessian` = `activation`², a monotone transform, so the two
 // select exactly the same weights; they differ for whole columns, where the column score is the sum
 // over its output channels (Σ_i |w_ij|·‖X_j‖ versus H_jj·‖W:,j‖²).
@@ -28,10 +31,11 @@
 
 import { ConfigError } from '../errors.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { Rng, deriveSeed } from '../util/rng.ts';
 import type { QuantTarget } from './scope.ts';
 
-export type Criterion = 'magnitude' | 'activation' | 'hessian';
-export const CRITERIA: readonly Criterion[] = ['magnitude', 'activation', 'hessian'];
+export type Criterion = 'magnitude' | 'activation' | 'hessian' | 'random';
+export const CRITERIA: readonly Criterion[] = ['magnitude', 'activation', 'hessian', 'random'];
 export type Granularity = 'weight' | 'column';
 export const GRANULARITIES: readonly Granularity[] = ['weight', 'column'];
 
@@ -54,6 +58,8 @@ export interface PreserveOptions {
   readonly budget: Budget;
   /** Needed by `activation` and `hessian`. */
   readonly stats?: ActivationStats | null;
+  /** Seed of the `random` criterion (default 0). */
+  readonly seed?: number;
 }
 
 /** The preserved weights of one tensor. */
@@ -131,10 +137,11 @@ function inputFactor(criterion: Criterion, inp: PreserveInput, stats: Activation
 }
 
 /** Float32 score of every weight of one tensor, stored layout. */
-export function scoreWeights(criterion: Criterion, inp: PreserveInput, stats?: ActivationStats | null): Float32Array {
+export function scoreWeights(criterion: Criterion, inp: PreserveInput, stats?: ActivationStats | null, seed = 0): Float32Array {
   const { target, weight } = inp;
   const w = weight.data;
   const out = new Float32Array(w.length);
+  if (criterion === 'random') return randomScores(out, seed, target.name);
   const fac = inputFactor(criterion, inp, stats);
   if (!fac) {
     for (let k = 0; k < w.length; k++) out[k] = Math.abs(w[k]);
@@ -155,12 +162,29 @@ export function scoreWeights(criterion: Criterion, inp: PreserveInput, stats?: A
   return out;
 }
 
+/**
+ * Seeded uniform scores in (0, 1] for the `random` criterion, drawn in index order from a stream
+ * named by the tensor: the same seed gives the same choice whatever other tensors are in scope.
+ */
+function randomScores<T extends Float32Array | Float64Array>(out: T, seed: number, name: string): T {
+  const rng = new Rng(deriveSeed(seed, 'preserve-random', name));
+  // 1 − u keeps every score above 0, so a score never ties with an unscored (zero) weight.
+  for (let k = 0; k < out.length; k++) out[k] = 1 - rng.next();
+  return out;
+}
+
 /** Column scores (sum over output channels of the per-weight score), float64, length inDim. */
-export function scoreColumns(criterion: Criterion, inp: PreserveInput, stats?: ActivationStats | null): Float64Array {
+export function scoreColumns(criterion: Criterion, inp: PreserveInput, stats?: ActivationStats | null, seed = 0): Float64Array {
   const { target, weight } = inp;
   const w = weight.data;
   const { inDim, outDim } = target;
   const out = new Float64Array(inDim);
+  // Random columns: one draw per column, times its size so that the mean score per weight is the draw.
+  if (criterion === 'random') {
+    randomScores(out, seed, target.name);
+    for (let j = 0; j < inDim; j++) out[j] *= outDim;
+    return out;
+  }
   const p = criterion === 'hessian' ? 2 : 1;
   for (let k = 0; k < w.length; k++) {
     const j = target.layout === 'in_out' ? Math.floor(k / outDim) : k % inDim;
@@ -291,9 +315,9 @@ export function selectPreserved(inputs: readonly PreserveInput[], opts: Preserve
     const n = members.reduce((a, m) => a + inputs[m].weight.data.length, 0);
     const k = budgetCount(share, n);
     if (opts.granularity === 'weight') {
-      selectTopWeights((m) => scoreWeights(opts.criterion, inputs[m], opts.stats), members, k, sel);
+      selectTopWeights((m) => scoreWeights(opts.criterion, inputs[m], opts.stats, opts.seed), members, k, sel);
     } else {
-      selectColumns((m) => scoreColumns(opts.criterion, inputs[m], opts.stats), inputs, members, k, sel);
+      selectColumns((m) => scoreColumns(opts.criterion, inputs[m], opts.stats, opts.seed), inputs, members, k, sel);
     }
   }
   return sel;
@@ -307,7 +331,7 @@ export function selectPreservedNaive(inputs: readonly PreserveInput[], opts: Pre
   for (const { members, share } of budgetGroups(inputs, opts.budget)) {
     const all: { s: number; m: number; t: number }[] = [];
     for (const m of members) {
-      const s = scoreWeights(opts.criterion, inputs[m], opts.stats);
+      const s = scoreWeights(opts.criterion, inputs[m], opts.stats, opts.seed);
       for (let t = 0; t < s.length; t++) all.push({ s: s[t], m, t });
     }
     all.sort((a, b) => b.s - a.s || a.m - b.m || a.t - b.t);

@@ -74,7 +74,7 @@ test('radix top-k equals the sorting twin for every criterion and budget, with e
     { kind: 'map', shares: new Map([[1, 0.3]]), rest: 0.05 },
     { kind: 'map', shares: new Map([[0, 0.5]]) },
   ];
-  for (const criterion of ['magnitude', 'activation', 'hessian'] as Criterion[]) {
+  for (const criterion of ['magnitude', 'activation', 'hessian', 'random'] as Criterion[]) {
     for (const budget of budgets) {
       const inp = inputs(10);
       const st = stats(inp, 11);
@@ -226,4 +226,30 @@ test('quantizeModel refuses a per-layer share outside the model or the scope, an
   bad[3] = Infinity;
   const broken = withWeights(model, new Map([['transformer.ln_f.weight', { data: bad, shape: g.shape }]]));
   assert.throws(() => quantizeModel(broken, { spec }), (e: Error) => e instanceof CheckpointError && /tensor "transformer\.ln_f\.weight" holds Infinity at flat index 3/.test(e.message));
+});
+
+test('random: the control arm keeps exactly the budget, chosen by the seed alone, unrelated to salience', () => {
+  const inp = inputs(20);
+  const budget: Budget = { kind: 'global', share: 0.2 };
+  const pick = (seed: number) => selectPreserved(inp, { criterion: 'random', granularity: 'weight', budget, seed });
+  const a = pick(1);
+  const b = pick(1);
+  const c = pick(2);
+  const total = a.reduce((s, x) => s + x.count, 0);
+  assert.equal(total, budgetCount(0.2, 120 + 63 + 60));
+  assert.deepEqual(a.map((x) => [...x.keep]), b.map((x) => [...x.keep]), 'same seed, same weights');
+  assert.notDeepEqual(a.map((x) => [...x.keep]), c.map((x) => [...x.keep]), 'another seed, other weights');
+  // Unrelated to magnitude: the kept weights overlap the magnitude top-20 % about as chance would (20 %), far from all of it.
+  const m = selectPreserved(inp, { criterion: 'magnitude', granularity: 'weight', budget });
+  let both = 0;
+  for (let i = 0; i < inp.length; i++) for (let k = 0; k < a[i].keep.length; k++) both += a[i].keep[k] & m[i].keep[k];
+  assert.ok(both / total < 0.5, `overlap with the magnitude choice ${both}/${total}`);
+  // The same draw for a tensor whatever else is in scope.
+  const alone = selectPreserved([inp[0]], { criterion: 'random', granularity: 'weight', budget: { kind: 'global', share: 0.5 }, seed: 1 });
+  const withOthers = selectPreserved(inp, { criterion: 'random', granularity: 'weight', budget: { kind: 'layer', share: 0.5 }, seed: 1 });
+  assert.deepEqual([...alone[0].keep], [...withOthers[0].keep]);
+  // Columns too: whole columns within the budget.
+  const cols = selectPreserved(inp, { criterion: 'random', granularity: 'column', budget, seed: 3 });
+  assert.ok(cols.reduce((s, x) => s + x.count, 0) <= budgetCount(0.2, 243));
+  assert.ok(cols.some((x) => (x.columns?.length ?? 0) > 0));
 });
