@@ -265,9 +265,26 @@ export function summarizeDegradation(parts: readonly TextComparison[]): Degradat
 }
 
 /** Degradation measures that can be recomputed cheaply on a resample of units (for the bootstrap). */
-export type DegradationMeasure = 'deltaNll' | 'deltaBpb' | 'pplRatioMinus1' | 'klMean' | 'top1Agreement';
+export type DegradationMeasure = 'deltaNll' | 'deltaBpb' | 'pplRatioMinus1' | 'klMean' | 'klPerByte' | 'top1Agreement';
 
-export const DEGRADATION_MEASURES: readonly DegradationMeasure[] = ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'top1Agreement'];
+export const DEGRADATION_MEASURES: readonly DegradationMeasure[] = ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'klPerByte', 'top1Agreement'];
+
+/**
+ * KL per byte of a set of units: Σ KL(p_fp ‖ p_q) over their scored positions / (bytes · ln 2), in
+ * bits per byte — the second measure of degradation beside ΔBPB. Unlike ΔBPB it is never negative
+ * (a treated model cannot "beat" full precision by luck), and on the same denominator (the text's
+ * bytes) it compares across tokenisers. NaN when KL was not measured (a unit without KL values).
+ */
+export function klPerByte(units: readonly TextComparison[]): number {
+  let s = 0;
+  let bytes = 0;
+  for (const u of units) {
+    if (u.kl.length === 0 && u.fp.tokens > 0) return NaN;
+    for (let i = 0; i < u.kl.length; i++) s += u.kl[i];
+    bytes += u.fp.bytes;
+  }
+  return bytes > 0 ? s / (bytes * Math.LN2) : NaN;
+}
 
 /**
  * The statistic `measure` of a sample of units (duplicates allowed), computed from summed totals —
@@ -290,6 +307,8 @@ export function degradationStatistic(measure: DegradationMeasure): (units: reado
         }
         return n ? s / n : NaN;
       };
+    case 'klPerByte':
+      return klPerByte;
     case 'top1Agreement':
       return (units) => {
         let a = 0;

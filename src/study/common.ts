@@ -23,7 +23,7 @@ import { openCorpus } from '../data/user.ts';
 import { checkAdequacy, DEFAULT_MIN_UNITS } from '../data/adequacy.ts';
 import { DEFAULT_SPLIT_SHARES, splitUnits, UDHR_UNIT_IDS } from '../data/splits.ts';
 import { bootstrap, disparityRatio, type LanguageUnits } from '../eval/bootstrap.ts';
-import { compareOnText, degradationStatistic, deltaMeasures, ReferenceCache, summarizeDegradation, type TextComparison } from '../eval/degradation.ts';
+import { compareOnText, degradationStatistic, deltaMeasures, klPerByte, ReferenceCache, summarizeDegradation, type DegradationMeasure, type TextComparison } from '../eval/degradation.ts';
 import { measures, sumTotals, textTotals, variance, type TextTotals } from '../eval/metrics.ts';
 import { scoreTokens } from '../eval/score.ts';
 import { resolveWindowOptions } from '../eval/windows.ts';
@@ -33,7 +33,7 @@ import type { Model } from '../model/model.ts';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.ts';
 import type { KindContext } from '../pipeline/kind.ts';
 import { Rng, deriveSeed } from '../util/rng.ts';
-import { HIGH, LOW } from './metrics.ts';
+import { HIGH, LOW, UNSEEN } from './metrics.ts';
 
 // ---------------------------------------------------------------- parameters shared by the kinds
 
@@ -79,12 +79,16 @@ export interface QuantSettings {
 // ---------------------------------------------------------------- corpus and texts
 
 export interface StudyLanguages {
+  /** High- and low-resource languages the model saw in training (the groups compared). */
   high: string[];
   low: string[];
+  /** Study languages the model never saw (group @unseen): reported on their own, never pooled into @low. */
+  unseen: string[];
+  /** Every study language, in group order (unseen ones included: they are scored too). */
   all: string[];
 }
 
-/** The languages of the pipeline's `high` and `low` groups (a study needs both). */
+/** The languages of the pipeline's `high` and `low` groups (a study needs both); none unseen yet. */
 export function studyLanguages(groups: Readonly<Record<string, readonly string[]>>): StudyLanguages {
   const high = [...(groups.high ?? [])];
   const low = [...(groups.low ?? [])];
@@ -93,7 +97,44 @@ export function studyLanguages(groups: Readonly<Record<string, readonly string[]
   }
   const both = high.filter((l) => low.includes(l));
   if (both.length) throw new ConfigError(`language(s) ${both.join(', ')} are in both the high and the low group; put each in one`);
-  return { high, low, all: [...high, ...low] };
+  return { high, low, unseen: [], all: [...high, ...low] };
+}
+
+/**
+ * Moves the languages a model never saw out of the high and low groups into `unseen`. A language
+ * the model never saw is not a low-resource language of that model: its degradation measures how a
+ * quantised model handles text it cannot model at all, and one such language can carry a group mean
+ * (issue 12). Each group keeps at least one language, else the study cannot compare them.
+ */
+export function withUnseen(langs: StudyLanguages, unseen: Iterable<string>): StudyLanguages {
+  const u = new Set(unseen);
+  const high = langs.high.filter((l) => !u.has(l));
+  const low = langs.low.filter((l) => !u.has(l));
+  if (high.length === 0 || low.length === 0) {
+    throw new ConfigError(`every ${high.length === 0 ? 'high' : 'low'}-resource language is unseen by the model (${[...u].join(', ')}); the study needs seen languages in both groups — change corpus.groups or corpus.unseen`);
+  }
+  return { high, low, unseen: langs.all.filter((l) => u.has(l)), all: langs.all };
+}
+
+/**
+ * The study languages model `alias` never saw: those named in the pipeline's `corpus.unseen` (a list
+ * for every model, or `{ alias: [codes] }`), plus, for a model folder holding the trainer's
+ * training.json, the study languages absent from its training text (share 0 in its mix).
+ * `iso` maps a study code to the code training.json uses (ISO 639-3).
+ */
+export function unseenLanguages(corpus: Readonly<Record<string, unknown>>, alias: string, modelDir: string | undefined, langs: readonly string[], iso: (l: string) => string = (l) => l): string[] {
+  const declared = studyCorpusOptions(corpus).unseen;
+  const named = Array.isArray(declared) ? declared : (declared[alias] ?? []);
+  const out = new Set(named.filter((l) => langs.includes(l)));
+  const rec = modelDir ? readTrainingRecord(modelDir) : null;
+  if (rec?.languages) for (const l of langs) if (!rec.languages.includes(iso(l))) out.add(l);
+  return langs.filter((l) => out.has(l));
+}
+
+/** The study languages for model `alias` of the experiment, its unseen languages split out. */
+export function languagesFor(ctx: Pick<KindContext<unknown>, 'corpus' | 'groups'> & { models?: KindContext<unknown>['models'] }, alias: string, iso?: (l: string) => string): StudyLanguages {
+  const langs = studyLanguages(ctx.groups);
+  return withUnseen(langs, unseenLanguages(ctx.corpus, alias, ctx.models?.[alias]?.path, langs.all, iso));
 }
 
 /** The study's own settings in the pipeline's `corpus` section (the pipeline engine passes them through). */
@@ -104,15 +145,17 @@ const CorpusOptions = z.object({
   adequacy: z.enum(['warn', 'refuse']).default('warn'),
   /** Fewest evaluation units per language for a meaningful bootstrap interval. */
   minUnits: z.number().int().min(2).default(DEFAULT_MIN_UNITS),
+  /** Languages a model never saw (group @unseen): a list for every model, or per model alias. */
+  unseen: z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()))]).default([]),
 });
 export type StudyCorpusOptions = z.output<typeof CorpusOptions>;
 
 /** Reads and checks `corpus.includeIncomplete`, `corpus.adequacy` and `corpus.minUnits`. */
 export function studyCorpusOptions(corpus: Readonly<Record<string, unknown>>): StudyCorpusOptions {
-  const r = CorpusOptions.safeParse({ includeIncomplete: corpus.includeIncomplete, adequacy: corpus.adequacy, minUnits: corpus.minUnits });
+  const r = CorpusOptions.safeParse({ includeIncomplete: corpus.includeIncomplete, adequacy: corpus.adequacy, minUnits: corpus.minUnits, unseen: corpus.unseen });
   if (!r.success) {
     const i = r.error.issues[0];
-    throw new ConfigError(`corpus.${i.path.join('.')} in the pipeline file: ${i.message}; use includeIncomplete: true|false, adequacy: warn|refuse, minUnits: an integer ≥ 2`);
+    throw new ConfigError(`corpus.${i.path.join('.')} in the pipeline file: ${i.message}; use includeIncomplete: true|false, adequacy: warn|refuse, minUnits: an integer ≥ 2, unseen: [codes] or { alias: [codes] }`);
   }
   return r.data;
 }
@@ -148,8 +191,9 @@ export interface StudyTexts {
  * With `alias`, refuses evaluation units the alias's model was trained on (checkTrainingHoldOut).
  */
 export function studyTexts(ctx: Pick<KindContext<unknown>, 'corpus' | 'groups' | 'seed'> & { models?: KindContext<unknown>['models'] }, maxUnits?: number, alias?: string): StudyTexts {
-  const langs = studyLanguages(ctx.groups);
-  const corpus = studyCorpus(ctx.corpus, langs.all);
+  const all = studyLanguages(ctx.groups);
+  const corpus = studyCorpus(ctx.corpus, all.all);
+  const langs = alias !== undefined ? languagesFor(ctx, alias, (l) => corpus.iso6393(l)) : all;
   const ids = alignedUnitIds(corpus, langs.all);
   if (ids.length < 3) throw new DataError(`the study languages share only ${ids.length} aligned unit(s) in corpus ${corpus.name}; use languages with complete texts`);
   const split = splitUnits(ids, { seed: ctx.seed, ...splitSettings(ctx.corpus) });
@@ -377,6 +421,13 @@ function recordInterval(ctx: Rec, name: string, value: number, ci: { lo: number;
   ctx.metric(`${name}_hi`, ci.hi, where);
 }
 
+/** The groups whose means are recorded: @high, @low and, when the model has unseen languages, @unseen. */
+export function groupsOf(langs: StudyLanguages): [string, string[]][] {
+  const g: [string, string[]][] = [[HIGH, langs.high], [LOW, langs.low]];
+  if (langs.unseen.length) g.push([UNSEEN, langs.unseen]);
+  return g;
+}
+
 /** Records baseline metrics of one language's summed totals. */
 export function recordBaseline(ctx: Rec, alias: string, scores: Map<string, Map<string, TextTotals>>, langs: StudyLanguages): void {
   const ppl = new Map<string, number>();
@@ -396,7 +447,7 @@ export function recordBaseline(ctx: Rec, alias: string, scores: Map<string, Map<
     ppl.set(lang, m.tokenPerplexity);
     bpb.set(lang, m.bitsPerByte);
   }
-  for (const [g, list] of [[HIGH, langs.high], [LOW, langs.low]] as const) {
+  for (const [g, list] of groupsOf(langs)) {
     ctx.metric('ppl', mean(list.map((l) => ppl.get(l)!)), { model: alias, language: g });
     ctx.metric('bpb', mean(list.map((l) => bpb.get(l)!)), { model: alias, language: g });
   }
@@ -434,8 +485,10 @@ export function recordDegradation(ctx: Rec, alias: string, c: Comparisons, langs
     ctx.metric('kl_p99', d.klP99, w);
     ctx.metric('kl_max', d.klMax, w);
     ctx.metric('top1_agree', d.top1Agreement, w);
+    const kpb = klPerByte(units);
+    if (!Number.isNaN(kpb)) ctx.metric('kl_per_byte', kpb, w);
   }
-  for (const [g, list] of [[HIGH, langs.high], [LOW, langs.low]] as const) {
+  for (const [g, list] of groupsOf(langs)) {
     ctx.metric('delta_bpb', mean(list.map((l) => deg.get(l)!.deltaBpb)), { model: alias, language: g });
     ctx.metric('ppl_rel_increase', mean(list.map((l) => deg.get(l)!.pplRatioMinus1)), { model: alias, language: g });
   }
@@ -452,10 +505,22 @@ export interface DisparitySummary {
   highMean: number;
 }
 
+export type DisparityMeasure = Extract<DegradationMeasure, 'deltaBpb' | 'pplRatioMinus1' | 'klPerByte'>;
+
+/** Settings of every interval the study computes: seed, resamples and the interval method. */
+export interface IntervalSettings {
+  seed: number;
+  resamples: number;
+}
+
+/** The languages of a group with their units, as the bootstrap takes them. */
+export function groupUnits(c: Comparisons, list: readonly string[]): LanguageUnits<TextComparison>[] {
+  return list.map((lang) => ({ lang, units: c.get(lang)! }));
+}
+
 /** The low/high disparity ratio of one degradation measure with its paired bootstrap interval. */
-export function disparity(c: Comparisons, langs: StudyLanguages, measure: 'deltaBpb' | 'pplRatioMinus1', o: { seed: number; resamples: number }): DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number } {
-  const group = (list: string[]): LanguageUnits<TextComparison>[] => list.map((lang) => ({ lang, units: c.get(lang)! }));
-  const r = disparityRatio({ low: group(langs.low), high: group(langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'disparity', measure), resamples: o.resamples });
+export function disparity(c: Comparisons, langs: Pick<StudyLanguages, 'low' | 'high'>, measure: DisparityMeasure, o: IntervalSettings): DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number } {
+  const r = disparityRatio({ low: groupUnits(c, langs.low), high: groupUnits(c, langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'disparity', measure), resamples: o.resamples });
   return {
     // The point estimate is kept even when unstable (flagged), so a report can show what it was.
     ratio: r.lowMean.estimate / r.highMean.estimate,
@@ -471,27 +536,57 @@ export function disparity(c: Comparisons, langs: StudyLanguages, measure: 'delta
   };
 }
 
-/** Records ratio_dbpb/_lo/_hi/_unstable, ratio_ppl…, group means of both measures with intervals and the gap. */
-export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: { seed: number; resamples: number }): { dbpb: DisparitySummary; ppl: DisparitySummary } {
+/** Whether every unit of the comparisons carries KL values (C-001/C-002 compare without KL). */
+export function hasKl(c: Comparisons): boolean {
+  for (const units of c.values()) for (const u of units.values()) if (u.kl.length === 0 && u.fp.tokens > 0) return false;
+  return c.size > 0;
+}
+
+/**
+ * Records, for ΔBPB (primary), the relative perplexity increase and KL per byte (second measure,
+ * when KL was measured): the ratio with its paired unit-level interval and `unstable` flag, the group
+ * means with intervals, and the gap; for a model with unseen languages, their group mean on its own.
+ * The low group never includes unseen languages (StudyLanguages.low).
+ */
+export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: IntervalSettings): { dbpb: DisparitySummary; ppl: DisparitySummary; klpb: DisparitySummary | null } {
   const dbpb = disparity(c, langs, 'deltaBpb', o);
   const ppl = disparity(c, langs, 'pplRatioMinus1', o);
+  const klpb = hasKl(c) ? disparity(c, langs, 'klPerByte', o) : null;
   const w = { model: alias };
   recordInterval(ctx, 'ratio_dbpb', dbpb.ratio, dbpb, w);
   ctx.metric('ratio_dbpb_unstable', dbpb.unstable ? 1 : 0, w);
   recordInterval(ctx, 'ratio_ppl', ppl.ratio, ppl, w);
   ctx.metric('ratio_ppl_unstable', ppl.unstable ? 1 : 0, w);
-  for (const [name, d] of [['group_delta_bpb', dbpb], ['group_ppl_rel_increase', ppl]] as const) {
+  const groups: [string, DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number }][] = [['group_delta_bpb', dbpb], ['group_ppl_rel_increase', ppl]];
+  if (klpb) {
+    recordInterval(ctx, 'ratio_klpb', klpb.ratio, klpb, w);
+    ctx.metric('ratio_klpb_unstable', klpb.unstable ? 1 : 0, w);
+    groups.push(['group_kl_per_byte', klpb]);
+    ctx.metric('low_kl_per_byte_lo', klpb.lowLo, w);
+    ctx.metric('high_kl_per_byte_lo', klpb.highLo, w);
+  }
+  for (const [name, d] of groups) {
     recordInterval(ctx, name, d.highMean, { lo: d.highLo, hi: d.highHi }, { model: alias, language: HIGH });
     recordInterval(ctx, name, d.lowMean, { lo: d.lowLo, hi: d.lowHi }, { model: alias, language: LOW });
   }
   ctx.metric('gap_dbpb', dbpb.lowMean - dbpb.highMean, w);
-  // The same group intervals as experiment-level rows: a question rule's '@low' selects the group's
-  // languages, not the group row, and the rules ask whether a degradation is distinguishable from 0.
+  // The same group values as experiment-level rows: a question rule's '@low' selects the group's
+  // languages (unseen ones included, as the pipeline file lists them), not the group row, and the
+  // rules ask whether a degradation is distinguishable from 0.
+  ctx.metric('low_delta_bpb', dbpb.lowMean, w);
+  ctx.metric('high_delta_bpb', dbpb.highMean, w);
   ctx.metric('low_delta_bpb_lo', dbpb.lowLo, w);
   ctx.metric('low_delta_bpb_hi', dbpb.lowHi, w);
   ctx.metric('high_delta_bpb_lo', dbpb.highLo, w);
   ctx.metric('high_delta_bpb_hi', dbpb.highHi, w);
-  return { dbpb, ppl };
+  ctx.metric('unseen_languages', langs.unseen.length, w);
+  if (langs.unseen.length) {
+    // The unseen group against the high-resource one, on the same paired draws as the main ratio.
+    const u = disparity(c, { low: langs.unseen, high: langs.high }, 'deltaBpb', o);
+    recordInterval(ctx, 'group_delta_bpb', u.lowMean, { lo: u.lowLo, hi: u.lowHi }, { model: alias, language: UNSEEN });
+    recordInterval(ctx, 'unseen_delta_bpb', u.lowMean, { lo: u.lowLo, hi: u.lowHi }, w);
+  }
+  return { dbpb, ppl, klpb };
 }
 
 // ---------------------------------------------------------------- per-unit artifact (A-002 → A-003)

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { measures, sumTotals, variance } from '../eval/metrics.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { comparisonsFromJson, degradations, recordDisparity, studyLanguages, UNITS_FILE } from './common.ts';
+import { comparisonsFromJson, degradations, languagesFor, recordDisparity, UNITS_FILE } from './common.ts';
 import { depArtifactJson, depId } from './deps.ts';
 
 export const disparity = defineKind({
@@ -21,12 +21,13 @@ export const disparity = defineKind({
     resamples: z.number().int().min(50).max(100000).default(1000),
   }),
   keyMetrics: ['gap_dbpb', 'ratio_dbpb_unstable', 'ratio_ppl_unstable'],
-  models: () => [],
+  // The model alias is resolved (not loaded) so that its training.json can name the languages it never saw.
+  models: (p) => [p.model],
   // Replicates agree when the low-minus-high gap has the same sign.
   consistency: (reps) => defaultConsistency(reps, ['gap_dbpb']),
   run(ctx) {
     const p = ctx.params;
-    const langs = studyLanguages(ctx.groups);
+    const langs = languagesFor(ctx, p.model);
     const src = depId(ctx, p.from, 'a quantize experiment');
     const c = comparisonsFromJson(depArtifactJson(ctx, src, UNITS_FILE));
     for (const l of langs.all) if (!c.has(l)) throw new Error(`${src} has no results for ${l}; rerun it with the same language groups`);

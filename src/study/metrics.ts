@@ -23,6 +23,8 @@ const d = (unit: string, scope: MetricScope, doc: string): MetricDoc => Object.f
 /** Group-level languages. */
 export const HIGH = '@high';
 export const LOW = '@low';
+/** Study languages the model never saw (its training.json, or corpus.unseen): reported on their own, never pooled into @low. */
+export const UNSEEN = '@unseen';
 
 // ---------------------------------------------------------------- baseline (A-001; validate D-001/2)
 
@@ -77,6 +79,8 @@ export const DEGRADATION_METRICS = Object.freeze({
   kl_max: d('nats', 'language', 'largest KL divergence'),
   /** Share of scored positions where the top-1 predictions agree. */
   top1_agree: d('share', 'language', 'top-1 agreement with the full-precision model'),
+  /** Σ KL over scored positions / (bytes · ln 2): the second measure of degradation (never negative). */
+  kl_per_byte: d('bits/byte', 'language', 'KL divergence per byte of text, Σ KL / (bytes · ln 2)'),
   /** Effective bits per weight of the quantised tensors (levels, scales, zeros, kept values, indices). */
   bits_per_weight: d('bits/weight', 'experiment', 'effective bits per quantised weight, everything counted'),
   /** Share of the quantised weights kept in full precision (0 for plain quantisation). */
@@ -94,6 +98,32 @@ export const DISPARITY_METRICS = Object.freeze({
   ratio_dbpb_hi: d('ratio', 'experiment', 'upper end of its 95 % paired bootstrap interval (NaN when unstable)'),
   /** 1 when the high-resource mean is ≤ 0 or its interval contains 0: the ratio is not a number to report. */
   ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio is unstable'),
+  /** Language-level interval of the ΔBPB ratio: two-stage bootstrap (languages within each group, then units). */
+  ratio_dbpb_lang_lo: d('ratio', 'experiment', 'lower end of the 95 % language-level (two-stage bootstrap) interval of the ΔBPB ratio'),
+  ratio_dbpb_lang_hi: d('ratio', 'experiment', 'upper end of that interval'),
+  /** One-sided permutation p-value of the group labels for low − high mean ΔBPB over languages. */
+  perm_p_dbpb: d('p', 'experiment', 'permutation test of the group labels: P(low − high mean ΔBPB ≥ observed)'),
+  /** The same ratio, intervals and unstable rule for KL per byte (the second measure). */
+  ratio_klpb: d('ratio', 'experiment', 'disparity ratio of KL per byte (low / high)'),
+  ratio_klpb_lo: d('ratio', 'experiment', 'lower end of its 95 % paired bootstrap interval (NaN when unstable)'),
+  ratio_klpb_hi: d('ratio', 'experiment', 'upper end of its 95 % paired bootstrap interval (NaN when unstable)'),
+  ratio_klpb_unstable: d('0/1', 'experiment', 'the KL-per-byte ratio is unstable'),
+  ratio_klpb_lang_lo: d('ratio', 'experiment', 'lower end of the language-level interval of the KL-per-byte ratio'),
+  ratio_klpb_lang_hi: d('ratio', 'experiment', 'upper end of that interval'),
+  perm_p_klpb: d('p', 'experiment', 'permutation test of the group labels for KL per byte'),
+  group_kl_per_byte: d('bits/byte', 'group', 'mean KL per byte over the group'),
+  group_kl_per_byte_lo: d('bits/byte', 'group', 'lower end of its 95 % bootstrap interval'),
+  group_kl_per_byte_hi: d('bits/byte', 'group', 'upper end of its 95 % bootstrap interval'),
+  low_kl_per_byte_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean KL per byte'),
+  high_kl_per_byte_lo: d('bits/byte', 'experiment', 'lower end of the interval of the high-resource mean KL per byte'),
+  /** Group means of ΔBPB as experiment-level rows (the low group never holds unseen languages). */
+  low_delta_bpb: d('bits/byte', 'experiment', 'mean ΔBPB of the low-resource languages the model saw'),
+  high_delta_bpb: d('bits/byte', 'experiment', 'mean ΔBPB of the high-resource languages'),
+  /** Languages the model never saw (group @unseen), their count and mean ΔBPB with its interval. */
+  unseen_languages: d('count', 'experiment', 'study languages the model never saw (group @unseen)'),
+  unseen_delta_bpb: d('bits/byte', 'experiment', 'mean ΔBPB of the unseen languages'),
+  unseen_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of its 95 % bootstrap interval'),
+  unseen_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of its 95 % bootstrap interval'),
   /** Same for the relative perplexity increase. */
   ratio_ppl: d('ratio', 'experiment', 'disparity ratio of the relative perplexity increase (low / high)'),
   ratio_ppl_lo: d('ratio', 'experiment', 'lower end of its 95 % bootstrap interval (NaN when unstable)'),

@@ -2,7 +2,8 @@
 // the per-unit JSON round trip, the paired layer-vs-uniform bootstrap and the evaluation split.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { comparisonsFromJson, comparisonsToJson, recordDegradation, recordDisparity, studyLanguages, studyTexts, type Comparisons } from '../../src/study/common.ts';
+import { comparisonsFromJson, comparisonsToJson, hasKl, recordDegradation, recordDisparity, studyLanguages, studyTexts, unseenLanguages, withUnseen, type Comparisons } from '../../src/study/common.ts';
+import { klPerByte } from '../../src/eval/degradation.ts';
 import { pairedDifference } from '../../src/study/layer-preservation.ts';
 import { argmaxOf, topBlocks } from '../../src/study/layers.ts';
 import { curveMetric, describeMetric, layerMetric, METRICS, parseCurveMetric, parseLayerMetric } from '../../src/study/metrics.ts';
@@ -95,7 +96,7 @@ test('both degradation measures get a per-language bootstrap interval (ΔBPB and
   const ctx = {
     metric: ((metric: string, value: number, w: { model?: string | null; language?: string | null } = {}) => void rows.push({ metric, value, language: w.language ?? null })) as Parameters<typeof recordDegradation>[0]['metric'],
   };
-  const langs = { high: ['eng'], low: ['yor'], all: ['eng', 'yor'] };
+  const langs = { high: ['eng'], low: ['yor'], unseen: [], all: ['eng', 'yor'] };
   recordDegradation(ctx, 'base', c, langs, { seed: 3, resamples: 300 });
   const get = (metric: string, language: string | null) => rows.find((r) => r.metric === metric && r.language === language)?.value ?? NaN;
   for (const lang of ['eng', 'yor']) {
@@ -108,4 +109,54 @@ test('both degradation measures get a per-language bootstrap interval (ΔBPB and
   assert.ok(get('group_ppl_rel_increase_lo', '@high') > 0);
   assert.ok(get('low_delta_bpb_lo', null) < 0 && get('low_delta_bpb_hi', null) > 0, 'experiment-level copy of the low-resource interval');
   assert.equal(get('ratio_dbpb_unstable', null), 0);
+});
+
+test('languages a model never saw are their own group: from training.json, or declared per model', () => {
+  const all = studyLanguages({ high: ['eng', 'fra'], low: ['yor', 'ibo', 'khm'] });
+  // gpt2-mini's training.json: ibo and khm have share 0 in its mix (absent from its training text).
+  const mini = new URL('../../models/gpt2-mini', import.meta.url).pathname;
+  assert.deepEqual(unseenLanguages({}, 'base', mini, all.all), ['ibo', 'khm']);
+  assert.deepEqual(unseenLanguages({ unseen: ['fra'] }, 'base', undefined, all.all), ['fra']);
+  assert.deepEqual(unseenLanguages({ unseen: { opt: ['yor'] } }, 'base', undefined, all.all), []);
+  assert.deepEqual(unseenLanguages({ unseen: { opt: ['yor'] } }, 'opt', undefined, all.all), ['yor']);
+  assert.throws(() => unseenLanguages({ unseen: 'ibo' }, 'base', undefined, all.all), /corpus\.unseen/);
+  const langs = withUnseen(all, ['ibo', 'khm']);
+  assert.deepEqual([langs.high, langs.low, langs.unseen], [['eng', 'fra'], ['yor'], ['ibo', 'khm']]);
+  assert.throws(() => withUnseen(all, ['yor', 'ibo', 'khm']), /every low-resource language is unseen/);
+
+  // One unseen language with a large ΔBPB must not carry the low group: it is reported as @unseen.
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const c: Comparisons = new Map([
+    ['eng', new Map(ids.map((id, i) => [id, cmp(50, 51 + (i % 2))]))],
+    ['fra', new Map(ids.map((id, i) => [id, cmp(50, 51 + (i % 3))]))],
+    ['yor', new Map(ids.map((id, i) => [id, cmp(50, 52 + (i % 2))]))],
+    ['ibo', new Map(ids.map((id, i) => [id, cmp(50, 80 + (i % 2))]))],
+    ['khm', new Map(ids.map((id, i) => [id, cmp(50, 75 + (i % 2))]))],
+  ]);
+  const rows: { metric: string; value: number; language: string | null }[] = [];
+  const ctx = { metric: ((metric: string, value: number, w: { language?: string | null } = {}) => void rows.push({ metric, value, language: w.language ?? null })) as Parameters<typeof recordDisparity>[0]['metric'] };
+  const { dbpb } = recordDisparity(ctx, 'base', c, langs, { seed: 1, resamples: 200 });
+  const get = (metric: string, language: string | null = null) => rows.find((r) => r.metric === metric && r.language === language)?.value ?? NaN;
+  const yorOnly = recordDisparity({ metric: () => {} }, 'base', c, { ...langs, unseen: [] }, { seed: 1, resamples: 200 }).dbpb;
+  assert.equal(dbpb.lowMean, yorOnly.lowMean, 'the low mean is yor alone');
+  assert.equal(get('unseen_languages'), 2);
+  assert.ok(get('unseen_delta_bpb') > 5 * get('low_delta_bpb'), 'the unseen group shows its own, much larger, degradation');
+  assert.equal(get('group_delta_bpb', '@unseen'), get('unseen_delta_bpb'));
+  assert.ok(get('unseen_delta_bpb_lo') > 0);
+});
+
+test('KL per byte: Σ KL / (bytes · ln 2), never negative; absent when KL was not measured', () => {
+  const withKl = (fp: number, q: number, kl: number[]): TextComparison => ({ ...cmp(fp, q), kl: Float64Array.from(kl) });
+  const units = [withKl(50, 51, [0.1, 0.2, 0.3]), withKl(50, 49, [0.05, 0.05, 0.1])];
+  const bytes = units[0].fp.bytes + units[1].fp.bytes;
+  assert.ok(Math.abs(klPerByte(units) - 0.8 / (bytes * Math.LN2)) < 1e-15);
+  assert.ok(Number.isNaN(klPerByte([{ ...cmp(50, 51), kl: new Float64Array(0) }])), 'no KL values: NaN, not 0');
+  const c: Comparisons = new Map([
+    ['eng', new Map([['a', units[0]], ['b', units[1]]])],
+    ['yor', new Map([['a', withKl(50, 53, [0.4, 0.5, 0.6])], ['b', withKl(50, 52, [0.3, 0.3, 0.2])]])],
+  ]);
+  assert.ok(hasKl(c));
+  const rows: string[] = [];
+  recordDisparity({ metric: ((m: string) => void rows.push(m)) as never }, 'base', c, { high: ['eng'], low: ['yor'], unseen: [], all: ['eng', 'yor'] }, { seed: 1, resamples: 100 });
+  for (const m of ['ratio_klpb', 'ratio_klpb_lo', 'ratio_klpb_hi', 'ratio_klpb_unstable', 'group_kl_per_byte']) assert.ok(rows.includes(m), m);
 });
