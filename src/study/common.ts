@@ -13,7 +13,7 @@
 // folder holds the trainer's training.json, a hold-out check: a pipeline's corpus.split could put the
 // units the built-in model was trained on into evaluation, and the study refuses that.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { createEngine } from '../engine/select.ts';
@@ -51,6 +51,11 @@ export const EvalParams = {
   resamples: z.number().int().min(50).max(100000).default(1000),
   /** Compute KL divergence (needs full log-probabilities of both models). */
   kl: z.boolean().default(true),
+};
+
+/** Also score the calibration units (selection split), for a later experiment's choice (B-004). */
+export const SelectionParams = {
+  selection: z.boolean().default(true),
 };
 
 /** The quantisation setting (DESIGN.md §5; default INT4 asymmetric, group 128, blocks only). */
@@ -387,26 +392,68 @@ export function referenceCache(maxBytes = 768 * 1024 * 1024): ReferenceCache {
   return new ReferenceCache(maxBytes);
 }
 
+/** Comparisons on the evaluation units, and on the selection (calibration) units when asked for. */
+export interface TreatedComparisons {
+  evaluation: Comparisons;
+  /** On the calibration units: what a later experiment may choose on without touching evaluation units. */
+  selection: Comparisons | null;
+}
+
 /**
  * Compares a treated copy of `m`'s model (e.g. quantised) with `m` on the evaluation texts (after
- * their adequacy check), with a fresh reference cache and progress by language. Closes the treated
- * engine and `m`'s engine before it returns or throws: the caller records from the comparisons.
+ * their adequacy check), with a fresh reference cache and progress by language; with `selection`,
+ * also on the calibration units (see recordSelection). Closes the treated engine and `m`'s engine
+ * before it returns or throws: the caller records from the comparisons.
  */
 export async function compareTreated(
   ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric' | 'progress'>,
-  t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation'>,
+  t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation' | 'calibration'>,
   m: OpenModel,
   treated: Model,
-  p: Pick<EvalSettings, 'engine' | 'kl'>,
-): Promise<Comparisons> {
+  p: Pick<EvalSettings, 'engine' | 'kl'> & { selection?: boolean },
+): Promise<TreatedComparisons> {
   const qe = await engineFor(treated, p.engine, (s) => ctx.log(s));
   try {
     const texts = evaluationTexts(ctx, t, m);
-    return await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
+    const evaluation = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
+    const selection = p.selection ? await compareUnits({ reference: m.engine, treated: qe, texts: selectionTexts(t, m), window: m.window, kl: false }) : null;
+    return { evaluation, selection };
   } finally {
     await qe.dispose();
     await m.engine.dispose();
   }
+}
+
+/**
+ * The selection units of every study language, tokenised: the replicate's calibration units. A
+ * choice made from measurements (the optimal share of B-004, the critical blocks of C-001) is made on
+ * these, and the evaluation units then test it without having chosen it (no double dipping).
+ */
+export function selectionTexts(t: Pick<StudyTexts, 'corpus' | 'langs' | 'calibration'>, m: { tokenizer: Pick<TextTokenizer, 'encode'> }): Map<string, UnitText[]> {
+  if (t.calibration.length === 0) throw new DataError('the split has no calibration units to select on; set corpus.split.calibrationShare above 0');
+  return tokenizeUnits(t.corpus, t.langs.all, t.calibration, m.tokenizer);
+}
+
+/** Records the group means of ΔBPB on the selection units: `sel_low_delta_bpb`, `sel_high_delta_bpb`. */
+export function recordSelection(ctx: Rec, alias: string, sel: Comparisons, langs: StudyLanguages): void {
+  const deg = degradations(sel);
+  ctx.metric('sel_low_delta_bpb', mean(langs.low.map((l) => deg.get(l)!.deltaBpb)), { model: alias });
+  ctx.metric('sel_high_delta_bpb', mean(langs.high.map((l) => deg.get(l)!.deltaBpb)), { model: alias });
+}
+
+/** Paired bootstrap over unit ids of the mean over `langs` of ΔBPB(a) − ΔBPB(b). */
+export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly string[], o: IntervalSettings): { estimate: number; lo: number; hi: number } {
+  const ids = [...new Set(langs.flatMap((l) => [...a.get(l)!.keys()]))].sort();
+  const stat = (sample: readonly string[]) =>
+    mean(
+      langs.map((l) => {
+        const pick = (c: Comparisons) => sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
+        const ua = pick(a);
+        return ua.length ? deltaBpbOf(ua) - deltaBpbOf(pick(b)) : NaN;
+      }),
+    );
+  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples });
+  return { estimate: r.estimate, lo: r.lo, hi: r.hi };
 }
 
 // ---------------------------------------------------------------- recording
@@ -601,6 +648,13 @@ interface UnitRecord {
   top1Agree: number;
   klSum: number;
   klCount: number;
+}
+
+/** Writes the per-unit comparisons as the replicate's units.json artifact (read by A-003 and B-011). */
+export function writeUnits(ctx: Pick<KindContext<unknown>, 'workDir' | 'artifact'>, c: Comparisons): void {
+  const file = join(ctx.workDir, UNITS_FILE);
+  writeFileSync(file, JSON.stringify(comparisonsToJson(c)));
+  ctx.artifact(file);
 }
 
 /** Per-unit totals of a comparison, for experiments that recompute statistics without rerunning models. */

@@ -12,15 +12,13 @@
 // Reference: DESIGN.md §5 (per-layer budgets), §7 (C-002); metric names in ./metrics.ts.
 
 import { z } from 'zod';
-import { bootstrap } from '../eval/bootstrap.ts';
-import type { TextComparison } from '../eval/degradation.ts';
 import { quantizeModel } from '../quant/apply.ts';
 import { needsCalibration } from '../quant/preserve.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
-import { compareUnits, deltaBpbOf, degradations, disparity, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, evaluationTexts, type Comparisons } from './common.ts';
+import { compareUnits, degradations, pairedDifference, disparity, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, evaluationTexts, type Comparisons } from './common.ts';
 import { depId, depMetrics } from './deps.ts';
 import { HIGH, LOW, parseLayerMetric } from './metrics.ts';
 
@@ -67,20 +65,8 @@ export function rankBlocks(values: readonly number[]): number[] {
   return values.map((v, i) => ({ v: key(v), i })).sort((a, b) => b.v - a.v || a.i - b.i).map((x) => x.i);
 }
 
-/** Paired bootstrap over unit ids of mean over `langs` of ΔBPB(a) − ΔBPB(b). */
-export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly string[], o: { seed: number; resamples: number }): { estimate: number; lo: number; hi: number } {
-  const ids = [...new Set(langs.flatMap((l) => [...a.get(l)!.keys()]))].sort();
-  const stat = (sample: readonly string[]) =>
-    meanOf(
-      langs.map((l) => {
-        const pick = (c: Comparisons) => sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
-        const ua = pick(a);
-        return ua.length ? deltaBpbOf(ua) - deltaBpbOf(pick(b)) : NaN;
-      }),
-    );
-  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples });
-  return { estimate: r.estimate, lo: r.lo, hi: r.hi };
-}
+/** Moved to ./common.ts (C-001 uses it too); re-exported for existing callers. */
+export { pairedDifference };
 
 export const layerPreservation = defineKind({
   name: 'layerPreservation',

@@ -83,6 +83,9 @@ export const DEGRADATION_METRICS = Object.freeze({
   kl_per_byte: d('bits/byte', 'language', 'KL divergence per byte of text, Σ KL / (bytes · ln 2)'),
   /** Effective bits per weight of the quantised tensors (levels, scales, zeros, kept values, indices). */
   bits_per_weight: d('bits/weight', 'experiment', 'effective bits per quantised weight, everything counted'),
+  /** Group means of ΔBPB on the selection (calibration) units: what B-004 chooses its share on. */
+  sel_low_delta_bpb: d('bits/byte', 'experiment', 'low-resource mean ΔBPB on the selection (calibration) units'),
+  sel_high_delta_bpb: d('bits/byte', 'experiment', 'high-resource mean ΔBPB on the selection (calibration) units'),
   /** Share of the quantised weights kept in full precision (0 for plain quantisation). */
   preserved_share: d('share', 'experiment', 'share of weights kept in full precision as selected'),
   /** Variance of the treated model's token perplexity across languages. */
@@ -179,6 +182,8 @@ export const OPTIMAL_METRICS = Object.freeze({
   /** 1 when that ratio is unstable (its high-resource mean within noise of 0): not a number to quote. */
   p0_ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio without preservation is unstable'),
   optimal_ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio at the optimal share is unstable'),
+  /** 1 when the share was chosen on the selection (calibration) units, 0 when only evaluation values existed. */
+  optimal_selected_on_selection: d('0/1', 'experiment', 'the optimal share was chosen on the selection units, not the evaluation units'),
   /** The rule's target fraction (default 0.9). */
   target_fraction: d('share', 'experiment', 'the fraction of the largest reduction the rule asks for'),
 });

@@ -9,12 +9,14 @@ import { quantizeModel } from '../quant/apply.ts';
 import { needsCalibration } from '../quant/preserve.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
-import { compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, studyTexts } from './common.ts';
+import { compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, recordSelection, SelectionParams, studyTexts, writeUnits } from './common.ts';
+import { deriveSeed } from '../util/rng.ts';
 
 export const PreserveParams = {
   /** Share of the quantised weights kept in full precision, 0–1 (0.05 = 5 %). */
   share: z.number().min(0).max(1),
-  criterion: z.enum(['magnitude', 'activation', 'hessian']).default('activation'),
+  /** `random`: the control arm — the same number of weights, chosen by the replicate's seed alone. */
+  criterion: z.enum(['magnitude', 'activation', 'hessian', 'random']).default('activation'),
   granularity: z.enum(['weight', 'column']).default('weight'),
   /** One budget over all block linears, or the same share in every layer. */
   budget: z.enum(['global', 'layer']).default('global'),
@@ -24,7 +26,7 @@ export const PreserveParams = {
 export const preserve = defineKind({
   name: 'preserve',
   description: 'quantisation with a share of salient weights kept in full precision',
-  params: z.strictObject({ ...EvalParams, ...QuantParams, ...PreserveParams }),
+  params: z.strictObject({ ...EvalParams, ...QuantParams, ...PreserveParams, ...SelectionParams }),
   keyMetrics: ['delta_bpb', 'bits_per_weight', 'gap_dbpb', 'ratio_dbpb_unstable'],
   models: (p) => [p.model],
   consistency: (reps) => defaultConsistency(reps, ['delta_bpb'], 0.5),
@@ -35,10 +37,12 @@ export const preserve = defineKind({
     const stats = needsCalibration(p.criterion) ? calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
     const q = quantizeModel(m.model, {
       spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize },
-      preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: p.budget, share: p.share }, stats },
+      preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: p.budget, share: p.share }, stats, seed: deriveSeed(ctx.seed, 'preserve-random') },
     });
-    const c = await compareTreated(ctx, t, m, q.model, p);
+    const { evaluation: c, selection } = await compareTreated(ctx, t, m, q.model, p);
     recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    if (selection) recordSelection(ctx, p.model, selection, t.langs);
+    writeUnits(ctx, c);
     recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
     ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
     ctx.metric('preserved_share', q.account.kept / q.account.weights, { model: p.model });

@@ -5,17 +5,15 @@
 // per-unit totals (units.json) so that A-003 computes the disparity without rerunning the models.
 // Reference: DESIGN.md §4–§5; metric names in ./metrics.ts (DEGRADATION_METRICS).
 
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { quantizeModel } from '../quant/apply.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { compareTreated, comparisonsToJson, EvalParams, openModel, QuantParams, recordDegradation, studyTexts, UNITS_FILE } from './common.ts';
+import { compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordSelection, SelectionParams, studyTexts, writeUnits } from './common.ts';
 
 export const quantize = defineKind({
   name: 'quantize',
   description: 'degradation per language under round-to-nearest quantisation of the block linears',
-  params: z.strictObject({ ...EvalParams, ...QuantParams }),
+  params: z.strictObject({ ...EvalParams, ...QuantParams, ...SelectionParams }),
   keyMetrics: ['delta_bpb', 'ppl_rel_increase', 'kl_mean', 'top1_agree', 'bits_per_weight'],
   models: (p) => [p.model],
   // Same sign of the mean ΔBPB in every replicate, and the per-language pattern rank-correlates
@@ -26,13 +24,12 @@ export const quantize = defineKind({
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
-    const c = await compareTreated(ctx, t, m, q.model, p);
+    const { evaluation: c, selection } = await compareTreated(ctx, t, m, q.model, p);
     recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    if (selection) recordSelection(ctx, p.model, selection, t.langs);
     ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
     ctx.metric('preserved_share', 0, { model: p.model });
-    const file = join(ctx.workDir, UNITS_FILE);
-    writeFileSync(file, JSON.stringify(comparisonsToJson(c)));
-    ctx.artifact(file);
+    writeUnits(ctx, c);
     ctx.log(`${p.model}: INT${p.bits} ${p.scheme} g${p.groupSize}, ${q.account.bitsPerWeight.toFixed(3)} bits/weight, ${t.evaluation.length} units per language`);
   },
 });

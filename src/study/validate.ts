@@ -34,7 +34,7 @@ export const validate = defineKind({
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
-    const c = await compareTreated(ctx, t, m, q.model, p);
+    const { evaluation: c } = await compareTreated(ctx, t, m, q.model, p);
     const w = { model: p.model };
     // The comparison's full-precision totals are the baseline of this model on the same units.
     recordBaseline(ctx, p.model, new Map([...c].map(([lang, units]) => [lang, new Map([...units].map(([id, u]) => [id, u.fp]))])), t.langs);

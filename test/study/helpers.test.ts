@@ -7,7 +7,7 @@ import { klPerByte } from '../../src/eval/degradation.ts';
 import { pairedDifference } from '../../src/study/layer-preservation.ts';
 import { argmaxOf, topBlocks } from '../../src/study/layers.ts';
 import { curveMetric, describeMetric, layerMetric, METRICS, parseCurveMetric, parseLayerMetric } from '../../src/study/metrics.ts';
-import { optimalShare, type CurvePoint } from '../../src/study/optimal.ts';
+import { cappedReduction, optimalShare, type CurvePoint } from '../../src/study/optimal.ts';
 import { textTotals } from '../../src/eval/metrics.ts';
 import type { TextComparison } from '../../src/eval/degradation.ts';
 
@@ -159,4 +159,27 @@ test('KL per byte: Σ KL / (bytes · ln 2), never negative; absent when KL was n
   const rows: string[] = [];
   recordDisparity({ metric: ((m: string) => void rows.push(m)) as never }, 'base', c, { high: ['eng'], low: ['yor'], unseen: [], all: ['eng', 'yor'] }, { seed: 1, resamples: 100 });
   for (const m of ['ratio_klpb', 'ratio_klpb_lo', 'ratio_klpb_hi', 'ratio_klpb_unstable', 'group_kl_per_byte']) assert.ok(rows.includes(m), m);
+});
+
+test('optimal share cannot reward overshoot: a reduction is capped at the unpreserved degradation', () => {
+  // 20 % drives ΔBPB far below full precision (noise); capped, it removes exactly what 10 % removes.
+  const o = optimalShare([pt(0, 0.1), pt(0.05, 0.06), pt(0.1, 0.0), pt(0.2, -0.3)], 0.9);
+  assert.equal(o.share, 0.1, 'uncapped, −0.3 would set the target at 0.36 and only 20 % would reach it');
+  assert.ok(Math.abs(o.maxReduction - 0.1) < 1e-12);
+  assert.equal(cappedReduction(0.1, -0.3), 0.1);
+  assert.equal(cappedReduction(-0.01, -0.3), 0, 'nothing to remove when there is no degradation');
+});
+
+test('optimal share is chosen on the selection units and reported on the evaluation units', () => {
+  const sp = (share: number, low: number, selLow: number): CurvePoint => ({ ...pt(share, low), selLow });
+  // On evaluation units 20 % looks best (0.05), but the choice is made where 5 % already reaches the target.
+  const o = optimalShare([sp(0, 0.3, 0.3), sp(0.05, 0.2, 0.02), sp(0.2, 0.05, 0.0)], 0.9);
+  assert.equal(o.share, 0.05);
+  assert.equal(o.selectedOnSelection, true);
+  assert.equal(o.low, 0.2, 'the evaluation value at the chosen share');
+  assert.ok(Math.abs(o.reductionShare - 0.1 / 0.25) < 1e-12);
+  // Without selection values on every point, it falls back to the evaluation values and says so.
+  const f = optimalShare([sp(0, 0.3, 0.3), pt(0.05, 0.2), sp(0.2, 0.05, 0.0)], 0.9);
+  assert.equal(f.selectedOnSelection, false);
+  assert.equal(f.share, 0.2);
 });
