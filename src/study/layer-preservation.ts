@@ -4,9 +4,11 @@
 // have equal size), spread evenly over the k critical blocks; no block keeps more than
 // MAX_BLOCK_SHARE (99 %) of its weights, because the quantisation engine refuses a share of 1
 // (keeping a whole block is not quantising it), and what that cap leaves over goes to the next most
-// sensitive blocks by C-001's low-resource ΔBPB (layerPlanShares). The uniform plan then keeps, with
-// one global budget, the number of weights the layer plan actually kept, so both cost the same bits;
-// both kept counts and shares are recorded. Per-language degradation and disparity of both, and the
+// sensitive blocks by C-001's low-resource ΔBPB (layerPlanShares). The uniform plan keeps the same
+// share in EVERY block (`budget: layer`), the share the layer plan actually kept overall, so both cost
+// the same bits (issue 12: a global top-k by saliency can pile into one block and is not uniform); a
+// third arm, `global`, keeps that many weights by one global top-k by saliency. Kept counts and shares
+// of every arm are recorded. Per-language degradation and disparity of both, and the
 // difference of the low-resource mean ΔBPB (layer − uniform) with a paired bootstrap over aligned
 // units: significant when its 95 % interval excludes 0.
 // Reference: DESIGN.md §5 (per-layer budgets), §7 (C-002); metric names in ./metrics.ts.
@@ -109,26 +111,28 @@ export const layerPreservation = defineKind({
       preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'map', shares: plan.shares, rest: 0 }, stats },
     });
     const keptShare = qLayer.account.kept / qLayer.account.weights;
-    const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'global', share: keptShare }, stats } });
+    const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'layer', share: keptShare }, stats } });
+    const qGlobal = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'global', share: keptShare }, stats } });
     const cache = referenceCache();
     const texts = evaluationTexts(ctx, t, m);
-    const results: Record<'layer' | 'uniform', Comparisons> = {} as never;
+    const results: Record<'layer' | 'uniform' | 'global', Comparisons> = {} as never;
+    const arms = [['layer', qLayer], ['uniform', qUniform], ['global', qGlobal]] as const;
     try {
-      for (const [name, q] of [['layer', qLayer], ['uniform', qUniform]] as const) {
+      for (const [i, [name, q]] of arms.entries()) {
         const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
         try {
           results[name] = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: false, cache, modelKey: m.key });
         } finally {
           await qe.dispose();
         }
-        ctx.progress('plans', name === 'layer' ? 1 : 2, 2);
+        ctx.progress('plans', i + 1, arms.length);
       }
     } finally {
       await m.engine.dispose();
     }
     const w = { model: p.model };
     const o = { seed: ctx.seed, resamples: p.resamples };
-    for (const [name, q] of [['layer', qLayer], ['uniform', qUniform]] as const) {
+    for (const [name, q] of arms) {
       const deg = degradations(results[name]);
       for (const [lang, d] of deg) ctx.metric(`${name}_delta_bpb`, d.deltaBpb, { model: p.model, language: lang });
       ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.high.map((l) => deg.get(l)!.deltaBpb)), { model: p.model, language: HIGH });
@@ -149,6 +153,10 @@ export const layerPreservation = defineKind({
     ctx.metric('diff_low_delta_bpb_hi', diff.hi, w);
     ctx.metric('diff_significant', diff.lo > 0 || diff.hi < 0 ? 1 : 0, w);
     ctx.metric('layer_spill_blocks', plan.spill.length, w);
+    const dg = pairedDifference(results.layer, results.global, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-global'), resamples: p.resamples });
+    ctx.metric('diff_global_low_delta_bpb', dg.estimate, w);
+    ctx.metric('diff_global_low_delta_bpb_lo', dg.lo, w);
+    ctx.metric('diff_global_low_delta_bpb_hi', dg.hi, w);
     ctx.log(`critical ${critical.join(', ')}: low ΔBPB layer − uniform ${diff.estimate.toFixed(4)} [${diff.lo.toFixed(4)}, ${diff.hi.toFixed(4)}] at ${qLayer.account.bitsPerWeight.toFixed(3)} / ${qUniform.account.bitsPerWeight.toFixed(3)} bits/weight`);
   },
 });

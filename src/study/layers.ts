@@ -1,17 +1,24 @@
 // C-001 `layerSensitivity`: a block × language matrix of degradation from quantising one block at a
-// time (all other blocks at full precision), the most sensitive block per language and per resource
-// group, and the critical set handed to C-002: the `critical` blocks with the largest low-resource
-// mean ΔBPB (the study's concern is what the low-resource languages lose).
+// time (all other blocks at full precision), with a bootstrap interval for every cell and for each
+// group mean, the most sensitive block per language and per resource group, and the critical set
+// handed to C-002: the `critical` blocks with the largest low-resource mean ΔBPB.
+// No double dipping (issue 12): the critical set is chosen on the selection (calibration) units, and
+// the evaluation units — on which C-002 then tests preservation of those blocks — only report the
+// matrix. "Critical" is a claim with uncertainty: `critical_separated` is 1 only when the last
+// critical block's low-resource ΔBPB lies above the next-ranked block's on the selection units
+// (paired bootstrap interval of their difference above 0).
 // Each variant is a quantised copy of the model scored with the fast engine; the full-precision
 // results are computed once and reused for every block (a reference cache shared by the variants).
 // Reference: DESIGN.md §7 (C-001); metric names in ./metrics.ts (layerMetric, LAYER_SENSITIVITY_METRICS).
 
 import { z } from 'zod';
+import { bootstrap } from '../eval/bootstrap.ts';
 import { quantizeModel } from '../quant/apply.ts';
 import { DEFAULT_SCOPE } from '../quant/scope.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { compareUnits, degradations, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, evaluationTexts } from './common.ts';
+import { deriveSeed } from '../util/rng.ts';
+import { compareUnits, degradations, deltaBpbOf, disparity, engineFor, EvalParams, meanOf, openModel, pairedDifference, QuantParams, referenceCache, selectionTexts, studyTexts, evaluationTexts, type Comparisons } from './common.ts';
 import { HIGH, LOW, layerMetric } from './metrics.ts';
 
 /** Index of the largest value (first on ties). */
@@ -31,16 +38,23 @@ export function topBlocks(values: readonly number[], k: number): number[] {
     .sort((a, b) => a - b);
 }
 
+/** The block ranked just below the critical set (largest value among the others), or -1. */
+export function nextBlock(values: readonly number[], critical: readonly number[]): number {
+  let best = -1;
+  for (let i = 0; i < values.length; i++) if (!critical.includes(i) && (best < 0 || values[i] > values[best])) best = i;
+  return best;
+}
+
 export const layerSensitivity = defineKind({
   name: 'layerSensitivity',
   description: 'block × language degradation from quantising one block at a time',
   params: z.strictObject({
     ...EvalParams,
     ...QuantParams,
-    /** Number of critical blocks named for C-002 (by low-resource mean ΔBPB). */
+    /** Number of critical blocks named for C-002 (by low-resource mean ΔBPB on the selection units). */
     critical: z.number().int().min(1).default(1),
   }),
-  keyMetrics: ['num_layers', 'critical_count', 'profile_rank_corr'],
+  keyMetrics: ['num_layers', 'critical_count', 'profile_rank_corr', 'critical_separated'],
   models: (p) => [p.model],
   consistency: (reps) => defaultConsistency(reps, ['critical_layer'], 0.5),
   async run(ctx) {
@@ -50,26 +64,42 @@ export const layerSensitivity = defineKind({
     const L = m.model.config.numLayers;
     const cache = referenceCache();
     const w = { model: p.model };
-    // perLayer[l].get(lang) = ΔBPB of lang with only block l quantised.
+    const o = { seed: ctx.seed, resamples: p.resamples };
+    // perLayer[l].get(lang) = ΔBPB of lang with only block l quantised (evaluation units); sel[l]: the
+    // comparisons on the selection units, kept for the separation test of the critical set.
     const perLayer: Map<string, number>[] = [];
+    const sel: Comparisons[] = [];
     try {
       const texts = evaluationTexts(ctx, t, m);
+      const selTexts = selectionTexts(t, m);
       for (let l = 0; l < L; l++) {
         const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize }, scope: { ...DEFAULT_SCOPE, layers: [l] } });
         const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
         try {
           // KL is not needed for the matrix; without it the cache holds only the cheap NLL/top-1 part.
           const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: false, cache, modelKey: m.key });
+          sel.push(await compareUnits({ reference: m.engine, treated: qe, texts: selTexts, window: m.window, kl: false, cache, modelKey: m.key }));
           const deg = degradations(c);
           const row = new Map<string, number>();
           for (const [lang, d] of deg) {
             row.set(lang, d.deltaBpb);
-            ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, { model: p.model, language: lang });
-            ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, { model: p.model, language: lang });
+            const where = { model: p.model, language: lang };
+            const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, { seed: deriveSeed(ctx.seed, 'layer', l, lang), resamples: p.resamples });
+            ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, where);
+            ctx.metric(layerMetric(l, 'delta_bpb_lo'), ci.lo, where);
+            ctx.metric(layerMetric(l, 'delta_bpb_hi'), ci.hi, where);
+            ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, where);
           }
-          for (const [g, list] of [[HIGH, t.langs.high], [LOW, t.langs.low]] as const) {
-            ctx.metric(layerMetric(l, 'delta_bpb'), meanOf(list.map((x) => row.get(x)!)), { model: p.model, language: g });
+          // Group means with paired intervals over units (the same draws for every language of the group).
+          const g = disparity(c, t.langs, 'deltaBpb', { seed: deriveSeed(ctx.seed, 'layer-groups', l), resamples: p.resamples });
+          for (const [name, mean, lo, hi] of [[HIGH, g.highMean, g.highLo, g.highHi], [LOW, g.lowMean, g.lowLo, g.lowHi]] as const) {
+            ctx.metric(layerMetric(l, 'delta_bpb'), mean, { model: p.model, language: name });
+            ctx.metric(layerMetric(l, 'delta_bpb_lo'), lo, { model: p.model, language: name });
+            ctx.metric(layerMetric(l, 'delta_bpb_hi'), hi, { model: p.model, language: name });
           }
+          const sd = degradations(sel[l]);
+          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.low.map((x) => sd.get(x)!.deltaBpb)), { model: p.model, language: LOW });
+          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.high.map((x) => sd.get(x)!.deltaBpb)), { model: p.model, language: HIGH });
           perLayer.push(row);
         } finally {
           await qe.dispose();
@@ -87,12 +117,27 @@ export const layerSensitivity = defineKind({
     ctx.metric('critical_layer', argmaxOf(low), { model: p.model, language: LOW });
     ctx.metric('high_critical_layer', argmaxOf(high), w);
     ctx.metric('low_critical_layer', argmaxOf(low), w);
-    const crit = topBlocks(low, p.critical);
+    // The critical set, chosen on the selection units.
+    const selLow = sel.map((c) => { const d = degradations(c); return meanOf(t.langs.low.map((x) => d.get(x)!.deltaBpb)); });
+    const crit = topBlocks(selLow, p.critical);
     for (let l = 0; l < L; l++) ctx.metric(layerMetric(l, 'critical'), crit.includes(l) ? 1 : 0, w);
     ctx.metric('critical_count', crit.length, w);
+    // Separation: the weakest critical block against the best of the rest, paired over selection units.
+    const weakest = crit.reduce((a, b) => (selLow[b] < selLow[a] ? b : a), crit[0]);
+    const next = nextBlock(selLow, crit);
+    if (next >= 0) {
+      const gap = pairedDifference(sel[weakest], sel[next], t.langs.low, { seed: deriveSeed(o.seed, 'critical-gap'), resamples: o.resamples });
+      ctx.metric('critical_gap', gap.estimate, w);
+      ctx.metric('critical_gap_lo', gap.lo, w);
+      ctx.metric('critical_gap_hi', gap.hi, w);
+      ctx.metric('critical_separated', gap.lo > 0 ? 1 : 0, w);
+      ctx.metric('critical_next_layer', next, w);
+    } else {
+      ctx.metric('critical_separated', 0, w); // every block is critical: nothing to separate from
+    }
     ctx.metric('num_layers', L, w);
     // With fewer than 3 blocks a rank correlation says nothing; 1 keeps the key metric finite.
     ctx.metric('profile_rank_corr', L >= 3 ? spearman(high, low) : 1, w);
-    ctx.log(`critical block(s) ${crit.join(', ')} of ${L}; most sensitive: high ${argmaxOf(high)}, low ${argmaxOf(low)}`);
+    ctx.log(`critical block(s) ${crit.join(', ')} of ${L} (chosen on ${t.calibration.length} selection units); most sensitive on evaluation units: high ${argmaxOf(high)}, low ${argmaxOf(low)}`);
   },
 });

@@ -223,6 +223,13 @@ export const LAYER_SENSITIVITY_METRICS = Object.freeze({
   high_critical_layer: d('block index', 'experiment', 'the most sensitive block for the high-resource group'),
   /** The blocks chosen as critical for C-002 (count), by the rule in its params. */
   critical_count: d('blocks', 'experiment', 'number of blocks named critical'),
+  /** The weakest critical block − the next-ranked block, low-resource mean ΔBPB on the selection units (paired bootstrap). */
+  critical_gap: d('bits/byte', 'experiment', 'low-resource ΔBPB of the weakest critical block minus the next block, on the selection units'),
+  critical_gap_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
+  critical_gap_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
+  /** 1 when that interval lies above 0: the critical set is separated from the rest, not a pick among equals. */
+  critical_separated: d('0/1', 'experiment', 'the critical blocks separate from the next block (gap interval above 0)'),
+  critical_next_layer: d('block index', 'experiment', 'the block ranked just below the critical set'),
   /** Spearman correlation of the high-resource and low-resource sensitivity profiles across blocks. */
   profile_rank_corr: d('rho', 'experiment', 'rank correlation of @high and @low sensitivity across blocks'),
 });
@@ -230,6 +237,10 @@ export const LAYER_SENSITIVITY_METRICS = Object.freeze({
 /** Fields of the layer × language matrix (block index in the name). */
 export const LAYER_FIELDS = Object.freeze({
   delta_bpb: d('bits/byte', 'language+group', 'ΔBPB when only block i is quantised'),
+  delta_bpb_lo: d('bits/byte', 'language+group', 'lower end of its 95 % bootstrap interval (group rows: paired over units)'),
+  delta_bpb_hi: d('bits/byte', 'language+group', 'upper end of that interval'),
+  /** The group mean on the selection (calibration) units: what the critical set is chosen on. */
+  sel_delta_bpb: d('bits/byte', 'group', 'group mean ΔBPB when only block i is quantised, on the selection units'),
   ppl_rel_increase: d('ratio', 'language+group', 'relative perplexity increase when only block i is quantised'),
   critical: d('0/1', 'experiment', 'block i is in the critical set'),
 });
@@ -251,8 +262,20 @@ export function parseLayerMetric(name: string): { layer: number; field: LayerFie
 export const LAYER_PRESERVATION_METRICS = Object.freeze({
   /** Per-language ΔBPB with preservation concentrated on the critical blocks; group rows: means. */
   layer_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, preservation on the critical blocks'),
-  /** Per-language ΔBPB with uniform preservation at the same effective bits per weight. */
-  uniform_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, uniform preservation at the same bits'),
+  /** Per-language ΔBPB with uniform preservation (the same share in every block) at the same effective bits per weight. */
+  uniform_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, uniform preservation (same share in every block) at the same bits'),
+  /** The third arm: the same number of weights by one global top-k by saliency (may pile into one block). */
+  global_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, global top-k preservation at the same bits'),
+  global_bits_per_weight: d('bits/weight', 'experiment', 'effective bits per weight, global top-k'),
+  global_kept_weights: d('weights', 'experiment', 'weights kept in full precision, global top-k'),
+  global_preserved_share: d('share', 'experiment', 'share of the quantised weights kept, global top-k'),
+  global_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB, global top-k'),
+  global_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval, global top-k'),
+  global_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio, global top-k'),
+  global_ratio_dbpb_unstable: d('0/1', 'experiment', 'the global top-k ratio is unstable'),
+  diff_global_low_delta_bpb: d('bits/byte', 'experiment', 'low-resource mean ΔBPB, layer-specific − global top-k'),
+  diff_global_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
+  diff_global_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of its 95 % paired bootstrap interval'),
   layer_bits_per_weight: d('bits/weight', 'experiment', 'effective bits per weight, layer-specific'),
   uniform_bits_per_weight: d('bits/weight', 'experiment', 'effective bits per weight, uniform'),
   /** Weights each plan actually kept in full precision (the uniform plan matches the layer plan's count). */
@@ -326,7 +349,7 @@ export const KIND_METRICS: Readonly<Record<string, readonly string[]>> = Object.
   disparity: [...Object.keys(DISPARITY_METRICS), 'delta_bpb', 'ppl_rel_increase'],
   preserve: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS), 'ratio_dbpb', 'ratio_dbpb_lo', 'ratio_dbpb_hi', 'ratio_dbpb_unstable', 'ratio_ppl', 'ratio_ppl_lo', 'ratio_ppl_hi', 'ratio_ppl_unstable', 'group_delta_bpb', 'group_delta_bpb_lo', 'group_delta_bpb_hi', 'group_ppl_rel_increase', 'group_ppl_rel_increase_lo', 'group_ppl_rel_increase_hi', 'low_delta_bpb_lo', 'low_delta_bpb_hi', 'high_delta_bpb_lo', 'high_delta_bpb_hi', 'gap_dbpb'],
   optimalPreservation: [...Object.keys(OPTIMAL_METRICS), 'curve_p{pct}_{delta_bpb|bits_per_weight|ratio_dbpb|share}'],
-  layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), ...Object.keys(CHECK_METRICS), 'layer{i}_{delta_bpb|ppl_rel_increase|critical}'],
+  layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), ...Object.keys(CHECK_METRICS), 'layer{i}_{delta_bpb|delta_bpb_lo|delta_bpb_hi|sel_delta_bpb|ppl_rel_increase|critical}'],
   layerPreservation: [...Object.keys(LAYER_PRESERVATION_METRICS), ...Object.keys(CHECK_METRICS)],
   validate: [...Object.keys(BASELINE_METRICS), ...Object.keys(DEGRADATION_METRICS), ...Object.keys(DISPARITY_METRICS), ...Object.keys(VALIDATION_METRICS), ...Object.keys(CHECK_METRICS)],
 });
