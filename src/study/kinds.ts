@@ -4,6 +4,7 @@
 
 import type { Kind } from '../pipeline/kind.ts';
 import { baseline } from './baseline.ts';
+import { preservationControls } from './controls.ts';
 import { disparity } from './disparity.ts';
 import { layerPreservation } from './layer-preservation.ts';
 import { layerSensitivity } from './layers.ts';
@@ -12,7 +13,7 @@ import { preserve } from './preserve.ts';
 import { quantize } from './quantize.ts';
 import { validate } from './validate.ts';
 
-export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate];
+export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate, preservationControls];
 
 /** Research-question rules written in code (Q2), named by `rule: { fn: … }` in the pipeline file. */
 export { rules } from './rules.ts';

@@ -211,6 +211,43 @@ export function parseCurveMetric(name: string): { share: number; field: CurveFie
   return { share: Number(m[1].replace('_', '.')) / 100, field: m[2] as CurveField };
 }
 
+// ---------------------------------------------------------------- controls of preservation (B-011)
+
+export const CONTROLS_METRICS = Object.freeze({
+  controls_shares: d('count', 'experiment', 'preserved shares compared with their controls'),
+  controls_helping_shares: d('count', 'experiment', 'shares that beat both equal-bits RTN and random selection (paired intervals below 0)'),
+});
+
+/** Fields of one preserved share against its controls (share p, in whole percent, in the name). */
+export const CONTROL_FIELDS = Object.freeze({
+  share: d('share', 'experiment', 'the preserved share'),
+  bits_per_weight: d('bits/weight', 'experiment', 'bits per weight of the preserved model'),
+  rtn_bits_per_weight: d('bits/weight', 'experiment', 'bits per weight of its equal-bits RTN control (≤ the preserved model’s)'),
+  vs_rtn: d('bits/byte', 'experiment', 'low-resource mean ΔBPB, preserved − equal-bits RTN (negative: preservation better)'),
+  vs_rtn_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
+  vs_rtn_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
+  vs_random: d('bits/byte', 'experiment', 'low-resource mean ΔBPB, preserved − random selection of the same share'),
+  vs_random_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
+  vs_random_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
+  gap_narrowing: d('bits/byte', 'experiment', 'low-resource reduction − high-resource reduction of ΔBPB from the unpreserved model (positive: the gap narrows)'),
+  gap_narrowing_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
+  gap_narrowing_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
+  helps: d('0/1', 'experiment', 'the share beats both controls'),
+});
+export type ControlField = keyof typeof CONTROL_FIELDS;
+
+/** `ctrl_p{percent}_{field}`, e.g. ctrl_p5_vs_rtn. */
+export function controlMetric(share: number, field: ControlField): string {
+  const pct = Number((share * 100).toFixed(2));
+  return `ctrl_p${String(pct).replace('.', '_')}_${field}`;
+}
+
+export function parseControlMetric(name: string): { share: number; field: ControlField } | null {
+  const m = /^ctrl_p(\d+(?:_\d+)?)_(\w+)$/.exec(name);
+  if (!m || !(m[2] in CONTROL_FIELDS)) return null;
+  return { share: Number(m[1].replace('_', '.')) / 100, field: m[2] as ControlField };
+}
+
 // ---------------------------------------------------------------- layer sensitivity (C-001)
 
 export const LAYER_SENSITIVITY_METRICS = Object.freeze({
@@ -328,6 +365,7 @@ export const METRICS: Readonly<Record<string, MetricDoc>> = Object.freeze({
   ...OPTIMAL_METRICS,
   ...LAYER_SENSITIVITY_METRICS,
   ...LAYER_PRESERVATION_METRICS,
+  ...CONTROLS_METRICS,
   ...VALIDATION_METRICS,
   ...CHECK_METRICS,
 });
@@ -339,6 +377,8 @@ export function describeMetric(name: string): MetricDoc | undefined {
   if (c) return CURVE_FIELDS[c.field];
   const l = parseLayerMetric(name);
   if (l) return LAYER_FIELDS[l.field];
+  const k = parseControlMetric(name);
+  if (k) return CONTROL_FIELDS[k.field];
   return undefined;
 }
 
@@ -351,5 +391,6 @@ export const KIND_METRICS: Readonly<Record<string, readonly string[]>> = Object.
   optimalPreservation: [...Object.keys(OPTIMAL_METRICS), 'curve_p{pct}_{delta_bpb|bits_per_weight|ratio_dbpb|share}'],
   layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), ...Object.keys(CHECK_METRICS), 'layer{i}_{delta_bpb|delta_bpb_lo|delta_bpb_hi|sel_delta_bpb|ppl_rel_increase|critical}'],
   layerPreservation: [...Object.keys(LAYER_PRESERVATION_METRICS), ...Object.keys(CHECK_METRICS)],
+  preservationControls: [...Object.keys(CONTROLS_METRICS), 'ctrl_p{pct}_{share|bits_per_weight|rtn_bits_per_weight|vs_rtn|vs_random|gap_narrowing|helps}[_lo|_hi]'],
   validate: [...Object.keys(BASELINE_METRICS), ...Object.keys(DEGRADATION_METRICS), ...Object.keys(DISPARITY_METRICS), ...Object.keys(VALIDATION_METRICS), ...Object.keys(CHECK_METRICS)],
 });

@@ -20,6 +20,7 @@
 
 import type { QuestionRuleFn } from '../pipeline/kind.ts';
 import { formatNumber, selectValue, type EvidenceSource } from '../pipeline/rules.ts';
+import { controlMetric, parseControlMetric } from './metrics.ts';
 
 /** The values Q2 reads from the optimalPreservation experiment, by metric name. */
 const Q2_VALUES = {
@@ -53,15 +54,47 @@ export function reductionText(rel: number): string {
   return rel >= 1 ? 'removes all of the low-resource ΔBPB (and more: it ends at or below full precision)' : `removes ${pct(rel)} of the low-resource ΔBPB`;
 }
 
+/** Per-share control results read from the controls experiment (B-011). */
+interface ShareControl {
+  share: number;
+  vsRtn: number; vsRtnLo: number; vsRtnHi: number; rtnBits: number;
+  vsRandom: number; vsRandomLo: number; vsRandomHi: number;
+  gap: number; gapLo: number; gapHi: number;
+  helps: number;
+}
+
+/** The controls of every share in `controls` (B-011), bounds from the worst replicate. */
+function shareControls(src: EvidenceSource, controls: string, model: string): ShareControl[] {
+  const shares = new Set<number>();
+  for (const r of src.metrics(controls)) {
+    const c = parseControlMetric(r.metric);
+    if (c && c.field === 'share' && (r.model === model || r.model === null)) shares.add(c.share);
+  }
+  const val = (share: number, field: Parameters<typeof controlMetric>[1]) =>
+    selectValue({ experiment: controls, metric: controlMetric(share, field), model, across: field.endsWith('_lo') ? 'min' : field.endsWith('_hi') || field === 'helps' ? (field === 'helps' ? 'min' : 'max') : 'mean' }, src).value;
+  return [...shares].sort((a, b) => a - b).map((share) => ({
+    share,
+    vsRtn: val(share, 'vs_rtn'), vsRtnLo: val(share, 'vs_rtn_lo'), vsRtnHi: val(share, 'vs_rtn_hi'), rtnBits: val(share, 'rtn_bits_per_weight'),
+    vsRandom: val(share, 'vs_random'), vsRandomLo: val(share, 'vs_random_lo'), vsRandomHi: val(share, 'vs_random_hi'),
+    gap: val(share, 'gap_narrowing'), gapLo: val(share, 'gap_narrowing_lo'), gapHi: val(share, 'gap_narrowing_hi'),
+    helps: val(share, 'helps'),
+  }));
+}
+
+const iv = (x: number, lo: number, hi: number) => `${f4(x)} [${f4(lo)}, ${f4(hi)}]`;
+
 export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) => {
   const experiment = typeof params.experiment === 'string' ? params.experiment : 'B-004';
+  const controls = typeof params.controls === 'string' ? params.controls : null;
   const model = typeof params.model === 'string' ? params.model : 'base';
   const confirm = typeof params.confirm === 'number' ? params.confirm : 0.25;
   const refute = typeof params.refute === 'number' ? params.refute : 0.05;
   const v = {} as Record<keyof typeof Q2_VALUES, number>;
   const missing: string[] = [];
   for (const [name, metric] of Object.entries(Q2_VALUES) as [keyof typeof Q2_VALUES, string][]) {
-    const s = selectValue({ experiment, metric, model, across: name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : 'mean' }, src);
+    // Bounds across replicates are the worst replicate's; flags the most cautious one.
+    const across = name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : metric.endsWith('_lo') ? 'min' : metric.endsWith('_hi') ? 'max' : 'mean';
+    const s = selectValue({ experiment, metric, model, across }, src);
     v[name] = s.value;
     if (s.rows === 0) missing.push(`${experiment} ${metric}`);
   }
@@ -86,13 +119,31 @@ export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) =
     };
   }
   const significant = v.sig > 0;
-  const evidence =
-    `best share ${reductionText(v.rel)}; optimal ${pct(v.share)} kept: low ΔBPB ${p0} → ${f4(v.lowOpt)}, ${disparity}; ` +
+  const curve =
+    `best share ${reductionText(v.rel)}; optimal ${pct(v.share)} kept (chosen on the selection units): low ΔBPB ${p0} → ${f4(v.lowOpt)}, ${disparity}; ` +
     (significant ? 'reduction significant (intervals apart)' : 'reduction within noise (intervals overlap)') +
     unstable;
-  if (v.rel >= confirm && significant) return { status: 'CONFIRMED', evidence };
-  if (v.rel > refute) return { status: 'PARTIAL', evidence };
-  return { status: 'REFUTED', evidence };
+  if (controls === null) {
+    // Without controls only the old reading is possible, and it cannot confirm (issue 12: equal bits and a control).
+    return { status: v.rel > refute ? 'PARTIAL' : 'REFUTED', evidence: `${curve}; no equal-bits or random control to compare with` };
+  }
+  const ctl = shareControls(src, controls, model);
+  if (ctl.length === 0) return { status: 'PENDING', evidence: `no stored control comparisons in ${controls}; rerun it` };
+  const parts = ctl.map(
+    (c) =>
+      `${pct(c.share)}: − RTN@${formatNumber(c.rtnBits, '.2f')} b/w ${iv(c.vsRtn, c.vsRtnLo, c.vsRtnHi)}, − random ${iv(c.vsRandom, c.vsRandomLo, c.vsRandomHi)}, gap narrowing ${iv(c.gap, c.gapLo, c.gapHi)}`,
+  );
+  const evidence = `${curve}; low ΔBPB preserved − control (bits/byte, negative: preservation better): ${parts.join('; ')}`;
+  const helping = ctl.filter((c) => c.helps > 0);
+  // Confirmed: some share beats both controls on the low-resource group (paired intervals below 0) and
+  // the curve's own reduction is large and significant.
+  if (helping.length > 0 && v.rel >= confirm && significant) return { status: 'CONFIRMED', evidence: `${pct(helping[0].share)} beats both controls; ${evidence}` };
+  // Refuted only on evidence of absence: every share is shown no better than a control by more than
+  // `refute` of the unpreserved degradation (its interval against that control lies above −refute·ΔBPB₀).
+  const margin = -refute * v.low0;
+  const noBetter = (c: ShareControl) => c.vsRtnLo > margin || c.vsRandomLo > margin;
+  if (ctl.every(noBetter)) return { status: 'REFUTED', evidence: `no share beats both controls by more than ${pct(refute)} of the unpreserved degradation; ${evidence}` };
+  return { status: 'PARTIAL', evidence: helping.length ? `${pct(helping[0].share)} beats both controls, but the curve's reduction is small or within noise; ${evidence}` : `inconclusive against the controls; ${evidence}` };
 };
 
 /** Code rules by name, for `rule: { fn: NAME, params: {…} }` in a pipeline file. */
