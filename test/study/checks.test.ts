@@ -33,7 +33,7 @@ function collect() {
 }
 
 test('corpus options: defaults, and a bad value is a ConfigError naming the key', () => {
-  assert.deepEqual(studyCorpusOptions({}), { includeIncomplete: false, adequacy: 'warn', minUnits: 10 });
+  assert.deepEqual(studyCorpusOptions({}), { includeIncomplete: false, adequacy: 'warn', minUnits: 10, unseen: [] });
   assert.throws(() => studyCorpusOptions({ adequacy: 'strict' }), (e: Error) => e instanceof ConfigError && /corpus\.adequacy/.test(e.message) && !e.message.includes('\n'));
   assert.throws(() => studyCorpusOptions({ includeIncomplete: 'yes' }), /corpus\.includeIncomplete/);
   assert.throws(() => studyCorpusOptions({ minUnits: 1 }), /corpus\.minUnits/);

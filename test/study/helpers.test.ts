@@ -7,6 +7,7 @@ import { klPerByte } from '../../src/eval/degradation.ts';
 import { pairedDifference } from '../../src/study/layer-preservation.ts';
 import { argmaxOf, topBlocks } from '../../src/study/layers.ts';
 import { curveMetric, describeMetric, layerMetric, METRICS, parseCurveMetric, parseLayerMetric } from '../../src/study/metrics.ts';
+import { equalBitsControl, gapNarrowing } from '../../src/study/controls.ts';
 import { cappedReduction, optimalShare, type CurvePoint } from '../../src/study/optimal.ts';
 import { textTotals } from '../../src/eval/metrics.ts';
 import type { TextComparison } from '../../src/eval/degradation.ts';
@@ -182,4 +183,24 @@ test('optimal share is chosen on the selection units and reported on the evaluat
   const f = optimalShare([sp(0, 0.3, 0.3), pt(0.05, 0.2), sp(0.2, 0.05, 0.0)], 0.9);
   assert.equal(f.selectedOnSelection, false);
   assert.equal(f.share, 0.2);
+});
+
+test('controls: the equal-bits RTN arm is the highest-bit plain model not above the preserved bits; gap narrowing is paired', () => {
+  const plain = [{ id: 'A-002', bitsPerWeight: 4.25 }, { id: 'B-005', bitsPerWeight: 5.25 }, { id: 'B-006', bitsPerWeight: 6.25 }, { id: 'B-007', bitsPerWeight: 8.25 }];
+  assert.equal(equalBitsControl(6.65, plain)?.id, 'B-006', '5 % kept (6.65 b/w) against 6-bit RTN');
+  assert.equal(equalBitsControl(9.05, plain)?.id, 'B-007', '10 % kept (9.05 b/w) against 8-bit RTN');
+  assert.equal(equalBitsControl(6.25, plain)?.id, 'B-006', 'equal bits count');
+  assert.equal(equalBitsControl(4.0, plain), null);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const arm = (low: number, high: number): Comparisons =>
+    new Map([
+      ['eng', new Map(ids.map((id, i) => [id, cmp(50, 50 + high + (i % 2) * 0.2)]))],
+      ['yor', new Map(ids.map((id, i) => [id, cmp(50, 50 + low + (i % 3) * 0.2)]))],
+    ]);
+  const langs = { low: ['yor'], high: ['eng'] };
+  // The treatment removes 4 nats per unit of low-resource loss and 1 of high-resource loss: the gap narrows.
+  const g = gapNarrowing(arm(5, 2), arm(1, 1), langs, { seed: 1, resamples: 300 });
+  assert.ok(g.estimate > 0 && g.lo > 0, JSON.stringify(g));
+  const same = gapNarrowing(arm(5, 2), arm(5, 2), langs, { seed: 1, resamples: 300 });
+  assert.equal(same.estimate, 0);
 });

@@ -24,7 +24,7 @@ function reducedPipeline(dir: string): string {
   p.corpus.groups = { high: ['eng', 'fra'], low: ['yor', 'amh'] };
   for (const e of p.experiments as { kind: string; params: Record<string, unknown> }[]) {
     if (MEASURING.has(e.kind)) Object.assign(e.params, { maxUnits: 3, resamples: 200 });
-    if (e.kind === 'disparity') e.params.resamples = 200;
+    if (e.kind === 'disparity' || e.kind === 'preservationControls') e.params.resamples = 200;
     if (e.kind === 'preserve' || e.kind === 'layerPreservation') e.params.calibrationTokens = 512;
   }
   const file = join(dir, 'study.yaml');
@@ -39,13 +39,13 @@ test('the built-in study end to end: every experiment passes, every question dec
     const out = join(dir, 'run');
     const r1 = runCli(['run', file, '--out', out, '--replicates', '1'], { timeoutMs: 170_000 });
     assert.equal(r1.code, 0, r1.stdout + r1.stderr);
-    assert.match(r1.stdout, /done: 11 passed; 11 ran, 0 reused/);
+    assert.match(r1.stdout, /done: 18 passed; 18 ran, 0 reused/);
 
     const s = runCli(['status', out, '--json']);
     assert.equal(s.code, 0, s.stderr);
     const status = JSON.parse(s.stdout);
     assert.deepEqual(Object.keys(status).sort(), ['experiments', 'pipeline', 'questions', 'run', 'runDir']);
-    assert.deepEqual(status.experiments.map((e: { id: string }) => e.id), ['A-001', 'A-002', 'A-003', 'B-001', 'B-002', 'B-003', 'B-004', 'C-001', 'C-002', 'D-001', 'D-002']);
+    assert.deepEqual(status.experiments.map((e: { id: string }) => e.id), ['A-001', 'A-002', 'A-003', 'B-001', 'B-002', 'B-003', 'B-004', 'B-005', 'B-006', 'B-007', 'B-008', 'B-009', 'B-010', 'B-011', 'C-001', 'C-002', 'D-001', 'D-002']);
     for (const e of status.experiments) {
       assert.equal(e.status, 'passed', `${e.id}: ${e.reason}`);
       assert.equal(e.source, 'run');
@@ -65,7 +65,7 @@ test('the built-in study end to end: every experiment passes, every question dec
 
     const r2 = runCli(['run', file, '--out', out, '--replicates', '1']);
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
-    assert.match(r2.stdout, /done: 11 passed; 0 ran, 11 reused/);
+    assert.match(r2.stdout, /done: 18 passed; 0 ran, 18 reused/);
     const again = JSON.parse(runCli(['status', out, '--json']).stdout);
     assert.deepEqual(again.questions, status.questions);
   } finally {

@@ -83,24 +83,42 @@ test('a question is PENDING while one of its experiments has no complete result'
   assert.match(v.evidence, /waiting for A-002 \(failed: crashed\)/);
 });
 
-function b004(rel: number, extra: Partial<Record<string, number>> = {}): Row[] {
+/** B-011 rows for shares 5/10/20 %: every share beats both controls ('helps'), none does by 5 % of ΔBPB₀ ('no'), or unclear. */
+function b011(kind: 'helps' | 'no' | 'unclear'): Row[] {
+  const rows: Row[] = [];
+  for (const [share, pct] of [[0.05, 5], [0.1, 10], [0.2, 20]] as const) {
+    const d = kind === 'helps' ? [-0.05, -0.08, -0.02] : kind === 'no' ? [0.01, -0.005, 0.03] : [-0.02, -0.06, 0.02];
+    const m: Record<string, number> = { share, bits_per_weight: 4.25 + share * 48, rtn_bits_per_weight: 6.25, vs_rtn: d[0], vs_rtn_lo: d[1], vs_rtn_hi: d[2], vs_random: d[0], vs_random_lo: d[1], vs_random_hi: d[2], gap_narrowing: 0.02, gap_narrowing_lo: 0.01, gap_narrowing_hi: 0.03, helps: kind === 'helps' ? 1 : 0 };
+    for (const [k, v] of Object.entries(m)) rows.push(['B-011', `ctrl_p${pct}_${k}`, v]);
+  }
+  return rows;
+}
+
+function b004(rel: number, extra: Partial<Record<string, number>> = {}, controls: 'helps' | 'no' | 'unclear' = rel >= 0.25 ? 'helps' : rel <= 0.05 ? 'no' : 'unclear'): Row[] {
   const m: Record<string, number> = {
     optimal_share: 0.1, optimal_bits_per_weight: 7.4, p0_bits_per_weight: 4.25, max_reduction_low_rel: rel,
     p0_low_delta_bpb: 0.2, p0_low_delta_bpb_lo: 0.15, p0_low_delta_bpb_hi: 0.25, optimal_low_delta_bpb: 0.2 * (1 - rel),
     optimal_low_delta_bpb_lo: 0.2 * (1 - rel) - 0.01, optimal_low_delta_bpb_hi: 0.2 * (1 - rel) + 0.01,
     p0_ratio_dbpb: 3, optimal_ratio_dbpb: 2, p0_ratio_dbpb_unstable: 0, optimal_ratio_dbpb_unstable: 0, reduction_significant: 1, ...extra,
   };
-  return Object.entries(m).map(([k, v]) => ['B-004', k, v] as Row);
+  return [...Object.entries(m).map(([k, v]) => ['B-004', k, v] as Row), ...b011(controls)];
 }
 
 test('Q2: confirmed, partial and refuted by the share of low-resource degradation removed', () => {
   const v = decide(Q('Q2'), source(b004(0.6)));
   assert.equal(v.status, 'CONFIRMED');
-  assert.equal(v.evidence, 'best share removes 60 % of the low-resource ΔBPB; optimal 10 % kept: low ΔBPB 0.2000 [0.1500, 0.2500] → 0.0800, disparity 3.00× → 2.00×, at 7.40 vs 4.25 bits/weight; reduction significant (intervals apart)');
+  assert.match(v.evidence, /^5 % beats both controls; best share removes 60 % of the low-resource ΔBPB; optimal 10 % kept \(chosen on the selection units\): low ΔBPB 0\.2000 \[0\.1500, 0\.2500\] → 0\.0800, disparity 3\.00× → 2\.00×, at 7\.40 vs 4\.25 bits\/weight; reduction significant \(intervals apart\); /);
+  assert.match(v.evidence, /10 %: − RTN@6\.25 b\/w -0\.0500 \[-0\.0800, -0\.0200\], − random -0\.0500 \[-0\.0800, -0\.0200\], gap narrowing 0\.0200 \[0\.0100, 0\.0300\]/);
+  // Not significant is not refuted: a large reduction that does not beat the controls is PARTIAL, and
+  // REFUTED needs every share shown no better than a control (evidence of absence).
+  assert.equal(decide(Q('Q2'), source(b004(0.6, {}, 'unclear'))).status, 'PARTIAL');
+  assert.equal(decide(Q('Q2'), source(b004(0.6, {}, 'no'))).status, 'REFUTED');
+  // Without the controls experiment's rows the question waits for them.
+  assert.equal(decide(Q('Q2'), source(b004(0.6).filter((r) => r[0] !== 'B-011'))).status, 'PENDING');
   // A large reduction within the noise is only partial.
   const ns = decide(Q('Q2'), source(b004(0.6, { reduction_significant: 0 })));
   assert.equal(ns.status, 'PARTIAL');
-  assert.match(ns.evidence, /reduction within noise \(intervals overlap\)$/);
+  assert.match(ns.evidence, /reduction within noise \(intervals overlap\)/);
   assert.equal(decide(Q('Q2'), source(b004(0.1))).status, 'PARTIAL');
   assert.equal(decide(Q('Q2'), source(b004(-0.05))).status, 'REFUTED');
   // A missing value (e.g. B-004 recorded nothing) keeps the question open, naming what is missing.
@@ -123,8 +141,8 @@ test('Q2 caps the reduction at "all of it" and names an unstable ratio instead o
   const rows = b004(1.2, { p0_low_delta_bpb: 0.0004, p0_low_delta_bpb_lo: 0.0002, p0_low_delta_bpb_hi: 0.0006, optimal_low_delta_bpb: -0.00008, optimal_low_delta_bpb_lo: -0.0002, optimal_low_delta_bpb_hi: 0.0001, p0_ratio_dbpb: 2.05, optimal_ratio_dbpb: 68.87, optimal_ratio_dbpb_unstable: 1 });
   const v = decide(Q('Q2'), source(rows));
   assert.equal(v.status, 'CONFIRMED');
-  assert.match(v.evidence, /^best share removes all of the low-resource ΔBPB \(and more: it ends at or below full precision\); optimal 10 % kept: low ΔBPB 0\.0004 \[0\.0002, 0\.0006\] → -0\.0001, disparity 2\.05× → unstable, /);
-  assert.match(v.evidence, /; unstable: high-resource ΔBPB within noise of 0$/);
+  assert.match(v.evidence, /^5 % beats both controls; best share removes all of the low-resource ΔBPB \(and more: it ends at or below full precision\); optimal 10 % kept \(chosen on the selection units\): low ΔBPB 0\.0004 \[0\.0002, 0\.0006\] → -0\.0001, disparity 2\.05× → unstable, /);
+  assert.match(v.evidence, /; unstable: high-resource ΔBPB within noise of 0; /);
   assert.doesNotMatch(v.evidence, /120|68\.87/);
 });
 
