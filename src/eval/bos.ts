@@ -46,7 +46,7 @@ export function resolveBos(tok: Pick<TextTokenizer, 'bos' | 'source'>, mode: Bos
   if (mode === 'always') {
     if (b.id === null || b.token === null) {
       throw new ConfigError(
-        `the tokenizer ${tok.source} has no BOS token (${b.reason}; no bos_token of its vocabulary in tokenizer_config.json either) so ${option} always cannot prepend one; use ${option} auto or never`,
+        `the tokenizer ${tok.source} has no BOS token (its tokenizer_config.json names no bos_token of its vocabulary and its post-processor puts no special token first), so ${option} always cannot prepend one; use ${option} auto or ${option} never`,
       );
     }
     return { mode, token: b.token, id: b.id, reason: `${option} always` };

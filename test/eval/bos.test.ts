@@ -76,9 +76,9 @@ test('always and never; always without a BOS token is one clear line naming the 
   const qwen = await load('qwen2');
   assert.throws(
     () => resolveBos(qwen, 'always'),
-    (e: Error) => e instanceof ConfigError && e.message.includes(qwen.source) && /has no BOS token.*use --bos auto or never/.test(e.message) && !e.message.includes('\n'),
+    (e: Error) => e instanceof ConfigError && e.message.includes(qwen.source) && /has no BOS token.*use --bos auto or --bos never/.test(e.message) && !e.message.includes('\n'),
   );
-  assert.throws(() => resolveBos(qwen, 'always', 'params.bos'), /params\.bos always cannot prepend one; use params\.bos auto or never/);
+  assert.throws(() => resolveBos(qwen, 'always', 'params.bos'), /params\.bos always cannot prepend one; use params\.bos auto or params\.bos never/);
   assert.throws(() => parseBosMode('maybe'), (e: Error) => e instanceof ConfigError && /--bos maybe is not a BOS mode; use auto, always, never/.test(e.message));
   assert.deepEqual(encodeWithBos(gpt2, TEXT, NO_BOS), byteIds(TEXT));
   assert.deepEqual(encodeWithBos(gpt2, TEXT), byteIds(TEXT));
