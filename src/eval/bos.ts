@@ -42,14 +42,15 @@ export function parseBosMode(v: string, option = '--bos'): BosMode {
  */
 export function resolveBos(tok: Pick<TextTokenizer, 'bos' | 'source'>, mode: BosMode, option = '--bos'): BosPlan {
   const b = tok.bos;
-  if (mode === 'never') return { mode, token: null, id: null, reason: `${option} never` };
+  const forced = `forced; the model's own convention: ${b.reason}`;
+  if (mode === 'never') return { mode, token: null, id: null, reason: forced };
   if (mode === 'always') {
     if (b.id === null || b.token === null) {
       throw new ConfigError(
         `the tokenizer ${tok.source} has no BOS token (its tokenizer_config.json names no bos_token of its vocabulary and its post-processor puts no special token first), so ${option} always cannot prepend one; use ${option} auto or ${option} never`,
       );
     }
-    return { mode, token: b.token, id: b.id, reason: `${option} always` };
+    return { mode, token: b.token, id: b.id, reason: forced };
   }
   if (!b.byDefault) return { mode, token: null, id: null, reason: b.reason };
   if (b.id === null || b.token === null) {
