@@ -10,6 +10,8 @@
 // comparable across tokenisers (and ΔBPB a pure difference of NLLs over one fixed denominator). The
 // cost is a small downward bias: the first token's bytes are in the denominator but not its NLL in
 // the numerator (one token per text; aggregate texts into long units to keep it negligible).
+// With a BOS put before the text (src/eval/bos.ts, the model's own convention) that bias is gone:
+// the BOS is the unscored position and has no bytes, every token of the text is scored.
 // Characters are Unicode code points (not UTF-16 code units, not grapheme clusters).
 
 /** Totals of one text or of many texts summed (a language). */

@@ -10,6 +10,8 @@
 // window: window 0 scores ids 1..end₀−1; window j scores ids end_{j−1}..end_j−1. So every id i ≥ 1
 // is scored exactly once, id 0 is never scored, and an id scored by window j ≥ 1 sees at least K−S
 // ids of context. Windows stop once one reaches the end of the text.
+// When a BOS token is put before the text (src/eval/bos.ts), it is id 0 here: the BOS is the
+// unscored context and every token of the text is scored.
 
 import { ConfigError } from '../errors.ts';
 
@@ -79,12 +81,16 @@ export function scoredCount(n: number): number {
   return Math.max(0, n - 1);
 }
 
-/** One sentence describing the convention, printed next to every result. */
-export function describeConvention(opts: WindowOptions): string {
+/**
+ * One sentence describing the convention, printed next to every result. With `bos` (a BOS token is
+ * put before each text: src/eval/bos.ts) the unscored first id is that BOS, not a token of the text.
+ */
+export function describeConvention(opts: WindowOptions, bos = false): string {
   const { context, stride } = resolveWindowOptions(opts);
   return (
     `Scoring: windows of ${context} tokens advancing by ${stride}; each token is scored once, by the first window ` +
     `in which it is not part of the overlap with the previous window (so with at least ${context - stride} tokens of ` +
-    `context after the first window); the first token of each text is never scored.`
+    `context after the first window); ` +
+    (bos ? `the first id of each sequence, the BOS put before the text, is never scored, so every token of the text is.` : `the first token of each text is never scored.`)
   );
 }

@@ -14,6 +14,17 @@
 //   TextTokenizer.decode(ids)          the text back, without cleaning up spaces (so decode ∘ encode = id)
 //   TextTokenizer.vocabSize            number of ids, added tokens included
 //   TextTokenizer.bosId / eosId        ids of the BOS/EOS tokens named in tokenizer_config.json, if any
+//   TextTokenizer.bos                  the model's BOS convention, read from its files (detectBos below);
+//                                      src/eval/bos.ts turns it and a --bos mode into what is prepended
+//
+// BOS and @huggingface/tokenizers (0.2.0). Its Tokenizer.encode applies the tokenizer.json
+// post-processor when add_special_tokens is true (its default): TemplateProcessing pushes the
+// template's SpecialToken items (Llama's "<s> $A" gives [<s>, …]), BertProcessing and
+// RobertaProcessing wrap the text in cls … sep, Sequence chains them, ByteLevel adds nothing. It
+// never reads tokenizer_config.json's add_bos_token (OPT's vocab.json + merges.txt folders rely on
+// it: transformers' GPT2Converter turns it into a "</s> $A" template). encode() here always passes
+// add_special_tokens: false unless asked, so the library adds nothing; the BOS, when the convention
+// wants one, is put in front once, by src/eval/bos.ts — never twice, and never a trailing EOS/sep.
 // Problems with the files are CheckpointErrors naming the file and what to do.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -27,8 +38,25 @@ export interface TextTokenizer {
   vocabSize: number;
   bosId?: number;
   eosId?: number;
+  /** The model's own BOS convention, as its tokenizer files state it (see detectBos). */
+  bos: TokenizerBos;
   /** The file the tokenizer was read from (tokenizer.json, or vocab.json for the byte-level fallback). */
   source: string;
+}
+
+/** What a tokenizer's files say about a beginning-of-sequence token. */
+export interface TokenizerBos {
+  /**
+   * The BOS token and its id: tokenizer_config.json's bos_token when add_bos_token is true, else the
+   * post-processor's leading special token, else tokenizer_config.json's bos_token; null when none
+   * of them names a token of the vocabulary.
+   */
+  token: string | null;
+  id: number | null;
+  /** Whether the model's own convention puts the BOS before every text (what `--bos auto` follows). */
+  byDefault: boolean;
+  /** Where that was read, e.g. "tokenizer_config.json: add_bos_token true", for messages and logs. */
+  reason: string;
 }
 
 /** The tokenizer model types tokenizers.js implements. */
@@ -48,7 +76,7 @@ export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
   const config = readConfig(dir);
   if (!existsSync(file)) {
     if (isDir && existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) {
-      return wrap(byteLevelFromVocabMerges(dir, config), config, join(dir, 'vocab.json'));
+      return wrap(byteLevelFromVocabMerges(dir, config), config, join(dir, 'vocab.json'), null);
     }
     throw new CheckpointError(`${dir} has no tokenizer.json (nor vocab.json + merges.txt); copy the model's tokenizer.json into the folder or pass --tokenizer FILE`);
   }
@@ -63,7 +91,7 @@ export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
   }
   // tokenizers.js requires the component keys to exist; files saved by older versions may omit them.
   const full = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...(json as object) };
-  return wrap(build(full, config, file), config, file);
+  return wrap(build(full, config, file), config, file, (full as { post_processor: unknown }).post_processor);
 }
 
 function build(json: object, config: Record<string, unknown>, file: string): Tokenizer {
@@ -74,7 +102,7 @@ function build(json: object, config: Record<string, unknown>, file: string): Tok
   }
 }
 
-function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string): TextTokenizer {
+function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, postProcessor: unknown): TextTokenizer {
   const vocab = tok.get_vocab(true);
   let maxId = -1;
   for (const id of vocab.values()) if (id > maxId) maxId = id;
@@ -94,8 +122,78 @@ function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string): 
     vocabSize: Math.max(vocab.size, maxId + 1),
     bosId: idOf('bos_token'),
     eosId: idOf('eos_token'),
+    bos: detectBos(postProcessor, config, (t) => tok.token_to_id(t)),
     source,
   };
+}
+
+function tokenContent(v: unknown): string | undefined {
+  const content = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : undefined;
+  return typeof content === 'string' ? content : undefined;
+}
+
+/**
+ * The special token a post-processor puts before a single text, or null: the first item of a
+ * TemplateProcessing's `single` template when it is a SpecialToken, the `cls` of BertProcessing and
+ * RobertaProcessing, the first such token of a Sequence's processors. ByteLevel and unknown types: null.
+ */
+export function leadingSpecialToken(pp: unknown, tokenToId: (t: string) => number | undefined): { token: string; id: number | null; type: string } | null {
+  if (typeof pp !== 'object' || pp === null) return null;
+  const p = pp as Record<string, unknown>;
+  const idOf = (token: string, ids?: unknown): number | null => {
+    if (Array.isArray(ids) && ids.length === 1 && Number.isInteger(ids[0])) return ids[0] as number;
+    return tokenToId(token) ?? null;
+  };
+  switch (p.type) {
+    case 'TemplateProcessing': {
+      const first = Array.isArray(p.single) ? (p.single[0] as Record<string, unknown> | undefined) : undefined;
+      const special = first && typeof first === 'object' ? (first.SpecialToken as { id?: unknown } | undefined) : undefined;
+      if (!special || typeof special.id !== 'string') return null;
+      const entry = (p.special_tokens as Record<string, { ids?: unknown }> | undefined)?.[special.id];
+      return { token: special.id, id: idOf(special.id, entry?.ids), type: 'TemplateProcessing' };
+    }
+    case 'BertProcessing':
+    case 'RobertaProcessing': {
+      const cls = p.cls;
+      if (!Array.isArray(cls) || typeof cls[0] !== 'string') return null;
+      return { token: cls[0], id: Number.isInteger(cls[1]) ? (cls[1] as number) : idOf(cls[0]), type: p.type };
+    }
+    case 'Sequence': {
+      for (const sub of Array.isArray(p.processors) ? p.processors : []) {
+        const l = leadingSpecialToken(sub, tokenToId);
+        if (l) return l;
+      }
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+/**
+ * The BOS convention of a tokenizer, as transformers applies it: tokenizer_config.json's
+ * `add_bos_token`, when present, decides (LlamaTokenizerFast rebuilds its post-processor from it,
+ * GPT2Tokenizer/OPT prepend `bos_token` when it is true); otherwise the tokenizer.json post-processor
+ * does (a leading special token: Llama-3's Sequence[ByteLevel, TemplateProcessing], BERT/RoBERTa's
+ * cls); otherwise no BOS (GPT-2, GPT-NeoX, Qwen2, the built-in mini models).
+ */
+export function detectBos(postProcessor: unknown, config: Record<string, unknown>, tokenToId: (t: string) => number | undefined): TokenizerBos {
+  const leading = leadingSpecialToken(postProcessor, tokenToId);
+  const named = tokenContent(config.bos_token);
+  const configBos = named !== undefined && tokenToId(named) !== undefined ? { token: named, id: tokenToId(named)! } : null;
+  const leadingBos = leading && leading.id !== null ? { token: leading.token, id: leading.id } : null;
+  const none = { token: null, id: null };
+  const flag = config.add_bos_token;
+  if (flag === true) {
+    const t = configBos ?? leadingBos;
+    const why = t ? '' : named !== undefined ? ` but its bos_token "${named}" is not in the vocabulary` : ' but it names no bos_token';
+    return { ...(t ?? none), byDefault: true, reason: `tokenizer_config.json: add_bos_token true${why}` };
+  }
+  if (flag === false) return { ...(configBos ?? leadingBos ?? none), byDefault: false, reason: 'tokenizer_config.json: add_bos_token false' };
+  if (leading) {
+    return { ...(leadingBos ?? none), byDefault: true, reason: `tokenizer.json: the ${leading.type} post-processor puts ${leading.token} first${leadingBos ? '' : ', a token not in the vocabulary'}` };
+  }
+  return { ...(configBos ?? none), byDefault: false, reason: 'no add_bos_token in tokenizer_config.json and no leading special token in the post-processor' };
 }
 
 function readConfig(dir: string): Record<string, unknown> {

@@ -28,7 +28,8 @@ export function calibrationLanguages(t: StudyTexts, which: 'all' | 'high' | 'low
 /** The statistics, from the cache when another experiment of the run folder already collected them. */
 export function calibrationStats(ctx: Pick<KindContext<unknown>, 'cacheDir' | 'log'>, m: OpenModel, t: StudyTexts, langs: readonly string[], maxTokens: number): ActivationStats {
   const key = createHash('sha256')
-    .update(JSON.stringify({ v: 1, model: m.key, corpus: t.corpus.name, langs, ids: t.calibration, maxTokens, context: m.window.context }))
+    // The BOS joins the key only when one is prepended, so caches written before params.bos stay valid.
+    .update(JSON.stringify({ v: 1, model: m.key, corpus: t.corpus.name, langs, ids: t.calibration, maxTokens, context: m.window.context, ...(m.bos.id !== null ? { bos: m.bos.id } : {}) }))
     .digest('hex')
     .slice(0, 32);
   const dir = join(ctx.cacheDir, 'calibration');
@@ -40,7 +41,7 @@ export function calibrationStats(ctx: Pick<KindContext<unknown>, 'cacheDir' | 'l
       // A damaged cache file (e.g. a crash mid-write on a filesystem without atomic rename) is recomputed.
     }
   }
-  const seqs = calibrationSequences(t.corpus, langs, t.calibration, m.tokenizer);
+  const seqs = calibrationSequences(t.corpus, langs, t.calibration, m.tokenizer, m.bos);
   const stats = collectActivationStats(m.model, seqs, { maxTokens, context: m.window.context });
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;

@@ -6,7 +6,9 @@
 // with its own seed; the training split depends only on the training seed).
 //
 // Texts are scored one aligned unit (a UDHR article) at a time, so that every language's degradation
-// can be resampled by unit for the bootstrap. The first token of each unit is not scored (windows.ts).
+// can be resampled by unit for the bootstrap. Each unit gets the model's BOS convention
+// (params.bos, src/eval/bos.ts): with a BOS every token of the unit is scored, without one the first
+// token is not (windows.ts).
 //
 // Before scoring, the evaluation texts go through two guards: the data layer's adequacy check
 // (src/data/adequacy.ts; `corpus.adequacy: warn | refuse`, `corpus.minUnits`) and, for a model whose
@@ -23,6 +25,7 @@ import { openCorpus } from '../data/user.ts';
 import { checkAdequacy, DEFAULT_MIN_UNITS } from '../data/adequacy.ts';
 import { DEFAULT_SPLIT_SHARES, splitUnits, UDHR_UNIT_IDS } from '../data/splits.ts';
 import { bootstrap, disparityRatio, type LanguageUnits } from '../eval/bootstrap.ts';
+import { describeBos, encodeWithBos, resolveBos, type BosMode, type BosPlan } from '../eval/bos.ts';
 import { compareOnText, degradationStatistic, deltaMeasures, klPerByte, ReferenceCache, summarizeDegradation, type DegradationMeasure, type TextComparison } from '../eval/degradation.ts';
 import { measures, sumTotals, textTotals, variance, type TextTotals } from '../eval/metrics.ts';
 import { scoreTokens } from '../eval/score.ts';
@@ -51,6 +54,8 @@ export const EvalParams = {
   resamples: z.number().int().min(50).max(100000).default(1000),
   /** Compute KL divergence (needs full log-probabilities of both models). */
   kl: z.boolean().default(true),
+  /** A BOS token before each unit: as the model's tokenizer files say (auto), always, or never (src/eval/bos.ts). */
+  bos: z.enum(['auto', 'always', 'never']).default('auto'),
 };
 
 /** Also score the calibration units (selection split), for a later experiment's choice (B-004). */
@@ -73,6 +78,7 @@ export interface EvalSettings {
   engine: EngineName;
   resamples: number;
   kl: boolean;
+  bos: BosMode;
 }
 
 export interface QuantSettings {
@@ -275,6 +281,8 @@ export interface OpenModel {
   tokenizer: TextTokenizer;
   engine: Engine;
   window: { context: number; stride: number };
+  /** What is put before each text (params.bos applied to the tokenizer's convention). */
+  bos: BosPlan;
   /** Identifies the full-precision model in reference caches. */
   key: string;
 }
@@ -288,13 +296,14 @@ export function windowFor(model: Model, context?: number, stride?: number): { co
 }
 
 /** Loads a model alias of the experiment: weights, tokenizer and an engine. */
-export async function openModel(ctx: Pick<KindContext<unknown>, 'models' | 'log'>, alias: string, p: Pick<EvalSettings, 'engine' | 'context' | 'stride'>): Promise<OpenModel> {
+export async function openModel(ctx: Pick<KindContext<unknown>, 'models' | 'log'>, alias: string, p: Pick<EvalSettings, 'engine' | 'context' | 'stride'> & Partial<Pick<EvalSettings, 'bos'>>): Promise<OpenModel> {
   const m = ctx.models[alias];
   if (!m) throw new ConfigError(`model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`);
   const model = loadModel(m.path);
   const tokenizer = await loadTokenizer(m.path);
+  const bos = resolveBos(tokenizer, p.bos ?? 'auto', 'params.bos');
   const engine = await createEngine(model, p.engine, { onNotice: (s) => ctx.log(s) });
-  return { alias, model, tokenizer, engine, window: windowFor(model, p.context, p.stride), key: `${m.hash}` };
+  return { alias, model, tokenizer, engine, window: windowFor(model, p.context, p.stride), bos, key: `${m.hash}` };
 }
 
 /** An engine for a treated (e.g. quantised) copy of a model, with the same engine choice. */
@@ -314,28 +323,32 @@ export interface UnitText {
  * The evaluation units of every study language, tokenised, after the adequacy check of
  * src/data/adequacy.ts (window: the model's scoring context; units: `corpus.minUnits`). Mode warn
  * (default) logs each finding and records `adequacy_warnings`; mode refuse throws its DataError.
+ * Each unit starts with `m.bos` when it has one (none without `m.bos`); the convention is logged
+ * and recorded as `bos_prepended` (0/1).
  */
 export function evaluationTexts(
   ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric'>,
   t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation'>,
-  m: { alias: string; tokenizer: Pick<TextTokenizer, 'encode'>; window: { context: number } },
+  m: { alias: string; tokenizer: Pick<TextTokenizer, 'encode'>; window: { context: number }; bos?: BosPlan | null },
 ): Map<string, UnitText[]> {
   const o = studyCorpusOptions(ctx.corpus);
-  const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer);
+  const texts = tokenizeUnits(t.corpus, t.langs.all, t.evaluation, m.tokenizer, m.bos);
   // Units are scored one by one, so a language's text is the sum of its units' tokens.
   const measured = [...texts].map(([lang, units]) => ({ lang, units: units.length, tokens: units.reduce((a, u) => a + u.ids.length, 0) }));
   const { warnings } = checkAdequacy(measured, { contextTokens: Math.max(2, m.window.context), minUnits: o.minUnits, mode: o.adequacy });
   for (const w of warnings) ctx.log(`adequacy warning: ${w.message}`);
   ctx.metric('adequacy_warnings', warnings.length, { model: m.alias });
+  ctx.metric('bos_prepended', m.bos?.id != null ? 1 : 0, { model: m.alias });
+  ctx.log(`${m.alias}: ${m.bos ? describeBos(m.bos, 'params.bos') : 'BOS: none; the first token of each unit is context only, not scored.'}`);
   return texts;
 }
 
-/** Per language, the evaluation units as texts and token ids (units with fewer than 2 tokens are dropped). */
-export function tokenizeUnits(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: Pick<TextTokenizer, 'encode'>): Map<string, UnitText[]> {
+/** Per language, the evaluation units as texts and token ids, `bos` first when given (units with fewer than 2 ids are dropped). */
+export function tokenizeUnits(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: Pick<TextTokenizer, 'encode'>, bos?: BosPlan | null): Map<string, UnitText[]> {
   const out = new Map<string, UnitText[]>();
   for (const lang of langs) {
     const units = unitsById(corpus, lang, ids)
-      .map((u) => ({ id: u.id, text: u.text, ids: Int32Array.from(tok.encode(u.text)) }))
+      .map((u) => ({ id: u.id, text: u.text, ids: Int32Array.from(encodeWithBos(tok, u.text, bos)) }))
       .filter((u) => u.ids.length >= 2);
     if (units.length === 0) throw new DataError(`language ${lang} has no evaluation unit of 2 tokens or more; check its text in corpus ${corpus.name}`);
     out.set(lang, units);
@@ -343,9 +356,9 @@ export function tokenizeUnits(corpus: Corpus, langs: readonly string[], ids: rea
   return out;
 }
 
-/** Token sequences of the calibration units of `langs` (one joined text per language). */
-export function calibrationSequences(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: TextTokenizer): Int32Array[] {
-  return langs.map((lang) => Int32Array.from(tok.encode(unitsById(corpus, lang, ids).map((u) => u.text).join('\n')))).filter((s) => s.length >= 2);
+/** Token sequences of the calibration units of `langs` (one joined text per language, `bos` first when given). */
+export function calibrationSequences(corpus: Corpus, langs: readonly string[], ids: readonly string[], tok: Pick<TextTokenizer, 'encode'>, bos?: BosPlan | null): Int32Array[] {
+  return langs.map((lang) => Int32Array.from(encodeWithBos(tok, unitsById(corpus, lang, ids).map((u) => u.text).join('\n'), bos))).filter((s) => s.length >= 2);
 }
 
 // ---------------------------------------------------------------- scoring
@@ -429,9 +442,9 @@ export async function compareTreated(
  * choice made from measurements (the optimal share of B-004, the critical blocks of C-001) is made on
  * these, and the evaluation units then test it without having chosen it (no double dipping).
  */
-export function selectionTexts(t: Pick<StudyTexts, 'corpus' | 'langs' | 'calibration'>, m: { tokenizer: Pick<TextTokenizer, 'encode'> }): Map<string, UnitText[]> {
+export function selectionTexts(t: Pick<StudyTexts, 'corpus' | 'langs' | 'calibration'>, m: { tokenizer: Pick<TextTokenizer, 'encode'>; bos?: BosPlan | null }): Map<string, UnitText[]> {
   if (t.calibration.length === 0) throw new DataError('the split has no calibration units to select on; set corpus.split.calibrationShare above 0');
-  return tokenizeUnits(t.corpus, t.langs.all, t.calibration, m.tokenizer);
+  return tokenizeUnits(t.corpus, t.langs.all, t.calibration, m.tokenizer, m.bos);
 }
 
 /** Records the group means of ΔBPB on the selection units: `sel_low_delta_bpb`, `sel_high_delta_bpb`. */

@@ -31,7 +31,7 @@ export const UNSEEN = '@unseen';
 export const BASELINE_METRICS = Object.freeze({
   /** Σ NLL of the scored tokens of the language's evaluation text, nats. */
   nll_nats: d('nats', 'language', 'total negative log-likelihood of the scored tokens (full precision)'),
-  /** Scored tokens (the first token of each unit is never scored). */
+  /** Scored tokens (every token of each unit with a BOS before it; without one, all but the first: see bos_prepended). */
   tokens: d('tokens', 'language', 'number of scored tokens'),
   /** UTF-8 bytes of the evaluation text. */
   bytes: d('bytes', 'language', 'UTF-8 bytes of the evaluation text'),
@@ -355,6 +355,8 @@ export const VALIDATION_METRICS = Object.freeze({
 export const CHECK_METRICS = Object.freeze({
   /** Findings of src/data/adequacy.ts on the evaluation texts (a language shorter than one scoring window, or with fewer than corpus.minUnits units); each is also a line of the experiment log. */
   adequacy_warnings: d('count', 'experiment', 'adequacy warnings on the evaluation texts (0: every language adequate)'),
+  /** params.bos applied to the model's tokenizer (src/eval/bos.ts): 1 when a BOS token is put before each unit (every token of the unit scored), 0 when not (the first token of each unit is context only). */
+  bos_prepended: d('0/1', 'experiment', 'a BOS token was put before each evaluation unit (1) or not (0)'),
 });
 
 /** Every fixed metric name with its documentation (curve_* and layer* names are built by helpers). */

@@ -54,15 +54,15 @@ test('adequacy, warn: every finding logged and counted in adequacy_warnings; ref
   const texts = evaluationTexts({ corpus: { groups }, ...c }, t, { alias: 'base', tokenizer: charTok, window: { context: 100_000 } });
   assert.equal(texts.get('eng')!.length, 3);
   // Two languages × (fewer than 10 units, and shorter than a 100 000-token window).
-  assert.deepEqual(c.metrics, [{ name: 'adequacy_warnings', value: 4, model: 'base' }]);
-  assert.equal(c.logs.length, 4);
+  assert.deepEqual(c.metrics, [{ name: 'adequacy_warnings', value: 4, model: 'base' }, { name: 'bos_prepended', value: 0, model: 'base' }]);
+  assert.equal(c.logs.filter((l) => l.startsWith('adequacy warning')).length, 4);
   assert.ok(c.logs.some((l) => /^adequacy warning: yor: only 3 aligned units/.test(l)));
   assert.ok(c.logs.some((l) => /^adequacy warning: eng: .*shorter than one scoring window of 100000/.test(l)));
 
   const ok = collect();
   evaluationTexts({ corpus: { groups, minUnits: 3 }, ...ok }, t, { alias: 'base', tokenizer: charTok, window: { context: 16 } });
-  assert.deepEqual(ok.metrics, [{ name: 'adequacy_warnings', value: 0, model: 'base' }]);
-  assert.equal(ok.logs.length, 0);
+  assert.deepEqual(ok.metrics, [{ name: 'adequacy_warnings', value: 0, model: 'base' }, { name: 'bos_prepended', value: 0, model: 'base' }]);
+  assert.deepEqual(ok.logs, ['base: BOS: none; the first token of each unit is context only, not scored.']);
 
   const r = collect();
   assert.throws(
@@ -70,6 +70,17 @@ test('adequacy, warn: every finding logged and counted in adequacy_warnings; ref
     (e: Error) => e instanceof DataError && /^evaluation text inadequate — eng: only 3 aligned units.*yor: only 3/.test(e.message) && !e.message.includes('\n'),
   );
   assert.equal(r.metrics.length, 0);
+});
+
+test('evaluation texts with a BOS: every unit starts with it, bos_prepended is 1 and the convention is logged', () => {
+  const t = studyTexts({ corpus: { groups }, groups, seed: 0 }, 3);
+  const c = collect();
+  const bos = { mode: 'auto', token: '</s>', id: 2, reason: 'tokenizer_config.json: add_bos_token true' } as const;
+  const texts = evaluationTexts({ corpus: { groups, minUnits: 3 }, ...c }, t, { alias: 'opt', tokenizer: charTok, window: { context: 16 }, bos });
+  for (const units of texts.values()) for (const u of units) assert.deepEqual([...u.ids], [2, ...charTok.encode(u.text)]);
+  assert.deepEqual(c.metrics.find((m) => m.name === 'bos_prepended'), { name: 'bos_prepended', value: 1, model: 'opt' });
+  assert.ok(c.logs.some((l) => /^opt: BOS: <\/s> \(id 2\) is put before each text \(params\.bos auto: tokenizer_config\.json: add_bos_token true\)/.test(l)), c.logs.join('\n'));
+  assert.equal(describeMetric('bos_prepended')?.unit, '0/1');
 });
 
 test('training hold-out: the built-in models record their split; a pipeline split that evaluates their training units is refused', () => {
@@ -141,11 +152,14 @@ test('the CLI: adequacy warn records the metric, refuse and a leaking split fail
     assert.equal(warn.code, 0, warn.stdout + warn.stderr);
     const log = readFileSync(join(dir, 'warn', 'logs', 'A-001.r0.log'), 'utf8');
     assert.match(log, /adequacy warning: eng: only 3 aligned units/);
+    assert.match(log, /base: BOS: none \(params\.bos auto: no add_bos_token/);
     const Database = createRequire(import.meta.url)('better-sqlite3');
     const db = new Database(join(dir, 'warn', 'langquant.sqlite'), { readonly: true });
     try {
       const rows = db.prepare("SELECT model, language, value FROM metrics WHERE metric = 'adequacy_warnings'").all();
       assert.deepEqual(rows, [{ model: 'base', language: null, value: 2 }]);
+      // The built-in gpt2-mini follows its own convention (no BOS) under the default params.bos: auto.
+      assert.deepEqual(db.prepare("SELECT model, language, value FROM metrics WHERE metric = 'bos_prepended'").all(), [{ model: 'base', language: null, value: 0 }]);
     } finally {
       db.close();
     }
@@ -157,6 +171,36 @@ test('the CLI: adequacy warn records the metric, refuse and a leaking split fail
     const leak = runCli(['run', pipeline('leak', { split: { trainingShare: 0.2 } }), '--out', join(dir, 'leak')]);
     assert.notEqual(leak.code, 0);
     assert.match(leak.stdout, /A-001 FAILED: replicate 0: model 'base' \(.*gpt2-mini\/?\) was trained on evaluation unit\(s\) [\w-, ]+ in eng, yor[^\n]*trainingShare to at least 0\.4/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the CLI: params.bos always puts <|endoftext|> before each unit of gpt2-mini: bos_prepended 1, one more scored token per unit', { timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'langquant-bos-study-'));
+  try {
+    const file = join(dir, 'bos.yaml');
+    const experiments = [
+      { id: 'A-001', kind: 'baseline', params: { model: 'base', maxUnits: 3 } },
+      { id: 'A-002', kind: 'baseline', params: { model: 'base', maxUnits: 3, bos: 'always' } },
+    ];
+    writeFileSync(file, stringify({ name: 'bos', models: { base: GPT2_MINI }, corpus: { groups, minUnits: 3 }, experiments }));
+    const r = runCli(['run', file, '--out', join(dir, 'out')]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(readFileSync(join(dir, 'out', 'logs', 'A-002.r0.log'), 'utf8'), /base: BOS: <\|endoftext\|> \(id \d+\) is put before each text \(params\.bos always/);
+    const Database = createRequire(import.meta.url)('better-sqlite3');
+    const db = new Database(join(dir, 'out', 'langquant.sqlite'), { readonly: true });
+    try {
+      const q = (metric: string, language: string | null) =>
+        db.prepare('SELECT experiment_id AS id, value FROM metrics WHERE metric = ? AND language IS ? ORDER BY experiment_id').all(metric, language) as { id: string; value: number }[];
+      assert.deepEqual(q('bos_prepended', null).map((x) => [x.id, x.value]), [['A-001', 0], ['A-002', 1]]);
+      for (const lang of ['eng', 'yor']) {
+        const [auto, always] = q('tokens', lang);
+        assert.equal(always.value - auto.value, 3, `${lang}: the first token of each of the 3 units is scored too`);
+      }
+    } finally {
+      db.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

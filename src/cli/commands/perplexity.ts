@@ -7,21 +7,23 @@
 // totals are summed per language; a seeded percentile bootstrap over the units gives a 95 % interval
 // for bits per byte. Languages whose text is shorter than one window or has too few units for an
 // interval are warned about (src/data/adequacy.ts), or refused with --adequacy refuse.
+// --bos auto|always|never (src/eval/bos.ts): a BOS before each text (unit) as the model's tokenizer
+// files say, always, or never; the outputs state which (a header line, the convention, JSON fields).
 
-import { readFileSync, existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { alignedUnitIds, decodeUtf8, unitsById, type CorpusUnit } from '../../data/corpus.ts';
+import { alignedUnitIds, unitsById, type CorpusUnit } from '../../data/corpus.ts';
 import { checkAdequacy } from '../../data/adequacy.ts';
 import { openCorpus } from '../../data/user.ts';
 import { ConfigError, DataError } from '../../errors.ts';
 import { bootstrap, type Interval } from '../../eval/bootstrap.ts';
+import { bosFields, bosOffset, describeBos, encodeWithBos, parseBosMode, resolveBos } from '../../eval/bos.ts';
 import { bitsPerByte, measures, sumTotals, textTotals, variance, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
 import { scoreTokens } from '../../eval/score.ts';
 import { describeConvention, resolveWindowOptions } from '../../eval/windows.ts';
 import type { Engine } from '../../engine/types.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
-import { addTransformOptions, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName } from './nll.ts';
+import { addTransformOptions, BOS_OPTION_HELP, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName, readTextFile } from './nll.ts';
 
 /** Context used when the model has no position limit (ALiBi) and no --context is given. */
 const UNBOUNDED_DEFAULT_CONTEXT = 1024;
@@ -37,6 +39,7 @@ interface PerplexityOptions extends Record<string, unknown> {
   engine: string;
   seed: string;
   adequacy: string;
+  bos: string;
 }
 
 function parseCount(flag: string, v: string | undefined): number | undefined {
@@ -53,13 +56,6 @@ export function windowFor(model: Model, context?: number, stride?: number): { co
     throw new ConfigError(`--context ${K} is longer than the model's ${max} positions; pass --context ${max} or less`);
   }
   return resolveWindowOptions({ context: K, stride });
-}
-
-function readTextFile(file: string): string {
-  if (!existsSync(file) || !statSync(file).isFile()) throw new DataError(`text file ${file} does not exist; pass a UTF-8 text file with --text`);
-  const text = decodeUtf8(readFileSync(file), file);
-  if (text.trim().length === 0) throw new DataError(`text file ${file} is empty; pass a file with some text to score`);
-  return text;
 }
 
 /** Scores one text's ids; fewer than 2 ids leave nothing scored (the text's bytes still count). */
@@ -93,9 +89,11 @@ export function registerPerplexity(program: Command): void {
     .option('--stride <n>', 'tokens each window advances (default: half the context)')
     .option('--seed <n>', 'seed of the bootstrap interval (with --corpus)', '0')
     .option('--engine <name>', `execution engine: ${ENGINE_NAMES.join(' | ')}`, 'auto')
+    .option('--bos <mode>', BOS_OPTION_HELP, 'auto')
     .option('--json', 'print JSON instead of text');
   addTransformOptions(cmd).action(async (opts: PerplexityOptions) => {
     const engineName = parseEngineName(opts.engine);
+    const bosMode = parseBosMode(opts.bos);
     if (opts.text === undefined && opts.corpus === undefined) throw new ConfigError('nothing to score: pass --text FILE, or --corpus udhr --languages eng,swh,…');
     if (opts.text !== undefined && opts.corpus !== undefined) throw new ConfigError('pass either --text or --corpus, not both');
     if (opts.corpus === 'udhr' && !opts.languages) throw new ConfigError('--corpus udhr needs --languages, e.g. --languages eng,swh,yor');
@@ -110,16 +108,21 @@ export function registerPerplexity(program: Command): void {
     const corpus = opts.corpus !== undefined ? openCorpus(opts.corpus, { languages }) : undefined;
 
     const tok = await loadTokenizer(opts.model);
+    const bos = resolveBos(tok, bosMode);
+    const encode = (t: string) => encodeWithBos(tok, t, bos);
     const model = await loadTransformedModel(opts.model, opts);
     const win = windowFor(model, contextArg, strideArg);
-    const convention = describeConvention(win);
+    const convention = `${describeConvention(win, bos.id !== null)} ${describeBos(bos)}`;
+    const bosLine = bos.id !== null ? `${bos.token} (id ${bos.id}) before each text, not scored` : 'none (the first token of each text is not scored)';
     const engine = await openEngine(model, engineName, (msg) => process.stderr.write(`langquant: ${msg}\n`));
     try {
       if (text !== undefined) {
-        const { totals, windows } = await scoreIds(engine, tok.encode(text), text, win);
-        if (totals.tokens === 0) throw new DataError(`text file ${opts.text} is a single token; the first token is never scored, so nothing is left to score — use a longer text`);
+        const ids = encode(text);
+        const { totals, windows } = await scoreIds(engine, ids, text, win);
+        if (totals.tokens === 0) throw new DataError(`text file ${opts.text} is a single token; the first token is never scored and no BOS is put before it, so nothing is left to score — use a longer text or --bos always`);
         const m = measures(totals);
-        const out = { model: opts.model, text: opts.text, engine: engine.name, context: win.context, stride: win.stride, windows, ...m, convention };
+        const textTokens = ids.length - bosOffset(bos);
+        const out = { model: opts.model, text: opts.text, engine: engine.name, context: win.context, stride: win.stride, ...bosFields(bos), textTokens, windows, ...m, convention };
         if (opts.json) {
           process.stdout.write(JSON.stringify(out, null, 2) + '\n');
           return;
@@ -127,7 +130,8 @@ export function registerPerplexity(program: Command): void {
         process.stdout.write(
           [
             `model          ${opts.model} (${engine.name} engine)`,
-            `text           ${opts.text}: ${m.bytes} bytes, ${m.chars} characters, ${m.tokens + 1} tokens`,
+            `text           ${opts.text}: ${m.bytes} bytes, ${m.chars} characters, ${textTokens} tokens`,
+            `BOS            ${bosLine}`,
             `tokens scored  ${m.tokens} in ${windows} window${windows === 1 ? '' : 's'}`,
             `NLL            ${fmt(m.nllNats)} nats (${fmt(m.meanNll)} per token)`,
             `perplexity     ${fmt(m.tokenPerplexity)}`,
@@ -142,7 +146,7 @@ export function registerPerplexity(program: Command): void {
       const ids = alignedUnitIds(c, c.languages);
       if (ids.length === 0) throw new DataError(`the languages ${c.languages.join(', ')} share no units in corpus ${c.name}; score them separately`);
       // Tokenise everything first so that an inadequate language is reported before any scoring.
-      const tokenised = c.languages.map((lang) => ({ lang, units: unitsById(c, lang, ids).map((u: CorpusUnit) => ({ text: u.text, ids: tok.encode(u.text) })) }));
+      const tokenised = c.languages.map((lang) => ({ lang, units: unitsById(c, lang, ids).map((u: CorpusUnit) => ({ text: u.text, ids: encode(u.text) })) }));
       const adequacy = checkAdequacy(
         tokenised.map((l) => ({ lang: l.lang, tokens: l.units.reduce((n, u) => n + u.ids.length, 0), units: l.units.length })),
         { contextTokens: win.context, mode: opts.adequacy as 'warn' | 'refuse' },
@@ -161,7 +165,7 @@ export function registerPerplexity(program: Command): void {
       const unitsNote = `Units: the ${ids.length} units of ${c.name} all these languages share, each scored on its own; bits-per-byte intervals: 95 % percentile bootstrap over units (1000 resamples, seed ${seed}).`;
       if (opts.json) {
         const warnings = adequacy.warnings.map((w) => w.message);
-        process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, languages: results, perplexityVariance: pplVariance, convention, units: unitsNote, warnings }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, ...bosFields(bos), languages: results, perplexityVariance: pplVariance, convention, units: unitsNote, warnings }, null, 2) + '\n');
         return;
       }
       const header = ['language', 'units', 'tokens', 'bytes', 'NLL (nats)', 'PPL', 'bits/byte', '95 % interval', 'bits/char'];
@@ -178,7 +182,7 @@ export function registerPerplexity(program: Command): void {
       ]);
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
       const line = (cells: string[]) => cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ');
-      process.stdout.write([`model ${opts.model} (${engine.name} engine), corpus ${c.name}`, line(header), ...rows.map(line), `variance of token perplexity across languages: ${fmt(pplVariance, 3)}`, convention, unitsNote].join('\n') + '\n');
+      process.stdout.write([`model ${opts.model} (${engine.name} engine), corpus ${c.name}, BOS ${bosLine}`, line(header), ...rows.map(line), `variance of token perplexity across languages: ${fmt(pplVariance, 3)}`, convention, unitsNote].join('\n') + '\n');
     } finally {
       await engine.dispose();
     }
