@@ -19,7 +19,7 @@
 // Reference: issue 7 (research questions); metric names in ./metrics.ts (OPTIMAL_METRICS).
 
 import type { QuestionRuleFn } from '../pipeline/kind.ts';
-import { formatNumber, selectValue, type EvidenceSource } from '../pipeline/rules.ts';
+import { defaultAcross, formatNumber, selectValue, type EvidenceSource } from '../pipeline/rules.ts';
 
 /** The values Q2 reads from the optimalPreservation experiment, by metric name. */
 const Q2_VALUES = {
@@ -61,7 +61,8 @@ export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) =
   const v = {} as Record<keyof typeof Q2_VALUES, number>;
   const missing: string[] = [];
   for (const [name, metric] of Object.entries(Q2_VALUES) as [keyof typeof Q2_VALUES, string][]) {
-    const s = selectValue({ experiment, metric, model, across: name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : 'mean' }, src);
+    // Interval bounds (*_lo, *_hi) take the engine's default: the worst replicate's (min of lower, max of upper).
+    const s = selectValue({ experiment, metric, model, across: name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : defaultAcross(metric) }, src);
     v[name] = s.value;
     if (s.rows === 0) missing.push(`${experiment} ${metric}`);
   }
