@@ -11,7 +11,9 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { DataError, UserError } from '../errors.ts';
 import { canonicalJson, sha256 } from './hash.ts';
-import type { MetricInput } from './kind.ts';
+import type { ConsistencyResult, KindRegistry, MetricInput } from './kind.ts';
+import { importedReplicates, scoreExperiment } from './runner.ts';
+import type { PipelineSpec } from './spec.ts';
 import { Store } from './store.ts';
 
 export interface ImportRow extends MetricInput {
@@ -96,12 +98,17 @@ export function readResultsFile(file: string): { rows: ImportRow[]; note: string
 }
 
 export interface ImportSummary {
-  experiments: { id: string; replicates: number; metrics: number; fingerprint: string }[];
+  experiments: { id: string; replicates: number; metrics: number; fingerprint: string; status: 'passed' | 'failed'; reason: string | null; consistency: ConsistencyResult | null }[];
   note: string;
 }
 
-/** Stores imported rows into a run folder, one transaction per experiment. */
-export function importResults(runDir: string, rows: readonly ImportRow[], note: string): ImportSummary {
+/**
+ * Stores imported rows into a run folder, one transaction per experiment, and scores them as a run's
+ * results are scored (scoreExperiment, as `langquant run` does later with an imported result): when
+ * the folder's latest run has the experiment in its pipeline and `registry` knows its kind, by the
+ * kind's key metrics and consistency rule; otherwise by defaultConsistency over the rows.
+ */
+export function importResults(runDir: string, rows: readonly ImportRow[], note: string, registry: KindRegistry | null = null): ImportSummary {
   if (note.trim() === '') throw new UserError('say where these results come from with --note (e.g. --note "from EXP-039 v3")');
   if (rows.length === 0) throw new DataError('the results file holds no rows');
   const byExp = new Map<string, Map<number, MetricInput[]>>();
@@ -112,7 +119,8 @@ export function importResults(runDir: string, rows: readonly ImportRow[], note: 
   const store = Store.open(runDir);
   try {
     // When a pipeline has run here, an id it does not know is a typo, not a new experiment.
-    const known = ((store.latestRun()?.pipeline as { experiments?: { id: string }[] } | null)?.experiments ?? []).map((e) => e.id);
+    const pipeline = (store.latestRun()?.pipeline ?? null) as Pick<PipelineSpec, 'experiments'> | null;
+    const known = (pipeline?.experiments ?? []).map((e) => e.id);
     if (known.length > 0) {
       const unknown = [...byExp.keys()].filter((id) => !known.includes(id));
       if (unknown.length > 0) throw new DataError(`experiment '${unknown[0]}' is not in the pipeline run in ${runDir} (ids: ${known.join(', ')}); fix the experiment column of the results file`);
@@ -122,23 +130,27 @@ export function importResults(runDir: string, rows: readonly ImportRow[], note: 
       const fp = `import:${sha256(canonicalJson({ note, rows: [...reps].map(([k, m]) => [k, m]) }))}`;
       store.importResults(null, id, fp, note, reps);
       const prev = store.experiment(id);
+      const spec = pipeline?.experiments.find((e) => e.id === id);
+      // The pipeline's experiment when its kind is loaded; else an unknown kind (every finite metric checked).
+      const scored = spec && registry?.get(spec.kind) ? spec : { id, kind: '', params: {} };
+      const sc = scoreExperiment(store, registry, scored, fp, importedReplicates(store, id));
       store.setExperiment({
         id,
-        kind: prev?.kind ?? null,
-        phase: prev?.phase ?? null,
-        question: prev?.question ?? null,
+        kind: prev?.kind ?? spec?.kind ?? null,
+        phase: prev?.phase ?? spec?.phase ?? null,
+        question: prev?.question ?? spec?.question ?? null,
         fingerprint: fp,
         replicates: reps.size,
-        status: 'passed',
-        reason: null,
+        status: sc.status,
+        reason: sc.reason,
         source: 'import',
         sourceRun: null,
         note,
-        complete: true,
-        consistency: null,
+        complete: sc.complete,
+        consistency: sc.consistency,
         runId: prev?.runId ?? null,
       });
-      out.experiments.push({ id, replicates: reps.size, metrics: [...reps.values()].reduce((s, m) => s + m.length, 0), fingerprint: fp });
+      out.experiments.push({ id, replicates: reps.size, metrics: [...reps.values()].reduce((s, m) => s + m.length, 0), fingerprint: fp, status: sc.status, reason: sc.reason, consistency: sc.consistency });
     }
     return out;
   } finally {

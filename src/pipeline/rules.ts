@@ -2,19 +2,28 @@
 // stored evidence into CONFIRMED / REFUTED / PARTIAL / PENDING with a one-line evidence string.
 //
 //   rule:
+//     params: { margin_lo: 0.8, margin_hi: 1.25 }   # optional named constants (numbers)
 //     values:                      # named numbers drawn from the store
 //       ratio: { experiment: A-003, metric: ratio_dbpb, model: base }
-//       lo:    { experiment: A-003, metric: ratio_dbpb, across: lo }
+//       lo:    { experiment: A-003, metric: ratio_dbpb_lo, model: base, across: min }
+//       hi:    { experiment: A-003, metric: ratio_dbpb_hi, model: base, across: max }
 //       agree: { experiment: A-003, consistency: agreeing }
 //     cases:                       # first case whose `when` holds wins; a case without `when` always holds
 //       - { when: "lo > 1 and agree == reps", status: CONFIRMED }
+//       - { when: "lo >= margin_lo and hi <= margin_hi", status: REFUTED }
 //       - { status: PARTIAL }
 //     evidence: "disparity {ratio:.1f}× [{lo:.1f}, {hi:.1f}], consistent in {agree}/{reps} replicates"
 //
 // A value selects metric rows (by experiment, metric, model, language or `@group`, replicate),
 // reduces each replicate's rows with `within` (default mean) and the replicates with `across`
-// (mean, sd, lo/hi of a 95 % t-interval, min, max, n; default mean). Expressions have numbers,
-// value names, + − * /, comparisons, and/or/not, true/false and abs/min/max/sqrt/log/isfinite.
+// (mean, sd, lo/hi of a 95 % t-interval, min, max, n). The default `across` is mean, except for an
+// interval bound: a metric whose name ends in `_lo` defaults to min and one ending in `_hi` to max,
+// so a bound across replicates is the worst replicate's (the weakest replicate decides; averaging
+// bounds would let two strong replicates hide a weak one). An explicit `across` still wins.
+// `params` are named numeric constants (e.g. an equivalence margin) usable like values in `when`
+// and in evidence templates; their names must differ from the values' names. Expressions have
+// numbers, value and param names, + − * /, comparisons, and/or/not, true/false and
+// abs/min/max/sqrt/log/isfinite.
 // Pure: evaluated against an `EvidenceSource`, which the store provides and tests can construct.
 
 import type { ConsistencyResult, MetricRow, QuestionRuleFn } from './kind.ts';
@@ -44,6 +53,8 @@ export interface RuleCase {
 }
 
 export interface DeclarativeRule {
+  /** Named numeric constants usable in `when` and templates (absent in pipelines stored before they existed). */
+  params?: Record<string, number>;
   values: Record<string, ValueSelector>;
   cases: RuleCase[];
   evidence: string | null;
@@ -270,12 +281,17 @@ export function renderTemplate(tpl: string, env: Readonly<Record<string, number>
 
 // ---------------------------------------------------------------- evaluation
 
-/** Every name a declarative rule may use: its values plus `replicates(...)`-free builtins. */
+/** Checks the names a declarative rule uses: each must be one of its values or params. */
 function checkNames(rule: DeclarativeRule): string[] {
   const errors: string[] = [];
-  const known = new Set(Object.keys(rule.values));
+  const params = rule.params ?? {};
+  for (const [name, v] of Object.entries(params)) {
+    if (Object.hasOwn(rule.values, name)) errors.push(`params.${name}: the name is also a value's; give the constant another name`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) errors.push(`params.${name}: '${String(v)}' is not a number; a declarative rule's params are numeric constants`);
+  }
+  const known = new Set([...Object.keys(rule.values), ...Object.keys(params)]);
   const use = (names: Iterable<string>, where: string) => {
-    for (const n of names) if (!known.has(n)) errors.push(`${where} uses '${n}', which is not one of its values (${[...known].join(', ') || 'none'})`);
+    for (const n of names) if (!known.has(n)) errors.push(`${where} uses '${n}', which is not one of its values or params (${[...known].join(', ') || 'none'})`);
   };
   rule.cases.forEach((c, i) => {
     if (c.when !== null) {
@@ -317,6 +333,15 @@ export function checkRule(q: QuestionSpec, experimentIds: ReadonlySet<string>, g
   return errors;
 }
 
+/**
+ * How replicates are reduced when a selector names no `across`: an interval's lower bound (`*_lo`)
+ * by its minimum and its upper bound (`*_hi`) by its maximum — the worst replicate's interval —,
+ * anything else by the mean.
+ */
+export function defaultAcross(metric: string | undefined): 'mean' | 'min' | 'max' {
+  return metric?.endsWith('_lo') ? 'min' : metric?.endsWith('_hi') ? 'max' : 'mean';
+}
+
 /** The value a selector draws from the evidence; `rows` is how many metric rows it used. */
 export function selectValue(sel: ValueSelector, src: EvidenceSource): { value: number; rows: number } {
   if (sel.consistency !== undefined) {
@@ -338,7 +363,7 @@ export function selectValue(sel: ValueSelector, src: EvidenceSource): { value: n
   const within = sel.within ?? 'mean';
   const perRep = [...byRep.keys()].sort((a, b) => a - b).map((k) => reduce(byRep.get(k)!, within));
   const s = summarize(perRep);
-  const across = sel.across ?? 'mean';
+  const across = sel.across ?? defaultAcross(sel.metric);
   const value =
     across === 'mean' ? s.mean : across === 'sd' ? s.sd : across === 'lo' ? s.lo : across === 'hi' ? s.hi : across === 'n' ? s.n : across === 'min' ? Math.min(...perRep) : Math.max(...perRep);
   return { value, rows: rows.length };
@@ -374,7 +399,7 @@ export function evaluateQuestion(q: QuestionSpec, src: EvidenceSource, codeRules
     const r = fn(src, rule.params);
     return verdict(r.status, r.evidence);
   }
-  const env: Record<string, number> = {};
+  const env: Record<string, number> = { ...(rule.params ?? {}) };
   const missing: string[] = [];
   for (const [name, sel] of Object.entries(rule.values)) {
     const { value, rows } = selectValue(sel, src);

@@ -105,8 +105,18 @@ export function storedResults(store: Store | null): StoredResults {
   };
 }
 
-/** Scores stored results: complete, key metrics finite (checked per attempt), replicates consistent. */
-export function scoreExperiment(store: Store, registry: KindRegistry, e: ExperimentSpec, fingerprint: string, replicates: number): { status: 'passed' | 'failed'; reason: string | null; complete: boolean; consistency: ConsistencyResult | null } {
+/** How many replicates an imported result holds (scored as replicates 0 … n − 1), at least 1. */
+export function importedReplicates(store: Store, id: string): number {
+  return Math.max(1, store.imported(id)?.replicates ?? 1);
+}
+
+/**
+ * Scores stored results: complete, key metrics finite (checked per attempt), replicates consistent
+ * (the kind's rule, else defaultConsistency over its key metrics). Used for run, reused and imported
+ * results alike. When the kind is unknown (results imported where no pipeline has run), the
+ * consistency is defaultConsistency over every metric recorded finite in all replicates.
+ */
+export function scoreExperiment(store: Store, registry: KindRegistry | null, e: Pick<ExperimentSpec, 'id' | 'kind' | 'params'>, fingerprint: string, replicates: number): { status: 'passed' | 'failed'; reason: string | null; complete: boolean; consistency: ConsistencyResult | null } {
   const passing = store.passingAttempts(e.id, fingerprint);
   const missing = Array.from({ length: replicates }, (_, k) => k).filter((k) => !passing.has(k));
   if (missing.length > 0) return { status: 'failed', reason: `no passing result for replicate(s) ${missing.join(', ')}`, complete: false, consistency: null };
@@ -114,8 +124,8 @@ export function scoreExperiment(store: Store, registry: KindRegistry, e: Experim
     .filter((a) => a.replicate < replicates)
     .sort((a, b) => a.replicate - b.replicate)
     .map((a) => ({ replicate: a.replicate, metrics: store.metricsOfAttempts([a.id]) }));
-  const kind = registry.get(e.kind);
-  const keys = kind ? keyMetricsOf(kind, e.params) : [];
+  const kind = registry?.get(e.kind);
+  const keys = kind ? keyMetricsOf(kind, e.params) : commonFiniteMetrics(reps);
   // Run attempts were checked as they ended; imported ones are checked here.
   for (const r of reps) {
     const problem = keyMetricProblem(keys, r.metrics);
@@ -123,6 +133,16 @@ export function scoreExperiment(store: Store, registry: KindRegistry, e: Experim
   }
   const c = kind?.consistency ? kind.consistency(reps, e.params) : defaultConsistency(reps, keys);
   return { status: c.ok ? 'passed' : 'failed', reason: c.ok ? null : `inconsistent across replicates: ${c.detail}`, complete: true, consistency: c };
+}
+
+/** Metric names recorded, and finite in every row, in every replicate: the key metrics of an unknown kind. */
+function commonFiniteMetrics(reps: readonly { metrics: readonly MetricInput[] }[]): string[] {
+  const names = (r: { metrics: readonly MetricInput[] }) => {
+    const bad = new Set(r.metrics.filter((m) => !Number.isFinite(m.value)).map((m) => m.metric));
+    return new Set(r.metrics.map((m) => m.metric).filter((m) => !bad.has(m)));
+  };
+  const sets = reps.map(names);
+  return sets.length === 0 ? [] : [...sets[0]].filter((m) => sets.every((s) => s.has(m))).sort();
 }
 
 /** Checks an attempt's metrics: each key metric recorded and finite. Returns the problem, or null. */
@@ -210,8 +230,22 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       if (!entry.selected) {
         // Not selected (--only/--from): its stored state stands if it is for the current inputs.
         const prev = store.experiment(id);
-        const passed = entry.upToDate || (prev?.status === 'passed' && prev.fingerprint === entry.fingerprint);
-        if (!prev || prev.fingerprint !== entry.fingerprint) setState(e, entry, passed ? 'passed' : 'pending', passed ? null : 'not selected by --only/--from', { source: passed ? (entry.resultSource === 'import' ? 'import' : 'cache') : null, complete: passed });
+        if (entry.upToDate) {
+          // Scored as when selected (below), so that a stored state without a consistency record (an
+          // import scored where no pipeline was known, or none at all) gets its kind's verdict, and
+          // dependents see the same status either way. Rewritten only when the verdict changed.
+          const fp = entry.fingerprint!;
+          const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates);
+          const same = prev !== null && prev.fingerprint === fp && prev.status === sc.status && prev.reason === sc.reason && prev.complete === sc.complete && JSON.stringify(prev.consistency) === JSON.stringify(sc.consistency);
+          if (!same) {
+            const src = entry.resultSource === 'import' ? 'import' : 'cache';
+            setState(e, entry, sc.status, sc.reason, { source: src, complete: sc.complete, consistency: sc.consistency, sourceRun: [...store.passingAttempts(id, fp).values()][0]?.runId ?? null });
+          }
+          state.set(id, { status: sc.status, reason: sc.reason });
+          continue;
+        }
+        const passed = prev?.status === 'passed' && prev.fingerprint === entry.fingerprint;
+        if (!prev || prev.fingerprint !== entry.fingerprint) setState(e, entry, 'pending', 'not selected by --only/--from');
         state.set(id, { status: passed ? 'passed' : 'pending', reason: passed ? null : 'not selected by --only/--from' });
         continue;
       }
@@ -242,7 +276,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       }
       const fp = entry.fingerprint!;
       if (entry.upToDate) {
-        const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? Math.max(1, store.imported(id)?.replicates ?? 1) : e.replicates);
+        const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates);
         const src = entry.resultSource === 'import' ? 'import' : 'cache';
         const firstRun = [...store.passingAttempts(id, fp).values()][0]?.runId ?? null;
         setState(e, entry, sc.status, sc.reason, { source: src, complete: sc.complete, consistency: sc.consistency, sourceRun: firstRun });

@@ -40,7 +40,10 @@ const RuleSchema = z.strictObject({
     .describe('the first case whose when holds decides'),
   evidence: z.string().optional().describe('template: {name}, {name:.2f}, {name:.3g}, {name:.1%}'),
   fn: z.string().optional().describe('a rule function exported as rules.<fn> by a kinds module (instead of values/cases)'),
-  params: z.record(z.string(), z.unknown()).optional().describe('parameters of the rule function'),
+  params: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('with fn: parameters of the rule function; with values/cases: named numeric constants (e.g. an equivalence margin) usable in when and evidence, named unlike the values'),
 });
 
 const ExperimentSchema = z.strictObject({
@@ -305,8 +308,10 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
       } else if (!r.cases) {
         at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule: needs cases (a list of { when, status }) or fn`);
       } else {
-        if (r.params) at(['questions', i, 'rule', 'params'], `questions[${i}] (${q.id}).rule.params: only a rule with fn takes params`);
-        rule = { values: r.values ?? {}, cases: r.cases.map((c) => ({ when: c.when ?? null, status: c.status, evidence: c.evidence ?? null })), evidence: r.evidence ?? null };
+        const params = r.params ?? {};
+        for (const name of Object.keys(params)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) at(['questions', i, 'rule', 'params', name], `questions[${i}] (${q.id}).rule.params: '${name}' is not an identifier (letters, digits, _), so no expression could name it`);
+        // Numbers only, and no name shared with a value: checked with the rest of the rule by checkRule.
+        rule = { params: params as Record<string, number>, values: r.values ?? {}, cases: r.cases.map((c) => ({ when: c.when ?? null, status: c.status, evidence: c.evidence ?? null })), evidence: r.evidence ?? null };
       }
     }
     const spec: QuestionSpec = { id: q.id, question: q.question, experiments: exps, rule };

@@ -155,6 +155,8 @@ export interface MetricSummary extends Summary {
   language: string | null;
   metric: string;
   nonFinite: number; // replicates whose value was NaN or ±Inf (left out of the summary)
+  min: number; // smallest and largest finite replicate value (NaN when none): an interval bound's worst replicate
+  max: number;
 }
 
 const now = () => new Date().toISOString();
@@ -484,7 +486,15 @@ export class Store {
       if (Number.isFinite(m.value)) g.values.push(m.value);
       else g.nonFinite++;
     }
-    return [...groups.values()].map((g) => ({ model: g.model, language: g.language, metric: g.metric, nonFinite: g.nonFinite, ...summarize(g.values) }));
+    return [...groups.values()].map((g) => ({
+      model: g.model,
+      language: g.language,
+      metric: g.metric,
+      nonFinite: g.nonFinite,
+      ...summarize(g.values),
+      min: g.values.length ? Math.min(...g.values) : NaN,
+      max: g.values.length ? Math.max(...g.values) : NaN,
+    }));
   }
 
   // ------------------------------------------------------------ experiment states

@@ -12,10 +12,15 @@ import {
   parseCurveMetric,
   parseLayerMetric,
 } from '../study/metrics.ts';
+import { defaultAcross } from '../pipeline/rules.ts';
+import type { MetricSummary } from '../pipeline/store.ts';
 import { groupOf, summaryOf, type ExperimentData, type ReportData } from './data.ts';
 import { GROUP_COLOURS, groupColour, type VlSpec } from './charts.ts';
 
-/** Where a table cell's number comes from: the mean over replicates of one stored metric. */
+/**
+ * Where a table cell's number comes from: one stored metric over replicates — its mean, or for an
+ * interval bound (`*_lo`, `*_hi`) the worst replicate's (min of lower, max of upper bounds; boundValue).
+ */
 export interface CellRef {
   experiment: string;
   metric: string;
@@ -26,7 +31,7 @@ export interface CellRef {
 export interface Cell {
   text: string;
   value?: number; // the exact number shown (rounded in `text`)
-  ref?: CellRef; // set when `value` is a store metric's mean over replicates
+  ref?: CellRef; // set when `value` is a store metric over replicates (mean, or a bound's worst replicate)
   derived?: boolean; // computed here from store numbers (e.g. a difference); never set with ref
   worded?: boolean; // `text` puts the number in words (a 0/1 flag as stable/unstable, yes/no)
   sd?: number; // sample standard deviation over replicates, shown as ± after the mean
@@ -81,12 +86,30 @@ function formatSd(v: number): string {
 
 const text = (t: string): Cell => ({ text: t });
 
-/** A cell holding the mean over replicates of one metric (with ± sd when there are several). */
+/**
+ * A metric over replicates as the report shows it: the mean, except for an interval bound, which is
+ * the worst replicate's — the smallest lower bound (`*_lo`) and the largest upper bound (`*_hi`) —
+ * as the question rules read it (defaultAcross in src/pipeline/rules.ts). NaN when no replicate is finite.
+ */
+export function boundValue(s: MetricSummary): number {
+  if (s.n === 0) return NaN;
+  const across = defaultAcross(s.metric);
+  return across === 'min' ? s.min : across === 'max' ? s.max : s.mean;
+}
+
+/** Label of an interval column: across replicates it is the worst replicate's interval, not a mean. */
+const WORST = ' (worst replicate)';
+
+/** A cell holding one metric over replicates: the mean (± sd when there are several), or a bound's worst replicate. */
 export function metricCell(e: ExperimentData, metric: string, model: string | null, language: string | null): Cell {
   const s = summaryOf(e, metric, model, language);
   const ref = { experiment: e.id, metric, model, language };
   if (!s) return { text: '–' };
   if (s.n === 0) return { text: 'n/a', value: NaN, ref }; // every replicate non-finite (e.g. the interval of an unstable ratio)
+  if (defaultAcross(metric) !== 'mean') {
+    const v = boundValue(s);
+    return { text: formatNumber(v), value: v, ref };
+  }
   const hasSd = s.n > 1 && Number.isFinite(s.sd) && s.sd > 0;
   return { text: formatNumber(s.mean) + (hasSd ? ` ± ${formatSd(s.sd)}` : ''), value: s.mean, ref, ...(hasSd ? { sd: s.sd } : {}) };
 }
@@ -138,9 +161,10 @@ function derivedCell(v: number): Cell {
   return Number.isFinite(v) ? { text: formatNumber(v), value: v, derived: true } : { text: '–' };
 }
 
-const meanOf = (e: ExperimentData, metric: string, model: string | null, language: string | null): number => {
+/** One metric over replicates (the mean; an interval bound's worst replicate), NaN when absent. */
+const overReplicates = (e: ExperimentData, metric: string, model: string | null, language: string | null): number => {
   const s = summaryOf(e, metric, model, language);
-  return s && s.n > 0 ? s.mean : NaN;
+  return s ? boundValue(s) : NaN;
 };
 
 function unit(metric: string): string | undefined {
@@ -240,7 +264,7 @@ function baselineFigure(d: ReportData): Figure {
           ...GROUP_ROWS.filter((g) => summaryOf(e, 'bpb', model, g)).map((g) => [text(g), text(groupLabel(g)), metricCell(e, 'bpb', model, g), metricCell(e, 'ppl', model, g), text(''), text(''), text('')]),
         ],
       });
-      const values = langs.map((l) => ({ language: l, group: groupOf(d.groups, l), bpb: meanOf(e, 'bpb', model, l), ppl: meanOf(e, 'ppl', model, l) }));
+      const values = langs.map((l) => ({ language: l, group: groupOf(d.groups, l), bpb: overReplicates(e, 'bpb', model, l), ppl: overReplicates(e, 'ppl', model, l) }));
       const bar = (field: string, title: string) => ({
         width: Math.max(220, langs.length * 16),
         height: 200,
@@ -292,7 +316,7 @@ function degradationFigure(d: ReportData): Figure {
     experiments: all.map((e) => e.id),
     definitions: [
       define('delta_bpb', 'ΔBPB'),
-      'Interval: 95 % bootstrap interval of ΔBPB from resampling the language\'s aligned text units (UDHR articles); error bars in the chart.',
+      'Interval: 95 % bootstrap interval of ΔBPB from resampling the language\'s aligned text units (UDHR articles); error bars in the chart. Over several replicates it is the worst replicate\'s: the smallest lower and the largest upper bound, not a mean of bounds.',
       define('ppl_rel_increase', 'Relative PPL increase'),
       define('kl_mean', 'KL'),
       define('top1_agree', 'Top-1'),
@@ -326,8 +350,8 @@ function degradationFigure(d: ReportData): Figure {
           { label: 'language', key: true },
           { label: 'group' },
           { label: 'ΔBPB', unit: unit('delta_bpb'), decimals: 'dbpb' },
-          { label: 'ΔBPB 2.5 %', unit: unit('delta_bpb'), decimals: 'dbpb' },
-          { label: 'ΔBPB 97.5 %', unit: unit('delta_bpb'), decimals: 'dbpb' },
+          { label: `ΔBPB 2.5 %${WORST}`, unit: unit('delta_bpb'), decimals: 'dbpb' },
+          { label: `ΔBPB 97.5 %${WORST}`, unit: unit('delta_bpb'), decimals: 'dbpb' },
           { label: 'PPL_q/PPL_fp − 1', unit: unit('ppl_rel_increase') },
           { label: 'KL mean', unit: unit('kl_mean') },
           { label: 'top-1 agreement', unit: unit('top1_agree') },
@@ -337,10 +361,10 @@ function degradationFigure(d: ReportData): Figure {
       const values = langs.map((l) => ({
         language: l,
         group: groupOf(d.groups, l),
-        dbpb: meanOf(e, 'delta_bpb', model, l),
-        lo: meanOf(e, 'delta_bpb_lo', model, l),
-        hi: meanOf(e, 'delta_bpb_hi', model, l),
-        rel: meanOf(e, 'ppl_rel_increase', model, l),
+        dbpb: overReplicates(e, 'delta_bpb', model, l),
+        lo: overReplicates(e, 'delta_bpb_lo', model, l),
+        hi: overReplicates(e, 'delta_bpb_hi', model, l),
+        rel: overReplicates(e, 'ppl_rel_increase', model, l),
       }));
       const rel = {
         width: Math.max(220, langs.length * 16),
@@ -372,7 +396,7 @@ function disparityFigure(d: ReportData): Figure {
     definitions: [
       define('ratio_dbpb', 'Ratio (ΔBPB)'),
       define('ratio_ppl', 'Ratio (PPL)'),
-      'Intervals: 95 % paired bootstrap over aligned text units. A ratio is unstable — not a number to report — when the high-resource mean is ≤ 0 or its interval contains 0; 1 means no disparity (dashed line).',
+      'Intervals: 95 % paired bootstrap over aligned text units; over several replicates the worst replicate\'s (smallest lower, largest upper bound). A ratio is unstable — not a number to report — when the high-resource mean is ≤ 0 or its interval contains 0; 1 means no disparity (dashed line).',
       define('gap_dbpb', 'Gap'),
     ],
     chart: null,
@@ -401,8 +425,8 @@ function disparityFigure(d: ReportData): Figure {
       ]);
       for (const [measure, m] of [['ΔBPB', 'ratio_dbpb'], ['relative PPL increase', 'ratio_ppl']] as const) {
         if (!summaryOf(e, m, model, null)) continue;
-        const unstable = meanOf(e, `${m}_unstable`, model, null) > 0;
-        values.push({ model: `${model ?? '–'} (${e.id})`, measure, ratio: meanOf(e, m, model, null), lo: meanOf(e, `${m}_lo`, model, null), hi: meanOf(e, `${m}_hi`, model, null), state: unstable ? 'unstable' : 'stable' });
+        const unstable = overReplicates(e, `${m}_unstable`, model, null) > 0;
+        values.push({ model: `${model ?? '–'} (${e.id})`, measure, ratio: overReplicates(e, m, model, null), lo: overReplicates(e, `${m}_lo`, model, null), hi: overReplicates(e, `${m}_hi`, model, null), state: unstable ? 'unstable' : 'stable' });
       }
     }
   }
@@ -413,12 +437,12 @@ function disparityFigure(d: ReportData): Figure {
       { label: 'model', key: true },
       { label: 'experiment', key: true },
       { label: 'ratio ΔBPB', decimals: 'dbpb' },
-      { label: '2.5 %', decimals: 'dbpb' },
-      { label: '97.5 %', decimals: 'dbpb' },
+      { label: `2.5 %${WORST}`, decimals: 'dbpb' },
+      { label: `97.5 %${WORST}`, decimals: 'dbpb' },
       { label: 'unstable?' },
       { label: 'ratio PPL', decimals: 'ppl' },
-      { label: '2.5 %', decimals: 'ppl' },
-      { label: '97.5 %', decimals: 'ppl' },
+      { label: `2.5 %${WORST}`, decimals: 'ppl' },
+      { label: `97.5 %${WORST}`, decimals: 'ppl' },
       { label: 'unstable?' },
       { label: 'gap ΔBPB', unit: unit('gap_dbpb') },
     ],
@@ -499,7 +523,7 @@ function preservationFigure(d: ReportData): Figure {
         const src = stabilitySource(d, e, p, model);
         if (src) return unstableCell(src, 'ratio_dbpb_unstable', model);
         const high = byShare.get(p)!.get(`delta_bpb|${HIGH}`);
-        return high !== undefined && meanOf(e, high, model, HIGH) <= 0 ? { text: 'unstable (high-resource mean ≤ 0)', value: 1, derived: true, worded: true } : text('–');
+        return high !== undefined && overReplicates(e, high, model, HIGH) <= 0 ? { text: 'unstable (high-resource mean ≤ 0)', value: 1, derived: true, worded: true } : text('–');
       };
       const unstableAt = new Set(shares.filter((p) => (stability(p).value ?? 0) > 0));
       fig.tables.push({
@@ -515,15 +539,15 @@ function preservationFigure(d: ReportData): Figure {
         ],
         rows: shares.map((p) => [text(formatNumber(p * 100)), cell(p, 'bits_per_weight', null), cell(p, 'delta_bpb', HIGH), cell(p, 'delta_bpb', LOW), cell(p, 'ratio_dbpb', null), stability(p)]),
       });
-      const optShare = meanOf(e, 'optimal_share', model, null);
-      const optBits = meanOf(e, 'optimal_bits_per_weight', model, null);
+      const optShare = overReplicates(e, 'optimal_share', model, null);
+      const optBits = overReplicates(e, 'optimal_bits_per_weight', model, null);
       if (Number.isFinite(optShare)) {
-        fig.notes.push(`${e.id}: optimal share ${formatNumber(optShare * 100)} % at ${formatNumber(optBits)} bits per weight` + (Number.isFinite(meanOf(e, 'optimal_reduction_share', model, null)) ? `, reaching ${formatNumber(meanOf(e, 'optimal_reduction_share', model, null) * 100)} % of the largest reduction (target ${formatNumber(meanOf(e, 'target_fraction', model, null) * 100)} %).` : '.'));
+        fig.notes.push(`${e.id}: optimal share ${formatNumber(optShare * 100)} % at ${formatNumber(optBits)} bits per weight` + (Number.isFinite(overReplicates(e, 'optimal_reduction_share', model, null)) ? `, reaching ${formatNumber(overReplicates(e, 'optimal_reduction_share', model, null) * 100)} % of the largest reduction (target ${formatNumber(overReplicates(e, 'target_fraction', model, null) * 100)} %).` : '.'));
       }
       if (unstableAt.size) fig.notes.push(`${e.id}: the disparity ratio at ${[...unstableAt].map((p) => `p = ${formatNumber(p * 100)} %`).join(', ')} is unstable (the high-resource mean ΔBPB is ≤ 0 or its interval contains 0), so it is not drawn.`);
       const num = (p: number, f: string, l: string | null) => {
         const name = byShare.get(p)!.get(`${f}|${l ?? ''}`);
-        return name ? meanOf(e, name, model, l) : NaN;
+        return name ? overReplicates(e, name, model, l) : NaN;
       };
       const optimal = (p: number) => Number.isFinite(optShare) && Math.abs(p - optShare) < 0.005;
       const values: Record<string, unknown>[] = [];
@@ -602,7 +626,7 @@ function heatmapFigure(d: ReportData): Figure {
       const cells = e.summaries.filter((s) => s.model === model && parseLayerMetric(s.metric)?.field === 'delta_bpb' && s.language !== null);
       const layers = [...new Set(cells.map((s) => parseLayerMetric(s.metric)!.layer))].sort((a, b) => a - b);
       const langs = [...orderLanguages(d, [...new Set(cells.map((s) => s.language!).filter((l) => !l.startsWith('@')))]), ...GROUP_ROWS.filter((g) => cells.some((s) => s.language === g))];
-      const critical = new Set(layers.filter((i) => meanOf(e, `layer${i}_critical`, model, null) > 0.5 || meanOf(e, `layer${i}_critical`, null, null) > 0.5));
+      const critical = new Set(layers.filter((i) => overReplicates(e, `layer${i}_critical`, model, null) > 0.5 || overReplicates(e, `layer${i}_critical`, null, null) > 0.5));
       fig.tables.push({
         id: `layer-sensitivity-${e.id}${model ? `-${model}` : ''}`,
         caption: `${e.id}${model ? ` · model ${model}` : ''} · ΔBPB (bits/byte) by quantised block`,
@@ -666,7 +690,7 @@ function layerPreservationFigure(d: ReportData): Figure {
         text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)),
         metricCell(e, 'layer_delta_bpb', model, l),
         metricCell(e, 'uniform_delta_bpb', model, l),
-        derivedCell(meanOf(e, 'layer_delta_bpb', model, l) - meanOf(e, 'uniform_delta_bpb', model, l)),
+        derivedCell(overReplicates(e, 'layer_delta_bpb', model, l) - overReplicates(e, 'uniform_delta_bpb', model, l)),
       ];
       fig.tables.push({
         id: `layer-preservation-${e.id}${model ? `-${model}` : ''}`,
@@ -687,12 +711,12 @@ function layerPreservationFigure(d: ReportData): Figure {
       fig.tables.push({
         id: `layer-preservation-diff-${e.id}${model ? `-${model}` : ''}`,
         caption: `${e.id}${model ? ` · model ${model}` : ''} · low-resource mean ΔBPB, layer-specific − uniform`,
-        columns: [{ label: 'measure', key: true }, { label: 'difference', unit: 'bits/byte', decimals: 'dbpb' }, { label: '2.5 %', decimals: 'dbpb' }, { label: '97.5 %', decimals: 'dbpb' }, { label: 'significant?' }],
+        columns: [{ label: 'measure', key: true }, { label: 'difference', unit: 'bits/byte', decimals: 'dbpb' }, { label: `2.5 %${WORST}`, decimals: 'dbpb' }, { label: `97.5 %${WORST}`, decimals: 'dbpb' }, { label: 'significant?' }],
         rows: [[text('low-resource mean ΔBPB'), metricCell(e, 'diff_low_delta_bpb', model, null), metricCell(e, 'diff_low_delta_bpb_lo', model, null), metricCell(e, 'diff_low_delta_bpb_hi', model, null), sig.value === undefined ? sig : { ...sig, worded: true, text: sig.value > 0.5 ? 'yes' : 'no' }]],
       });
       const values = langs.flatMap((l) => [
-        { language: l, group: groupOf(d.groups, l), strategy: 'layer-specific', dbpb: meanOf(e, 'layer_delta_bpb', model, l) },
-        { language: l, group: groupOf(d.groups, l), strategy: 'uniform', dbpb: meanOf(e, 'uniform_delta_bpb', model, l) },
+        { language: l, group: groupOf(d.groups, l), strategy: 'layer-specific', dbpb: overReplicates(e, 'layer_delta_bpb', model, l) },
+        { language: l, group: groupOf(d.groups, l), strategy: 'uniform', dbpb: overReplicates(e, 'uniform_delta_bpb', model, l) },
       ]);
       // One panel per resource group, so the groups stay apart without a second colour scale.
       panels.push({
@@ -762,7 +786,7 @@ function crossModelFigure(d: ReportData): Figure {
   fig.tables.push({
     id: 'cross-model-correlation',
     caption: `agreement with ${baseModel ?? 'the base model'}`,
-    columns: [{ label: 'model', key: true }, { label: 'experiment' }, { label: 'ρ (Spearman)' }, { label: 'ratio ΔBPB', decimals: 'ratio' }, { label: '2.5 %', decimals: 'ratio' }, { label: '97.5 %', decimals: 'ratio' }, { label: 'interval excludes 1?' }],
+    columns: [{ label: 'model', key: true }, { label: 'experiment' }, { label: 'ρ (Spearman)' }, { label: 'ratio ΔBPB', decimals: 'ratio' }, { label: `2.5 %${WORST}`, decimals: 'ratio' }, { label: `97.5 %${WORST}`, decimals: 'ratio' }, { label: 'interval excludes 1?' }],
     rows: others.map((o) => {
       const ex = corrCell(o.e, 'ratio_excludes_1', o.model);
       return [text(o.model ?? '–'), text(o.e.id), corrCell(o.e, 'rank_corr_delta_bpb', o.model), metricCell(o.e, 'ratio_dbpb', o.model, null), metricCell(o.e, 'ratio_dbpb_lo', o.model, null), metricCell(o.e, 'ratio_dbpb_hi', o.model, null), ex.value === undefined ? ex : { ...ex, worded: true, text: ex.value > 0.5 ? 'yes' : 'no' }];
@@ -770,7 +794,7 @@ function crossModelFigure(d: ReportData): Figure {
   });
   const panels = others.map((o) => {
     const rho = corrCell(o.e, 'rank_corr_delta_bpb', o.model).value;
-    const values = langs.map((l) => ({ language: l, group: groupOf(d.groups, l), base: meanOf(base, 'delta_bpb', baseModel, l), other: meanOf(o.e, 'delta_bpb', o.model, l) })).filter((v) => Number.isFinite(v.base) && Number.isFinite(v.other));
+    const values = langs.map((l) => ({ language: l, group: groupOf(d.groups, l), base: overReplicates(base, 'delta_bpb', baseModel, l), other: overReplicates(o.e, 'delta_bpb', o.model, l) })).filter((v) => Number.isFinite(v.base) && Number.isFinite(v.other));
     const x = { field: 'base', type: 'quantitative', title: `${baseModel ?? 'base'} ΔBPB (bits/byte)` };
     const y = { field: 'other', type: 'quantitative', title: `${o.model ?? o.e.id} ΔBPB (bits/byte)` };
     return {

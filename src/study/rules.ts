@@ -19,7 +19,7 @@
 // Reference: issue 7 (research questions); metric names in ./metrics.ts (OPTIMAL_METRICS).
 
 import type { QuestionRuleFn } from '../pipeline/kind.ts';
-import { formatNumber, selectValue, type EvidenceSource } from '../pipeline/rules.ts';
+import { defaultAcross, formatNumber, selectValue, type EvidenceSource } from '../pipeline/rules.ts';
 import { controlMetric, parseControlMetric } from './metrics.ts';
 
 /** The values Q2 reads from the optimalPreservation experiment, by metric name. */
@@ -71,7 +71,7 @@ function shareControls(src: EvidenceSource, controls: string, model: string): Sh
     if (c && c.field === 'share' && (r.model === model || r.model === null)) shares.add(c.share);
   }
   const val = (share: number, field: Parameters<typeof controlMetric>[1]) =>
-    selectValue({ experiment: controls, metric: controlMetric(share, field), model, across: field.endsWith('_lo') ? 'min' : field.endsWith('_hi') || field === 'helps' ? (field === 'helps' ? 'min' : 'max') : 'mean' }, src).value;
+    selectValue({ experiment: controls, metric: controlMetric(share, field), model, across: field === 'helps' ? 'min' : defaultAcross(field) }, src).value;
   return [...shares].sort((a, b) => a - b).map((share) => ({
     share,
     vsRtn: val(share, 'vs_rtn'), vsRtnLo: val(share, 'vs_rtn_lo'), vsRtnHi: val(share, 'vs_rtn_hi'), rtnBits: val(share, 'rtn_bits_per_weight'),
@@ -92,9 +92,8 @@ export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) =
   const v = {} as Record<keyof typeof Q2_VALUES, number>;
   const missing: string[] = [];
   for (const [name, metric] of Object.entries(Q2_VALUES) as [keyof typeof Q2_VALUES, string][]) {
-    // Bounds across replicates are the worst replicate's; flags the most cautious one.
-    const across = name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : metric.endsWith('_lo') ? 'min' : metric.endsWith('_hi') ? 'max' : 'mean';
-    const s = selectValue({ experiment, metric, model, across }, src);
+    // Interval bounds (*_lo, *_hi) take the engine's default: the worst replicate's (min of lower, max of upper).
+    const s = selectValue({ experiment, metric, model, across: name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : defaultAcross(metric) }, src);
     v[name] = s.value;
     if (s.rows === 0) missing.push(`${experiment} ${metric}`);
   }

@@ -120,6 +120,51 @@ test('scoring: replicates that disagree fail the experiment with the reason; agr
   }
 });
 
+test('import scores replicates like a run: the kind\'s consistency where the pipeline is known, else defaultConsistency over the rows', async () => {
+  const registry = await KindRegistry.load([KINDS]);
+  const rows = (signs: number[]) => signs.flatMap((sign, k) => ['a', 'b', 'c', 'd'].map((lang, i) => ({ experiment: 'F', metric: 'effect', value: sign * (i + 1), language: lang, model: null, replicate: k })));
+  const withPipeline = () => {
+    const d = tmp();
+    const w = Store.open(d);
+    w.beginRun({ pipelineFile: null, pipeline: { experiments: [{ id: 'F', kind: 'flip', params: {}, phase: 'A', question: 'Q1' }] }, options: null, toolVersion: 't', pid: process.pid });
+    w.close();
+    return d;
+  };
+  const state = (d: string) => {
+    const st = Store.openReadOnly(d)!;
+    try {
+      return st.experiment('F')!;
+    } finally {
+      st.close();
+    }
+  };
+  // Known pipeline and kind: the kind's rule decides, with its reason; kind and phase come from the pipeline.
+  const good = withPipeline();
+  const s1 = importResults(good, rows([1, 1, 1]), 'from EXP-039 v3', registry);
+  assert.equal(s1.experiments[0].status, 'passed');
+  const e1 = state(good);
+  assert.deepEqual([e1.status, e1.kind, e1.phase, e1.source, e1.complete, e1.consistency?.agreeing, e1.consistency?.total], ['passed', 'flip', 'A', 'import', true, 3, 3]);
+  const bad = withPipeline();
+  importResults(bad, rows([1, -1, 1]), 'from EXP-039 v3', registry);
+  const e2 = state(bad);
+  assert.equal(e2.status, 'failed');
+  assert.match(e2.reason!, /^inconsistent across replicates: consistent in 2\/3 replicates: effect r1 has sign -1/);
+  assert.deepEqual([e2.consistency?.agreeing, e2.consistency?.total], [2, 3]);
+  // A key metric missing from an imported replicate fails it as a run would.
+  const nokey = withPipeline();
+  importResults(nokey, [{ experiment: 'F', metric: 'other', value: 1, model: null, language: null, replicate: 0 }], 'n', registry);
+  assert.equal(state(nokey).reason, "replicate 0 (imported): key metric 'effect' was not recorded");
+  // No pipeline known: defaultConsistency over the metrics recorded (finite) in every replicate.
+  const bare = tmp();
+  importResults(bare, rows([1, -1, 1]), 'n');
+  const e3 = state(bare);
+  assert.equal(e3.status, 'failed');
+  assert.deepEqual([e3.consistency?.agreeing, e3.consistency?.total], [2, 3]);
+  const bareGood = tmp();
+  importResults(bareGood, rows([1, 1]), 'n');
+  assert.deepEqual([state(bareGood).status, state(bareGood).consistency?.total], ['passed', 2]);
+});
+
 test('the registry knows which module each kind comes from (a child loads only that one)', async () => {
   const registry = await KindRegistry.load([KINDS]);
   assert.equal(registry.moduleOf('sleep'), pathToFileURL(KINDS).href);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConsistency, type MetricRow } from '../../src/pipeline/kind.ts';
-import { compileExpr, evalExpr, evaluateQuestion, formatNumber, renderTemplate, type EvidenceSource, type QuestionSpec } from '../../src/pipeline/rules.ts';
+import { compileExpr, defaultAcross, evalExpr, evaluateQuestion, formatNumber, renderTemplate, selectValue, type EvidenceSource, type QuestionSpec, type QuestionVerdict } from '../../src/pipeline/rules.ts';
 import { spearman, summarize } from '../../src/pipeline/stats.ts';
 
 const ev = (s: string, env: Record<string, number> = {}) => evalExpr(compileExpr(s).ast, env);
@@ -108,6 +108,51 @@ test('selectors: across replicates (mean, sd, lo/hi, n) after within-replicate r
   const src = source(rows, { X: { status: 'passed', complete: true } });
   const v = evaluateQuestion(q({ m: { experiment: 'X', metric: 'd', language: '@low' }, sd: { experiment: 'X', metric: 'd', language: '@low', across: 'sd' }, n: { experiment: 'X', metric: 'd', across: 'n' }, mx: { experiment: 'X', metric: 'd', language: '@low', within: 'max', across: 'max' }, lo: { experiment: 'X', metric: 'd', language: 'sw', across: 'lo' }, r1: { experiment: 'X', metric: 'd', language: 'sw', replicate: 1 } }, '{m} {sd} {n} {mx} {lo:.3f} {r1}'), src);
   assert.equal(v.evidence, '3 1 3 5 -0.484 2');
+});
+
+test('selectors: an interval bound (_lo/_hi) defaults to the worst replicate; an explicit across wins', () => {
+  // Three replicates whose lower bounds are 1.2, 0.9, 1.3: the mean (1.13) is above 1, the worst (0.9) is not.
+  const rows = [[1.2, 2.0], [0.9, 2.6], [1.3, 1.8]].flatMap(([lo, hi], k) => [row('X', k, 'ratio_lo', lo), row('X', k, 'ratio_hi', hi), row('X', k, 'ratio', (lo + hi) / 2)]);
+  const src = source(rows, { X: { status: 'passed', complete: true } });
+  const val = (sel: object) => selectValue({ experiment: 'X', ...sel }, src).value;
+  assert.equal(val({ metric: 'ratio_lo' }), 0.9);
+  assert.equal(val({ metric: 'ratio_hi' }), 2.6);
+  assert.equal(val({ metric: 'ratio' }), (1.6 + 1.75 + 1.55) / 3);
+  assert.ok(Math.abs(val({ metric: 'ratio_lo', across: 'mean' }) - 3.4 / 3) < 1e-12);
+  assert.equal(val({ metric: 'ratio_hi', across: 'min' }), 1.8);
+  assert.deepEqual([defaultAcross('delta_bpb_lo'), defaultAcross('delta_bpb_hi'), defaultAcross('delta_bpb'), defaultAcross('ratio_high'), defaultAcross(undefined)], ['min', 'max', 'mean', 'mean', 'mean']);
+  // So Q1's rule does not confirm when one replicate's interval reaches below 1.
+  const q1: QuestionSpec = { ...disparity, experiments: ['X'], rule: { values: { lo: { experiment: 'X', metric: 'ratio_lo' }, hi: { experiment: 'X', metric: 'ratio_hi' } }, cases: [{ when: 'lo > 1', status: 'CONFIRMED', evidence: null }, { when: null, status: 'PARTIAL', evidence: null }], evidence: '[{lo}, {hi}]' } };
+  const v = evaluateQuestion(q1, src);
+  assert.deepEqual([v.status, v.evidence], ['PARTIAL', '[0.9, 2.6]']);
+});
+
+test('rule params: named constants usable in when and in evidence templates', () => {
+  const q4 = (lo: number, hi: number): QuestionVerdict => {
+    const rows = [row('D', 0, 'r_lo', lo), row('D', 0, 'r_hi', hi)];
+    const spec: QuestionSpec = {
+      id: 'Q4',
+      question: 'scales?',
+      experiments: ['D'],
+      rule: {
+        params: { margin_lo: 0.8, margin_hi: 1.25 },
+        values: { lo: { experiment: 'D', metric: 'r_lo' }, hi: { experiment: 'D', metric: 'r_hi' } },
+        cases: [
+          { when: 'lo > 1', status: 'CONFIRMED', evidence: null },
+          { when: 'hi < 1 or (lo >= margin_lo and hi <= margin_hi)', status: 'REFUTED', evidence: '[{lo}, {hi}] within the margin [{margin_lo}, {margin_hi}]' },
+          { when: null, status: 'PARTIAL', evidence: 'inconclusive: [{lo}, {hi}] neither above 1 nor within [{margin_lo}, {margin_hi}]' },
+        ],
+        evidence: null,
+      },
+    };
+    return evaluateQuestion(spec, source(rows, { D: { status: 'passed', complete: true } }));
+  };
+  const within = q4(0.85, 1.2);
+  assert.deepEqual([within.status, within.evidence], ['REFUTED', '[0.85, 1.2] within the margin [0.8, 1.25]']);
+  const wide = q4(0.8, 1.5);
+  assert.deepEqual([wide.status, wide.evidence], ['PARTIAL', 'inconclusive: [0.8, 1.5] neither above 1 nor within [0.8, 1.25]']);
+  assert.equal(q4(0.5, 0.9).status, 'REFUTED');
+  assert.equal(q4(1.1, 1.3).status, 'CONFIRMED');
 });
 
 test('default consistency: same sign and rank correlation of per-language values', () => {

@@ -87,11 +87,20 @@ test('bad params, unknown fields and bad rules are named', () => {
   assert.match(problems(ok.replace('params: { ms: 1 }', "params: { ms: 'x' }"))[0], /:8: experiments\[0\] \(A-1\)\.params\.ms: .*number/);
   assert.match(problems(ok.replace('    kind: sleep\n', '    kind: sleep\n    dependson: [A-2]\n'))[0], /experiments\[0\] \(A-1\): Unrecognized key: "dependson"/);
   const withQ = (rule: string) => `${ok}questions:\n  - id: Q1\n    question: Q?\n    experiments: [A-2]\n    rule: ${rule}\n`;
-  assert.match(problems(withQ("{ values: { x: { experiment: A-2, metric: score } }, cases: [{ when: 'y > 1', status: CONFIRMED }], evidence: '{x}' }"))[0], /cases\[0\]\.when uses 'y', which is not one of its values \(x\)/);
+  assert.match(problems(withQ("{ values: { x: { experiment: A-2, metric: score } }, cases: [{ when: 'y > 1', status: CONFIRMED }], evidence: '{x}' }"))[0], /cases\[0\]\.when uses 'y', which is not one of its values or params \(x\)/);
   assert.match(problems(withQ("{ values: { x: { experiment: A-2, metric: score } }, cases: [{ when: 'x >', status: CONFIRMED }], evidence: '{x}' }"))[0], /expected a value at the end/);
   assert.match(problems(withQ("{ values: { x: { experiment: B-1, metric: s, language: '@mid' } }, cases: [{ status: PARTIAL }], evidence: '{x:.2q}' }")).join('\n'), /format '\.2q'[\s\S]*'B-1' is not an experiment id[\s\S]*'@mid' names no language group \(known: low\)/);
   assert.match(problems(withQ("{ values: {}, cases: [{ status: MAYBE }] }"))[0], /status/);
   assert.match(problems(withQ("{ fn: nope }"))[0], /no rule function 'nope'/);
+  // A declarative rule's params: numeric constants, named unlike its values, usable in when and evidence.
+  const withParams = (params: string) => withQ(`{ params: ${params}, values: { x: { experiment: A-2, metric: score } }, cases: [{ when: 'x <= m', status: REFUTED }], evidence: '{x} within {m}' }`);
+  const q = load(withParams('{ m: 1.25 }')).questions[0].rule;
+  assert.ok(q && 'values' in q);
+  assert.deepEqual(q.params, { m: 1.25 });
+  assert.match(problems(withParams("{ m: 'wide' }"))[0], /rule\.params\.m: 'wide' is not a number/);
+  assert.match(problems(withParams('{ m: 1, x: 2 }'))[0], /rule\.params\.x: the name is also a value's/);
+  assert.match(problems(withParams("{ m: 1, 'a-b': 2 }"))[0], /rule\.params: 'a-b' is not an identifier/);
+  assert.match(problems(withQ("{ params: { k: 1 }, values: { x: { experiment: A-2, metric: score } }, cases: [{ when: 'x > j', status: CONFIRMED }], evidence: '{x}' }"))[0], /uses 'j', which is not one of its values or params \(x, k\)/);
 });
 
 test('model aliases: unknown ones are named; --model overrides resolve against the working folder', async () => {

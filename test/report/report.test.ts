@@ -76,6 +76,7 @@ test('report of a completed run: every chart, every number equal to the store, u
       const td = cells(html).filter((c) => c.attrs['data-value'] !== undefined);
       assert.ok(td.length > 200, `${td.length} numeric cells`);
       let checked = 0;
+      const bounds: { v: number; mean: number; n: number }[] = [];
       for (const c of td) {
         const exp = c.attrs['data-experiment'];
         if (exp === undefined) {
@@ -86,10 +87,14 @@ test('report of a completed run: every chart, every number equal to the store, u
         const s = summaries.get(exp)!.find((x) => x.metric === c.attrs['data-metric'] && x.model === (c.attrs['data-model'] ?? null) && x.language === (c.attrs['data-language'] ?? null));
         assert.ok(s, `store has ${exp} ${c.attrs['data-metric']} ${c.attrs['data-model']} ${c.attrs['data-language']}`);
         const v = Number(c.attrs['data-value']);
+        // An interval bound over replicates is the worst replicate's (min of lower, max of upper bounds); anything else the mean.
+        const metric = c.attrs['data-metric'];
+        const want = metric.endsWith('_lo') ? s.min : metric.endsWith('_hi') ? s.max : s.mean;
         if (s.n === 0) assert.ok(Number.isNaN(v));
         else {
-          assert.equal(v, s.mean, `${exp} ${c.attrs['data-metric']} ${c.attrs['data-language']}`);
-          if (c.attrs['data-worded'] !== '1') assert.ok(showsValue(c.text, s.mean), `${c.text} shows ${s.mean}`);
+          assert.equal(v, want, `${exp} ${metric} ${c.attrs['data-language']}`);
+          if (c.attrs['data-worded'] !== '1') assert.ok(showsValue(c.text, want), `${c.text} shows ${want}`);
+          if (metric.endsWith('_lo') || metric.endsWith('_hi')) bounds.push({ v, mean: s.mean, n: s.n });
         }
         checked++;
       }
@@ -103,6 +108,11 @@ test('report of a completed run: every chart, every number equal to the store, u
       for (const m of store.summarize('B-004').filter((s) => s.metric.startsWith('curve_p') && !s.metric.endsWith('_share'))) assert.ok(shown.has(`B-004|${m.metric}|${m.model ?? ''}|${m.language ?? ''}`), m.metric);
       for (const e of ['A-003', 'D-001', 'D-002']) assert.ok(shown.has(`${e}|ratio_dbpb|${e === 'A-003' ? 'base' : e === 'D-001' ? 'opt' : 'pythia'}|`), `${e} ratio`);
       assert.ok(checked > 200);
+      // Bounds of two replicates that differ: the worst replicate's, which is not the mean of the bounds.
+      const differing = bounds.filter((b) => b.n > 1 && b.v !== b.mean);
+      assert.ok(differing.length > 20 && bounds.every((b) => b.n === 2), `${differing.length} of ${bounds.length} interval bounds differ from their mean`);
+      assert.match(html, /ΔBPB 2\.5 % \(worst replicate\)/);
+      assert.match(md, /\| 97\.5 % \(worst replicate\) \|/);
     } finally {
       store.close();
     }

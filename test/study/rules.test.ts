@@ -58,6 +58,14 @@ test('Q1 is not confirmed when the low-resource degradation is within noise of 0
   assert.equal(evaluateQuestion(Q('Q1'), source(rows)).status, 'PARTIAL');
 });
 
+test('Q1: the weakest replicate decides; one replicate whose ratio interval reaches below 1 keeps it from being confirmed', () => {
+  const los = [1.2, 0.9, 1.3];
+  const rows = a003({ ratio: 2, lo: 1.2, hi: 3 }).map((r): Row => (r[1] === 'ratio_dbpb_lo' ? [r[0], r[1], los[r[3]!.replicate!], r[3]] : r));
+  const v = evaluateQuestion(Q('Q1'), source(rows));
+  assert.equal(v.status, 'PARTIAL');
+  assert.match(v.evidence, /^disparity 2\.00× \[0\.90, 3\.00\] ΔBPB/);
+});
+
 test('Q1 refuted when the interval lies below 1; partial when it contains 1', () => {
   assert.equal(evaluateQuestion(Q('Q1'), source(a003({ ratio: 0.5, lo: 0.3, hi: 0.8 }))).status, 'REFUTED');
   assert.equal(evaluateQuestion(Q('Q1'), source(a003({ ratio: 1.2, lo: 0.7, hi: 1.9 }))).status, 'PARTIAL');
@@ -190,10 +198,11 @@ test('Q3 on noise: a significant difference between plans that both leave no deg
   assert.equal(evaluateQuestion(Q('Q3'), source(c(-0.02, -0.03, -0.01, 1, { ulo: -0.001 }))).status, 'PARTIAL');
 });
 
-function d(x1: number, rho1: number, x2: number, rho2: number): Row[] {
+/** D-001/D-002 rows: x = 1, a disparity 2.5 [1.6, 3.9]; x = 0, a ratio 1.1 [0.8, 1.5] (or `interval`: [ratio, lo, hi]). */
+function d(x1: number, rho1: number, x2: number, rho2: number, interval: [number, number, number] = [1.1, 0.8, 1.5]): Row[] {
   const rows: Row[] = [];
   for (const [id, model, x, rho] of [['D-001', 'opt', x1, rho1], ['D-002', 'pythia', x2, rho2]] as const) {
-    rows.push([id, 'ratio_dbpb', x ? 2.5 : 1.1, { model }], [id, 'ratio_dbpb_lo', x ? 1.6 : 0.8, { model }], [id, 'ratio_dbpb_hi', x ? 3.9 : 1.5, { model }]);
+    rows.push([id, 'ratio_dbpb', x ? 2.5 : interval[0], { model }], [id, 'ratio_dbpb_lo', x ? 1.6 : interval[1], { model }], [id, 'ratio_dbpb_hi', x ? 3.9 : interval[2], { model }]);
     rows.push([id, 'ratio_excludes_1', x, { model }], [id, 'rank_corr_delta_bpb', rho, { model }], [id, 'ratio_dbpb_unstable', 0, { model }]);
     for (const l of groups.low) rows.push([id, 'delta_bpb', 0.05, { model, language: l }]);
     for (const l of groups.high) rows.push([id, 'delta_bpb', x ? 0.02 : 0.045, { model, language: l }]);
@@ -201,11 +210,24 @@ function d(x1: number, rho1: number, x2: number, rho2: number): Row[] {
   return rows;
 }
 
-test('Q4: both models show disparity with the same pattern → confirmed; neither → refuted; mixed → partial', () => {
+test('Q4: both models show disparity with the same pattern → confirmed; absence shown on both → refuted; mixed → partial', () => {
   const v = evaluateQuestion(Q('Q4'), source(d(1, 0.8, 1, 0.7)));
   assert.equal(v.status, 'CONFIRMED');
   assert.match(v.evidence, /^opt 2\.50× \[1\.60, 3\.90\] \(ΔBPB low 0\.0500 \/ high 0\.0200\) ρ=0\.80; pythia 2\.50× .* ρ=0\.70; /);
-  assert.equal(evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1))).status, 'REFUTED');
+  // Not significant is not refuted: a stable 1.1 [0.8, 1.5] on both models is inconclusive.
+  const ns = evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1)));
+  assert.equal(ns.status, 'PARTIAL');
+  assert.match(ns.evidence, /^inconclusive, neither a disparity nor its absence shown: opt 1\.10× \[0\.80, 1\.50\].*equivalence margin \[0\.80, 1\.25\]$/);
+  // Evidence of absence: within the equivalence margin, or below 1, on both models.
+  const eq = evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1, [1.0, 0.85, 1.2])));
+  assert.equal(eq.status, 'REFUTED');
+  assert.match(eq.evidence, /^no disparity on either model: opt 1\.00× \[0\.85, 1\.20\].*within the equivalence margin \[0\.80, 1\.25\]$/);
+  assert.equal(evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1, [0.7, 0.5, 0.9]))).status, 'REFUTED');
+  assert.equal(evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1, [1.0, 0.75, 1.2]))).status, 'PARTIAL'); // reaches below the margin
+  // One replicate's interval reaching outside the margin is enough to keep it from refuting.
+  const wide = d(0, 0.8, 0, 0.1, [1.0, 0.85, 1.2]).map((r) => [r[0], r[1], r[2], { ...r[3], replicate: 0 }] as Row);
+  wide.push(...d(0, 0.8, 0, 0.1, [1.0, 0.85, 1.3]).map((r) => [r[0], r[1], r[2], { ...r[3], replicate: 1 }] as Row));
+  assert.equal(evaluateQuestion(Q('Q4'), source(wide)).status, 'PARTIAL');
   // An unstable ratio on one model cannot refute: partial.
   const unstable = d(0, 0.8, 0, 0.1).map((r): Row => (r[0] === 'D-002' && r[1] === 'ratio_dbpb_unstable' ? [r[0], r[1], 1, r[3]] : r));
   const u = evaluateQuestion(Q('Q4'), source(unstable));
