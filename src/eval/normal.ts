@@ -75,3 +75,75 @@ export function normalQuantile(p: number): number {
   if (!Number.isFinite(u)) return x;
   return x - u / (1 + (x * u) / 2);
 }
+
+/**
+ * Student's t distribution function P(T ≤ t) for a whole number ν ≥ 1 of degrees of freedom, from
+ * the finite series of Abramowitz & Stegun 26.7.3 (ν odd) and 26.7.4 (ν even) for A(t|ν) = P(|T| ≤ t).
+ */
+export function studentTCdf(t: number, nu: number): number {
+  if (!(Number.isInteger(nu) && nu >= 1) || Number.isNaN(t)) return NaN;
+  if (t === Infinity) return 1;
+  if (t === -Infinity) return 0;
+  const th = Math.atan(Math.abs(t) / Math.sqrt(nu));
+  const c = Math.cos(th);
+  const c2 = c * c;
+  let a: number;
+  if (nu % 2 === 1) {
+    // (2/π)[θ + sinθ(cosθ + (2/3)cos³θ + … + (2·4…(ν−3))/(1·3…(ν−2))cos^{ν−2}θ)]; 2θ/π for ν = 1
+    let sum = 0;
+    if (nu > 1) {
+      let term = c;
+      sum = c;
+      for (let k = 3; k <= nu - 2; k += 2) {
+        term *= (c2 * (k - 1)) / k;
+        sum += term;
+      }
+    }
+    a = (2 / Math.PI) * (th + Math.sin(th) * sum);
+  } else {
+    // sinθ[1 + ½cos²θ + (1·3)/(2·4)cos⁴θ + … + (1·3…(ν−3))/(2·4…(ν−2))cos^{ν−2}θ]
+    let term = 1;
+    let sum = 1;
+    for (let k = 2; k <= nu - 2; k += 2) {
+      term *= (c2 * (k - 1)) / k;
+      sum += term;
+    }
+    a = Math.sin(th) * sum;
+  }
+  return t >= 0 ? 0.5 + a / 2 : 0.5 - a / 2;
+}
+
+/** Student's t density for a whole number ν ≥ 1 of degrees of freedom. */
+function studentTDensity(t: number, nu: number): number {
+  // Γ((ν+1)/2)/Γ(ν/2) by the recurrence ratio(ν+2) = ratio(ν)·(ν+1)/ν from ratio(1) = 1/√π, ratio(2) = √π/2.
+  let g = nu % 2 === 1 ? 1 / SQRT_PI : SQRT_PI / 2;
+  for (let k = nu % 2 === 1 ? 1 : 2; k < nu; k += 2) g *= (k + 1) / k;
+  return (g / Math.sqrt(nu * Math.PI)) * Math.pow(1 + (t * t) / nu, -(nu + 1) / 2);
+}
+
+/**
+ * Inverse of Student's t distribution function for a whole number ν ≥ 1 of degrees of freedom:
+ * closed forms for ν = 1, 2; otherwise the Cornish–Fisher expansion in the normal quantile
+ * (A&S 26.7.5) polished by Newton steps on studentTCdf.
+ */
+export function studentTQuantile(p: number, nu: number): number {
+  if (!(Number.isInteger(nu) && nu >= 1) || !(p >= 0 && p <= 1)) return NaN;
+  if (p === 0) return -Infinity;
+  if (p === 1) return Infinity;
+  if (nu === 1) return Math.tan(Math.PI * (p - 0.5));
+  if (nu === 2) return (2 * p - 1) / Math.sqrt(2 * p * (1 - p));
+  const z = normalQuantile(p);
+  const z2 = z * z;
+  const g1 = (z * (z2 + 1)) / 4;
+  const g2 = (z * ((5 * z2 + 16) * z2 + 3)) / 96;
+  const g3 = (z * (((3 * z2 + 19) * z2 + 17) * z2 - 15)) / 384;
+  const g4 = (z * ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945)) / 92160;
+  let t = z + (g1 + (g2 + (g3 + g4 / nu) / nu) / nu) / nu;
+  for (let i = 0; i < 8; i++) {
+    const step = (studentTCdf(t, nu) - p) / studentTDensity(t, nu);
+    if (!Number.isFinite(step)) break;
+    t -= step;
+    if (Math.abs(step) <= 1e-14 * Math.max(1, Math.abs(t))) break;
+  }
+  return t;
+}
