@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bootstrap, disparityRatio, type LanguageUnits } from '../../src/eval/bootstrap.ts';
+import { bcaInterval, bootstrap, disparityRatio, jackknifeAcceleration, percentileInterval, type LanguageUnits } from '../../src/eval/bootstrap.ts';
 import { DataError } from '../../src/errors.ts';
 import { mean } from '../../src/eval/metrics.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -91,4 +91,86 @@ test('disparity ratio is unstable when the high-resource mean is ≤ 0 or its in
 
 test('disparity ratio needs both groups', () => {
   assert.throws(() => disparityRatio({ low: [], high: [language('eng', 0.1, 1)], degradation: dBpb, seed: 1 }), DataError);
+});
+
+test('BCa is the default: seeded, with its bias correction and acceleration recorded', () => {
+  const rng = new Rng(3);
+  const units = Array.from({ length: 13 }, () => rng.normal());
+  const a = bootstrap(units, meanOf, { seed: 5, resamples: 800 });
+  assert.equal(a.method, 'bca');
+  assert.equal(a.fallback, undefined);
+  assert.equal(a.expanded, true);
+  assert.ok(Number.isFinite(a.z0) && Number.isFinite(a.acceleration), 'z0 and a recorded');
+  assert.deepEqual(bootstrap(units, meanOf, { seed: 5, resamples: 800 }), a);
+  assert.notDeepEqual(bootstrap(units, meanOf, { seed: 6, resamples: 800 }), a);
+  const p = bootstrap(units, meanOf, { seed: 5, resamples: 800, method: 'percentile' });
+  assert.equal(p.method, 'percentile');
+  assert.equal(p.z0, undefined);
+  // The expansion widens: the textbook interval on the same draws is inside the expanded one.
+  const t = bootstrap(units, meanOf, { seed: 5, resamples: 800, expand: false });
+  assert.equal(t.expanded, undefined);
+  assert.ok(a.lo < t.lo && t.hi < a.hi, `${a.lo} ${t.lo} ${t.hi} ${a.hi}`);
+});
+
+test('BCa on a right-skewed statistic (mean of 15 exponentials) moves the interval right of the percentile one', () => {
+  const rng = new Rng(5);
+  const units = Array.from({ length: 15 }, () => -Math.log(1 - rng.next()));
+  const opts = { seed: 1, resamples: 4000, expand: false } as const;
+  const bca = bootstrap(units, meanOf, opts);
+  const pct = bootstrap(units, meanOf, { ...opts, method: 'percentile' });
+  assert.equal(bca.method, 'bca');
+  // A right-skewed sampling distribution has positive acceleration; BCa shifts both bounds up
+  // (the upper more), as E&T §14.3 predict for the mean of an exponential.
+  assert.ok(bca.acceleration! > 0, String(bca.acceleration));
+  assert.ok(bca.lo > pct.lo && bca.hi > pct.hi, `bca [${bca.lo}, ${bca.hi}] pct [${pct.lo}, ${pct.hi}]`);
+  // For a mean the jackknife acceleration is the sample's third moment over 6 (Σ(x − x̄)²)^{3/2}.
+  const m = mean(units);
+  let s2 = 0;
+  let s3 = 0;
+  for (const x of units) (s2 += (x - m) ** 2), (s3 += (x - m) ** 3);
+  assert.ok(Math.abs(bca.acceleration! - s3 / (6 * s2 ** 1.5)) < 1e-12, `${bca.acceleration} vs ${s3 / (6 * s2 ** 1.5)}`);
+});
+
+test('BCa falls back to the percentile interval, saying why, where it is not defined', () => {
+  // All resamples equal.
+  const same = bootstrap([2, 2, 2, 2, 2], meanOf, { seed: 1, resamples: 200 });
+  assert.equal(same.method, 'percentile');
+  assert.match(same.fallback!, /all resamples are equal/);
+  assert.equal(same.lo, 2);
+  assert.equal(same.hi, 2);
+  // Every resample below the estimate: distinct units drawn are fewer than 10 (almost surely).
+  const distinct = (s: readonly number[]) => new Set(s).size;
+  const below = bootstrap([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], distinct, { seed: 1, resamples: 300 });
+  assert.equal(below.method, 'percentile');
+  assert.match(below.fallback!, /below the estimate/);
+  assert.ok(Number.isFinite(below.lo) && Number.isFinite(below.hi));
+  // NaN resamples are dropped as before; none at all gives NaN bounds, as the percentile one does.
+  const iv = bcaInterval(1, [NaN, 0.5, 1.5, 0.9, 1.2, NaN], [0.9, 1, 1.1], 0.9);
+  assert.equal(iv.resamplesUsed, 4);
+  assert.ok(Number.isFinite(iv.lo) && Number.isFinite(iv.hi));
+  const none = bcaInterval(1, [NaN, NaN], [1, 2], 0.95);
+  assert.equal(none.method, 'percentile');
+  assert.match(none.fallback!, /no resample/);
+  assert.deepEqual([none.lo, none.hi], [percentileInterval(1, [NaN, NaN], 0.95).lo, percentileInterval(1, [NaN, NaN], 0.95).hi]);
+  // The acceleration: 0 for a jackknife with no spread or too few numbers; NaN values left out.
+  assert.equal(jackknifeAcceleration([3, 3, 3]), 0);
+  assert.equal(jackknifeAcceleration([NaN, 3]), 0);
+  assert.equal(jackknifeAcceleration([1, 2, NaN, 3]), 0); // symmetric
+  assert.ok(jackknifeAcceleration([0, 0, 0, 1]) < 0); // one jackknife value far above: left-skewed statistic
+});
+
+test('disparity ratio: BCa by default for every interval, the difference low − high on the same draws', () => {
+  const low = [language('swh', 0.3, 1, 13), language('yor', 0.4, 2, 13)];
+  const high = [language('eng', 0.1, 3, 13), language('fra', 0.12, 4, 13)];
+  const r = disparityRatio({ low, high, degradation: dBpb, seed: 9, resamples: 500 });
+  for (const iv of [r.lowMean, r.highMean, r.ratio!, r.diff]) assert.equal(iv.method, 'bca');
+  assert.ok(Math.abs(r.diff.estimate - (r.lowMean.estimate - r.highMean.estimate)) < 1e-15);
+  assert.ok(r.diff.lo < r.diff.estimate && r.diff.estimate < r.diff.hi);
+  assert.ok(r.diff.lo > 0, 'the low-resource languages lose clearly more here');
+  const p = disparityRatio({ low, high, degradation: dBpb, seed: 9, resamples: 500, method: 'percentile', expand: false });
+  for (const iv of [p.lowMean, p.highMean, p.ratio!, p.diff]) assert.equal(iv.method, 'percentile');
+  // Same draws (same seed): the textbook percentile bounds are quantiles of the same resamples.
+  assert.equal(p.diff.estimate, r.diff.estimate);
+  assert.equal(p.diff.resamplesUsed, r.diff.resamplesUsed);
+  assert.throws(() => disparityRatio({ low, high, degradation: dBpb, seed: 1, method: 'studentized' as 'bca' }), DataError);
 });
