@@ -25,6 +25,7 @@ import { openCorpus } from '../data/user.ts';
 import { checkAdequacy, DEFAULT_MIN_UNITS } from '../data/adequacy.ts';
 import { DEFAULT_SPLIT_SHARES, splitUnits, UDHR_UNIT_IDS } from '../data/splits.ts';
 import { bootstrap, disparityRatio, type LanguageUnits } from '../eval/bootstrap.ts';
+import { languageLevelDisparity } from '../eval/language-level.ts';
 import { describeBos, encodeWithBos, resolveBos, type BosMode, type BosPlan } from '../eval/bos.ts';
 import { compareOnText, degradationStatistic, deltaMeasures, klPerByte, ReferenceCache, summarizeDegradation, type DegradationMeasure, type TextComparison } from '../eval/degradation.ts';
 import { measures, sumTotals, textTotals, variance, type TextTotals } from '../eval/metrics.ts';
@@ -629,6 +630,14 @@ export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: 
     recordInterval(ctx, name, d.highMean, { lo: d.highLo, hi: d.highHi }, { model: alias, language: HIGH });
     recordInterval(ctx, name, d.lowMean, { lo: d.lowLo, hi: d.lowHi }, { model: alias, language: LOW });
   }
+  // The language as the unit of inference: a two-stage bootstrap (languages within each group, then
+  // units) and a permutation test of the group labels, for both measures.
+  for (const [measure, name] of [['deltaBpb', 'dbpb'], ...(klpb ? [['klPerByte', 'klpb']] : [])] as [DisparityMeasure, string][]) {
+    const L = languageLevelDisparity({ low: groupUnits(c, langs.low), high: groupUnits(c, langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'language-level', measure), resamples: o.resamples });
+    ctx.metric(`ratio_${name}_lang_lo`, L.ratio ? L.ratio.lo : NaN, w);
+    ctx.metric(`ratio_${name}_lang_hi`, L.ratio ? L.ratio.hi : NaN, w);
+    ctx.metric(`perm_p_${name}`, L.permP, w);
+  }
   ctx.metric('gap_dbpb', dbpb.lowMean - dbpb.highMean, w);
   // The same group values as experiment-level rows: a question rule's '@low' selects the group's
   // languages (unseen ones included, as the pipeline file lists them), not the group row, and the
@@ -645,6 +654,9 @@ export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: 
     const u = disparity(c, { low: langs.unseen, high: langs.high }, 'deltaBpb', o);
     recordInterval(ctx, 'group_delta_bpb', u.lowMean, { lo: u.lowLo, hi: u.lowHi }, { model: alias, language: UNSEEN });
     recordInterval(ctx, 'unseen_delta_bpb', u.lowMean, { lo: u.lowLo, hi: u.lowHi }, w);
+  } else {
+    // Recorded as NaN (stored with its flag) so that a rule can always name it: "unseen languages: 0 (n/a)".
+    recordInterval(ctx, 'unseen_delta_bpb', NaN, { lo: NaN, hi: NaN }, w);
   }
   return { dbpb, ppl, klpb };
 }

@@ -344,6 +344,8 @@ export const LAYER_PRESERVATION_METRICS = Object.freeze({
 export const VALIDATION_METRICS = Object.freeze({
   /** Spearman correlation of per-language ΔBPB of this model with the base model's. */
   rank_corr_delta_bpb: d('rho', 'experiment', 'rank correlation of per-language ΔBPB with the base model'),
+  rank_corr_delta_bpb_lo: d('rho', 'experiment', 'lower end of its 95 % bootstrap interval over languages'),
+  rank_corr_delta_bpb_hi: d('rho', 'experiment', 'upper end of that interval'),
   /** The base model's ΔBPB disparity ratio, for comparison. */
   base_ratio_dbpb: d('ratio', 'experiment', "the base model's ΔBPB disparity ratio"),
   /** 1 when this model's ΔBPB ratio interval lies wholly above 1 (stable and lo > 1). */

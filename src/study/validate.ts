@@ -9,6 +9,8 @@ import { quantizeModel } from '../quant/apply.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { DataError } from '../errors.ts';
+import { spearmanInterval } from '../eval/language-level.ts';
+import { deriveSeed } from '../util/rng.ts';
 import { compareTreated, EvalParams, openModel, QuantParams, recordBaseline, recordDegradation, recordDisparity, studyTexts } from './common.ts';
 import { depMetrics } from './deps.ts';
 
@@ -47,6 +49,10 @@ export const validate = defineKind({
     if (shared.length < 3) throw new DataError(`${p.reference} has per-language ΔBPB for only ${shared.length} of the study languages; rerun it with the same language groups`);
     const rho = spearman(shared.map((l) => deg.get(l)!.deltaBpb), shared.map((l) => base.get(l)!));
     ctx.metric('rank_corr_delta_bpb', rho, w);
+    // ρ with its interval, resampling languages (the unit at which the pattern is claimed).
+    const ri = spearmanInterval(shared.map((l) => deg.get(l)!.deltaBpb), shared.map((l) => base.get(l)!), { seed: deriveSeed(ctx.seed, 'rank-corr'), resamples: p.resamples });
+    ctx.metric('rank_corr_delta_bpb_lo', ri.lo, w);
+    ctx.metric('rank_corr_delta_bpb_hi', ri.hi, w);
     ctx.metric('ratio_excludes_1', !dbpb.unstable && dbpb.lo > 1 ? 1 : 0, w);
     if (p.referenceDisparity && ctx.deps.ids.includes(p.referenceDisparity)) {
       const r = depMetrics(ctx, p.referenceDisparity, { metric: 'ratio_dbpb', model: p.referenceModel });
