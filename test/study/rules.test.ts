@@ -32,10 +32,13 @@ function source(rows: Row[], o: { incomplete?: string[]; consistency?: Record<st
 }
 
 /** A-003 rows for 3 replicates: per-language ΔBPB (low languages `low`, high `high`) and the ratio. */
-function a003(r: { ratio: number; lo: number; hi: number; unstable?: number; low?: number; high?: number; lowLo?: number }): Row[] {
+function a003(r: { ratio: number; lo: number; hi: number; unstable?: number; low?: number; high?: number; lowLo?: number; langLo?: number; langHi?: number; permP?: number; kLo?: number; kHi?: number }): Row[] {
   const rows: Row[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const w = { replicate: rep };
+    rows.push(['A-003', 'ratio_dbpb_lang_lo', r.langLo ?? r.lo, w], ['A-003', 'ratio_dbpb_lang_hi', r.langHi ?? r.hi, w], ['A-003', 'perm_p_dbpb', r.permP ?? 0.001, w]);
+    rows.push(['A-003', 'ratio_klpb', r.ratio, w], ['A-003', 'ratio_klpb_lo', r.kLo ?? r.lo, w], ['A-003', 'ratio_klpb_hi', r.kHi ?? r.hi, w]);
+    rows.push(['A-003', 'low_delta_bpb', r.low ?? 0.3, w], ['A-003', 'high_delta_bpb', r.high ?? 0.1, w], ['A-003', 'unseen_languages', 2, w], ['A-003', 'unseen_delta_bpb', 0.9, w]);
     rows.push(['A-003', 'ratio_dbpb', r.ratio, w], ['A-003', 'ratio_dbpb_lo', r.lo, w], ['A-003', 'ratio_dbpb_hi', r.hi, w]);
     rows.push(['A-003', 'ratio_dbpb_unstable', r.unstable ?? 0, w], ['A-003', 'ratio_ppl', r.ratio * 0.8, w], ['A-003', 'ratio_ppl_lo', r.lo * 0.8, w], ['A-003', 'ratio_ppl_hi', r.hi * 0.8, w]);
     const low = r.low ?? 0.3;
@@ -50,7 +53,20 @@ function a003(r: { ratio: number; lo: number; hi: number; unstable?: number; low
 test('Q1 confirmed: the interval lies above 1 and the replicates agree; evidence carries the numbers', () => {
   const v = evaluateQuestion(Q('Q1'), source(a003({ ratio: 3.4, lo: 2.1, hi: 5.0 })));
   assert.equal(v.status, 'CONFIRMED');
-  assert.match(v.evidence, /^disparity 3\.40× \[2\.10, 5\.00\] ΔBPB \(0\.3000 vs 0\.1000 bits\/byte\), 2\.72× \[1\.68, 4\.00\] PPL increase; consistent in 3\/3 replicates$/);
+  assert.equal(v.evidence, 'disparity 3.40× [2.10, 5.00] over units, [2.10, 5.00] over languages (permutation p=0.001) in ΔBPB (0.3000 vs 0.1000 bits/byte); KL per byte 3.40× [2.10, 5.00]; 2.72× [1.68, 4.00] PPL increase; unseen languages: 2 (ΔBPB 0.9000), not pooled; consistent in 3/3 replicates');
+});
+
+test('Q1 is asked of languages: significant over units only, or a permutation test above alpha, is PARTIAL', () => {
+  const v = evaluateQuestion(Q('Q1'), source(a003({ ratio: 3.4, lo: 2.1, hi: 5.0, langLo: 0.8, langHi: 9 })));
+  assert.equal(v.status, 'PARTIAL');
+  assert.match(v.evidence, /^holds over these languages' units but not at the language level: ΔBPB 3\.40× \[2\.10, 5\.00\] over units, \[0\.80, 9\.00\] over languages/);
+  assert.equal(evaluateQuestion(Q('Q1'), source(a003({ ratio: 3.4, lo: 2.1, hi: 5.0, permP: 0.2 }))).status, 'PARTIAL');
+});
+
+test('Q1: when ΔBPB and KL per byte disagree the status is PARTIAL and the evidence shows both', () => {
+  const v = evaluateQuestion(Q('Q1'), source(a003({ ratio: 3.4, lo: 2.1, hi: 5.0, kLo: 0.9, kHi: 2 })));
+  assert.equal(v.status, 'PARTIAL');
+  assert.match(v.evidence, /^ΔBPB and KL per byte disagree: ΔBPB 3\.40× \[2\.10, 5\.00\], KL per byte 3\.40× \[0\.90, 2\.00\]/);
 });
 
 test('Q1 is not confirmed when the low-resource degradation is within noise of 0 in some replicate', () => {
@@ -63,7 +79,7 @@ test('Q1: the weakest replicate decides; one replicate whose ratio interval reac
   const rows = a003({ ratio: 2, lo: 1.2, hi: 3 }).map((r): Row => (r[1] === 'ratio_dbpb_lo' ? [r[0], r[1], los[r[3]!.replicate!], r[3]] : r));
   const v = evaluateQuestion(Q('Q1'), source(rows));
   assert.equal(v.status, 'PARTIAL');
-  assert.match(v.evidence, /^disparity 2\.00× \[0\.90, 3\.00\] ΔBPB/);
+  assert.match(v.evidence, /ΔBPB 2\.00× \[0\.90, 3\.00\]/);
 });
 
 test('Q1 refuted when the interval lies below 1; partial when it contains 1', () => {

@@ -68,6 +68,18 @@ function phaseARows(o: { ratio: number; ratioLo: [number, number, number]; ratio
     r('A-003', 'low_delta_bpb_hi', low * 1.4);
     r('A-003', 'high_delta_bpb_lo', high * 0.6);
     r('A-003', 'high_delta_bpb_hi', high * 1.4);
+    r('A-003', 'low_delta_bpb', low);
+    r('A-003', 'high_delta_bpb', high);
+    // The language level (two-stage bootstrap, permutation test) and the second measure, KL per byte.
+    r('A-003', 'ratio_dbpb_lang_lo', Math.min(...o.ratioLo) * 0.95);
+    r('A-003', 'ratio_dbpb_lang_hi', o.ratioHi * 1.1);
+    r('A-003', 'perm_p_dbpb', 0.001);
+    r('A-003', 'ratio_klpb', o.ratio);
+    r('A-003', 'ratio_klpb_lo', o.ratioLo[k]);
+    r('A-003', 'ratio_klpb_hi', o.ratioHi);
+    r('A-003', 'ratio_klpb_unstable', 0);
+    r('A-003', 'unseen_languages', 0);
+    r('A-003', 'unseen_delta_bpb', NaN);
   }
   return rows;
 }
