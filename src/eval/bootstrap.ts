@@ -11,8 +11,8 @@
 //   α₁ = Φ(z₀ + (z₀ + z_{α/2}) / (1 − a(z₀ + z_{α/2}))),  α₂ = the same with z_{1−α/2},
 // where the bias correction z₀ = Φ⁻¹(share of resamples below the estimate, ties counted half) and
 // the acceleration a = Σ(θ̄₍.₎ − θ₍ᵢ₎)³ / (6 [Σ(θ̄₍.₎ − θ₍ᵢ₎)²]^{3/2}) from the jackknife values θ₍ᵢ₎
-// (the statistic with unit i left out). With ~13 units per language the percentile interval is too
-// narrow and ignores the skew of a ratio; BCa is second-order accurate (E&T §14.3).
+// (the statistic with unit i left out). BCa is second-order accurate (E&T §14.3): it corrects the
+// percentile interval for the bias and skew of the statistic (a ratio is skewed).
 //
 // The estimate is the statistic on the original units. Draws use src/util/rng.ts, so the same seed
 // gives the same interval on every machine. Resamples whose statistic is NaN (e.g. an empty
@@ -24,8 +24,8 @@
 // intervals use the plug-in spread of the resamples, which is too narrow for few units — by
 // √((n−1)/n) and by using z where a t quantile belongs. BCa corrects bias and skew, not this: in
 // the simulation of test/eval/coverage.test.ts (13 units) a nominal 95 % textbook BCa interval of
-// the disparity ratio covers about 88 %, the percentile one about 90 %, and both about 93–94 %
-// once expanded.
+// the disparity ratio covers about 89 %, the percentile one about 90 %, and both about 93 % once
+// expanded.
 // Hesterberg's expansion ("What teachers should know about the bootstrap", The American
 // Statistician 69, 2015) replaces the normal tail quantile z_{α/2} by √(n/(n−1))·t_{α/2,n−1}: the
 // percentile interval reads the quantiles Φ(that) and 1 − Φ(that), BCa uses it in place of z_{α/2}

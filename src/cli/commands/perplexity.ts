@@ -4,7 +4,7 @@
 // (src/eval/windows.ts, src/eval/metrics.ts, DESIGN.md §4).
 // With --corpus (the built-in UDHR, or a user corpus as src/data/user.ts reads them), each aligned
 // unit (UDHR article, FLORES sentence, paragraph) the languages share is scored on its own and the
-// totals are summed per language; a seeded percentile bootstrap over the units gives a 95 % interval
+// totals are summed per language; a seeded BCa bootstrap over the units gives a 95 % interval
 // for bits per byte. Languages whose text is shorter than one window or has too few units for an
 // interval are warned about (src/data/adequacy.ts), or refused with --adequacy refuse.
 // --bos auto|always|never (src/eval/bos.ts): a BOS before each text (unit) as the model's tokenizer
@@ -68,7 +68,7 @@ async function scoreIds(engine: Engine, ids: number[], text: string, win: { cont
 interface LanguageResult extends TextMeasures {
   language: string;
   units: number;
-  /** 95 % percentile-bootstrap interval of bits per byte over the units. */
+  /** 95 % BCa bootstrap interval (small-sample expanded) of bits per byte over the units. */
   bitsPerByteInterval: Interval;
 }
 
@@ -162,7 +162,7 @@ export function registerPerplexity(program: Command): void {
       }
       // Spread of token perplexity across languages (population variance), as DESIGN.md §4 lists it.
       const pplVariance = variance(results.map((r) => r.tokenPerplexity));
-      const unitsNote = `Units: the ${ids.length} units of ${c.name} all these languages share, each scored on its own; bits-per-byte intervals: 95 % percentile bootstrap over units (1000 resamples, seed ${seed}).`;
+      const unitsNote = `Units: the ${ids.length} units of ${c.name} all these languages share, each scored on its own; bits-per-byte intervals: 95 % BCa bootstrap over units, expanded for few units (1000 resamples, seed ${seed}).`;
       if (opts.json) {
         const warnings = adequacy.warnings.map((w) => w.message);
         process.stdout.write(JSON.stringify({ model: opts.model, corpus: c.name, engine: engine.name, context: win.context, stride: win.stride, ...bosFields(bos), languages: results, perplexityVariance: pplVariance, convention, units: unitsNote, warnings }, null, 2) + '\n');
