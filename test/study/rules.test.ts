@@ -181,7 +181,7 @@ test('Q2: an optimum beating full precision by more than quantisation cost (the 
   assert.equal(decide(Q('Q2'), source(real)).status, 'CONFIRMED');
 });
 
-function c(diff: number, lo: number, hi: number, sig: number, plans: { llo?: number; ulo?: number } = {}): Row[] {
+function c(diff: number, lo: number, hi: number, sig: number, plans: { llo?: number; ulo?: number; sep?: number } = {}): Row[] {
   return [
     ['C-002', 'layer_low_delta_bpb_lo', plans.llo ?? 0.01],
     ['C-002', 'layer_low_delta_bpb_hi', 0.05],
@@ -190,6 +190,7 @@ function c(diff: number, lo: number, hi: number, sig: number, plans: { llo?: num
     ['C-001', 'low_critical_layer', 3],
     ['C-001', 'high_critical_layer', 0],
     ['C-001', 'profile_rank_corr', 0.4],
+    ['C-001', 'critical_separated', plans.sep ?? 1],
     ['C-002', 'diff_low_delta_bpb', diff],
     ['C-002', 'diff_low_delta_bpb_lo', lo],
     ['C-002', 'diff_low_delta_bpb_hi', hi],
@@ -202,7 +203,11 @@ function c(diff: number, lo: number, hi: number, sig: number, plans: { llo?: num
 test('Q3: significant gain of layer-specific preservation confirms, a significant loss refutes, else partial', () => {
   const v = evaluateQuestion(Q('Q3'), source(c(-0.02, -0.03, -0.01, 1)));
   assert.equal(v.status, 'CONFIRMED');
-  assert.equal(v.evidence, 'most sensitive block 3 (low-resource), 0 (high-resource), profiles ρ=0.40; layer-specific − uniform low ΔBPB -0.0200 [-0.0300, -0.0100] at 5.05/5.05 bits/weight');
+  assert.equal(v.evidence, 'most sensitive block 3 (low-resource), 0 (high-resource), profiles ρ=0.40; critical set separated: 1; layer-specific − uniform (same share in every block) low ΔBPB -0.0200 [-0.0300, -0.0100] at 5.05/5.05 bits/weight');
+  // Critical blocks that do not separate from the next block (on the selection units) cannot confirm.
+  const ns = evaluateQuestion(Q('Q3'), source(c(-0.02, -0.03, -0.01, 1, { sep: 0 })));
+  assert.equal(ns.status, 'PARTIAL');
+  assert.match(ns.evidence, /^layer-specific beats uniform, but the critical block\(s\) do not separate/);
   assert.equal(evaluateQuestion(Q('Q3'), source(c(0.02, 0.01, 0.03, 1))).status, 'REFUTED');
   assert.equal(evaluateQuestion(Q('Q3'), source(c(-0.01, -0.03, 0.01, 0))).status, 'PARTIAL');
 });
@@ -219,7 +224,7 @@ function d(x1: number, rho1: number, x2: number, rho2: number, interval: [number
   const rows: Row[] = [];
   for (const [id, model, x, rho] of [['D-001', 'opt', x1, rho1], ['D-002', 'pythia', x2, rho2]] as const) {
     rows.push([id, 'ratio_dbpb', x ? 2.5 : interval[0], { model }], [id, 'ratio_dbpb_lo', x ? 1.6 : interval[1], { model }], [id, 'ratio_dbpb_hi', x ? 3.9 : interval[2], { model }]);
-    rows.push([id, 'ratio_excludes_1', x, { model }], [id, 'rank_corr_delta_bpb', rho, { model }], [id, 'ratio_dbpb_unstable', 0, { model }]);
+    rows.push([id, 'ratio_excludes_1', x, { model }], [id, 'rank_corr_delta_bpb', rho, { model }], [id, 'rank_corr_delta_bpb_lo', rho - 0.2, { model }], [id, 'rank_corr_delta_bpb_hi', Math.min(1, rho + 0.2), { model }], [id, 'ratio_dbpb_unstable', 0, { model }]);
     for (const l of groups.low) rows.push([id, 'delta_bpb', 0.05, { model, language: l }]);
     for (const l of groups.high) rows.push([id, 'delta_bpb', x ? 0.02 : 0.045, { model, language: l }]);
   }
@@ -229,7 +234,7 @@ function d(x1: number, rho1: number, x2: number, rho2: number, interval: [number
 test('Q4: both models show disparity with the same pattern → confirmed; absence shown on both → refuted; mixed → partial', () => {
   const v = evaluateQuestion(Q('Q4'), source(d(1, 0.8, 1, 0.7)));
   assert.equal(v.status, 'CONFIRMED');
-  assert.match(v.evidence, /^opt 2\.50× \[1\.60, 3\.90\] \(ΔBPB low 0\.0500 \/ high 0\.0200\) ρ=0\.80; pythia 2\.50× .* ρ=0\.70; /);
+  assert.match(v.evidence, /^opt 2\.50× \[1\.60, 3\.90\] \(ΔBPB low 0\.0500 \/ high 0\.0200\) ρ=0\.80 \[0\.60, 1\.00\]; pythia 2\.50× .* ρ=0\.70 \[0\.50, 0\.90\]; /);
   // Not significant is not refuted: a stable 1.1 [0.8, 1.5] on both models is inconclusive.
   const ns = evaluateQuestion(Q('Q4'), source(d(0, 0.8, 0, 0.1)));
   assert.equal(ns.status, 'PARTIAL');
@@ -249,7 +254,7 @@ test('Q4: both models show disparity with the same pattern → confirmed; absenc
   const u = evaluateQuestion(Q('Q4'), source(unstable));
   assert.equal(u.status, 'PARTIAL');
   // The unstable ratio is named, not quoted; the stable one keeps its number.
-  assert.match(u.evidence, /^opt 1\.10× \[0\.80, 1\.50\] .*; pythia ratio unstable \(low 0\.0500 \/ high 0\.0450, high within noise of 0\) ρ=0\.10; /);
+  assert.match(u.evidence, /^opt 1\.10× \[0\.80, 1\.50\] .*; pythia ratio unstable \(low 0\.0500 \/ high 0\.0450, high within noise of 0\) ρ=0\.10 \[-0\.10, 0\.30\]; /);
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 0, 0.2))).status, 'PARTIAL');
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 1, 0.2))).status, 'PARTIAL'); // disparity, different pattern
 });

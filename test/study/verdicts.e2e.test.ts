@@ -111,6 +111,8 @@ function phaseDRows(o: { ratio: number; lo: number; hi: number; rho: number }): 
     r('ratio_dbpb_unstable', 0);
     r('ratio_excludes_1', o.lo > 1 ? 1 : 0);
     r('rank_corr_delta_bpb', o.rho);
+    r('rank_corr_delta_bpb_lo', o.rho - 0.2);
+    r('rank_corr_delta_bpb_hi', Math.min(1, o.rho + 0.2));
   }
   return rows;
 }
