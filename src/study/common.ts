@@ -24,7 +24,7 @@ import { alignedUnitIds, unitsById, type Corpus } from '../data/corpus.ts';
 import { openCorpus } from '../data/user.ts';
 import { checkAdequacy, DEFAULT_MIN_UNITS } from '../data/adequacy.ts';
 import { DEFAULT_SPLIT_SHARES, splitUnits, UDHR_UNIT_IDS } from '../data/splits.ts';
-import { bootstrap, disparityRatio, type LanguageUnits } from '../eval/bootstrap.ts';
+import { bootstrap, disparityRatio, type IntervalMethod, type LanguageUnits } from '../eval/bootstrap.ts';
 import { languageLevelDisparity } from '../eval/language-level.ts';
 import { describeBos, encodeWithBos, resolveBos, type BosMode, type BosPlan } from '../eval/bos.ts';
 import { compareOnText, degradationStatistic, deltaMeasures, klPerByte, ReferenceCache, summarizeDegradation, type DegradationMeasure, type TextComparison } from '../eval/degradation.ts';
@@ -53,6 +53,8 @@ export const EvalParams = {
   engine: z.enum(['auto', 'ort', 'reference']).default('auto'),
   /** Bootstrap resamples for intervals. */
   resamples: z.number().int().min(50).max(100000).default(1000),
+  /** Interval method over units: BCa (default; with Hesterberg's small-sample widening) or the percentile interval. */
+  interval: z.enum(['bca', 'percentile']).default('bca'),
   /** Compute KL divergence (needs full log-probabilities of both models). */
   kl: z.boolean().default(true),
   /** A BOS token before each unit: as the model's tokenizer files say (auto), always, or never (src/eval/bos.ts). */
@@ -466,7 +468,7 @@ export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly
         return ua.length ? deltaBpbOf(ua) - deltaBpbOf(pick(b)) : NaN;
       }),
     );
-  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples });
+  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples, method: o.method });
   return { estimate: r.estimate, lo: r.lo, hi: r.hi };
 }
 
@@ -525,16 +527,16 @@ export function degradations(c: Comparisons): Map<string, ReturnType<typeof summ
  * the relative perplexity increase),
  * their group means and the perplexity variances. `prefix` names a strategy in C-002 (e.g. 'layer_').
  */
-export function recordDegradation(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: { seed: number; resamples: number }): Map<string, ReturnType<typeof summarizeDegradation>> {
+export function recordDegradation(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: IntervalSettings): Map<string, ReturnType<typeof summarizeDegradation>> {
   const deg = degradations(c);
   const dbpb = degradationStatistic('deltaBpb');
   const pplRel = degradationStatistic('pplRatioMinus1');
   for (const [lang, d] of deg) {
     const w = { model: alias, language: lang };
     const units = [...c.get(lang)!.values()];
-    const ci = bootstrap(units, dbpb, { seed: deriveSeed(o.seed, 'delta-bpb', lang), resamples: o.resamples });
+    const ci = bootstrap(units, dbpb, { seed: deriveSeed(o.seed, 'delta-bpb', lang), resamples: o.resamples, method: o.method });
     // The secondary measure gets its own interval over the same units (DESIGN.md §4: intervals on both).
-    const cp = bootstrap(units, pplRel, { seed: deriveSeed(o.seed, 'ppl-rel-increase', lang), resamples: o.resamples });
+    const cp = bootstrap(units, pplRel, { seed: deriveSeed(o.seed, 'ppl-rel-increase', lang), resamples: o.resamples, method: o.method });
     recordInterval(ctx, 'delta_bpb', d.deltaBpb, ci, w);
     recordInterval(ctx, 'ppl_rel_increase', d.pplRatioMinus1, cp, w);
     ctx.metric('delta_nll', d.deltaNll, w);
@@ -572,6 +574,8 @@ export type DisparityMeasure = Extract<DegradationMeasure, 'deltaBpb' | 'pplRati
 export interface IntervalSettings {
   seed: number;
   resamples: number;
+  /** Unit-level interval method (default BCa); the language-level two-stage bootstrap is always percentile. */
+  method?: IntervalMethod;
 }
 
 /** The languages of a group with their units, as the bootstrap takes them. */
@@ -581,7 +585,7 @@ export function groupUnits(c: Comparisons, list: readonly string[]): LanguageUni
 
 /** The low/high disparity ratio of one degradation measure with its paired bootstrap interval. */
 export function disparity(c: Comparisons, langs: Pick<StudyLanguages, 'low' | 'high'>, measure: DisparityMeasure, o: IntervalSettings): DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number } {
-  const r = disparityRatio({ low: groupUnits(c, langs.low), high: groupUnits(c, langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'disparity', measure), resamples: o.resamples });
+  const r = disparityRatio({ low: groupUnits(c, langs.low), high: groupUnits(c, langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'disparity', measure), resamples: o.resamples, method: o.method });
   return {
     // The point estimate is kept even when unstable (flagged), so a report can show what it was.
     ratio: r.lowMean.estimate / r.highMean.estimate,

@@ -17,7 +17,7 @@ import type { TextComparison } from '../eval/degradation.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { DataError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
-import { comparisonsFromJson, deltaBpbOf, languagesFor, meanOf, pairedDifference, UNITS_FILE, type Comparisons } from './common.ts';
+import { comparisonsFromJson, deltaBpbOf, languagesFor, meanOf, pairedDifference, UNITS_FILE, type Comparisons, type IntervalSettings } from './common.ts';
 import { depArtifactJson, depValue } from './deps.ts';
 import { controlMetric } from './metrics.ts';
 
@@ -37,7 +37,7 @@ export function equalBitsControl(bits: number, plain: readonly ControlArm[]): Co
  * Paired interval over unit ids of the gap narrowing: [low mean of (ΔBPB_base − ΔBPB_treated)] −
  * [high mean of the same]; positive when the treatment removes more low- than high-resource loss.
  */
-export function gapNarrowing(base: Comparisons, treated: Comparisons, langs: { low: readonly string[]; high: readonly string[] }, o: { seed: number; resamples: number }): { estimate: number; lo: number; hi: number } {
+export function gapNarrowing(base: Comparisons, treated: Comparisons, langs: { low: readonly string[]; high: readonly string[] }, o: IntervalSettings): { estimate: number; lo: number; hi: number } {
   const all = [...langs.low, ...langs.high];
   const ids = [...new Set(all.flatMap((l) => [...base.get(l)!.keys()]))].sort();
   const reduction = (l: string, sample: readonly string[]) => {
@@ -46,7 +46,7 @@ export function gapNarrowing(base: Comparisons, treated: Comparisons, langs: { l
     return b.length ? deltaBpbOf(b) - deltaBpbOf(pick(treated)) : NaN;
   };
   const stat = (sample: readonly string[]) => meanOf(langs.low.map((l) => reduction(l, sample))) - meanOf(langs.high.map((l) => reduction(l, sample)));
-  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples });
+  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples, method: o.method });
   return { estimate: r.estimate, lo: r.lo, hi: r.hi };
 }
 
@@ -64,6 +64,7 @@ export const preservationControls = defineKind({
     /** Random-selection experiments, one per preserved experiment, same order and share. */
     random: z.array(z.string()).default([]),
     resamples: z.number().int().min(50).max(100000).default(1000),
+    interval: z.enum(['bca', 'percentile']).default('bca'),
   }),
   keyMetrics: ['controls_helping_shares', 'controls_shares'],
   models: (p) => [p.model],
@@ -80,7 +81,7 @@ export const preservationControls = defineKind({
     const bits = (id: string) => depValue(ctx, id, 'bits_per_weight', { model: p.model });
     const plain = [p.baseline, ...p.rtn].map((id) => ({ id, bitsPerWeight: bits(id) }));
     const w = { model: p.model };
-    const o = (label: string) => ({ seed: deriveSeed(ctx.seed, 'controls', label), resamples: p.resamples });
+    const o = (label: string) => ({ seed: deriveSeed(ctx.seed, 'controls', label), resamples: p.resamples, method: p.interval });
     let helping = 0;
     const lines: string[] = [];
     p.preserved.forEach((id, i) => {

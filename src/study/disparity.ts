@@ -19,6 +19,7 @@ export const disparity = defineKind({
     /** The quantize experiment to read (default: the first dependency). */
     from: z.string().optional(),
     resamples: z.number().int().min(50).max(100000).default(1000),
+    interval: z.enum(['bca', 'percentile']).default('bca'),
   }),
   keyMetrics: ['gap_dbpb', 'ratio_dbpb_unstable', 'ratio_ppl_unstable'],
   // The model alias is resolved (not loaded) so that its training.json can name the languages it never saw.
@@ -31,7 +32,7 @@ export const disparity = defineKind({
     const src = depId(ctx, p.from, 'a quantize experiment');
     const c = comparisonsFromJson(depArtifactJson(ctx, src, UNITS_FILE));
     for (const l of langs.all) if (!c.has(l)) throw new Error(`${src} has no results for ${l}; rerun it with the same language groups`);
-    const { dbpb, ppl } = recordDisparity(ctx, p.model, c, langs, { seed: ctx.seed, resamples: p.resamples });
+    const { dbpb, ppl } = recordDisparity(ctx, p.model, c, langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     const deg = degradations(c);
     for (const [lang, d] of deg) {
       ctx.metric('delta_bpb', d.deltaBpb, { model: p.model, language: lang });

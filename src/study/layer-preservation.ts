@@ -15,7 +15,7 @@
 
 import { z } from 'zod';
 import { quantizeModel } from '../quant/apply.ts';
-import { needsCalibration } from '../quant/preserve.ts';
+import { needsCalibration, type Budget } from '../quant/preserve.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
@@ -59,6 +59,15 @@ export function layerPlanShares(share: number, numLayers: number, critical: read
     excess -= give;
   }
   return { shares, spill };
+}
+
+/**
+ * The budgets of C-002's comparison arms at the share the layer-specific plan actually kept: `uniform`
+ * keeps that share in every block (the baseline a referee accepts as uniform), `global` keeps as many
+ * weights by one top-k over all blocks (which can pile into one block).
+ */
+export function comparisonBudgets(keptShare: number): { uniform: Budget; global: Budget } {
+  return { uniform: { kind: 'layer', share: keptShare }, global: { kind: 'global', share: keptShare } };
 }
 
 /** Blocks ordered by a sensitivity value, largest first (missing values last, ties to the lower index). */
@@ -111,8 +120,9 @@ export const layerPreservation = defineKind({
       preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'map', shares: plan.shares, rest: 0 }, stats },
     });
     const keptShare = qLayer.account.kept / qLayer.account.weights;
-    const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'layer', share: keptShare }, stats } });
-    const qGlobal = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'global', share: keptShare }, stats } });
+    const budgets = comparisonBudgets(keptShare);
+    const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: budgets.uniform, stats } });
+    const qGlobal = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: budgets.global, stats } });
     const cache = referenceCache();
     const texts = evaluationTexts(ctx, t, m);
     const results: Record<'layer' | 'uniform' | 'global', Comparisons> = {} as never;
@@ -131,7 +141,7 @@ export const layerPreservation = defineKind({
       await m.engine.dispose();
     }
     const w = { model: p.model };
-    const o = { seed: ctx.seed, resamples: p.resamples };
+    const o = { seed: ctx.seed, resamples: p.resamples, method: p.interval };
     for (const [name, q] of arms) {
       const deg = degradations(results[name]);
       for (const [lang, d] of deg) ctx.metric(`${name}_delta_bpb`, d.deltaBpb, { model: p.model, language: lang });
@@ -147,13 +157,13 @@ export const layerPreservation = defineKind({
       ctx.metric(`${name}_low_delta_bpb_lo`, r.lowLo, w);
       ctx.metric(`${name}_low_delta_bpb_hi`, r.lowHi, w);
     }
-    const diff = pairedDifference(results.layer, results.uniform, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-uniform'), resamples: p.resamples });
+    const diff = pairedDifference(results.layer, results.uniform, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-uniform'), resamples: p.resamples, method: p.interval });
     ctx.metric('diff_low_delta_bpb', diff.estimate, w);
     ctx.metric('diff_low_delta_bpb_lo', diff.lo, w);
     ctx.metric('diff_low_delta_bpb_hi', diff.hi, w);
     ctx.metric('diff_significant', diff.lo > 0 || diff.hi < 0 ? 1 : 0, w);
     ctx.metric('layer_spill_blocks', plan.spill.length, w);
-    const dg = pairedDifference(results.layer, results.global, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-global'), resamples: p.resamples });
+    const dg = pairedDifference(results.layer, results.global, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-global'), resamples: p.resamples, method: p.interval });
     ctx.metric('diff_global_low_delta_bpb', dg.estimate, w);
     ctx.metric('diff_global_low_delta_bpb_lo', dg.lo, w);
     ctx.metric('diff_global_low_delta_bpb_hi', dg.hi, w);

@@ -64,7 +64,7 @@ export const layerSensitivity = defineKind({
     const L = m.model.config.numLayers;
     const cache = referenceCache();
     const w = { model: p.model };
-    const o = { seed: ctx.seed, resamples: p.resamples };
+    const o = { seed: ctx.seed, resamples: p.resamples, method: p.interval };
     // perLayer[l].get(lang) = ΔBPB of lang with only block l quantised (evaluation units); sel[l]: the
     // comparisons on the selection units, kept for the separation test of the critical set.
     const perLayer: Map<string, number>[] = [];
@@ -84,14 +84,14 @@ export const layerSensitivity = defineKind({
           for (const [lang, d] of deg) {
             row.set(lang, d.deltaBpb);
             const where = { model: p.model, language: lang };
-            const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, { seed: deriveSeed(ctx.seed, 'layer', l, lang), resamples: p.resamples });
+            const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, { seed: deriveSeed(ctx.seed, 'layer', l, lang), resamples: p.resamples, method: p.interval });
             ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, where);
             ctx.metric(layerMetric(l, 'delta_bpb_lo'), ci.lo, where);
             ctx.metric(layerMetric(l, 'delta_bpb_hi'), ci.hi, where);
             ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, where);
           }
           // Group means with paired intervals over units (the same draws for every language of the group).
-          const g = disparity(c, t.langs, 'deltaBpb', { seed: deriveSeed(ctx.seed, 'layer-groups', l), resamples: p.resamples });
+          const g = disparity(c, t.langs, 'deltaBpb', { seed: deriveSeed(ctx.seed, 'layer-groups', l), resamples: p.resamples, method: p.interval });
           for (const [name, mean, lo, hi] of [[HIGH, g.highMean, g.highLo, g.highHi], [LOW, g.lowMean, g.lowLo, g.lowHi]] as const) {
             ctx.metric(layerMetric(l, 'delta_bpb'), mean, { model: p.model, language: name });
             ctx.metric(layerMetric(l, 'delta_bpb_lo'), lo, { model: p.model, language: name });
@@ -126,7 +126,7 @@ export const layerSensitivity = defineKind({
     const weakest = crit.reduce((a, b) => (selLow[b] < selLow[a] ? b : a), crit[0]);
     const next = nextBlock(selLow, crit);
     if (next >= 0) {
-      const gap = pairedDifference(sel[weakest], sel[next], t.langs.low, { seed: deriveSeed(o.seed, 'critical-gap'), resamples: o.resamples });
+      const gap = pairedDifference(sel[weakest], sel[next], t.langs.low, { seed: deriveSeed(o.seed, 'critical-gap'), resamples: o.resamples, method: o.method });
       ctx.metric('critical_gap', gap.estimate, w);
       ctx.metric('critical_gap_lo', gap.lo, w);
       ctx.metric('critical_gap_hi', gap.hi, w);

@@ -40,10 +40,10 @@ export const preserve = defineKind({
       preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: p.budget, share: p.share }, stats, seed: deriveSeed(ctx.seed, 'preserve-random') },
     });
     const { evaluation: c, selection } = await compareTreated(ctx, t, m, q.model, p);
-    recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     if (selection) recordSelection(ctx, p.model, selection, t.langs);
     writeUnits(ctx, c);
-    recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
     ctx.metric('preserved_share', q.account.kept / q.account.weights, { model: p.model });
     ctx.log(`${p.model}: ${(p.share * 100).toFixed(1)} % ${p.criterion}/${p.granularity} kept, ${q.account.bitsPerWeight.toFixed(3)} bits/weight`);

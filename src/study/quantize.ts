@@ -25,7 +25,7 @@ export const quantize = defineKind({
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
     const { evaluation: c, selection } = await compareTreated(ctx, t, m, q.model, p);
-    recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     if (selection) recordSelection(ctx, p.model, selection, t.langs);
     ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
     ctx.metric('preserved_share', 0, { model: p.model });

@@ -40,8 +40,8 @@ export const validate = defineKind({
     const w = { model: p.model };
     // The comparison's full-precision totals are the baseline of this model on the same units.
     recordBaseline(ctx, p.model, new Map([...c].map(([lang, units]) => [lang, new Map([...units].map(([id, u]) => [id, u.fp]))])), t.langs);
-    const deg = recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
-    const { dbpb } = recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples });
+    const deg = recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
+    const { dbpb } = recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     ctx.metric('bits_per_weight', q.account.bitsPerWeight, w);
     ctx.metric('preserved_share', 0, w);
     const base = new Map(depMetrics(ctx, p.reference, { metric: 'delta_bpb', model: p.referenceModel }).map((r) => [r.language, r.value]));

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { layerPlanShares, MAX_BLOCK_SHARE, rankBlocks } from '../../src/study/layer-preservation.ts';
+import { comparisonBudgets, layerPlanShares, MAX_BLOCK_SHARE, rankBlocks } from '../../src/study/layer-preservation.ts';
 import { quantizeModel } from '../../src/quant/apply.ts';
 import { loadModel } from '../../src/model/load.ts';
 
@@ -49,4 +49,25 @@ test('on the 4-block mini model: the old rule (min(1, share·L/k)) is refused by
   const u = quantizeModel(model, { spec, preserve: { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share: kept }, stats: null } });
   assert.ok(Math.abs(u.account.kept - q.account.kept) <= 1, `${u.account.kept} vs ${q.account.kept}`);
   assert.ok(Math.abs(u.account.bitsPerWeight - q.account.bitsPerWeight) < 1e-3);
+});
+
+test('uniform means uniform: the comparison arm keeps the same share in every block, the global top-k arm may not', () => {
+  const model = loadModel(fileURLToPath(new URL('../../models/gpt2-mini/', import.meta.url)));
+  const spec = { bits: 4, scheme: 'asym' as const, groupSize: 128 };
+  const b = comparisonBudgets(0.05);
+  const perBlock = (budget: typeof b.uniform) => {
+    const q = quantizeModel(model, { spec, preserve: { criterion: 'magnitude', granularity: 'weight', budget, stats: null } });
+    const kept = new Map<number, number>();
+    const size = new Map<number, number>();
+    for (const t of q.tensors) {
+      kept.set(t.layer!, (kept.get(t.layer!) ?? 0) + t.kept);
+      size.set(t.layer!, (size.get(t.layer!) ?? 0) + t.shape.reduce((x, y) => x * y, 1));
+    }
+    return [...kept.keys()].sort().map((l) => kept.get(l)! / size.get(l)!);
+  };
+  const uniform = perBlock(b.uniform);
+  for (const s of uniform) assert.ok(Math.abs(s - 0.05) < 1e-3, `uniform arm keeps ${uniform.join(', ')} per block`);
+  // A global top-k by magnitude does not spread evenly over the blocks of the trained mini model.
+  const global = perBlock(b.global);
+  assert.ok(Math.max(...global) - Math.min(...global) > 0.01, `global arm per block ${global.join(', ')}`);
 });
