@@ -9,7 +9,10 @@ import {
   describeMetric,
   HIGH,
   LOW,
+  controlMetric,
+  parseControlMetric,
   parseCurveMetric,
+  type ControlField,
   parseLayerMetric,
 } from '../study/metrics.ts';
 import { defaultAcross } from '../pipeline/rules.ts';
@@ -448,6 +451,46 @@ function disparityFigure(d: ReportData): Figure {
     ],
     rows,
   });
+  // The language as the unit of inference, the second measure and the unseen group (issue 12), where recorded.
+  const lrows: Cell[][] = [];
+  for (const e of exps) {
+    for (const model of [...new Set(e.summaries.filter((s) => s.metric === 'ratio_dbpb_lang_lo').map((s) => s.model))]) {
+      lrows.push([
+        text(model ?? '–'),
+        text(e.id),
+        metricCell(e, 'ratio_dbpb_lang_lo', model, null),
+        metricCell(e, 'ratio_dbpb_lang_hi', model, null),
+        metricCell(e, 'perm_p_dbpb', model, null),
+        metricCell(e, 'ratio_klpb', model, null),
+        metricCell(e, 'ratio_klpb_lo', model, null),
+        metricCell(e, 'ratio_klpb_hi', model, null),
+        metricCell(e, 'unseen_languages', model, null),
+        metricCell(e, 'unseen_delta_bpb', model, null),
+      ]);
+    }
+  }
+  if (lrows.length) {
+    fig.definitions.push(
+      'Over languages: a two-stage bootstrap (languages drawn within each group, then units within each language) and a one-sided permutation test of the group labels (p: the chance of a low − high difference at least this large if the labels were exchangeable). KL per byte: Σ KL(p_fp ‖ p_q) over scored positions / (bytes · ln 2), the second measure; unseen: languages the model never saw, reported apart from the low group.',
+    );
+    fig.tables.push({
+      id: 'disparity-languages',
+      caption: 'the ΔBPB ratio at the language level, the KL-per-byte ratio, and the unseen group',
+      columns: [
+        { label: 'model', key: true },
+        { label: 'experiment', key: true },
+        { label: `ΔBPB ratio 2.5 % over languages${WORST}`, decimals: 'ratio' },
+        { label: `97.5 %${WORST}`, decimals: 'ratio' },
+        { label: 'permutation p', unit: unit('perm_p_dbpb') },
+        { label: 'ratio KL/byte', decimals: 'ratio' },
+        { label: `2.5 %${WORST}`, decimals: 'ratio' },
+        { label: `97.5 %${WORST}`, decimals: 'ratio' },
+        { label: 'unseen languages' },
+        { label: 'unseen ΔBPB', unit: unit('unseen_delta_bpb') },
+      ],
+      rows: lrows,
+    });
+  }
   const panel = (measure: string) => ({
     width: 300,
     height: { step: 28 },
@@ -597,7 +640,44 @@ function preservationFigure(d: ReportData): Figure {
     }
   }
   if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels };
+  controlsTable(d, fig);
   return fig;
+}
+
+/** Preservation against its controls (B-011): equal-bits RTN and random selection, per share. */
+function controlsTable(d: ReportData, fig: Figure): void {
+  for (const e of ofKind(d, 'preservationControls')) {
+    fig.experiments.push(e.id);
+    for (const model of [...new Set(e.summaries.filter((s) => s.metric === 'controls_shares').map((s) => s.model))]) {
+      const shares = [...new Set(e.summaries.map((s) => parseControlMetric(s.metric)).filter((c) => c?.field === 'share').map((c) => c!.share))].sort((a, b) => a - b);
+      const m = (share: number, field: ControlField) => metricCell(e, controlMetric(share, field), model, null);
+      const rows = shares.map((p) => [
+        text(`${Number((p * 100).toFixed(2))} %`),
+        m(p, 'bits_per_weight'),
+        m(p, 'rtn_bits_per_weight'),
+        m(p, 'vs_rtn'), m(p, 'vs_rtn_lo'), m(p, 'vs_rtn_hi'),
+        m(p, 'vs_random'), m(p, 'vs_random_lo'), m(p, 'vs_random_hi'),
+        m(p, 'gap_narrowing'), m(p, 'gap_narrowing_lo'), m(p, 'gap_narrowing_hi'),
+      ]);
+      if (!rows.length) continue;
+      fig.definitions.push(
+        'Controls: each share against plain RTN at equal or fewer bits per weight and against the same share of weights kept at random; differences of the low-resource mean ΔBPB, preserved − control (negative: preservation is better), and the gap narrowing (low-resource reduction − high-resource reduction from the unpreserved model; positive: the gap narrows), each with a 95 % paired bootstrap interval over aligned units.',
+      );
+      fig.tables.push({
+        id: 'preservation-controls',
+        caption: `${e.id}${model ? ` · model ${model}` : ''} · preservation against equal-bits RTN and random selection`,
+        columns: [
+          { label: 'share kept', key: true },
+          { label: 'bits/weight', decimals: 'bits' },
+          { label: 'RTN control bits/weight', decimals: 'bits' },
+          { label: '− RTN', unit: 'bits/byte', decimals: 'dbpb' }, { label: `2.5 %${WORST}`, decimals: 'dbpb' }, { label: `97.5 %${WORST}`, decimals: 'dbpb' },
+          { label: '− random', unit: 'bits/byte', decimals: 'dbpb' }, { label: `2.5 %${WORST}`, decimals: 'dbpb' }, { label: `97.5 %${WORST}`, decimals: 'dbpb' },
+          { label: 'gap narrowing', unit: 'bits/byte', decimals: 'dbpb' }, { label: `2.5 %${WORST}`, decimals: 'dbpb' }, { label: `97.5 %${WORST}`, decimals: 'dbpb' },
+        ],
+        rows,
+      });
+    }
+  }
 }
 
 // ---------------------------------------------------------------- 5. block × language heatmap
