@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { GOLDEN, runCli } from './helpers/cli.ts';
+import { byteToUnicode } from './helpers/bos-tokenizers.ts';
 
 const MODEL = `${GOLDEN}models/gpt2-a`;
 const reference = JSON.parse(readFileSync(join(MODEL, 'reference.json'), 'utf8')) as {
@@ -14,17 +15,6 @@ const reference = JSON.parse(readFileSync(join(MODEL, 'reference.json'), 'utf8')
 let dir: string;
 /** gpt2-a plus a byte-level tokenizer whose id for byte b is b (vocab.json + empty merges.txt). */
 let modelWithTokenizer: string;
-
-/** GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to 256, 257, … */
-function byteToUnicode(): string[] {
-  const out: string[] = new Array(256);
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    out[b] = String.fromCodePoint(printable ? b : 256 + n++);
-  }
-  return out;
-}
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'langquant-scoring-'));

@@ -27,7 +27,7 @@ export type BosShape =
   | 'roberta';
 
 /** GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to 256, 257, … */
-function byteToUnicode(): string[] {
+export function byteToUnicode(): string[] {
   const out: string[] = new Array(256);
   let n = 0;
   for (let b = 0; b < 256; b++) {
