@@ -638,6 +638,8 @@ export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: 
   // units) and a permutation test of the group labels, for both measures.
   for (const [measure, name] of [['deltaBpb', 'dbpb'], ...(klpb ? [['klPerByte', 'klpb']] : [])] as [DisparityMeasure, string][]) {
     const L = languageLevelDisparity({ low: groupUnits(c, langs.low), high: groupUnits(c, langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'language-level', measure), resamples: o.resamples });
+    // Unstable over languages: the high group's two-stage interval reaches 0, so the ratio has no interval (NaN bounds).
+    ctx.metric(`ratio_${name}_lang_unstable`, L.unstable ? 1 : 0, w);
     ctx.metric(`ratio_${name}_lang_lo`, L.ratio ? L.ratio.lo : NaN, w);
     ctx.metric(`ratio_${name}_lang_hi`, L.ratio ? L.ratio.hi : NaN, w);
     ctx.metric(`perm_p_${name}`, L.permP, w);

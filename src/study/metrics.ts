@@ -104,6 +104,7 @@ export const DISPARITY_METRICS = Object.freeze({
   /** Language-level interval of the ΔBPB ratio: two-stage bootstrap (languages within each group, then units). */
   ratio_dbpb_lang_lo: d('ratio', 'experiment', 'lower end of the 95 % language-level (two-stage bootstrap) interval of the ΔBPB ratio'),
   ratio_dbpb_lang_hi: d('ratio', 'experiment', 'upper end of that interval'),
+  ratio_dbpb_lang_unstable: d('0/1', 'experiment', 'the ratio is unstable over languages (the high group’s two-stage interval reaches 0): its bounds are NaN'),
   /** One-sided permutation p-value of the group labels for low − high mean ΔBPB over languages. */
   perm_p_dbpb: d('p', 'experiment', 'permutation test of the group labels: P(low − high mean ΔBPB ≥ observed)'),
   /** The same ratio, intervals and unstable rule for KL per byte (the second measure). */
@@ -113,6 +114,7 @@ export const DISPARITY_METRICS = Object.freeze({
   ratio_klpb_unstable: d('0/1', 'experiment', 'the KL-per-byte ratio is unstable'),
   ratio_klpb_lang_lo: d('ratio', 'experiment', 'lower end of the language-level interval of the KL-per-byte ratio'),
   ratio_klpb_lang_hi: d('ratio', 'experiment', 'upper end of that interval'),
+  ratio_klpb_lang_unstable: d('0/1', 'experiment', 'the KL-per-byte ratio is unstable over languages'),
   perm_p_klpb: d('p', 'experiment', 'permutation test of the group labels for KL per byte'),
   group_kl_per_byte: d('bits/byte', 'group', 'mean KL per byte over the group'),
   group_kl_per_byte_lo: d('bits/byte', 'group', 'lower end of its 95 % bootstrap interval'),

@@ -101,6 +101,12 @@ export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) =
 
   const cost = `at ${formatNumber(v.bpw, '.2f')} vs ${formatNumber(v.bpw0, '.2f')} bits/weight`;
   const p0 = `${f4(v.low0)} [${f4(v.low0Lo)}, ${f4(v.low0Hi)}]`;
+  if (v.low0Hi < 0) {
+    return {
+      status: 'PARTIAL',
+      evidence: `no degradation to remove: low-resource ΔBPB without preservation ${p0} bits/byte lies below 0 (the quantised model scores these languages slightly better than full precision); optimal ${pct(v.share)} kept gives ${f4(v.lowOpt)}, ${cost}`,
+    };
+  }
   if (!(v.low0Lo > 0)) {
     return {
       status: 'PARTIAL',

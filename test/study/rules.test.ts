@@ -258,3 +258,9 @@ test('Q4: both models show disparity with the same pattern → confirmed; absenc
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 0, 0.2))).status, 'PARTIAL');
   assert.equal(evaluateQuestion(Q('Q4'), source(d(1, 0.8, 1, 0.2))).status, 'PARTIAL'); // disparity, different pattern
 });
+
+test('Q2: a degradation below 0 is not "within noise": there is nothing to remove, and the evidence says why', () => {
+  const v = decide(Q('Q2'), source(b004(0.6, { p0_low_delta_bpb: -0.0003, p0_low_delta_bpb_lo: -0.0004, p0_low_delta_bpb_hi: -0.0002 })));
+  assert.equal(v.status, 'PARTIAL');
+  assert.match(v.evidence, /^no degradation to remove: low-resource ΔBPB without preservation -0\.0003 \[-0\.0004, -0\.0002\] bits\/byte lies below 0/);
+});
