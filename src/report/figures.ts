@@ -97,6 +97,8 @@ const text = (t: string): Cell => ({ text: t });
 export function boundValue(s: MetricSummary): number {
   if (s.n === 0) return NaN;
   const across = defaultAcross(s.metric);
+  // A replicate without a bound (NaN: e.g. an unstable ratio) has no interval, so neither has the worst one — as in the rules.
+  if (across !== 'mean' && s.nonFinite > 0) return NaN;
   return across === 'min' ? s.min : across === 'max' ? s.max : s.mean;
 }
 
@@ -111,7 +113,7 @@ export function metricCell(e: ExperimentData, metric: string, model: string | nu
   if (s.n === 0) return { text: 'n/a', value: NaN, ref }; // every replicate non-finite (e.g. the interval of an unstable ratio)
   if (defaultAcross(metric) !== 'mean') {
     const v = boundValue(s);
-    return { text: formatNumber(v), value: v, ref };
+    return { text: Number.isNaN(v) ? 'n/a' : formatNumber(v), value: v, ref };
   }
   const hasSd = s.n > 1 && Number.isFinite(s.sd) && s.sd > 0;
   return { text: formatNumber(s.mean) + (hasSd ? ` ± ${formatSd(s.sd)}` : ''), value: s.mean, ref, ...(hasSd ? { sd: s.sd } : {}) };
@@ -481,7 +483,7 @@ function disparityFigure(d: ReportData): Figure {
         { label: 'experiment', key: true },
         { label: `ΔBPB ratio 2.5 % over languages${WORST}`, decimals: 'ratio' },
         { label: `97.5 %${WORST}`, decimals: 'ratio' },
-        { label: 'permutation p', unit: unit('perm_p_dbpb') },
+        { label: 'permutation p' },
         { label: 'ratio KL/byte', decimals: 'ratio' },
         { label: `2.5 %${WORST}`, decimals: 'ratio' },
         { label: `97.5 %${WORST}`, decimals: 'ratio' },
