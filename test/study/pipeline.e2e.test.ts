@@ -32,12 +32,12 @@ function reducedPipeline(dir: string): string {
   return file;
 }
 
-test('the built-in study end to end: every experiment passes, every question decided, second run reuses all', { timeout: 180_000 }, () => {
+test('the built-in study end to end: every experiment passes, every question decided, second run reuses all', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'langquant-study-'));
   try {
     const file = reducedPipeline(dir);
     const out = join(dir, 'run');
-    const r1 = runCli(['run', file, '--out', out, '--replicates', '1'], { timeoutMs: 170_000 });
+    const r1 = runCli(['run', file, '--out', out, '--replicates', '1'], { timeoutMs: 580_000 });
     assert.equal(r1.code, 0, r1.stdout + r1.stderr);
     assert.match(r1.stdout, /done: 18 passed; 18 ran, 0 reused/);
 

@@ -155,7 +155,8 @@ function importInto(name: string, rows: Row[]): { dir: string; status: Status } 
   const dir = join(root, name);
   cpSync(base, dir, { recursive: true });
   const file = join(root, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ note: 'from EXP-039 v3', rows }));
+  // JSON has no NaN: a non-finite value is written as the import format's "NaN" / "Infinity" strings.
+  writeFileSync(file, JSON.stringify({ note: 'from EXP-039 v3', rows }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)));
   const imp = runCli(['import', file, '--into', dir]);
   assert.equal(imp.code, 0, imp.stdout + imp.stderr);
   return { dir, status: readStatus(dir) };
@@ -181,7 +182,7 @@ test('(a) imported A-002/A-003 replicates are scored like run ones, so Q1 is dec
   const q1 = question(status, 'Q1');
   assert.notEqual(q1.status, 'PENDING', q1.evidence);
   assert.equal(q1.status, 'CONFIRMED', q1.evidence);
-  assert.match(q1.evidence, /^disparity 2\.00× \[1\.25, 3\.00\] ΔBPB .*consistent in 3\/3 replicates$/);
+  assert.match(q1.evidence, /^disparity 2\.00× \[1\.25, 3\.00\] over units, \[1\.19, 3\.30\] over languages \(permutation p=0\.001\) in ΔBPB .*consistent in 3\/3 replicates$/);
 
   // A later `langquant run` (here --only A-001 again, reusing it) scores the imports the same way.
   const again = runCli(['run', '--only', 'A-001', '--replicates', '1', '--out', dir], { timeoutMs: 110_000 });
@@ -197,7 +198,7 @@ test('(b) one replicate whose ratio interval reaches below 1 (lower bounds 1.2, 
   const q1 = question(status, 'Q1');
   assert.notEqual(q1.status, 'CONFIRMED', q1.evidence);
   assert.equal(q1.status, 'PARTIAL', q1.evidence); // decided, on the worst replicate's interval
-  assert.match(q1.evidence, /^disparity 2\.00× \[0\.90, 3\.00\] ΔBPB/);
+  assert.match(q1.evidence, /^disparity 2\.00× \[0\.90, 3\.00\] over units/);
 });
 
 test('(c) Q4: a stable 1.1 [0.8, 1.5] on both models is inconclusive (PARTIAL); 1.0 [0.85, 1.2] on both is REFUTED', { timeout: 120_000 }, () => {
@@ -206,9 +207,9 @@ test('(c) Q4: a stable 1.1 [0.8, 1.5] on both models is inconclusive (PARTIAL); 
   const q4 = question(ns, 'Q4');
   assert.notEqual(q4.status, 'REFUTED', q4.evidence);
   assert.equal(q4.status, 'PARTIAL', q4.evidence);
-  assert.match(q4.evidence, /^inconclusive, neither a disparity nor its absence shown: opt 1\.10× \[0\.80, 1\.50\].* ρ=0\.70; pythia 1\.10× \[0\.80, 1\.50\].*equivalence margin \[0\.80, 1\.25\]$/);
+  assert.match(q4.evidence, /^inconclusive, neither a disparity nor its absence shown: opt 1\.10× \[0\.80, 1\.50\].* ρ=0\.70 \[0\.50, 0\.90\]; pythia 1\.10× \[0\.80, 1\.50\].*equivalence margin \[0\.80, 1\.25\]$/);
 
   const eq = question(importInto('c-equivalent', equivalentQ4Rows()).status, 'Q4');
   assert.equal(eq.status, 'REFUTED', eq.evidence);
-  assert.match(eq.evidence, /^no disparity on either model: opt 1\.00× \[0\.85, 1\.20\].* ρ=0\.60; pythia 1\.00× \[0\.85, 1\.20\].*within the equivalence margin \[0\.80, 1\.25\]$/);
+  assert.match(eq.evidence, /^no disparity on either model: opt 1\.00× \[0\.85, 1\.20\].* ρ=0\.60 \[0\.40, 0\.80\]; pythia 1\.00× \[0\.85, 1\.20\].*within the equivalence margin \[0\.80, 1\.25\]$/);
 });
