@@ -4,7 +4,8 @@
 // (`transformer.`, `model.decoder.`, `decoder.`, `gpt_neox.`, `model.`), stale buffers are ignored
 // (spec.ts STALE_BUFFER_SUFFIXES), a tied output matrix is taken from the input embedding, and every
 // tensor the architecture needs must be present with the shape the config implies — all checked from
-// the headers before any tensor is read.
+// the headers before any tensor is read. Every tensor read is then checked for NaN and ±Inf once
+// (finite.ts): a damaged checkpoint is refused naming the file, the tensor and the first index.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { isReadableDType, type DType } from '../tensor/dtype.ts';
 import { fmtShape, shapeEquals, type Tensor } from '../tensor/tensor.ts';
 import { openCheckpoint, type Checkpoint, type StoredTensor } from './checkpoint/source.ts';
 import { normalizeConfig, type ModelConfig } from './config.ts';
+import { assertFiniteTensor } from './finite.ts';
 import type { Model } from './model.ts';
 import { basePrefix, isStaleBuffer, weightSpec, type TensorSpec } from './spec.ts';
 
@@ -130,7 +132,9 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
   const read = (canon: string): Tensor => {
     let t = cache.get(canon);
     if (!t) {
-      t = ckpt.read(byCanon.get(canon)!.name);
+      const stored = byCanon.get(canon)!;
+      t = ckpt.read(stored.name);
+      assertFiniteTensor(stored.name, t, { file: stored.file });
       cache.set(canon, t);
     }
     return t;

@@ -10,6 +10,7 @@ import { ConfigError } from '../../errors.ts';
 import type { Engine, EngineName } from '../../engine/types.ts';
 import { createEngine, ENGINE_NAMES } from '../../engine/select.ts';
 import { readIdsFile } from '../../eval/ids.ts';
+import { checkNll } from '../../eval/score.ts';
 import { loadModel } from '../../model/load.ts';
 import type { Model } from '../../model/model.ts';
 
@@ -69,8 +70,10 @@ export function registerNll(program: Command): void {
     const engine = await openEngine(model, engineName, (msg) => process.stderr.write(`langquant: ${msg}\n`));
     try {
       const out: { length: number; nll: number[]; meanNll: number }[] = [];
-      for (const ids of sequences) {
+      for (const [k, ids] of sequences.entries()) {
         const res = await engine.score({ ids });
+        // A NaN would print as null, breaking the contract (numbers only): refuse it by name instead.
+        checkNll(res.nll, { sequence: `sequence ${k + 1} of ${opts.ids}`, firstTarget: 1, engine: engine.name });
         let sum = 0; // float64
         for (let t = 0; t < res.nll.length; t++) sum += res.nll[t];
         out.push({ length: ids.length, nll: Array.from(res.nll), meanNll: sum / res.nll.length });
