@@ -88,7 +88,7 @@ export function checkNll(nll: ArrayLike<number>, site: NllSite): void {
     const position = site.firstTarget + r;
     const win = site.window && site.window.total > 1 ? `, window ${site.window.index + 1} of ${site.window.total}` : '';
     throw new NonFiniteError(
-      `the ${site.engine} engine gave a non-finite NLL (${nll[r]}) for token ${position} of ${site.sequence}${win}: the model's logits overflow (huge weights?) or the engine failed — check the weights with \`langquant inspect --check\`, or try --engine reference`,
+      `the ${site.engine} engine gave a non-finite NLL (${nll[r]}) for token ${position} of ${site.sequence}${win}: the model's logits overflow (huge weights?) or the engine failed — check the weights with \`langquant inspect --check\`${site.engine === 'ort' ? ', or try the reference engine' : ''}`,
       site.sequence,
       position,
     );
