@@ -1,7 +1,8 @@
 // The one check for NaN and ±Inf in weights. The loader (load.ts) runs it once on every tensor it
-// reads, whatever the checkpoint format (float16/bfloat16 are checked after decoding to float32,
-// where their Inf and NaN bit patterns became float32 Inf and NaN); the quantiser reuses it for
-// tensors built in memory. Buffers the architecture ignores (spec.ts STALE_BUFFER_SUFFIXES, e.g.
+// reads, whatever the checkpoint format: the readers (checkpoint/io.ts, and pytorch.ts for a deflated
+// storage) check each chunk right after reading it, while it is in the CPU cache; float16/bfloat16
+// are checked after decoding to float32, where their Inf and NaN bit patterns became float32 Inf and
+// NaN. The quantiser reuses it for tensors built in memory. Buffers the architecture ignores (spec.ts STALE_BUFFER_SUFFIXES, e.g.
 // GPT-2's attn.masked_bias, which holds -1e4 or -inf) are never read, so never checked.
 //
 // The scan is branch-free over blocks: for finite x, x·0 is ±0, and for NaN or ±Inf it is NaN, so a

@@ -4,8 +4,9 @@
 // (`transformer.`, `model.decoder.`, `decoder.`, `gpt_neox.`, `model.`), stale buffers are ignored
 // (spec.ts STALE_BUFFER_SUFFIXES), a tied output matrix is taken from the input embedding, and every
 // tensor the architecture needs must be present with the shape the config implies — all checked from
-// the headers before any tensor is read. Every tensor read is then checked for NaN and ±Inf once
-// (finite.ts): a damaged checkpoint is refused naming the file, the tensor and the first index.
+// the headers before any tensor is read. Every tensor read is checked for NaN and ±Inf once, chunk by
+// chunk as it is read (checkpoint/io.ts, finite.ts): a damaged checkpoint is refused naming the file,
+// the tensor and the first index.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,6 @@ import { isReadableDType, type DType } from '../tensor/dtype.ts';
 import { fmtShape, shapeEquals, type Tensor } from '../tensor/tensor.ts';
 import { openCheckpoint, type Checkpoint, type StoredTensor } from './checkpoint/source.ts';
 import { normalizeConfig, type ModelConfig } from './config.ts';
-import { assertFiniteTensor } from './finite.ts';
 import type { Model } from './model.ts';
 import { basePrefix, isStaleBuffer, weightSpec, type TensorSpec } from './spec.ts';
 
@@ -133,8 +133,7 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
     let t = cache.get(canon);
     if (!t) {
       const stored = byCanon.get(canon)!;
-      t = ckpt.read(stored.name);
-      assertFiniteTensor(stored.name, t, { file: stored.file });
+      t = ckpt.read(stored.name, { finite: true }); // refuses NaN/±Inf as it reads (finite.ts)
       cache.set(canon, t);
     }
     return t;
