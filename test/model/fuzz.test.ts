@@ -1,5 +1,7 @@
 // Seeded fuzz of the loaders and of scoring: 24 damaged copies of the golden gpt2-a model.safetensors
-// and 24 of the torch.save fixture gpt2-a-torch-bin/pytorch_model.bin (random bytes over the end as
+// and 24 of the torch.save fixture test/fixtures/torch-save/gpt2-a/pytorch_model.bin (a copy of
+// ../shared/golden/models/gpt2-a-torch-bin: gpt2-a's weights as torch.save writes them, with the
+// stale attn.bias / attn.masked_bias buffers) (random bytes over the end as
 // an interrupted copy leaves them, truncations, flipped bytes in the header/pickle/zip directory,
 // zeroed runs, random bytes anywhere). Each copy either loads and scores finite numbers, or is
 // refused with a one-line UserError; nothing else (no other error, no NaN, no multi-line message).
@@ -8,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.ts';
 import { referenceEngine } from '../../src/engine/reference.ts';
@@ -63,14 +66,14 @@ function damage(bytes: Buffer, rng: Rng, headerEnd: number): { out: Buffer; what
 }
 
 const FIXTURES = [
-  { name: 'gpt2-a', file: 'model.safetensors', headerEnd: (b: Buffer) => 8 + Number(b.readBigUInt64LE(0)) },
+  { name: 'gpt2-a', dir: goldenDir('gpt2-a'), file: 'model.safetensors', headerEnd: (b: Buffer) => 8 + Number(b.readBigUInt64LE(0)) },
   // the pickle and the zip directory: the zip's central directory is at the end, data.pkl near the start
-  { name: 'gpt2-a-torch-bin', file: 'pytorch_model.bin', headerEnd: () => 4096 },
+  { name: 'gpt2-a-torch-bin', dir: fileURLToPath(new URL('../fixtures/torch-save/gpt2-a', import.meta.url)), file: 'pytorch_model.bin', headerEnd: () => 4096 },
 ];
 
 for (const f of FIXTURES) {
   test(`fuzz: ${COPIES} damaged copies of ${f.name}/${f.file} score finite numbers or are refused in one line`, { timeout: 60_000 }, async (t) => {
-    const src = goldenDir(f.name);
+    const src = f.dir;
     const bytes = readFileSync(join(src, f.file));
     const rng = new Rng(f.name === 'gpt2-a' ? 1801 : 1802);
     const dir = tempDir(t, 'fuzz');
