@@ -91,7 +91,7 @@ for (const f of FIXTURES) {
       } catch (e) {
         assert.ok(e instanceof UserError, `copy ${c} (${what}): ${(e as Error)?.stack ?? e}`);
         assert.ok(!e.message.includes('\n'), `copy ${c} (${what}): a multi-line message: ${e.message}`);
-        const key = e.message.replace(/\d+/g, 'N').slice(0, 60);
+        const key = e.message.replace(/\d+/g, 'N').replace(/; .*/, '').slice(0, 90);
         reasons.set(key, (reasons.get(key) ?? 0) + 1);
         tally.refused++;
       }
