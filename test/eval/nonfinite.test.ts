@@ -82,7 +82,7 @@ test('nll and perplexity on a model whose logits overflow: one line naming seque
 test('a study replicate whose logits overflow is recorded failed with the NonFiniteError as its reason', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lq-overflow-run-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const kinds = fileURLToPath(new URL('../fixtures/pipelines/kinds.ts', import.meta.url));
+  const kinds = fileURLToPath(new URL('../fixtures/pipelines/overflow-kinds.ts', import.meta.url));
   const yaml = join(dir, 'p.yaml');
   writeFileSync(yaml, ['name: overflow', `kinds: ${JSON.stringify(kinds)}`, 'seed: 1', 'experiments:', `  - { id: O-1, kind: overflow, params: { dir: ${JSON.stringify(MODEL)} } }`, ''].join('\n'));
   const out = join(dir, 'run');

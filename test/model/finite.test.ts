@@ -11,7 +11,8 @@ import { loadModel } from '../../src/model/load.ts';
 import type { DType } from '../../src/tensor/dtype.ts';
 import type { Tensor } from '../../src/tensor/tensor.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { copyConfig, encode, goldenWeights, rawEntries, rawSafetensors, tempDir, writeTorchSave } from '../helpers/checkpoints.ts';
+import { copyConfig, encode, goldenDir, goldenWeights, rawEntries, rawSafetensors, tempDir, writeTorchSave } from '../helpers/checkpoints.ts';
+import { runCli } from '../helpers/cli.ts';
 
 /** The naive twin: the first index whose value is not finite. */
 const naive = (a: Float32Array) => a.findIndex((v) => !Number.isFinite(v));
@@ -117,4 +118,24 @@ test('siblingOutliers: a block tensor 10× off its siblings\' median RMS is flag
   assert.match(found[0].message, /root mean square 0\.500 is 25\.0× above the median 0\.0200 of its 5 siblings h\.\*\.w/);
   assert.match(found[1].message, /20\.0× below/);
   assert.deepEqual(siblingOutliers([mk('h.0.w', 1), mk('h.1.w', 100)]), []);
+});
+
+test('inspect --check through the CLI: the report, then the loader\'s one line and exit 2; --json carries the findings', (t) => {
+  const dir = tempDir(t);
+  copyConfig('gpt2-a', dir);
+  rawSafetensors(join(dir, 'model.safetensors'), rawEntries(damaged('transformer.h.1.mlp.c_fc.weight', 300, NaN)));
+  const r = runCli(['inspect', '--model', dir, '--check']);
+  assert.equal(r.code, 2);
+  assert.match(r.stdout, /^check {8}28 tensors read \(172,288 values\): 1 error, 0 warnings, 0 notes$/m);
+  assert.match(r.stdout, /^ {2}error {4}transformer\.h\.1\.mlp\.c_fc\.weight: 1 non-finite value\(s\) \(NaN ×1\), first at flat index 300 \(element \[1, 44\]\)$/m);
+  assert.equal(r.stderr, 'langquant: model.safetensors: tensor "transformer.h.1.mlp.c_fc.weight" holds NaN at flat index 300 (element [1, 44]); the weights are damaged (an interrupted download or copy, a bad disk?) — download the checkpoint again or re-export it\n');
+  const j = runCli(['inspect', '--model', dir, '--check', '--json']);
+  assert.equal(j.code, 2);
+  const out = JSON.parse(j.stdout) as { check: { findings: { severity: string }[]; tensors: { name: string; nan: number }[] } };
+  assert.deepEqual(out.check.findings.map((f) => f.severity), ['error']);
+  assert.equal(out.check.tensors.find((x) => x.name === 'transformer.h.1.mlp.c_fc.weight')!.nan, 1);
+  // the golden model itself: nothing to report, exit 0
+  const ok = runCli(['inspect', '--model', goldenDir('gpt2-a'), '--check']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /: 0 errors, 0 warnings, 0 notes$/m);
 });
