@@ -35,3 +35,20 @@ export class DataError extends UserError {
     this.name = 'DataError';
   }
 }
+
+/**
+ * A NaN or ±Inf that appeared while scoring (an overflow in a model with huge weights, an engine
+ * fault): named by the sequence and the token position, never passed on as a number.
+ */
+export class NonFiniteError extends UserError {
+  /** The scored sequence, in words ("text file a.txt", "unit art_1 of swh"). */
+  readonly sequence: string;
+  /** Index of the scored token in the sequence (≥ 1: the first token is never scored). */
+  readonly position: number;
+  constructor(message: string, sequence: string, position: number) {
+    super(message);
+    this.name = 'NonFiniteError';
+    this.sequence = sequence;
+    this.position = position;
+  }
+}

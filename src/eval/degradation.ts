@@ -128,12 +128,17 @@ export interface CompareOptions extends WindowOptions {
   /** Cache of full-precision results, and the key naming the full-precision model in it. */
   readonly cache?: ReferenceCache;
   readonly modelKey?: string;
+  /** The text in words, for errors ("unit art_1 of swh"); default "the text". */
+  readonly sequence?: string;
 }
 
 /** Scores one text with both models on the same windows and compares them position by position. */
 export async function compareOnText(o: CompareOptions): Promise<TextComparison> {
   const wantKl = o.kl !== false;
   const n = o.ids.length;
+  const seq = o.sequence ?? 'the text';
+  const fpOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (full-precision model)` };
+  const qOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (treated model)` };
   if (n < 2) {
     throw new DataError(`a text of ${n} token${n === 1 ? '' : 's'} has nothing to compare: the first token is never scored, so at least 2 tokens are needed; use a longer text`);
   }
@@ -149,7 +154,7 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
 
   if (refUsable) {
     const r = ref!;
-    for await (const w of scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: wantKl })) {
+    for await (const w of scoreWindows(o.treated, o.ids, qOpts)) {
       if (wantKl && w.vocab !== r.vocab) throw new Error(`compareOnText: vocabularies differ (${r.vocab} vs ${w.vocab}); compare models that share a tokenizer`);
       for (let j = 0; j < w.count; j++) {
         const i = w.firstTarget - 1 + j;
@@ -166,8 +171,8 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
     let fpLogProbs: Float32Array | undefined;
     let vocab = 0;
     let keepRows = false;
-    const fpIter = scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: wantKl });
-    const qIter = scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: wantKl });
+    const fpIter = scoreWindows(o.reference, o.ids, fpOpts);
+    const qIter = scoreWindows(o.treated, o.ids, qOpts);
     for (;;) {
       const a = await fpIter.next();
       const b = await qIter.next();

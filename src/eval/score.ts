@@ -2,9 +2,13 @@
 // negative log-likelihood in nats, the model's top-1 prediction at each scored position, and — only
 // when asked — the scored rows of the log-probability matrix, streamed one window at a time so that
 // memory stays bounded by one window's [T−1, V] rows whatever the text's length.
+// Every NLL an engine returns is checked: a NaN or ±Inf (a model whose activations overflow, an engine
+// fault) is a NonFiniteError naming the sequence and the token, never a number passed on. Checking the
+// NLL covers the logits that matter: a NaN anywhere in a row, or a +Inf, makes the row's log-sum-exp
+// and so its NLL non-finite; a −Inf logit elsewhere in the row is a probability of 0 and harmless.
 // Reference: DESIGN.md §4 (scoring convention); sums in float64 as llama.cpp's perplexity tool does.
 
-import { DataError } from '../errors.ts';
+import { DataError, NonFiniteError } from '../errors.ts';
 import type { Engine } from '../engine/types.ts';
 import { slidingWindows, type WindowOptions } from './windows.ts';
 
@@ -19,6 +23,8 @@ export interface ScoreOptions extends WindowOptions {
   readonly onLogProbs?: (firstTarget: number, rows: Float32Array, count: number, vocab: number) => void | Promise<void>;
   /** Progress: windows done out of total. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** The sequence in words, for errors ("text file a.txt", "unit art_1 of swh"); default "the text". */
+  readonly sequence?: string;
 }
 
 export interface TokenScores {
@@ -64,11 +70,36 @@ function asIds(ids: ArrayLike<number>): Int32Array {
   return Int32Array.from(ids);
 }
 
+/** Where a scored NLL came from, for the error a non-finite one raises. */
+export interface NllSite {
+  /** The sequence in words ("text file a.txt", "unit art_1 of swh", "sequence 3 of ids.json"). */
+  readonly sequence: string;
+  /** Token index in the sequence that nll[0] scores (≥ 1). */
+  readonly firstTarget: number;
+  /** Engine name, and the window (0-based index, total) when the sequence was split into windows. */
+  readonly engine: string;
+  readonly window?: { readonly index: number; readonly total: number };
+}
+
+/** Throws NonFiniteError at the first NaN or ±Inf in `nll` (a window's or a sequence's NLLs). */
+export function checkNll(nll: ArrayLike<number>, site: NllSite): void {
+  for (let r = 0; r < nll.length; r++) {
+    if (Number.isFinite(nll[r])) continue;
+    const position = site.firstTarget + r;
+    const win = site.window && site.window.total > 1 ? `, window ${site.window.index + 1} of ${site.window.total}` : '';
+    throw new NonFiniteError(
+      `the ${site.engine} engine gave a non-finite NLL (${nll[r]}) for token ${position} of ${site.sequence}${win}: the model's logits overflow (huge weights?) or the engine failed — check the weights with \`langquant inspect --check\`${site.engine === 'ort' ? ', or try the reference engine' : ''}`,
+      site.sequence,
+      position,
+    );
+  }
+}
+
 /**
  * Runs the engine over the windows of `ids` and yields, window by window, the scored targets only
  * (each id after the first appears in exactly one yielded window). Memory: one window at a time.
  */
-export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts: WindowOptions & { wantLogProbs?: boolean }): AsyncGenerator<WindowScores> {
+export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts: WindowOptions & { wantLogProbs?: boolean; sequence?: string }): AsyncGenerator<WindowScores> {
   const all = asIds(ids);
   const windows = slidingWindows(all.length, opts);
   const want = opts.wantLogProbs === true;
@@ -82,6 +113,8 @@ export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts
     // Window-local position p predicts absolute id start+p+1; the scored targets scoreFrom..end−1
     // are local positions p0 = scoreFrom−start−1 .. T−2.
     const p0 = scoreFrom - start - 1;
+    const nll = res.nll.subarray(p0, T - 1);
+    checkNll(nll, { sequence: opts.sequence ?? 'the text', firstTarget: scoreFrom, engine: engine.name, window: { index: w, total: windows.length } });
     let logProbs: Float32Array | undefined;
     let vocab = 0;
     if (want) {
@@ -94,7 +127,7 @@ export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts
       total: windows.length,
       firstTarget: scoreFrom,
       count: T - 1 - p0,
-      nll: res.nll.subarray(p0, T - 1),
+      nll,
       top1: res.top1.subarray(p0, T - 1),
       logProbs,
       vocab,

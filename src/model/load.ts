@@ -4,7 +4,9 @@
 // (`transformer.`, `model.decoder.`, `decoder.`, `gpt_neox.`, `model.`), stale buffers are ignored
 // (spec.ts STALE_BUFFER_SUFFIXES), a tied output matrix is taken from the input embedding, and every
 // tensor the architecture needs must be present with the shape the config implies — all checked from
-// the headers before any tensor is read.
+// the headers before any tensor is read. Every tensor read is checked for NaN and ±Inf once, chunk by
+// chunk as it is read (checkpoint/io.ts, finite.ts): a damaged checkpoint is refused naming the file,
+// the tensor and the first index.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -130,7 +132,8 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
   const read = (canon: string): Tensor => {
     let t = cache.get(canon);
     if (!t) {
-      t = ckpt.read(byCanon.get(canon)!.name);
+      const stored = byCanon.get(canon)!;
+      t = ckpt.read(stored.name, { finite: true }); // refuses NaN/±Inf as it reads (finite.ts)
       cache.set(canon, t);
     }
     return t;

@@ -88,7 +88,7 @@ export function quantizeModel(model: Model, opts: QuantizeModelOptions): Quantiz
   for (const [name, t] of model.weights) {
     if (seen.has(t)) continue;
     seen.add(t);
-    assertFinite(t.data, name);
+    assertFinite(t, name);
   }
   if (opts.preserve) checkLayerShares(opts.preserve, targets, model.config.numLayers);
   const weights = targets.map((t) => weight(model, t.name));

@@ -21,7 +21,8 @@
 //   dense part dequantises to 0 there) and the group's range is computed from the remaining weights
 //   unless `scaleFrom: 'all'` asks for the range over every weight of the group.
 
-import { CheckpointError, ConfigError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
+import { assertFiniteTensor } from '../model/finite.ts';
 import type { Layout } from '../model/spec.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
@@ -124,15 +125,9 @@ export function resolveGroupSize(groupSize: number | 'channel', inDim: number): 
   return groupSize === 'channel' || groupSize >= inDim ? inDim : groupSize;
 }
 
-/** Throws CheckpointError at the first NaN/Inf in a weight. */
-export function assertFinite(data: Float32Array, name = 'weight'): void {
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) {
-      throw new CheckpointError(
-        `tensor "${name}" holds ${data[i]} at flat index ${i}; quantisation needs finite weights — check or re-export the checkpoint`,
-      );
-    }
-  }
+/** Throws CheckpointError at the first NaN/Inf in a weight (the loader's check, src/model/finite.ts). */
+export function assertFinite(t: Tensor, name = 'weight'): void {
+  assertFiniteTensor(name, t, { advice: 'quantisation needs finite weights — check or re-export the checkpoint' });
 }
 
 /** Scale and zero of one group from its min and max (float32 inputs). Never 0, never NaN. */
@@ -203,7 +198,7 @@ export function quantizeRtn(w: Tensor, layout: Layout, spec: QuantSpec, opts: Qu
   const rec = emptyRecord(w, layout, spec);
   const { inDim, outDim, groupSize, numGroups, levels, scales, zeros } = rec;
   const data = w.data;
-  assertFinite(data, opts.name);
+  assertFinite(w, opts.name);
   const keep = opts.keep ?? null;
   if (keep && keep.length !== data.length) throw new Error(`quantizeRtn: keep mask has ${keep.length} entries for ${data.length} weights`);
   const useKeep = keep !== null && (opts.scaleFrom ?? 'remaining') === 'remaining';
@@ -301,7 +296,7 @@ function at(layout: Layout, inDim: number, outDim: number, o: number, i: number)
 export function quantizeRtnNaive(w: Tensor, layout: Layout, spec: QuantSpec, opts: QuantizeOptions = {}): QuantizedTensor {
   const rec = emptyRecord(w, layout, spec);
   const { inDim, outDim, groupSize, numGroups, levels, scales, zeros } = rec;
-  assertFinite(w.data, opts.name);
+  assertFinite(w, opts.name);
   const keep = opts.keep ?? null;
   const remaining = (opts.scaleFrom ?? 'remaining') === 'remaining';
   const { bits, scheme } = spec;

@@ -373,7 +373,7 @@ export async function scoreUnits(engine: Engine, texts: Map<string, UnitText[]>,
   for (const [lang, units] of texts) {
     const m = new Map<string, TextTotals>();
     for (const u of units) {
-      const s = await scoreTokens(engine, u.ids, win);
+      const s = await scoreTokens(engine, u.ids, { ...win, sequence: `unit ${u.id} of ${lang}` });
       m.set(u.id, textTotals(u.text, s.nllSum, s.count));
     }
     out.set(lang, m);
@@ -395,7 +395,7 @@ export async function compareUnits(
   for (const [lang, units] of o.texts) {
     const m = new Map<string, TextComparison>();
     for (const u of units) {
-      m.set(u.id, await compareOnText({ reference: o.reference, treated: o.treated, ids: u.ids, text: u.text, kl: o.kl, cache: o.cache, modelKey: o.modelKey, ...o.window }));
+      m.set(u.id, await compareOnText({ reference: o.reference, treated: o.treated, ids: u.ids, text: u.text, kl: o.kl, cache: o.cache, modelKey: o.modelKey, sequence: `unit ${u.id} of ${lang}`, ...o.window }));
     }
     out.set(lang, m);
     progress?.(++done, o.texts.size);

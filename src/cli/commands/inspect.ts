@@ -3,8 +3,13 @@
 // when config.json ties the output matrix and the file stores one anyway, that matrix and the
 // embedding are read to tell a copy of the tie from a contradiction (src/model/load.ts). So a
 // checkpoint of any size is inspected in about the time it takes to open it.
+// With --check, every tensor is read as well (src/model/check.ts): NaN/±Inf, all-zero tensors and
+// tensors far from their siblings are reported; NaN/±Inf in a tensor the model uses then exits
+// non-zero with the loader's one-line refusal, after the report.
 
 import type { Command } from 'commander';
+import { CheckpointError } from '../../errors.ts';
+import { checkWeights, type WeightCheck } from '../../model/check.ts';
 import { loadModel } from '../../model/load.ts';
 import { weightSpec } from '../../model/spec.ts';
 import { numel } from '../../tensor/tensor.ts';
@@ -15,11 +20,14 @@ export function registerInspect(program: Command): void {
     .description('architecture, parameter count, dtypes, tied and ignored tensors of a model folder')
     .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + weights)')
     .option('--json', 'print JSON instead of text')
-    .action((opts: { model: string; json?: boolean }) => {
+    .option('--check', 'also read every tensor: report NaN/Inf, all-zero tensors and tensors far from their siblings')
+    .action((opts: { model: string; json?: boolean; check?: boolean }) => {
       let model = loadModel(opts.model, { keep: () => false }); // headers only
+      // Before the tied output is read: a NaN there is reported, not thrown before the report.
+      const check = opts.check ? checkWeights(opts.model) : null;
       const specs = weightSpec(model.config);
       const storedTiedOutput = specs.some((s) => s.tiedTo !== undefined && !model.info.tied.includes(s.name));
-      if (storedTiedOutput) model = loadModel(opts.model, { keep: (n) => specs.some((s) => s.name === n && s.tiedTo !== undefined) });
+      if (storedTiedOutput && !check?.refusal) model = loadModel(opts.model, { keep: (n) => specs.some((s) => s.name === n && s.tiedTo !== undefined) });
       const c = model.config;
       // Every tensor the architecture needs has its spec shape (the loader checked it); a tied
       // output matrix is the embedding, counted once.
@@ -45,9 +53,11 @@ export function registerInspect(program: Command): void {
         dtypes: dtypeCounts,
         tied: model.info.tied,
         ignored: model.info.ignored,
+        ...(check ? { check: { tensors: check.tensors, findings: check.findings } } : {}),
       };
       if (opts.json) {
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        if (check?.refusal) throw new CheckpointError(check.refusal);
         return;
       }
       const lines = [
@@ -60,7 +70,21 @@ export function registerInspect(program: Command): void {
         `dtypes       ${Object.entries(dtypeCounts).map(([d, n]) => `${d} ×${n}`).join(', ')}`,
         `tied         ${out.tied.length ? out.tied.join(', ') : 'none'}`,
         `ignored      ${out.ignored.length ? out.ignored.join(', ') : 'none'}`,
+        ...(check ? checkLines(check) : []),
       ];
       process.stdout.write(lines.join('\n') + '\n');
+      if (check?.refusal) throw new CheckpointError(check.refusal);
     });
+}
+
+function checkLines(c: WeightCheck): string[] {
+  const read = c.tensors.filter((t) => t.read);
+  const values = read.reduce((a, t) => a + t.values, 0);
+  const count = (sev: string) => c.findings.filter((f) => f.severity === sev).length;
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  const skipped = c.tensors.length - read.length;
+  return [
+    `check        ${plural(read.length, 'tensor')} read (${values.toLocaleString('en-US')} values${skipped ? `; ${skipped} not float, skipped` : ''}): ${plural(count('error'), 'error')}, ${plural(count('warning'), 'warning')}, ${plural(count('note'), 'note')}`,
+    ...c.findings.map((f) => `  ${f.severity.padEnd(8)} ${f.tensor}: ${f.message}`),
+  ];
 }

@@ -19,6 +19,7 @@ import type { Engine, EngineName } from '../../engine/types.ts';
 import { createEngine, ENGINE_NAMES } from '../../engine/select.ts';
 import { BOS_MODES, bosFields, bosOffset, encodeWithBos, parseBosMode, resolveBos, type BosPlan } from '../../eval/bos.ts';
 import { readIdsFile } from '../../eval/ids.ts';
+import { checkNll } from '../../eval/score.ts';
 import { loadModel } from '../../model/load.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
@@ -116,8 +117,10 @@ export function registerNll(program: Command): void {
     const engine = await openEngine(model, engineName, (msg) => process.stderr.write(`langquant: ${msg}\n`));
     try {
       const out: { length: number; textTokens?: number; nll: number[]; meanNll: number }[] = [];
-      for (const ids of sequences) {
+      for (const [k, ids] of sequences.entries()) {
         const res = await engine.score({ ids });
+        // A NaN would print as null, breaking the contract (numbers only): refuse it by name instead.
+        checkNll(res.nll, { sequence: opts.text !== undefined ? `text file ${opts.text}` : `sequence ${k + 1} of ${opts.ids}`, firstTarget: 1, engine: engine.name });
         let sum = 0; // float64
         for (let t = 0; t < res.nll.length; t++) sum += res.nll[t];
         const textTokens = plan ? { textTokens: ids.length - bosOffset(plan) } : {};

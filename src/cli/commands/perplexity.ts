@@ -59,9 +59,9 @@ export function windowFor(model: Model, context?: number, stride?: number): { co
 }
 
 /** Scores one text's ids; fewer than 2 ids leave nothing scored (the text's bytes still count). */
-async function scoreIds(engine: Engine, ids: number[], text: string, win: { context: number; stride: number }): Promise<{ totals: TextTotals; windows: number }> {
+async function scoreIds(engine: Engine, ids: number[], text: string, win: { context: number; stride: number }, sequence: string): Promise<{ totals: TextTotals; windows: number }> {
   if (ids.length < 2) return { totals: textTotals(text, 0, 0), windows: 0 };
-  const s = await scoreTokens(engine, ids, win);
+  const s = await scoreTokens(engine, ids, { ...win, sequence });
   return { totals: textTotals(text, s.nllSum, s.count), windows: s.windows };
 }
 
@@ -118,7 +118,7 @@ export function registerPerplexity(program: Command): void {
     try {
       if (text !== undefined) {
         const ids = encode(text);
-        const { totals, windows } = await scoreIds(engine, ids, text, win);
+        const { totals, windows } = await scoreIds(engine, ids, text, win, `text file ${opts.text}`);
         if (totals.tokens === 0) throw new DataError(`text file ${opts.text} is a single token; the first token is never scored and no BOS is put before it, so nothing is left to score — use a longer text or --bos always`);
         const m = measures(totals);
         const textTokens = ids.length - bosOffset(bos);
@@ -146,7 +146,7 @@ export function registerPerplexity(program: Command): void {
       const ids = alignedUnitIds(c, c.languages);
       if (ids.length === 0) throw new DataError(`the languages ${c.languages.join(', ')} share no units in corpus ${c.name}; score them separately`);
       // Tokenise everything first so that an inadequate language is reported before any scoring.
-      const tokenised = c.languages.map((lang) => ({ lang, units: unitsById(c, lang, ids).map((u: CorpusUnit) => ({ text: u.text, ids: encode(u.text) })) }));
+      const tokenised = c.languages.map((lang) => ({ lang, units: unitsById(c, lang, ids).map((u: CorpusUnit) => ({ id: u.id, text: u.text, ids: encode(u.text) })) }));
       const adequacy = checkAdequacy(
         tokenised.map((l) => ({ lang: l.lang, tokens: l.units.reduce((n, u) => n + u.ids.length, 0), units: l.units.length })),
         { contextTokens: win.context, mode: opts.adequacy as 'warn' | 'refuse' },
@@ -155,7 +155,7 @@ export function registerPerplexity(program: Command): void {
       const results: LanguageResult[] = [];
       for (const l of tokenised) {
         const perUnit: TextTotals[] = [];
-        for (const u of l.units) perUnit.push((await scoreIds(engine, u.ids, u.text, win)).totals);
+        for (const u of l.units) perUnit.push((await scoreIds(engine, u.ids, u.text, win, `unit ${u.id} of ${l.lang}`)).totals);
         const m = measures(sumTotals(perUnit));
         const interval = bootstrap(perUnit, (smp) => bitsPerByte(sumTotals(smp)), { seed, resamples: 1000 });
         results.push({ language: l.lang, units: l.units.length, ...m, bitsPerByteInterval: interval });

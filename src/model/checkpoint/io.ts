@@ -6,9 +6,29 @@ import { readSync } from 'node:fs';
 import { CheckpointError } from '../../errors.ts';
 import { decodeInto, DTYPE_BYTES, isReadableDType, LITTLE_ENDIAN, type StorageDType } from '../../tensor/dtype.ts';
 import { numel, type Tensor } from '../../tensor/tensor.ts';
+import { firstNonFinite, nonFiniteMessage } from '../finite.ts';
 
 /** Largest single read: far below the 2 GiB Buffer limit, large enough to be fast. */
 export const READ_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Read size when the values are checked for NaN/±Inf as they arrive: each chunk is checked right
+ * after the read (or the decode) that wrote it, while it is still in the CPU cache, so the check
+ * costs no second trip through memory (bench/finite.ts).
+ */
+export const CHECKED_CHUNK_BYTES = 1024 * 1024;
+
+/** How a tensor is read. */
+export interface ReadOptions {
+  /** Refuse a NaN or ±Inf with a CheckpointError naming the file, the tensor and the first index. */
+  readonly finite?: boolean;
+}
+
+/** Throws the loader's refusal when data[from, from + count) holds a NaN or ±Inf. */
+export function checkFiniteRange(t: Tensor, from: number, count: number, file: string, name: string): void {
+  const bad = firstNonFinite(t.data.subarray(from, from + count));
+  if (bad >= 0) throw new CheckpointError(nonFiniteMessage(name, t, from + bad, { file }));
+}
 
 /** Fills `buf` from `position`; false when the file ends first. */
 export function readFully(fd: number, buf: Uint8Array, position: number): boolean {
@@ -34,14 +54,15 @@ export function readBytes(fd: number, length: number, position: number, file: st
  * Reads a row-major tensor of `dtype` and `shape` stored contiguously at `position`, converted to
  * float32. `file` and `name` only label errors.
  */
-export function readTensorAt(fd: number, position: number, dtype: StorageDType, shape: readonly number[], file: string, name: string): Tensor {
+export function readTensorAt(fd: number, position: number, dtype: StorageDType, shape: readonly number[], file: string, name: string, opts: ReadOptions = {}): Tensor {
   if (!isReadableDType(dtype)) {
     throw new CheckpointError(`${file}: tensor "${name}" is stored as ${dtype}; langquant reads F32, F16 and BF16 — convert the checkpoint to one of them`);
   }
   const n = numel(shape);
   const data = allocate(n, file, name);
   const bytesPer = DTYPE_BYTES[dtype];
-  const perChunk = Math.floor(READ_CHUNK_BYTES / bytesPer);
+  const perChunk = Math.floor((opts.finite ? CHECKED_CHUNK_BYTES : READ_CHUNK_BYTES) / bytesPer);
+  const tensor = { data, shape: [...shape] };
   // F16/BF16 (and F32 on a big-endian machine) need a staging buffer and a conversion; F32 on a
   // little-endian machine has the file's bit layout and is read straight into the tensor's bytes.
   const staging = dtype === 'F32' && LITTLE_ENDIAN ? null : Buffer.alloc(Math.min(n, perChunk) * bytesPer);
@@ -53,8 +74,10 @@ export function readTensorAt(fd: number, position: number, dtype: StorageDType, 
       throw new CheckpointError(`${file}: tensor "${name}" runs past the end of the file (truncated); download it again`);
     }
     if (staging) decodeInto(data.subarray(i, i + count), target, dtype);
+    // F16/BF16 Inf and NaN patterns decode to float32 Inf and NaN, so one check serves every dtype.
+    if (opts.finite) checkFiniteRange(tensor, i, count, file, name);
   }
-  return { data, shape: [...shape] };
+  return tensor;
 }
 
 /**

@@ -16,7 +16,7 @@ import { closeSync, fstatSync } from 'node:fs';
 import { CheckpointError } from '../../errors.ts';
 import { decodeInto, DTYPE_BYTES, isReadableDType, STORAGE_DTYPE_BYTES } from '../../tensor/dtype.ts';
 import { numel, type Tensor } from '../../tensor/tensor.ts';
-import { readBytes, readTensorAt, refuseLfsPointer } from './io.ts';
+import { checkFiniteRange, readBytes, readTensorAt, refuseLfsPointer, type ReadOptions } from './io.ts';
 import { unpickle, type TensorRef } from './pickle.ts';
 import { openOrThrow } from './safetensors.ts';
 import type { CheckpointFile, StoredTensor } from './source.ts';
@@ -100,14 +100,14 @@ function open(fd: number, file: string): CheckpointFile {
   const inflated = new Map<string, Buffer>();
   return {
     tensors,
-    read(name: string): Tensor {
+    read(name: string, opts: ReadOptions = {}): Tensor {
       const loc = located.get(name);
       if (!loc) throw new Error(`${file} has no tensor "${name}"`);
       const { ref, entry } = loc;
       const dtype = ref.storage.dtype;
       if (entry.method === 0) {
         const at = entryDataOffset(fd, entry, size, file) + ref.offset * STORAGE_DTYPE_BYTES[dtype];
-        return readTensorAt(fd, at, dtype, ref.shape, file, name);
+        return readTensorAt(fd, at, dtype, ref.shape, file, name, opts);
       }
       if (!isReadableDType(dtype)) return readTensorAt(fd, 0, dtype, ref.shape, file, name); // throws the dtype error
       let bytes = inflated.get(entry.name);
@@ -118,7 +118,9 @@ function open(fd: number, file: string): CheckpointFile {
       const w = DTYPE_BYTES[dtype];
       const data = new Float32Array(numel(ref.shape));
       decodeInto(data, bytes.subarray(ref.offset * w, (ref.offset + data.length) * w), dtype);
-      return { data, shape: [...ref.shape] };
+      const t = { data, shape: [...ref.shape] };
+      if (opts.finite) checkFiniteRange(t, 0, data.length, file, name); // inflated whole: checked whole
+      return t;
     },
     close: () => closeSync(fd),
   };

@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { CheckpointError } from '../../errors.ts';
 import { isStorageDType, STORAGE_DTYPE_BYTES, type StorageDType } from '../../tensor/dtype.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import { readBytes, readTensorAt, refuseLfsPointer } from './io.ts';
+import { readBytes, readTensorAt, refuseLfsPointer, type ReadOptions } from './io.ts';
 
 export interface SafetensorsEntry {
   readonly name: string;
@@ -138,6 +138,6 @@ export function readSafetensors(path: string, names?: Iterable<string>): Map<str
 }
 
 /** One validated entry of the open file `fd`, converted to float32. */
-export function readEntry(fd: number, e: SafetensorsEntry, file = 'model.safetensors'): Tensor {
-  return readTensorAt(fd, e.begin, e.dtype, e.shape, file, e.name);
+export function readEntry(fd: number, e: SafetensorsEntry, file = 'model.safetensors', opts: ReadOptions = {}): Tensor {
+  return readTensorAt(fd, e.begin, e.dtype, e.shape, file, e.name, opts);
 }

@@ -12,6 +12,7 @@ import { isAbsolute, join, normalize, sep } from 'node:path';
 import { CheckpointError } from '../../errors.ts';
 import type { StorageDType } from '../../tensor/dtype.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
+import type { ReadOptions } from './io.ts';
 import { openPytorchFile } from './pytorch.ts';
 import { openOrThrow, parseSafetensorsHeader, readEntry } from './safetensors.ts';
 
@@ -29,7 +30,7 @@ export interface StoredTensor {
 /** One open weight file. */
 export interface CheckpointFile {
   readonly tensors: ReadonlyMap<string, StoredTensor>;
-  read(name: string): Tensor;
+  read(name: string, opts?: ReadOptions): Tensor;
   close(): void;
 }
 
@@ -38,8 +39,8 @@ export interface Checkpoint {
   readonly format: CheckpointFormat;
   readonly files: readonly string[];
   readonly tensors: ReadonlyMap<string, StoredTensor>;
-  /** Reads one stored tensor as float32 (its dtype must be F32, F16 or BF16). */
-  read(name: string): Tensor;
+  /** Reads one stored tensor as float32 (its dtype must be F32, F16 or BF16); `finite`: refuse NaN/±Inf. */
+  read(name: string, opts?: ReadOptions): Tensor;
   close(): void;
 }
 
@@ -88,7 +89,7 @@ export function openSafetensorsFile(dir: string, file: string): CheckpointFile {
     for (const e of header.entries.values()) tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, file });
     return {
       tensors,
-      read: (name) => readEntry(fd, header.entries.get(name)!, file),
+      read: (name, opts) => readEntry(fd, header.entries.get(name)!, file, opts),
       close: () => closeSync(fd),
     };
   } catch (e) {
@@ -102,9 +103,9 @@ function single(format: CheckpointFormat, file: string, f: CheckpointFile): Chec
     format,
     files: [file],
     tensors: f.tensors,
-    read: (name) => {
+    read: (name, opts) => {
       if (!f.tensors.has(name)) throw new Error(`checkpoint has no tensor "${name}"`);
-      return f.read(name);
+      return f.read(name, opts);
     },
     close: () => f.close(),
   };
@@ -171,10 +172,10 @@ function sharded(format: CheckpointFormat, dir: string, indexFile: string, open:
       format,
       files: [indexFile, ...shardNames],
       tensors,
-      read: (name) => {
+      read: (name, opts) => {
         const t = tensors.get(name);
         if (!t) throw new Error(`checkpoint has no tensor "${name}"`);
-        return opened.get(t.file)!.read(name);
+        return opened.get(t.file)!.read(name, opts);
       },
       close: closeAll,
     };
