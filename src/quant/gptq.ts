@@ -60,7 +60,24 @@ export interface GptqInfo {
  */
 export function accumulateGram(acc: Float64Array, x: Float32Array, T: number, n: number): void {
   if (acc.length !== n * n) throw new Error(`accumulateGram: accumulator holds ${acc.length} values, not ${n}×${n}`);
-  for (let t = 0; t < T; t++) {
+  // four rows at a time: each accumulator entry is loaded and stored once per four products
+  let t = 0;
+  for (; t + 4 <= T; t += 4) {
+    const r0 = t * n;
+    const r1 = r0 + n;
+    const r2 = r1 + n;
+    const r3 = r2 + n;
+    for (let a = 0; a < n; a++) {
+      const x0 = x[r0 + a];
+      const x1 = x[r1 + a];
+      const x2 = x[r2 + a];
+      const x3 = x[r3 + a];
+      if (x0 === 0 && x1 === 0 && x2 === 0 && x3 === 0) continue;
+      const base = a * n;
+      for (let b = a; b < n; b++) acc[base + b] += x0 * x[r0 + b] + x1 * x[r1 + b] + x2 * x[r2 + b] + x3 * x[r3 + b];
+    }
+  }
+  for (; t < T; t++) {
     const r = t * n;
     for (let a = 0; a < n; a++) {
       const xa = x[r + a];
@@ -262,7 +279,20 @@ export function gptqColumns(p: ColumnProblem, blockSize = DEFAULT_BLOCK_SIZE): C
     if (b1 < n) {
       for (let r = 0; r < out; r++) {
         const rw = r * n;
-        for (let k = 0; k < bw; k++) {
+        let k = 0;
+        // four block columns at a time; the subtractions stay in ascending i, left to right
+        for (; k + 4 <= bw; k += 4) {
+          const e0 = err[r * bw + k];
+          const e1 = err[r * bw + k + 1];
+          const e2 = err[r * bw + k + 2];
+          const e3 = err[r * bw + k + 3];
+          const u0 = (b0 + k) * n;
+          const u1 = u0 + n;
+          const u2 = u1 + n;
+          const u3 = u2 + n;
+          for (let j = b1; j < n; j++) Wf[rw + j] = Wf[rw + j] - e0 * U[u0 + j] - e1 * U[u1 + j] - e2 * U[u2 + j] - e3 * U[u3 + j];
+        }
+        for (; k < bw; k++) {
           const e = err[r * bw + k];
           if (e === 0) continue;
           const uk = (b0 + k) * n;
