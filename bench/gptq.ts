@@ -2,7 +2,8 @@
 // N calibration rows (Σ x xᵀ, float64), U (the upper Cholesky factor of H⁻¹) and the lazy-block column
 // loop, timed on random weights and correlated random rows; the model's figure is 12 blocks. The
 // forward passes that produce the rows (two per block per window) are not included: they cost what
-// a calibration pass costs. Prints, never asserts.
+// a calibration pass costs. Prints wall and CPU seconds (on a shared machine the CPU time is the
+// figure to quote), never asserts.
 // Usage: npx tsx bench/gptq.ts [N rows, default 2048] [blocks to time, default 1]
 import { accumulateGram, quantizeGptq, symmetrize } from '../src/quant/gptq.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -20,6 +21,8 @@ const SHAPES = [
 const rng = new Rng(2022);
 let gramMs = 0;
 let solveMs = 0;
+const cpu0 = process.cpuUsage();
+const wall0 = performance.now();
 for (let b = 0; b < BLOCKS; b++) {
   for (const s of SHAPES) {
     const n = s.inDim;
@@ -41,6 +44,11 @@ for (let b = 0; b < BLOCKS; b++) {
     console.log(`${s.name.padEnd(12)} [${n} → ${s.outDim}]  Gram of ${N} rows ${(tGram / 1000).toFixed(2)} s   U + column loop ${(tSolve / 1000).toFixed(2)} s`);
   }
 }
+const cpu = process.cpuUsage(cpu0);
+const cpuPerBlock = (cpu.user + cpu.system) / 1e6 / BLOCKS;
+const wallPerBlock = (performance.now() - wall0) / 1000 / BLOCKS;
+console.log(`CPU time per block ${cpuPerBlock.toFixed(1)} s (wall ${wallPerBlock.toFixed(1)} s; wall ≫ CPU means a shared machine)`);
+console.log(`GPT-2-small (${LAYERS} blocks) CPU time ≈ ${(cpuPerBlock * LAYERS).toFixed(0)} s`);
 const perBlock = (gramMs + solveMs) / BLOCKS / 1000;
 console.log(`one block: ${perBlock.toFixed(1)} s (Gram ${(gramMs / BLOCKS / 1000).toFixed(1)} s, solve ${(solveMs / BLOCKS / 1000).toFixed(1)} s)`);
-console.log(`GPT-2-small (${LAYERS} blocks), 4-bit g128, ${N} calibration tokens: ≈ ${(perBlock * LAYERS).toFixed(0)} s on one core (Node ${process.version}), forward passes excluded`);
+console.log(`GPT-2-small (${LAYERS} blocks), 4-bit g128, ${N} calibration tokens: ≈ ${(perBlock * LAYERS).toFixed(0)} s wall on one core (Node ${process.version}), forward passes excluded`);
