@@ -71,7 +71,7 @@ test('--method misuse is one line and a non-zero exit', () => {
     [['quantize', '--model', MODEL, '--out', join(tmp, 'x3'), '--act-order'], /--act-order applies to --method gptq/],
     [['quantize', '--model', MODEL, '--out', join(tmp, 'x4'), '--method', 'gptq', '--preserve', '5%', '--calibration-ids', calibFile], /preservation is not supported/],
     [['nll', '--model', MODEL, '--ids', idsFile, '--bits', '4', '--method', 'awq'], /learns from calibration text/],
-    [['nll', '--model', MODEL, '--ids', idsFile, '--method', 'awq'], /need --bits/],
+    [['nll', '--model', MODEL, '--ids', idsFile, '--method', 'awq'], /--method needs --bits/],
   ];
   for (const [args, re] of cases) {
     const r = runCli(args);

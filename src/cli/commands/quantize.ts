@@ -237,7 +237,8 @@ export const quantizeTransform: ModelTransform = {
   async apply(model, opts) {
     const f = opts as QuantFlags & CalibrationFlags;
     if (f.bits === undefined) {
-      if (f.groupSize !== undefined || f.scheme !== undefined || f.method !== undefined) throw new ConfigError('--group-size, --scheme and --method need --bits; add e.g. --bits 4');
+      if (f.groupSize !== undefined || f.scheme !== undefined) throw new ConfigError('--group-size and --scheme need --bits; add e.g. --bits 4');
+      if (f.method !== undefined) throw new ConfigError('--method needs --bits; add e.g. --bits 4');
       return model;
     }
     const spec: QuantSpec = {
