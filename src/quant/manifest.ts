@@ -5,6 +5,7 @@
 
 import { VERSION } from '../version.ts';
 import type { PreservePlan, QuantizeResult } from './apply.ts';
+import type { LayerCalibration } from './calibrated.ts';
 import type { QuantSpec } from './rtn.ts';
 import { describeScope, type QuantScope } from './scope.ts';
 
@@ -25,7 +26,11 @@ export interface Manifest {
   readonly version: string;
   readonly format: number;
   readonly sourceModel: string;
-  readonly method: 'rtn' | 'rtn+preserve';
+  readonly method: 'rtn' | 'rtn+preserve' | 'gptq' | 'awq';
+  /** The method's own parameters (GPTQ: act-order, dampening, block; AWQ: α grid, clip). */
+  readonly methodParams?: Readonly<Record<string, unknown>>;
+  /** Per block linear: output error ‖XWᵀ − XQᵀ‖² on the calibration rows, RTN's on the same rows, output energy. */
+  readonly calibrationError?: readonly LayerCalibration[];
   readonly bits: number;
   readonly groupSize: number | 'channel';
   readonly scheme: string;
@@ -65,6 +70,8 @@ export function buildManifest(p: {
   calibration: CalibrationInfo | null;
   dtype: string;
   result: QuantizeResult;
+  /** A calibrated method (GPTQ, AWQ) with its parameters and per-layer calibration errors. */
+  calibrated?: { method: 'gptq' | 'awq'; params: Readonly<Record<string, unknown>>; layers: readonly LayerCalibration[] };
 }): Manifest {
   const { spec, scope, preserve, result } = p;
   const kept = result.account.kept > 0;
@@ -74,7 +81,8 @@ export function buildManifest(p: {
     version: VERSION,
     format: MANIFEST_FORMAT,
     sourceModel: p.sourceModel,
-    method: kept ? 'rtn+preserve' : 'rtn',
+    method: p.calibrated ? p.calibrated.method : kept ? 'rtn+preserve' : 'rtn',
+    ...(p.calibrated ? { methodParams: p.calibrated.params, calibrationError: p.calibrated.layers } : {}),
     bits: spec.bits,
     groupSize: spec.groupSize,
     scheme: spec.scheme,
@@ -94,7 +102,7 @@ export function buildManifest(p: {
     bitAccounting: {
       ...result.account,
       note:
-        'bitsPerWeight counts, over the quantised scope: levels (bits each; kept columns leave the grid), 16-bit scales and zero points per group, 16-bit kept values and their positions (32-bit index per sparse weight, 32-bit index per kept column). modelBytes adds the other tensors at otherBits, each stored tensor once.',
+        'bitsPerWeight counts, over the quantised scope: levels (bits each; kept columns leave the grid), 16-bit scales and zero points per group, 16-bit kept values and their positions (32-bit index per sparse weight, 32-bit index per kept column). modelBytes adds the other tensors at otherBits, each stored tensor once. GPTQ and AWQ store the same grid as RTN (levels, scales, zeros) and cost the same; AWQ\'s per-input-channel scales are folded into the operator before the linear (a norm\'s weight or the previous linear), so they add no bits to the grid; after an activation function such as GELU there is no weight to fold them into and deployments keep inDim 16-bit activation scales per such linear, which are not counted here.',
     },
     tensors: result.tensors.map((t) => ({
       name: t.name,

@@ -8,12 +8,13 @@ import { preservationControls } from './controls.ts';
 import { disparity } from './disparity.ts';
 import { layerPreservation } from './layer-preservation.ts';
 import { layerSensitivity } from './layers.ts';
+import { method } from './method.ts';
 import { optimalPreservation } from './optimal.ts';
 import { preserve } from './preserve.ts';
 import { quantize } from './quantize.ts';
 import { validate } from './validate.ts';
 
-export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate, preservationControls];
+export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate, preservationControls, method];
 
 /** Research-question rules written in code (Q2), named by `rule: { fn: … }` in the pipeline file. */
 export { rules } from './rules.ts';

@@ -364,7 +364,16 @@ export const CHECK_METRICS = Object.freeze({
 });
 
 /** Every fixed metric name with its documentation (curve_* and layer* names are built by helpers). */
+/** Phase E (`method`, ./method.ts): GPTQ / AWQ against the RTN arm. */
+export const METHOD_METRICS = Object.freeze({
+  gap_reduction: d('bits/byte', 'experiment', 'low-resource reduction − high-resource reduction of ΔBPB from the RTN arm (positive: the method narrows the gap)'),
+  gap_reduction_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval over units'),
+  gap_reduction_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
+  calibration_tokens: d('tokens', 'experiment', 'calibration tokens used (equal across sources of a replicate)'),
+});
+
 export const METRICS: Readonly<Record<string, MetricDoc>> = Object.freeze({
+  ...METHOD_METRICS,
   ...BASELINE_METRICS,
   ...DEGRADATION_METRICS,
   ...DISPARITY_METRICS,
@@ -398,5 +407,6 @@ export const KIND_METRICS: Readonly<Record<string, readonly string[]>> = Object.
   layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), ...Object.keys(CHECK_METRICS), 'layer{i}_{delta_bpb|delta_bpb_lo|delta_bpb_hi|sel_delta_bpb|ppl_rel_increase|critical}'],
   layerPreservation: [...Object.keys(LAYER_PRESERVATION_METRICS), ...Object.keys(CHECK_METRICS)],
   preservationControls: [...Object.keys(CONTROLS_METRICS), 'ctrl_p{pct}_{share|bits_per_weight|rtn_bits_per_weight|vs_rtn|vs_random|gap_narrowing|helps}[_lo|_hi]'],
+  method: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(METHOD_METRICS)],
   validate: [...Object.keys(BASELINE_METRICS), ...Object.keys(DEGRADATION_METRICS), ...Object.keys(DISPARITY_METRICS), ...Object.keys(VALIDATION_METRICS), ...Object.keys(CHECK_METRICS)],
 });

@@ -15,7 +15,7 @@ const BUILTIN = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.m
 const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
 
 // Kinds whose params take the evaluation settings (the others read their dependencies' results).
-const MEASURING = new Set(['baseline', 'quantize', 'preserve', 'layerSensitivity', 'layerPreservation', 'validate']);
+const MEASURING = new Set(['baseline', 'quantize', 'preserve', 'layerSensitivity', 'layerPreservation', 'validate', 'method']);
 
 /** The built-in pipeline, reduced: same experiments and rules, fewer languages and units. */
 function reducedPipeline(dir: string): string {
@@ -25,7 +25,7 @@ function reducedPipeline(dir: string): string {
   for (const e of p.experiments as { kind: string; params: Record<string, unknown> }[]) {
     if (MEASURING.has(e.kind)) Object.assign(e.params, { maxUnits: 3, resamples: 200 });
     if (e.kind === 'disparity' || e.kind === 'preservationControls') e.params.resamples = 200;
-    if (e.kind === 'preserve' || e.kind === 'layerPreservation') e.params.calibrationTokens = 512;
+    if (e.kind === 'preserve' || e.kind === 'layerPreservation' || e.kind === 'method') e.params.calibrationTokens = 512;
   }
   const file = join(dir, 'study.yaml');
   writeFileSync(file, stringify(p));
@@ -39,7 +39,7 @@ test('the built-in study end to end: every experiment passes, every question dec
     const out = join(dir, 'run');
     const r1 = runCli(['run', file, '--out', out, '--replicates', '1'], { timeoutMs: 580_000 });
     assert.equal(r1.code, 0, r1.stdout + r1.stderr);
-    assert.match(r1.stdout, /done: 18 passed; 18 ran, 0 reused/);
+    assert.match(r1.stdout, /done: 23 passed; 23 ran, 0 reused/);
 
     const s = runCli(['status', out, '--json']);
     assert.equal(s.code, 0, s.stderr);
@@ -65,7 +65,7 @@ test('the built-in study end to end: every experiment passes, every question dec
 
     const r2 = runCli(['run', file, '--out', out, '--replicates', '1']);
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
-    assert.match(r2.stdout, /done: 18 passed; 0 ran, 18 reused/);
+    assert.match(r2.stdout, /done: 23 passed; 0 ran, 23 reused/);
     const again = JSON.parse(runCli(['status', out, '--json']).stdout);
     assert.deepEqual(again.questions, status.questions);
   } finally {

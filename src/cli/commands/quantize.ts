@@ -30,6 +30,7 @@ import { CRITERIA, GRANULARITIES, needsCalibration, type Budget, type Criterion,
 import { MAX_BITS, MIN_BITS, SCHEMES, type QuantSpec, type Scheme } from '../../quant/rtn.ts';
 import { DEFAULT_SCOPE, type OutputMode, type QuantScope } from '../../quant/scope.ts';
 import { MODEL_TRANSFORMS, type ModelTransform } from './nll.ts';
+import { checkMethodFlags, methodParams, parseMethod, quantizeCalibratedCli, type MethodFlags } from './method.ts';
 
 export const DEFAULT_BITS = 4;
 export const DEFAULT_GROUP_SIZE = 128;
@@ -212,7 +213,7 @@ export async function calibrationSequences(model: Model, f: CalibrationFlags): P
 
 // ---- the nll / perplexity transform ----
 
-interface QuantFlags {
+interface QuantFlags extends MethodFlags {
   bits?: string;
   groupSize?: string;
   scheme?: string;
@@ -224,12 +225,20 @@ export const quantizeTransform: ModelTransform = {
     return cmd
       .option('--bits <n>', `quantise every block linear weight (round-to-nearest) to ${MIN_BITS}–${MAX_BITS} bits before scoring`)
       .option('--group-size <g>', `with --bits: weights per group along the input dimension, or "channel" (default ${DEFAULT_GROUP_SIZE})`)
-      .option('--scheme <s>', `with --bits: sym or asym (default ${DEFAULT_SCHEME})`);
+      .option('--scheme <s>', `with --bits: sym or asym (default ${DEFAULT_SCHEME})`)
+      .option('--method <m>', 'with --bits: rtn (default), gptq or awq (these two need --calibration-languages, --calibration-text or --calibration-ids)')
+      .option('--act-order', 'with --method gptq: columns by descending Hessian diagonal (static groups)')
+      .option('--awq-clip', 'with --method awq: also search each group\'s range shrink')
+      .option('--calibration-text <file>', 'with --method gptq|awq: calibration text (UTF-8)')
+      .option('--calibration-languages <list>', 'with --method gptq|awq: the UDHR calibration split of these languages: high, low, all or codes')
+      .option('--calibration-ids <file>', 'with --method gptq|awq: calibration token ids (JSON array of id arrays)')
+      .option('--calibration-tokens <n>', `with --method gptq|awq: most calibration tokens (default ${DEFAULT_CALIBRATION_TOKENS})`);
   },
-  apply(model, opts) {
-    const f = opts as QuantFlags;
+  async apply(model, opts) {
+    const f = opts as QuantFlags & CalibrationFlags;
     if (f.bits === undefined) {
       if (f.groupSize !== undefined || f.scheme !== undefined) throw new ConfigError('--group-size and --scheme need --bits; add e.g. --bits 4');
+      if (f.method !== undefined) throw new ConfigError('--method needs --bits; add e.g. --bits 4');
       return model;
     }
     const spec: QuantSpec = {
@@ -237,6 +246,17 @@ export const quantizeTransform: ModelTransform = {
       groupSize: f.groupSize === undefined ? DEFAULT_GROUP_SIZE : parseGroupSize(f.groupSize),
       scheme: f.scheme === undefined ? DEFAULT_SCHEME : parseScheme(f.scheme),
     };
+    const method = parseMethod(f.method ?? 'rtn');
+    checkMethodFlags(method, f);
+    if (method !== 'rtn') {
+      // the calibration split's seed is not perplexity's bootstrap seed: always 0 here
+      const c = await calibrationSequences(model, { ...f, seed: undefined, tokenizer: undefined });
+      if (!c) throw new ConfigError(`--method ${method} learns from calibration text; give --calibration-languages LIST, --calibration-text FILE or --calibration-ids FILE`);
+      const maxTokens = parseCount('--calibration-tokens', f.calibrationTokens ?? String(DEFAULT_CALIBRATION_TOKENS));
+      const r = quantizeCalibratedCli(model, method, spec, c.sequences, { ...f, maxTokens });
+      process.stderr.write(`langquant: ${describeCost(spec, r.account, r.tensors.length, method)}; calibrated on ${r.calibrationTokens} tokens\n`);
+      return r.model;
+    }
     const r = quantizeModel(model, { spec });
     // The cost goes next to the result: stderr, so that nll's JSON on stdout stays the contract.
     process.stderr.write(`langquant: ${describeCost(spec, r.account, r.tensors.length)}\n`);
@@ -245,9 +265,9 @@ export const quantizeTransform: ModelTransform = {
 };
 
 /** One line: what was quantised and what it costs (effective bits per weight, model size). */
-export function describeCost(spec: QuantSpec, a: BitAccount, tensors: number): string {
+export function describeCost(spec: QuantSpec, a: BitAccount, tensors: number, method = 'rtn'): string {
   return (
-    `quantised ${tensors} block linear weights (RTN ${spec.bits}-bit ${spec.scheme}, group ${spec.groupSize}): ` +
+    `quantised ${tensors} block linear weights (${method.toUpperCase()} ${spec.bits}-bit ${spec.scheme}, group ${spec.groupSize}): ` +
     `${a.bitsPerWeight.toFixed(3)} bits/weight over ${a.weights.toLocaleString('en-US')} weights counting 16-bit scales${spec.scheme === 'asym' ? ' and zero points' : ''}; ` +
     `model ${fmtBytes(a.modelBytes)} vs ${fmtBytes(a.baselineBytes)} at ${a.otherBits} bits`
   );
@@ -318,6 +338,7 @@ function writeOutputDir(out: string, model: Model, force: boolean, write: (dir: 
 }
 
 interface QuantizeCliOptions extends QuantFlags, CalibrationFlags {
+  method: string;
   model: string;
   out: string;
   scope: string;
@@ -347,6 +368,9 @@ export function registerQuantize(program: Command): void {
     .option('--bits <n>', `bits per weight, ${MIN_BITS}–${MAX_BITS}`, String(DEFAULT_BITS))
     .option('--group-size <g>', 'weights per group along the input dimension, or "channel"', String(DEFAULT_GROUP_SIZE))
     .option('--scheme <s>', 'sym or asym', DEFAULT_SCHEME)
+    .option('--method <m>', 'rtn (round-to-nearest), gptq or awq (both learn from calibration text: --calibration-languages, --calibration-text or --calibration-ids)', 'rtn')
+    .option('--act-order', 'with --method gptq: columns by descending Hessian diagonal (static groups)')
+    .option('--awq-clip', 'with --method awq: also search each group\'s range shrink')
     .option('--scope <list>', 'what to quantise: comma list of blocks, output (untied copy), output-tied, embeddings', 'blocks')
     .option('--layers <list>', 'only these blocks, e.g. 0,2,4-6 (block linears)')
     .option('--roles <list>', `only these block linears: ${LINEAR_ROLES.join(', ')}`)
@@ -385,7 +409,13 @@ export function registerQuantize(program: Command): void {
       if (opts.layerShares !== undefined) budget = parseLayerShares(opts.layerShares);
       else if (opts.preserve !== undefined) budget = { kind: opts.budget as 'global' | 'layer', share: parseShare(opts.preserve) };
       const hasCalibration = Boolean(opts.calibrationText || opts.calibrationLanguages || opts.calibrationIds);
-      if (!budget) {
+      const method = parseMethod(opts.method);
+      checkMethodFlags(method, opts);
+      if (method !== 'rtn') {
+        if (budget) throw new ConfigError(`--method ${method} with preservation is not supported; drop --preserve/--layer-shares or use --method rtn`);
+        if (!hasCalibration) throw new ConfigError(`--method ${method} learns from calibration text; give --calibration-languages LIST, --calibration-text FILE or --calibration-ids FILE`);
+      }
+      if (!budget && method === 'rtn') {
         // Preservation flags without a share would be silently ignored: say so instead.
         const flags: [string, string][] = [['criterion', '--criterion'], ['granularity', '--granularity'], ['budget', '--budget'], ['scaleFrom', '--scale-from'], ['calibrationText', '--calibration-text'], ['calibrationLanguages', '--calibration-languages'], ['calibrationIds', '--calibration-ids'], ['calibrationTokens', '--calibration-tokens']];
         const given = flags.filter(([k]) => cmd.getOptionValueSource(k) === 'cli').map(([, f]) => f);
@@ -410,8 +440,16 @@ export function registerQuantize(program: Command): void {
         }
         preserve = { criterion, granularity, budget, stats, scaleFrom: opts.scaleFrom as 'remaining' | 'all' };
       }
-      const result = quantizeModel(model, { spec, scope, preserve });
-      const manifest = buildManifest({ sourceModel: resolve(opts.model), spec, scope, preserve, calibration, dtype, result });
+      let calibrated: Parameters<typeof buildManifest>[0]['calibrated'];
+      let result;
+      if (method !== 'rtn') {
+        const c = await calibrationSequences(model, opts);
+        const r = quantizeCalibratedCli(model, method, spec, c!.sequences, { ...opts, maxTokens: calibrationTokens, scope, log: (s) => process.stderr.write(`langquant: ${s}\n`) });
+        calibration = { ...c!.info, tokens: r.calibrationTokens };
+        calibrated = { method, params: methodParams(method, opts), layers: r.calibration };
+        result = r;
+      } else result = quantizeModel(model, { spec, scope, preserve });
+      const manifest = buildManifest({ sourceModel: resolve(opts.model), spec, scope, preserve, calibration, dtype, result, calibrated });
       writeOutputDir(opts.out, model, Boolean(opts.force), (dir) => {
         writeModelDir(dir, result.model, { dtype, metadata: { quantization: `${manifest.method} ${spec.bits}-bit ${spec.scheme} group ${spec.groupSize}`, langquant: manifest.version } });
         writeFileSync(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');

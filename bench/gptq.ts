@@ -1,0 +1,54 @@
+// GPTQ's cost on a GPT-2-small-shaped block (hidden 768, MLP 3072): per linear, the Gram matrix of
+// N calibration rows (Σ x xᵀ, float64), U (the upper Cholesky factor of H⁻¹) and the lazy-block column
+// loop, timed on random weights and correlated random rows; the model's figure is 12 blocks. The
+// forward passes that produce the rows (two per block per window) are not included: they cost what
+// a calibration pass costs. Prints wall and CPU seconds (on a shared machine the CPU time is the
+// figure to quote), never asserts.
+// Usage: npx tsx bench/gptq.ts [N rows, default 2048] [blocks to time, default 1]
+import { accumulateGram, quantizeGptq, symmetrize } from '../src/quant/gptq.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const N = Number(process.argv[2] ?? 2048);
+const BLOCKS = Number(process.argv[3] ?? 1);
+const LAYERS = 12;
+const SHAPES = [
+  { name: 'attn.c_attn', inDim: 768, outDim: 2304 },
+  { name: 'attn.c_proj', inDim: 768, outDim: 768 },
+  { name: 'mlp.c_fc', inDim: 768, outDim: 3072 },
+  { name: 'mlp.c_proj', inDim: 3072, outDim: 768 },
+];
+
+const rng = new Rng(2022);
+let gramMs = 0;
+let solveMs = 0;
+const cpu0 = process.cpuUsage();
+const wall0 = performance.now();
+for (let b = 0; b < BLOCKS; b++) {
+  for (const s of SHAPES) {
+    const n = s.inDim;
+    const x = new Float32Array(N * n);
+    for (let k = 0; k < x.length; k++) x[k] = rng.normal();
+    const w = new Float32Array(n * s.outDim);
+    for (let k = 0; k < w.length; k++) w[k] = 0.02 * rng.normal();
+    let t0 = performance.now();
+    const gram = new Float64Array(n * n);
+    // rows arrive window by window in the pipeline; 512-row windows here
+    for (let r = 0; r < N; r += 512) accumulateGram(gram, x.subarray(r * n, Math.min(N, r + 512) * n), Math.min(512, N - r), n);
+    symmetrize(gram, n);
+    const tGram = performance.now() - t0;
+    t0 = performance.now();
+    quantizeGptq({ data: w, shape: [n, s.outDim] }, 'in_out', gram, N, { bits: 4, groupSize: 128, scheme: 'asym' });
+    const tSolve = performance.now() - t0;
+    gramMs += tGram;
+    solveMs += tSolve;
+    console.log(`${s.name.padEnd(12)} [${n} → ${s.outDim}]  Gram of ${N} rows ${(tGram / 1000).toFixed(2)} s   U + column loop ${(tSolve / 1000).toFixed(2)} s`);
+  }
+}
+const cpu = process.cpuUsage(cpu0);
+const cpuPerBlock = (cpu.user + cpu.system) / 1e6 / BLOCKS;
+const wallPerBlock = (performance.now() - wall0) / 1000 / BLOCKS;
+console.log(`CPU time per block ${cpuPerBlock.toFixed(1)} s (wall ${wallPerBlock.toFixed(1)} s; wall ≫ CPU means a shared machine)`);
+console.log(`GPT-2-small (${LAYERS} blocks) CPU time ≈ ${(cpuPerBlock * LAYERS).toFixed(0)} s`);
+const perBlock = (gramMs + solveMs) / BLOCKS / 1000;
+console.log(`one block: ${perBlock.toFixed(1)} s (Gram ${(gramMs / BLOCKS / 1000).toFixed(1)} s, solve ${(solveMs / BLOCKS / 1000).toFixed(1)} s)`);
+console.log(`GPT-2-small (${LAYERS} blocks), 4-bit g128, ${N} calibration tokens: ≈ ${(perBlock * LAYERS).toFixed(0)} s wall on one core (Node ${process.version}), forward passes excluded`);

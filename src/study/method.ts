@@ -1,0 +1,70 @@
+// E-001..E-003 `method`: degradation per language under a calibrated method (GPTQ, AWQ; src/quant/
+// calibrated.ts) with a chosen calibration source (./calibration-source.ts: high, low, all, a list, or
+// target = one quantised model per evaluated language, each on its own language's text), at equal
+// calibration budgets. Records what `quantize` records (ΔBPB and KL per language with intervals, bits
+// per weight, units.json) plus, against the RTN arm named by `baseline` (A-002: same grid, same
+// replicate, same units), the paired interval of the gap reduction: [low mean of (ΔBPB_RTN − ΔBPB_method)]
+// − [high mean of the same] (positive: the method removes more low- than high-resource loss), and the
+// low- and high-resource reductions themselves. Q5 reads `gap_reduction{,_lo,_hi}`.
+// Reference: issue 13 "Phase E"; ./controls.ts (gapNarrowing).
+
+import { z } from 'zod';
+import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
+import { quantizeModelCalibrated } from '../quant/calibrated.ts';
+import { deriveSeed } from '../util/rng.ts';
+import { calibrationSets, calibrationWindowsFor, CalibrationSource } from './calibration-source.ts';
+import { comparisonsFromJson, compareTreated, EvalParams, openModel, QuantParams, recordDegradation, studyTexts, UNITS_FILE, writeUnits, type Comparisons } from './common.ts';
+import { gapNarrowing } from './controls.ts';
+import { depArtifactJson } from './deps.ts';
+
+export const method = defineKind({
+  name: 'method',
+  description: 'degradation per language under GPTQ or AWQ with a calibration language source, against the RTN arm',
+  params: z.strictObject({
+    ...EvalParams,
+    ...QuantParams,
+    method: z.enum(['gptq', 'awq']),
+    calibration: CalibrationSource.default('all'),
+    /** Calibration tokens per source before the equal-budget rule (./calibration-source.ts). */
+    calibrationTokens: z.number().int().min(16).default(4096),
+    actOrder: z.boolean().default(false),
+    clip: z.boolean().default(false),
+    /** The RTN experiment on the same grid whose units.json is the paired baseline (in dependsOn). */
+    baseline: z.string().default('A-002'),
+  }),
+  keyMetrics: ['delta_bpb', 'kl_mean', 'gap_reduction', 'bits_per_weight'],
+  models: (p) => [p.model],
+  consistency: (reps) => defaultConsistency(reps, ['delta_bpb'], 0.5),
+  async run(ctx) {
+    const p = ctx.params;
+    const t = studyTexts(ctx, p.maxUnits, p.model);
+    const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
+    const merged: Comparisons = new Map();
+    let bits = 0;
+    let tokens = 0;
+    for (const set of calibrationSets(t.langs, p.calibration)) {
+      // compareTreated closes the engines: one open model per calibration set
+      const m = await openModel(ctx, p.model, p);
+      const cw = calibrationWindowsFor(t, m, set, p.calibrationTokens);
+      const q = quantizeModelCalibrated(m.model, { method: p.method, spec, windows: cw.windows, gptq: { actOrder: p.actOrder }, awq: { clip: p.clip }, errors: false });
+      const scoped = set.target !== undefined ? { ...t, langs: { ...t.langs, all: [set.target] } } : t;
+      const { evaluation } = await compareTreated(ctx, scoped, m, q.model, { ...p, selection: false });
+      for (const [lang, units] of evaluation) if (set.target === undefined || lang === set.target) merged.set(lang, units);
+      bits = q.account.bitsPerWeight;
+      tokens = cw.tokens;
+      ctx.log(`${p.model}: ${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}, calibration ${set.label}: ${cw.tokens} tokens (equal budget ${cw.budget})`);
+    }
+    recordDegradation(ctx, p.model, merged, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
+    ctx.metric('bits_per_weight', bits, { model: p.model });
+    ctx.metric('calibration_tokens', tokens, { model: p.model });
+    writeUnits(ctx, merged);
+    if (ctx.deps.ids.includes(p.baseline)) {
+      const base = comparisonsFromJson(depArtifactJson(ctx, p.baseline, UNITS_FILE));
+      const o = { seed: deriveSeed(ctx.seed, 'method-gap'), resamples: p.resamples, method: p.interval };
+      const g = gapNarrowing(base, merged, t.langs, o);
+      ctx.metric('gap_reduction', g.estimate, { model: p.model });
+      ctx.metric('gap_reduction_lo', g.lo, { model: p.model });
+      ctx.metric('gap_reduction_hi', g.hi, { model: p.model });
+    } else ctx.log(`${ctx.experiment.id}: ${p.baseline} is not among dependsOn; no gap reduction recorded`);
+  },
+});
