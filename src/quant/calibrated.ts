@@ -85,7 +85,7 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
   for (const [name, t] of model.weights) {
     if (seen.has(t)) continue;
     seen.add(t);
-    assertFinite(t.data, name);
+    assertFinite(t, name);
   }
   const windows = opts.windows.filter((w) => w.length > 0);
   const tokens = windows.reduce((a, w) => a + w.length, 0);

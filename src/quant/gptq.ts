@@ -365,7 +365,7 @@ export function quantizeGptq(
 ): { q: QuantizedTensor; info: GptqInfo } {
   checkSpec(spec);
   const name = opts.name ?? 'weight';
-  assertFinite(w.data, name);
+  assertFinite(w, name);
   const { inDim: n, outDim: out } = dimsOf(w.shape, layout);
   if (gram.length !== n * n) throw new Error(`GPTQ ${name}: Gram matrix holds ${gram.length} values, not ${n}×${n}`);
   if (!(rows > 0)) throw new ConfigError(`GPTQ ${name}: no calibration rows; give calibration text`);
