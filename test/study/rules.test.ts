@@ -264,3 +264,21 @@ test('Q2: a degradation below 0 is not "within noise": there is nothing to remov
   assert.equal(v.status, 'PARTIAL');
   assert.match(v.evidence, /^no degradation to remove: low-resource ΔBPB without preservation -0\.0003 \[-0\.0004, -0\.0002\] bits\/byte lies below 0/);
 });
+
+/** E-00x rows: the gap reduction of each arm against A-002's RTN, and A-003's RTN low-resource ΔBPB. */
+function e(gaps: [number, number, number][], rtnLow = 0.2): Row[] {
+  const rows: Row[] = [['A-003', 'low_delta_bpb', rtnLow]];
+  gaps.forEach(([g, lo, hi], i) => rows.push([`E-00${i + 1}`, 'gap_reduction', g], [`E-00${i + 1}`, 'gap_reduction_lo', lo], [`E-00${i + 1}`, 'gap_reduction_hi', hi]));
+  return rows;
+}
+
+test('Q5: a method or source that narrows the gap significantly confirms; refuted only when every arm is within the relative margin', () => {
+  const none: [number, number, number] = [0.001, -0.005, 0.006];
+  const v = evaluateQuestion(Q('Q5'), source(e([none, none, [0.05, 0.02, 0.08], none, none])));
+  assert.equal(v.status, 'CONFIRMED');
+  assert.match(v.evidence, /GPTQ high 0\.0500 \[0\.0200, 0\.0800\]/);
+  // Within ±10 % of RTN's low-resource ΔBPB (0.2 → ±0.02) on every arm: evidence of absence.
+  assert.equal(evaluateQuestion(Q('Q5'), source(e([none, none, none, none, none]))).status, 'REFUTED');
+  // The same intervals against a tiny RTN degradation are not "equivalent": not significant is not refuted.
+  assert.equal(evaluateQuestion(Q('Q5'), source(e([none, none, none, none, none], 0.001))).status, 'PARTIAL');
+});
