@@ -897,6 +897,62 @@ function crossModelFigure(d: ReportData): Figure {
 }
 
 /** Every figure of a report, in the order of issue 9. */
+// ---------------------------------------------------------------- 8. methods and calibration language (phase E)
+
+function methodsFigure(d: ReportData): Figure {
+  const exps = ofKind(d, 'method');
+  const fig: Figure = {
+    id: 'methods',
+    title: 'Methods and calibration language: GPTQ and AWQ against RTN on the same units',
+    experiments: exps.map((e) => e.id),
+    definitions: [
+      'Each arm quantises on the same grid as RTN (A-002) with calibration text from the named source at an equal token budget (target: each language quantised with its own text).',
+      define('gap_reduction', 'Gap reduction'),
+      "Intervals: 95 % paired bootstrap over aligned units; over several replicates the worst replicate's.",
+    ],
+    chart: null,
+    tables: [],
+    notes: [],
+    missing: exps.length ? null : missingReason(d, ['method'], exps),
+  };
+  if (!exps.length) return fig;
+  const rows: Cell[][] = [];
+  for (const e of exps) {
+    for (const model of [...new Set(e.summaries.filter((s) => s.metric === 'bits_per_weight').map((s) => s.model))]) {
+      rows.push([
+        text(e.id),
+        text(String(e.params.method ?? '–')),
+        text(Array.isArray(e.params.calibration) ? (e.params.calibration as string[]).join(', ') : String(e.params.calibration ?? '–')),
+        metricCell(e, 'bits_per_weight', model, null),
+        metricCell(e, 'delta_bpb', model, LOW),
+        metricCell(e, 'delta_bpb', model, HIGH),
+        metricCell(e, 'ratio_dbpb', model, null),
+        metricCell(e, 'gap_reduction', model, null),
+        metricCell(e, 'gap_reduction_lo', model, null),
+        metricCell(e, 'gap_reduction_hi', model, null),
+      ]);
+    }
+  }
+  fig.tables.push({
+    id: 'methods',
+    caption: 'mean ΔBPB per group, disparity ratio and gap reduction against RTN',
+    columns: [
+      { label: 'experiment', key: true },
+      { label: 'method' },
+      { label: 'calibration' },
+      { label: 'bits/weight', decimals: 'bits' },
+      { label: 'low ΔBPB', unit: 'bits/byte', decimals: 'dbpb' },
+      { label: 'high ΔBPB', unit: 'bits/byte', decimals: 'dbpb' },
+      { label: 'ratio ΔBPB', decimals: 'ratio' },
+      { label: 'gap reduction', unit: 'bits/byte', decimals: 'dbpb' },
+      { label: `2.5 %${WORST}`, decimals: 'dbpb' },
+      { label: `97.5 %${WORST}`, decimals: 'dbpb' },
+    ],
+    rows,
+  });
+  return fig;
+}
+
 export function buildFigures(d: ReportData): Figure[] {
-  return [baselineFigure(d), degradationFigure(d), disparityFigure(d), preservationFigure(d), heatmapFigure(d), layerPreservationFigure(d), crossModelFigure(d)];
+  return [baselineFigure(d), degradationFigure(d), disparityFigure(d), preservationFigure(d), heatmapFigure(d), layerPreservationFigure(d), crossModelFigure(d), methodsFigure(d)];
 }

@@ -13,7 +13,7 @@ import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { quantizeModelCalibrated } from '../quant/calibrated.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { calibrationSets, calibrationWindowsFor, CalibrationSource } from './calibration-source.ts';
-import { comparisonsFromJson, compareTreated, EvalParams, openModel, QuantParams, recordDegradation, studyTexts, UNITS_FILE, writeUnits, type Comparisons } from './common.ts';
+import { comparisonsFromJson, compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, studyTexts, UNITS_FILE, writeUnits, type Comparisons } from './common.ts';
 import { gapNarrowing } from './controls.ts';
 import { depArtifactJson } from './deps.ts';
 
@@ -55,6 +55,7 @@ export const method = defineKind({
       ctx.log(`${p.model}: ${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}, calibration ${set.label}: ${cw.tokens} tokens (equal budget ${cw.budget})`);
     }
     recordDegradation(ctx, p.model, merged, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
+    recordDisparity(ctx, p.model, merged, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     ctx.metric('bits_per_weight', bits, { model: p.model });
     ctx.metric('calibration_tokens', tokens, { model: p.model });
     writeUnits(ctx, merged);

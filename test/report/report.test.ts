@@ -149,7 +149,9 @@ test('report of a completed run: every chart, every number equal to the store, u
     const heat = JSON.stringify(r.doc.sections.find((s) => s.figure.id === 'layer-sensitivity')!.figure.chart);
     const dom = JSON.parse(/"domain":(\[[^\]]*\])/.exec(heat)![1]) as number[];
     assert.ok(dom.length === 2 && dom[0] === -dom[1] && dom[1] > 0, heat.slice(0, 200));
-    assert.equal(r.doc.sections.length, FIGURES.length);
+    // Every figure is a section; phase E's (methods) is there and says why it is empty in this fixture.
+    assert.equal(r.doc.sections.length, FIGURES.length + 1);
+    assert.match(r.doc.sections.find((s) => s.figure.id === 'methods')!.figure.missing ?? '', /method/);
 
     // Same store, same report.
     await writeReport(dir);

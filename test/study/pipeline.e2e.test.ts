@@ -45,12 +45,12 @@ test('the built-in study end to end: every experiment passes, every question dec
     assert.equal(s.code, 0, s.stderr);
     const status = JSON.parse(s.stdout);
     assert.deepEqual(Object.keys(status).sort(), ['experiments', 'pipeline', 'questions', 'run', 'runDir']);
-    assert.deepEqual(status.experiments.map((e: { id: string }) => e.id), ['A-001', 'A-002', 'A-003', 'B-001', 'B-002', 'B-003', 'B-004', 'B-005', 'B-006', 'B-007', 'B-008', 'B-009', 'B-010', 'B-011', 'C-001', 'C-002', 'D-001', 'D-002']);
+    assert.deepEqual(status.experiments.map((e: { id: string }) => e.id), ['A-001', 'A-002', 'A-003', 'B-001', 'B-002', 'B-003', 'B-004', 'B-005', 'B-006', 'B-007', 'B-008', 'B-009', 'B-010', 'B-011', 'C-001', 'C-002', 'D-001', 'D-002', 'E-001', 'E-002', 'E-003', 'E-004', 'E-005']);
     for (const e of status.experiments) {
       assert.equal(e.status, 'passed', `${e.id}: ${e.reason}`);
       assert.equal(e.source, 'run');
     }
-    assert.deepEqual(status.questions.map((q: { id: string }) => q.id), ['Q1', 'Q2', 'Q3', 'Q4']);
+    assert.deepEqual(status.questions.map((q: { id: string }) => q.id), ['Q1', 'Q2', 'Q3', 'Q4', 'Q5']);
     for (const q of status.questions) {
       assert.ok(['CONFIRMED', 'REFUTED', 'PARTIAL'].includes(q.status), `${q.id} ${q.status}: ${q.evidence}`);
       assert.match(q.evidence, /\d/, `${q.id} evidence has numbers: ${q.evidence}`);
