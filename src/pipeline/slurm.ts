@@ -180,8 +180,13 @@ export class SlurmExecutor implements Executor {
   async poll(id: string): Promise<JobState> {
     const w = this.watched.get(id);
     if (w?.ended) return w.ended;
-    if (Date.now() - this.cachedAt > 150 || !this.cache.has(id)) await this.refresh(id);
-    return this.cache.get(id) ?? { phase: 'unknown', state: 'UNKNOWN' };
+    if (Date.now() - this.cachedAt > 150 || !this.cache.has(id)) {
+      // A refresh already in flight may have started before this job was submitted: then another.
+      if (this.refreshing) await this.refreshing.catch(() => {});
+      if (Date.now() - this.cachedAt > 150 || !this.cache.has(id)) await this.refresh(id);
+    }
+    // Not answered (the controller did not reply): still as last seen, asked again at the next poll.
+    return this.cache.get(id) ?? { phase: 'queued', state: 'UNREACHABLE' };
   }
 
   /** One squeue call for every watched job (coalesced across concurrent polls), then scontrol for those that ended. */
