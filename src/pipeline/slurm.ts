@@ -265,7 +265,8 @@ export class SlurmExecutor implements Executor {
 
   async adopt(id: string, job: JobRequest, onProgress: (p: { label: string; done: number; total: number }) => void): Promise<boolean> {
     const s = await this.inspect(id);
-    if (s.phase === 'unknown') return false;
+    // Forgotten by Slurm (purged MinJobAge after it ended), or no answer (no Slurm here): not adoptable.
+    if (s.phase === 'unknown' || s.state === 'UNREACHABLE') return false;
     this.watched.set(id, { job, onProgress, progress: '', ended: s.phase === 'ended' ? s : null });
     this.cache.set(id, s);
     return true;

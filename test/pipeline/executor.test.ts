@@ -145,3 +145,14 @@ test('--jobs 2 (local) runs independent experiments at once, dependents after, w
   assert.ok(ms(s2.startedAt) >= ms(s1.endedAt!));
   assert.ok(b.attempts.every((x) => x.executor === 'local' && /^\d+$/.test(x.jobId!) && x.jobState === 'EXITED'));
 });
+
+test('--executor slurm where Slurm is missing, and a bad --executor or --jobs, are one-line errors', () => {
+  const file = join(FIX, 'parallel.yaml');
+  const out = join(mkdtempSync(join(tmpdir(), 'lq-jobs-')), 'run');
+  const r = runCli(['run', file, '--out', out, '--executor', 'slurm'], { env: { PATH: '/nonexistent' } });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^langquant: --executor slurm needs Slurm's sbatch, which is not on PATH; run langquant on a login node of the cluster \(or use --executor local\)\n$/);
+  assert.match(runCli(['run', file, '--out', out, '--executor', 'pbs']).stderr, /--executor pbs: expected one of local, slurm/);
+  assert.match(runCli(['run', file, '--out', out, '--jobs', '0']).stderr, /--jobs 0: expected an integer ≥ 1/);
+  assert.match(runCli(['run', file, '--out', out, '--slurm-opt', 'cpus=x']).stderr, /--slurm-opt cpus=x: cpus is a whole number ≥ 1/);
+});
