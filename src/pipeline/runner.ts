@@ -428,7 +428,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
             }
           });
           inFlight.add(p);
-          void p.finally(() => inFlight.delete(p));
+          // A failure inside runAttempt (a bug, a full disk) reaches the caller through the race below.
+          p.finally(() => inFlight.delete(p)).catch(() => {});
         }
       }
       if (inFlight.size === 0) {
