@@ -6,7 +6,7 @@
 // Where Slurm cannot be started (not installed, not root) every test here is skipped with the reason.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,7 +19,12 @@ import { slurmUnavailable, startCluster, type Cluster } from '../helpers/slurm-c
 const FIX = fileURLToPath(new URL('../fixtures/pipelines/', import.meta.url));
 const skip = slurmUnavailable() ?? false;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const tmp = () => mkdtempSync(join(tmpdir(), 'lq-slurm-run-'));
+const made: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'lq-slurm-run-'));
+  made.push(d);
+  return d;
+};
 let cluster: Cluster;
 
 before(async () => {
@@ -30,6 +35,7 @@ before(async () => {
 });
 after(async () => {
   if (cluster) await cluster.stop();
+  for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
 const cli = (args: string[]) => runCli(args, { env: cluster.env, timeoutMs: 180_000 });
