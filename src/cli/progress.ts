@@ -15,6 +15,7 @@ export class RunProgress {
   private current: { id: string; replicate: number; expectedMs: number | null } | null = null;
   private remaining = new Map<string, number>(); // expected ms still to run, by experiment
   private lastPlainProgress = 0;
+  private readonly ran = new Set<string>(); // experiments started in this run (several at once with --jobs)
 
   constructor(out: NodeJS.WritableStream & { isTTY?: boolean }, tty = Boolean(out.isTTY)) {
     this.out = out;
@@ -41,7 +42,10 @@ export class RunProgress {
   readonly handle = (e: RunEvent): void => {
     switch (e.type) {
       case 'recovered':
-        this.line(`resuming: run ${e.runs.join(', ')} was stopped; ${e.attempts} attempt(s) in flight recorded as interrupted`);
+        this.line(`resuming: run ${e.runs.join(', ')} was stopped; ${e.attempts} attempt(s) in flight recorded as interrupted${e.adopted || e.collected ? `; ${e.adopted} Slurm job(s) still running adopted, ${e.collected} finished job(s) collected` : ''}`);
+        break;
+      case 'submitted':
+        this.line(`  ${e.id} r${e.replicate} ${e.adopted ? 'adopted' : 'submitted as'} ${e.executor === 'slurm' ? 'Slurm ' : ''}job ${e.jobId}`);
         break;
       case 'plan': {
         const entries = [...e.plan.entries.values()].filter((x) => x.selected);
@@ -59,6 +63,7 @@ export class RunProgress {
         this.line(`  ${e.id} blocked: ${e.reason}`);
         break;
       case 'start': {
+        this.ran.add(e.id);
         this.started = Date.now();
         this.current = { id: e.id, replicate: e.replicate, expectedMs: e.expectedMs };
         const label = `[${e.index}/${e.count}] ${e.id} r${e.replicate}${e.replicates > 1 ? `/${e.replicates}` : ''}${e.try > 1 ? ` (retry ${e.try - 1})` : ''}`;
@@ -93,10 +98,8 @@ export class RunProgress {
       case 'experiment':
         if (e.status === 'running') break;
         this.remaining.delete(e.id);
-        if (this.current?.id === e.id) {
-          this.current = null;
-          if (e.status === 'passed' || e.status === 'failed' || e.status === 'interrupted') this.line(`  ${e.id} ${e.status.toUpperCase()}${e.reason ? `: ${e.reason}` : ''}`);
-        }
+        if (this.current?.id === e.id) this.current = null;
+        if (this.ran.delete(e.id) && (e.status === 'passed' || e.status === 'failed' || e.status === 'interrupted')) this.line(`  ${e.id} ${e.status.toUpperCase()}${e.reason ? `: ${e.reason}` : ''}`);
         break;
       case 'done': {
         const s = e.summary;

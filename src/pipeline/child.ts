@@ -2,15 +2,17 @@
 // artifact list to a result file (temporary name, then renamed) and exits. Its stdout and stderr are
 // the experiment's log file; progress goes to the orchestrator over the IPC channel. When the
 // orchestrator disappears (even killed with SIGKILL), the IPC channel closes and this process exits.
-// It reads its dependencies' results from the store (read-only); only the orchestrator writes.
+// Run as a Slurm job there is no IPC channel: progress goes to a small file beside the job file, and
+// the job outlives its orchestrator (a restarted one adopts it). Either way it never opens the store:
+// its dependencies' results come with the job file (protocol.ts says why).
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { inspect } from 'node:util';
 import { UserError } from '../errors.ts';
-import { KindRegistry, type DependencyReader, type KindContext, type MetricInput } from './kind.ts';
-import { Store } from './store.ts';
-import { encodeNumber, type ChildJob, type ChildResult, type EncodedMetric } from './protocol.ts';
+import { KindRegistry, type DependencyReader, type KindContext, type MetricInput, type MetricRow } from './kind.ts';
+import { EXIT_NO_JOB_FILE, decodeNumber, encodeNumber, noJobFileMessage, type ChildJob, type ChildResult, type DependencySnapshot, type EncodedMetric } from './protocol.ts';
 
 function writeResult(path: string, r: ChildResult): void {
   writeFileSync(`${path}.tmp`, JSON.stringify(r));
@@ -20,6 +22,10 @@ function writeResult(path: string, r: ChildResult): void {
 let finished = false;
 
 async function main(jobPath: string): Promise<number> {
+  if (!existsSync(jobPath)) {
+    process.stderr.write(`${noJobFileMessage(jobPath, hostname())}\n`);
+    return EXIT_NO_JOB_FILE;
+  }
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ChildJob;
   const abort = new AbortController();
   process.on('disconnect', () => {
@@ -31,23 +37,29 @@ async function main(jobPath: string): Promise<number> {
   let lastProgress = 0;
   const metrics: EncodedMetric[] = [];
   const artifacts: string[] = [];
-  let store: Store | null = null;
-  const openStore = () => (store ??= Store.openReadOnly(job.runDir));
-  const depFp = new Map(job.deps.map((d) => [d.id, d.fingerprint]));
-  const needDep = (id: string) => {
-    const fp = depFp.get(id);
-    if (fp === undefined) throw new UserError(`experiment ${job.experiment.id} read results of '${id}', which is not among its dependencies (${[...depFp.keys()].join(', ') || 'none'}); add it to dependsOn`);
-    return fp;
+  const depById = new Map(job.deps.map((d) => [d.id, d]));
+  const needDep = (id: string): DependencySnapshot => {
+    const d = depById.get(id);
+    if (d === undefined) throw new UserError(`experiment ${job.experiment.id} read results of '${id}', which is not among its dependencies (${[...depById.keys()].join(', ') || 'none'}); add it to dependsOn`);
+    return d;
   };
   const deps: DependencyReader = {
     ids: job.deps.map((d) => d.id),
-    metrics: (id, filter) => openStore()?.metrics(id, needDep(id), filter ?? {}) ?? [],
-    artifacts: (id) => openStore()?.artifacts(id, needDep(id)) ?? [],
+    metrics: (id, filter = {}) =>
+      needDep(id)
+        .metrics.filter(
+          (m) =>
+            (filter.replicate === undefined || m.replicate === filter.replicate) &&
+            (filter.metric === undefined || m.metric === filter.metric) &&
+            (filter.model === undefined || m.model === filter.model) &&
+            (filter.language === undefined || m.language === filter.language),
+        )
+        .map((m): MetricRow => ({ experiment: id, ...m, value: decodeNumber(m.value) })),
+    artifacts: (id) => needDep(id).artifacts.map((a) => ({ ...a })),
     artifactPath: (row) => resolve(job.runDir, row.path),
     source: (id) => {
-      const fp = needDep(id);
-      const a = [...(openStore()?.passingAttempts(id, fp).values() ?? [])][0];
-      return { source: a?.source ?? 'run', note: a?.note ?? null };
+      const d = needDep(id);
+      return { source: d.source, note: d.note };
     },
   };
   const ctx: KindContext<any> = {
@@ -79,10 +91,21 @@ async function main(jobPath: string): Promise<number> {
     },
     progress(label: string, done: number, total: number) {
       const t = Date.now();
-      // At most ten messages a second, but always the last one.
-      if (process.connected && (t - lastProgress >= 100 || done >= total)) {
+      if (process.connected) {
+        // At most ten messages a second, but always the last one.
+        if (t - lastProgress >= 100 || done >= total) {
+          lastProgress = t;
+          process.send?.({ type: 'progress', label, done, total });
+        }
+      } else if (job.progressPath && (t - lastProgress >= 1000 || done >= total)) {
+        // A file on a shared filesystem, read when the orchestrator polls: at most once a second.
         lastProgress = t;
-        process.send?.({ type: 'progress', label, done, total });
+        try {
+          writeFileSync(`${job.progressPath}.tmp`, JSON.stringify({ label, done, total }));
+          renameSync(`${job.progressPath}.tmp`, job.progressPath);
+        } catch {
+          /* progress is best effort */
+        }
       }
     },
     signal: abort.signal,
@@ -99,8 +122,6 @@ async function main(jobPath: string): Promise<number> {
     process.stderr.write(`${err?.stack ?? String(e)}\n`);
     writeResult(job.resultPath, { ok: false, error: err?.message ?? String(e), userError: e instanceof UserError });
     return 1;
-  } finally {
-    (store as Store | null)?.close();
   }
 }
 

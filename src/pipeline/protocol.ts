@@ -1,7 +1,20 @@
 // The messages between the runner and the child that runs one replicate: the job file the runner
 // writes and the result file the child writes back (JSON; NaN and ±Infinity spelled as strings).
+// The job file carries a snapshot of the dependencies' results, so that a child never opens the
+// SQLite store, wherever it runs (a Slurm node reaches the run folder over a network filesystem,
+// where SQLite's WAL mode cannot work: it needs memory shared with the writer).
 
-import type { ResolvedModel } from './kind.ts';
+import type { ArtifactRow, ResolvedModel } from './kind.ts';
+
+/** The current results of one dependency, as the orchestrator read them from the store. */
+export interface DependencySnapshot {
+  id: string;
+  fingerprint: string;
+  source: 'run' | 'import';
+  note: string | null;
+  metrics: { replicate: number; model: string | null; language: string | null; metric: string; value: EncodedNumber; source: 'run' | 'import' }[];
+  artifacts: ArtifactRow[];
+}
 
 /** Everything the child needs, written by the orchestrator as JSON. */
 export interface ChildJob {
@@ -18,8 +31,18 @@ export interface ChildJob {
   runDir: string;
   workDir: string;
   cacheDir: string;
-  deps: { id: string; fingerprint: string }[];
+  deps: DependencySnapshot[];
   resultPath: string;
+  /** Where a child without an IPC channel (a Slurm job) writes its latest progress; null: none. */
+  progressPath: string | null;
+}
+
+/** Exit code of a job that cannot read its job file (the run folder is not on a shared filesystem). */
+export const EXIT_NO_JOB_FILE = 78;
+
+/** What a job says when it cannot see its job file. */
+export function noJobFileMessage(jobPath: string, host: string): string {
+  return `langquant job: cannot read its job file ${jobPath} on ${host}: the run folder must be on a filesystem that the login node and the compute nodes share (not /tmp or a local disk); use --out on a shared filesystem`;
 }
 
 export type EncodedNumber = number | 'NaN' | 'Infinity' | '-Infinity';

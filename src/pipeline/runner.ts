@@ -1,28 +1,28 @@
-// The runner (orchestrator): executes a plan one experiment at a time, each replicate in its own
-// child process with a hard timeout (SIGTERM to the child's process group, SIGKILL after a grace
+// The runner (orchestrator): executes a plan, each replicate as one job of an executor (a local
+// child process, or a Slurm job: executor.ts, slurm.ts), up to --jobs at once with dependencies
+// respected, with a hard timeout enforced here (SIGTERM or scancel, then SIGKILL after a grace
 // period), its output captured to RUNDIR/logs/<id>.r<k>.log. A failed, timed-out or crashed
 // experiment is recorded with its reason; its dependents are blocked naming the cause; independent
 // experiments still run. Results are stored per attempt in one transaction, so a killed orchestrator
-// loses at most the replicate in flight and a rerun continues from there.
+// loses at most the replicates in flight and a rerun continues from there; Slurm jobs outlive a killed
+// orchestrator, and the next run adopts them (their job ids are in the store) or takes their results.
 // Reference: DVC's reproduce loop (skip dependents of failures), Snakemake's retries, DESIGN.md §6.
 
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, readFileSync, writeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { VERSION } from '../version.ts';
-import { decodeNumber, type ChildJob, type ChildResult } from './protocol.ts';
+import { LocalExecutor, type Executor, type ExecutorName, type JobEnd, type JobRequest, type SlurmResources } from './executor.ts';
+import { EXIT_NO_JOB_FILE, decodeNumber, encodeNumber, type ChildJob, type ChildResult, type DependencySnapshot } from './protocol.ts';
+import { SlurmExecutor, mergeSlurm } from './slurm.ts';
 import { formatDuration } from './duration.ts';
 import { canonicalJson, contentHash, hashFile, sha256 } from './hash.ts';
 import { defaultConsistency, keyMetricsOf, type ConsistencyResult, type KindRegistry, type MetricInput, type ResolvedModel } from './kind.ts';
 import { planPipeline, type FingerprintInputs, type Plan, type PlanEntry, type Selection, type StoredResults } from './plan.ts';
 import { collectProvenance } from './provenance.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
-import { Store, ensureRunDir, isProcessAlive, type AttemptStatus, type ExperimentStatus } from './store.ts';
-
-const CHILD_ENTRY = fileURLToPath(new URL('./child-entry.mjs', import.meta.url));
+import { Store, ensureRunDir, isProcessAlive, type AttemptRow, type AttemptStatus, type ExperimentStatus } from './store.ts';
 
 /** The seed of replicate k: the same in every experiment, so dependents see the same subsets. */
 export function replicateSeed(baseSeed: number, k: number): number {
@@ -31,7 +31,8 @@ export function replicateSeed(baseSeed: number, k: number): number {
 
 export type RunEvent =
   | { type: 'plan'; plan: Plan; spec: PipelineSpec; runId: number }
-  | { type: 'recovered'; attempts: number; runs: number[] }
+  | { type: 'recovered'; attempts: number; runs: number[]; adopted: number; collected: number }
+  | { type: 'submitted'; id: string; replicate: number; executor: ExecutorName; jobId: string; adopted: boolean }
   | { type: 'skip'; id: string; status: ExperimentStatus; reason: string | null; source: 'cache' | 'import' | null; note: string | null }
   | { type: 'blocked'; id: string; reason: string }
   | { type: 'start'; id: string; replicate: number; replicates: number; try: number; index: number; count: number; expectedMs: number | null; remainingMs: number | null; logPath: string }
@@ -65,6 +66,12 @@ export interface RunOptions {
   onEvent?: (e: RunEvent) => void;
   /** Recorded with the run (the command line options, for provenance). */
   options?: unknown;
+  /** Where replicates run (default: local child processes). */
+  executor?: Executor;
+  /** Replicates run at once, dependencies permitting (default 1: one after another). */
+  jobs?: number;
+  /** Slurm resources from the command line (--slurm-opt), over the pipeline's and the experiment's. */
+  slurm?: SlurmResources;
 }
 
 export interface ResolvedInputs extends FingerprintInputs {
@@ -161,15 +168,49 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const { spec, registry, runDir } = opts;
   const emit = opts.onEvent ?? (() => {});
   const t0 = Date.now();
+  const executor = opts.executor ?? new LocalExecutor();
+  const slots = Math.max(1, Math.floor(opts.jobs ?? 1));
+  let slurmForAdoption: Executor | null = executor.name === 'slurm' ? executor : null;
   ensureRunDir(runDir);
   const store = Store.open(runDir);
   try {
     for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
     const runId = store.claimRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid }, isProcessAlive);
+    const byId = new Map(spec.experiments.map((e) => [e.id, e]));
+    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {} };
+
+    // Jobs a killed orchestrator left behind: Slurm jobs still running are adopted (below, when their
+    // replicate's turn comes), finished ones have their results taken now, so that the plan counts them.
     const stale = store.staleRuns(isProcessAlive).map((r) => r.id);
+    const adoptable = new Map<string, Adopted>(); // by adoptKey(experiment, fingerprint, replicate)
     if (stale.length > 0) {
-      const n = store.recoverStale(stale, 'the orchestrator stopped (killed?) while this was running');
-      emit({ type: 'recovered', attempts: n, runs: stale });
+      let collected = 0;
+      for (const a of store.runningAttempts(stale)) {
+        const e = byId.get(a.experiment);
+        if (a.executor !== 'slurm' || !a.jobId || !a.jobFile || !e) continue;
+        slurmForAdoption ??= new SlurmExecutor();
+        const job = jobRequestOf(ctx, e, a.replicate, join(runDir, a.jobFile.replace(/\.job\.json$/, '')));
+        const onProgress = progressEmitter(emit, e.id, a.replicate);
+        if (!(await slurmForAdoption.adopt(a.jobId, job, onProgress))) {
+          // Slurm no longer knows the job: a result file it left still counts; without one it is lost.
+          const result = readResult(job.resultFile);
+          if (result) {
+            await finishAttempt(ctx, { e, k: a.replicate, attemptId: a.id, try: a.try, job, jobId: a.jobId, executor: slurmForAdoption, startedMs: Date.parse(a.startedAt) }, { exitCode: result.ok ? 0 : 1, signal: null, startError: null, slurm: null }, { timedOut: false, stopped: false, killed: false });
+            collected++;
+          }
+          continue;
+        }
+        const st = await slurmForAdoption.poll(a.jobId);
+        if (st.phase === 'ended') {
+          // Finished while nobody watched: its result is taken as if the orchestrator had waited.
+          await finishAttempt(ctx, { e, k: a.replicate, attemptId: a.id, try: a.try, job, jobId: a.jobId, executor: slurmForAdoption, startedMs: Date.parse(a.startedAt) }, st.end, { timedOut: false, stopped: false, killed: false });
+          collected++;
+        } else {
+          adoptable.set(adoptKey(e.id, a.fingerprint, a.replicate), { attempt: a, job, executor: slurmForAdoption, onProgress });
+        }
+      }
+      const n = store.recoverStale(stale, 'the orchestrator stopped (killed?) while this was running', [...adoptable.values()].map((x) => x.attempt.id));
+      emit({ type: 'recovered', attempts: n, runs: stale, adopted: adoptable.size, collected });
     }
 
     let inputs: ResolvedInputs;
@@ -179,9 +220,12 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       plan = planPipeline(spec, inputs, storedResults(store), opts.selection ?? {});
     } catch (e) {
       // e.g. a missing corpus.path: the run ends before any experiment, leaving no 'running' row behind.
+      await dropAdoptable(ctx, adoptable, 'not adopted: the run stopped before it started');
       store.endRun(runId, 'failed', JSON.stringify({ error: (e as Error).message }));
       throw e;
     }
+    ctx.inputs = inputs;
+    ctx.plan = plan;
     const maxReps = Math.max(...spec.experiments.map((e) => e.replicates));
     store.setProvenance(runId, collectProvenance({
       seed: spec.seed,
@@ -194,8 +238,14 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       options: opts.options ?? null,
     }));
     emit({ type: 'plan', plan, spec, runId });
+    // A left-over job whose replicate this plan does not run (inputs changed, not selected) is cancelled.
+    for (const [key, x] of adoptable) {
+      const entry = plan.entries.get(x.attempt.experiment);
+      if (entry && entry.selected && !entry.blocked && entry.fingerprint === x.attempt.fingerprint && entry.toRun.includes(x.attempt.replicate)) continue;
+      await dropAdoptable(ctx, new Map([[key, x]]), 'cancelled: this run does not need it (its inputs changed, or it was not selected)');
+      adoptable.delete(key);
+    }
 
-    const byId = new Map(spec.experiments.map((e) => [e.id, e]));
     const state = new Map<string, { status: ExperimentStatus; reason: string | null }>();
     const summary: RunSummary = { runId, status: 'passed', ran: [], reused: [], passed: [], failed: [], blocked: [], pending: [], interrupted: [], elapsedMs: 0, exitCode: 0 };
     const toRunTotal = plan.order.filter((id) => plan.entries.get(id)!.selected && plan.entries.get(id)!.toRun.length > 0 && !plan.entries.get(id)!.blocked).length;
@@ -224,7 +274,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       emit({ type: 'experiment', id: e.id, status, reason });
     };
 
-    for (const id of plan.order) {
+    /** Decides an experiment whose dependencies are settled: returns it to run, or settles it now. */
+    const decide = (id: string): Active | null => {
       const e = byId.get(id)!;
       const entry = plan.entries.get(id)!;
       if (!entry.selected) {
@@ -242,18 +293,18 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
             setState(e, entry, sc.status, sc.reason, { source: src, complete: sc.complete, consistency: sc.consistency, sourceRun: [...store.passingAttempts(id, fp).values()][0]?.runId ?? null });
           }
           state.set(id, { status: sc.status, reason: sc.reason });
-          continue;
+          return null;
         }
         const passed = prev?.status === 'passed' && prev.fingerprint === entry.fingerprint;
         if (!prev || prev.fingerprint !== entry.fingerprint) setState(e, entry, 'pending', 'not selected by --only/--from');
         state.set(id, { status: passed ? 'passed' : 'pending', reason: passed ? null : 'not selected by --only/--from' });
-        continue;
+        return null;
       }
       if (entry.blocked) {
         setState(e, entry, 'blocked', entry.blocked);
         summary.blocked.push(id);
         emit({ type: 'blocked', id, reason: entry.blocked });
-        continue;
+        return null;
       }
       const badDep = e.dependsOn.map((d) => [d, state.get(d)] as const).find(([, s]) => s?.status !== 'passed');
       if (badDep) {
@@ -267,12 +318,12 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           summary.blocked.push(id);
           emit({ type: 'blocked', id, reason });
         }
-        continue;
+        return null;
       }
       if (stopReason && !entry.upToDate) {
         setState(e, entry, 'pending', stopReason);
         summary.pending.push(id);
-        continue;
+        return null;
       }
       const fp = entry.fingerprint!;
       if (entry.upToDate) {
@@ -283,47 +334,112 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         (sc.status === 'passed' ? summary.passed : summary.failed).push(id);
         summary.reused.push(id);
         emit({ type: 'skip', id, status: sc.status, reason: sc.reason, source: src, note: entry.importNote });
-        continue;
+        return null;
       }
+      // The replicates that are missing (or all, when forced), started as slots free up.
+      return { e, entry, fp, order: plan.order.indexOf(id), index: 0, queue: entry.toRun.map((k) => ({ k, attempt: 1 })), inFlight: 0, started: false, stop: false, failure: null, interrupted: null };
+    };
 
-      // Run the replicates that are missing (or all, when forced).
-      index++;
-      summary.ran.push(id);
-      setState(e, entry, 'running', null, { source: 'run' });
-      let failure: string | null = null;
-      for (const k of entry.toRun) {
-        let done = false;
-        for (let attempt = 1; attempt <= 1 + e.retries && !done; attempt++) {
-          const r = await runAttempt({ store, registry, spec, e, entry, fp, k, attempt, runId, runDir, inputs, emit, index, count: toRunTotal, signal: opts.signal, plan });
-          if (r.status === 'passed') done = true;
-          else if (r.status === 'interrupted') {
-            interrupted = true;
-            failure = r.error;
-            break;
-          } else {
-            failure = `replicate ${k}: ${r.error}`;
-            if (!r.retryable) break;
-          }
+    /** Settles an experiment once its last replicate in flight has ended. */
+    const settle = (a: Active) => {
+      const { e, entry, fp } = a;
+      if (a.interrupted !== null) {
+        setState(e, entry, 'interrupted', a.interrupted, { source: 'run' });
+        summary.interrupted.push(e.id);
+      } else if (a.failure) {
+        setState(e, entry, 'failed', a.failure, { source: 'run', complete: false });
+        summary.failed.push(e.id);
+        if (opts.failFast) stopReason ??= `not run: --fail-fast stopped after ${e.id} failed`;
+      } else {
+        const sc = scoreExperiment(store, registry, e, fp, e.replicates);
+        setState(e, entry, sc.status, sc.reason, { source: 'run', complete: sc.complete, consistency: sc.consistency, sourceRun: runId });
+        (sc.status === 'passed' ? summary.passed : summary.failed).push(e.id);
+        if (sc.status === 'failed' && opts.failFast) stopReason ??= `not run: --fail-fast stopped after ${e.id} failed`;
+      }
+    };
+
+    // The scheduler: experiments are decided in plan order once their dependencies are settled; up to
+    // `slots` replicates run at once, the earliest experiment in plan order first. With one slot this
+    // is the sequential order: each experiment's replicates in turn, then the next experiment.
+    const waiting = [...plan.order];
+    const active: Active[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const settled = (d: string) => state.has(d) && state.get(d)!.status !== 'running';
+    for (;;) {
+      // Settle the experiments with nothing left to run or wait for (first: a failure must set
+      // --fail-fast's stop before anything else starts).
+      for (let i = 0; i < active.length; ) {
+        const a = active[i];
+        const done = a.inFlight === 0 && (a.stop || a.queue.length === 0 || interrupted);
+        if (!done || (!a.started && a.queue.length > 0 && !a.stop)) {
+          i++;
+          continue;
         }
-        if (interrupted || !done) break;
-        failure = null;
+        active.splice(i, 1);
+        if (a.started) settle(a);
       }
-      if (interrupted) {
-        setState(e, entry, 'interrupted', failure ?? 'interrupted', { source: 'run' });
-        summary.interrupted.push(id);
-        break;
+      if (!interrupted) {
+        for (let i = 0; i < waiting.length; ) {
+          const id = waiting[i];
+          if (!byId.get(id)!.dependsOn.every(settled)) {
+            i++;
+            continue;
+          }
+          waiting.splice(i, 1);
+          const a = decide(id);
+          if (a) active.push(a);
+        }
       }
-      if (failure) {
-        setState(e, entry, 'failed', failure, { source: 'run', complete: false });
-        summary.failed.push(id);
-        if (opts.failFast) stopReason = `not run: --fail-fast stopped after ${id} failed`;
+      active.sort((x, y) => x.order - y.order);
+      for (const a of active) {
+        if (interrupted || inFlight.size >= slots) break;
+        if (!a.started && stopReason) {
+          setState(a.e, a.entry, 'pending', stopReason);
+          summary.pending.push(a.e.id);
+          a.stop = true;
+          a.queue = [];
+          continue;
+        }
+        while (!a.stop && a.queue.length > 0 && inFlight.size < slots && !interrupted && !opts.signal?.aborted) {
+          if (!a.started) {
+            a.started = true;
+            a.index = ++index;
+            summary.ran.push(a.e.id);
+            setState(a.e, a.entry, 'running', null, { source: 'run' });
+          }
+          const t = a.queue.shift()!;
+          const adopted = adoptable.get(adoptKey(a.e.id, a.fp, t.k)) ?? null;
+          if (adopted) adoptable.delete(adoptKey(a.e.id, a.fp, t.k));
+          a.inFlight++;
+          const p: Promise<void> = runAttempt(ctx, { e: a.e, entry: a.entry, fp: a.fp, k: t.k, attempt: adopted?.attempt.try ?? t.attempt, index: a.index, count: toRunTotal, signal: opts.signal, executor, adopted }).then((r) => {
+            a.inFlight--;
+            if (r.status === 'passed') return;
+            const tryNo = adopted?.attempt.try ?? t.attempt;
+            if (r.status === 'interrupted') {
+              // Ctrl-C stops the whole run; a job cancelled outside langquant stops only its experiment.
+              if (r.stopsRun) interrupted = true;
+              a.interrupted ??= r.error ?? 'interrupted';
+              a.stop = true;
+            } else if (r.retryable && tryNo < 1 + a.e.retries) {
+              a.queue.unshift({ k: t.k, attempt: tryNo + 1 });
+            } else {
+              a.failure ??= `replicate ${t.k}: ${r.error}`;
+              a.stop = true; // the experiment has failed: its other replicates are not started
+            }
+          });
+          inFlight.add(p);
+          // A failure inside runAttempt (a bug, a full disk) reaches the caller through the race below.
+          p.finally(() => inFlight.delete(p)).catch(() => {});
+        }
+      }
+      if (inFlight.size === 0) {
+        if (interrupted || opts.signal?.aborted || (active.length === 0 && (waiting.length === 0 || !waiting.some((id) => byId.get(id)!.dependsOn.every(settled))))) break;
         continue;
       }
-      const sc = scoreExperiment(store, registry, e, fp, e.replicates);
-      setState(e, entry, sc.status, sc.reason, { source: 'run', complete: sc.complete, consistency: sc.consistency, sourceRun: runId });
-      (sc.status === 'passed' ? summary.passed : summary.failed).push(id);
-      if (sc.status === 'failed' && opts.failFast) stopReason = `not run: --fail-fast stopped after ${id} failed`;
+      await Promise.race(inFlight);
     }
+    if (opts.signal?.aborted) interrupted = true;
+    await dropAdoptable(ctx, adoptable, interrupted ? 'cancelled: the run was stopped (Ctrl-C)' : 'cancelled: this run did not need it');
     if (interrupted) {
       // Leave the rest as they were; they are pending for this run.
       for (const id of plan.order) if (!state.has(id) && plan.entries.get(id)!.selected) summary.pending.push(id);
@@ -339,124 +455,253 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   }
 }
 
-interface AttemptArgs {
+/** An experiment being run: its replicates still to start, in flight, and how it is going. */
+interface Active {
+  e: ExperimentSpec;
+  entry: PlanEntry;
+  fp: string;
+  order: number; // position in the plan
+  index: number; // 1-based among the experiments this run started
+  queue: { k: number; attempt: number }[];
+  inFlight: number;
+  started: boolean;
+  stop: boolean; // start no more replicates
+  failure: string | null;
+  interrupted: string | null;
+}
+
+/** A job of a killed orchestrator still running under Slurm, waiting for its replicate's turn. */
+interface Adopted {
+  attempt: AttemptRow;
+  job: JobRequest;
+  executor: Executor;
+  onProgress: (p: { label: string; done: number; total: number }) => void;
+}
+
+const adoptKey = (id: string, fp: string, k: number) => `${id}\u0000${fp}\u0000${k}`;
+
+/** What every attempt of a run shares. `inputs` and `plan` are set once planned. */
+interface AttemptContext {
   store: Store;
   registry: KindRegistry;
   spec: PipelineSpec;
+  runDir: string;
+  runId: number;
+  emit: (e: RunEvent) => void;
+  slurmCli: SlurmResources;
+  inputs?: ResolvedInputs;
+  plan?: Plan;
+}
+
+/** The files of one attempt (`base` is RUNDIR/tmp/<id>.r<k>.a<attempt id>) and its limits. */
+function jobRequestOf(ctx: AttemptContext, e: ExperimentSpec, k: number, base: string): JobRequest {
+  const name = `${e.id}.r${k}`;
+  return {
+    name,
+    jobFile: `${base}.job.json`,
+    resultFile: `${base}.result.json`,
+    progressFile: `${base}.progress.json`,
+    logFile: join(ctx.runDir, 'logs', `${name}.log`),
+    cwd: ctx.spec.dir,
+    timeoutMs: e.timeoutMs,
+    killGraceMs: ctx.spec.killGraceMs,
+    slurm: mergeSlurm(e.slurm, ctx.slurmCli),
+  };
+}
+
+function progressEmitter(emit: (e: RunEvent) => void, id: string, k: number) {
+  return (p: { label: string; done: number; total: number }) => emit({ type: 'progress', id, replicate: k, label: p.label, done: p.done, total: p.total });
+}
+
+/** Cancels left-over jobs nobody will wait for and records them as interrupted. */
+async function dropAdoptable(ctx: AttemptContext, adoptable: Map<string, Adopted>, reason: string): Promise<void> {
+  for (const x of adoptable.values()) {
+    await x.executor.cancel(x.attempt.jobId!, 'term');
+    x.executor.release(x.attempt.jobId!);
+    ctx.store.finishAttempt(x.attempt.id, { status: 'interrupted', durationMs: Date.now() - Date.parse(x.attempt.startedAt), exitCode: null, signal: null, error: reason });
+    ctx.store.setJobState(x.attempt.id, 'CANCELLED');
+  }
+  adoptable.clear();
+}
+
+/** The current results of a dependency, for the job file (a job never opens the store). */
+function dependencySnapshot(store: Store, id: string, fp: string): DependencySnapshot {
+  const first = [...store.passingAttempts(id, fp).values()][0];
+  return {
+    id,
+    fingerprint: fp,
+    source: first?.source ?? 'run',
+    note: first?.note ?? null,
+    metrics: store.metrics(id, fp).map((m) => ({ replicate: m.replicate, model: m.model, language: m.language, metric: m.metric, value: encodeNumber(m.value), source: m.source })),
+    artifacts: store.artifacts(id, fp),
+  };
+}
+
+interface AttemptArgs {
   e: ExperimentSpec;
   entry: PlanEntry;
   fp: string;
   k: number;
   attempt: number;
-  runId: number;
-  runDir: string;
-  inputs: ResolvedInputs;
-  emit: (e: RunEvent) => void;
   index: number;
   count: number;
   signal?: AbortSignal;
-  plan: Plan;
+  executor: Executor;
+  adopted: Adopted | null;
 }
 
-/** One replicate in one child process, with its timeout; stores the outcome in one transaction. */
-async function runAttempt(a: AttemptArgs): Promise<{ status: AttemptStatus; error: string | null; retryable: boolean }> {
-  const { store, e, k, runDir } = a;
-  const stem = `${e.id}.r${k}`;
-  const logPath = join(runDir, 'logs', `${stem}.log`);
-  const workDir = join(runDir, 'artifacts', e.id, `r${k}`);
-  const jobPath = join(runDir, 'tmp', `${stem}.job.json`);
-  const resultPath = join(runDir, 'tmp', `${stem}.result.json`);
-  rmSync(workDir, { recursive: true, force: true });
-  mkdirSync(workDir, { recursive: true });
-  rmSync(resultPath, { force: true });
-  const seed = replicateSeed(a.spec.seed, k);
-  const models: Record<string, ResolvedModel> = {};
-  for (const alias of e.models) models[alias] = a.inputs.models[alias];
-  const job: ChildJob = {
-    // Only the module that defines this kind: loading every kinds module in every child costs time.
-    modules: a.registry.moduleOf(e.kind) !== undefined ? [a.registry.moduleOf(e.kind)!] : [...a.registry.modules],
-    experiment: { id: e.id, kind: e.kind, phase: e.phase, question: e.question, title: e.title, dependsOn: [...e.dependsOn], params: e.params },
-    replicate: k,
-    replicates: e.replicates,
-    seed,
-    baseSeed: a.spec.seed,
-    models,
-    corpus: a.spec.corpus,
-    groups: a.spec.corpus.groups,
-    pipelineDir: a.spec.dir,
-    runDir,
-    workDir,
-    cacheDir: join(runDir, 'cache'),
-    deps: e.dependsOn.map((d) => ({ id: d, fingerprint: a.plan.entries.get(d)!.fingerprint! })),
-    resultPath,
-  };
-  writeFileSync(jobPath, JSON.stringify(job, null, 1));
-  const attemptId = store.startAttempt({ runId: a.runId, experiment: e.id, fingerprint: a.fp, replicate: k, try: a.attempt, seed, logPath: relative(runDir, logPath) });
-  const logFd = openSync(logPath, 'a');
-  writeSync(logFd, `==== ${e.id} (${e.kind}) replicate ${k}, attempt ${a.attempt}, seed ${seed}, fingerprint ${a.fp.slice(0, 16)}, started ${new Date().toISOString()}\n`);
-  a.emit({ type: 'start', id: e.id, replicate: k, replicates: e.replicates, try: a.attempt, index: a.index, count: a.count, expectedMs: a.entry.expectedMs, remainingMs: a.plan.totalMs, logPath });
+interface AttemptOutcome {
+  status: AttemptStatus;
+  error: string | null;
+  retryable: boolean;
+  /** An interruption that stops the run (Ctrl-C), not one job cancelled outside langquant. */
+  stopsRun: boolean;
+}
 
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [CHILD_ENTRY, jobPath], { cwd: a.spec.dir, detached: true, stdio: ['ignore', logFd, logFd, 'ipc'] });
+/**
+ * One replicate as one job of the executor (or a left-over job adopted), with its timeout enforced
+ * here: at the deadline the job is asked to stop and, `killGrace` later, killed. The outcome is
+ * stored in one transaction.
+ */
+async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptOutcome> {
+  const { store, runDir, spec } = ctx;
+  const { e, k } = a;
+  let attemptId: number;
+  let job: JobRequest;
+  let executor = a.executor;
+  let jobId: string | null = null;
+  let startError: string | null = null;
+  let startedMs: number;
+  if (a.adopted) {
+    attemptId = a.adopted.attempt.id;
+    job = a.adopted.job;
+    executor = a.adopted.executor;
+    jobId = a.adopted.attempt.jobId!;
+    startedMs = Date.parse(a.adopted.attempt.startedAt);
+    store.db.prepare(`UPDATE attempts SET run_id = ? WHERE id = ?`).run(ctx.runId, attemptId); // now this run's
+    appendLog(job.logFile, `==== adopted by run ${ctx.runId} (pid ${process.pid}): ${executor.name} job ${jobId} was still ${a.adopted.attempt.jobState ?? 'running'}, ${new Date().toISOString()}\n`);
+    ctx.emit({ type: 'start', id: e.id, replicate: k, replicates: e.replicates, try: a.attempt, index: a.index, count: a.count, expectedMs: a.entry.expectedMs, remainingMs: ctx.plan!.totalMs, logPath: job.logFile });
+    ctx.emit({ type: 'submitted', id: e.id, replicate: k, executor: executor.name, jobId, adopted: true });
+  } else {
+    const workDir = join(runDir, 'artifacts', e.id, `r${k}`);
+    rmSync(workDir, { recursive: true, force: true });
+    mkdirSync(workDir, { recursive: true });
+    const seed = replicateSeed(spec.seed, k);
+    const logPath = join(runDir, 'logs', `${e.id}.r${k}.log`);
+    attemptId = store.startAttempt({ runId: ctx.runId, experiment: e.id, fingerprint: a.fp, replicate: k, try: a.attempt, seed, logPath: relative(runDir, logPath) });
+    job = jobRequestOf(ctx, e, k, join(runDir, 'tmp', `${e.id}.r${k}.a${attemptId}`));
+    const models: Record<string, ResolvedModel> = {};
+    for (const alias of e.models) models[alias] = ctx.inputs!.models[alias];
+    const childJob: ChildJob = {
+      // Only the module that defines this kind: loading every kinds module in every child costs time.
+      modules: ctx.registry.moduleOf(e.kind) !== undefined ? [ctx.registry.moduleOf(e.kind)!] : [...ctx.registry.modules],
+      experiment: { id: e.id, kind: e.kind, phase: e.phase, question: e.question, title: e.title, dependsOn: [...e.dependsOn], params: e.params },
+      replicate: k,
+      replicates: e.replicates,
+      seed,
+      baseSeed: spec.seed,
+      models,
+      corpus: spec.corpus,
+      groups: spec.corpus.groups,
+      pipelineDir: spec.dir,
+      runDir,
+      workDir,
+      cacheDir: join(runDir, 'cache'),
+      deps: e.dependsOn.map((d) => dependencySnapshot(store, d, ctx.plan!.entries.get(d)!.fingerprint!)),
+      resultPath: job.resultFile,
+      progressPath: executor.name === 'local' ? null : job.progressFile,
+    };
+    rmSync(job.resultFile, { force: true });
+    writeFileSync(job.jobFile, JSON.stringify(childJob, null, 1));
+    appendLog(job.logFile, `==== ${e.id} (${e.kind}) replicate ${k}, attempt ${a.attempt}, seed ${seed}, fingerprint ${a.fp.slice(0, 16)}, ${executor.name} executor, started ${new Date().toISOString()}\n`);
+    ctx.emit({ type: 'start', id: e.id, replicate: k, replicates: e.replicates, try: a.attempt, index: a.index, count: a.count, expectedMs: a.entry.expectedMs, remainingMs: ctx.plan!.totalMs, logPath: job.logFile });
+    startedMs = Date.now();
+    try {
+      jobId = await executor.submit(job, progressEmitter(ctx.emit, e.id, k));
+      store.setAttemptJob(attemptId, { executor: executor.name, jobId, jobState: executor.name === 'local' ? 'RUNNING' : 'SUBMITTED', jobFile: relative(runDir, job.jobFile) });
+      if (executor.name !== 'local') ctx.emit({ type: 'submitted', id: e.id, replicate: k, executor: executor.name, jobId, adopted: false });
+    } catch (err) {
+      startError = (err as Error).message;
+    }
+  }
+
+  // Watch the job: its deadline counts from when the attempt started (for an adopted job, in the
+  // orchestrator that submitted it).
   let timedOut = false;
   let stopped = false;
-  let graceTimer: NodeJS.Timeout | null = null;
-  const killGroup = (sig: NodeJS.Signals) => {
+  let killed = false;
+  let termAt = 0;
+  let end: JobEnd;
+  if (jobId === null) {
+    end = { exitCode: null, signal: null, startError, slurm: null };
+  } else {
+    let lastState = a.adopted?.attempt.jobState ?? '';
+    let abortWake: () => void = () => {};
+    const onAbort = () => abortWake();
+    a.signal?.addEventListener('abort', onAbort);
     try {
-      process.kill(-child.pid!, sig); // the child's whole process group (it was spawned detached)
-    } catch {
-      try {
-        child.kill(sig);
-      } catch {
-        /* already gone */
+      for (;;) {
+        const st = await executor.poll(jobId);
+        if (st.state !== lastState) {
+          lastState = st.state;
+          store.setJobState(attemptId, st.state);
+        }
+        if (st.phase === 'ended') {
+          end = st.end;
+          break;
+        }
+        if (st.phase === 'unknown') {
+          end = { exitCode: null, signal: null, startError: null, slurm: { state: 'UNKNOWN', reason: `${executor.name} no longer knows job ${jobId}`, exitCode: null } };
+          break;
+        }
+        const now = Date.now();
+        if (!termAt && a.signal?.aborted) stopped = true;
+        if (!termAt && now - startedMs >= e.timeoutMs) timedOut = true;
+        if (!termAt && (stopped || timedOut)) {
+          termAt = now;
+          await executor.cancel(jobId, 'term');
+        } else if (termAt && !killed && now - termAt >= spec.killGraceMs) {
+          killed = true;
+          await executor.cancel(jobId, 'kill');
+        } else if (killed && (st.phase === 'stopping' || now - termAt >= spec.killGraceMs + 5000)) {
+          // Killed and dying (Slurm keeps a job COMPLETING for its KillWait): it will not write a result.
+          end = { exitCode: null, signal: 'SIGKILL', startError: null, slurm: null };
+          break;
+        }
+        const delay = termAt ? 100 : Math.min(executor.pollDelayMs(now - startedMs), Math.max(10, startedMs + e.timeoutMs - now));
+        await Promise.race([executor.wait(jobId, delay), new Promise<void>((r) => (abortWake = r))]);
       }
+    } finally {
+      a.signal?.removeEventListener('abort', onAbort);
     }
-  };
-  const terminate = () => {
-    killGroup('SIGTERM');
-    graceTimer ??= setTimeout(() => killGroup('SIGKILL'), a.spec.killGraceMs);
-  };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    terminate();
-  }, e.timeoutMs);
-  const onAbort = () => {
-    stopped = true;
-    terminate();
-  };
-  if (a.signal?.aborted) onAbort();
-  a.signal?.addEventListener('abort', onAbort);
-  child.on('message', (m: { type?: string; label?: string; done?: number; total?: number }) => {
-    if (m?.type === 'progress') a.emit({ type: 'progress', id: e.id, replicate: k, label: String(m.label), done: Number(m.done), total: Number(m.total) });
-  });
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: Error | null }>((res) => {
-    child.on('error', (err) => res({ code: null, signal: null, spawnError: err }));
-    child.on('exit', (code, signal) => res({ code, signal, spawnError: null }));
-  });
-  clearTimeout(timer);
-  if (graceTimer) clearTimeout(graceTimer);
-  a.signal?.removeEventListener('abort', onAbort);
-  const durationMs = Date.now() - t0;
+  }
+  return finishAttempt(ctx, { e, k, attemptId, try: a.attempt, job, jobId, executor, startedMs }, end, { timedOut, stopped, killed });
+}
 
-  let status: AttemptStatus;
-  let error: string | null = null;
-  let retryable = true;
+/** Reads a job's result, decides the attempt's status, stores it with its metrics, cleans up. */
+async function finishAttempt(
+  ctx: AttemptContext,
+  x: { e: ExperimentSpec; k: number; attemptId: number; try: number; job: JobRequest; jobId: string | null; executor: Executor; startedMs: number },
+  end: JobEnd,
+  how: { timedOut: boolean; stopped: boolean; killed: boolean },
+): Promise<AttemptOutcome> {
+  const { store, runDir, spec } = ctx;
+  const { e, job } = x;
+  let result = readResult(job.resultFile);
+  // A result written on another machine may show here a little later (network filesystems).
+  for (const t = Date.now(); !result && end.exitCode === 0 && !how.timedOut && !how.stopped && Date.now() - t < x.executor.resultLagMs; ) {
+    await new Promise((r) => setTimeout(r, 250));
+    result = readResult(job.resultFile);
+  }
+  const durationMs = Date.now() - x.startedMs;
+  const v = judgeAttempt({ end, result, timedOut: how.timedOut, stopped: how.stopped, timeoutMs: e.timeoutMs, killGraceMs: spec.killGraceMs, lastLogLine: lastLogLine(job.logFile) });
+  let { status, error, retryable } = v;
   let metrics: MetricInput[] = [];
   let artifacts: { path: string; sha256: string; bytes: number }[] = [];
-  const result = readResult(resultPath);
-  if (stopped) {
-    status = 'interrupted';
-    error = 'stopped by the user (Ctrl-C)';
-    retryable = false;
-  } else if (timedOut) {
-    status = 'timeout';
-    error = `timed out after ${formatDuration(e.timeoutMs)}${exit.signal === 'SIGKILL' ? ` (killed: still running ${formatDuration(a.spec.killGraceMs)} after SIGTERM)` : ''}`;
-  } else if (exit.spawnError) {
-    status = 'crashed';
-    error = `could not start the child process: ${exit.spawnError.message}`;
-  } else if (exit.code === 0 && result?.ok) {
+  if (status === 'passed' && result?.ok) {
     metrics = result.metrics.map((m) => ({ metric: m.metric, value: decodeNumber(m.value), model: m.model, language: m.language }));
-    const problem = keyMetricProblem(keyMetricsOf(a.registry.get(e.kind)!, e.params), metrics);
+    const kind = ctx.registry.get(e.kind);
+    const problem = kind ? keyMetricProblem(keyMetricsOf(kind, e.params), metrics) : null;
     try {
       artifacts = result.artifacts.map((p) => {
         if (!existsSync(p)) throw new Error(`artifact ${p} does not exist`);
@@ -472,23 +717,48 @@ async function runAttempt(a: AttemptArgs): Promise<{ status: AttemptStatus; erro
       error = problem;
       retryable = false;
     }
-    status ??= 'passed';
-  } else if (result && !result.ok) {
-    status = 'failed';
-    error = result.error.split('\n')[0];
-    if (result.userError) retryable = false;
-  } else {
-    status = 'crashed';
-    error = `${exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`} without a result${lastLogLine(logPath) ? `: ${lastLogLine(logPath)}` : ''}`;
   }
-  writeSync(logFd, `==== ${status}${error ? `: ${error}` : ''} after ${formatDuration(durationMs)}\n`);
-  closeSync(logFd);
-  store.finishAttempt(attemptId, { status, durationMs, exitCode: exit.code, signal: exit.signal, error }, metrics, artifacts);
-  rmSync(jobPath, { force: true });
-  rmSync(resultPath, { force: true });
-  const willRetry = status !== 'passed' && status !== 'interrupted' && retryable && a.attempt <= e.retries;
-  a.emit({ type: 'end', id: e.id, replicate: k, status, durationMs, error, willRetry });
-  return { status, error, retryable };
+  appendLog(job.logFile, `==== ${status}${error ? `: ${error}` : ''} after ${formatDuration(durationMs)}${end.slurm ? ` (Slurm: ${end.slurm.state}${end.slurm.reason ? `, ${end.slurm.reason}` : ''}${end.slurm.exitCode ? `, ExitCode ${end.slurm.exitCode}` : ''})` : ''}\n`);
+  store.finishAttempt(x.attemptId, { status, durationMs, exitCode: end.exitCode, signal: end.signal, error }, metrics, artifacts);
+  if (x.jobId !== null) {
+    if (end.slurm) store.setJobState(x.attemptId, end.slurm.state);
+    else if (x.executor.name === 'local') store.setJobState(x.attemptId, 'EXITED');
+    x.executor.release(x.jobId);
+  }
+  for (const f of [job.jobFile, job.resultFile, job.progressFile, job.jobFile.replace(/\.json$/, '') + '.sbatch']) rmSync(f, { force: true });
+  const willRetry = status !== 'passed' && status !== 'interrupted' && retryable && x.try <= e.retries;
+  ctx.emit({ type: 'end', id: e.id, replicate: x.k, status, durationMs, error, willRetry });
+  return { status, error, retryable, stopsRun: v.stopsRun };
+}
+
+/**
+ * The status of an attempt from how its job ended, whatever ran it (a pure function). Ctrl-C and
+ * the orchestrator's own deadline come first; then Slurm's verdict where it is not the program's
+ * (its time limit, a cancellation from outside, out of memory, a node failure); then the child's
+ * result file and exit code, read the same way for both executors, so that a kind that crashes or
+ * writes NaN gets the same status under either. `passed` still has its key metrics checked.
+ */
+export function judgeAttempt(x: { end: JobEnd; result: ChildResult | null; timedOut: boolean; stopped: boolean; timeoutMs: number; killGraceMs: number; lastLogLine: string | null }): AttemptOutcome {
+  const { end, result } = x;
+  const slurm = end.slurm;
+  const slurmNote = slurm ? ` (Slurm: ${slurm.state}${slurm.reason ? `, ${slurm.reason}` : ''})` : '';
+  if (x.stopped) return { status: 'interrupted', error: 'stopped by the user (Ctrl-C)', retryable: false, stopsRun: true };
+  if (x.timedOut) {
+    return { status: 'timeout', error: `timed out after ${formatDuration(x.timeoutMs)}${end.signal === 'SIGKILL' ? ` (killed: still running ${formatDuration(x.killGraceMs)} after SIGTERM)` : ''}`, retryable: true, stopsRun: false };
+  }
+  if (end.startError) return { status: 'crashed', error: end.startError, retryable: !/^sbatch refused/.test(end.startError), stopsRun: false };
+  if (slurm?.state === 'TIMEOUT') return { status: 'timeout', error: `timed out: Slurm's time limit ended the job${slurmNote}`, retryable: true, stopsRun: false };
+  if (slurm?.state === 'CANCELLED') return { status: 'interrupted', error: `cancelled in Slurm, not by this run (scancel?)${slurmNote}`, retryable: false, stopsRun: false };
+  if (slurm && slurm.state !== 'COMPLETED' && slurm.state !== 'FAILED') return { status: 'failed', error: `the job ended ${slurm.state}${slurm.reason ? ` (${slurm.reason})` : ''}${x.lastLogLine ? `: ${x.lastLogLine}` : ''}`, retryable: true, stopsRun: false };
+  if (end.exitCode === 0 && result?.ok) return { status: 'passed', error: null, retryable: true, stopsRun: false };
+  if (result && !result.ok) return { status: 'failed', error: result.error.split('\n')[0], retryable: !result.userError, stopsRun: false };
+  if (end.exitCode === EXIT_NO_JOB_FILE && x.lastLogLine?.startsWith('langquant job:')) return { status: 'failed', error: x.lastLogLine, retryable: false, stopsRun: false };
+  const how = end.signal ? `killed by ${end.signal}` : end.exitCode !== null ? `exited with code ${end.exitCode}` : 'ended';
+  return { status: 'crashed', error: `${how} without a result${x.lastLogLine ? `: ${x.lastLogLine}` : ''}${slurmNote}`, retryable: true, stopsRun: false };
+}
+
+function appendLog(path: string, text: string): void {
+  appendFileSync(path, text);
 }
 
 function readResult(path: string): ChildResult | null {

@@ -9,6 +9,8 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { parseDuration } from './duration.ts';
+import { mergeSlurm } from './slurm.ts';
+import { EXECUTORS, type ExecutorName, type SlurmResources } from './executor.ts';
 import { KindRegistry, toModuleUrl } from './kind.ts';
 import { findCycle } from './plan.ts';
 import { ACROSS, CONSISTENCY_FIELDS, QUESTION_STATUSES, WITHIN, checkRule, type QuestionSpec } from './rules.ts';
@@ -46,6 +48,19 @@ const RuleSchema = z.strictObject({
     .describe('with fn: parameters of the rule function; with values/cases: named numeric constants (e.g. an equivalence margin) usable in when and evidence, named unlike the values'),
 });
 
+const SlurmSchema = z
+  .strictObject({
+    partition: z.string().optional(),
+    account: z.string().optional(),
+    qos: z.string().optional(),
+    cpus: z.number().int().min(1).optional().describe('--cpus-per-task'),
+    mem: z.string().optional().describe('--mem, e.g. 16G'),
+    gres: z.string().optional().describe('e.g. gpu:1'),
+    constraint: z.string().optional(),
+    extra: z.array(z.string().regex(/^--?[A-Za-z]/, 'an sbatch option, e.g. --exclusive')).optional().describe('more sbatch options, verbatim'),
+  })
+  .describe('Slurm resources of each replicate job (with --executor slurm); an experiment overrides the pipeline key by key, --slurm-opt overrides both');
+
 const ExperimentSchema = z.strictObject({
   id: Id,
   kind: z.string(),
@@ -59,6 +74,7 @@ const ExperimentSchema = z.strictObject({
   timeout: Duration.optional().describe('hard limit for one replicate (default: the pipeline timeout, 1h)'),
   replicates: z.number().int().min(1).optional(),
   retries: z.number().int().min(0).optional(),
+  slurm: SlurmSchema.optional(),
 });
 
 const QuestionSchema = z.strictObject({
@@ -78,6 +94,8 @@ export const PipelineFileSchema = z.strictObject({
   timeout: Duration.default('1h'),
   killGrace: Duration.default('5s').describe('time between SIGTERM and SIGKILL when an experiment overruns'),
   retries: z.number().int().min(0).default(0),
+  executor: z.enum(EXECUTORS).default('local').describe('where replicates run: local child processes, or Slurm jobs (--executor overrides)'),
+  slurm: SlurmSchema.optional(),
   models: z.record(Id, z.union([z.string(), z.strictObject({ path: z.string(), description: z.string().optional() })])).default({}),
   corpus: z
     .looseObject({
@@ -123,6 +141,7 @@ export interface ExperimentSpec {
   timeoutMs: number;
   replicates: number;
   retries: number;
+  slurm?: SlurmResources; // the pipeline's, overridden by the experiment's (not part of the fingerprint)
 }
 
 export interface PipelineSpec {
@@ -133,6 +152,7 @@ export interface PipelineSpec {
   kindModules: string[]; // file: URLs named by the file's `kinds:`
   seed: number;
   killGraceMs: number;
+  executor?: ExecutorName; // default local
   models: Record<string, ModelSpec>;
   corpus: Record<string, unknown> & { groups: Record<string, string[]> };
   experiments: ExperimentSpec[]; // file order
@@ -286,6 +306,7 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
       timeoutMs: e.timeout === undefined ? timeoutMs : duration(e.timeout, ['experiments', i, 'timeout'], `${where}.timeout`),
       replicates: ov.replicates ?? e.replicates ?? raw.replicates,
       retries: e.retries ?? raw.retries,
+      slurm: mergeSlurm(raw.slurm, e.slurm),
     };
   });
 
@@ -329,6 +350,7 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
     kindModules: kindModulesOf(raw, dir),
     seed: ov.seed ?? raw.seed,
     killGraceMs,
+    executor: raw.executor,
     models,
     corpus,
     experiments,

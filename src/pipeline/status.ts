@@ -27,6 +27,8 @@ export interface ExperimentStatusLine {
   attempts: number;
   durationMs: number | null; // total of the passing attempts behind the result
   logs: string[];
+  /** The jobs of its replicates in flight: executor, job id (pid or Slurm job id), latest state seen. */
+  jobs: { replicate: number; executor: string; jobId: string; state: string | null }[];
 }
 
 export interface StatusReport {
@@ -66,11 +68,15 @@ export async function readStatus(runDir: string): Promise<StatusReport | null> {
       const se = specById.get(id);
       let status: ExperimentStatus = r?.status ?? 'pending';
       let reason = r?.reason ?? null;
+      const attempts = store.attempts(id);
+      const jobs = attempts.filter((a) => a.status === 'running' && a.jobId !== null).map((a) => ({ replicate: a.replicate, executor: a.executor ?? 'local', jobId: a.jobId!, state: a.jobState }));
       if (status === 'running' && !runAlive) {
         status = 'interrupted';
-        reason = 'the orchestrator stopped while this was running; run again to resume';
+        const slurm = jobs.filter((j) => j.executor === 'slurm');
+        reason = slurm.length
+          ? `the orchestrator stopped while this was running; its Slurm job(s) ${slurm.map((j) => `${j.jobId} (last seen ${j.state ?? '?'})`).join(', ')} may still be running: run again to adopt them`
+          : 'the orchestrator stopped while this was running; run again to resume';
       }
-      const attempts = store.attempts(id);
       const current = r?.fingerprint ? [...store.passingAttempts(id, r.fingerprint).values()] : [];
       return {
         id,
@@ -88,6 +94,7 @@ export async function readStatus(runDir: string): Promise<StatusReport | null> {
         attempts: attempts.filter((a) => a.source === 'run').length,
         durationMs: current.length ? current.reduce((s, a) => s + (a.durationMs ?? 0), 0) : null,
         logs: [...new Set(attempts.filter((a) => a.logPath).map((a) => a.logPath!))],
+        jobs,
       };
     });
     const questions: QuestionSpec[] = spec?.questions ?? [];

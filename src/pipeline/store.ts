@@ -93,6 +93,14 @@ const MIGRATIONS: string[] = [
   );
   CREATE TABLE hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ms REAL NOT NULL, sha256 TEXT NOT NULL);
   `,
+  // 2: the executor that ran an attempt and its job there, so that a restarted orchestrator can adopt
+  // a Slurm job that outlived the one that submitted it, and `status` can show it.
+  `
+  ALTER TABLE attempts ADD COLUMN executor TEXT;     -- local | slurm (NULL: before executors, or imported)
+  ALTER TABLE attempts ADD COLUMN job_id TEXT;       -- the child's pid (local) or the Slurm job id
+  ALTER TABLE attempts ADD COLUMN job_state TEXT;    -- the latest state seen: PENDING, RUNNING, COMPLETED, … (local: RUNNING, EXITED)
+  ALTER TABLE attempts ADD COLUMN job_file TEXT;     -- the job file the child ran, relative to the run folder
+  `,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -117,6 +125,10 @@ export interface AttemptRow {
   signal: string | null;
   error: string | null;
   logPath: string | null;
+  executor: string | null;
+  jobId: string | null;
+  jobState: string | null;
+  jobFile: string | null;
 }
 
 export interface ExperimentRow {
@@ -323,14 +335,17 @@ export class Store {
 
   /**
    * After an orchestrator was killed: its run becomes 'crashed', its running attempts and
-   * experiments 'interrupted'. Returns the number of attempts touched.
+   * experiments 'interrupted', except the attempts in `keep` (jobs still running elsewhere, which the
+   * new orchestrator adopts). Returns the number of attempts marked interrupted.
    */
-  recoverStale(runIds: number[], reason: string): number {
+  recoverStale(runIds: number[], reason: string, keep: readonly number[] = []): number {
     let n = 0;
     this.db.transaction(() => {
       for (const id of runIds) {
         this.db.prepare(`UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?`).run(now(), id);
-        n += this.db.prepare(`UPDATE attempts SET status = 'interrupted', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running'`).run(now(), reason, id).changes;
+        n += this.db
+          .prepare(`UPDATE attempts SET status = 'interrupted', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running' AND id NOT IN (SELECT value FROM json_each(?))`)
+          .run(now(), reason, id, JSON.stringify(keep)).changes;
         this.db.prepare(`UPDATE experiments SET status = 'interrupted', reason = ?, updated_at = ? WHERE run_id = ? AND status = 'running'`).run(reason, now(), id);
       }
     })();
@@ -344,6 +359,21 @@ export class Store {
       .prepare(`INSERT INTO attempts (run_id, experiment_id, fingerprint, replicate, try, seed, status, started_at, log_path) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)`)
       .run(a.runId, a.experiment, a.fingerprint, a.replicate, a.try, a.seed, now(), a.logPath);
     return Number(info.lastInsertRowid);
+  }
+
+  /** Records where an attempt runs: its executor, job id (pid or Slurm job id) and job file. */
+  setAttemptJob(attemptId: number, job: { executor: string; jobId: string; jobState: string; jobFile: string }): void {
+    this.db.prepare(`UPDATE attempts SET executor = ?, job_id = ?, job_state = ?, job_file = ? WHERE id = ?`).run(job.executor, job.jobId, job.jobState, job.jobFile, attemptId);
+  }
+
+  /** The latest state an executor reported for an attempt's job (shown by `status`). */
+  setJobState(attemptId: number, state: string): void {
+    this.db.prepare(`UPDATE attempts SET job_state = ? WHERE id = ?`).run(state, attemptId);
+  }
+
+  /** Attempts still marked running in the given runs, oldest first. */
+  runningAttempts(runIds: readonly number[]): AttemptRow[] {
+    return (this.db.prepare(`SELECT * FROM attempts WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(?)) ORDER BY id`).all(JSON.stringify(runIds)) as Record<string, unknown>[]).map(toAttempt);
   }
 
   /** Ends an attempt and stores its metrics and artifacts, all in one transaction. */
@@ -584,6 +614,10 @@ function toAttempt(r: Record<string, unknown>): AttemptRow {
     signal: (r.signal as string) ?? null,
     error: (r.error as string) ?? null,
     logPath: (r.log_path as string) ?? null,
+    executor: (r.executor as string) ?? null,
+    jobId: (r.job_id as string) ?? null,
+    jobState: (r.job_state as string) ?? null,
+    jobFile: (r.job_file as string) ?? null,
   };
 }
 

@@ -20,7 +20,7 @@ test('a new store is in WAL mode at the current schema version; a newer one is r
   const db = new Database(join(d, STORE_FILE));
   db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
   db.close();
-  assert.throws(() => Store.open(d), /written by a newer langquant \(schema 2 > 1\); upgrade langquant/);
+  assert.throws(() => Store.open(d), new RegExp(`written by a newer langquant \\(schema ${SCHEMA_VERSION + 1} > ${SCHEMA_VERSION}\\); upgrade langquant`));
 });
 
 test('metrics keep NaN and ±Inf through an explicit flag; the latest passing attempt of each replicate wins', () => {

@@ -1,5 +1,6 @@
-// `langquant run [PIPELINE]`: runs a pipeline into a run folder, one experiment at a time, reusing
-// stored results whose fingerprint did not change and resuming after an interruption. Also home of
+// `langquant run [PIPELINE]`: runs a pipeline into a run folder, locally or as Slurm jobs, up to
+// --jobs replicates at once, reusing stored results whose fingerprint did not change and resuming
+// after an interruption (adopting the Slurm jobs a killed run left running). Also home of
 // the pipeline commands' shared option handling and of `registerPipelineCommands`, which registers
 // run, plan, status and import.
 
@@ -8,9 +9,11 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../errors.ts';
+import { EXECUTORS, LocalExecutor, type Executor, type ExecutorName } from '../../pipeline/executor.ts';
 import { KindRegistry } from '../../pipeline/kind.ts';
 import { checkSelection, type Selection } from '../../pipeline/plan.ts';
 import { runPipeline } from '../../pipeline/runner.ts';
+import { SlurmExecutor, checkSlurmAvailable, parseSlurmOpts } from '../../pipeline/slurm.ts';
 import { loadPipeline, type PipelineSpec } from '../../pipeline/spec.ts';
 import { readStatus } from '../../pipeline/status.ts';
 import { RunProgress } from '../progress.ts';
@@ -98,17 +101,30 @@ function registerRun(program: Command): void {
   )
     .option('--keep-going', 'after a failure, run every experiment that does not depend on it (default)')
     .option('--fail-fast', 'stop at the first failure')
-    .action(async (pipelineArg: string | undefined, o: PipelineCliOptions & { failFast?: boolean; keepGoing?: boolean }) => {
+    .option('--executor <name>', "where replicates run: 'local' child processes or 'slurm' jobs (default: the pipeline's executor:, else local)")
+    .option('--jobs <n>', 'replicates run at once, dependencies permitting (default 1)')
+    .option('--slurm-opt <key=value>', 'a Slurm resource for every job (partition, account, qos, cpus, mem, gres, constraint) or any sbatch long option (repeatable)', collectOne)
+    .action(async (pipelineArg: string | undefined, o: PipelineCliOptions & { failFast?: boolean; keepGoing?: boolean; executor?: string; jobs?: string; slurmOpt?: string[] }) => {
       if (o.failFast && o.keepGoing) throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
+      if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor)) throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
+      const jobs = intOption(o.jobs, '--jobs', 1) ?? 1;
+      const slurmOpts = parseSlurmOpts(o.slurmOpt ?? []);
       const { spec, registry, runDir, selection } = await loadFromCli(pipelineArg, o);
-      const progress = new RunProgress(process.stdout);
+      const executorName = (o.executor ?? spec.executor ?? 'local') as ExecutorName;
+      let executor: Executor;
+      if (executorName === 'slurm') {
+        await checkSlurmAvailable();
+        executor = new SlurmExecutor();
+      } else executor = new LocalExecutor();
+      // One live bar cannot show several replicates at once: with --jobs > 1, plain lines.
+      const progress = new RunProgress(process.stdout, jobs > 1 ? false : undefined);
       const ac = new AbortController();
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
         if (signals === 1) {
           progress.stop();
-          process.stderr.write(`\nlangquant: ${sig}: stopping the running experiment (again to quit at once)…\n`);
+          process.stderr.write(`\nlangquant: ${sig}: stopping the running experiment${executorName === 'slurm' ? ' (cancelling its Slurm jobs)' : ''} (again to quit at once)…\n`);
           ac.abort();
         } else {
           process.exit(130); // the store is consistent: every write is a finished transaction
@@ -125,7 +141,10 @@ function registerRun(program: Command): void {
           failFast: Boolean(o.failFast),
           signal: ac.signal,
           onEvent: progress.handle,
-          options: { ...o, pipeline: spec.file, kindModules: registry.modules },
+          options: { ...o, executor: executorName, pipeline: spec.file, kindModules: registry.modules },
+          executor,
+          jobs,
+          slurm: slurmOpts,
         });
         progress.stop();
         const status = await readStatus(runDir);

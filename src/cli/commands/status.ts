@@ -32,7 +32,8 @@ export function formatStatus(s: StatusReport): string {
   for (const e of s.experiments) {
     const d = e.durationMs !== null && e.source !== 'import' ? ` ${formatDuration(e.durationMs)}` : '';
     const c = e.consistency && e.consistency.total > 1 ? `, ${e.consistency.agreeing}/${e.consistency.total} replicates consistent` : '';
-    lines.push(`  ${TICK[e.status] ?? '?'} ${e.id.padEnd(w)}  ${(e.kind ?? '').padEnd(kw)}  ${e.status.padEnd(11)} ${[source(e), e.reason].filter(Boolean).join(' — ')}${c}${d}`);
+    const jobs = e.status === 'running' && e.jobs.length ? ` [${e.jobs.map((j) => `r${j.replicate}: ${j.executor === 'slurm' ? 'Slurm job' : 'pid'} ${j.jobId}${j.state ? ` ${j.state}` : ''}`).join(', ')}]` : '';
+    lines.push(`  ${TICK[e.status] ?? '?'} ${e.id.padEnd(w)}  ${(e.kind ?? '').padEnd(kw)}  ${e.status.padEnd(11)} ${[source(e), e.reason].filter(Boolean).join(' — ')}${jobs}${c}${d}`);
   }
   return lines.join('\n');
 }
