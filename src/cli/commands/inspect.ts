@@ -8,14 +8,16 @@ import type { Command } from 'commander';
 import { loadModel } from '../../model/load.ts';
 import { weightSpec } from '../../model/spec.ts';
 import { numel } from '../../tensor/tensor.ts';
+import { modelFolder } from '../hub.ts';
 
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('architecture, parameter count, dtypes, tied and ignored tensors of a model folder')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + weights)')
+    .requiredOption('--model <dir|id>', 'Hugging Face model folder (config.json + weights) or model id org/name[@revision]')
     .option('--json', 'print JSON instead of text')
-    .action((opts: { model: string; json?: boolean }) => {
+    .action(async (opts: { model: string; json?: boolean }) => {
+      opts.model = await modelFolder(opts.model);
       let model = loadModel(opts.model, { keep: () => false }); // headers only
       const specs = weightSpec(model.config);
       const storedTiedOutput = specs.some((s) => s.tiedTo !== undefined && !model.info.tied.includes(s.name));

@@ -13,6 +13,7 @@ import { checkSelection, type Selection } from '../../pipeline/plan.ts';
 import { runPipeline } from '../../pipeline/runner.ts';
 import { loadPipeline, type PipelineSpec } from '../../pipeline/spec.ts';
 import { readStatus } from '../../pipeline/status.ts';
+import { cachedModelRef, fetchHubModel } from '../hub.ts';
 import { RunProgress } from '../progress.ts';
 import { registerImport } from './import.ts';
 import { registerPlan } from './plan.ts';
@@ -46,7 +47,7 @@ const collectOne = (v: string, prev: string[] = []) => [...prev, v];
 export function pipelineOptions(cmd: Command): Command {
   return cmd
     .option('--out <dir>', 'run folder holding the store, logs and artifacts (default: runs/<pipeline name>)')
-    .option('--model <alias=dir>', 'use this checkpoint folder for a model alias (repeatable)', collectOne)
+    .option('--model <alias=dir>', 'use this checkpoint folder or Hugging Face id (org/name[@revision]) for a model alias (repeatable)', collectOne)
     .option('--replicates <n>', 'replicates of every experiment (each with its own seed)')
     .option('--seed <s>', 'base seed (replicate k uses a seed derived from it)')
     .option('--only <ids>', 'only these experiments (comma-separated, repeatable) and what they need', collect)
@@ -81,6 +82,8 @@ export async function loadFromCli(pipelineArg: string | undefined, o: PipelineCl
     seed: intOption(o.seed, '--seed', 0),
     kindModules: o.kinds ?? [],
     cwd: process.cwd(),
+    // Hugging Face ids are looked up in the cache only (plan never downloads); run fetches first.
+    resolveModel: (ref, base) => cachedModelRef(ref, base),
   });
   const selection: Selection = { only: o.only, from: o.from, force: o.force };
   const bad = checkSelection(spec, selection);
@@ -100,7 +103,11 @@ function registerRun(program: Command): void {
     .option('--fail-fast', 'stop at the first failure')
     .action(async (pipelineArg: string | undefined, o: PipelineCliOptions & { failFast?: boolean; keepGoing?: boolean }) => {
       if (o.failFast && o.keepGoing) throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
-      const { spec, registry, runDir, selection } = await loadFromCli(pipelineArg, o);
+      let loaded = await loadFromCli(pipelineArg, o);
+      // Hugging Face models the experiments use are brought into the cache (or brought up to date
+      // with their branch) first; the pipeline is then read again to see their snapshots.
+      if (await fetchPipelineModels(loaded.spec)) loaded = await loadFromCli(pipelineArg, o);
+      const { spec, registry, runDir, selection } = loaded;
       const progress = new RunProgress(process.stdout);
       const ac = new AbortController();
       let signals = 0;
@@ -138,6 +145,19 @@ function registerRun(program: Command): void {
         process.off('SIGTERM', onSignal);
       }
     });
+}
+
+/** Downloads the hub models the pipeline's experiments use; true when there were any. */
+async function fetchPipelineModels(spec: PipelineSpec): Promise<boolean> {
+  const used = new Set(spec.experiments.flatMap((e) => e.models));
+  let any = false;
+  for (const m of Object.values(spec.models)) {
+    // a folder comes back from the resolver with neither an identity nor a problem
+    if (!used.has(m.alias) || (m.identity === null && m.problem === null)) continue;
+    await fetchHubModel(m.ref);
+    any = true;
+  }
+  return any;
 }
 
 /** Registers run, plan, status and import. */
