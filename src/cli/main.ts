@@ -14,6 +14,7 @@ import { registerPerplexity } from './commands/perplexity.ts';
 import { registerTrain } from './commands/train.ts';
 import { registerQuantize } from './commands/quantize.ts';
 import { registerReport } from './commands/report.ts';
+import { registerDownload } from './commands/download.ts';
 
 export function buildProgram(): Command {
   const program = new Command('langquant')
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerQuantize(program);
   registerReport(program);
+  registerDownload(program);
   return program;
 }
 

@@ -1,7 +1,8 @@
 // Normalisation over the last axis of a [T, C] activation.
 // LayerNorm (Ba et al. 2016) with the biased variance, as torch.nn.LayerNorm:
 //   y = (x − μ) / √(var + eps) · g + b.
-// RMSNorm (Zhang & Sennrich 2019), as transformers' LlamaRMSNorm: y = x / √(mean(x²) + eps) · g.
+// RMSNorm (Zhang & Sennrich 2019), as transformers' LlamaRMSNorm: y = x / √(mean(x²) + eps) · g,
+// or with the gain stored as an offset, as GemmaRMSNorm: y = x / √(mean(x²) + eps) · (1 + w).
 // Statistics are accumulated in float64. `…Naive` twins are two-pass textbook versions kept as references.
 
 /** out[T, C] = LayerNorm(x[T, C]) with gain g[C] and bias b[C] (b may be null). out may alias x. */
@@ -32,22 +33,23 @@ export function layerNormNaive(out: Float32Array, x: Float32Array, g: Float32Arr
   }
 }
 
-/** out[T, C] = RMSNorm(x[T, C]) with gain g[C]. out may alias x. */
-export function rmsNorm(out: Float32Array, x: Float32Array, g: Float32Array, T: number, C: number, eps: number): void {
+/** out[T, C] = RMSNorm(x[T, C]) with gain gainOffset + g[C] (Gemma: 1, else 0). out may alias x. */
+export function rmsNorm(out: Float32Array, x: Float32Array, g: Float32Array, T: number, C: number, eps: number, gainOffset: number): void {
   for (let t = 0; t < T; t++) {
     const r = t * C;
     let sq = 0;
     for (let i = 0; i < C; i++) sq += x[r + i] * x[r + i];
     const rstd = 1 / Math.sqrt(sq / C + eps);
     // transformers rounds the normalised value to the input dtype (float32) before the gain
-    for (let i = 0; i < C; i++) out[r + i] = Math.fround(x[r + i] * rstd) * g[i];
+    // (the gain 1 + w is itself a float32 sum in GemmaRMSNorm; with offset 0, fround(g) = g)
+    for (let i = 0; i < C; i++) out[r + i] = Math.fround(x[r + i] * rstd) * Math.fround(gainOffset + g[i]);
   }
 }
 
-export function rmsNormNaive(out: Float32Array, x: Float32Array, g: Float32Array, T: number, C: number, eps: number): void {
+export function rmsNormNaive(out: Float32Array, x: Float32Array, g: Float32Array, T: number, C: number, eps: number, gainOffset: number): void {
   for (let t = 0; t < T; t++) {
     const row = Array.from(x.subarray(t * C, t * C + C));
     const ms = row.reduce((s, v) => s + v * v, 0) / C;
-    for (let i = 0; i < C; i++) out[t * C + i] = (row[i] / Math.sqrt(ms + eps)) * g[i];
+    for (let i = 0; i < C; i++) out[t * C + i] = (row[i] / Math.sqrt(ms + eps)) * (gainOffset + g[i]);
   }
 }

@@ -11,6 +11,7 @@ import { gpt2 } from './arch/gpt2.ts';
 import { gptNeox } from './arch/gpt_neox.ts';
 import { llama } from './arch/llama.ts';
 import { opt } from './arch/opt.ts';
+import { xglm } from './arch/xglm.ts';
 import type { ArchName } from './config.ts';
 import type { Model } from './model.ts';
 
@@ -24,7 +25,8 @@ export interface ForwardHooks {
   onLinearInput?(name: string, x: Float32Array, T: number, inDim: number): void;
 }
 
-const ARCHS: Record<ArchName, Arch> = { gpt2, opt, gpt_neox: gptNeox, llama, bloom };
+// Qwen2, Mistral and Gemma run Llama's block; their differences are config fields (arch/llama.ts).
+const ARCHS: Record<ArchName, Arch> = { gpt2, opt, gpt_neox: gptNeox, llama, bloom, qwen2: llama, mistral: llama, gemma: llama, xglm };
 
 function archOf(model: Model): Arch {
   return ARCHS[model.config.arch];

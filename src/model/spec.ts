@@ -43,12 +43,25 @@ export function basePrefix(cfg: ModelConfig): string {
     case 'gpt_neox':
       return 'gpt_neox.';
     case 'llama':
+    case 'qwen2':
+    case 'mistral':
+    case 'gemma':
+    case 'xglm':
       return 'model.';
   }
 }
 
 /** Checkpoint buffers that carry no weights and are ignored when present. */
-export const STALE_BUFFER_SUFFIXES = ['.attn.bias', '.attn.masked_bias', 'rotary_emb.inv_freq', '.attention.bias', '.attention.masked_bias'];
+export const STALE_BUFFER_SUFFIXES = [
+  '.attn.bias',
+  '.attn.masked_bias',
+  'rotary_emb.inv_freq',
+  '.attention.bias',
+  '.attention.masked_bias',
+  // XGLM's sinusoid, saved by older transformers and fairseq conversions; it is recomputed
+  'embed_positions.weights',
+  'embed_positions._float_tensor',
+];
 
 export function isStaleBuffer(name: string): boolean {
   return STALE_BUFFER_SUFFIXES.some((s) => name.endsWith(s));
@@ -128,7 +141,10 @@ export function weightSpec(cfg: ModelConfig): TensorSpec[] {
       output('embed_out.weight', C, `${p}embed_in.weight`);
       break;
     }
-    case 'llama': {
+    case 'llama':
+    case 'qwen2':
+    case 'mistral':
+    case 'gemma': {
       const p = 'model.';
       const KV = cfg.numKvHeads * HS;
       out.push({ name: `${p}embed_tokens.weight`, shape: [V, C], kind: 'embedding' });
@@ -138,13 +154,30 @@ export function weightSpec(cfg: ModelConfig): TensorSpec[] {
         linear(`${b}self_attn.q_proj`, C, cfg.numHeads * HS, l, 'attn_qkv', 'out_in', cfg.attentionBias);
         linear(`${b}self_attn.k_proj`, C, KV, l, 'attn_qkv', 'out_in', cfg.attentionBias);
         linear(`${b}self_attn.v_proj`, C, KV, l, 'attn_qkv', 'out_in', cfg.attentionBias);
-        linear(`${b}self_attn.o_proj`, cfg.numHeads * HS, C, l, 'attn_out', 'out_in', cfg.attentionBias);
+        linear(`${b}self_attn.o_proj`, cfg.numHeads * HS, C, l, 'attn_out', 'out_in', cfg.attentionOutBias);
         norm(`${b}post_attention_layernorm`, C, l);
         linear(`${b}mlp.gate_proj`, C, I, l, 'mlp_in', 'out_in', cfg.mlpBias);
         linear(`${b}mlp.up_proj`, C, I, l, 'mlp_in', 'out_in', cfg.mlpBias);
         linear(`${b}mlp.down_proj`, I, C, l, 'mlp_out', 'out_in', cfg.mlpBias);
       }
       norm(`${p}norm`, C);
+      output('lm_head.weight', C, `${p}embed_tokens.weight`);
+      break;
+    }
+    case 'xglm': {
+      // No position tensor: the sinusoid is computed (config.positions 'sinusoidal').
+      const p = 'model.';
+      out.push({ name: `${p}embed_tokens.weight`, shape: [V, C], kind: 'embedding' });
+      for (let l = 0; l < cfg.numLayers; l++) {
+        const b = `${p}layers.${l}.`;
+        for (const x of ['q', 'k', 'v']) linear(`${b}self_attn.${x}_proj`, C, C, l, 'attn_qkv', 'out_in', true);
+        linear(`${b}self_attn.out_proj`, C, C, l, 'attn_out', 'out_in', true);
+        norm(`${b}self_attn_layer_norm`, C, l);
+        linear(`${b}fc1`, C, I, l, 'mlp_in', 'out_in', true);
+        linear(`${b}fc2`, I, C, l, 'mlp_out', 'out_in', true);
+        norm(`${b}final_layer_norm`, C, l);
+      }
+      norm(`${p}layer_norm`, C);
       output('lm_head.weight', C, `${p}embed_tokens.weight`);
       break;
     }

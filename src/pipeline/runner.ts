@@ -87,12 +87,18 @@ export function resolveInputs(spec: PipelineSpec, store: Store | null): Resolved
   const models: Record<string, ResolvedModel> = {};
   for (const m of Object.values(spec.models)) {
     if (!used.has(m.alias)) continue;
+    if (m.problem) {
+      modelHashes[m.alias] = null;
+      modelProblems[m.alias] = `model '${m.alias}': ${m.problem}`;
+      continue;
+    }
     if (!existsSync(m.path)) {
       modelHashes[m.alias] = null;
       modelProblems[m.alias] = `model '${m.alias}' has no checkpoint at ${m.path}: put a Hugging Face checkpoint folder there or pass --model ${m.alias}=DIR`;
       continue;
     }
-    const h = contentHash(m.path, cache);
+    // A resolver's identity (a hub commit and its blob hashes) stands for the content without rereading it.
+    const h = m.identity ?? contentHash(m.path, cache);
     modelHashes[m.alias] = h;
     models[m.alias] = { alias: m.alias, path: m.path, hash: h };
   }

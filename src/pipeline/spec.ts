@@ -126,7 +126,20 @@ export interface ModelSpec {
   path: string; // absolute
   description: string | null;
   overridden: boolean; // set by --model
+  /** The reference as written (a folder, or whatever Overrides.resolveModel recognised). */
+  ref: string;
+  /** The model's identity from the resolver (e.g. a hub commit and blob hashes); null: hash the folder. */
+  identity: string | null;
+  /** Why the resolver cannot provide the model yet (shown instead of "no checkpoint at …"). */
+  problem: string | null;
 }
+
+/**
+ * What a model-reference resolver, handed in by the caller (the CLI), makes of a reference that is
+ * not a plain folder: the folder to read, an identity for fingerprints, or a problem. Null: a folder.
+ * The engine itself knows nothing of what a model is.
+ */
+export type ModelResolver = (ref: string, baseDir: string) => { path: string; identity: string | null; problem: string | null } | null;
 
 export interface ExperimentSpec {
   id: string;
@@ -161,6 +174,8 @@ export interface PipelineSpec {
 
 export interface Overrides {
   models?: Record<string, string>; // alias → folder (absolute or relative to cwd)
+  /** Resolves model references that are not folders (see ModelResolver). */
+  resolveModel?: ModelResolver;
   replicates?: number;
   seed?: number;
   cwd?: string;
@@ -251,13 +266,17 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
   const killGraceMs = duration(raw.killGrace, ['killGrace'], 'killGrace');
 
   const models: Record<string, ModelSpec> = {};
+  const located = (ref: string, base: string) => {
+    const r = ov.resolveModel?.(ref, base) ?? null;
+    return r ? { ref, path: r.path, identity: r.identity, problem: r.problem } : { ref, path: resolve(base, ref), identity: null, problem: null };
+  };
   for (const [alias, m] of Object.entries(raw.models)) {
     const p = typeof m === 'string' ? m : m.path;
-    models[alias] = { alias, path: resolve(dir, p), description: typeof m === 'string' ? null : (m.description ?? null), overridden: false };
+    models[alias] = { alias, ...located(p, dir), description: typeof m === 'string' ? null : (m.description ?? null), overridden: false };
   }
   for (const [alias, p] of Object.entries(ov.models ?? {})) {
     if (!models[alias]) throw new ConfigError(`--model ${alias}=${p}: the pipeline has no model alias '${alias}' (it has: ${Object.keys(models).join(', ') || 'none'})`);
-    models[alias] = { ...models[alias], path: resolve(ov.cwd ?? process.cwd(), p), overridden: true };
+    models[alias] = { ...models[alias], ...located(p, ov.cwd ?? process.cwd()), overridden: true };
   }
 
   const groups: Record<string, string[]> = { ...(raw.corpus.groups ?? {}) };

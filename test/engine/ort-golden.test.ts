@@ -24,8 +24,8 @@ function argmaxRow(x: Float32Array, row: number, V: number): number {
   return best;
 }
 
-test('the golden fixtures hold all 8 models', () => {
-  assert.deepEqual(MODELS, ['bloom-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'opt-a', 'opt-b']);
+test('the golden fixtures hold all 12 models', () => {
+  assert.deepEqual(MODELS, ['bloom-a', 'gemma-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'mistral-a', 'opt-a', 'opt-b', 'qwen2-a', 'xglm-a']);
 });
 
 for (const name of MODELS) {

@@ -18,9 +18,14 @@ function both(x: Float32Array, T: number, C: number, seed: number) {
   layerNorm(out, x, g, null, T, C, 1e-5);
   layerNormNaive(ref, x, g, null, T, C, 1e-5);
   assertClose(out, ref, { abs: 1e-5, label: `layerNorm no bias ${T}×${C}` });
-  rmsNorm(out, x, g, T, C, 1e-6);
-  rmsNormNaive(ref, x, g, T, C, 1e-6);
+  rmsNorm(out, x, g, T, C, 1e-6, 0);
+  rmsNormNaive(ref, x, g, T, C, 1e-6, 0);
   assertClose(out, ref, { abs: 1e-5, label: `rmsNorm ${T}×${C}` });
+  // Gemma: the stored weight is an offset, gain 1 + w
+  const offset = g.map((v) => v - 1);
+  rmsNorm(out, x, offset, T, C, 1e-6, 1);
+  rmsNormNaive(ref, x, offset, T, C, 1e-6, 1);
+  assertClose(out, ref, { abs: 1e-5, label: `rmsNorm gain 1 + w ${T}×${C}` });
 }
 
 test('norms equal the naive twins on random, ±300 and offset rows', () => {
@@ -47,7 +52,17 @@ test('a NaN in a row makes that row NaN and leaves the others alone', () => {
   layerNorm(out, x, g, null, 2, 3, 1e-5);
   assert.ok(Array.from(out.subarray(0, 3)).every(Number.isNaN));
   assert.ok(Array.from(out.subarray(3)).every(Number.isFinite));
-  rmsNorm(out, x, g, 2, 3, 1e-6);
+  rmsNorm(out, x, g, 2, 3, 1e-6, 0);
   assert.ok(Array.from(out.subarray(0, 3)).every(Number.isNaN));
   assert.ok(Array.from(out.subarray(3)).every(Number.isFinite));
+});
+
+test('RMSNorm with gain offset 1 and a zero stored weight is RMSNorm with unit gain', () => {
+  const rng = new Rng(4);
+  const x = randn(rng, 2 * 8);
+  const a = new Float32Array(16);
+  const b = new Float32Array(16);
+  rmsNorm(a, x, new Float32Array(8), 2, 8, 1e-6, 1);
+  rmsNorm(b, x, new Float32Array(8).fill(1), 2, 8, 1e-6, 0);
+  assert.deepEqual(a, b);
 });

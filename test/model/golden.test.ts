@@ -12,8 +12,8 @@ import { assertGoldenScores, GOLDEN_MODELS, goldenReference } from '../helpers/g
 
 const MODELS = GOLDEN_MODELS;
 
-test('the golden fixtures hold all 8 models', () => {
-  assert.deepEqual(MODELS, ['bloom-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'opt-a', 'opt-b']);
+test('the golden fixtures hold all 12 models', () => {
+  assert.deepEqual(MODELS, ['bloom-a', 'gemma-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'mistral-a', 'opt-a', 'opt-b', 'qwen2-a', 'xglm-a']);
 });
 
 for (const name of MODELS) {
@@ -31,7 +31,7 @@ for (const name of MODELS) {
 }
 
 test('embed + block × L + head equals forward exactly, and blocks leave their input alone', () => {
-  for (const name of ['gpt2-a', 'opt-b', 'gpt_neox-a', 'llama-a', 'bloom-a']) {
+  for (const name of ['gpt2-a', 'opt-b', 'gpt_neox-a', 'llama-a', 'bloom-a', 'qwen2-a', 'mistral-a', 'gemma-a', 'xglm-a']) {
     const model = loadModel(`${GOLDEN}models/${name}`);
     const ids = Int32Array.from([5, 17, 300, 2, 999, 41, 7]);
     const T = ids.length;

@@ -13,15 +13,17 @@ import { checkWeights, type WeightCheck } from '../../model/check.ts';
 import { loadModel } from '../../model/load.ts';
 import { weightSpec } from '../../model/spec.ts';
 import { numel } from '../../tensor/tensor.ts';
+import { modelFolder } from '../hub.ts';
 
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('architecture, parameter count, dtypes, tied and ignored tensors of a model folder')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + weights)')
+    .requiredOption('--model <dir|id>', 'Hugging Face model folder (config.json + weights) or model id org/name[@revision]')
     .option('--json', 'print JSON instead of text')
     .option('--check', 'also read every tensor: report NaN/Inf, all-zero tensors and tensors far from their siblings')
-    .action((opts: { model: string; json?: boolean; check?: boolean }) => {
+    .action(async (opts: { model: string; json?: boolean; check?: boolean }) => {
+      opts.model = await modelFolder(opts.model);
       let model = loadModel(opts.model, { keep: () => false }); // headers only
       // Before the tied output is read: a NaN there is reported, not thrown before the report.
       const check = opts.check ? checkWeights(opts.model) : null;

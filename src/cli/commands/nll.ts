@@ -23,6 +23,7 @@ import { checkNll } from '../../eval/score.ts';
 import { loadModel } from '../../model/load.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
+import { modelFolder } from '../hub.ts';
 
 /**
  * A step applied to the loaded model before scoring (e.g. round-to-nearest quantise-dequantise).
@@ -94,13 +95,14 @@ export function registerNll(program: Command): void {
   const cmd = program
     .command('nll')
     .description('per-token negative log-likelihood (nats) of token ids, or of a text, as JSON')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + weights; tokenizer.json for --text)')
+    .requiredOption('--model <dir|id>', 'Hugging Face model folder or id org/name[@revision] (config.json + weights; tokenizer.json for --text)')
     .option('--ids <file>', 'JSON file: an array of token-id arrays, e.g. [[464, 2068, 7586]], scored exactly as given')
     .option('--text <file>', 'UTF-8 text file, tokenised by the model\'s tokenizer and scored whole')
     .option('--bos <mode>', `with --text: ${BOS_OPTION_HELP} (default auto)`)
     .option('--engine <name>', `execution engine: ${ENGINE_NAMES.join(' | ')}`, 'auto');
   addTransformOptions(cmd).action(async (opts: Record<string, unknown> & { model: string; ids?: string; text?: string; bos?: string; engine: string }) => {
     const engineName = parseEngineName(opts.engine);
+    opts.model = await modelFolder(opts.model);
     if (opts.ids === undefined && opts.text === undefined) throw new ConfigError('nothing to score: pass --ids FILE (token ids) or --text FILE (a text)');
     if (opts.ids !== undefined && opts.text !== undefined) throw new ConfigError('pass either --ids or --text, not both');
     if (opts.ids !== undefined && opts.bos !== undefined) {

@@ -24,6 +24,7 @@ import type { Engine } from '../../engine/types.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
 import { addTransformOptions, BOS_OPTION_HELP, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName, readTextFile } from './nll.ts';
+import { modelFolder } from '../hub.ts';
 
 /** Context used when the model has no position limit (ALiBi) and no --context is given. */
 const UNBOUNDED_DEFAULT_CONTEXT = 1024;
@@ -80,7 +81,7 @@ export function registerPerplexity(program: Command): void {
   const cmd = program
     .command('perplexity')
     .description('token perplexity, bits per byte and bits per character of a text or of a corpus, per language')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json, weights, tokenizer.json)')
+    .requiredOption('--model <dir|id>', 'Hugging Face model folder or id org/name[@revision] (config.json, weights, tokenizer.json)')
     .option('--text <file>', 'UTF-8 text file to score')
     .option('--corpus <name|path>', 'corpus to score instead of --text: udhr, a folder of <lang>.txt, a FLORES-200 folder or a .jsonl file')
     .option('--languages <list>', 'with --corpus: comma-separated language codes, e.g. eng,swh,yor (required for udhr; default: all of a user corpus)')
@@ -107,6 +108,7 @@ export function registerPerplexity(program: Command): void {
     const languages = opts.languages?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
     const corpus = opts.corpus !== undefined ? openCorpus(opts.corpus, { languages }) : undefined;
 
+    opts.model = await modelFolder(opts.model);
     const tok = await loadTokenizer(opts.model);
     const bos = resolveBos(tok, bosMode);
     const encode = (t: string) => encodeWithBos(tok, t, bos);

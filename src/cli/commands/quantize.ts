@@ -31,6 +31,7 @@ import { MAX_BITS, MIN_BITS, SCHEMES, type QuantSpec, type Scheme } from '../../
 import { DEFAULT_SCOPE, type OutputMode, type QuantScope } from '../../quant/scope.ts';
 import { MODEL_TRANSFORMS, type ModelTransform } from './nll.ts';
 import { checkMethodFlags, methodParams, parseMethod, quantizeCalibratedCli, type MethodFlags } from './method.ts';
+import { modelFolder } from '../hub.ts';
 
 export const DEFAULT_BITS = 4;
 export const DEFAULT_GROUP_SIZE = 128;
@@ -363,7 +364,7 @@ export function registerQuantize(program: Command): void {
   program
     .command('quantize')
     .description('quantise a model (round-to-nearest, optional full-precision preservation) and write a loadable checkpoint + quantization.json')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + weights)')
+    .requiredOption('--model <dir|id>', 'Hugging Face model folder or id org/name[@revision] (config.json + weights)')
     .requiredOption('--out <dir>', 'folder to write (config.json, model.safetensors, quantization.json)')
     .option('--bits <n>', `bits per weight, ${MIN_BITS}–${MAX_BITS}`, String(DEFAULT_BITS))
     .option('--group-size <g>', 'weights per group along the input dimension, or "channel"', String(DEFAULT_GROUP_SIZE))
@@ -421,6 +422,7 @@ export function registerQuantize(program: Command): void {
         const given = flags.filter(([k]) => cmd.getOptionValueSource(k) === 'cli').map(([, f]) => f);
         if (given.length) throw new ConfigError(`${given.join(', ')} only ${given.length === 1 ? 'applies' : 'apply'} to preservation; add --preserve P (e.g. --preserve 5%) or --layer-shares MAP, or leave ${given.length === 1 ? 'it' : 'them'} out`);
       }
+      opts.model = await modelFolder(opts.model);
       checkOutputDir(opts.out, opts.model, Boolean(opts.force));
       if (budget && needsCalibration(criterion) && !hasCalibration) {
         throw new ConfigError(`--criterion ${criterion} ranks weights by calibration activations; give --calibration-text FILE, --calibration-languages LIST or --calibration-ids FILE, or use --criterion magnitude`);

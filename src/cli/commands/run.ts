@@ -16,6 +16,7 @@ import { runPipeline } from '../../pipeline/runner.ts';
 import { SlurmExecutor, checkSlurmAvailable, parseSlurmOpts } from '../../pipeline/slurm.ts';
 import { loadPipeline, type PipelineSpec } from '../../pipeline/spec.ts';
 import { readStatus } from '../../pipeline/status.ts';
+import { cachedModelRef, fetchHubModel } from '../hub.ts';
 import { RunProgress } from '../progress.ts';
 import { registerImport } from './import.ts';
 import { registerPlan } from './plan.ts';
@@ -49,7 +50,7 @@ const collectOne = (v: string, prev: string[] = []) => [...prev, v];
 export function pipelineOptions(cmd: Command): Command {
   return cmd
     .option('--out <dir>', 'run folder holding the store, logs and artifacts (default: runs/<pipeline name>)')
-    .option('--model <alias=dir>', 'use this checkpoint folder for a model alias (repeatable)', collectOne)
+    .option('--model <alias=dir>', 'use this checkpoint folder or Hugging Face id (org/name[@revision]) for a model alias (repeatable)', collectOne)
     .option('--replicates <n>', 'replicates of every experiment (each with its own seed)')
     .option('--seed <s>', 'base seed (replicate k uses a seed derived from it)')
     .option('--only <ids>', 'only these experiments (comma-separated, repeatable) and what they need', collect)
@@ -84,6 +85,8 @@ export async function loadFromCli(pipelineArg: string | undefined, o: PipelineCl
     seed: intOption(o.seed, '--seed', 0),
     kindModules: o.kinds ?? [],
     cwd: process.cwd(),
+    // Hugging Face ids are looked up in the cache only (plan never downloads); run fetches first.
+    resolveModel: (ref, base) => cachedModelRef(ref, base),
   });
   const selection: Selection = { only: o.only, from: o.from, force: o.force };
   const bad = checkSelection(spec, selection);
@@ -109,7 +112,11 @@ function registerRun(program: Command): void {
       if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor)) throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
       const jobs = intOption(o.jobs, '--jobs', 1) ?? 1;
       const slurmOpts = parseSlurmOpts(o.slurmOpt ?? []);
-      const { spec, registry, runDir, selection } = await loadFromCli(pipelineArg, o);
+      let loaded = await loadFromCli(pipelineArg, o);
+      // Hugging Face models the experiments use are brought into the cache (or brought up to date
+      // with their branch) first; the pipeline is then read again to see their snapshots.
+      if (await fetchPipelineModels(loaded.spec)) loaded = await loadFromCli(pipelineArg, o);
+      const { spec, registry, runDir, selection } = loaded;
       const executorName = (o.executor ?? spec.executor ?? 'local') as ExecutorName;
       let executor: Executor;
       if (executorName === 'slurm') {
@@ -157,6 +164,19 @@ function registerRun(program: Command): void {
         process.off('SIGTERM', onSignal);
       }
     });
+}
+
+/** Downloads the hub models the pipeline's experiments use; true when there were any. */
+async function fetchPipelineModels(spec: PipelineSpec): Promise<boolean> {
+  const used = new Set(spec.experiments.flatMap((e) => e.models));
+  let any = false;
+  for (const m of Object.values(spec.models)) {
+    // a folder comes back from the resolver with neither an identity nor a problem
+    if (!used.has(m.alias) || (m.identity === null && m.problem === null)) continue;
+    await fetchHubModel(m.ref);
+    any = true;
+  }
+  return any;
 }
 
 /** Registers run, plan, status and import. */

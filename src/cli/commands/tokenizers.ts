@@ -9,6 +9,7 @@ import { tokenizerFertility, type FertilityRow } from '../../data/fertility.ts';
 import { DEFAULT_STUDY_LANGUAGES, findLanguage } from '../../data/registry.ts';
 import { openCorpus } from '../../data/user.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
+import { modelFolder } from '../hub.ts';
 
 interface TokenizersOptions {
   model?: string;
@@ -24,7 +25,7 @@ export function registerTokenizers(program: Command): void {
   program
     .command('tokenizers')
     .description('tokenizer fertility (tokens per byte, character, word) and premium vs English per language, on aligned text')
-    .option('--model <dir>', 'model folder holding tokenizer.json (or vocab.json + merges.txt)')
+    .option('--model <dir|id>', 'model folder (or Hugging Face id) holding tokenizer.json (or vocab.json + merges.txt)')
     .option('--tokenizer <file>', 'a tokenizer.json to use instead of the model folder\'s')
     .option('--languages <list>', 'comma-separated language codes (default: the study set)')
     .option('--corpus <name|path>', 'udhr, a folder of <lang>.txt, a FLORES-200 folder or a .jsonl file', 'udhr')
@@ -32,7 +33,7 @@ export function registerTokenizers(program: Command): void {
     .option('--include-incomplete', 'udhr: allow incomplete declarations (stage below 4)')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: TokenizersOptions) => {
-      const source = opts.tokenizer ?? opts.model;
+      const source = opts.tokenizer ?? (opts.model !== undefined ? await modelFolder(opts.model) : undefined);
       if (!source) throw new ConfigError('tokenizers needs --model DIR or --tokenizer FILE; pass the model folder whose tokenizer to measure');
       const tokenizer = await loadTokenizer(source);
       const languages = opts.languages ? parseList(opts.languages) : undefined;

@@ -14,6 +14,7 @@ import { gpt2Body } from './arch/gpt2.ts';
 import { gptNeoxBody } from './arch/gpt_neox.ts';
 import { llamaBody } from './arch/llama.ts';
 import { optBody } from './arch/opt.ts';
+import { xglmBody } from './arch/xglm.ts';
 import { GraphBuilder, type EncodedGraph, type WeightMode } from './graph.ts';
 import { prelude, type BodyCtx } from './layers.ts';
 import { DataType } from './proto.ts';
@@ -58,7 +59,13 @@ export function buildBody(model: Model, opts: BodyOptions = {}): EncodedGraph {
       h = gptNeoxBody(ctx, x);
       break;
     case 'llama':
+    case 'qwen2':
+    case 'mistral':
+    case 'gemma':
       h = llamaBody(ctx, x);
+      break;
+    case 'xglm':
+      h = xglmBody(ctx, x);
       break;
     case 'bloom':
       h = bloomBody(ctx, x);

@@ -12,7 +12,7 @@ import type { Model } from '../../model/model.ts';
 import { weight } from '../../model/model.ts';
 import type { TensorSpec } from '../../model/spec.ts';
 import { MS_DOMAIN, type GraphBuilder } from './graph.ts';
-import { DataType } from './proto.ts';
+import { DataType, type AttrValue } from './proto.ts';
 
 /** What every block of one body graph shares. */
 export interface BodyCtx {
@@ -21,27 +21,37 @@ export interface BodyCtx {
   readonly specs: ReadonlyMap<string, TensorSpec>;
   /** int64 [T]: 0..T−1. */
   readonly pos: string;
-  /** float [T, T]: 0 on and below the diagonal, −∞ above it (built on first use). */
-  readonly mask: () => string;
+  /**
+   * float [T, T]: 0 where query i may read key j (j ≤ i, and i − j ≤ window when one is given),
+   * −∞ elsewhere (built on first use, one per window).
+   */
+  readonly mask: (window?: number) => string;
   /** Use onnxruntime's fused attention kernels (com.microsoft) where they apply. */
   readonly fused: boolean;
 }
 
 /** Positions and the causal mask from the input's first dimension (T is dynamic). */
-export function prelude(b: GraphBuilder, x: string): { pos: string; mask: () => string } {
+export function prelude(b: GraphBuilder, x: string): { pos: string; mask: (window?: number) => string } {
   const shape = b.node('Shape', [x]); // int64 [2]
   const T = b.node('Gather', [shape, b.constant([0], [], DataType.INT64, 'zero_i64')], { axis: { i: 0 } }); // int64 scalar
   const zero = b.constant([0], [], DataType.INT64, 'zero_i64');
   const one = b.constant([1], [], DataType.INT64, 'one_i64');
   const pos = b.node('Range', [zero, T, one]); // [T]
-  let mask: string | undefined;
+  const masks = new Map<number, string>();
   // Only the standard-op attention needs it; the fused kernels are causal by themselves.
-  const getMask = () => {
-    if (mask) return mask;
+  const getMask = (window = Infinity) => {
+    const made = masks.get(window);
+    if (made) return made;
     const row = b.node('Unsqueeze', [pos, b.i64([1])]); // [T, 1]
     const col = b.node('Unsqueeze', [pos, b.i64([0])]); // [1, T]
-    const future = b.node('Greater', [col, row]); // [T, T] bool: key after query
-    mask = b.node('Where', [future, b.scalarF(-Infinity, 'neg_inf'), b.scalarF(0, 'zero_f')]);
+    let hidden = b.node('Greater', [col, row]); // [T, T] bool: key after query
+    if (Number.isFinite(window)) {
+      // key more than `window` positions back: i − j > W (transformers v4.40 keeps W + 1 keys)
+      const far = b.node('Greater', [b.node('Sub', [row, col]), b.constant([window], [], DataType.INT64, `window_${window}`)]);
+      hidden = b.node('Or', [hidden, far]);
+    }
+    const mask = b.node('Where', [hidden, b.scalarF(-Infinity, 'neg_inf'), b.scalarF(0, 'zero_f')]);
+    masks.set(window, mask);
     return mask;
   };
   return { pos, mask: getMask };
@@ -69,13 +79,16 @@ export function layerNorm(ctx: BodyCtx, x: string, prefix: string): string {
   return ctx.b.node('LayerNormalization', [x, w(ctx, `${prefix}.weight`), w(ctx, `${prefix}.bias`)], { axis: { i: -1 }, epsilon: { f: eps } });
 }
 
-/** RMSNorm (Llama): x / √(mean(x²) + eps) · g. */
+/** RMSNorm (Llama): x / √(mean(x²) + eps) · g, with g = offset + w when the config stores an offset (Gemma: 1 + w). */
 export function rmsNorm(ctx: BodyCtx, x: string, prefix: string): string {
   const b = ctx.b;
+  const { normEps, normGainOffset } = ctx.model.config;
   const sq = b.node('Mul', [x, x]);
   const ms = b.node('ReduceMean', [sq, b.i64([-1])], { keepdims: { i: 1 } }); // [T, 1]
-  const rms = b.node('Sqrt', [b.node('Add', [ms, b.scalarF(ctx.model.config.normEps, 'eps')])]);
-  return b.node('Mul', [b.node('Div', [x, rms]), w(ctx, `${prefix}.weight`)]);
+  const rms = b.node('Sqrt', [b.node('Add', [ms, b.scalarF(normEps, 'eps')])]);
+  let g = w(ctx, `${prefix}.weight`);
+  if (normGainOffset !== 0) g = b.node('Add', [g, b.scalarF(normGainOffset, 'norm_gain_offset')]);
+  return b.node('Mul', [b.node('Div', [x, rms]), g]);
 }
 
 export function activation(b: GraphBuilder, x: string, act: Activation): string {
@@ -181,16 +194,17 @@ export function alibiBias(ctx: BodyCtx, heads: number): string {
 /**
  * Causal softmax attention over standard ops. q [H, T, HS] already scaled by 1/√HS; k, v
  * [KV, T, HS] with H a multiple of KV (query head j reads kv head ⌊j / (H/KV)⌋); optional additive
- * bias [H, 1, T] (ALiBi). Materialises the [H, T, T] scores. Returns [T, H·HS].
+ * bias [H, 1, T] (ALiBi); keys beyond the sliding window (i − j > window) masked out. Materialises
+ * the [H, T, T] scores. Returns [T, H·HS].
  */
-function unfusedAttention(ctx: BodyCtx, q: string, k: string, v: string, heads: number, kvHeads: number, headDim: number, bias?: string): string {
+function unfusedAttention(ctx: BodyCtx, q: string, k: string, v: string, heads: number, kvHeads: number, headDim: number, bias: string | undefined, window: number): string {
   const b = ctx.b;
   const kt = b.node('Transpose', [k], { perm: { ints: [0, 2, 1] } }); // [KV, HS, T]
   let out: string;
   if (kvHeads === heads) {
     let s = b.node('MatMul', [q, kt]); // [H, T, T]
     if (bias) s = b.node('Add', [s, bias]);
-    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask()])], { axis: { i: -1 } });
+    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask(window)])], { axis: { i: -1 } });
     out = b.node('MatMul', [p, v]); // [H, T, HS]
   } else {
     // Grouped-query: the H/KV query heads of one kv head are consecutive, so [H, T, HS] viewed as
@@ -198,7 +212,7 @@ function unfusedAttention(ctx: BodyCtx, q: string, k: string, v: string, heads: 
     const qg = b.node('Reshape', [q, b.i64([kvHeads, -1, headDim])]); // [KV, (H/KV)·T, HS]
     let s = b.node('Reshape', [b.node('MatMul', [qg, kt]), b.i64([heads, -1, 0])]); // [H, T, T]
     if (bias) s = b.node('Add', [s, bias]);
-    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask()])], { axis: { i: -1 } });
+    const p = b.node('Softmax', [b.node('Add', [s, ctx.mask(window)])], { axis: { i: -1 } });
     const pg = b.node('Reshape', [p, b.i64([kvHeads, -1, 0])]); // [KV, (H/KV)·T, T]
     out = b.node('Reshape', [b.node('MatMul', [pg, v]), b.i64([heads, -1, headDim])]); // [H, T, HS]
   }
@@ -212,34 +226,42 @@ export interface AttentionShape {
   readonly headDim: number;
   /** float [H, 1, T] added to every query row's scores (ALiBi). */
   readonly bias?: string;
+  /** Sliding window: query i reads keys i − window..i (window + 1 keys, transformers v4.40). */
+  readonly window?: number | null;
 }
 
 /**
  * Causal attention. q [T, H·HS], k and v [T, KV·HS], heads contiguous, q not yet scaled (scale
  * 1/√HS). With ctx.fused and no bias this is onnxruntime's com.microsoft MultiHeadAttention
- * (unidirectional; H = KV) or GroupQueryAttention (H > KV), which never hold every head's [T, T]
- * scores at once; otherwise standard ops. Returns [T, H·HS].
+ * (unidirectional; H = KV, no window) or GroupQueryAttention (H > KV, or a sliding window: its
+ * local_window_size W + 1 keeps keys i − W..i, the W + 1 keys of transformers v4.40), which never hold
+ * every head's [T, T] scores at once; otherwise standard ops. Returns [T, H·HS].
  */
 export function causalAttention(ctx: BodyCtx, q: string, k: string, v: string, a: AttentionShape): string {
   const b = ctx.b;
   const { heads, kvHeads, headDim } = a;
+  const window = a.window ?? Infinity;
   const sc = 1 / Math.sqrt(headDim);
   if (ctx.fused && !a.bias) {
     const batch = (x: string) => b.node('Unsqueeze', [x, b.i64([0])]); // [1, T, ·]
     let o: string;
-    if (kvHeads === heads) {
+    if (kvHeads === heads && !Number.isFinite(window)) {
       o = b.node('MultiHeadAttention', [batch(q), batch(k), batch(v)], { num_heads: { i: heads }, unidirectional: { i: 1 }, scale: { f: sc } }, MS_DOMAIN);
     } else {
       // No past: seqlens_k = T − 1 and total_sequence_length = T (int32), causal by definition.
       const T = b.node('Cast', [b.node('Shape', [q], { start: { i: 0 }, end: { i: 1 } })], { to: { i: DataType.INT32 } }); // [1]
       const seqlensK = b.node('Sub', [T, b.constant([1], [1], DataType.INT32, 'one_i32')]); // [1]
       const total = b.node('Squeeze', [T]); // scalar
-      o = b.node('GroupQueryAttention', [batch(q), batch(k), batch(v), '', '', seqlensK, total], { num_heads: { i: heads }, kv_num_heads: { i: kvHeads }, scale: { f: sc } }, MS_DOMAIN);
+      const attrs: Record<string, AttrValue> = { num_heads: { i: heads }, kv_num_heads: { i: kvHeads }, scale: { f: sc } };
+      // onnxruntime's local_window_size counts the keys read, the query's own included (measured
+      // against the reference engine on mistral-a: W + 1 matches, W and W + 2 do not)
+      if (Number.isFinite(window)) attrs['local_window_size'] = { i: window + 1 };
+      o = b.node('GroupQueryAttention', [batch(q), batch(k), batch(v), '', '', seqlensK, total], attrs, MS_DOMAIN);
     }
     return b.node('Reshape', [o, b.i64([-1, heads * headDim])]);
   }
   const qh = toHeads(b, scale(b, q, sc), heads, headDim); // [H, T, HS]
-  return unfusedAttention(ctx, qh, toHeads(b, k, kvHeads, headDim), toHeads(b, v, kvHeads, headDim), heads, kvHeads, headDim, a.bias);
+  return unfusedAttention(ctx, qh, toHeads(b, k, kvHeads, headDim), toHeads(b, v, kvHeads, headDim), heads, kvHeads, headDim, a.bias, window);
 }
 
 /** x · s for a float scalar s. */

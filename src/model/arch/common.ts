@@ -46,7 +46,7 @@ export function linear(
 export function norm(model: Model, name: string, x: Float32Array, T: number, C: number): Float32Array {
   const cfg = model.config;
   const out = new Float32Array(T * C);
-  if (cfg.norm === 'rmsnorm') rmsNorm(out, x, w(model, `${name}.weight`), T, C, cfg.normEps);
+  if (cfg.norm === 'rmsnorm') rmsNorm(out, x, w(model, `${name}.weight`), T, C, cfg.normEps, cfg.normGainOffset);
   else layerNorm(out, x, w(model, `${name}.weight`), w(model, `${name}.bias`), T, C, cfg.normEps);
   return out;
 }
@@ -122,7 +122,7 @@ export function rotate(model: Model, q: Float32Array, k: Float32Array, T: number
   applyRotary(k, cos, sin, T, cfg.numKvHeads, cfg.headDim, R);
 }
 
-/** Causal attention of the config's heads: q [T, NH·HS], k/v [T, NKV·HS] → [T, NH·HS]. */
+/** Causal attention of the config's heads (and sliding window): q [T, NH·HS], k/v [T, NKV·HS] → [T, NH·HS]. */
 export function attend(model: Model, q: Float32Array, k: Float32Array, v: Float32Array, T: number, scale: number, alibi = false): Float32Array {
   const cfg = model.config;
   const out = new Float32Array(T * cfg.numHeads * cfg.headDim);
@@ -132,6 +132,6 @@ export function attend(model: Model, q: Float32Array, k: Float32Array, v: Float3
     slopes = new Float32Array(cfg.numHeads);
     alibiSlopes(slopes, cfg.numHeads);
   }
-  causalAttention(out, q, k, v, scratch, T, cfg.numHeads, cfg.numKvHeads, cfg.headDim, scale, slopes);
+  causalAttention(out, q, k, v, scratch, T, cfg.numHeads, cfg.numKvHeads, cfg.headDim, scale, slopes, cfg.slidingWindow ?? Infinity);
   return out;
 }
