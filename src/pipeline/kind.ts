@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { ensureTypeScriptLoader, isTypeScriptModule } from '../util/typescript.ts';
 import { mean, spearman } from './stats.ts';
 
 /** One metric as a kind records it. `model` and `language` are null when they do not apply. */
@@ -210,6 +211,7 @@ export class KindRegistry {
     const origins: Record<string, string> = {};
     for (const url of urls) {
       let mod: Record<string, unknown>;
+      if (isTypeScriptModule(url)) await ensureTypeScriptLoader(url);
       try {
         mod = (await import(url)) as Record<string, unknown>;
       } catch (e) {

@@ -22,7 +22,9 @@ import { collectProvenance } from './provenance.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
 import { Store, ensureRunDir, isProcessAlive, type AttemptStatus, type ExperimentStatus } from './store.ts';
 
-const CHILD_ENTRY = fileURLToPath(new URL('./child-entry.mjs', import.meta.url));
+// Compiled (dist/): the child is child.js itself. From the sources (tests, through tsx):
+// child-entry.mjs, which registers the TypeScript loader and then imports child.ts.
+const CHILD_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './child-entry.mjs' : './child.js', import.meta.url));
 
 /** The seed of replicate k: the same in every experiment, so dependents see the same subsets. */
 export function replicateSeed(baseSeed: number, k: number): number {

@@ -17,10 +17,9 @@ import { openCorpus } from '../../data/user.ts';
 import { ConfigError, DataError } from '../../errors.ts';
 import { bootstrap, type Interval } from '../../eval/bootstrap.ts';
 import { bosFields, bosOffset, describeBos, encodeWithBos, parseBosMode, resolveBos } from '../../eval/bos.ts';
-import { bitsPerByte, measures, sumTotals, textTotals, variance, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
-import { scoreTokens } from '../../eval/score.ts';
+import { bitsPerByte, measures, sumTotals, variance, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
+import { scoreTextIds as scoreIds } from '../../eval/text.ts';
 import { describeConvention, resolveWindowOptions } from '../../eval/windows.ts';
-import type { Engine } from '../../engine/types.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
 import { addTransformOptions, BOS_OPTION_HELP, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName, readTextFile } from './nll.ts';
@@ -56,13 +55,6 @@ export function windowFor(model: Model, context?: number, stride?: number): { co
     throw new ConfigError(`--context ${K} is longer than the model's ${max} positions; pass --context ${max} or less`);
   }
   return resolveWindowOptions({ context: K, stride });
-}
-
-/** Scores one text's ids; fewer than 2 ids leave nothing scored (the text's bytes still count). */
-async function scoreIds(engine: Engine, ids: number[], text: string, win: { context: number; stride: number }): Promise<{ totals: TextTotals; windows: number }> {
-  if (ids.length < 2) return { totals: textTotals(text, 0, 0), windows: 0 };
-  const s = await scoreTokens(engine, ids, win);
-  return { totals: textTotals(text, s.nllSum, s.count), windows: s.windows };
 }
 
 interface LanguageResult extends TextMeasures {
