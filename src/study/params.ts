@@ -33,12 +33,8 @@ export const SelectionParams = {
   selection: z.boolean().default(true),
 };
 
-/** The quantisation setting (DESIGN.md §5; default INT4 asymmetric, group 128, blocks only). */
-export const QuantParams = {
-  bits: z.number().int().min(2).max(8).default(4),
-  scheme: z.enum(['sym', 'asym']).default('asym'),
-  groupSize: z.union([z.number().int().min(1), z.literal('channel')]).default(128),
-};
+/** The quantisation setting (DESIGN.md §5; default INT4 asymmetric, group 128, blocks only): src/quant/params.ts. */
+export { QuantParams } from '../quant/params.ts';
 
 export interface EvalSettings {
   model: string;

@@ -22,7 +22,8 @@ import { scoreTextIds as scoreIds } from '../../eval/text.ts';
 import { describeConvention, resolveWindowOptions } from '../../eval/windows.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
-import { addTransformOptions, BOS_OPTION_HELP, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName, readTextFile } from './nll.ts';
+import { addTransformOptions, loadTransformedModel } from '../transforms.ts';
+import { BOS_OPTION_HELP, ENGINE_NAMES, openEngine, parseEngineName, readTextFile } from './nll.ts';
 
 /** Context used when the model has no position limit (ALiBi) and no --context is given. */
 const UNBOUNDED_DEFAULT_CONTEXT = 1024;
