@@ -100,6 +100,28 @@ const CorpusOptions = z.object({
 });
 export type StudyCorpusOptions = z.output<typeof CorpusOptions>;
 
+/** `corpus.split`: the training seed and the shares of the training and calibration splits (src/data/splits.ts). */
+const SplitSettings = z
+  .strictObject({
+    trainingSeed: z.number().int().optional(),
+    trainingShare: z.number().min(0).lt(1).optional(),
+    calibrationShare: z.number().min(0).lt(1).optional(),
+  })
+  .refine((x) => (x.trainingShare ?? DEFAULT_SPLIT_SHARES.trainingShare) + (x.calibrationShare ?? DEFAULT_SPLIT_SHARES.calibrationShare) < 1, {
+    message: 'the shares leave nothing to evaluate (trainingShare + calibrationShare ≥ 1); lower one of them',
+  });
+
+const Group = (name: string) => z.array(z.string(), { error: `the study needs a language group '${name}': a list of language codes` }).min(1, `the study's group '${name}' needs at least one language`);
+
+/**
+ * The study's settings in the pipeline's `corpus` section, exported by the kinds module so that the
+ * pipeline engine checks them when the file is loaded (`langquant plan` names the line of a typo).
+ */
+export const StudyCorpusSettings = CorpusOptions.extend({
+  split: SplitSettings.optional(),
+  groups: z.looseObject({ high: Group('high'), low: Group('low') }, { error: "the study needs language groups 'high' and 'low' in corpus.groups" }),
+});
+
 /** Reads and checks `corpus.includeIncomplete`, `corpus.adequacy` and `corpus.minUnits`. */
 export function studyCorpusOptions(corpus: Readonly<Record<string, unknown>>): StudyCorpusOptions {
   const r = CorpusOptions.safeParse({ includeIncomplete: corpus.includeIncomplete, adequacy: corpus.adequacy, minUnits: corpus.minUnits, unseen: corpus.unseen });
