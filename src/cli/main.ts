@@ -54,6 +54,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stops early (`langquant nll … | head -c 100`) closes the pipe: end quietly, as Unix
+ * tools do, rather than with an EPIPE stack trace. Other stdout errors are still thrown.
+ */
+export function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 // Run when executed as the program (bin/langquant.mjs imports this module).
+quietOnClosedPipe(process.stdout);
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

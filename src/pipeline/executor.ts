@@ -9,7 +9,9 @@ import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The child process entry point that every executor runs on a job file. */
-export const CHILD_ENTRY = fileURLToPath(new URL('./child-entry.mjs', import.meta.url));
+// Compiled (dist/): the child is child.js itself. From the sources (tests, through tsx):
+// child-entry.mjs, which registers the TypeScript loader and then imports child.ts.
+export const CHILD_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './child-entry.mjs' : './child.js', import.meta.url));
 
 export type ExecutorName = 'local' | 'slurm';
 export const EXECUTORS: readonly ExecutorName[] = ['local', 'slurm'];

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { ensureTypeScriptLoader, isTypeScriptModule } from '../util/typescript.ts';
 import { mean, spearman } from './stats.ts';
 
 /** One metric as a kind records it. `model` and `language` are null when they do not apply. */
@@ -189,12 +190,14 @@ export class KindRegistry {
   private readonly kinds = new Map<string, Kind>();
   private readonly ruleFns = new Map<string, QuestionRuleFn>();
   private readonly origins = new Map<string, string>(); // kind name → module URL that exports it
+  private readonly corpusSchemas = new Map<string, z.ZodType>(); // module URL → its corpus settings
 
-  constructor(modules: readonly string[] = [], kinds: readonly Kind[] = [], rules: Readonly<Record<string, QuestionRuleFn>> = {}, origins: Readonly<Record<string, string>> = {}) {
+  constructor(modules: readonly string[] = [], kinds: readonly Kind[] = [], rules: Readonly<Record<string, QuestionRuleFn>> = {}, origins: Readonly<Record<string, string>> = {}, corpus: Readonly<Record<string, z.ZodType>> = {}) {
     this.modules = [...modules];
     for (const k of kinds) this.add(k);
     for (const [n, f] of Object.entries(rules)) this.ruleFns.set(n, f);
     for (const [n, u] of Object.entries(origins)) this.origins.set(n, u);
+    for (const [u, c] of Object.entries(corpus)) this.corpusSchemas.set(u, c);
   }
 
   private add(k: Kind): void {
@@ -202,14 +205,20 @@ export class KindRegistry {
     this.kinds.set(k.name, k);
   }
 
-  /** Loads modules exporting `kinds` (an array of Kind, or a default export array) and optional `rules`. */
+  /**
+   * Loads modules exporting `kinds` (an array of Kind, or a default export array), optional `rules`,
+   * and an optional `corpus`: a zod schema of the module's own settings in the pipeline's `corpus`
+   * section, checked at load (with the file's lines) whenever an experiment uses one of its kinds.
+   */
   static async load(modules: readonly string[]): Promise<KindRegistry> {
     const urls = [...new Set(modules.map(toModuleUrl))];
     const kinds: Kind[] = [];
     const rules: Record<string, QuestionRuleFn> = {};
     const origins: Record<string, string> = {};
+    const corpus: Record<string, z.ZodType> = {};
     for (const url of urls) {
       let mod: Record<string, unknown>;
+      if (isTypeScriptModule(url)) await ensureTypeScriptLoader(url);
       try {
         mod = (await import(url)) as Record<string, unknown>;
       } catch (e) {
@@ -223,8 +232,13 @@ export class KindRegistry {
         origins[k.name] ??= url;
       }
       Object.assign(rules, (mod.rules as Record<string, QuestionRuleFn> | undefined) ?? {});
+      if (mod.corpus !== undefined) {
+        const c = mod.corpus as { safeParse?: unknown };
+        if (typeof c?.safeParse !== 'function') throw new ConfigError(`${url}: 'corpus' must be a zod schema of the module's corpus settings`);
+        corpus[url] = mod.corpus as z.ZodType;
+      }
     }
-    return new KindRegistry(urls, kinds, rules, origins);
+    return new KindRegistry(urls, kinds, rules, origins, corpus);
   }
 
   /** A registry with more modules loaded on top of this one. */
@@ -242,6 +256,11 @@ export class KindRegistry {
   /** The module that exports a kind (a child process loads only that one), if it came from a module. */
   moduleOf(name: string): string | undefined {
     return this.origins.get(name);
+  }
+  /** The corpus-settings schemas of the modules that export the named kinds (each once). */
+  corpusSchemasFor(kindNames: Iterable<string>): z.ZodType[] {
+    const urls = new Set([...kindNames].map((n) => this.origins.get(n)).filter((u): u is string => u !== undefined));
+    return [...urls].map((u) => this.corpusSchemas.get(u)).filter((c): c is z.ZodType => c !== undefined);
   }
   rule(name: string): QuestionRuleFn | undefined {
     return this.ruleFns.get(name);

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, hostname, platform, release, arch, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -17,13 +17,22 @@ function git(args: string[]): string | null {
   }
 }
 
+/** A dependency's package.json as Node finds it: node_modules of the project's folder or any above (installed as a package, they are hoisted). */
+function installedPackageJson(name: string): string | null {
+  for (let dir = PROJECT_ROOT; ; dir = dirname(dir)) {
+    const p = join(dir, 'node_modules', name, 'package.json');
+    if (existsSync(p)) return p;
+    if (dirname(dir) === dir) return null;
+  }
+}
+
 /** Installed versions of the project's dependencies (as found in node_modules). */
 export function packageVersions(): Record<string, string> {
   const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
   const out: Record<string, string> = {};
   for (const name of Object.keys(pkg.dependencies ?? {})) {
-    const p = join(PROJECT_ROOT, 'node_modules', name, 'package.json');
-    out[name] = existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version : 'not installed';
+    const p = installedPackageJson(name);
+    out[name] = p !== null ? (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version : 'not installed';
   }
   return out;
 }

@@ -279,6 +279,20 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
     models[alias] = { ...models[alias], ...located(p, ov.cwd ?? process.cwd()), overridden: true };
   }
 
+  // The kinds modules' own corpus settings (a study's splits, adequacy, …), checked here once with
+  // the file's lines rather than inside a child process; a setting no one knows is a typo.
+  const corpusSchemas = registry.corpusSchemasFor(new Set(raw.experiments.map((e) => e.kind)));
+  const known = new Set(['name', 'path', 'languages', 'groups']);
+  for (const c of corpusSchemas) {
+    const shape = (c as { shape?: Record<string, unknown> }).shape;
+    if (shape) for (const k of Object.keys(shape)) known.add(k);
+    const r = c.safeParse(raw.corpus);
+    if (!r.success) for (const iss of r.error.issues) at(['corpus', ...(iss.path as Path)], `corpus${iss.path.length ? '.' + iss.path.join('.') : ''}: ${iss.message}`);
+  }
+  if (corpusSchemas.length > 0) {
+    for (const k of Object.keys(raw.corpus)) if (!known.has(k)) at(['corpus', k], `corpus.${k}: not a corpus setting (known: ${[...known].join(', ')})`);
+  }
+
   const groups: Record<string, string[]> = { ...(raw.corpus.groups ?? {}) };
   const corpus = { ...raw.corpus, groups } as PipelineSpec['corpus'];
   if (typeof raw.corpus.path === 'string') corpus.path = resolve(dir, raw.corpus.path);

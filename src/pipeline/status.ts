@@ -7,7 +7,8 @@ import { KindRegistry } from './kind.ts';
 import { compareIds } from './plan.ts';
 import { evaluateQuestion, type EvidenceSource, type QuestionSpec, type QuestionVerdict } from './rules.ts';
 import type { PipelineSpec } from './spec.ts';
-import { STORE_FILE, Store, isProcessAlive, type ExperimentStatus } from './store.ts';
+import { isProcessAlive } from '../util/process.ts';
+import { STORE_FILE, Store, type ExperimentStatus } from './store.ts';
 import type { ConsistencyResult } from './kind.ts';
 
 export interface ExperimentStatusLine {

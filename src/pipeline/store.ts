@@ -183,18 +183,8 @@ export function decodeValue(value: number | null, flag: string): number {
   return flag === 'finite' ? (value as number) : flag === 'nan' ? NaN : flag === 'inf' ? Infinity : -Infinity;
 }
 
-/**
- * Whether the process `pid` (a run's orchestrator) is still alive: signal 0 checks without sending;
- * EPERM means it exists but belongs to another user. Passed to claimRun and staleRuns.
- */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Whether a run's orchestrator is still alive (passed to claimRun and staleRuns); src/util/process.ts. */
+export { isProcessAlive } from '../util/process.ts';
 
 export class Store {
   readonly db: Database.Database;

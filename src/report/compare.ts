@@ -3,7 +3,7 @@
 // once when both runs agree everywhere, else as A and B. Rows present in only one run stay, blank
 // on the other side.
 
-import { formatNumber, type Cell, type Column, type Table } from './figures.ts';
+import { formatNumber, type Cell, type Column, type Table } from './figure.ts';
 
 const keyOf = (t: Table, row: Cell[]) =>
   t.columns

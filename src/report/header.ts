@@ -5,7 +5,7 @@
 
 import { formatDuration } from '../pipeline/duration.ts';
 import type { ReportData } from './data.ts';
-import type { Table } from './figures.ts';
+import type { Table } from './figure.ts';
 
 const TICK: Record<string, string> = { passed: '✓', failed: '✗', blocked: '⊘', pending: '·', running: '…', interrupted: '!' };
 

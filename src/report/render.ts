@@ -3,7 +3,7 @@
 // laid out to print on A4. In HTML each number from the store carries where it came from
 // (data-experiment, data-metric, data-model, data-language) and its exact value (data-value).
 
-import { alignDecimals, type Cell, type Figure, type Table } from './figures.ts';
+import { alignDecimals, type Cell, type Figure, type Table } from './figure.ts';
 
 export interface ReportSection {
   figure: Figure;

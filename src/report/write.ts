@@ -8,11 +8,18 @@ import { basename, join, resolve } from 'node:path';
 import { renderSvg } from './charts.ts';
 import { compareTableLists } from './compare.ts';
 import { loadReportData, type ReportData } from './data.ts';
-import { buildFigures } from './figures.ts';
+import type { Figure } from './figure.ts';
 import { checklistTable, ledgerTable, modelsTable, provenanceTable } from './header.ts';
 import { chartFile, renderHtml, renderMarkdown, type ReportDoc, type ReportSection } from './render.ts';
 
-export interface ReportOptions {
+/** What a study puts in its report: its figures, built from a run's data, and an introduction. */
+export interface ReportContent {
+  figures: (d: ReportData) => Figure[];
+  /** Paragraphs before the figures: how to read the numbers. */
+  intro?: readonly string[];
+}
+
+export interface ReportOptions extends ReportContent {
   /** A second run folder: its tables are set beside this run's, with differences. */
   compare?: string;
 }
@@ -28,14 +35,14 @@ function runLabel(d: ReportData): string {
 }
 
 /** Builds the document of one run, or of run A against run B. Pure apart from reading the stores. */
-export async function buildReport(runDir: string, opts: ReportOptions = {}): Promise<{ doc: ReportDoc; data: ReportData; other: ReportData | null }> {
+export async function buildReport(runDir: string, opts: ReportOptions): Promise<{ doc: ReportDoc; data: ReportData; other: ReportData | null }> {
   const a = await loadReportData(resolve(runDir));
   const b = opts.compare !== undefined ? await loadReportData(resolve(opts.compare)) : null;
-  const figsA = buildFigures(a);
+  const figsA = opts.figures(a);
   const run = a.run ? `run ${a.run.id} (${a.run.status}, ${a.run.endedAt ?? a.run.startedAt})` : 'no run recorded';
   const intro = [
     'Numbers are means over replicates (± sample standard deviation when there are several), read from the run folder\'s store; each table sits under the chart drawn from it.',
-    'ΔBPB is the primary degradation measure: the treated model\'s bits per UTF-8 byte minus the full-precision model\'s on the same text, so it compares across languages and tokenisers. Positive means worse.',
+    ...(opts.intro ?? []),
   ];
   if (!b) {
     const sections: ReportSection[] = [];
@@ -57,7 +64,7 @@ export async function buildReport(runDir: string, opts: ReportOptions = {}): Pro
     };
   }
   const labels = { a: runLabel(a), b: runLabel(b) === runLabel(a) ? `${runLabel(b)} (B)` : runLabel(b) };
-  const figsB = buildFigures(b);
+  const figsB = opts.figures(b);
   const sections: ReportSection[] = [];
   for (const f of figsA) {
     const g = figsB.find((x) => x.id === f.id)!;
@@ -99,7 +106,7 @@ function writeAtomic(path: string, content: string): void {
 }
 
 /** Builds and writes the report into the run folder; returns the files written. */
-export async function writeReport(runDir: string, opts: ReportOptions = {}): Promise<ReportResult> {
+export async function writeReport(runDir: string, opts: ReportOptions): Promise<ReportResult> {
   const { doc, data } = await buildReport(runDir, opts);
   const dir = data.runDir;
   const files: string[] = [];

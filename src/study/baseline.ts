@@ -4,7 +4,10 @@
 
 import { z } from 'zod';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { EvalParams, openModel, recordBaseline, scoreUnits, studyTexts, evaluationTexts } from './common.ts';
+import { EvalParams } from './params.ts';
+import { evaluationTexts, studyTexts } from './texts.ts';
+import { openModel, scoreUnits } from './compare.ts';
+import { recordBaseline } from './record.ts';
 
 export const baseline = defineKind({
   name: 'baseline',

@@ -11,7 +11,8 @@ import { z } from 'zod';
 import type { ActivationStats } from '../quant/preserve.ts';
 import { collectActivationStats, statsFromJSON, statsToJSON } from '../quant/calibrate.ts';
 import type { KindContext } from '../pipeline/kind.ts';
-import { calibrationSequences, type OpenModel, type StudyTexts } from './common.ts';
+import { calibrationSequences, type StudyTexts } from './texts.ts';
+import type { OpenModel } from './compare.ts';
 
 export const CalibrationParams = {
   /** Calibration languages: a group name (high, low), all, or a list of codes. */

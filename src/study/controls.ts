@@ -17,7 +17,10 @@ import type { TextComparison } from '../eval/degradation.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { DataError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
-import { comparisonsFromJson, deltaBpbOf, languagesFor, meanOf, pairedDifference, UNITS_FILE, type Comparisons, type IntervalSettings } from './common.ts';
+import { languagesFor } from './texts.ts';
+import { deltaBpbOf, pairedDifference, type Comparisons } from './compare.ts';
+import { meanOf, type IntervalSettings } from './record.ts';
+import { comparisonsFromJson, UNITS_FILE } from './artifacts.ts';
 import { depArtifactJson, depValue } from './deps.ts';
 import { controlMetric } from './metrics.ts';
 

@@ -8,7 +8,9 @@
 import { z } from 'zod';
 import { measures, sumTotals, variance } from '../eval/metrics.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { comparisonsFromJson, degradations, languagesFor, recordDisparity, UNITS_FILE } from './common.ts';
+import { languagesFor } from './texts.ts';
+import { degradations, recordDisparity } from './record.ts';
+import { comparisonsFromJson, UNITS_FILE } from './artifacts.ts';
 import { depArtifactJson, depId } from './deps.ts';
 
 export const disparity = defineKind({

@@ -18,3 +18,5 @@ export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPr
 
 /** Research-question rules written in code (Q2), named by `rule: { fn: … }` in the pipeline file. */
 export { rules } from './rules.ts';
+/** The study's corpus settings, checked by the pipeline engine when a pipeline file is loaded. */
+export { StudyCorpusSettings as corpus } from './texts.ts';

@@ -20,7 +20,10 @@ import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
-import { compareUnits, degradations, pairedDifference, disparity, engineFor, EvalParams, meanOf, openModel, QuantParams, referenceCache, studyTexts, evaluationTexts, type Comparisons } from './common.ts';
+import { EvalParams, QuantParams } from './params.ts';
+import { evaluationTexts, studyTexts } from './texts.ts';
+import { compareUnits, engineFor, openModel, pairedDifference, referenceCache, type Comparisons } from './compare.ts';
+import { degradations, disparity, meanOf } from './record.ts';
 import { depId, depMetrics } from './deps.ts';
 import { HIGH, LOW, parseLayerMetric } from './metrics.ts';
 

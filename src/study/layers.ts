@@ -18,7 +18,10 @@ import { DEFAULT_SCOPE } from '../quant/scope.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { deriveSeed } from '../util/rng.ts';
-import { compareUnits, degradations, deltaBpbOf, disparity, engineFor, EvalParams, meanOf, openModel, pairedDifference, QuantParams, referenceCache, selectionTexts, studyTexts, evaluationTexts, type Comparisons } from './common.ts';
+import { EvalParams, QuantParams } from './params.ts';
+import { evaluationTexts, selectionTexts, studyTexts } from './texts.ts';
+import { compareUnits, deltaBpbOf, engineFor, openModel, pairedDifference, referenceCache, type Comparisons } from './compare.ts';
+import { degradations, disparity, meanOf } from './record.ts';
 import { HIGH, LOW, layerMetric } from './metrics.ts';
 
 /** Index of the largest value (first on ties). */

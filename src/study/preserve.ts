@@ -9,7 +9,11 @@ import { quantizeModel } from '../quant/apply.ts';
 import { needsCalibration } from '../quant/preserve.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
-import { compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, recordSelection, SelectionParams, studyTexts, writeUnits } from './common.ts';
+import { EvalParams, QuantParams, SelectionParams } from './params.ts';
+import { studyTexts } from './texts.ts';
+import { compareTreated, openModel } from './compare.ts';
+import { recordDegradation, recordDisparity, recordSelection } from './record.ts';
+import { writeUnits } from './artifacts.ts';
 import { deriveSeed } from '../util/rng.ts';
 
 export const PreserveParams = {

@@ -8,7 +8,11 @@
 import { z } from 'zod';
 import { quantizeModel } from '../quant/apply.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordSelection, SelectionParams, studyTexts, writeUnits } from './common.ts';
+import { EvalParams, QuantParams, SelectionParams } from './params.ts';
+import { studyTexts } from './texts.ts';
+import { compareTreated, openModel } from './compare.ts';
+import { recordDegradation, recordSelection } from './record.ts';
+import { writeUnits } from './artifacts.ts';
 
 export const quantize = defineKind({
   name: 'quantize',

@@ -11,7 +11,10 @@ import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { DataError } from '../errors.ts';
 import { spearmanInterval } from '../eval/language-level.ts';
 import { deriveSeed } from '../util/rng.ts';
-import { compareTreated, EvalParams, openModel, QuantParams, recordBaseline, recordDegradation, recordDisparity, studyTexts } from './common.ts';
+import { EvalParams, QuantParams } from './params.ts';
+import { studyTexts } from './texts.ts';
+import { compareTreated, openModel } from './compare.ts';
+import { recordBaseline, recordDegradation, recordDisparity } from './record.ts';
 import { depMetrics } from './deps.ts';
 
 export const validate = defineKind({

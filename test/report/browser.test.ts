@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { writeReport } from '../../src/report/write.ts';
+import { STUDY_REPORT } from '../../src/study/figures/index.ts';
 import { writeFixtureRun } from './fixture.ts';
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
@@ -22,7 +23,7 @@ test('report.html opens in headless Chromium with no console errors and no netwo
   const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
   try {
     writeFixtureRun(dir);
-    await writeReport(dir);
+    await writeReport(dir, STUDY_REPORT);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const problems: string[] = [];
     const requests: string[] = [];

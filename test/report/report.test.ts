@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/pipeline/store.ts';
 import { buildReport, writeReport } from '../../src/report/write.ts';
-import { alignDecimals, columnDecimals, type Table } from '../../src/report/figures.ts';
+import { STUDY_REPORT } from '../../src/study/figures/index.ts';
+import { alignDecimals, columnDecimals, type Table } from '../../src/report/figure.ts';
 import { runCli } from '../helpers/cli.ts';
 import { writeFixtureRun } from './fixture.ts';
 
@@ -47,7 +48,7 @@ test('report of a completed run: every chart, every number equal to the store, u
   const dir = tmp();
   try {
     writeFixtureRun(dir);
-    const r = await writeReport(dir);
+    const r = await writeReport(dir, STUDY_REPORT);
     for (const id of FIGURES) assert.ok(existsSync(join(dir, 'charts', `${id}.svg`)), `charts/${id}.svg`);
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
@@ -154,7 +155,7 @@ test('report of a completed run: every chart, every number equal to the store, u
     assert.match(r.doc.sections.find((s) => s.figure.id === 'methods')!.figure.missing ?? '', /method/);
 
     // Same store, same report.
-    await writeReport(dir);
+    await writeReport(dir, STUDY_REPORT);
     assert.equal(readFileSync(join(dir, 'report.md'), 'utf8'), md);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -186,7 +187,7 @@ test('figures whose experiments have not run say so instead of failing', async (
   const dir = tmp();
   try {
     writeFixtureRun(dir, { skip: ['C-001', 'C-002', 'D-001', 'D-002'] });
-    const { doc } = await buildReport(dir);
+    const { doc } = await buildReport(dir, STUDY_REPORT);
     const missing = Object.fromEntries(doc.sections.map((s) => [s.figure.id, s.figure.missing]));
     assert.equal(missing.baseline, null);
     assert.equal(missing.preservation, null);
@@ -216,7 +217,7 @@ test('--compare: the same tables side by side with B − A', async () => {
     mkdirSync(b);
     writeFixtureRun(a, { seed: 1 });
     writeFixtureRun(b, { seed: 2, skip: ['C-002'] });
-    const { doc } = await buildReport(a, { compare: b });
+    const { doc } = await buildReport(a, { ...STUDY_REPORT, compare: b });
     const t = doc.sections.find((s) => s.figure.id === 'disparity')!.tables[0];
     const col = (label: string) => t.columns.findIndex((c) => c.label === label);
     const ia = col('ratio ΔBPB (runA)');

@@ -1,4 +1,4 @@
-// The guards on the study's evaluation texts (src/study/common.ts): the adequacy check of
+// The guards on the study's evaluation texts (src/study/texts.ts): the adequacy check of
 // src/data/adequacy.ts (warn → log lines and the adequacy_warnings metric; corpus.adequacy: refuse →
 // a failed experiment with the one-line message), corpus.includeIncomplete reaching the UDHR corpus,
 // and the refusal of evaluation units a built-in model was trained on (its training.json).
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { checkTrainingHoldOut, evaluationTexts, readTrainingRecord, studyCorpus, studyCorpusOptions, studyTexts } from '../../src/study/common.ts';
+import { checkTrainingHoldOut, evaluationTexts, readTrainingRecord, studyCorpus, studyCorpusOptions, studyTexts } from '../../src/study/texts.ts';
 import { describeMetric } from '../../src/study/metrics.ts';
 import { splitUnits, UDHR_UNIT_IDS } from '../../src/data/splits.ts';
 import { ConfigError, DataError } from '../../src/errors.ts';

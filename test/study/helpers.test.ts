@@ -2,7 +2,10 @@
 // the per-unit JSON round trip, the paired layer-vs-uniform bootstrap and the evaluation split.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { comparisonsFromJson, comparisonsToJson, hasKl, recordDegradation, recordDisparity, studyLanguages, studyTexts, unseenLanguages, withUnseen, type Comparisons } from '../../src/study/common.ts';
+import { studyLanguages, studyTexts, unseenLanguages, withUnseen } from '../../src/study/texts.ts';
+import type { Comparisons } from '../../src/study/compare.ts';
+import { hasKl, recordDegradation, recordDisparity } from '../../src/study/record.ts';
+import { comparisonsFromJson, comparisonsToJson } from '../../src/study/artifacts.ts';
 import { klPerByte } from '../../src/eval/degradation.ts';
 import { pairedDifference } from '../../src/study/layer-preservation.ts';
 import { argmaxOf, topBlocks } from '../../src/study/layers.ts';

@@ -1,14 +1,18 @@
 // The whole built-in study (pipelines/disparity.yaml: its experiments, kinds and question rules) run
 // by the real CLI in a temporary folder on the shipped mini models, on reduced settings: 4 languages,
 // 3 evaluation units each, 200 bootstrap resamples, one replicate. Every experiment must pass and
-// every question be decided; `status --json` has the documented shape; a second run reuses all.
+// every question be decided; `status --json` has the documented shape; a second run reuses all; the
+// report is rendered from the study's own output with every figure filled, so the metric names the
+// kinds record and the names the figures read cannot drift apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { buildReport } from '../../src/report/write.ts';
+import { STUDY_REPORT } from '../../src/study/figures/index.ts';
 import { runCli } from '../helpers/cli.ts';
 
 const BUILTIN = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.meta.url));
@@ -32,7 +36,7 @@ function reducedPipeline(dir: string): string {
   return file;
 }
 
-test('the built-in study end to end: every experiment passes, every question decided, second run reuses all', { timeout: 600_000 }, () => {
+test('the built-in study end to end: every experiment passes, every question decided, second run reuses all, the report has every figure', { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'langquant-study-'));
   try {
     const file = reducedPipeline(dir);
@@ -68,6 +72,22 @@ test('the built-in study end to end: every experiment passes, every question dec
     assert.match(r2.stdout, /done: 23 passed; 0 ran, 23 reused/);
     const again = JSON.parse(runCli(['status', out, '--json']).stdout);
     assert.deepEqual(again.questions, status.questions);
+
+    // The report, from this run's store: every figure has its numbers (none "not available").
+    const rep = runCli(['report', out]);
+    assert.equal(rep.code, 0, rep.stdout + rep.stderr);
+    assert.match(rep.stdout, /^wrote .*report\.md, .*report\.html\n$/);
+    assert.ok(existsSync(join(out, 'report.html')));
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    assert.doesNotMatch(md, /Not available/);
+    const { doc } = await buildReport(out, STUDY_REPORT);
+    assert.equal(doc.sections.length, 7);
+    for (const { figure } of doc.sections) {
+      assert.equal(figure.missing, null, `${figure.id}: ${figure.missing}`);
+      const stored = figure.tables.flatMap((t) => t.rows.flat()).filter((c) => c.ref !== undefined);
+      assert.ok(stored.length > 0, `${figure.id} shows stored metrics`);
+      assert.ok(stored.some((c) => Number.isFinite(c.value)), `${figure.id} has finite numbers`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,8 +8,8 @@
 //   {"bos": "</s>"|null, "bosId", "bosMode", "bosReason", "text": FILE,
 //    "sequences": [{"length": L, "textTokens": n, "nll": [L−1 numbers], "meanNll"}]}
 // (with a BOS, L = n + 1 and all n tokens of the text are scored; without, L = n and n − 1 are).
-// Also home of the pieces `perplexity` shares: engine choice and the model transforms that other
-// parts (quantisation) register to change the loaded model before scoring.
+// Also home of the pieces `perplexity` shares: engine choice, text files, the --bos option; the
+// model transforms (--bits) are src/cli/transforms.ts.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -20,37 +20,10 @@ import { createEngine, ENGINE_NAMES } from '../../engine/select.ts';
 import { BOS_MODES, bosFields, bosOffset, encodeWithBos, parseBosMode, resolveBos, type BosPlan } from '../../eval/bos.ts';
 import { readIdsFile } from '../../eval/ids.ts';
 import { checkNll } from '../../eval/score.ts';
-import { loadModel } from '../../model/load.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
 import { modelFolder } from '../hub.ts';
-
-/**
- * A step applied to the loaded model before scoring (e.g. round-to-nearest quantise-dequantise).
- * Each adds its own options to `nll` and `perplexity`, and returns the model unchanged when its
- * options were not given. To add one, push it onto MODEL_TRANSFORMS (one line).
- */
-export interface ModelTransform {
-  /** Adds the transform's options to a command. */
-  addOptions(cmd: Command): Command;
-  /** The transformed model, or `model` itself when the options do not ask for this transform. */
-  apply(model: Model, opts: Readonly<Record<string, unknown>>): Model | Promise<Model>;
-}
-
-export const MODEL_TRANSFORMS: ModelTransform[] = [];
-
-/** Adds every registered transform's options to `cmd`. */
-export function addTransformOptions(cmd: Command): Command {
-  for (const t of MODEL_TRANSFORMS) t.addOptions(cmd);
-  return cmd;
-}
-
-/** Loads the model folder and applies the registered transforms in order. */
-export async function loadTransformedModel(dir: string, opts: Readonly<Record<string, unknown>>): Promise<Model> {
-  let model = loadModel(dir);
-  for (const t of MODEL_TRANSFORMS) model = await t.apply(model, opts);
-  return model;
-}
+import { addTransformOptions, loadTransformedModel } from '../transforms.ts';
 
 export { ENGINE_NAMES };
 

@@ -17,13 +17,13 @@ import { openCorpus } from '../../data/user.ts';
 import { ConfigError, DataError } from '../../errors.ts';
 import { bootstrap, type Interval } from '../../eval/bootstrap.ts';
 import { bosFields, bosOffset, describeBos, encodeWithBos, parseBosMode, resolveBos } from '../../eval/bos.ts';
-import { bitsPerByte, measures, sumTotals, textTotals, variance, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
-import { scoreTokens } from '../../eval/score.ts';
+import { bitsPerByte, measures, sumTotals, variance, type TextMeasures, type TextTotals } from '../../eval/metrics.ts';
+import { scoreTextIds as scoreIds } from '../../eval/text.ts';
 import { describeConvention, resolveWindowOptions } from '../../eval/windows.ts';
-import type { Engine } from '../../engine/types.ts';
 import type { Model } from '../../model/model.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
-import { addTransformOptions, BOS_OPTION_HELP, ENGINE_NAMES, loadTransformedModel, openEngine, parseEngineName, readTextFile } from './nll.ts';
+import { addTransformOptions, loadTransformedModel } from '../transforms.ts';
+import { BOS_OPTION_HELP, ENGINE_NAMES, openEngine, parseEngineName, readTextFile } from './nll.ts';
 import { modelFolder } from '../hub.ts';
 
 /** Context used when the model has no position limit (ALiBi) and no --context is given. */
@@ -57,13 +57,6 @@ export function windowFor(model: Model, context?: number, stride?: number): { co
     throw new ConfigError(`--context ${K} is longer than the model's ${max} positions; pass --context ${max} or less`);
   }
   return resolveWindowOptions({ context: K, stride });
-}
-
-/** Scores one text's ids; fewer than 2 ids leave nothing scored (the text's bytes still count). */
-async function scoreIds(engine: Engine, ids: number[], text: string, win: { context: number; stride: number }, sequence: string): Promise<{ totals: TextTotals; windows: number }> {
-  if (ids.length < 2) return { totals: textTotals(text, 0, 0), windows: 0 };
-  const s = await scoreTokens(engine, ids, { ...win, sequence });
-  return { totals: textTotals(text, s.nllSum, s.count), windows: s.windows };
 }
 
 interface LanguageResult extends TextMeasures {

@@ -4,12 +4,13 @@
 // writes a checkpoint any Hugging Face tool can load (config.json + dequantised weights as safetensors,
 // tokenizer files copied) and a `quantization.json` manifest (src/quant/manifest.ts). The folder is
 // staged under a temporary name and renamed into place, so an interrupted run leaves no half output.
-// Also the quantisation transform of `nll` and `perplexity` (`--bits N --group-size G --scheme S`:
+// Also the quantisation transform of `nll` and `perplexity` (listed in src/cli/transforms.ts) (`--bits N --group-size G --scheme S`:
 // RTN on every block linear weight, DESIGN.md §2).
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { z } from 'zod';
 import { joinUnits, decodeUtf8, unitsById } from '../../data/corpus.ts';
 import { DEFAULT_STUDY_GROUPS } from '../../data/registry.ts';
 import { splitUnits, UDHR_UNIT_IDS } from '../../data/splits.ts';
@@ -27,37 +28,41 @@ import type { BitAccount } from '../../quant/bits.ts';
 import { collectActivationStats, DEFAULT_CALIBRATION_TOKENS } from '../../quant/calibrate.ts';
 import { buildManifest, MANIFEST_FILE, type CalibrationInfo } from '../../quant/manifest.ts';
 import { CRITERIA, GRANULARITIES, needsCalibration, type Budget, type Criterion, type Granularity } from '../../quant/preserve.ts';
+import { DEFAULT_QUANT_SPEC, QuantParams } from '../../quant/params.ts';
 import { MAX_BITS, MIN_BITS, SCHEMES, type QuantSpec, type Scheme } from '../../quant/rtn.ts';
 import { DEFAULT_SCOPE, type OutputMode, type QuantScope } from '../../quant/scope.ts';
-import { MODEL_TRANSFORMS, type ModelTransform } from './nll.ts';
+import { writeDirAtomic } from '../../util/atomic-dir.ts';
+import type { ModelTransform } from '../transforms.ts';
 import { checkMethodFlags, methodParams, parseMethod, quantizeCalibratedCli, type MethodFlags } from './method.ts';
 import { modelFolder } from '../hub.ts';
 
-export const DEFAULT_BITS = 4;
-export const DEFAULT_GROUP_SIZE = 128;
-export const DEFAULT_SCHEME: Scheme = 'asym';
+export const DEFAULT_BITS = DEFAULT_QUANT_SPEC.bits;
+export const DEFAULT_GROUP_SIZE = DEFAULT_QUANT_SPEC.groupSize;
+export const DEFAULT_SCHEME: Scheme = DEFAULT_QUANT_SPEC.scheme;
 
 // ---- option parsing: strings from the command line → typed values, ConfigError on anything else ----
 
+/**
+ * One flag through its field of the quantisation schema shared with the study (src/quant/params.ts):
+ * a whole number is passed as a number, anything else as the string it is (so "4.5" or "four" fail).
+ */
+function quantFlag<K extends keyof typeof QuantParams>(field: K, v: string, message: string): z.output<(typeof QuantParams)[K]> {
+  const t = v.trim();
+  const r = QuantParams[field].safeParse(/^\d+$/.test(t) ? Number(t) : t);
+  if (!r.success) throw new ConfigError(message);
+  return r.data as z.output<(typeof QuantParams)[K]>;
+}
+
 export function parseBits(v: string): number {
-  const n = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || n < MIN_BITS || n > MAX_BITS) {
-    throw new ConfigError(`--bits ${v} is not supported: bits must be an integer from ${MIN_BITS} to ${MAX_BITS}, e.g. --bits 4`);
-  }
-  return n;
+  return quantFlag('bits', v, `--bits ${v} is not supported: bits must be an integer from ${MIN_BITS} to ${MAX_BITS}, e.g. --bits 4`);
 }
 
 export function parseGroupSize(v: string): number | 'channel' {
-  if (v.trim() === 'channel') return 'channel';
-  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1) {
-    throw new ConfigError(`--group-size ${v} is not valid: give a positive whole number of weights (e.g. 128) or "channel" for one group per output channel`);
-  }
-  return Number(v);
+  return quantFlag('groupSize', v, `--group-size ${v} is not valid: give a positive whole number of weights (e.g. 128) or "channel" for one group per output channel`);
 }
 
 export function parseScheme(v: string): Scheme {
-  if (!(SCHEMES as readonly string[]).includes(v)) throw new ConfigError(`--scheme ${v} is not a scheme; use sym or asym`);
-  return v as Scheme;
+  return quantFlag('scheme', v, `--scheme ${v} is not a scheme; use ${SCHEMES.join(' or ')}`);
 }
 
 /** A share as a fraction ("0.05") or a percentage ("5%"), in [0, 1). */
@@ -274,34 +279,7 @@ export function describeCost(spec: QuantSpec, a: BitAccount, tensors: number, me
   );
 }
 
-// Registered when this module is loaded (main.ts imports it before any command is built), so nll and
-// perplexity get the flags without an edit to their files.
-if (!MODEL_TRANSFORMS.includes(quantizeTransform)) MODEL_TRANSFORMS.push(quantizeTransform);
-
 // ---- writing the output folder ----
-
-/** Whether a process with this id is running (signal 0 tests without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes the staging folders (`.NAME.partial-PID`) that a killed run for the same target left
- * behind; the folder of a run still in progress is left alone.
- */
-function removeStaleStaging(target: string): void {
-  const prefix = `.${basename(target)}.partial-`;
-  for (const name of readdirSync(dirname(target))) {
-    if (!name.startsWith(prefix) || !/^\d+$/.test(name.slice(prefix.length))) continue;
-    const pid = Number(name.slice(prefix.length));
-    if (pid === process.pid || !alive(pid)) rmSync(join(dirname(target), name), { recursive: true, force: true });
-  }
-}
 
 /** Refuses an --out that is the model folder, a file, or a non-empty folder without --force; returns whether it exists. */
 function checkOutputDir(out: string, modelDir: string, force: boolean): boolean {
@@ -315,27 +293,10 @@ function checkOutputDir(out: string, modelDir: string, force: boolean): boolean 
   return exists;
 }
 
-/** Writes into a staging folder next to `out`, then renames it into place (replacing `out` only with force). */
+/** Writes the output folder atomically (src/util/atomic-dir.ts), after checking --out again. */
 function writeOutputDir(out: string, model: Model, force: boolean, write: (dir: string) => void): void {
-  const target = resolve(out);
-  const exists = checkOutputDir(out, model.dir, force);
-  mkdirSync(dirname(target), { recursive: true });
-  removeStaleStaging(target);
-  const staging = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging);
-  try {
-    write(staging);
-  } catch (e) {
-    rmSync(staging, { recursive: true, force: true });
-    throw e;
-  }
-  if (exists) {
-    const old = join(dirname(target), `.${basename(target)}.old-${process.pid}`);
-    renameSync(target, old);
-    renameSync(staging, target);
-    rmSync(old, { recursive: true, force: true });
-  } else renameSync(staging, target);
+  checkOutputDir(out, model.dir, force);
+  writeDirAtomic(out, write);
 }
 
 interface QuantizeCliOptions extends QuantFlags, CalibrationFlags {

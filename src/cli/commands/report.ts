@@ -13,8 +13,8 @@ export function registerReport(program: Command): void {
     .action(async (dir: string | undefined, o: { compare?: string }) => {
       const runDir = resolve(dir ?? 'runs/disparity');
       // Loaded on use: the chart renderer (vega) costs ~0.4 s to import, which every other command would pay.
-      const { writeReport } = await import('../../report/write.ts');
-      const r = await writeReport(runDir, { compare: o.compare });
+      const [{ writeReport }, { STUDY_REPORT }] = await Promise.all([import('../../report/write.ts'), import('../../study/figures/index.ts')]);
+      const r = await writeReport(runDir, { ...STUDY_REPORT, compare: o.compare });
       const missing = r.doc.sections.filter((s) => s.figure.missing).map((s) => s.figure.id);
       // Paths under the working folder relative to it, others as they are (never ../../…).
       const shown = (f: string) => {

@@ -24,8 +24,8 @@ import { formatQuestions, registerStatus } from './status.ts';
 
 /** The built-in study's pipeline file, run when no PIPELINE is given. */
 export const BUILTIN_PIPELINE = fileURLToPath(new URL('../../../pipelines/disparity.yaml', import.meta.url));
-/** The study's experiment kinds (src/study/kinds.ts, exporting `kinds`), loaded when present. */
-const STUDY_KINDS = fileURLToPath(new URL('../../study/kinds.ts', import.meta.url));
+/** The study's experiment kinds (src/study/kinds.ts, exporting `kinds`, compiled to dist/study/kinds.js), loaded when present. */
+const STUDY_KINDS = fileURLToPath(new URL(`../../study/kinds${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 /** The registry the CLI hands the engine: the study's kinds when they exist. */
 export async function cliRegistry(): Promise<KindRegistry> {

@@ -1,0 +1,153 @@
+// Comparing a treated (e.g. quantised) model with the full-precision one: opening a model alias
+// (weights, tokenizer, engine, windows), scoring the units, comparing them unit by unit, and the
+// paired bootstrap of a difference between two treatments. Reference: DESIGN.md §4 (ΔBPB, PPL ratio,
+// KL, top-1).
+
+import { createEngine } from '../engine/select.ts';
+import type { Engine, EngineName } from '../engine/types.ts';
+import { bootstrap } from '../eval/bootstrap.ts';
+import { resolveBos, type BosPlan } from '../eval/bos.ts';
+import { compareOnText, deltaMeasures, ReferenceCache, type TextComparison } from '../eval/degradation.ts';
+import { sumTotals, textTotals, type TextTotals } from '../eval/metrics.ts';
+import { scoreTokens } from '../eval/score.ts';
+import { resolveWindowOptions } from '../eval/windows.ts';
+import { ConfigError } from '../errors.ts';
+import { loadModel } from '../model/load.ts';
+import type { Model } from '../model/model.ts';
+import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.ts';
+import type { KindContext } from '../pipeline/kind.ts';
+import type { EvalSettings } from './params.ts';
+import { evaluationTexts, selectionTexts, type StudyTexts, type UnitText } from './texts.ts';
+import { mean, type IntervalSettings } from './record.ts';
+
+// ---------------------------------------------------------------- models
+
+export interface OpenModel {
+  alias: string;
+  model: Model;
+  tokenizer: TextTokenizer;
+  engine: Engine;
+  window: { context: number; stride: number };
+  /** What is put before each text (params.bos applied to the tokenizer's convention). */
+  bos: BosPlan;
+  /** Identifies the full-precision model in reference caches. */
+  key: string;
+}
+
+/** Window settings for a model: the requested context, at most the model's positions. */
+export function windowFor(model: Model, context?: number, stride?: number): { context: number; stride: number } {
+  const max = model.config.maxPositions;
+  const K = context ?? Math.min(max ?? 1024, 1024);
+  if (max !== null && K > max) throw new ConfigError(`context ${K} is longer than the model's ${max} positions; set params.context to ${max} or less`);
+  return resolveWindowOptions({ context: K, stride });
+}
+
+/** Loads a model alias of the experiment: weights, tokenizer and an engine. */
+export async function openModel(ctx: Pick<KindContext<unknown>, 'models' | 'log'>, alias: string, p: Pick<EvalSettings, 'engine' | 'context' | 'stride'> & Partial<Pick<EvalSettings, 'bos'>>): Promise<OpenModel> {
+  const m = ctx.models[alias];
+  if (!m) throw new ConfigError(`model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`);
+  const model = loadModel(m.path);
+  const tokenizer = await loadTokenizer(m.path);
+  const bos = resolveBos(tokenizer, p.bos ?? 'auto', 'params.bos');
+  const engine = await createEngine(model, p.engine, { onNotice: (s) => ctx.log(s) });
+  return { alias, model, tokenizer, engine, window: windowFor(model, p.context, p.stride), bos, key: `${m.hash}` };
+}
+
+/** An engine for a treated (e.g. quantised) copy of a model, with the same engine choice. */
+export async function engineFor(model: Model, name: EngineName, log: (s: string) => void): Promise<Engine> {
+  return createEngine(model, name, { onNotice: log });
+}
+// ---------------------------------------------------------------- scoring
+
+/** Full-precision totals of each unit, by language. */
+export async function scoreUnits(engine: Engine, texts: Map<string, UnitText[]>, win: { context: number; stride: number }, progress?: (done: number, total: number) => void): Promise<Map<string, Map<string, TextTotals>>> {
+  const out = new Map<string, Map<string, TextTotals>>();
+  let done = 0;
+  for (const [lang, units] of texts) {
+    const m = new Map<string, TextTotals>();
+    for (const u of units) {
+      const s = await scoreTokens(engine, u.ids, { ...win, sequence: `unit ${u.id} of ${lang}` });
+      m.set(u.id, textTotals(u.text, s.nllSum, s.count));
+    }
+    out.set(lang, m);
+    progress?.(++done, texts.size);
+  }
+  return out;
+}
+
+/** Per language, unit id → comparison of the treated model against the full-precision one. */
+export type Comparisons = Map<string, Map<string, TextComparison>>;
+
+/** Compares the treated engine with the reference on every unit of every language. */
+export async function compareUnits(
+  o: { reference: Engine; treated: Engine; texts: Map<string, UnitText[]>; window: { context: number; stride: number }; kl: boolean; cache?: ReferenceCache; modelKey?: string },
+  progress?: (done: number, total: number) => void,
+): Promise<Comparisons> {
+  const out: Comparisons = new Map();
+  let done = 0;
+  for (const [lang, units] of o.texts) {
+    const m = new Map<string, TextComparison>();
+    for (const u of units) {
+      m.set(u.id, await compareOnText({ reference: o.reference, treated: o.treated, ids: u.ids, text: u.text, kl: o.kl, cache: o.cache, modelKey: o.modelKey, sequence: `unit ${u.id} of ${lang}`, ...o.window }));
+    }
+    out.set(lang, m);
+    progress?.(++done, o.texts.size);
+  }
+  return out;
+}
+
+/** A reference cache sized for a study's texts (log-probabilities of the full-precision model). */
+export function referenceCache(maxBytes = 768 * 1024 * 1024): ReferenceCache {
+  return new ReferenceCache(maxBytes);
+}
+
+/** Comparisons on the evaluation units, and on the selection (calibration) units when asked for. */
+export interface TreatedComparisons {
+  evaluation: Comparisons;
+  /** On the calibration units: what a later experiment may choose on without touching evaluation units. */
+  selection: Comparisons | null;
+}
+
+/**
+ * Compares a treated copy of `m`'s model (e.g. quantised) with `m` on the evaluation texts (after
+ * their adequacy check), with a fresh reference cache and progress by language; with `selection`,
+ * also on the calibration units (see recordSelection). Closes the treated engine and `m`'s engine
+ * before it returns or throws: the caller records from the comparisons.
+ */
+export async function compareTreated(
+  ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric' | 'progress'>,
+  t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation' | 'calibration'>,
+  m: OpenModel,
+  treated: Model,
+  p: Pick<EvalSettings, 'engine' | 'kl'> & { selection?: boolean },
+): Promise<TreatedComparisons> {
+  const qe = await engineFor(treated, p.engine, (s) => ctx.log(s));
+  try {
+    const texts = evaluationTexts(ctx, t, m);
+    const evaluation = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
+    const selection = p.selection ? await compareUnits({ reference: m.engine, treated: qe, texts: selectionTexts(t, m), window: m.window, kl: false }) : null;
+    return { evaluation, selection };
+  } finally {
+    await qe.dispose();
+    await m.engine.dispose();
+  }
+}
+
+/** Paired bootstrap over unit ids of the mean over `langs` of ΔBPB(a) − ΔBPB(b). */
+export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly string[], o: IntervalSettings): { estimate: number; lo: number; hi: number } {
+  const ids = [...new Set(langs.flatMap((l) => [...a.get(l)!.keys()]))].sort();
+  const stat = (sample: readonly string[]) =>
+    mean(
+      langs.map((l) => {
+        const pick = (c: Comparisons) => sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
+        const ua = pick(a);
+        return ua.length ? deltaBpbOf(ua) - deltaBpbOf(pick(b)) : NaN;
+      }),
+    );
+  const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples, method: o.method });
+  return { estimate: r.estimate, lo: r.lo, hi: r.hi };
+}
+/** ΔBPB of a set of units, for bootstraps written by hand (C-002). */
+export function deltaBpbOf(units: readonly TextComparison[]): number {
+  return deltaMeasures(sumTotals(units.map((u) => u.fp)), sumTotals(units.map((u) => u.q))).deltaBpb;
+}
