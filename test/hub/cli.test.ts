@@ -55,7 +55,7 @@ test('langquant download, then nll --model org/name offline from the cache; offl
 test('plan --model base=org/name reads the cache only; the model\'s fingerprint changes when its branch moves', async (t) => {
   const cache = tempDir(t, 'clihubplan');
   const dir = tempDir(t, 'clihubpipe');
-  writeFileSync(join(dir, 'p.yaml'), 'name: hubplan\nmodels:\n  base: ./nowhere\nexperiments:\n  - { id: A-001, kind: baseline, params: { model: base } }\n');
+  writeFileSync(join(dir, 'p.yaml'), 'name: hubplan\nmodels:\n  base: ./nowhere\ncorpus:\n  groups: { high: [eng], low: [yor] }\nexperiments:\n  - { id: A-001, kind: baseline, params: { model: base } }\n');
   const env = { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache, HF_HUB_OFFLINE: '' };
   hub.publish('org/plan-model', files('gpt2-a'), { lfs: ['model.safetensors'] });
   const plan = (extra: string[] = []) => runCliAsync(['plan', join(dir, 'p.yaml'), '--model', 'base=org/plan-model', '--out', join(dir, 'run'), '--json', ...extra], { env });
