@@ -81,7 +81,7 @@ test('the built-in study end to end: every experiment passes, every question dec
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     assert.doesNotMatch(md, /Not available/);
     const { doc } = await buildReport(out, STUDY_REPORT);
-    assert.equal(doc.sections.length, 7);
+    assert.equal(doc.sections.length, 8); // figures 1–7 and phase E's
     for (const { figure } of doc.sections) {
       assert.equal(figure.missing, null, `${figure.id}: ${figure.missing}`);
       const stored = figure.tables.flatMap((t) => t.rows.flat()).filter((c) => c.ref !== undefined);

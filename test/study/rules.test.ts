@@ -267,7 +267,7 @@ test('Q2: a degradation below 0 is not "within noise": there is nothing to remov
 
 /** E-00x rows: the gap reduction of each arm against A-002's RTN, and A-003's RTN low-resource ΔBPB. */
 function e(gaps: [number, number, number][], rtnLow = 0.2): Row[] {
-  const rows: Row[] = [['A-003', 'low_delta_bpb', rtnLow]];
+  const rows: Row[] = [['A-003', 'low_delta_bpb', rtnLow], ['A-003', 'low_delta_bpb_lo', rtnLow / 2]];
   gaps.forEach(([g, lo, hi], i) => rows.push([`E-00${i + 1}`, 'gap_reduction', g], [`E-00${i + 1}`, 'gap_reduction_lo', lo], [`E-00${i + 1}`, 'gap_reduction_hi', hi]));
   return rows;
 }
@@ -281,4 +281,8 @@ test('Q5: a method or source that narrows the gap significantly confirms; refute
   assert.equal(evaluateQuestion(Q('Q5'), source(e([none, none, none, none, none]))).status, 'REFUTED');
   // The same intervals against a tiny RTN degradation are not "equivalent": not significant is not refuted.
   assert.equal(evaluateQuestion(Q('Q5'), source(e([none, none, none, none, none], 0.001))).status, 'PARTIAL');
+  // Where RTN leaves no low-resource degradation (the mini models: −0.0003), a "significant" gap reduction decides nothing.
+  const noise = evaluateQuestion(Q('Q5'), source(e([none, [0.0001, 0.00001, 0.0001], none, none, none], -0.0003)));
+  assert.equal(noise.status, 'PARTIAL');
+  assert.match(noise.evidence, /^no low-resource degradation under RTN to redistribute/);
 });
