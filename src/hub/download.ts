@@ -21,7 +21,8 @@
 // The token goes only to the hub's own origin, never to the CDN a download is redirected to.
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { updateWithFile } from '../util/file-digest.ts';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { UserError } from '../errors.ts';
 import { repoFolder, snapshotDir, type HubSettings } from './cache.ts';
@@ -163,18 +164,7 @@ export function hashKind(etag: string): 'sha256' | 'git-sha1' | null {
 export function fileDigest(path: string, kind: 'sha256' | 'git-sha1', size: number): string {
   const h = createHash(kind === 'sha256' ? 'sha256' : 'sha1');
   if (kind === 'git-sha1') h.update(`blob ${size}\0`);
-  const buf = Buffer.allocUnsafe(4 << 20);
-  const fd = openSync(path, 'r');
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
+  return updateWithFile(h, path).digest('hex');
 }
 
 /** A relative symlink `link` → `target`, replacing what was there atomically (a new link, then a rename). */

@@ -3,7 +3,8 @@
 // Reference: DVC's stage cache key (a hash of command, inputs and parameters).
 
 import { createHash } from 'node:crypto';
-import { openSync, readSync, closeSync, readdirSync, statSync } from 'node:fs';
+import { updateWithFile } from '../util/file-digest.ts';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
 /** JSON with object keys sorted at every level; non-finite numbers spelled as strings. */
@@ -23,19 +24,7 @@ export function sha256(text: string | Uint8Array): string {
 
 /** SHA-256 of one file's bytes, read in 4 MiB chunks. */
 export function hashFile(path: string): string {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(4 << 20);
-  const fd = openSync(path, 'r');
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
+  return updateWithFile(createHash('sha256'), path).digest('hex');
 }
 
 /** Files below a folder (or the file itself), relative paths with '/' separators, sorted. */
