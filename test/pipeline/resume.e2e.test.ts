@@ -24,7 +24,7 @@ function start(args: string[]): { child: ChildProcess; output: () => string; exi
 }
 
 /** Waits until K-3 has a running attempt (K-1 and K-2 stored), reading the store as it is written. */
-async function waitForRunning(dir: string, id: string, timeoutMs = 30_000): Promise<void> {
+async function waitForRunning(dir: string, id: string, timeoutMs = 60_000, output: () => string = () => ''): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     if (existsSync(join(dir, 'langquant.sqlite'))) {
@@ -39,7 +39,7 @@ async function waitForRunning(dir: string, id: string, timeoutMs = 30_000): Prom
     }
     await sleep(50);
   }
-  throw new Error(`${id} never started`);
+  throw new Error(`${id} never started within ${timeoutMs / 1000} s; the run printed:\n${output()}`);
 }
 
 const attemptSummary = (dir: string) => {
@@ -81,7 +81,7 @@ test('SIGKILL of the orchestrator mid-run: the rerun resumes, losing only the ex
 test('Ctrl-C stops the child, records the attempt as interrupted and exits 130', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'lq-int-')), 'run');
   const run = start(['run', join(FIX, 'slow.yaml'), '--out', dir]);
-  await waitForRunning(dir, 'K-3');
+  await waitForRunning(dir, 'K-3', 60_000, () => run.output());
   const t0 = Date.now();
   run.child.kill('SIGINT');
   const { code } = await run.exit;
