@@ -84,12 +84,7 @@ export function quantizeModel(model: Model, opts: QuantizeModelOptions): Quantiz
   const targets = selectTargets(model, scope);
   // NaN or Inf anywhere (not only in the scope) makes every score of the quantised model meaningless:
   // refuse the checkpoint, naming the tensor, before any work.
-  const seen = new Set<Tensor>();
-  for (const [name, t] of model.weights) {
-    if (seen.has(t)) continue;
-    seen.add(t);
-    assertFinite(t, name);
-  }
+  assertModelFinite(model);
   if (opts.preserve) checkLayerShares(opts.preserve, targets, model.config.numLayers);
   const weights = targets.map((t) => weight(model, t.name));
   const preserve = opts.preserve ?? null;
@@ -97,27 +92,50 @@ export function quantizeModel(model: Model, opts: QuantizeModelOptions): Quantiz
     ? selectPreserved(targets.map((target, i) => ({ target, weight: weights[i] })), preserve)
     : null;
 
-  const replacements = new Map<string, Tensor>();
   const quantized = new Map<string, QuantizedTensor>();
-  const bitsByName = new Map<string, TensorBits>();
-  const tensors: TensorReport[] = [];
+  const dequantized = new Map<string, Tensor>();
   targets.forEach((t, i) => {
-    const w = weights[i];
     const sel = selections?.[i];
-    const q = quantizeRtn(w, t.layout, opts.spec, {
+    const q = quantizeRtn(weights[i], t.layout, opts.spec, {
       name: t.name,
       keep: sel && sel.count > 0 ? sel.keep : null,
       keptColumns: sel?.columns ?? null,
       scaleFrom: preserve?.scaleFrom ?? 'remaining',
     });
-    const dq = dequantize(q);
-    const bits = tensorBits(t.name, q);
     quantized.set(t.name, q);
+    dequantized.set(t.name, dequantize(q));
+  });
+  return finishQuantized(model, targets, quantized, dequantized, opts.otherBits ?? 16);
+}
+
+/** Refuses NaN/±Inf in any tensor of the model (a tensor shared by several names once), naming it. */
+export function assertModelFinite(model: Model): void {
+  const seen = new Set<Tensor>();
+  for (const [name, t] of model.weights) {
+    if (seen.has(t)) continue;
+    seen.add(t);
+    assertFinite(t, name);
+  }
+}
+
+/**
+ * The quantised model from every target's quantised record and dequantised tensor (whatever method
+ * made them: RTN here, GPTQ/AWQ in calibrated.ts): the model with each target's names replaced, one
+ * report per target (in target order) and the honest bit account.
+ */
+export function finishQuantized(model: Model, targets: readonly QuantTarget[], quantized: Map<string, QuantizedTensor>, dequantized: ReadonlyMap<string, Tensor>, otherBits: number): QuantizeResult {
+  const replacements = new Map<string, Tensor>();
+  const bitsByName = new Map<string, TensorBits>();
+  const tensors: TensorReport[] = targets.map((t) => {
+    const q = quantized.get(t.name)!;
+    const dq = dequantized.get(t.name)!;
+    const w = weight(model, t.name);
+    const bits = tensorBits(t.name, q);
     for (const n of t.replace) {
       replacements.set(n, dq);
       bitsByName.set(n, bits);
     }
-    tensors.push({
+    return {
       name: t.name,
       replaced: t.replace,
       kind: t.kind,
@@ -131,8 +149,8 @@ export function quantizeModel(model: Model, opts: QuantizeModelOptions): Quantiz
       keptColumns: q.kept?.columns?.length ?? 0,
       error: quantError(w.data, dq.data),
       bits,
-    });
+    };
   });
   const qModel = withWeights(model, replacements);
-  return { model: qModel, targets, quantized, tensors, account: accountBits(qModel, bitsByName, opts.otherBits ?? 16) };
+  return { model: qModel, targets, quantized, tensors, account: accountBits(qModel, bitsByName, otherBits) };
 }

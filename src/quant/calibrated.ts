@@ -15,10 +15,9 @@ import { block, embed } from '../model/forward.ts';
 import { withWeights, weight, type Model } from '../model/model.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { awqSearch, type AwqOptions } from './awq.ts';
-import { accountBits, tensorBits, type TensorBits } from './bits.ts';
-import type { QuantizeResult, TensorReport } from './apply.ts';
+import { assertModelFinite, finishQuantized, type QuantizeResult } from './apply.ts';
 import { accumulateGram, outputError, quantizeGptq, symmetrize, type GptqOptions } from './gptq.ts';
-import { assertFinite, checkSpec, dequantize, quantError, quantizeRtn, type QuantizedTensor, type QuantSpec } from './rtn.ts';
+import { checkSpec, dequantize, quantizeRtn, type QuantizedTensor, type QuantSpec } from './rtn.ts';
 import { DEFAULT_SCOPE, selectTargets, type QuantScope, type QuantTarget } from './scope.ts';
 
 export type Method = 'rtn' | 'gptq' | 'awq';
@@ -81,12 +80,7 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
   if (opts.method !== 'gptq' && opts.method !== 'awq') throw new ConfigError(`unknown calibrated method ${JSON.stringify(opts.method)}; use gptq or awq`);
   const scope = opts.scope ?? DEFAULT_SCOPE;
   const targets = selectTargets(model, scope);
-  const seen = new Set<Tensor>();
-  for (const [name, t] of model.weights) {
-    if (seen.has(t)) continue;
-    seen.add(t);
-    assertFinite(t, name);
-  }
+  assertModelFinite(model);
   const windows = opts.windows.filter((w) => w.length > 0);
   const tokens = windows.reduce((a, w) => a + w.length, 0);
   if (tokens === 0) throw new ConfigError(`${opts.method.toUpperCase()} needs calibration text and got no tokens; give a calibration source`);
@@ -178,46 +172,15 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
   }
 
   // targets outside the blocks: RTN
-  const replacements = new Map<string, Tensor>();
   for (const t of targets) {
     if (t.kind === 'linear') continue;
     const q = quantizeRtn(weight(model, t.name), t.layout, opts.spec, { name: t.name });
-    const dq = dequantize(q);
     quantized.set(t.name, q);
-    dequantized.set(t.name, dq);
-    for (const n of t.replace) replacements.set(n, dq);
+    dequantized.set(t.name, dequantize(q));
   }
-  for (const t of targets) if (t.kind === 'linear') for (const n of t.replace) replacements.set(n, dequantized.get(t.name)!);
-  const qModel = withWeights(model, replacements);
-
-  const bitsByName = new Map<string, TensorBits>();
-  const tensors: TensorReport[] = targets.map((t) => {
-    const q = quantized.get(t.name)!;
-    const w = weight(model, t.name);
-    const bits = tensorBits(t.name, q);
-    for (const n of t.replace) bitsByName.set(n, bits);
-    return {
-      name: t.name,
-      replaced: t.replace,
-      kind: t.kind,
-      layer: t.layer,
-      role: t.role,
-      layout: t.layout,
-      shape: [...w.shape],
-      groupSize: q.groupSize,
-      numGroups: q.numGroups,
-      kept: 0,
-      keptColumns: 0,
-      error: quantError(w.data, dequantized.get(t.name)!.data),
-      bits,
-    };
-  });
+  const done = finishQuantized(model, targets, quantized, dequantized, opts.otherBits ?? 16);
   return {
-    model: qModel,
-    targets,
-    quantized,
-    tensors,
-    account: accountBits(qModel, bitsByName, opts.otherBits ?? 16),
+    ...done,
     calibration,
     calibrationTokens: tokens,
   };
