@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Store } from '../../src/pipeline/store.ts';
 import { runCli } from '../helpers/cli.ts';
+import { withStore } from '../helpers/store.ts';
 
 const FIX = fileURLToPath(new URL('../fixtures/pipelines/', import.meta.url));
 const tmp = () => mkdtempSync(join(tmpdir(), 'lq-run-'));
@@ -19,14 +19,6 @@ function status(dir: string) {
   return JSON.parse(r.stdout) as { experiments: { id: string; status: string; reason: string | null; source: string | null; note: string | null; attempts: number }[]; questions: { id: string; question: string; status: string; evidence: string }[] };
 }
 const byId = (s: ReturnType<typeof status>) => Object.fromEntries(s.experiments.map((e) => [e.id, e]));
-function withStore<T>(dir: string, f: (s: Store) => T): T {
-  const s = Store.openReadOnly(dir)!;
-  try {
-    return f(s);
-  } finally {
-    s.close();
-  }
-}
 
 test('mixed pipeline: failures are recorded with reasons, dependents blocked, independents run, exit code 1', () => {
   const dir = join(tmp(), 'run');

@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseScontrol } from '../../src/pipeline/slurm.ts';
-import { Store, type AttemptRow } from '../../src/pipeline/store.ts';
+import type { AttemptRow } from '../../src/pipeline/store.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
 import { slurmUnavailable, startCluster, type Cluster } from '../helpers/slurm-cluster.ts';
+import { withStore } from '../helpers/store.ts';
 
 const FIX = fileURLToPath(new URL('../fixtures/pipelines/', import.meta.url));
 const skip = slurmUnavailable() ?? false;
@@ -49,14 +50,6 @@ function start(args: string[]): { child: ChildProcess; output: () => string; exi
   return { child, output: () => out, exit };
 }
 
-function withStore<T>(dir: string, f: (s: Store) => T): T {
-  const s = Store.openReadOnly(dir)!;
-  try {
-    return f(s);
-  } finally {
-    s.close();
-  }
-}
 
 /** Polls the store until `ok` holds for the attempts (the orchestrator writes as it goes). */
 async function waitForAttempts(dir: string, ok: (a: AttemptRow[]) => boolean, what: string, timeoutMs = 60_000): Promise<AttemptRow[]> {
