@@ -2,44 +2,47 @@
 //   geluTanh   0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (gelu_new, Hendrycks & Gimpel 2016)
 //   geluErf    0.5·x·(1 + erf(x/√2))                         (exact GELU, torch.nn.GELU())
 //   relu, silu x·σ(x) (Elfwing et al. 2018), quickGelu x·σ(1.702·x)
-// and `erf` itself, accurate to |err| < 1e-7 (far below float32's resolution near 1): a Maclaurin
-// series for |x| < 3 (float64, cancellation ≤ 1e-13 there) and the Laplace continued fraction for
-// erfc beyond (Abramowitz & Stegun 7.1.5 and 7.1.14). Naive twins compute the same formula directly
-// per element, through Math with no shortcut; they are the references of the unit tests.
+// and `erf` itself, to about 1e-15 relative in float64: a Maclaurin series for |x| < 2.5 (terms peak
+// near 25 there, so cancellation costs little) and the Laplace continued fraction for erfc beyond
+// (Abramowitz & Stegun 7.1.5 and 7.1.14). The trainer (src/train) uses erf, geluTanh and geluErf too,
+// over Float64Array in its gradient checks. Naive twins compute the same formula directly per element,
+// through Math with no shortcut; they are the references of the unit tests.
 
-import type { Activation } from './types.ts';
+import type { Activation, FloatArray } from './types.ts';
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126; // 2/√π
-const INV_SQRT_PI = 0.5641895835477563; // 1/√π
+const SQRT_PI = 1.7724538509055159; // √π
 const SQRT_2_OVER_PI = 0.7978845608028654; // √(2/π)
 const INV_SQRT2 = 0.7071067811865476;
 
-/** The error function, |error| < 1e-7 everywhere (NaN → NaN, ±Inf → ±1). */
+/** The error function, to about 1e-15 relative (NaN → NaN, ±Inf → ±1). */
 export function erf(x: number): number {
   if (Number.isNaN(x)) return NaN;
   const ax = Math.abs(x);
-  if (ax < 3) {
-    // erf x = 2/√π Σ (−1)ⁿ x^(2n+1) / (n!(2n+1)); terms peak near 170 at |x| = 3
-    const x2 = x * x;
-    let term = x; // (−1)ⁿ x^(2n+1)/n!
-    let sum = x;
-    for (let n = 1; n < 100; n++) {
+  if (ax < 2.5) {
+    // erf x = 2/√π Σ (−1)ⁿ x^(2n+1) / (n!(2n+1)), summed for |x| and the sign applied at the end
+    const x2 = ax * ax;
+    let term = ax; // (−1)ⁿ |x|^(2n+1)/n!
+    let sum = ax;
+    for (let n = 1; n < 60; n++) {
       term *= -x2 / n;
       const add = term / (2 * n + 1);
       sum += add;
       if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
     }
-    return TWO_OVER_SQRT_PI * sum;
+    const r = TWO_OVER_SQRT_PI * sum;
+    return x < 0 ? -r : r;
   }
-  // erfc x = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))), evaluated bottom-up; at x ≥ 3
-  // 40 levels converge far past 1e-12 relative, and erfc(3) ≈ 2e-5 so the absolute error is tiny.
+  // erfc(6) ≈ 2e-17 is below half an ulp of 1 (also catches ±Inf)
+  if (ax > 6) return x < 0 ? -1 : 1;
+  // erfc x = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))), evaluated bottom-up from 60 levels
   let f = ax;
-  for (let k = 40; k >= 1; k--) f = ax + k / 2 / f;
-  const erfc = (Math.exp(-ax * ax) * INV_SQRT_PI) / f; // ax = Inf: 0/Inf = 0
+  for (let k = 60; k >= 1; k--) f = ax + k / 2 / f;
+  const erfc = Math.exp(-ax * ax) / SQRT_PI / f;
   return x < 0 ? erfc - 1 : 1 - erfc;
 }
 
-export function geluTanh(out: Float32Array, x: Float32Array, n: number): void {
+export function geluTanh(out: FloatArray, x: FloatArray, n: number): void {
   for (let i = 0; i < n; i++) {
     const v = x[i];
     out[i] = 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
@@ -50,7 +53,7 @@ export function geluTanhNaive(out: Float32Array, x: Float32Array, n: number): vo
   for (let i = 0; i < n; i++) out[i] = 0.5 * x[i] * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x[i] + 0.044715 * Math.pow(x[i], 3))));
 }
 
-export function geluErf(out: Float32Array, x: Float32Array, n: number): void {
+export function geluErf(out: FloatArray, x: FloatArray, n: number): void {
   for (let i = 0; i < n; i++) {
     const v = x[i];
     out[i] = 0.5 * v * (1 + erf(v * INV_SQRT2));

@@ -4,8 +4,10 @@
 // The tables are computed in float32 as transformers does (inv_freq, pos·inv_freq, cos, sin are each
 // rounded to float32), so the angle error at position p matches the reference's.
 
-/** Fills cos[T, R/2] and sin[T, R/2] for positions 0..T−1. R must be even. */
-export function rotaryTables(cos: Float32Array, sin: Float32Array, T: number, R: number, base: number): void {
+import type { FloatArray } from './types.ts';
+
+/** Fills cos[T, R/2] and sin[T, R/2] for positions 0..T−1 (the engine's and the trainer's). R must be even. */
+export function rotaryTables(cos: FloatArray, sin: FloatArray, T: number, R: number, base: number): void {
   const half = R / 2;
   for (let m = 0; m < half; m++) {
     const invFreq = Math.fround(1 / Math.fround(Math.pow(base, Math.fround((2 * m) / R))));

@@ -1,6 +1,6 @@
 // Matrix products in WebAssembly SIMD: raw sums S[i, j] = Σ_k A[i, k]·B[j, k] over 4×4 tiles, for
 // the reference engine's matmul (matmul.ts, both weight layouts) and the trainer's gemmNT
-// (src/model/train/kernels.ts), on Float32Array operands. The module (about 400 bytes) is written
+// (src/train/kernels.ts), on Float32Array operands. The module (about 400 bytes) is written
 // here byte by byte, so nothing is fetched or compiled outside the process.
 //
 // Bit-identical to the JavaScript tiles: those accumulate each output in a float64 (a JS number)

@@ -8,3 +8,9 @@ export type Activation = 'gelu_tanh' | 'gelu_erf' | 'relu' | 'silu' | 'quick_gel
  * `in_out`: [inDim, outDim] (GPT-2 Conv1D); `out_in`: [outDim, inDim] (nn.Linear).
  */
 export type Layout = 'in_out' | 'out_in';
+
+/**
+ * The element type of the kernels shared with the trainer (src/train): Float32Array in inference and
+ * training, Float64Array in the trainer's gradient checks.
+ */
+export type FloatArray = Float32Array | Float64Array;

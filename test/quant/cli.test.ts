@@ -25,7 +25,7 @@ import {
   parseShare,
   resolveCalibrationLanguages,
 } from '../../src/cli/commands/quantize.ts';
-import { trainBpe, tokenizerJson } from '../../src/model/bpe/train.ts';
+import { trainBpe, tokenizerJson } from '../../src/train/bpe.ts';
 import { GOLDEN, runCli } from '../helpers/cli.ts';
 
 const MODEL = join(GOLDEN, 'models/gpt2-a');

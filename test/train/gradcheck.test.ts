@@ -3,8 +3,8 @@
 // SIMD path bit for bit against the JavaScript tile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrainNet, TRAIN_ARCHS, type TrainArch } from '../../src/model/train/net.ts';
-import { gemmNT, gemmNTNaive } from '../../src/model/train/kernels.ts';
+import { TrainNet, TRAIN_ARCHS, type TrainArch } from '../../src/train/net.ts';
+import { gemmNT, gemmNTNaive } from '../../src/train/kernels.ts';
 import { setSimd } from '../../src/kernels/simd.ts';
 import { Rng } from '../../src/util/rng.ts';
 

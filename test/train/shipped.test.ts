@@ -11,8 +11,8 @@ import { loadModel } from '../../src/model/load.ts';
 import { loadTokenizer } from '../../src/model/tokenizer.ts';
 import { referenceEngine } from '../../src/engine/reference.ts';
 import { scoreTokens } from '../../src/eval/score.ts';
-import { mixTexts } from '../../src/model/train/data.ts';
-import { makeMix } from '../../src/model/train/mix.ts';
+import { mixTexts } from '../../src/train/data.ts';
+import { makeMix } from '../../src/train/mix.ts';
 
 const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
 // Each model is rescored on one language (a high- and two low-resource ones between them) to stay fast.

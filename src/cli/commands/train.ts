@@ -1,13 +1,13 @@
 // `langquant train --arch gpt2|opt|gpt_neox --out DIR …`: trains a small model from scratch on a
-// controlled UDHR language mix (src/model/train/trainer.ts) with a progress bar and a loss log
+// controlled UDHR language mix (src/train/trainer.ts) with a progress bar and a loss log
 // (DIR/train.log); rerunning the same command after an interruption resumes from DIR's checkpoint.
 
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../../errors.ts';
-import { readMix } from '../../model/train/mix.ts';
-import { train, type TrainOptions } from '../../model/train/trainer.ts';
-import type { TrainArch } from '../../model/train/net.ts';
+import { readMix } from '../../train/mix.ts';
+import { train, type TrainOptions } from '../../train/trainer.ts';
+import type { TrainArch } from '../../train/net.ts';
 
 function int(flag: string) {
   return (v: string): number => {

@@ -11,9 +11,9 @@
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError } from '../../errors.ts';
-import type { Tensor } from '../../tensor/tensor.ts';
-import { writeSafetensors } from '../checkpoint/write.ts';
+import { CheckpointError } from '../errors.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { writeSafetensors } from '../model/checkpoint/write.ts';
 import type { FloatArray } from './kernels.ts';
 import type { TrainNet } from './net.ts';
 

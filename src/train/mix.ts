@@ -10,8 +10,8 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../../errors.ts';
-import { DEFAULT_STUDY_GROUPS } from '../../data/registry.ts';
+import { ConfigError } from '../errors.ts';
+import { DEFAULT_STUDY_GROUPS } from '../data/registry.ts';
 
 export interface Mix {
   /** Where the mix came from: "default" or the file path as given. */

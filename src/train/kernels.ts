@@ -7,10 +7,17 @@
 // [in, out] matrices are transposed only when a checkpoint is written or read (see net.ts).
 // Reference for the math: llm.c (layernorm, attention, GELU backward), the GPT-NeoX rotary
 // "rotate half" convention, and the PyTorch definitions of nn.LayerNorm / F.gelu.
+// The forward kernels that equal the engine's come from src/kernels: erf and the two GELUs
+// (activations.ts) and the rotary tables (rotary.ts, used by net.ts). Those kept here differ on
+// purpose: relu maps NaN and −0 to +0 (the engine's keeps NaN, as torch does), layernormForward
+// keeps μ and rstd for the backward pass, rotaryApply also applies the inverse rotation and runs over
+// batches, and attention keeps its probabilities.
 
-import { SIMD_MIN_WORK, simdRawTiles } from '../../kernels/simd.ts';
+import { SIMD_MIN_WORK, simdRawTiles } from '../kernels/simd.ts';
+import { erf, geluErf, geluTanh } from '../kernels/activations.ts';
+import type { FloatArray } from '../kernels/types.ts';
 
-export type FloatArray = Float32Array | Float64Array;
+export type { FloatArray };
 
 /**
  * C[M,N] = A[M,K] · B[N,K]ᵀ (+ bias[N]) or, with `accumulate`, C += A·Bᵀ. Both operands are read
@@ -177,47 +184,13 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-/**
- * erf(x) to about 1e-15 relative in float64: Maclaurin series for |x| < 2.5, continued fraction
- * of erfc beyond (Abramowitz & Stegun 7.1.5 and 7.1.14).
- */
-export function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 2.5) {
-    // erf x = 2/√π Σ (−1)^n x^(2n+1) / (n! (2n+1))
-    let term = ax;
-    let sum = ax;
-    const x2 = ax * ax;
-    for (let n = 1; n < 60; n++) {
-      term *= -x2 / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-    }
-    const r = (2 / Math.sqrt(Math.PI)) * sum;
-    return x < 0 ? -r : r;
-  }
-  if (ax > 6) return x < 0 ? -1 : 1;
-  // erfc x = exp(−x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + 2/(x + …))))), evaluated bottom-up.
-  let f = ax;
-  for (let n = 60; n >= 1; n--) f = ax + n / 2 / f;
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
-  return x < 0 ? erfc - 1 : 1 - erfc;
-}
-
 export function activationForward(out: FloatArray, inp: FloatArray, n: number, act: TrainActivation): void {
   if (act === 'relu') {
     for (let i = 0; i < n; i++) out[i] = inp[i] > 0 ? inp[i] : 0;
   } else if (act === 'gelu_tanh') {
-    for (let i = 0; i < n; i++) {
-      const x = inp[i];
-      out[i] = 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-    }
+    geluTanh(out, inp, n);
   } else {
-    for (let i = 0; i < n; i++) {
-      const x = inp[i];
-      out[i] = 0.5 * x * (1 + erf(x * INV_SQRT_2));
-    }
+    geluErf(out, inp, n);
   }
 }
 
@@ -265,20 +238,6 @@ export function rotaryApply(x: FloatArray, cos: FloatArray, sin: FloatArray, B: 
           x[o + i + half] = x2 * c + x1 * s;
         }
       }
-    }
-  }
-}
-
-/** cos/sin tables [T, R/2] for inv_freq[m] = base^(−2m/R), angle = t·inv_freq[m]. */
-export function rotaryTables(cos: FloatArray, sin: FloatArray, T: number, R: number, base: number): void {
-  const half = R / 2;
-  for (let m = 0; m < half; m++) {
-    // float32 inv_freq as transformers computes it, so that the trainer matches the engine.
-    const invFreq = Math.fround(1 / Math.pow(base, (2 * m) / R));
-    for (let t = 0; t < T; t++) {
-      const ang = Math.fround(t * invFreq);
-      cos[t * half + m] = Math.cos(ang);
-      sin[t * half + m] = Math.sin(ang);
     }
   }
 }

@@ -9,12 +9,13 @@
 // Every weight matrix is held [out, in]; GPT-2's Conv1D tensors are transposed when written/read.
 // Arrays are Float32Array in training and Float64Array in the gradient checks.
 
-import { normalizeConfig, type ModelConfig } from '../config.ts';
-import { weightSpec, type TensorSpec } from '../spec.ts';
-import { Rng } from '../../util/rng.ts';
+import { normalizeConfig, type ModelConfig } from '../model/config.ts';
+import { weightSpec, type TensorSpec } from '../model/spec.ts';
+import { Rng } from '../util/rng.ts';
+import { rotaryTables } from '../kernels/rotary.ts';
 import {
   activationBackward, activationForward, attentionBackward, attentionForward, crossEntropyBackward,
-  layernormBackward, layernormForward, linearBackward, linearForward, rotaryApply, rotaryTables,
+  layernormBackward, layernormForward, linearBackward, linearForward, rotaryApply,
   softmaxCrossEntropy, type FloatArray, type TrainActivation,
 } from './kernels.ts';
 

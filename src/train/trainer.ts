@@ -1,7 +1,7 @@
 // `langquant train` as a library call: tokenizer → network → AdamW loop → Hugging Face folder.
 //
 // 1. The mix's languages are read from the UDHR training split (data.ts); a byte-level BPE is
-//    trained on the same mix (../bpe/train.ts) and saved as tokenizer.json; the training text is
+//    trained on the same mix (./bpe.ts) and saved as tokenizer.json; the training text is
 //    encoded through @huggingface/tokenizers, exactly as any user of the folder will encode it.
 // 2. A network of the chosen architecture (net.ts) is initialised from the seed and trained with
 //    AdamW, warmup + cosine decay and gradient clipping (optim.ts) on batches drawn from the mix.
@@ -16,10 +16,10 @@
 
 import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../../errors.ts';
-import { VERSION } from '../../version.ts';
-import { loadTokenizer, type TextTokenizer } from '../tokenizer.ts';
-import { tokenizerConfigJson, tokenizerJson, trainBpe } from '../bpe/train.ts';
+import { ConfigError } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import { loadTokenizer, type TextTokenizer } from '../model/tokenizer.ts';
+import { tokenizerConfigJson, tokenizerJson, trainBpe } from './bpe.ts';
 import { BatchSampler, mixTexts, tileStream, tokenizerWeights, type LanguageText, type Stream } from './data.ts';
 import { scoreIds, type TextScore } from './evaluate.ts';
 import { mixHash, type Mix } from './mix.ts';

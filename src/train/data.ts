@@ -9,11 +9,11 @@
 // drawn with probability equal to its share. Batch `step` depends only on (seed, step), so a
 // resumed run draws exactly the batches an uninterrupted one would.
 
-import { udhrCorpus } from '../../data/udhr.ts';
-import { joinUnits, unitsById } from '../../data/corpus.ts';
-import { splitUnits, UDHR_UNIT_IDS } from '../../data/splits.ts';
-import { DataError } from '../../errors.ts';
-import { deriveSeed, Rng } from '../../util/rng.ts';
+import { udhrCorpus } from '../data/udhr.ts';
+import { joinUnits, unitsById } from '../data/corpus.ts';
+import { splitUnits, UDHR_UNIT_IDS } from '../data/splits.ts';
+import { DataError } from '../errors.ts';
+import { deriveSeed, Rng } from '../util/rng.ts';
 import type { Mix } from './mix.ts';
 
 export interface LanguageText {
