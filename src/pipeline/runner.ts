@@ -6,6 +6,8 @@
 // experiments still run. Results are stored per attempt in one transaction, so a killed orchestrator
 // loses at most the replicates in flight and a rerun continues from there; Slurm jobs outlive a killed
 // orchestrator, and the next run adopts them (their job ids are in the store) or takes their results.
+// Each experiment's decision (wait, keep, hold, block, pend, reuse, run) is a pure function of the plan
+// and the states so far (decide.ts); this file applies it and does the effects.
 // Reference: DVC's reproduce loop (skip dependents of failures), Snakemake's retries, DESIGN.md §6.
 
 import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { canonicalJson, contentHash, hashFile, sha256 } from './hash.ts';
 import { defaultConsistency, keyMetricsOf, type ConsistencyResult, type KindRegistry, type MetricInput, type ResolvedModel } from './kind.ts';
 import { planPipeline, type FingerprintInputs, type Plan, type PlanEntry, type Selection, type StoredResults } from './plan.ts';
 import { collectProvenance } from './provenance.ts';
+import { decideExperiment, isSettled } from './decide.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
 import { Store, ensureRunDir, isProcessAlive, type AttemptRow, type AttemptStatus, type ExperimentStatus } from './store.ts';
 
@@ -280,70 +283,55 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       emit({ type: 'experiment', id: e.id, status, reason });
     };
 
-    /** Decides an experiment whose dependencies are settled: returns it to run, or settles it now. */
-    const decide = (id: string): Active | null => {
+    /** Applies the decision (decide.ts) for an experiment whose dependencies are settled: returns it to run, or settles it now. */
+    const decide = (id: string): Active | 'wait' | null => {
       const e = byId.get(id)!;
       const entry = plan.entries.get(id)!;
-      if (!entry.selected) {
-        // Not selected (--only/--from): its stored state stands if it is for the current inputs.
-        const prev = store.experiment(id);
-        if (entry.upToDate) {
-          // Scored as when selected (below), so that a stored state without a consistency record (an
+      const prev = store.experiment(id);
+      const d = decideExperiment({ experiment: e, entry, states: state, stored: prev, stopReason });
+      switch (d.action) {
+        case 'wait':
+          return 'wait';
+        case 'keep': {
+          // Scored as when selected (reuse), so that a stored state without a consistency record (an
           // import scored where no pipeline was known, or none at all) gets its kind's verdict, and
           // dependents see the same status either way. Rewritten only when the verdict changed.
           const fp = entry.fingerprint!;
           const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates);
           const same = prev !== null && prev.fingerprint === fp && prev.status === sc.status && prev.reason === sc.reason && prev.complete === sc.complete && JSON.stringify(prev.consistency) === JSON.stringify(sc.consistency);
           if (!same) {
-            const src = entry.resultSource === 'import' ? 'import' : 'cache';
-            setState(e, entry, sc.status, sc.reason, { source: src, complete: sc.complete, consistency: sc.consistency, sourceRun: [...store.passingAttempts(id, fp).values()][0]?.runId ?? null });
+            setState(e, entry, sc.status, sc.reason, { source: d.source, complete: sc.complete, consistency: sc.consistency, sourceRun: [...store.passingAttempts(id, fp).values()][0]?.runId ?? null });
           }
           state.set(id, { status: sc.status, reason: sc.reason });
           return null;
         }
-        const passed = prev?.status === 'passed' && prev.fingerprint === entry.fingerprint;
-        if (!prev || prev.fingerprint !== entry.fingerprint) setState(e, entry, 'pending', 'not selected by --only/--from');
-        state.set(id, { status: passed ? 'passed' : 'pending', reason: passed ? null : 'not selected by --only/--from' });
-        return null;
-      }
-      if (entry.blocked) {
-        setState(e, entry, 'blocked', entry.blocked);
-        summary.blocked.push(id);
-        emit({ type: 'blocked', id, reason: entry.blocked });
-        return null;
-      }
-      const badDep = e.dependsOn.map((d) => [d, state.get(d)] as const).find(([, s]) => s?.status !== 'passed');
-      if (badDep) {
-        const [d, s] = badDep;
-        const reason = s?.status === 'blocked' && s.reason ? s.reason : `needs ${d}, which ${s?.status === 'failed' ? 'failed' : s?.status === 'interrupted' ? 'was interrupted' : `is ${s?.status ?? 'pending'}`}${s?.reason ? ` (${s.reason})` : ''}`;
-        if (stopReason && s?.status !== 'failed' && s?.status !== 'blocked') {
-          setState(e, entry, 'pending', stopReason);
-          summary.pending.push(id);
-        } else {
-          setState(e, entry, 'blocked', reason);
+        case 'hold':
+          if (d.record) setState(e, entry, 'pending', d.reason);
+          state.set(id, { status: d.status, reason: d.reason });
+          return null;
+        case 'block':
+          setState(e, entry, 'blocked', d.reason);
           summary.blocked.push(id);
-          emit({ type: 'blocked', id, reason });
+          emit({ type: 'blocked', id, reason: d.reason });
+          return null;
+        case 'pend':
+          setState(e, entry, 'pending', d.reason);
+          summary.pending.push(id);
+          return null;
+        case 'reuse': {
+          const fp = entry.fingerprint!;
+          const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates);
+          const firstRun = [...store.passingAttempts(id, fp).values()][0]?.runId ?? null;
+          setState(e, entry, sc.status, sc.reason, { source: d.source, complete: sc.complete, consistency: sc.consistency, sourceRun: firstRun });
+          (sc.status === 'passed' ? summary.passed : summary.failed).push(id);
+          summary.reused.push(id);
+          emit({ type: 'skip', id, status: sc.status, reason: sc.reason, source: d.source, note: entry.importNote });
+          return null;
         }
-        return null;
+        case 'run':
+          // The replicates that are missing (or all, when forced), started as slots free up.
+          return { e, entry, fp: entry.fingerprint!, order: plan.order.indexOf(id), index: 0, queue: d.replicates.map((k) => ({ k, attempt: 1 })), inFlight: 0, started: false, stop: false, failure: null, interrupted: null };
       }
-      if (stopReason && !entry.upToDate) {
-        setState(e, entry, 'pending', stopReason);
-        summary.pending.push(id);
-        return null;
-      }
-      const fp = entry.fingerprint!;
-      if (entry.upToDate) {
-        const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates);
-        const src = entry.resultSource === 'import' ? 'import' : 'cache';
-        const firstRun = [...store.passingAttempts(id, fp).values()][0]?.runId ?? null;
-        setState(e, entry, sc.status, sc.reason, { source: src, complete: sc.complete, consistency: sc.consistency, sourceRun: firstRun });
-        (sc.status === 'passed' ? summary.passed : summary.failed).push(id);
-        summary.reused.push(id);
-        emit({ type: 'skip', id, status: sc.status, reason: sc.reason, source: src, note: entry.importNote });
-        return null;
-      }
-      // The replicates that are missing (or all, when forced), started as slots free up.
-      return { e, entry, fp, order: plan.order.indexOf(id), index: 0, queue: entry.toRun.map((k) => ({ k, attempt: 1 })), inFlight: 0, started: false, stop: false, failure: null, interrupted: null };
     };
 
     /** Settles an experiment once its last replicate in flight has ended. */
@@ -370,7 +358,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     const waiting = [...plan.order];
     const active: Active[] = [];
     const inFlight = new Set<Promise<void>>();
-    const settled = (d: string) => state.has(d) && state.get(d)!.status !== 'running';
+    const settled = (d: string) => isSettled(state.get(d));
     for (;;) {
       // Settle the experiments with nothing left to run or wait for (first: a failure must set
       // --fail-fast's stop before anything else starts).
@@ -386,13 +374,12 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       }
       if (!interrupted) {
         for (let i = 0; i < waiting.length; ) {
-          const id = waiting[i];
-          if (!byId.get(id)!.dependsOn.every(settled)) {
+          const a = decide(waiting[i]);
+          if (a === 'wait') {
             i++;
             continue;
           }
           waiting.splice(i, 1);
-          const a = decide(id);
           if (a) active.push(a);
         }
       }
