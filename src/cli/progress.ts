@@ -81,14 +81,20 @@ export class RunProgress {
         break;
       }
       case 'progress':
-        if (this.bar) this.bar.update(e.done, { ...this.payload(e.label) }), this.bar.setTotal(Math.max(1, e.total));
+        if (this.bar) {
+          this.bar.update(e.done, { ...this.payload(e.label) });
+          this.bar.setTotal(Math.max(1, e.total));
+        }
         else if (Date.now() - this.lastPlainProgress > 5000 || e.done === e.total) {
           this.lastPlainProgress = Date.now();
           this.line(`      ${e.id} r${e.replicate} ${e.label} ${e.done}/${e.total}, ${formatDuration(Date.now() - this.started)} elapsed`);
         }
         break;
       case 'end': {
-        if (this.ticker) clearInterval(this.ticker), (this.ticker = null);
+        if (this.ticker) {
+          clearInterval(this.ticker);
+          this.ticker = null;
+        }
         // This replicate's share of the estimate is spent, whatever it really took.
         const rem = this.remaining.get(e.id);
         if (rem !== undefined) this.remaining.set(e.id, Math.max(0, rem - (this.current?.expectedMs ?? 0)));

@@ -126,7 +126,10 @@ export function jackknifeAcceleration(jackknife: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < jackknife.length; i++) {
     const v = jackknife[i];
-    if (Number.isFinite(v)) (s += v), n++;
+    if (Number.isFinite(v)) {
+      s += v;
+      n++;
+    }
   }
   if (n < 2) return 0;
   const m = s / n;

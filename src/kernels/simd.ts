@@ -68,7 +68,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   const av = [26, 27, 28, 29]; // splat(f64(A[i+r, k]))
   const code: number[] = [];
   const emit = (...parts: (number | number[])[]) => {
-    for (const x of parts) typeof x === 'number' ? code.push(x) : code.push(...x);
+    for (const x of parts) code.push(...(typeof x === 'number' ? [x] : x));
   };
   const get = (x: number) => [OP.get, ...uleb(x)];
   const set = (x: number) => [OP.set, ...uleb(x)];

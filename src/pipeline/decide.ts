@@ -58,7 +58,12 @@ export function decideExperiment(x: DecideInput): Decision {
     if (entry.upToDate) return { action: 'keep', source };
     const current = stored !== null && stored.fingerprint === entry.fingerprint;
     const passed = current && stored.status === 'passed';
-    return { action: 'hold', status: passed ? 'passed' : 'pending', reason: passed ? null : NOT_SELECTED, record: !current };
+    return {
+      action: 'hold',
+      status: passed ? 'passed' : 'pending',
+      reason: passed ? null : NOT_SELECTED,
+      record: !current,
+    };
   }
   if (entry.blocked) return { action: 'block', reason: entry.blocked };
   const bad = e.dependsOn.map((d) => [d, states.get(d)!] as const).find(([, s]) => s.status !== 'passed');

@@ -109,6 +109,7 @@ export interface ConsistencyResult {
 /** A research-question rule written in code (the YAML rule language covers most needs). */
 export type QuestionRuleFn = (src: import('./rules.ts').EvidenceSource, params: Readonly<Record<string, unknown>>) => { status: import('./rules.ts').QuestionStatus; evidence: string };
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds kinds of any params type
 export interface Kind<P = any> {
   name: string;
   description?: string;

@@ -127,7 +127,10 @@ test('BCa on a right-skewed statistic (mean of 15 exponentials) moves the interv
   const m = mean(units);
   let s2 = 0;
   let s3 = 0;
-  for (const x of units) (s2 += (x - m) ** 2), (s3 += (x - m) ** 3);
+  for (const x of units) {
+    s2 += (x - m) ** 2;
+    s3 += (x - m) ** 3;
+  }
   assert.ok(Math.abs(bca.acceleration! - s3 / (6 * s2 ** 1.5)) < 1e-12, `${bca.acceleration} vs ${s3 / (6 * s2 ** 1.5)}`);
 });
 

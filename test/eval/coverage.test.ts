@@ -19,7 +19,10 @@ interface Unit {
 const dBpb = (us: readonly Unit[]): number => {
   let nll = 0;
   let bytes = 0;
-  for (const u of us) (nll += u.dNll), (bytes += u.bytes);
+  for (const u of us) {
+    nll += u.dNll;
+    bytes += u.bytes;
+  }
   return nll / (bytes * Math.LN2);
 };
 

@@ -74,7 +74,7 @@ export function rawSafetensors(
   entries: RawEntry[],
   opts: { header?: (h: Record<string, unknown>) => Record<string, unknown> | string; lengthField?: bigint; truncate?: number; trailing?: number } = {},
 ): void {
-  let h: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  const h: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let off = 0;
   for (const e of entries) {
     h[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + e.bytes.length] };

@@ -205,6 +205,7 @@ test('progress: plain lines with elapsed time and ETA when not a terminal; a liv
   assert.match(plain.text, /\[1\/2\] E-1 r0 started, expected 1m00s, ETA (2m00s|1m59s); log \/r\/logs\/E-1\.r0\.log\n/);
   assert.match(plain.text, /E-1 r0 languages 3\/3, \d+ms elapsed\n/);
   assert.match(plain.text, /E-1 r0 passed in 1m01s\n/);
+  // eslint-disable-next-line no-control-regex -- the ESC of a terminal escape is what is looked for
   assert.doesNotMatch(plain.text, /\x1b\[/); // no terminal escapes in logs
 
   const tty = new Capture(true);

@@ -103,8 +103,14 @@ function phaseDRows(o: { ratio: number; lo: number; hi: number; rho: number }): 
   const rows: Row[] = [];
   for (const [experiment, model] of [['D-001', 'opt'], ['D-002', 'pythia']]) {
     const r = (metric: string, value: number, language?: string) => rows.push({ experiment, metric, value, model, replicate: 0, ...(language ? { language } : {}) });
-    for (const [i, l] of GROUPS.low.entries()) r('delta_bpb', 0.003 + 0.0001 * i, l), r('bpb', 2.5, l);
-    for (const [i, l] of GROUPS.high.entries()) r('delta_bpb', 0.003 + 0.0001 * i, l), r('bpb', 1.5, l);
+    for (const [i, l] of GROUPS.low.entries()) {
+      r('delta_bpb', 0.003 + 0.0001 * i, l);
+      r('bpb', 2.5, l);
+    }
+    for (const [i, l] of GROUPS.high.entries()) {
+      r('delta_bpb', 0.003 + 0.0001 * i, l);
+      r('bpb', 1.5, l);
+    }
     r('ratio_dbpb', o.ratio);
     r('ratio_dbpb_lo', o.lo);
     r('ratio_dbpb_hi', o.hi);
