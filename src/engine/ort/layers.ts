@@ -28,6 +28,16 @@ export interface BodyCtx {
   readonly mask: (window?: number) => string;
   /** Use onnxruntime's fused attention kernels (com.microsoft) where they apply. */
   readonly fused: boolean;
+  /**
+   * Called with the hidden state [T, C] entering each block; what it returns enters the block instead
+   * (block-range graphs replace it with a graph input, or declare it an output). Default: unchanged.
+   */
+  readonly enter?: (layer: number, x: string) => string;
+}
+
+/** The hidden state entering block `layer`, through the context's `enter` hook when it has one. */
+export function enterBlock(ctx: BodyCtx, layer: number, x: string): string {
+  return ctx.enter ? ctx.enter(layer, x) : x;
 }
 
 /** Positions and the causal mask from the input's first dimension (T is dynamic). */
