@@ -218,3 +218,64 @@ function blockKey(m: Model, fp: Model, l: number): string {
   for (const s of weightSpec(m.config)) if (s.layer === l && m.weights.get(s.name) !== fp.weights.get(s.name)) return 'q';
   return 'fp';
 }
+
+// ---------------------------------------------------------------- calibration statistics
+
+/** Output name of Σ_t x_tj² over a window for the linear `name`'s input. */
+const sumSqName = (i: number): string => `sumsq_${i}`;
+
+/**
+ * token ids [1, T] → for each linear in `names` (weight names), Σ_t x_tj² of its input over the
+ * window ([in], float32; linears reading the same value share one reduction).
+ */
+export function buildLinearSumSq(model: Model, names: readonly string[], fused = true): EncodedGraph {
+  const cfg = model.config;
+  const b = new GraphBuilder(`${cfg.arch}_sumsq`, 'inputs');
+  const ids = b.input(BODY_INPUT, DataType.INT64, [1, 'T']);
+  const table = weightSpec(cfg).find((s) => s.kind === 'embedding')!.name;
+  const x = b.node('Gather', [b.weight(weight(model, table), table), b.node('Reshape', [ids, b.i64([-1])])]);
+  const index = new Map(names.map((n, i) => [n, i]));
+  const reduced = new Map<string, string>();
+  const seen = new Set<string>();
+  const onLinearInput = (name: string, input: string) => {
+    const i = index.get(name);
+    if (i === undefined) return;
+    let r = reduced.get(input);
+    if (!r) reduced.set(input, (r = b.node('ReduceSum', [b.node('Mul', [input, input]), b.i64([0])], { keepdims: { i: 0 } })));
+    b.output(r, sumSqName(i), DataType.FLOAT, ['I']);
+    seen.add(name);
+  };
+  const ctx = { ...context(b, model, x, fused, undefined), onLinearInput };
+  archBody(ctx, x);
+  const missing = names.filter((n) => !seen.has(n));
+  if (missing.length) throw new Error(`ort calibration: the ${cfg.arch} graph has no linear ${missing[0]}`);
+  return b.encode({ prune: true });
+}
+
+/**
+ * diag(XᵀX) of every linear in `names` over the windows, run through onnxruntime: one forward per
+ * window (float32 sums over its rows), accumulated across windows in float64.
+ * Rejects with OrtUnavailableError when onnxruntime cannot load.
+ */
+export async function ortLinearSumSq(model: Model, windows: readonly Int32Array[], names: readonly string[], threads?: number): Promise<Map<string, Float64Array>> {
+  const ort = await loadOrt();
+  const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
+  const s = await createSession(ort, buildLinearSumSq(model, names), n);
+  const out = new Map<string, Float64Array>();
+  const fetch = names.map((_, i) => sumSqName(i));
+  try {
+    for (const ids of windows) {
+      const ids64 = BigInt64Array.from(ids, (v) => BigInt(v));
+      const r = await s.session.run({ ...s.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, ids.length]) }, fetch);
+      names.forEach((name, i) => {
+        const v = r[fetch[i]].data as Float32Array;
+        let acc = out.get(name);
+        if (!acc) out.set(name, (acc = new Float64Array(v.length)));
+        for (let j = 0; j < v.length; j++) acc[j] += v[j];
+      });
+    }
+  } finally {
+    await s.session.release();
+  }
+  return out;
+}

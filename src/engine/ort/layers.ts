@@ -33,6 +33,8 @@ export interface BodyCtx {
    * (block-range graphs replace it with a graph input, or declare it an output). Default: unchanged.
    */
   readonly enter?: (layer: number, x: string) => string;
+  /** Called with each linear layer's weight name and its input [T, in] (calibration graphs tap it). */
+  readonly onLinearInput?: (name: string, x: string) => void;
 }
 
 /** The hidden state entering block `layer`, through the context's `enter` hook when it has one. */
@@ -77,6 +79,7 @@ export function linear(ctx: BodyCtx, x: string, prefix: string): string {
   const name = `${prefix}.weight`;
   const spec = ctx.specs.get(name);
   if (!spec?.layout) throw new Error(`ort graph: ${name} is not a 2-D matmul weight`);
+  ctx.onLinearInput?.(name, x);
   const inputs = [x, w(ctx, name)];
   if (ctx.model.weights.has(`${prefix}.bias`)) inputs.push(w(ctx, `${prefix}.bias`));
   // [in, out] (GPT-2 Conv1D) is used as stored; [out, in] (nn.Linear) is used transposed.
