@@ -8,6 +8,8 @@
 // Usage: quantise every block once (quantizeModel with the default scope) into `q`; then for each
 // plan of `layerPlans(L, mode)` build `layerEngine(fp, q, plan.quantised, cache)` and score it with the
 // evaluation code like any Engine. One cache shared by all plans of a model is what saves the work.
+// `layerSweep` (what C-001 uses) does the same on either engine without holding every window's
+// states: each window's states are computed once and every plan is scored from them at once.
 
 import { createHash } from 'node:crypto';
 import type { Engine, ScoreRequest, ScoreResult } from '../engine/types.ts';
@@ -146,7 +148,7 @@ export function referenceBlockRunner(fp: Model): BlockRunner {
 export interface SweepOptions {
   /** 'ort', 'reference', or 'auto' (ort when onnxruntime loads). */
   readonly engine: 'ort' | 'reference' | 'auto';
-  /** The ort graphs' layout (blocks.ts); default 'range'. */
+  /** The ort graphs' layout (blocks.ts); default 'split'. */
   readonly layout?: BlockLayout;
   readonly threads?: number;
 }

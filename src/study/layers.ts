@@ -9,7 +9,7 @@
 // (paired bootstrap interval of their difference above 0).
 // Every block is quantised once; the variant "only block l quantised" starts from the full-precision
 // state entering block l, computed once per window for all variants (quant/layers.ts layerSweep;
-// on onnxruntime, one graph per first block). The full-precision results are computed once and
+// on onnxruntime, a chain of one-block graphs). The full-precision results are computed once and
 // reused for every block (a reference cache shared by the variants).
 // Reference: DESIGN.md §7 (C-001); metric names in ./metrics.ts (layerMetric, LAYER_SENSITIVITY_METRICS).
 

@@ -2,8 +2,9 @@
 // state entering every block, and graphs that start from such a state at block `from` and run to
 // block `to` (or through the final norm when `to` is the last block). Built from the same
 // architecture code as the whole body (arch/*.ts) through BodyCtx.enter, with everything before
-// `from` pruned. A runner scores a variant whose first changed block is `from` with either one
-// graph for blocks from..L−1 ('range') or a chain of one-block graphs ('split').
+// `from` pruned. A runner scores a variant whose first changed block is `from` with a chain of
+// one-block graphs ('split', the default) or one graph for blocks from..L−1 ('range').
+// Also the calibration graph: each linear's Σ_t x_tj² over a window (ortLinearSumSq).
 // Reference: src/quant/layers.ts (the sweep that uses the runner); build.ts (the whole body).
 
 import { availableParallelism } from 'node:os';
@@ -98,7 +99,10 @@ export type BlockLayout = 'range' | 'split';
 
 export interface BlockRunnerOptions {
   readonly threads?: number;
-  /** 'range': one graph per first block (blocks from..L−1); 'split': one graph per block, chained. */
+  /**
+   * 'split' (default): one graph per block and weight source, chained — measured the faster (README
+   * Performance: fewer, smaller sessions to create); 'range': one graph per first block (from..L−1).
+   */
   readonly layout?: BlockLayout;
   /** Rows of the output matrix per head run (default 256). */
   readonly headRows?: number;
@@ -123,7 +127,7 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
   const ort = await loadOrt();
   const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
   const headRows = Math.max(1, Math.floor(opts.headRows ?? 256));
-  const layout = opts.layout ?? 'range';
+  const layout = opts.layout ?? 'split';
   const cfg = fp.config;
   const L = cfg.numLayers;
   const V = cfg.vocabSize;
