@@ -6,7 +6,7 @@
 // Prints CPU seconds (user + system of this process) and wall seconds for each, and the largest
 // NLL difference of the sweeps against the copies. The full-precision reference pass, which all
 // three share, is not included. Usage:
-//   node --import tsx bench/layers.ts [--windows 4] [--tokens 256] [--threads 1] [--bits 4]
+//   node --import tsx bench/layers.ts [--windows 4] [--tokens 256] [--threads 1] [--bits 4] [--model DIR]
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,9 +31,10 @@ const threads = opt('threads', 1);
 const bits = opt('bits', 4);
 
 mkdirSync('bench/.cache', { recursive: true });
-const fp = loadModel(ensureCheckpoint(join('bench/.cache', 'gpt2-small-random')));
+const dirArg = args.indexOf('--model');
+const fp = loadModel(dirArg >= 0 ? args[dirArg + 1] : ensureCheckpoint(join('bench/.cache', 'gpt2-small-random')));
 const rng = new Rng(5);
-const ids = Array.from({ length: windows }, () => Int32Array.from({ length: tokens }, () => rng.int(GPT2_SMALL.vocab)));
+const ids = Array.from({ length: windows }, () => Int32Array.from({ length: tokens }, () => rng.int(Math.min(GPT2_SMALL.vocab, fp.config.vocabSize))));
 const spec = { bits, scheme: 'sym' as const, groupSize: 128 };
 const L = fp.config.numLayers;
 
@@ -47,7 +48,7 @@ async function timed<T>(name: string, f: () => Promise<T>): Promise<{ value: T; 
   return r;
 }
 
-console.log(`GPT-2-small shape, ${L} blocks, ${windows} windows × ${tokens} tokens, ${threads} thread(s), ${bits}-bit RTN; load ${loadavg()[0].toFixed(1)}`);
+console.log(`${fp.config.arch} ${fp.config.hiddenSize} wide, ${L} blocks, ${windows} windows × ${tokens} tokens, ${threads} thread(s), ${bits}-bit RTN; load ${loadavg()[0].toFixed(1)}`);
 const copies = await timed('copies', async () => {
   const out: ScoreResult[][] = [];
   for (let l = 0; l < L; l++) {
