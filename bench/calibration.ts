@@ -26,14 +26,18 @@ mkdirSync('bench/.cache', { recursive: true });
 const model = loadModel(ensureCheckpoint(join('bench/.cache', 'gpt2-small-random')));
 const rng = new Rng(3);
 const seqs = [Array.from({ length: tokens }, () => rng.int(GPT2_SMALL.vocab))];
-console.log(`GPT-2-small shape, ${tokens} tokens in windows of ${context}, ${threads} thread(s); load ${loadavg()[0].toFixed(1)}`);
+console.log(
+  `GPT-2-small shape, ${tokens} tokens in windows of ${context}, ${threads} thread(s); load ${loadavg()[0].toFixed(1)}`,
+);
 
 async function timed(name: string, f: () => Promise<ActivationStats>): Promise<ActivationStats> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const s = await f();
   const c = process.cpuUsage(c0);
-  console.log(`${name.padEnd(10)} cpu ${((c.user + c.system) / 1e6).toFixed(1)} s  wall ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `${name.padEnd(10)} cpu ${((c.user + c.system) / 1e6).toFixed(1)} s  wall ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   return s;
 }
 const fast = await timed('ort', () => collectActivationStatsFast(model, seqs, { context, engine: 'ort', threads }));

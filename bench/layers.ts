@@ -34,7 +34,9 @@ mkdirSync('bench/.cache', { recursive: true });
 const dirArg = args.indexOf('--model');
 const fp = loadModel(dirArg >= 0 ? args[dirArg + 1] : ensureCheckpoint(join('bench/.cache', 'gpt2-small-random')));
 const rng = new Rng(5);
-const ids = Array.from({ length: windows }, () => Int32Array.from({ length: tokens }, () => rng.int(Math.min(GPT2_SMALL.vocab, fp.config.vocabSize))));
+const ids = Array.from({ length: windows }, () =>
+  Int32Array.from({ length: tokens }, () => rng.int(Math.min(GPT2_SMALL.vocab, fp.config.vocabSize))),
+);
 const spec = { bits, scheme: 'sym' as const, groupSize: 128 };
 const L = fp.config.numLayers;
 
@@ -48,7 +50,9 @@ async function timed<T>(name: string, f: () => Promise<T>): Promise<{ value: T; 
   return r;
 }
 
-console.log(`${fp.config.arch} ${fp.config.hiddenSize} wide, ${L} blocks, ${windows} windows × ${tokens} tokens, ${threads} thread(s), ${bits}-bit RTN; load ${loadavg()[0].toFixed(1)}`);
+console.log(
+  `${fp.config.arch} ${fp.config.hiddenSize} wide, ${L} blocks, ${windows} windows × ${tokens} tokens, ${threads} thread(s), ${bits}-bit RTN; load ${loadavg()[0].toFixed(1)}`,
+);
 const copies = await timed('copies', async () => {
   const out: ScoreResult[][] = [];
   for (let l = 0; l < L; l++) {
@@ -73,11 +77,14 @@ for (const layout of ['range', 'split'] as const) {
     return out;
   });
   let d = 0;
-  for (let l = 0; l < L; l++) for (let k = 0; k < windows; k++) {
-    const a = r.value[l][k].nll;
-    const b = copies.value[l][k].nll;
-    for (let t = 0; t < a.length; t++) d = Math.max(d, Math.abs(a[t] - b[t]));
-  }
-  console.log(`${layout.padEnd(8)} max |ΔNLL| vs copies ${d.toExponential(2)}; cpu ×${(copies.cpu / r.cpu).toFixed(2)} less`);
+  for (let l = 0; l < L; l++)
+    for (let k = 0; k < windows; k++) {
+      const a = r.value[l][k].nll;
+      const b = copies.value[l][k].nll;
+      for (let t = 0; t < a.length; t++) d = Math.max(d, Math.abs(a[t] - b[t]));
+    }
+  console.log(
+    `${layout.padEnd(8)} max |ΔNLL| vs copies ${d.toExponential(2)}; cpu ×${(copies.cpu / r.cpu).toFixed(2)} less`,
+  );
 }
 console.log(`load at the end ${loadavg()[0].toFixed(1)}`);

@@ -54,7 +54,11 @@ export function calibrationWindows(sequences: readonly (readonly number[] | Int3
 }
 
 /** The calibration windows and their token count, after checking the options. */
-function prepare(model: Model, sequences: readonly (readonly number[] | Int32Array)[], opts: CalibrationOptions): { windows: Int32Array[]; tokens: number } {
+function prepare(
+  model: Model,
+  sequences: readonly (readonly number[] | Int32Array)[],
+  opts: CalibrationOptions,
+): { windows: Int32Array[]; tokens: number } {
   const maxPos = model.config.maxPositions ?? 512;
   const context = opts.context ?? Math.min(512, maxPos);
   if (!Number.isInteger(context) || context < 1 || context > maxPos) {

@@ -170,7 +170,12 @@ export interface LayerSweep {
  * `q` holds the quantised blocks (e.g. every block quantised once); a plan's model is `fp` with its
  * blocks taken from `q`. Logits and log-probabilities are not offered (the scan needs neither).
  */
-export async function layerSweep(fp: Model, q: Model, plans: readonly LayerPlan[], opts: SweepOptions): Promise<LayerSweep> {
+export async function layerSweep(
+  fp: Model,
+  q: Model,
+  plans: readonly LayerPlan[],
+  opts: SweepOptions,
+): Promise<LayerSweep> {
   let runner: BlockRunner = referenceBlockRunner(fp);
   let name: Engine['name'] = 'reference';
   if (opts.engine !== 'reference') {

@@ -44,7 +44,8 @@ export async function calibrationStats(ctx: Pick<KindContext<unknown>, 'cacheDir
   }
   const seqs = calibrationSequences(t.corpus, langs, t.calibration, m.tokenizer, m.bos);
   // On the engine the experiment scores with (onnxruntime's graph, or the reference forward).
-  const stats = await collectActivationStatsFast(m.model, seqs, { maxTokens, context: m.window.context, engine: m.engine.name });
+  const engine = m.engine.name;
+  const stats = await collectActivationStatsFast(m.model, seqs, { maxTokens, context: m.window.context, engine });
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(statsToJSON(stats)));

@@ -9,7 +9,17 @@ import { collectActivationStats, collectActivationStatsFast } from '../../src/qu
 import { Rng } from '../../src/util/rng.ts';
 import { GOLDEN } from '../helpers/cli.ts';
 
-for (const name of ['gpt2-a', 'llama-a', 'opt-a', 'gpt_neox-a', 'bloom-a', 'xglm-a', 'gemma-a', 'qwen2-a', 'mistral-a']) {
+for (const name of [
+  'gpt2-a',
+  'llama-a',
+  'opt-a',
+  'gpt_neox-a',
+  'bloom-a',
+  'xglm-a',
+  'gemma-a',
+  'qwen2-a',
+  'mistral-a',
+]) {
   test(`${name}: ort calibration statistics equal the reference forward's`, async () => {
     const model = loadModel(join(GOLDEN, 'models', name));
     const rng = new Rng(11);

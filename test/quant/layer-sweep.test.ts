@@ -65,15 +65,25 @@ const TEXTS: Record<string, string[]> = {
     'Alle Menschen sind frei und gleich an Würde und Rechten geboren. Sie sind mit Vernunft und Gewissen begabt.',
     'Jeder hat das Recht auf Leben, Freiheit und Sicherheit der Person.',
   ],
-  fin: ['Kaikki ihmiset syntyvät vapaina ja tasavertaisina arvoltaan ja oikeuksiltaan.', 'Jokaisella on oikeus elämään, vapauteen ja henkilökohtaiseen turvallisuuteen.'],
+  fin: [
+    'Kaikki ihmiset syntyvät vapaina ja tasavertaisina arvoltaan ja oikeuksiltaan.',
+    'Jokaisella on oikeus elämään, vapauteen ja henkilökohtaiseen turvallisuuteen.',
+  ],
 };
 
-async function sweepAgainstCopies(mode: LayerMode, engine: 'ort' | 'reference', layout: 'range' | 'split'): Promise<void> {
+async function sweepAgainstCopies(
+  mode: LayerMode,
+  engine: 'ort' | 'reference',
+  layout: 'range' | 'split',
+): Promise<void> {
   const dir = join(import.meta.dirname, '../../models/gpt2-mini');
   const fp = loadModel(dir);
   const tok = await loadTokenizer(dir);
   const texts = new Map<string, UnitText[]>(
-    Object.entries(TEXTS).map(([lang, xs]) => [lang, xs.map((text, i) => ({ id: `${lang}${i}`, text, ids: Int32Array.from(tok.encode(text)) }))]),
+    Object.entries(TEXTS).map(([lang, xs]) => [
+      lang,
+      xs.map((text, i) => ({ id: `${lang}${i}`, text, ids: Int32Array.from(tok.encode(text)) })),
+    ]),
   );
   // A short context and a stride: every unit spans several windows, each its own forward.
   const window = { context: 16, stride: 8 };
@@ -92,8 +102,20 @@ async function sweepAgainstCopies(mode: LayerMode, engine: 'ort' | 'reference', 
       for (const [n, t] of copy.weights) assert.deepEqual(mixed.weights.get(n)!.data, t.data, n);
       const qe = await engineFor(copy, engine, () => {});
       try {
-        const old = degradations(await compareUnits({ reference: ref, treated: qe, texts, window, kl: false, cache, modelKey: 'fp' }));
-        const neu = degradations(await compareUnits({ reference: ref, treated: sweep.engines[i], texts, window, kl: false, cache, modelKey: 'fp' }));
+        const old = degradations(
+          await compareUnits({ reference: ref, treated: qe, texts, window, kl: false, cache, modelKey: 'fp' }),
+        );
+        const neu = degradations(
+          await compareUnits({
+            reference: ref,
+            treated: sweep.engines[i],
+            texts,
+            window,
+            kl: false,
+            cache,
+            modelKey: 'fp',
+          }),
+        );
         let moved = 0;
         for (const [lang, d] of old) {
           const diff = Math.abs(neu.get(lang)!.deltaBpb - d.deltaBpb);
@@ -116,7 +138,10 @@ async function sweepAgainstCopies(mode: LayerMode, engine: 'ort' | 'reference', 
   }
 }
 
-test('gpt2-mini: the sweep (ort, one graph per first block) equals a quantised copy per block', () => sweepAgainstCopies('one', 'ort', 'range'));
-test('gpt2-mini: the sweep (ort, one graph per block, chained) equals a quantised copy per block', () => sweepAgainstCopies('one', 'ort', 'split'));
+test('gpt2-mini: the sweep (ort, one graph per first block) equals a quantised copy per block', () =>
+  sweepAgainstCopies('one', 'ort', 'range'));
+test('gpt2-mini: the sweep (ort, one graph per block, chained) equals a quantised copy per block', () =>
+  sweepAgainstCopies('one', 'ort', 'split'));
 test('gpt2-mini: all blocks but one, ort', () => sweepAgainstCopies('all-but-one', 'ort', 'range'));
-test('gpt2-mini: the sweep on the reference engine equals a quantised copy per block', () => sweepAgainstCopies('one', 'reference', 'range'));
+test('gpt2-mini: the sweep on the reference engine equals a quantised copy per block', () =>
+  sweepAgainstCopies('one', 'reference', 'range'));

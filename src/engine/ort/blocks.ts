@@ -178,17 +178,26 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
   return {
     async states(ids) {
       const T = ids.length;
-      if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+      if (T < 2)
+        throw new DataError(
+          `a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`,
+        );
       if (cfg.maxPositions !== null && cfg.positions === 'learned' && T > cfg.maxPositions) {
-        throw new DataError(`a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`);
+        throw new DataError(
+          `a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`,
+        );
       }
       const ids64 = new BigInt64Array(T);
       for (let t = 0; t < T; t++) {
-        if (!(ids[t] >= 0 && ids[t] < V)) throw new DataError(`token id ${ids[t]} at position ${t} is outside the vocabulary (0..${V - 1})`);
+        if (!(ids[t] >= 0 && ids[t] < V))
+          throw new DataError(`token id ${ids[t]} at position ${t} is outside the vocabulary (0..${V - 1})`);
         ids64[t] = BigInt(ids[t]);
       }
       const names = Array.from({ length: L }, (_, l) => stateName(l));
-      const out = await states.session.run({ ...states.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, T]) }, names);
+      const out = await states.session.run(
+        { ...states.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, T]) },
+        names,
+      );
       return names.map((n) => out[n].data as Float32Array);
     },
     async finish(key, model, from, state, ids) {
@@ -219,7 +228,8 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
 
 /** 'fp' when block `l` of `m` holds exactly `fp`'s tensors, otherwise 'q' (the sweep's one other source). */
 function blockKey(m: Model, fp: Model, l: number): string {
-  for (const s of weightSpec(m.config)) if (s.layer === l && m.weights.get(s.name) !== fp.weights.get(s.name)) return 'q';
+  for (const s of weightSpec(m.config))
+    if (s.layer === l && m.weights.get(s.name) !== fp.weights.get(s.name)) return 'q';
   return 'fp';
 }
 
@@ -245,7 +255,11 @@ export function buildLinearSumSq(model: Model, names: readonly string[], fused =
     const i = index.get(name);
     if (i === undefined) return;
     let r = reduced.get(input);
-    if (!r) reduced.set(input, (r = b.node('ReduceSum', [b.node('Mul', [input, input]), b.i64([0])], { keepdims: { i: 0 } })));
+    if (!r)
+      reduced.set(
+        input,
+        (r = b.node('ReduceSum', [b.node('Mul', [input, input]), b.i64([0])], { keepdims: { i: 0 } })),
+      );
     b.output(r, sumSqName(i), DataType.FLOAT, ['I']);
     seen.add(name);
   };
@@ -261,7 +275,12 @@ export function buildLinearSumSq(model: Model, names: readonly string[], fused =
  * window (float32 sums over its rows), accumulated across windows in float64.
  * Rejects with OrtUnavailableError when onnxruntime cannot load.
  */
-export async function ortLinearSumSq(model: Model, windows: readonly Int32Array[], names: readonly string[], threads?: number): Promise<Map<string, Float64Array>> {
+export async function ortLinearSumSq(
+  model: Model,
+  windows: readonly Int32Array[],
+  names: readonly string[],
+  threads?: number,
+): Promise<Map<string, Float64Array>> {
   const ort = await loadOrt();
   const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
   const s = await createSession(ort, buildLinearSumSq(model, names), n);
@@ -270,7 +289,10 @@ export async function ortLinearSumSq(model: Model, windows: readonly Int32Array[
   try {
     for (const ids of windows) {
       const ids64 = BigInt64Array.from(ids, (v) => BigInt(v));
-      const r = await s.session.run({ ...s.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, ids.length]) }, fetch);
+      const r = await s.session.run(
+        { ...s.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, ids.length]) },
+        fetch,
+      );
       names.forEach((name, i) => {
         const v = r[fetch[i]].data as Float32Array;
         let acc = out.get(name);

@@ -3,7 +3,9 @@
 // apply_residual_connection_post_layernorm, tanh GELU, final ln_f.
 // Reference: BigScience 2022; Press et al. 2022 (ALiBi); transformers' modeling_bloom.py (v4.40).
 
-import { activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx, enterBlock } from '../layers.ts';
+import {
+  activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx, enterBlock,
+} from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function bloomBody(ctx: BodyCtx, x: string): string {

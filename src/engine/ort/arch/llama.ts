@@ -6,7 +6,9 @@
 // Reference: Touvron et al. 2023; transformers' modeling_llama.py, modeling_qwen2.py,
 // modeling_mistral.py, modeling_gemma.py (v4.40).
 
-import { activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, scale, splitHeads, type BodyCtx, enterBlock } from '../layers.ts';
+import {
+  activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, scale, splitHeads, type BodyCtx, enterBlock,
+} from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function llamaBody(ctx: BodyCtx, x: string): string {
