@@ -4,7 +4,8 @@
 // Reference: BigScience 2022; Press et al. 2022 (ALiBi); transformers' modeling_bloom.py (v4.40).
 
 import {
-  activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx, enterBlock,
+  activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx,
+  enterBlock,
 } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */

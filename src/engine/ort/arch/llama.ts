@@ -7,7 +7,8 @@
 // modeling_mistral.py, modeling_gemma.py (v4.40).
 
 import {
-  activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, scale, splitHeads, type BodyCtx, enterBlock,
+  activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, scale, splitHeads, type BodyCtx,
+  enterBlock,
 } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
