@@ -8,6 +8,9 @@
 // `maxTokens` (default 16 384) bounds the cost, shared fairly between the texts (languages). H is a plain sum over tokens (not divided by their
 // count): a common positive factor changes no ranking within one calibration set.
 
+import { ortLinearSumSq } from '../engine/ort/blocks.ts';
+import { OrtUnavailableError } from '../engine/ort/runtime.ts';
+import type { EngineName } from '../engine/types.ts';
 import { ConfigError } from '../errors.ts';
 import { forward, type ForwardHooks } from '../model/forward.ts';
 import type { Model } from '../model/model.ts';
@@ -50,8 +53,12 @@ export function calibrationWindows(sequences: readonly (readonly number[] | Int3
   return out;
 }
 
-/** Runs the model over the calibration windows once and returns diag(XᵀX) per block linear. */
-export function collectActivationStats(model: Model, sequences: readonly (readonly number[] | Int32Array)[], opts: CalibrationOptions = {}): ActivationStats {
+/** The calibration windows and their token count, after checking the options. */
+function prepare(
+  model: Model,
+  sequences: readonly (readonly number[] | Int32Array)[],
+  opts: CalibrationOptions,
+): { windows: Int32Array[]; tokens: number } {
   const maxPos = model.config.maxPositions ?? 512;
   const context = opts.context ?? Math.min(512, maxPos);
   if (!Number.isInteger(context) || context < 1 || context > maxPos) {
@@ -62,7 +69,12 @@ export function collectActivationStats(model: Model, sequences: readonly (readon
   const windows = calibrationWindows(sequences, context, maxTokens);
   const tokens = windows.reduce((a, w) => a + w.length, 0);
   if (tokens === 0) throw new ConfigError('the calibration text gave no tokens; give a non-empty calibration text');
+  return { windows, tokens };
+}
 
+/** Runs the model over the calibration windows once and returns diag(XᵀX) per block linear. */
+export function collectActivationStats(model: Model, sequences: readonly (readonly number[] | Int32Array)[], opts: CalibrationOptions = {}): ActivationStats {
+  const { windows, tokens } = prepare(model, sequences, opts);
   const wanted = new Set(opts.names ?? blockLinears(model.config).map((s) => s.name));
   const sumSq = new Map<string, Float64Array>();
   const hooks: ForwardHooks = {
@@ -79,6 +91,35 @@ export function collectActivationStats(model: Model, sequences: readonly (readon
   for (const ids of windows) forward(model, ids, hooks);
   for (const n of wanted) if (!sumSq.has(n)) throw new Error(`calibration: the forward pass reported no input for ${n}`);
   return { tokens, sumSq };
+}
+
+export interface FastCalibrationOptions extends CalibrationOptions {
+  /** 'auto' (default): onnxruntime when it loads, else the reference forward; 'ort'; 'reference'. */
+  readonly engine?: EngineName;
+  /** onnxruntime intra-op threads (default: every core). */
+  readonly threads?: number;
+}
+
+/**
+ * The same statistics as collectActivationStats, collected on the onnxruntime engine: the graph
+ * returns each linear's Σ_t x_tj² per window (float32), summed across windows in float64. Falls back
+ * to the reference forward when onnxruntime is unavailable (engine 'auto') or when asked.
+ */
+export async function collectActivationStatsFast(
+  model: Model,
+  sequences: readonly (readonly number[] | Int32Array)[],
+  opts: FastCalibrationOptions = {},
+): Promise<ActivationStats> {
+  const engine = opts.engine ?? 'auto';
+  if (engine === 'reference') return collectActivationStats(model, sequences, opts);
+  const { windows, tokens } = prepare(model, sequences, opts);
+  const names = [...new Set(opts.names ?? blockLinears(model.config).map((s) => s.name))];
+  try {
+    return { tokens, sumSq: await ortLinearSumSq(model, windows, names, opts.threads) };
+  } catch (e) {
+    if (engine === 'auto' && e instanceof OrtUnavailableError) return collectActivationStats(model, sequences, opts);
+    throw e;
+  }
 }
 
 /** Serialisable form of the statistics (for caching between experiments). */

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ActivationStats } from '../quant/preserve.ts';
-import { collectActivationStats, statsFromJSON, statsToJSON } from '../quant/calibrate.ts';
+import { collectActivationStatsFast, statsFromJSON, statsToJSON } from '../quant/calibrate.ts';
 import type { KindContext } from '../pipeline/kind.ts';
 import { calibrationSequences, type StudyTexts } from './texts.ts';
 import type { OpenModel } from './compare.ts';
@@ -27,7 +27,7 @@ export function calibrationLanguages(t: StudyTexts, which: 'all' | 'high' | 'low
 }
 
 /** The statistics, from the cache when another experiment of the run folder already collected them. */
-export function calibrationStats(ctx: Pick<KindContext<unknown>, 'cacheDir' | 'log'>, m: OpenModel, t: StudyTexts, langs: readonly string[], maxTokens: number): ActivationStats {
+export async function calibrationStats(ctx: Pick<KindContext<unknown>, 'cacheDir' | 'log'>, m: OpenModel, t: StudyTexts, langs: readonly string[], maxTokens: number): Promise<ActivationStats> {
   const key = createHash('sha256')
     // The BOS joins the key only when one is prepended, so caches written before params.bos stay valid.
     .update(JSON.stringify({ v: 1, model: m.key, corpus: t.corpus.name, langs, ids: t.calibration, maxTokens, context: m.window.context, ...(m.bos.id !== null ? { bos: m.bos.id } : {}) }))
@@ -43,7 +43,9 @@ export function calibrationStats(ctx: Pick<KindContext<unknown>, 'cacheDir' | 'l
     }
   }
   const seqs = calibrationSequences(t.corpus, langs, t.calibration, m.tokenizer, m.bos);
-  const stats = collectActivationStats(m.model, seqs, { maxTokens, context: m.window.context });
+  // On the engine the experiment scores with (onnxruntime's graph, or the reference forward).
+  const engine = m.engine.name;
+  const stats = await collectActivationStatsFast(m.model, seqs, { maxTokens, context: m.window.context, engine });
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(statsToJSON(stats)));

@@ -111,7 +111,7 @@ export const layerPreservation = defineKind({
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const L = m.model.config.numLayers;
-    const stats = needsCalibration(p.criterion) ? calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
+    const stats = needsCalibration(p.criterion) ? await calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
     const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
     // Sensitivity of each block for the low-resource group (C-001's matrix): where a capped block's excess goes.
     const lowByBlock = Array.from({ length: L }, () => NaN);

@@ -7,20 +7,23 @@
 // matrix. "Critical" is a claim with uncertainty: `critical_separated` is 1 only when the last
 // critical block's low-resource ΔBPB lies above the next-ranked block's on the selection units
 // (paired bootstrap interval of their difference above 0).
-// Each variant is a quantised copy of the model scored with the fast engine; the full-precision
-// results are computed once and reused for every block (a reference cache shared by the variants).
+// Every block is quantised once; the variant "only block l quantised" starts from the full-precision
+// state entering block l, computed once per window for all variants (quant/layers.ts layerSweep;
+// on onnxruntime, a chain of one-block graphs). The full-precision results are computed once and
+// reused for every block (a reference cache shared by the variants).
 // Reference: DESIGN.md §7 (C-001); metric names in ./metrics.ts (layerMetric, LAYER_SENSITIVITY_METRICS).
 
 import { z } from 'zod';
 import { bootstrap } from '../eval/bootstrap.ts';
 import { quantizeModel } from '../quant/apply.ts';
+import { layerPlans, layerSweep, type LayerSweep } from '../quant/layers.ts';
 import { DEFAULT_SCOPE } from '../quant/scope.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { EvalParams, QuantParams } from './params.ts';
 import { evaluationTexts, selectionTexts, studyTexts } from './texts.ts';
-import { compareUnits, deltaBpbOf, engineFor, openModel, pairedDifference, referenceCache, type Comparisons } from './compare.ts';
+import { compareUnits, deltaBpbOf, openModel, pairedDifference, referenceCache, type Comparisons } from './compare.ts';
 import { degradations, disparity, meanOf } from './record.ts';
 import { HIGH, LOW, layerMetric } from './metrics.ts';
 
@@ -72,12 +75,16 @@ export const layerSensitivity = defineKind({
     // comparisons on the selection units, kept for the separation test of the critical set.
     const perLayer: Map<string, number>[] = [];
     const sel: Comparisons[] = [];
+    let sweep: LayerSweep | undefined;
     try {
       const texts = evaluationTexts(ctx, t, m);
       const selTexts = selectionTexts(t, m);
+      // RTN quantises each tensor on its own: every block quantised once gives each variant's block.
+      const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
+      const q = quantizeModel(m.model, { spec, scope: { ...DEFAULT_SCOPE, layers: null } });
+      sweep = await layerSweep(m.model, q.model, layerPlans(L, 'one'), { engine: p.engine });
       for (let l = 0; l < L; l++) {
-        const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize }, scope: { ...DEFAULT_SCOPE, layers: [l] } });
-        const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
+        const qe = sweep.engines[l];
         try {
           // KL is not needed for the matrix; without it the cache holds only the cheap NLL/top-1 part.
           const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: false, cache, modelKey: m.key });
@@ -110,6 +117,7 @@ export const layerSensitivity = defineKind({
         ctx.progress('blocks', l + 1, L);
       }
     } finally {
+      await sweep?.dispose();
       await m.engine.dispose();
     }
     const profile = (langs: readonly string[]) => perLayer.map((row) => meanOf(langs.map((x) => row.get(x)!)));

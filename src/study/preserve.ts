@@ -38,7 +38,7 @@ export const preserve = defineKind({
     const p = ctx.params;
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
-    const stats = needsCalibration(p.criterion) ? calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
+    const stats = needsCalibration(p.criterion) ? await calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
     const q = quantizeModel(m.model, {
       spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize },
       preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: p.budget, share: p.share }, stats, seed: deriveSeed(ctx.seed, 'preserve-random') },

@@ -25,7 +25,7 @@ import { loadTokenizer } from '../../model/tokenizer.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import { quantizeModel, type PreservePlan } from '../../quant/apply.ts';
 import type { BitAccount } from '../../quant/bits.ts';
-import { collectActivationStats, DEFAULT_CALIBRATION_TOKENS } from '../../quant/calibrate.ts';
+import { collectActivationStatsFast, DEFAULT_CALIBRATION_TOKENS } from '../../quant/calibrate.ts';
 import { buildManifest, MANIFEST_FILE, type CalibrationInfo } from '../../quant/manifest.ts';
 import { CRITERIA, GRANULARITIES, needsCalibration, type Budget, type Criterion, type Granularity } from '../../quant/preserve.ts';
 import { DEFAULT_QUANT_SPEC, QuantParams } from '../../quant/params.ts';
@@ -396,7 +396,7 @@ export function registerQuantize(program: Command): void {
         let stats = null;
         if (needsCalibration(criterion)) {
           const c = await calibrationSequences(model, opts);
-          stats = collectActivationStats(model, c!.sequences, { maxTokens: calibrationTokens });
+          stats = await collectActivationStatsFast(model, c!.sequences, { maxTokens: calibrationTokens });
           calibration = { ...c!.info, tokens: stats.tokens };
         } else if (hasCalibration) {
           process.stderr.write(`langquant: --criterion ${criterion} does not use calibration text; ignoring it\n`);

@@ -29,12 +29,12 @@ type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 type OrtTensor = InstanceType<Ort['Tensor']>;
 
 /** A session and the weight tensors fed with each of its runs. */
-interface Session {
+export interface Session {
   readonly session: OrtSession;
   readonly weights: Record<string, OrtTensor>;
 }
 
-async function createSession(ort: Ort, g: EncodedGraph, threads: number): Promise<Session> {
+export async function createSession(ort: Ort, g: EncodedGraph, threads: number): Promise<Session> {
   const weights: Record<string, OrtTensor> = {};
   // Tensors over the model's own Float32Arrays, made once: onnxruntime reads them in place.
   for (const f of g.weightFeeds) weights[f.name] = new ort.Tensor('float32', f.data, f.dims);

@@ -149,19 +149,44 @@ export class GraphBuilder {
     return this.nodeN(opType, inputs, 1, attrs, domain)[0];
   }
 
-  encode(): EncodedGraph {
+  /**
+   * Encodes the graph. With `prune`, nodes, inputs, weights and constants that no output depends on
+   * are left out (block-range graphs: what comes before the first block they run is dead).
+   */
+  encode(opts: { prune?: boolean } = {}): EncodedGraph {
     const opsets = [{ domain: '', version: OPSET }];
     if (this.usesMs) opsets.push({ domain: MS_DOMAIN, version: 1 });
+    let nodes = this.nodes;
+    let inits = this.inits;
+    let inputs = this.inputs;
+    let files = this.files;
+    let feeds = this.feeds;
+    if (opts.prune) {
+      const live = new Set(this.outputs.map((o) => o.name));
+      const kept: NodeDef[] = [];
+      for (let i = this.nodes.length - 1; i >= 0; i--) {
+        const n = this.nodes[i];
+        if (!n.outputs.some((o) => live.has(o))) continue;
+        kept.push(n);
+        for (const x of n.inputs) if (x) live.add(x);
+      }
+      nodes = kept.reverse();
+      inits = this.inits.filter((t) => live.has(t.name));
+      inputs = this.inputs.filter((t) => live.has(t.name));
+      feeds = this.feeds.filter((f) => live.has(f.name));
+      const paths = new Set(inits.map((t) => t.external?.location).filter((x) => x !== undefined));
+      files = this.files.filter((f) => paths.has(f.path));
+    }
     const model = encodeModel({
       irVersion: IR_VERSION,
       opsets,
       producer: 'langquant',
       graphName: this.name,
-      nodes: this.nodes,
-      initializers: this.inits,
-      inputs: this.inputs,
+      nodes,
+      initializers: inits,
+      inputs,
       outputs: this.outputs,
     });
-    return { model, externalData: [...this.files], weightFeeds: [...this.feeds] };
+    return { model, externalData: [...files], weightFeeds: [...feeds] };
   }
 }

@@ -28,6 +28,18 @@ export interface BodyCtx {
   readonly mask: (window?: number) => string;
   /** Use onnxruntime's fused attention kernels (com.microsoft) where they apply. */
   readonly fused: boolean;
+  /**
+   * Called with the hidden state [T, C] entering each block; what it returns enters the block instead
+   * (block-range graphs replace it with a graph input, or declare it an output). Default: unchanged.
+   */
+  readonly enter?: (layer: number, x: string) => string;
+  /** Called with each linear layer's weight name and its input [T, in] (calibration graphs tap it). */
+  readonly onLinearInput?: (name: string, x: string) => void;
+}
+
+/** The hidden state entering block `layer`, through the context's `enter` hook when it has one. */
+export function enterBlock(ctx: BodyCtx, layer: number, x: string): string {
+  return ctx.enter ? ctx.enter(layer, x) : x;
 }
 
 /** Positions and the causal mask from the input's first dimension (T is dynamic). */
@@ -67,6 +79,7 @@ export function linear(ctx: BodyCtx, x: string, prefix: string): string {
   const name = `${prefix}.weight`;
   const spec = ctx.specs.get(name);
   if (!spec?.layout) throw new Error(`ort graph: ${name} is not a 2-D matmul weight`);
+  ctx.onLinearInput?.(name, x);
   const inputs = [x, w(ctx, name)];
   if (ctx.model.weights.has(`${prefix}.bias`)) inputs.push(w(ctx, `${prefix}.bias`));
   // [in, out] (GPT-2 Conv1D) is used as stored; [out, in] (nn.Linear) is used transposed.

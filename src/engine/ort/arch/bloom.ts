@@ -3,7 +3,10 @@
 // apply_residual_connection_post_layernorm, tanh GELU, final ln_f.
 // Reference: BigScience 2022; Press et al. 2022 (ALiBi); transformers' modeling_bloom.py (v4.40).
 
-import { activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx } from '../layers.ts';
+import {
+  activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx,
+  enterBlock,
+} from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function bloomBody(ctx: BodyCtx, x: string): string {
@@ -15,6 +18,7 @@ export function bloomBody(ctx: BodyCtx, x: string): string {
   const bias = alibiBias(ctx, NH); // [NH, 1, T]
   x = layerNorm(ctx, x, `${p}word_embeddings_layernorm`);
   for (let l = 0; l < cfg.numLayers; l++) {
+    x = enterBlock(ctx, l, x);
     const pre = `${p}h.${l}.`;
     let h = layerNorm(ctx, x, `${pre}input_layernorm`);
     let res = cfg.residualPostNorm ? h : x;

@@ -5,6 +5,7 @@
 
 import {
   activation, add, applyRotary, causalAttention, layerNorm, linear, mergeHeads, rotaryTables, splitInterleavedQkv, type BodyCtx,
+  enterBlock,
 } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
@@ -16,6 +17,7 @@ export function gptNeoxBody(ctx: BodyCtx, x: string): string {
   const p = 'gpt_neox.';
   const rot = cfg.rotaryDims > 0 ? rotaryTables(ctx, cfg.rotaryDims, cfg.rotaryBase) : undefined;
   for (let l = 0; l < cfg.numLayers; l++) {
+    x = enterBlock(ctx, l, x);
     const pre = `${p}layers.${l}.`;
     const qkv = linear(ctx, layerNorm(ctx, x, `${pre}input_layernorm`), `${pre}attention.query_key_value`); // [T, 3C]
     let [q, k, v] = splitInterleavedQkv(b, qkv, NH, HS); // [T, NH, HS]

@@ -6,7 +6,10 @@
 // Reference: Touvron et al. 2023; transformers' modeling_llama.py, modeling_qwen2.py,
 // modeling_mistral.py, modeling_gemma.py (v4.40).
 
-import { activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, scale, splitHeads, type BodyCtx } from '../layers.ts';
+import {
+  activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, scale, splitHeads, type BodyCtx,
+  enterBlock,
+} from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function llamaBody(ctx: BodyCtx, x: string): string {
@@ -19,6 +22,7 @@ export function llamaBody(ctx: BodyCtx, x: string): string {
   const rot = rotaryTables(ctx, cfg.rotaryDims, cfg.rotaryBase);
   if (cfg.embedScale !== 1) x = scale(b, x, cfg.embedScale); // Gemma: √C in float32
   for (let l = 0; l < cfg.numLayers; l++) {
+    x = enterBlock(ctx, l, x);
     const pre = `${p}layers.${l}.`;
     const h = rmsNorm(ctx, x, `${pre}input_layernorm`);
     const q = applyRotary(b, splitHeads(b, linear(ctx, h, `${pre}self_attn.q_proj`), NH, HS), rot, HS); // [T, NH, HS]

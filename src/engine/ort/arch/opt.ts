@@ -4,7 +4,7 @@
 // Reference: Zhang et al. 2022; transformers' modeling_opt.py (v4.40).
 
 import { DataType } from '../proto.ts';
-import { activation, add, causalAttention, layerNorm, linear, w, type BodyCtx } from '../layers.ts';
+import { activation, add, causalAttention, layerNorm, linear, w, type BodyCtx, enterBlock } from '../layers.ts';
 
 /** x: token embeddings [T, P] → hidden states before the output matrix [T, P]. */
 export function optBody(ctx: BodyCtx, x: string): string {
@@ -25,6 +25,7 @@ export function optBody(ctx: BodyCtx, x: string): string {
   };
   const mlp = (h: string, pre: string) => linear(ctx, activation(b, linear(ctx, h, `${pre}fc1`), cfg.activation), `${pre}fc2`);
   for (let l = 0; l < cfg.numLayers; l++) {
+    x = enterBlock(ctx, l, x);
     const pre = `${p}layers.${l}.`;
     if (cfg.preNorm) {
       x = add(b, x, attn(layerNorm(ctx, x, `${pre}self_attn_layer_norm`), pre));

@@ -8,7 +8,7 @@
 
 import { addSinusoid } from '../../../model/arch/xglm.ts';
 import { DataType } from '../proto.ts';
-import { activation, add, causalAttention, layerNorm, linear, scale, type BodyCtx } from '../layers.ts';
+import { activation, add, causalAttention, layerNorm, linear, scale, type BodyCtx, enterBlock } from '../layers.ts';
 
 /** x: token embeddings [T, C] → final hidden states [T, C]. */
 export function xglmBody(ctx: BodyCtx, x: string): string {
@@ -25,6 +25,7 @@ export function xglmBody(ctx: BodyCtx, x: string): string {
   const at = add(b, ctx.pos, b.constant([cfg.positionOffset], [], DataType.INT64, 'pos_offset')); // [T]
   x = add(b, x, b.node('Gather', [b.constant(table, [rows, C], DataType.FLOAT, 'sinusoid'), at]));
   for (let l = 0; l < cfg.numLayers; l++) {
+    x = enterBlock(ctx, l, x);
     const pre = `${p}layers.${l}.`;
     const h = layerNorm(ctx, x, `${pre}self_attn_layer_norm`);
     const q = linear(ctx, h, `${pre}self_attn.q_proj`); // [T, C]

@@ -1,0 +1,307 @@
+// Block-range graphs for layer scans (C-001): the full-precision body that also returns the hidden
+// state entering every block, and graphs that start from such a state at block `from` and run to
+// block `to` (or through the final norm when `to` is the last block). Built from the same
+// architecture code as the whole body (arch/*.ts) through BodyCtx.enter, with everything before
+// `from` pruned. A runner scores a variant whose first changed block is `from` with a chain of
+// one-block graphs ('split', the default) or one graph for blocks from..L−1 ('range').
+// Also the calibration graph: each linear's Σ_t x_tj² over a window (ortLinearSumSq).
+// Reference: src/quant/layers.ts (the sweep that uses the runner); build.ts (the whole body).
+
+import { availableParallelism } from 'node:os';
+import { DataError } from '../../errors.ts';
+import type { Model } from '../../model/model.ts';
+import { weight } from '../../model/model.ts';
+import { weightSpec } from '../../model/spec.ts';
+import type { ScoreResult } from '../types.ts';
+import { bloomBody } from './arch/bloom.ts';
+import { gpt2Body } from './arch/gpt2.ts';
+import { gptNeoxBody } from './arch/gpt_neox.ts';
+import { llamaBody } from './arch/llama.ts';
+import { optBody } from './arch/opt.ts';
+import { xglmBody } from './arch/xglm.ts';
+import { BODY_INPUT, BODY_OUTPUT, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
+import { createSession, type Session } from './engine.ts';
+import { GraphBuilder, type EncodedGraph } from './graph.ts';
+import { prelude, type BodyCtx } from './layers.ts';
+import { DataType } from './proto.ts';
+import { loadOrt, type Ort } from './runtime.ts';
+
+export const STATE_INPUT = 'state_in';
+export const STATE_OUTPUT = 'state_out';
+/** Name of the output holding the state entering block `l` in the states graph. */
+export const stateName = (l: number): string => `state_${l}`;
+
+function archBody(ctx: BodyCtx, x: string): string {
+  switch (ctx.model.config.arch) {
+    case 'gpt2':
+      return gpt2Body(ctx, x);
+    case 'opt':
+      return optBody(ctx, x);
+    case 'gpt_neox':
+      return gptNeoxBody(ctx, x);
+    case 'llama':
+    case 'qwen2':
+    case 'mistral':
+    case 'gemma':
+      return llamaBody(ctx, x);
+    case 'xglm':
+      return xglmBody(ctx, x);
+    case 'bloom':
+      return bloomBody(ctx, x);
+  }
+}
+
+function context(b: GraphBuilder, model: Model, x: string, fused: boolean, enter: BodyCtx['enter']): BodyCtx {
+  const specs = new Map(weightSpec(model.config).map((s) => [s.name, s]));
+  return { b, model, specs, fused, enter, ...prelude(b, x) };
+}
+
+/** token ids [1, T] → the state entering each block (`state_l`, [T, C]) and the final hidden states [T, P]. */
+export function buildStates(model: Model, fused = true): EncodedGraph {
+  const cfg = model.config;
+  const b = new GraphBuilder(`${cfg.arch}_states`, 'inputs');
+  const ids = b.input(BODY_INPUT, DataType.INT64, [1, 'T']);
+  const table = weightSpec(cfg).find((s) => s.kind === 'embedding')!.name;
+  const x = b.node('Gather', [b.weight(weight(model, table), table), b.node('Reshape', [ids, b.i64([-1])])]);
+  const enter = (l: number, s: string) => {
+    b.output(s, stateName(l), DataType.FLOAT, ['T', cfg.hiddenSize]);
+    return stateName(l);
+  };
+  b.output(archBody(context(b, model, x, fused, enter), x), BODY_OUTPUT, DataType.FLOAT, ['T', cfg.embedDim]);
+  return b.encode();
+}
+
+/**
+ * The state entering block `from` [T, C] → the state entering block `to` (`state_out`, when
+ * to < L) or the final hidden states (`hidden`, when to = L). 0 ≤ from < to ≤ L.
+ */
+export function buildRange(model: Model, from: number, to: number, fused = true): EncodedGraph {
+  const cfg = model.config;
+  const L = cfg.numLayers;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= L)) {
+    throw new Error(`ort blocks: bad block range ${from}..${to} of ${L}`);
+  }
+  const b = new GraphBuilder(`${cfg.arch}_blocks_${from}_${to}`, 'inputs');
+  const input = b.input(STATE_INPUT, DataType.FLOAT, ['T', cfg.hiddenSize]);
+  const enter = (l: number, s: string) => {
+    if (l === from) return input;
+    if (l === to) b.output(s, STATE_OUTPUT, DataType.FLOAT, ['T', cfg.hiddenSize]);
+    return s;
+  };
+  // What the body does before block 0 (positions, embedding norms) acts on `input` too, but `enter`
+  // replaces its result at block `from`, so it is pruned.
+  const h = archBody(context(b, model, input, fused, enter), input);
+  if (to === L) b.output(h, BODY_OUTPUT, DataType.FLOAT, ['T', cfg.embedDim]);
+  return b.encode({ prune: true });
+}
+
+export type BlockLayout = 'range' | 'split';
+
+export interface BlockRunnerOptions {
+  readonly threads?: number;
+  /**
+   * 'split' (default): one graph per block and weight source, chained — measured the faster (README
+   * Performance: fewer, smaller sessions to create); 'range': one graph per first block (from..L−1).
+   */
+  readonly layout?: BlockLayout;
+  /** Rows of the output matrix per head run (default 256). */
+  readonly headRows?: number;
+}
+
+/** Full-precision states once per window, then variants that start at their first changed block. */
+export interface BlockRunner {
+  /** states[l] [T, C]: the full-precision state entering block l, l = 0..L−1. */
+  states(ids: Int32Array): Promise<Float32Array[]>;
+  /**
+   * NLL and top-1 of `ids` for the variant `key` (its weights: `model`), whose blocks before `from`
+   * are full precision, starting from `state` entering block `from`.
+   */
+  finish(key: string, model: () => Model, from: number, state: Float32Array, ids: Int32Array): Promise<ScoreResult>;
+  dispose(): Promise<void>;
+}
+
+type OrtTensor = InstanceType<Ort['Tensor']>;
+
+/** The onnxruntime runner for `fp`. Rejects with OrtUnavailableError when onnxruntime cannot load. */
+export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): Promise<BlockRunner> {
+  const ort = await loadOrt();
+  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const headRows = Math.max(1, Math.floor(opts.headRows ?? 256));
+  const layout = opts.layout ?? 'split';
+  const cfg = fp.config;
+  const L = cfg.numLayers;
+  const V = cfg.vocabSize;
+  const E = cfg.embedDim;
+  const C = cfg.hiddenSize;
+  const sessions = new Map<string, Session>();
+  const session = async (key: string, make: () => EncodedGraph) => {
+    let s = sessions.get(key);
+    if (!s) sessions.set(key, (s = await createSession(ort, make(), threads)));
+    return s;
+  };
+  const states = await session('states', () => buildStates(fp));
+  const head = await session('head', () => buildHead(fp, 'inputs'));
+
+  const run = async (s: Session, feeds: Record<string, OrtTensor>, fetch: string) => {
+    const out = await s.session.run({ ...s.weights, ...feeds }, [fetch]);
+    return out[fetch].data as Float32Array;
+  };
+  const stateTensor = (x: Float32Array, T: number) => new ort.Tensor('float32', x, [T, C]);
+
+  async function scoreHead(hidden: Float32Array, ids: Int32Array): Promise<ScoreResult> {
+    const T = ids.length;
+    const nll = new Float64Array(T - 1);
+    const top1 = new Int32Array(T - 1);
+    for (let s = 0; s < T - 1; s += headRows) {
+      const e = Math.min(T - 1, s + headRows);
+      const R = e - s;
+      const targets = new BigInt64Array(R);
+      for (let t = s; t < e; t++) targets[t - s] = BigInt(ids[t + 1]);
+      const r = await head.session.run(
+        {
+          ...head.weights,
+          [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.slice(s * E, e * E), [R, E]),
+          [HEAD_INPUTS.targets]: new ort.Tensor('int64', targets, [R]),
+        },
+        [HEAD_OUTPUTS.nll, HEAD_OUTPUTS.top1],
+      );
+      const n = r[HEAD_OUTPUTS.nll].data as Float32Array;
+      const a = r[HEAD_OUTPUTS.top1].data as BigInt64Array;
+      for (let t = s; t < e; t++) {
+        nll[t] = n[t - s];
+        top1[t] = Number(a[t - s]);
+      }
+    }
+    return { nll, top1 };
+  }
+
+  return {
+    async states(ids) {
+      const T = ids.length;
+      if (T < 2)
+        throw new DataError(
+          `a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`,
+        );
+      if (cfg.maxPositions !== null && cfg.positions === 'learned' && T > cfg.maxPositions) {
+        throw new DataError(
+          `a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`,
+        );
+      }
+      const ids64 = new BigInt64Array(T);
+      for (let t = 0; t < T; t++) {
+        if (!(ids[t] >= 0 && ids[t] < V))
+          throw new DataError(`token id ${ids[t]} at position ${t} is outside the vocabulary (0..${V - 1})`);
+        ids64[t] = BigInt(ids[t]);
+      }
+      const names = Array.from({ length: L }, (_, l) => stateName(l));
+      const out = await states.session.run(
+        { ...states.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, T]) },
+        names,
+      );
+      return names.map((n) => out[n].data as Float32Array);
+    },
+    async finish(key, model, from, state, ids) {
+      const T = ids.length;
+      let x = state;
+      if (layout === 'range') {
+        const s = await session(`range:${key}:${from}`, () => buildRange(model(), from, L));
+        x = await run(s, { [STATE_INPUT]: stateTensor(x, T) }, BODY_OUTPUT);
+      } else {
+        // One graph per block and per weight source; a block holds the same weights in every variant
+        // that leaves it unchanged, so the sessions are keyed by the block's own tensors.
+        const m = model();
+        for (let l = from; l < L; l++) {
+          const last = l === L - 1;
+          const s = await session(`block:${l}:${blockKey(m, fp, l)}`, () => buildRange(m, l, l + 1));
+          x = await run(s, { [STATE_INPUT]: stateTensor(x, T) }, last ? BODY_OUTPUT : STATE_OUTPUT);
+        }
+      }
+      return scoreHead(x, ids);
+    },
+    async dispose() {
+      const all = [...sessions.values()];
+      sessions.clear();
+      for (const s of all) await s.session.release();
+    },
+  };
+}
+
+/** 'fp' when block `l` of `m` holds exactly `fp`'s tensors, otherwise 'q' (the sweep's one other source). */
+function blockKey(m: Model, fp: Model, l: number): string {
+  for (const s of weightSpec(m.config))
+    if (s.layer === l && m.weights.get(s.name) !== fp.weights.get(s.name)) return 'q';
+  return 'fp';
+}
+
+// ---------------------------------------------------------------- calibration statistics
+
+/** Output name of Σ_t x_tj² over a window for the linear `name`'s input. */
+const sumSqName = (i: number): string => `sumsq_${i}`;
+
+/**
+ * token ids [1, T] → for each linear in `names` (weight names), Σ_t x_tj² of its input over the
+ * window ([in], float32; linears reading the same value share one reduction).
+ */
+export function buildLinearSumSq(model: Model, names: readonly string[], fused = true): EncodedGraph {
+  const cfg = model.config;
+  const b = new GraphBuilder(`${cfg.arch}_sumsq`, 'inputs');
+  const ids = b.input(BODY_INPUT, DataType.INT64, [1, 'T']);
+  const table = weightSpec(cfg).find((s) => s.kind === 'embedding')!.name;
+  const x = b.node('Gather', [b.weight(weight(model, table), table), b.node('Reshape', [ids, b.i64([-1])])]);
+  const index = new Map(names.map((n, i) => [n, i]));
+  const reduced = new Map<string, string>();
+  const seen = new Set<string>();
+  const onLinearInput = (name: string, input: string) => {
+    const i = index.get(name);
+    if (i === undefined) return;
+    let r = reduced.get(input);
+    if (!r)
+      reduced.set(
+        input,
+        (r = b.node('ReduceSum', [b.node('Mul', [input, input]), b.i64([0])], { keepdims: { i: 0 } })),
+      );
+    b.output(r, sumSqName(i), DataType.FLOAT, ['I']);
+    seen.add(name);
+  };
+  const ctx = { ...context(b, model, x, fused, undefined), onLinearInput };
+  archBody(ctx, x);
+  const missing = names.filter((n) => !seen.has(n));
+  if (missing.length) throw new Error(`ort calibration: the ${cfg.arch} graph has no linear ${missing[0]}`);
+  return b.encode({ prune: true });
+}
+
+/**
+ * diag(XᵀX) of every linear in `names` over the windows, run through onnxruntime: one forward per
+ * window (float32 sums over its rows), accumulated across windows in float64.
+ * Rejects with OrtUnavailableError when onnxruntime cannot load.
+ */
+export async function ortLinearSumSq(
+  model: Model,
+  windows: readonly Int32Array[],
+  names: readonly string[],
+  threads?: number,
+): Promise<Map<string, Float64Array>> {
+  const ort = await loadOrt();
+  const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
+  const s = await createSession(ort, buildLinearSumSq(model, names), n);
+  const out = new Map<string, Float64Array>();
+  const fetch = names.map((_, i) => sumSqName(i));
+  try {
+    for (const ids of windows) {
+      const ids64 = BigInt64Array.from(ids, (v) => BigInt(v));
+      const r = await s.session.run(
+        { ...s.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, ids.length]) },
+        fetch,
+      );
+      names.forEach((name, i) => {
+        const v = r[fetch[i]].data as Float32Array;
+        let acc = out.get(name);
+        if (!acc) out.set(name, (acc = new Float64Array(v.length)));
+        for (let j = 0; j < v.length; j++) acc[j] += v[j];
+      });
+    }
+  } finally {
+    await s.session.release();
+  }
+  return out;
+}
