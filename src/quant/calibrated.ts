@@ -10,6 +10,9 @@
 // and form AWQ's groups. Targets outside the blocks (output matrix, embeddings) get RTN. The per-linear
 // calibration output error ‖X Wᵀ − X Qᵀ‖² (and RTN's on the same rows, for comparison) is reported.
 
+import { ortCalibrationPass, type CalibrationPass } from '../engine/ort/blocks.ts';
+import { OrtUnavailableError } from '../engine/ort/runtime.ts';
+import type { EngineName } from '../engine/types.ts';
 import { ConfigError } from '../errors.ts';
 import { block, embed } from '../model/forward.ts';
 import { withWeights, weight, type Model } from '../model/model.ts';
@@ -37,6 +40,18 @@ export interface CalibratedOptions {
   readonly otherBits?: number;
   /** Called after each block (progress). */
   readonly onBlock?: (layer: number, numLayers: number) => void;
+  /** Called with each block's input statistics before its linears are quantised (tests, diagnostics). */
+  readonly onStats?: (layer: number, stats: readonly BlockInputStats[]) => void;
+}
+
+/** One distinct linear input of a block: Σ x xᵀ [in, in] and Σ|x_j| (float64) over `rows` rows. */
+export interface BlockInputStats {
+  readonly gram: Float64Array;
+  readonly absSum: Float64Array;
+  readonly rows: number;
+  readonly inDim: number;
+  /** The linears reading this input, in call order. */
+  readonly names: readonly string[];
 }
 
 export interface LayerCalibration {
@@ -74,8 +89,59 @@ function sameRows(a: Float32Array, b: Float32Array): boolean {
   return true;
 }
 
-/** Quantises the scope of `model` with GPTQ or AWQ on the calibration windows. */
-export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): CalibratedResult {
+/** Σ x xᵀ and Σ|x| per distinct linear input of one block, fed the rows window by window in call order. */
+function blockCollector(wanted: ReadonlySet<string>) {
+  const stats: InputStats[] = [];
+  const statsOf = new Map<string, InputStats>();
+  let prev: { x: Float32Array; s: InputStats } | null = null;
+  let window = -1;
+  return {
+    stats,
+    /** The rows x [T, inDim] the linear `name` reads in window `wi`. */
+    add(wi: number, name: string, x: Float32Array, T: number, inDim: number): void {
+      if (!wanted.has(name)) return;
+      if (wi !== window) {
+        window = wi;
+        prev = null;
+      }
+      let s = statsOf.get(name);
+      if (!s) {
+        // first window: a linear whose rows equal the previous linear's shares its statistics
+        if (wi === 0 && prev && prev.s.inDim === inDim && sameRows(prev.x, x.subarray(0, T * inDim))) {
+          s = prev.s;
+          s.names.push(name);
+          statsOf.set(name, s);
+        } else {
+          s = { gram: new Float64Array(inDim * inDim), absSum: new Float64Array(inDim), rows: 0, inDim, names: [name] };
+          stats.push(s);
+          statsOf.set(name, s);
+        }
+      }
+      if (wi === 0) prev = { x: Float32Array.from(x.subarray(0, T * inDim)), s };
+      if (s.names[0] !== name) return; // shared: counted once, by the first reader
+      accumulateGram(s.gram, x, T, inDim);
+      for (let t = 0; t < T; t++) for (let j = 0; j < inDim; j++) s.absSum[j] += Math.abs(x[t * inDim + j]);
+      s.rows += T;
+    },
+    done(): InputStats[] {
+      for (const s of stats) symmetrize(s.gram, s.inDim);
+      return stats;
+    },
+  };
+}
+
+interface Plan {
+  readonly targets: readonly QuantTarget[];
+  readonly windows: Int32Array[];
+  readonly tokens: number;
+  readonly byLayer: Map<number, QuantTarget[]>;
+  readonly lastLayer: number;
+  readonly quantized: Map<string, QuantizedTensor>;
+  readonly dequantized: Map<string, Tensor>;
+  readonly calibration: LayerCalibration[];
+}
+
+function plan(model: Model, opts: CalibratedOptions): Plan {
   checkSpec(opts.spec);
   if (opts.method !== 'gptq' && opts.method !== 'awq') throw new ConfigError(`unknown calibrated method ${JSON.stringify(opts.method)}; use gptq or awq`);
   const scope = opts.scope ?? DEFAULT_SCOPE;
@@ -84,104 +150,146 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
   const windows = opts.windows.filter((w) => w.length > 0);
   const tokens = windows.reduce((a, w) => a + w.length, 0);
   if (tokens === 0) throw new ConfigError(`${opts.method.toUpperCase()} needs calibration text and got no tokens; give a calibration source`);
-  const withErrors = opts.errors ?? true;
-  const L = model.config.numLayers;
-
-  const quantized = new Map<string, QuantizedTensor>();
-  const dequantized = new Map<string, Tensor>();
-  const calibration: LayerCalibration[] = [];
   const byLayer = new Map<number, QuantTarget[]>();
   for (const t of targets) if (t.kind === 'linear') byLayer.set(t.layer!, [...(byLayer.get(t.layer!) ?? []), t]);
-
-  let current = model;
-  let states = byLayer.size ? windows.map((ids) => embed(model, ids)) : [];
   const lastLayer = Math.max(-1, ...byLayer.keys());
-  for (let l = 0; l <= lastLayer; l++) {
-    const layerTargets = byLayer.get(l) ?? [];
-    if (layerTargets.length) {
-      const wanted = new Set(layerTargets.map((t) => t.name));
-      // 1. one full-precision pass through block l: the input rows of its linears
-      const stats: InputStats[] = [];
-      const statsOf = new Map<string, InputStats>();
-      windows.forEach((ids, wi) => {
-        let prev: { x: Float32Array; s: InputStats } | null = null;
-        block(current, l, states[wi], ids.length, {
-          onLinearInput(name, x, T, inDim) {
-            if (!wanted.has(name)) return;
-            let s = statsOf.get(name);
-            if (!s) {
-              // first window: a linear whose rows equal the previous linear's shares its statistics
-              if (wi === 0 && prev && prev.s.inDim === inDim && sameRows(prev.x, x.subarray(0, T * inDim))) {
-                s = prev.s;
-                s.names.push(name);
-                statsOf.set(name, s);
-              } else {
-                s = { gram: new Float64Array(inDim * inDim), absSum: new Float64Array(inDim), rows: 0, inDim, names: [name] };
-                stats.push(s);
-                statsOf.set(name, s);
-              }
-            }
-            if (wi === 0) prev = { x: Float32Array.from(x.subarray(0, T * inDim)), s };
-            if (s.names[0] !== name) return; // shared: counted once, by the first reader
-            accumulateGram(s.gram, x, T, inDim);
-            for (let t = 0; t < T; t++) for (let j = 0; j < inDim; j++) s.absSum[j] += Math.abs(x[t * inDim + j]);
-            s.rows += T;
-          },
-        });
-      });
-      for (const s of stats) symmetrize(s.gram, s.inDim);
-      // 2. quantise block l's linears from their rows
-      const replacements = new Map<string, Tensor>();
-      const targetOf = new Map(layerTargets.map((t) => [t.name, t]));
-      for (const s of stats) {
-        const group = s.names.map((n) => targetOf.get(n)!);
-        const results: { t: QuantTarget; q: QuantizedTensor; dq: Tensor; extra: Partial<LayerCalibration> }[] = [];
-        if (opts.method === 'gptq') {
-          for (const t of group) {
-            const { q, info } = quantizeGptq(weight(model, t.name), t.layout, s.gram, s.rows, opts.spec, { ...opts.gptq, name: t.name });
-            results.push({ t, q, dq: dequantize(q), extra: { deadInputs: info.deadInputs, damp: info.damp } });
-          }
-        } else {
-          const meanAbs = new Float64Array(s.inDim);
-          for (let j = 0; j < s.inDim; j++) meanAbs[j] = s.absSum[j] / s.rows;
-          const r = awqSearch(group.map((t) => ({ name: t.name, weight: weight(model, t.name), layout: t.layout })), s.gram, meanAbs, opts.spec, opts.awq);
-          r.linears.forEach((x, k) => results.push({ t: group[k], q: x.q, dq: x.dequant, extra: { alpha: r.alpha } }));
-        }
-        for (const { t, q, dq, extra } of results) {
-          quantized.set(t.name, q);
-          dequantized.set(t.name, dq);
-          for (const n of t.replace) replacements.set(n, dq);
-          const w = weight(model, t.name);
-          let outErr = NaN;
-          let outErrRtn = NaN;
-          let outEnergy = NaN;
-          if (withErrors) {
-            const zero = new Float32Array(w.data.length);
-            outErr = outputError(w.data, dq.data, t.layout, t.inDim, t.outDim, s.gram);
-            outErrRtn = outputError(w.data, dequantize(quantizeRtn(w, t.layout, opts.spec)).data, t.layout, t.inDim, t.outDim, s.gram);
-            outEnergy = outputError(w.data, zero, t.layout, t.inDim, t.outDim, s.gram);
-          }
-          calibration.push({ name: t.name, layer: l, outErr, outErrRtn, outEnergy, rows: s.rows, ...extra });
-        }
-      }
-      current = withWeights(current, replacements);
-    }
-    // 3. carry the states through block l as quantised (not needed after the last quantised block)
-    if (l < lastLayer) states = states.map((x, wi) => block(current, l, x, windows[wi].length));
-    opts.onBlock?.(l, L);
-  }
+  return { targets, windows, tokens, byLayer, lastLayer, quantized: new Map(), dequantized: new Map(), calibration: [] };
+}
 
-  // targets outside the blocks: RTN
-  for (const t of targets) {
+function statsOf(c: ReturnType<typeof blockCollector>, l: number, opts: CalibratedOptions): InputStats[] {
+  const stats = c.done();
+  opts.onStats?.(l, stats);
+  return stats;
+}
+
+/** Quantises block l's linears from their input statistics; returns the weights replacing them. */
+function quantizeBlock(model: Model, l: number, stats: readonly InputStats[], p: Plan, opts: CalibratedOptions): Map<string, Tensor> {
+  const withErrors = opts.errors ?? true;
+  const replacements = new Map<string, Tensor>();
+  const targetOf = new Map((p.byLayer.get(l) ?? []).map((t) => [t.name, t]));
+  for (const s of stats) {
+    const group = s.names.map((n) => targetOf.get(n)!);
+    const results: { t: QuantTarget; q: QuantizedTensor; dq: Tensor; extra: Partial<LayerCalibration> }[] = [];
+    if (opts.method === 'gptq') {
+      for (const t of group) {
+        const { q, info } = quantizeGptq(weight(model, t.name), t.layout, s.gram, s.rows, opts.spec, { ...opts.gptq, name: t.name });
+        results.push({ t, q, dq: dequantize(q), extra: { deadInputs: info.deadInputs, damp: info.damp } });
+      }
+    } else {
+      const meanAbs = new Float64Array(s.inDim);
+      for (let j = 0; j < s.inDim; j++) meanAbs[j] = s.absSum[j] / s.rows;
+      const r = awqSearch(group.map((t) => ({ name: t.name, weight: weight(model, t.name), layout: t.layout })), s.gram, meanAbs, opts.spec, opts.awq);
+      r.linears.forEach((x, k) => results.push({ t: group[k], q: x.q, dq: x.dequant, extra: { alpha: r.alpha } }));
+    }
+    for (const { t, q, dq, extra } of results) {
+      p.quantized.set(t.name, q);
+      p.dequantized.set(t.name, dq);
+      for (const n of t.replace) replacements.set(n, dq);
+      const w = weight(model, t.name);
+      let outErr = NaN;
+      let outErrRtn = NaN;
+      let outEnergy = NaN;
+      if (withErrors) {
+        const zero = new Float32Array(w.data.length);
+        outErr = outputError(w.data, dq.data, t.layout, t.inDim, t.outDim, s.gram);
+        outErrRtn = outputError(w.data, dequantize(quantizeRtn(w, t.layout, opts.spec)).data, t.layout, t.inDim, t.outDim, s.gram);
+        outEnergy = outputError(w.data, zero, t.layout, t.inDim, t.outDim, s.gram);
+      }
+      p.calibration.push({ name: t.name, layer: l, outErr, outErrRtn, outEnergy, rows: s.rows, ...extra });
+    }
+  }
+  return replacements;
+}
+
+/** RTN for the targets outside the blocks, then the quantised model. */
+function finish(model: Model, p: Plan, opts: CalibratedOptions): CalibratedResult {
+  for (const t of p.targets) {
     if (t.kind === 'linear') continue;
     const q = quantizeRtn(weight(model, t.name), t.layout, opts.spec, { name: t.name });
-    quantized.set(t.name, q);
-    dequantized.set(t.name, dequantize(q));
+    p.quantized.set(t.name, q);
+    p.dequantized.set(t.name, dequantize(q));
   }
-  const done = finishQuantized(model, targets, quantized, dequantized, opts.otherBits ?? 16);
-  return {
-    ...done,
-    calibration,
-    calibrationTokens: tokens,
-  };
+  const done = finishQuantized(model, p.targets, p.quantized, p.dequantized, opts.otherBits ?? 16);
+  return { ...done, calibration: p.calibration, calibrationTokens: p.tokens };
+}
+
+/** Quantises the scope of `model` with GPTQ or AWQ on the calibration windows (reference forward, one core). */
+export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): CalibratedResult {
+  const p = plan(model, opts);
+  const { windows } = p;
+  const L = model.config.numLayers;
+  let current = model;
+  let states = p.byLayer.size ? windows.map((ids) => embed(model, ids)) : [];
+  for (let l = 0; l <= p.lastLayer; l++) {
+    const layerTargets = p.byLayer.get(l) ?? [];
+    if (layerTargets.length) {
+      // 1. one full-precision pass through block l: the input rows of its linears
+      const c = blockCollector(new Set(layerTargets.map((t) => t.name)));
+      windows.forEach((ids, wi) => {
+        block(current, l, states[wi], ids.length, { onLinearInput: (name, x, T, inDim) => c.add(wi, name, x, T, inDim) });
+      });
+      // 2. quantise block l's linears from their rows
+      current = withWeights(current, quantizeBlock(model, l, statsOf(c, l, opts), p, opts));
+    }
+    // 3. carry the states through block l as quantised (not needed after the last quantised block)
+    if (l < p.lastLayer) states = states.map((x, wi) => block(current, l, x, windows[wi].length));
+    opts.onBlock?.(l, L);
+  }
+  return finish(model, p, opts);
+}
+
+export interface FastCalibratedOptions extends CalibratedOptions {
+  /** 'auto' (default): onnxruntime when it loads, else the reference forward; 'ort'; 'reference'. */
+  readonly engine?: EngineName;
+  /** onnxruntime intra-op threads (default: every core). */
+  readonly threads?: number;
+}
+
+/**
+ * quantizeModelCalibrated with the forward passes on onnxruntime: the same sequential loop, each block
+ * a one-block graph (full-precision weights for the rows of its linears, then its quantised weights to
+ * carry the states on). The rows come back as float32 and are accumulated in float64 here, as on the
+ * reference path. Falls back to the reference forward when onnxruntime is unavailable (engine 'auto').
+ */
+export async function quantizeModelCalibratedFast(model: Model, opts: FastCalibratedOptions): Promise<CalibratedResult> {
+  const engine = opts.engine ?? 'auto';
+  if (engine === 'reference') return quantizeModelCalibrated(model, opts);
+  const p = plan(model, opts);
+  if (!p.byLayer.size) return finish(model, p, opts);
+  let pass: CalibrationPass;
+  try {
+    pass = await ortCalibrationPass(model, opts.threads);
+  } catch (e) {
+    if (engine === 'auto' && e instanceof OrtUnavailableError) return quantizeModelCalibrated(model, opts);
+    throw e;
+  }
+  const { windows } = p;
+  const L = model.config.numLayers;
+  try {
+    let current = model;
+    let states: Float32Array[] = [];
+    for (const ids of windows) states.push(await pass.entry(ids));
+    for (let l = 0; l <= p.lastLayer; l++) {
+      const layerTargets = p.byLayer.get(l) ?? [];
+      if (layerTargets.length) {
+        const names = layerTargets.map((t) => t.name);
+        const c = blockCollector(new Set(names));
+        for (let wi = 0; wi < windows.length; wi++) {
+          const T = windows[wi].length;
+          for (const r of await pass.rows(current, l, names, states[wi], T)) c.add(wi, r.name, r.rows, T, r.inDim);
+        }
+        current = withWeights(current, quantizeBlock(model, l, statsOf(c, l, opts), p, opts));
+      }
+      if (l < p.lastLayer) {
+        const next: Float32Array[] = [];
+        for (let wi = 0; wi < windows.length; wi++) next.push(await pass.carry(current, l, states[wi], windows[wi].length));
+        states = next;
+      }
+      await pass.releaseBlock(l);
+      opts.onBlock?.(l, L);
+    }
+  } finally {
+    await pass.dispose();
+  }
+  return finish(model, p, opts);
 }

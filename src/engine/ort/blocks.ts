@@ -305,3 +305,145 @@ export async function ortLinearSumSq(
   }
   return out;
 }
+
+// ---------------------------------------------------------------- sequential calibration (GPTQ, AWQ)
+
+/** Output name of the `k`-th distinct linear input value of a rows graph. */
+const rowsName = (k: number): string => `rows_${k}`;
+
+/** token ids [1, T] → the state entering block 0 (`state_out`, [T, C]). */
+export function buildEntry(model: Model, fused = true): EncodedGraph {
+  const cfg = model.config;
+  const b = new GraphBuilder(`${cfg.arch}_entry`, 'inputs');
+  const ids = b.input(BODY_INPUT, DataType.INT64, [1, 'T']);
+  const table = weightSpec(cfg).find((s) => s.kind === 'embedding')!.name;
+  const x = b.node('Gather', [b.weight(weight(model, table), table), b.node('Reshape', [ids, b.i64([-1])])]);
+  const enter = (l: number, s: string) => {
+    if (l === 0) b.output(s, STATE_OUTPUT, DataType.FLOAT, ['T', cfg.hiddenSize]);
+    return s;
+  };
+  archBody(context(b, model, x, fused, enter), x);
+  return b.encode({ prune: true });
+}
+
+/** Which rows output (or the graph's own input) each wanted linear of a rows graph reads, in call order. */
+export interface RowsLayout {
+  readonly linears: readonly { name: string; output: string }[];
+}
+
+/**
+ * The state entering block `layer` [T, C] → the input rows [T, in] of every linear in `names` (all in
+ * that block), one output per distinct value (linears reading the same value share it). A linear that
+ * reads the block's input itself gets `state_in` as its output name (the caller has those rows).
+ */
+export function buildBlockRows(
+  model: Model,
+  layer: number,
+  names: readonly string[],
+  fused = true,
+): { graph: EncodedGraph; layout: RowsLayout } {
+  const cfg = model.config;
+  const b = new GraphBuilder(`${cfg.arch}_rows_${layer}`, 'inputs');
+  const input = b.input(STATE_INPUT, DataType.FLOAT, ['T', cfg.hiddenSize]);
+  const wanted = new Set(names);
+  const outputOf = new Map<string, string>();
+  const linears: { name: string; output: string }[] = [];
+  const enter = (l: number, s: string) => (l === layer ? input : s);
+  const onLinearInput = (name: string, value: string) => {
+    if (!wanted.has(name)) return;
+    let out = outputOf.get(value);
+    if (!out) {
+      if (value === input) out = STATE_INPUT;
+      else {
+        out = rowsName(outputOf.size);
+        b.output(value, out, DataType.FLOAT, ['T', 'I']);
+      }
+      outputOf.set(value, out);
+    }
+    linears.push({ name, output: out });
+  };
+  archBody({ ...context(b, model, input, fused, enter), onLinearInput }, input);
+  const missing = names.filter((n) => !linears.some((x) => x.name === n));
+  if (missing.length) throw new Error(`ort calibration: block ${layer} of the ${cfg.arch} graph has no linear ${missing[0]}`);
+  return { graph: b.encode({ prune: true }), layout: { linears } };
+}
+
+/** One linear's input rows over one window, as the reference forward's onLinearInput hook gives them. */
+export interface LinearRows {
+  readonly name: string;
+  /** [T, inDim], float32 (linears sharing an input get the same array). */
+  readonly rows: Float32Array;
+  readonly inDim: number;
+}
+
+/**
+ * The steps of GPTQ's/AWQ's sequential calibration on onnxruntime, one block at a time: the state
+ * entering block 0, one block's linear input rows (with the weights of the model given), and a block's
+ * output state. Sessions for a block are created on first use and released by `releaseBlock`.
+ */
+export interface CalibrationPass {
+  entry(ids: Int32Array): Promise<Float32Array>;
+  rows(model: Model, layer: number, names: readonly string[], state: Float32Array, T: number): Promise<LinearRows[]>;
+  carry(model: Model, layer: number, state: Float32Array, T: number): Promise<Float32Array>;
+  /** Releases the sessions of `layer` (its rows and carry graphs). */
+  releaseBlock(layer: number): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** The onnxruntime calibration pass for models of `model`'s shape. Rejects with OrtUnavailableError when onnxruntime cannot load. */
+export async function ortCalibrationPass(model: Model, threads?: number): Promise<CalibrationPass> {
+  const ort = await loadOrt();
+  const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
+  const C = model.config.hiddenSize;
+  const sessions = new Map<string, Session>();
+  const layouts = new Map<number, RowsLayout>();
+  const session = async (key: string, make: () => EncodedGraph) => {
+    let s = sessions.get(key);
+    if (!s) sessions.set(key, (s = await createSession(ort, make(), n)));
+    return s;
+  };
+  const release = async (key: string) => {
+    const s = sessions.get(key);
+    sessions.delete(key);
+    await s?.session.release();
+  };
+  const state = (x: Float32Array, T: number) => new ort.Tensor('float32', x, [T, C]);
+  return {
+    async entry(ids) {
+      const s = await session('entry', () => buildEntry(model));
+      const ids64 = BigInt64Array.from(ids, (v) => BigInt(v));
+      const r = await s.session.run(
+        { ...s.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, ids.length]) },
+        [STATE_OUTPUT],
+      );
+      return r[STATE_OUTPUT].data as Float32Array;
+    },
+    async rows(m, layer, names, x, T) {
+      const s = await session(`rows:${layer}`, () => {
+        const { graph, layout } = buildBlockRows(m, layer, names);
+        layouts.set(layer, layout);
+        return graph;
+      });
+      const { linears } = layouts.get(layer)!;
+      const fetch = [...new Set(linears.map((l) => l.output).filter((o) => o !== STATE_INPUT))];
+      const r = await s.session.run({ ...s.weights, [STATE_INPUT]: state(x, T) }, fetch);
+      return linears.map(({ name, output }) => {
+        const rows = output === STATE_INPUT ? x : (r[output].data as Float32Array);
+        return { name, rows, inDim: rows.length / T };
+      });
+    },
+    async carry(m, layer, x, T) {
+      const s = await session(`carry:${layer}`, () => buildRange(m, layer, layer + 1));
+      const r = await s.session.run({ ...s.weights, [STATE_INPUT]: state(x, T) }, [STATE_OUTPUT]);
+      return r[STATE_OUTPUT].data as Float32Array;
+    },
+    async releaseBlock(layer) {
+      await release(`rows:${layer}`);
+      await release(`carry:${layer}`);
+      layouts.delete(layer);
+    },
+    async dispose() {
+      for (const k of [...sessions.keys()]) await release(k);
+    },
+  };
+}
