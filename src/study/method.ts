@@ -10,7 +10,7 @@
 
 import { z } from 'zod';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { quantizeModelCalibrated } from '../quant/calibrated.ts';
+import { quantizeModelCalibratedFast } from '../quant/calibrated.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { calibrationSets, calibrationWindowsFor, CalibrationSource } from './calibration-source.ts';
 import { comparisonsFromJson, compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, studyTexts, UNITS_FILE, writeUnits, type Comparisons } from './common.ts';
@@ -46,7 +46,16 @@ export const method = defineKind({
       // compareTreated closes the engines: one open model per calibration set
       const m = await openModel(ctx, p.model, p);
       const cw = calibrationWindowsFor(t, m, set, p.calibrationTokens);
-      const q = quantizeModelCalibrated(m.model, { method: p.method, spec, windows: cw.windows, gptq: { actOrder: p.actOrder }, awq: { clip: p.clip }, errors: false });
+      // the forward passes on the engine the experiment scores with (onnxruntime, or the reference forward)
+      const q = await quantizeModelCalibratedFast(m.model, {
+        method: p.method,
+        spec,
+        windows: cw.windows,
+        gptq: { actOrder: p.actOrder },
+        awq: { clip: p.clip },
+        errors: false,
+        engine: m.engine.name,
+      });
       const scoped = set.target !== undefined ? { ...t, langs: { ...t.langs, all: [set.target] } } : t;
       const { evaluation } = await compareTreated(ctx, scoped, m, q.model, { ...p, selection: false });
       for (const [lang, units] of evaluation) if (set.target === undefined || lang === set.target) merged.set(lang, units);

@@ -1,5 +1,6 @@
-// Golden: GPTQ 4-bit g32 (sym and asym) of gpt2-a on the given calibration windows against
-// test/fixtures/golden/gptq (numpy float64, README there): levels identical for ≥ 99.9 % of weights,
+// Golden: GPTQ 4-bit g32 (sym and asym) of gpt2-a on the given calibration windows (forward passes on
+// the reference engine and on onnxruntime) against test/fixtures/golden/gptq (numpy float64, README
+// there): levels identical for ≥ 99.9 % of weights,
 // dequantised weights within 1e-6 where levels are equal, mean NLL per sequence within 1e-4; GPTQ's
 // output error on the calibration rows below RTN's in every linear; and the per-block test (block l
 // calibrated on the reference weights of blocks < l) that localises a flipped level.
@@ -10,7 +11,8 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/model/load.ts';
 import { withWeights, type Model } from '../../src/model/model.ts';
 import { scoreReference } from '../../src/engine/reference.ts';
-import { quantizeModelCalibrated } from '../../src/quant/calibrated.ts';
+import { quantizeModelCalibrated, quantizeModelCalibratedFast } from '../../src/quant/calibrated.ts';
+import type { EngineName } from '../../src/engine/types.ts';
 import { dequantize, type Scheme } from '../../src/quant/rtn.ts';
 import type { Tensor } from '../../src/tensor/tensor.ts';
 import { GOLDEN } from '../helpers/cli.ts';
@@ -53,18 +55,19 @@ function compareLevels(scheme: Scheme, got: Map<string, { levels: ArrayLike<numb
   return { total, equal, share: equal / total, maxDq };
 }
 
-for (const scheme of ['asym', 'sym'] as Scheme[]) {
-  test(`golden GPTQ gpt2-a w4g32 ${scheme}: levels, dequantised weights, NLL, output error below RTN`, () => {
+for (const [scheme, engine] of [['asym', 'reference'], ['sym', 'reference'], ['asym', 'ort'], ['sym', 'ort']] as [Scheme, EngineName][]) {
+  test(`golden GPTQ gpt2-a w4g32 ${scheme} (${engine} forward): levels, dequantised weights, NLL, output error below RTN`, async () => {
     const model = loadModel(join(GOLDEN, 'models/gpt2-a'));
     const v = ref.variants[`w4g32/${scheme}`];
-    const r = quantizeModelCalibrated(model, { method: 'gptq', spec: { bits: 4, groupSize: 32, scheme }, windows: calib });
+    const opts = { method: 'gptq', spec: { bits: 4, groupSize: 32, scheme }, windows: calib } as const;
+    const r = engine === 'ort' ? await quantizeModelCalibratedFast(model, { ...opts, engine, threads: 1 }) : quantizeModelCalibrated(model, opts);
     const got = new Map([...r.quantized].map(([n, q]) => [n, { levels: q.levels, dequant: dequantize(q).data }]));
     const c = compareLevels(scheme, got);
-    console.log(`# ${scheme}: levels equal ${c.equal}/${c.total} (${(100 * c.share).toFixed(4)} %), max |Δw| where equal ${c.maxDq.toExponential(2)}`);
+    console.log(`# ${scheme} ${engine}: levels equal ${c.equal}/${c.total} (${(100 * c.share).toFixed(4)} %), max |Δw| where equal ${c.maxDq.toExponential(2)}`);
     assert.ok(c.share >= TOL.equalLevels, `${scheme}: only ${(100 * c.share).toFixed(3)} % of levels equal`);
     assert.ok(c.maxDq <= TOL.dequant, `${scheme}: dequantised weights differ by ${c.maxDq} where levels are equal`);
     const diffs = seqs.map((s, i) => meanNll(r.model, s.input_ids) - v.gptq.mean_nll_f64[i]);
-    console.log(`# ${scheme}: mean NLL − reference per sequence ${diffs.map((d) => d.toExponential(2)).join(', ')}`);
+    console.log(`# ${scheme} ${engine}: mean NLL − reference per sequence ${diffs.map((d) => d.toExponential(2)).join(', ')}`);
     for (const d of diffs) assert.ok(Math.abs(d) <= TOL.meanNll, `${scheme}: mean NLL off by ${d}`);
     // GPTQ's calibration output error is below RTN's in every linear, and close to the reference's
     assert.equal(r.calibration.length, Object.keys(ref.linears).length);

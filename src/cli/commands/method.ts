@@ -7,7 +7,7 @@
 import { ConfigError } from '../../errors.ts';
 import type { Model } from '../../model/model.ts';
 import { calibrationWindows, DEFAULT_CALIBRATION_TOKENS } from '../../quant/calibrate.ts';
-import { METHODS, quantizeModelCalibrated, type CalibratedMethod, type CalibratedResult, type Method } from '../../quant/calibrated.ts';
+import { METHODS, quantizeModelCalibratedFast, type CalibratedMethod, type CalibratedResult, type Method } from '../../quant/calibrated.ts';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_PERCDAMP } from '../../quant/gptq.ts';
 import { AWQ_GRID, CLIP_RATIOS } from '../../quant/awq.ts';
 import type { QuantSpec } from '../../quant/rtn.ts';
@@ -37,18 +37,21 @@ export function checkMethodFlags(method: Method, f: MethodFlags): void {
   if (f.awqClip && method !== 'awq') throw new ConfigError('--awq-clip applies to --method awq only; drop it or use --method awq');
 }
 
-/** Runs GPTQ or AWQ over calibration token sequences (windows of ≤ 512 tokens, ≤ maxTokens in all). */
+/**
+ * Runs GPTQ or AWQ over calibration token sequences (windows of ≤ 512 tokens, ≤ maxTokens in all), the
+ * forward passes on onnxruntime when it loads (else the reference forward).
+ */
 export function quantizeCalibratedCli(
   model: Model,
   method: CalibratedMethod,
   spec: QuantSpec,
   sequences: readonly (readonly number[] | Int32Array)[],
   f: MethodFlags & { maxTokens?: number; scope?: QuantScope; log?: (s: string) => void },
-): CalibratedResult {
+): Promise<CalibratedResult> {
   const context = Math.min(512, model.config.maxPositions ?? 512);
   const windows = calibrationWindows(sequences, context, f.maxTokens ?? DEFAULT_CALIBRATION_TOKENS);
   const L = model.config.numLayers;
-  return quantizeModelCalibrated(model, {
+  return quantizeModelCalibratedFast(model, {
     method,
     spec,
     scope: f.scope,

@@ -259,7 +259,7 @@ export const quantizeTransform: ModelTransform = {
       const c = await calibrationSequences(model, { ...f, seed: undefined, tokenizer: undefined });
       if (!c) throw new ConfigError(`--method ${method} learns from calibration text; give --calibration-languages LIST, --calibration-text FILE or --calibration-ids FILE`);
       const maxTokens = parseCount('--calibration-tokens', f.calibrationTokens ?? String(DEFAULT_CALIBRATION_TOKENS));
-      const r = quantizeCalibratedCli(model, method, spec, c.sequences, { ...f, maxTokens });
+      const r = await quantizeCalibratedCli(model, method, spec, c.sequences, { ...f, maxTokens });
       process.stderr.write(`langquant: ${describeCost(spec, r.account, r.tensors.length, method)}; calibrated on ${r.calibrationTokens} tokens\n`);
       return r.model;
     }
@@ -407,7 +407,7 @@ export function registerQuantize(program: Command): void {
       let result;
       if (method !== 'rtn') {
         const c = await calibrationSequences(model, opts);
-        const r = quantizeCalibratedCli(model, method, spec, c!.sequences, { ...opts, maxTokens: calibrationTokens, scope, log: (s) => process.stderr.write(`langquant: ${s}\n`) });
+        const r = await quantizeCalibratedCli(model, method, spec, c!.sequences, { ...opts, maxTokens: calibrationTokens, scope, log: (s) => process.stderr.write(`langquant: ${s}\n`) });
         calibration = { ...c!.info, tokens: r.calibrationTokens };
         calibrated = { method, params: methodParams(method, opts), layers: r.calibration };
         result = r;
