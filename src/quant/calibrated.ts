@@ -143,17 +143,23 @@ interface Plan {
 
 function plan(model: Model, opts: CalibratedOptions): Plan {
   checkSpec(opts.spec);
-  if (opts.method !== 'gptq' && opts.method !== 'awq') throw new ConfigError(`unknown calibrated method ${JSON.stringify(opts.method)}; use gptq or awq`);
+  if (opts.method !== 'gptq' && opts.method !== 'awq') {
+    throw new ConfigError(`unknown calibrated method ${JSON.stringify(opts.method)}; use gptq or awq`);
+  }
   const scope = opts.scope ?? DEFAULT_SCOPE;
   const targets = selectTargets(model, scope);
   assertModelFinite(model);
   const windows = opts.windows.filter((w) => w.length > 0);
   const tokens = windows.reduce((a, w) => a + w.length, 0);
-  if (tokens === 0) throw new ConfigError(`${opts.method.toUpperCase()} needs calibration text and got no tokens; give a calibration source`);
+  if (tokens === 0) {
+    const m = opts.method.toUpperCase();
+    throw new ConfigError(`${m} needs calibration text and got no tokens; give a calibration source`);
+  }
   const byLayer = new Map<number, QuantTarget[]>();
   for (const t of targets) if (t.kind === 'linear') byLayer.set(t.layer!, [...(byLayer.get(t.layer!) ?? []), t]);
   const lastLayer = Math.max(-1, ...byLayer.keys());
-  return { targets, windows, tokens, byLayer, lastLayer, quantized: new Map(), dequantized: new Map(), calibration: [] };
+  const fresh = { quantized: new Map(), dequantized: new Map(), calibration: [] };
+  return { targets, windows, tokens, byLayer, lastLayer, ...fresh };
 }
 
 function statsOf(c: ReturnType<typeof blockCollector>, l: number, opts: CalibratedOptions): InputStats[] {
@@ -163,7 +169,13 @@ function statsOf(c: ReturnType<typeof blockCollector>, l: number, opts: Calibrat
 }
 
 /** Quantises block l's linears from their input statistics; returns the weights replacing them. */
-function quantizeBlock(model: Model, l: number, stats: readonly InputStats[], p: Plan, opts: CalibratedOptions): Map<string, Tensor> {
+function quantizeBlock(
+  model: Model,
+  l: number,
+  stats: readonly InputStats[],
+  p: Plan,
+  opts: CalibratedOptions,
+): Map<string, Tensor> {
   const withErrors = opts.errors ?? true;
   const replacements = new Map<string, Tensor>();
   const targetOf = new Map((p.byLayer.get(l) ?? []).map((t) => [t.name, t]));
@@ -172,13 +184,15 @@ function quantizeBlock(model: Model, l: number, stats: readonly InputStats[], p:
     const results: { t: QuantTarget; q: QuantizedTensor; dq: Tensor; extra: Partial<LayerCalibration> }[] = [];
     if (opts.method === 'gptq') {
       for (const t of group) {
-        const { q, info } = quantizeGptq(weight(model, t.name), t.layout, s.gram, s.rows, opts.spec, { ...opts.gptq, name: t.name });
+        const gopts = { ...opts.gptq, name: t.name };
+        const { q, info } = quantizeGptq(weight(model, t.name), t.layout, s.gram, s.rows, opts.spec, gopts);
         results.push({ t, q, dq: dequantize(q), extra: { deadInputs: info.deadInputs, damp: info.damp } });
       }
     } else {
       const meanAbs = new Float64Array(s.inDim);
       for (let j = 0; j < s.inDim; j++) meanAbs[j] = s.absSum[j] / s.rows;
-      const r = awqSearch(group.map((t) => ({ name: t.name, weight: weight(model, t.name), layout: t.layout })), s.gram, meanAbs, opts.spec, opts.awq);
+      const linears = group.map((t) => ({ name: t.name, weight: weight(model, t.name), layout: t.layout }));
+      const r = awqSearch(linears, s.gram, meanAbs, opts.spec, opts.awq);
       r.linears.forEach((x, k) => results.push({ t: group[k], q: x.q, dq: x.dequant, extra: { alpha: r.alpha } }));
     }
     for (const { t, q, dq, extra } of results) {
@@ -192,7 +206,8 @@ function quantizeBlock(model: Model, l: number, stats: readonly InputStats[], p:
       if (withErrors) {
         const zero = new Float32Array(w.data.length);
         outErr = outputError(w.data, dq.data, t.layout, t.inDim, t.outDim, s.gram);
-        outErrRtn = outputError(w.data, dequantize(quantizeRtn(w, t.layout, opts.spec)).data, t.layout, t.inDim, t.outDim, s.gram);
+        const rtn = dequantize(quantizeRtn(w, t.layout, opts.spec)).data;
+        outErrRtn = outputError(w.data, rtn, t.layout, t.inDim, t.outDim, s.gram);
         outEnergy = outputError(w.data, zero, t.layout, t.inDim, t.outDim, s.gram);
       }
       p.calibration.push({ name: t.name, layer: l, outErr, outErrRtn, outEnergy, rows: s.rows, ...extra });
@@ -226,7 +241,8 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
       // 1. one full-precision pass through block l: the input rows of its linears
       const c = blockCollector(new Set(layerTargets.map((t) => t.name)));
       windows.forEach((ids, wi) => {
-        block(current, l, states[wi], ids.length, { onLinearInput: (name, x, T, inDim) => c.add(wi, name, x, T, inDim) });
+        const onLinearInput = (name: string, x: Float32Array, T: number, inDim: number) => c.add(wi, name, x, T, inDim);
+        block(current, l, states[wi], ids.length, { onLinearInput });
       });
       // 2. quantise block l's linears from their rows
       current = withWeights(current, quantizeBlock(model, l, statsOf(c, l, opts), p, opts));
@@ -251,7 +267,10 @@ export interface FastCalibratedOptions extends CalibratedOptions {
  * carry the states on). The rows come back as float32 and are accumulated in float64 here, as on the
  * reference path. Falls back to the reference forward when onnxruntime is unavailable (engine 'auto').
  */
-export async function quantizeModelCalibratedFast(model: Model, opts: FastCalibratedOptions): Promise<CalibratedResult> {
+export async function quantizeModelCalibratedFast(
+  model: Model,
+  opts: FastCalibratedOptions,
+): Promise<CalibratedResult> {
   const engine = opts.engine ?? 'auto';
   if (engine === 'reference') return quantizeModelCalibrated(model, opts);
   const p = plan(model, opts);
@@ -282,7 +301,9 @@ export async function quantizeModelCalibratedFast(model: Model, opts: FastCalibr
       }
       if (l < p.lastLayer) {
         const next: Float32Array[] = [];
-        for (let wi = 0; wi < windows.length; wi++) next.push(await pass.carry(current, l, states[wi], windows[wi].length));
+        for (let wi = 0; wi < windows.length; wi++) {
+          next.push(await pass.carry(current, l, states[wi], windows[wi].length));
+        }
         states = next;
       }
       await pass.releaseBlock(l);

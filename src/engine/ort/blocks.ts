@@ -364,7 +364,9 @@ export function buildBlockRows(
   };
   archBody({ ...context(b, model, input, fused, enter), onLinearInput }, input);
   const missing = names.filter((n) => !linears.some((x) => x.name === n));
-  if (missing.length) throw new Error(`ort calibration: block ${layer} of the ${cfg.arch} graph has no linear ${missing[0]}`);
+  if (missing.length) {
+    throw new Error(`ort calibration: block ${layer} of the ${cfg.arch} graph has no linear ${missing[0]}`);
+  }
   return { graph: b.encode({ prune: true }), layout: { linears } };
 }
 
@@ -390,7 +392,10 @@ export interface CalibrationPass {
   dispose(): Promise<void>;
 }
 
-/** The onnxruntime calibration pass for models of `model`'s shape. Rejects with OrtUnavailableError when onnxruntime cannot load. */
+/**
+ * The onnxruntime calibration pass for models of `model`'s shape (its embedding for `entry`).
+ * Rejects with OrtUnavailableError when onnxruntime cannot load.
+ */
 export async function ortCalibrationPass(model: Model, threads?: number): Promise<CalibrationPass> {
   const ort = await loadOrt();
   const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
