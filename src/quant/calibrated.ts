@@ -123,6 +123,22 @@ function blockCollector(wanted: ReadonlySet<string>) {
       for (let t = 0; t < T; t++) for (let j = 0; j < inDim; j++) s.absSum[j] += Math.abs(x[t * inDim + j]);
       s.rows += T;
     },
+    /** One window's float64 sums of an input the linears `names` read (window 0 first). */
+    addSums(wi: number, names: readonly string[], gram: Float64Array, absSum: Float64Array, T: number): void {
+      const read = names.filter((n) => wanted.has(n));
+      if (!read.length) return;
+      let s = statsOf.get(read[0]);
+      if (!s) {
+        if (wi !== 0) throw new Error(`calibration: ${read[0]} has no statistics from the first window`);
+        const inDim = absSum.length;
+        s = { gram: new Float64Array(inDim * inDim), absSum: new Float64Array(inDim), rows: 0, inDim, names: read };
+        stats.push(s);
+        for (const n of read) statsOf.set(n, s);
+      }
+      for (let k = 0; k < gram.length; k++) s.gram[k] += gram[k];
+      for (let j = 0; j < s.inDim; j++) s.absSum[j] += absSum[j];
+      s.rows += T;
+    },
     done(): InputStats[] {
       for (const s of stats) symmetrize(s.gram, s.inDim);
       return stats;
@@ -263,9 +279,12 @@ export interface FastCalibratedOptions extends CalibratedOptions {
 
 /**
  * quantizeModelCalibrated with the forward passes on onnxruntime: the same sequential loop, each block
- * a one-block graph (full-precision weights for the rows of its linears, then its quantised weights to
- * carry the states on). The rows come back as float32 and are accumulated in float64 here, as on the
- * reference path. Falls back to the reference forward when onnxruntime is unavailable (engine 'auto').
+ * a one-block graph (full-precision weights for its linears' input statistics, then its quantised
+ * weights to carry the states on). The graph casts the float32 rows to float64 and returns Σ x xᵀ and
+ * Σ|x| per window (products exact, sums in float64, as accumulateGram's), summed across windows here.
+ * Linears reading the same graph value share one input (the reference path finds them by comparing
+ * rows; the same groups, tested). Falls back to the reference forward when onnxruntime is unavailable
+ * (engine 'auto').
  */
 export async function quantizeModelCalibratedFast(
   model: Model,
@@ -295,7 +314,8 @@ export async function quantizeModelCalibratedFast(
         const c = blockCollector(new Set(names));
         for (let wi = 0; wi < windows.length; wi++) {
           const T = windows[wi].length;
-          for (const r of await pass.rows(current, l, names, states[wi], T)) c.add(wi, r.name, r.rows, T, r.inDim);
+          const sums = await pass.sums(current, l, names, states[wi], T);
+          for (const r of sums) c.addSums(wi, r.names, r.gram, r.absSum, T);
         }
         current = withWeights(current, quantizeBlock(model, l, statsOf(c, l, opts), p, opts));
       }

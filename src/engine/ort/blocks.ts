@@ -326,7 +326,7 @@ export function buildEntry(model: Model, fused = true): EncodedGraph {
   return b.encode({ prune: true });
 }
 
-/** Which rows output (or the graph's own input) each wanted linear of a rows graph reads, in call order. */
+/** Which output (rows, or the graph's own input; or gram_k) each wanted linear reads, in call order. */
 export interface RowsLayout {
   readonly linears: readonly { name: string; output: string }[];
 }
@@ -342,8 +342,36 @@ export function buildBlockRows(
   names: readonly string[],
   fused = true,
 ): { graph: EncodedGraph; layout: RowsLayout } {
+  return buildBlockInputs(model, layer, names, 'rows', fused);
+}
+
+/** Output names of the float64 Σ x xᵀ [in, in] and Σ_t |x_tj| [in] of the `k`-th distinct linear input. */
+export const gramName = (k: number): string => `gram_${k}`;
+export const absSumName = (k: number): string => `abssum_${k}`;
+
+/**
+ * The state entering block `layer` [T, C] → for each distinct input of the linears in `names`, Σ_t x_t x_tᵀ
+ * (`gram_k`, [in, in]) and Σ_t |x_tj| (`abssum_k`, [in]), both in float64 (the float32 rows cast first:
+ * every product is exact and the sums are float64, as accumulateGram's). The layout's output is `gram_k`.
+ */
+export function buildBlockStats(
+  model: Model,
+  layer: number,
+  names: readonly string[],
+  fused = true,
+): { graph: EncodedGraph; layout: RowsLayout } {
+  return buildBlockInputs(model, layer, names, 'stats', fused);
+}
+
+function buildBlockInputs(
+  model: Model,
+  layer: number,
+  names: readonly string[],
+  kind: 'rows' | 'stats',
+  fused: boolean,
+): { graph: EncodedGraph; layout: RowsLayout } {
   const cfg = model.config;
-  const b = new GraphBuilder(`${cfg.arch}_rows_${layer}`, 'inputs');
+  const b = new GraphBuilder(`${cfg.arch}_${kind}_${layer}`, 'inputs');
   const input = b.input(STATE_INPUT, DataType.FLOAT, ['T', cfg.hiddenSize]);
   const wanted = new Set(names);
   const outputOf = new Map<string, string>();
@@ -353,9 +381,17 @@ export function buildBlockRows(
     if (!wanted.has(name)) return;
     let out = outputOf.get(value);
     if (!out) {
-      if (value === input) out = STATE_INPUT;
+      const k = outputOf.size;
+      if (kind === 'stats') {
+        const x = b.node('Cast', [value], { to: { i: DataType.DOUBLE } });
+        out = gramName(k);
+        const xt = b.node('Transpose', [x], { perm: { ints: [1, 0] } });
+        b.output(b.node('MatMul', [xt, x]), out, DataType.DOUBLE, ['I', 'I']);
+        const abs = b.node('ReduceSum', [b.node('Abs', [x]), b.i64([0])], { keepdims: { i: 0 } });
+        b.output(abs, absSumName(k), DataType.DOUBLE, ['I']);
+      } else if (value === input) out = STATE_INPUT;
       else {
-        out = rowsName(outputOf.size);
+        out = rowsName(k);
         b.output(value, out, DataType.FLOAT, ['T', 'I']);
       }
       outputOf.set(value, out);
@@ -378,6 +414,16 @@ export interface LinearRows {
   readonly inDim: number;
 }
 
+/** One distinct linear input's float64 statistics over one window (buildBlockStats). */
+export interface InputSums {
+  /** The linears reading it, in call order. */
+  readonly names: readonly string[];
+  /** Σ_t x_t x_tᵀ [inDim, inDim] (symmetric) and Σ_t |x_tj| [inDim]. */
+  readonly gram: Float64Array;
+  readonly absSum: Float64Array;
+  readonly inDim: number;
+}
+
 /**
  * The steps of GPTQ's/AWQ's sequential calibration on onnxruntime, one block at a time: the state
  * entering block 0, one block's linear input rows (with the weights of the model given), and a block's
@@ -386,6 +432,8 @@ export interface LinearRows {
 export interface CalibrationPass {
   entry(ids: Int32Array): Promise<Float32Array>;
   rows(model: Model, layer: number, names: readonly string[], state: Float32Array, T: number): Promise<LinearRows[]>;
+  /** The float64 statistics of each distinct input of `names` (in block `layer`), in order of first use. */
+  sums(model: Model, layer: number, names: readonly string[], state: Float32Array, T: number): Promise<InputSums[]>;
   carry(model: Model, layer: number, state: Float32Array, T: number): Promise<Float32Array>;
   /** Releases the sessions of `layer` (its rows and carry graphs). */
   releaseBlock(layer: number): Promise<void>;
@@ -401,7 +449,7 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
   const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
   const C = model.config.hiddenSize;
   const sessions = new Map<string, Session>();
-  const layouts = new Map<number, RowsLayout>();
+  const layouts = new Map<string, RowsLayout>();
   const session = async (key: string, make: () => EncodedGraph) => {
     let s = sessions.get(key);
     if (!s) sessions.set(key, (s = await createSession(ort, make(), n)));
@@ -424,17 +472,36 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
       return r[STATE_OUTPUT].data as Float32Array;
     },
     async rows(m, layer, names, x, T) {
-      const s = await session(`rows:${layer}`, () => {
+      const key = `rows:${layer}`;
+      const s = await session(key, () => {
         const { graph, layout } = buildBlockRows(m, layer, names);
-        layouts.set(layer, layout);
+        layouts.set(key, layout);
         return graph;
       });
-      const { linears } = layouts.get(layer)!;
+      const { linears } = layouts.get(key)!;
       const fetch = [...new Set(linears.map((l) => l.output).filter((o) => o !== STATE_INPUT))];
       const r = await s.session.run({ ...s.weights, [STATE_INPUT]: state(x, T) }, fetch);
       return linears.map(({ name, output }) => {
         const rows = output === STATE_INPUT ? x : (r[output].data as Float32Array);
         return { name, rows, inDim: rows.length / T };
+      });
+    },
+    async sums(m, layer, names, x, T) {
+      const key = `sums:${layer}`;
+      const s = await session(key, () => {
+        const { graph, layout } = buildBlockStats(m, layer, names);
+        layouts.set(key, layout);
+        return graph;
+      });
+      const groups = new Map<string, string[]>();
+      for (const { name, output } of layouts.get(key)!.linears) {
+        groups.set(output, [...(groups.get(output) ?? []), name]);
+      }
+      const fetch = [...groups.keys()].flatMap((g) => [g, g.replace('gram_', 'abssum_')]);
+      const r = await s.session.run({ ...s.weights, [STATE_INPUT]: state(x, T) }, fetch);
+      return [...groups].map(([g, group]) => {
+        const absSum = r[g.replace('gram_', 'abssum_')].data as Float64Array;
+        return { names: group, gram: r[g].data as Float64Array, absSum, inDim: absSum.length };
       });
     },
     async carry(m, layer, x, T) {
@@ -443,9 +510,10 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
       return r[STATE_OUTPUT].data as Float32Array;
     },
     async releaseBlock(layer) {
-      await release(`rows:${layer}`);
-      await release(`carry:${layer}`);
-      layouts.delete(layer);
+      for (const kind of ['rows', 'sums', 'carry']) {
+        await release(`${kind}:${layer}`);
+        layouts.delete(`${kind}:${layer}`);
+      }
     },
     async dispose() {
       for (const k of [...sessions.keys()]) await release(k);
