@@ -31,9 +31,20 @@ export interface CachedCalibration {
 }
 
 /** The cache key: the model's content hash, the method and its parameters, and every calibration token. */
-export function calibratedKey(modelKey: string, o: Pick<CalibratedOptions, 'method' | 'spec' | 'gptq' | 'awq' | 'windows'>): string {
+export function calibratedKey(
+  modelKey: string,
+  o: Pick<CalibratedOptions, 'method' | 'spec' | 'gptq' | 'awq' | 'windows'>,
+): string {
   const h = createHash('sha256');
-  const params = { v: VERSION, model: modelKey, method: o.method, spec: o.spec, gptq: o.gptq ?? {}, awq: o.awq ?? {}, windows: o.windows.map((w) => w.length) };
+  const params = {
+    v: VERSION,
+    model: modelKey,
+    method: o.method,
+    spec: o.spec,
+    gptq: o.gptq ?? {},
+    awq: o.awq ?? {},
+    windows: o.windows.map((w) => w.length),
+  };
   h.update(JSON.stringify(params));
   for (const w of o.windows) h.update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
   return h.digest('hex').slice(0, 32);
@@ -84,11 +95,25 @@ export function encodeCalibrated(r: QuantizeResult): Buffer {
   const dq = new Map<string, Tensor>();
   for (const t of r.targets) dq.set(t.name, weight(r.model, t.replace[0]));
   for (const [name, q] of r.quantized) {
-    if (q.kept) throw new Error(`calibrated cache: ${name} keeps weights in full precision, which the cache does not store`);
+    if (q.kept)
+      throw new Error(`calibrated cache: ${name} keeps weights in full precision, which the cache does not store`);
     const packed = q.bits <= 4;
     const own = dq.get(name)!;
     const raw = !sameData(own.data, dequantize(q).data);
-    entries.push({ name, shape: [q.shape[0], q.shape[1]], layout: q.layout, inDim: q.inDim, outDim: q.outDim, bits: q.bits, scheme: q.scheme, groupSize: q.groupSize, numGroups: q.numGroups, packed, zeros: q.zeros !== null, raw });
+    entries.push({
+      name,
+      shape: [q.shape[0], q.shape[1]],
+      layout: q.layout,
+      inDim: q.inDim,
+      outDim: q.outDim,
+      bits: q.bits,
+      scheme: q.scheme,
+      groupSize: q.groupSize,
+      numGroups: q.numGroups,
+      packed,
+      zeros: q.zeros !== null,
+      raw,
+    });
     // Float32 arrays first in each tensor's run keep every chunk's offset a multiple of 4.
     chunks.push(bytes(q.scales));
     if (raw) chunks.push(bytes(own.data));
@@ -133,7 +158,20 @@ export function decodeCalibrated(model: Model, buf: Buffer, otherBits = 16): Qua
     const levels = e.packed ? unpack(lv, count, signed) : signed ? new Int8Array(lv.buffer, lv.byteOffset, count) : lv;
     const zeros = e.zeros ? take(groups) : null;
     if (at % 4) take(4 - (at % 4));
-    const q: QuantizedTensor = { shape: e.shape, layout: e.layout, inDim: e.inDim, outDim: e.outDim, bits: e.bits, scheme: e.scheme, groupSize: e.groupSize, numGroups: e.numGroups, levels, scales, zeros, kept: null };
+    const q: QuantizedTensor = {
+      shape: e.shape,
+      layout: e.layout,
+      inDim: e.inDim,
+      outDim: e.outDim,
+      bits: e.bits,
+      scheme: e.scheme,
+      groupSize: e.groupSize,
+      numGroups: e.numGroups,
+      levels,
+      scales,
+      zeros,
+      kept: null,
+    };
     quantized.set(e.name, q);
     dequantized.set(e.name, raw ? { data: raw, shape: [...e.shape] } : dequantize(q));
   }
@@ -146,7 +184,13 @@ export function decodeCalibrated(model: Model, buf: Buffer, otherBits = 16): Qua
  * The calibrated quantised model from the run folder's cache, or calibrated now (default scope) and
  * stored there. `modelKey` identifies the full-precision weights (OpenModel.key).
  */
-export function cachedCalibrated(cacheDir: string, modelKey: string, model: Model, opts: Omit<CalibratedOptions, 'scope' | 'errors'>, log: (s: string) => void = () => {}): CachedCalibration {
+export function cachedCalibrated(
+  cacheDir: string,
+  modelKey: string,
+  model: Model,
+  opts: Omit<CalibratedOptions, 'scope' | 'errors'>,
+  log: (s: string) => void = () => {},
+): CachedCalibration {
   const dir = join(cacheDir, 'calibrated');
   const file = join(dir, `${calibratedKey(modelKey, opts)}.bin`);
   if (existsSync(file)) {

@@ -38,10 +38,16 @@ export function calibrationSets(langs: StudyTexts['langs'], source: CalibrationS
   if (Array.isArray(source)) {
     const unknown = source.filter((l) => !langs.all.includes(l));
     if (unknown.length) {
-      throw new ConfigError(`calibration language(s) ${unknown.join(', ')} are not study languages (${langs.all.join(', ')}); list study languages or use high, low, all or target`);
+      throw new ConfigError(
+        `calibration language(s) ${unknown.join(', ')} are not study languages (${langs.all.join(', ')}); ` +
+          'list study languages or use high, low, all or target',
+      );
     }
     const twice = source.filter((l, i) => source.indexOf(l) !== i);
-    if (twice.length) throw new ConfigError(`calibration language(s) ${[...new Set(twice)].join(', ')} are listed twice; list each once`);
+    if (twice.length)
+      throw new ConfigError(
+        `calibration language(s) ${[...new Set(twice)].join(', ')} are listed twice; list each once`,
+      );
     return [{ label: source.join(','), langs: source }];
   }
   if (source === 'target') return langs.all.map((l) => ({ label: l, langs: [l], target: l }));
@@ -49,7 +55,11 @@ export function calibrationSets(langs: StudyTexts['langs'], source: CalibrationS
 }
 
 /** B = min(cap, the tokens available to every single study language); see the file comment. */
-export function equalBudget(available: ReadonlyMap<string, number>, langs: Pick<StudyTexts['langs'], 'all'>, cap: number): number {
+export function equalBudget(
+  available: ReadonlyMap<string, number>,
+  langs: Pick<StudyTexts['langs'], 'all'>,
+  cap: number,
+): number {
   return Math.max(0, Math.min(cap, ...langs.all.map((l) => available.get(l) ?? 0)));
 }
 
@@ -80,7 +90,10 @@ export function budgetShares(lengths: readonly number[], budget: number): number
 
 /** Windows of at most `context` tokens over each sequence's share of the budget (budgetShares). */
 export function budgetWindows(sequences: readonly Int32Array[], context: number, budget: number): Int32Array[] {
-  const shares = budgetShares(sequences.map((s) => s.length), budget);
+  const shares = budgetShares(
+    sequences.map((s) => s.length),
+    budget,
+  );
   const out: Int32Array[] = [];
   sequences.forEach((s, k) => {
     for (let i = 0; i < shares[k]; i += context) out.push(s.slice(i, Math.min(shares[k], i + context)));
@@ -115,19 +128,35 @@ export function calibrationBudget(
   const limitedBy = budget < cap ? t.langs.all.filter((l) => available.get(l) === budget) : [];
   if (budget === 0) {
     const empty = t.langs.all.filter((l) => (available.get(l) ?? 0) === 0);
-    throw new ConfigError(`no calibration text for ${empty.join(', ')} in this replicate's calibration split; raise corpus.split.calibrationShare or drop the language`);
+    throw new ConfigError(
+      `no calibration text for ${empty.join(', ')} in this replicate's calibration split; ` +
+        'raise corpus.split.calibrationShare or drop the language',
+    );
   }
   return { sequences, available, budget, limitedBy };
 }
 
 /** Calibration windows of one set under the replicate's equal budget, and their token count (= budget). */
-export function setWindows(b: CalibrationBudget, set: CalibrationSet, context: number): { windows: Int32Array[]; tokens: number } {
-  const windows = budgetWindows(set.langs.map((l) => b.sequences.get(l)!), context, b.budget);
+export function setWindows(
+  b: CalibrationBudget,
+  set: CalibrationSet,
+  context: number,
+): { windows: Int32Array[]; tokens: number } {
+  const windows = budgetWindows(
+    set.langs.map((l) => b.sequences.get(l)!),
+    context,
+    b.budget,
+  );
   return { windows, tokens: windows.reduce((a, w) => a + w.length, 0) };
 }
 
 /** Calibration windows of one set under the replicate's equal budget, and their token count. */
-export function calibrationWindowsFor(t: Pick<StudyTexts, 'corpus' | 'langs' | 'calibration'>, m: Pick<OpenModel, 'tokenizer' | 'bos' | 'window'>, set: CalibrationSet, cap: number): { windows: Int32Array[]; tokens: number; budget: number } {
+export function calibrationWindowsFor(
+  t: Pick<StudyTexts, 'corpus' | 'langs' | 'calibration'>,
+  m: Pick<OpenModel, 'tokenizer' | 'bos' | 'window'>,
+  set: CalibrationSet,
+  cap: number,
+): { windows: Int32Array[]; tokens: number; budget: number } {
   const b = calibrationBudget(t, m, cap);
   return { ...setWindows(b, set, m.window.context), budget: b.budget };
 }

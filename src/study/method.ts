@@ -15,7 +15,10 @@ import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { cachedCalibrated } from './calibrated-cache.ts';
 import { calibrationBudget, calibrationSets, CalibrationSource, setWindows } from './calibration-source.ts';
-import { comparisonsFromJson, compareTreated, engineFor, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, studyTexts, UNITS_FILE, writeUnits, type Comparisons } from './common.ts';
+import {
+  comparisonsFromJson, compareTreated, engineFor, EvalParams, openModel, QuantParams, recordDegradation,
+  recordDisparity, studyTexts, UNITS_FILE, writeUnits, type Comparisons,
+} from './common.ts';
 import { gapNarrowing } from './controls.ts';
 import { depArtifactJson } from './deps.ts';
 
@@ -50,24 +53,36 @@ export const method = defineKind({
     const base = await openModel(ctx, p.model, p);
     const budget = calibrationBudget(t, base, p.calibrationTokens);
     const limited = budget.limitedBy.length ? `, set by the calibration text of ${budget.limitedBy.join(', ')}` : '';
-    ctx.log(`${p.model}: equal calibration budget ${budget.budget} tokens per source (cap ${p.calibrationTokens}${limited})`);
+    const cap = `cap ${p.calibrationTokens}${limited}`;
+    ctx.log(`${p.model}: equal calibration budget ${budget.budget} tokens per source (${cap})`);
     const sets = calibrationSets(t.langs, p.calibration);
     let reused = 0;
     for (const [k, set] of sets.entries()) {
       const m = k === 0 ? base : { ...base, engine: await engineFor(base.model, p.engine, (s) => ctx.log(s)) };
       const cw = setWindows(budget, set, m.window.context);
-      const opts = { method: p.method, spec, windows: cw.windows, gptq: { actOrder: p.actOrder }, awq: { clip: p.clip } };
+      const opts = {
+        method: p.method,
+        spec,
+        windows: cw.windows,
+        gptq: { actOrder: p.actOrder },
+        awq: { clip: p.clip },
+      };
       const q = cachedCalibrated(ctx.cacheDir, m.key, m.model, opts, (s) => ctx.log(s));
       if (q.reused) reused++;
       const scoped = set.target !== undefined ? { ...t, langs: { ...t.langs, all: [set.target] } } : t;
       const { evaluation } = await compareTreated(ctx, scoped, m, q.result.model, { ...p, selection: false });
-      for (const [lang, units] of evaluation) if (set.target === undefined || lang === set.target) merged.set(lang, units);
+      for (const [lang, units] of evaluation) {
+        if (set.target === undefined || lang === set.target) merged.set(lang, units);
+      }
       bits = q.result.account.bitsPerWeight;
       tokens = cw.tokens;
       const how = q.reused ? 'reused from the run folder\'s cache' : 'calibrated';
-      ctx.log(`${p.model}: ${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}, calibration ${set.label}: ${cw.tokens} tokens, ${how}`);
+      const grid = `${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}`;
+      ctx.log(`${p.model}: ${grid}, calibration ${set.label}: ${cw.tokens} tokens, ${how}`);
     }
-    if (reused) ctx.log(`${p.model}: ${reused} of ${sets.length} quantised model(s) reused from the run folder's cache`);
+    if (reused) {
+      ctx.log(`${p.model}: ${reused} of ${sets.length} quantised model(s) reused from the run folder's cache`);
+    }
     recordDegradation(ctx, p.model, merged, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     recordDisparity(ctx, p.model, merged, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     ctx.metric('bits_per_weight', bits, { model: p.model });

@@ -143,7 +143,12 @@ const EXPERIMENTS: Exp[] = [
     ['E-004', 'gptq', 'low', 0.75],
     ['E-005', 'gptq', 'target', 0.85],
   ] as const).map(([id, method, calibration, scale]): Exp => ({
-    id, kind: 'method', phase: 'E', question: 'Q5', params: { model: 'base', method, bits: 4, scheme: 'asym', groupSize: 128, calibration, baseline: 'A-002' }, dependsOn: ['A-002'],
+    id,
+    kind: 'method',
+    phase: 'E',
+    question: 'Q5',
+    params: { model: 'base', method, bits: 4, scheme: 'asym', groupSize: 128, calibration, baseline: 'A-002' },
+    dependsOn: ['A-002'],
     metrics: (rng) => {
       const g = 0.01 * (rng.next() - 0.3);
       return [

@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/model/load.ts';
 import { weight } from '../../src/model/model.ts';
 import { quantizeModelCalibrated, type CalibratedOptions } from '../../src/quant/calibrated.ts';
-import { cachedCalibrated, calibratedKey, decodeCalibrated, encodeCalibrated } from '../../src/study/calibrated-cache.ts';
+import {
+  cachedCalibrated,
+  calibratedKey,
+  decodeCalibrated,
+  encodeCalibrated,
+} from '../../src/study/calibrated-cache.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 const MODEL = new URL('../../models/gpt2-mini', import.meta.url).pathname;
@@ -35,7 +40,13 @@ test('a calibrated model is calibrated once per run folder: the second use reads
   const dir = mkdtempSync(join(tmpdir(), 'lq-calibrated-cache-'));
   try {
     const model = loadModel(MODEL);
-    const opts: Omit<CalibratedOptions, 'scope' | 'errors'> = { method: 'gptq', spec: { bits: 4, scheme: 'asym', groupSize: 32 }, windows: windows(1), gptq: { actOrder: false }, awq: { clip: false } };
+    const opts: Omit<CalibratedOptions, 'scope' | 'errors'> = {
+      method: 'gptq',
+      spec: { bits: 4, scheme: 'asym', groupSize: 32 },
+      windows: windows(1),
+      gptq: { actOrder: false },
+      awq: { clip: false },
+    };
     const first = cachedCalibrated(dir, 'hash-a', model, opts);
     assert.equal(first.reused, false);
     const mtime = statSync(first.file).mtimeMs;

@@ -91,8 +91,10 @@ test('the built-in study end to end: every experiment passes, every question dec
     assert.equal(readdirSync(join(out, 'cache', 'calibrated')).filter((f) => f.endsWith('.bin')).length, 4 + 4);
     const r3 = runCli(['run', file, '--out', out, '--replicates', '1', '--force', 'E-005']);
     assert.equal(r3.code, 0, r3.stdout + r3.stderr);
-    assert.match(readFileSync(join(out, 'logs', 'E-005.r0.log'), 'utf8'), /base: 4 of 4 quantised model\(s\) reused from the run folder's cache/);
-    assert.deepEqual(JSON.parse(runCli(['status', out, '--json']).stdout).questions, status.questions, 'the reused models give the same results');
+    const log = readFileSync(join(out, 'logs', 'E-005.r0.log'), 'utf8');
+    assert.match(log, /base: 4 of 4 quantised model\(s\) reused from the run folder's cache/);
+    const after = JSON.parse(runCli(['status', out, '--json']).stdout);
+    assert.deepEqual(after.questions, status.questions, 'the reused models give the same results');
 
     // The report, from this run's store: every figure has its numbers (none "not available").
     const rep = runCli(['report', out]);

@@ -17,7 +17,10 @@ interface Arm {
   readonly source: string | null;
 }
 
-const sourceOf = (e: ExperimentData): string => (Array.isArray(e.params.calibration) ? (e.params.calibration as string[]).join(',') : String(e.params.calibration ?? 'all'));
+const sourceOf = (e: ExperimentData): string =>
+  Array.isArray(e.params.calibration)
+    ? (e.params.calibration as string[]).join(',')
+    : String(e.params.calibration ?? 'all');
 
 /** Colours by arm: RTN grey; a calibration source keeps one colour across methods (high and low as their groups). */
 function armColour(a: Arm, k: number): string {
@@ -32,28 +35,76 @@ function perLanguage(d: ReportData, fig: Figure, exps: ExperimentData[], model: 
   const arms: Arm[] = [];
   const baselineIds = [...new Set(exps.map((e) => String(e.params.baseline ?? 'A-002')))];
   for (const id of baselineIds) {
-    const b = d.experiments.find((e) => e.id === id && e.summaries.some((s) => s.metric === 'delta_bpb' && s.model === model));
+    const b = d.experiments.find(
+      (e) => e.id === id && e.summaries.some((s) => s.metric === 'delta_bpb' && s.model === model),
+    );
     if (b) arms.push({ e: b, label: baselineIds.length > 1 ? `RTN (${b.id})` : 'RTN', method: 'rtn', source: null });
   }
   for (const e of exps) {
     if (!e.summaries.some((s) => s.metric === 'delta_bpb' && s.model === model)) continue;
     const label = `${String(e.params.method ?? '?').toUpperCase()} ${sourceOf(e)}`;
-    arms.push({ e, label: arms.some((a) => a.label === label) ? `${label} (${e.id})` : label, method: String(e.params.method), source: sourceOf(e) });
+    arms.push({
+      e,
+      label: arms.some((a) => a.label === label) ? `${label} (${e.id})` : label,
+      method: String(e.params.method),
+      source: sourceOf(e),
+    });
   }
   if (arms.every((a) => a.source === null)) return [];
-  const langs = orderLanguages(d, [...new Set(arms.flatMap((a) => a.e.summaries.filter((s) => s.metric === 'delta_bpb' && s.model === model && s.language !== null && !s.language.startsWith('@')).map((s) => s.language!)))]);
-  const row = (l: string): Cell[] => [text(l), text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)), ...arms.map((a) => metricCell(a.e, 'delta_bpb', model, l))];
+  const langs = orderLanguages(d, [
+    ...new Set(
+      arms.flatMap((a) =>
+        a.e.summaries
+          .filter(
+            (s) => s.metric === 'delta_bpb' && s.model === model && s.language !== null && !s.language.startsWith('@'),
+          )
+          .map((s) => s.language!),
+      ),
+    ),
+  ]);
+  const row = (l: string): Cell[] => [
+    text(l),
+    text(l.startsWith('@') ? groupLabel(l) : groupOf(d.groups, l)),
+    ...arms.map((a) => metricCell(a.e, 'delta_bpb', model, l)),
+  ];
+  const armList = arms.map((a) => `${a.label}: ${a.e.id}`).join(', ');
   fig.tables.push({
     id: `methods-languages-${model}`,
-    caption: `ΔBPB per language under each arm · model ${model} (${arms.map((a) => `${a.label}: ${a.e.id}`).join(', ')})`,
-    columns: [{ label: 'language', key: true }, { label: 'group' }, ...arms.map((a) => ({ label: `ΔBPB ${a.label}`, unit: 'bits/byte', decimals: 'dbpb' }))],
-    rows: [...langs.map(row), ...GROUP_ROWS.filter((g) => arms.some((a) => summaryOf(a.e, 'delta_bpb', model, g))).map(row)],
+    caption: `ΔBPB per language under each arm · model ${model} (${armList})`,
+    columns: [
+      { label: 'language', key: true },
+      { label: 'group' },
+      ...arms.map((a) => ({ label: `ΔBPB ${a.label}`, unit: 'bits/byte', decimals: 'dbpb' })),
+    ],
+    rows: [
+      ...langs.map(row),
+      ...GROUP_ROWS.filter((g) => arms.some((a) => summaryOf(a.e, 'delta_bpb', model, g))).map(row),
+    ],
   });
   const colour = new Map(arms.map((a, k) => [a.label, armColour(a, k)]));
   const panel = (title: string, chosen: Arm[]): VlSpec => ({
-    data: { values: chosen.flatMap((a) => langs.map((l) => ({ language: l, group: groupOf(d.groups, l), arm: a.label, dbpb: overReplicates(a.e, 'delta_bpb', model, l) }))).filter((v) => Number.isFinite(v.dbpb)) },
+    data: {
+      values: chosen
+        .flatMap((a) =>
+          langs.map((l) => ({
+            language: l,
+            group: groupOf(d.groups, l),
+            arm: a.label,
+            dbpb: overReplicates(a.e, 'delta_bpb', model, l),
+          })),
+        )
+        .filter((v) => Number.isFinite(v.dbpb)),
+    },
     title: { text: `${title} — ${model}`, fontSize: 12 },
-    facet: { column: { field: 'group', type: 'nominal', title: null, sort: Object.keys(d.groups), header: { labelExpr: "datum.value + '-resource languages'", labelFontSize: 11 } } },
+    facet: {
+      column: {
+        field: 'group',
+        type: 'nominal',
+        title: null,
+        sort: Object.keys(d.groups),
+        header: { labelExpr: "datum.value + '-resource languages'", labelFontSize: 11 },
+      },
+    },
     resolve: { scale: { x: 'independent' } },
     spec: {
       // The step is per bar (xOffset band): a language is as wide as its arms.
@@ -67,7 +118,12 @@ function perLanguage(d: ReportData, fig: Figure, exps: ExperimentData[], model: 
             xOffset: { field: 'arm', sort: chosen.map((a) => a.label) },
             y: { field: 'dbpb', type: 'quantitative', title: 'ΔBPB (bits/byte)' },
             // One colour scale for every panel (vconcat shares it): each arm keeps its colour throughout.
-            color: { field: 'arm', type: 'nominal', title: 'arm', scale: { domain: arms.map((a) => a.label), range: arms.map((a) => colour.get(a.label)!) } },
+            color: {
+              field: 'arm',
+              type: 'nominal',
+              title: 'arm',
+              scale: { domain: arms.map((a) => a.label), range: arms.map((a) => colour.get(a.label)!) },
+            },
           },
         },
         { mark: { type: 'rule', color: '#555', strokeDash: [3, 3] }, encoding: { y: { datum: 0 } } },
@@ -86,7 +142,6 @@ function perLanguage(d: ReportData, fig: Figure, exps: ExperimentData[], model: 
   return panels;
 }
 
-
 export function methodsFigure(d: ReportData): Figure {
   const exps = ofKind(d, 'method');
   const fig: Figure = {
@@ -95,7 +150,8 @@ export function methodsFigure(d: ReportData): Figure {
     experiments: exps.map((e) => e.id),
     definitions: [
       'Each arm quantises on the same grid as RTN (A-002) with calibration text from the named source at an equal token budget (target: each language quantised with its own text).',
-      'Per language: the ΔBPB of RTN and of every arm on the same evaluation units (mean over replicates); the chart groups the bars by language, one column per resource group.',
+      'Per language: the ΔBPB of RTN and of every arm on the same evaluation units (mean over replicates); ' +
+        'the chart groups the bars by language, one column per resource group.',
       define('gap_reduction', 'Gap reduction'),
       "Intervals: 95 % paired bootstrap over aligned units; over several replicates the worst replicate's.",
     ],
@@ -139,8 +195,13 @@ export function methodsFigure(d: ReportData): Figure {
     ],
     rows,
   });
-  const models = [...new Set(exps.flatMap((e) => e.summaries.filter((s) => s.metric === 'delta_bpb' && s.model !== null).map((s) => s.model!)))].sort();
+  const models = [
+    ...new Set(
+      exps.flatMap((e) => e.summaries.filter((s) => s.metric === 'delta_bpb' && s.model !== null).map((s) => s.model!)),
+    ),
+  ].sort();
   const panels = models.flatMap((m) => perLanguage(d, fig, exps, m));
-  if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels, resolve: { scale: { xOffset: 'independent' } } };
+  if (panels.length)
+    fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels, resolve: { scale: { xOffset: 'independent' } } };
   return fig;
 }
