@@ -370,6 +370,12 @@ export const METHOD_METRICS = Object.freeze({
   gap_reduction_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval over units'),
   gap_reduction_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
   calibration_tokens: d('tokens', 'experiment', 'calibration tokens used (equal across sources of a replicate)'),
+  calibration_budget: d(
+    'tokens',
+    'experiment',
+    "the replicate's equal calibration budget: min(calibrationTokens, each study language's calibration-split " +
+      'tokens); every source uses exactly this many',
+  ),
 });
 
 export const METRICS: Readonly<Record<string, MetricDoc>> = Object.freeze({

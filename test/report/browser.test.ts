@@ -41,7 +41,7 @@ test('report.html opens in headless Chromium with no console errors and no netwo
     assert.equal(await page.locator('script').count(), 0, 'no script');
     // Every figure with data shows its chart with a real size.
     const sizes = await page.locator('section.figure figure svg').evaluateAll((els) => els.map((e) => e.getBoundingClientRect()).map((r) => [r.width, r.height]));
-    assert.equal(sizes.length, 7);
+    assert.equal(sizes.length, 8);
     for (const [w, h] of sizes) assert.ok(w > 100 && h > 100, `chart laid out at ${w}×${h}`);
     mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, 'report.png'), fullPage: true });

@@ -135,6 +135,33 @@ const EXPERIMENTS: Exp[] = [
     id: `D-00${k + 1}`, kind: 'validate', phase: 'D', question: 'Q4', params: { model: m }, dependsOn: ['A-002'],
     metrics: (rng) => [...degradation(rng, m, 1.2 + k * 0.3), ...disparity(rng, m, m === 'pythia'), { model: m, metric: 'rank_corr_delta_bpb', value: 0.7 + 0.1 * k }, { model: m, metric: 'ratio_excludes_1', value: m === 'pythia' ? 0 : 1 }],
   })),
+  // Phase E: GPTQ and AWQ with calibration `all` against A-002's RTN, and GPTQ's calibration sources.
+  ...([
+    ['E-001', 'gptq', 'all', 0.8],
+    ['E-002', 'awq', 'all', 0.7],
+    ['E-003', 'gptq', 'high', 0.9],
+    ['E-004', 'gptq', 'low', 0.75],
+    ['E-005', 'gptq', 'target', 0.85],
+  ] as const).map(([id, method, calibration, scale]): Exp => ({
+    id,
+    kind: 'method',
+    phase: 'E',
+    question: 'Q5',
+    params: { model: 'base', method, bits: 4, scheme: 'asym', groupSize: 128, calibration, baseline: 'A-002' },
+    dependsOn: ['A-002'],
+    metrics: (rng) => {
+      const g = 0.01 * (rng.next() - 0.3);
+      return [
+        ...degradation(rng, 'base', scale),
+        ...disparity(rng, 'base'),
+        { model: 'base', metric: 'gap_reduction', value: g },
+        { model: 'base', metric: 'gap_reduction_lo', value: g - 0.004 },
+        { model: 'base', metric: 'gap_reduction_hi', value: g + 0.004 },
+        { model: 'base', metric: 'calibration_tokens', value: 512 },
+        { model: 'base', metric: 'calibration_budget', value: 512 },
+      ];
+    },
+  })),
 ];
 
 /** Writes a completed (or, with `skip`, partly run) study into `dir`. */

@@ -14,7 +14,10 @@ import { alignDecimals, columnDecimals, type Table } from '../../src/report/figu
 import { runCli } from '../helpers/cli.ts';
 import { writeFixtureRun } from './fixture.ts';
 
-const FIGURES = ['baseline', 'degradation', 'disparity', 'preservation', 'layer-sensitivity', 'layer-preservation', 'cross-model'];
+const FIGURES = [
+  ...['baseline', 'degradation', 'disparity', 'preservation'],
+  ...['layer-sensitivity', 'layer-preservation', 'cross-model', 'methods'],
+];
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'lq-report-'));
@@ -150,9 +153,28 @@ test('report of a completed run: every chart, every number equal to the store, u
     const heat = JSON.stringify(r.doc.sections.find((s) => s.figure.id === 'layer-sensitivity')!.figure.chart);
     const dom = JSON.parse(/"domain":(\[[^\]]*\])/.exec(heat)![1]) as number[];
     assert.ok(dom.length === 2 && dom[0] === -dom[1] && dom[1] > 0, heat.slice(0, 200));
-    // Every figure is a section; phase E's (methods) is there and says why it is empty in this fixture.
-    assert.equal(r.doc.sections.length, FIGURES.length + 1);
-    assert.match(r.doc.sections.find((s) => s.figure.id === 'methods')!.figure.missing ?? '', /method/);
+    // Every figure is a section. Phase E's: per language, RTN and every arm in one table, and two chart
+    // panels (the methods beside RTN; GPTQ's calibration sources beside RTN), a column per resource group.
+    assert.equal(r.doc.sections.length, FIGURES.length);
+    const methods = r.doc.sections.find((s) => s.figure.id === 'methods')!;
+    const perLang = methods.tables.find((t) => t.id === 'methods-languages-base')!;
+    const arms = ['RTN', 'GPTQ all', 'AWQ all', 'GPTQ high', 'GPTQ low', 'GPTQ target'];
+    assert.deepEqual(perLang.columns.slice(2).map((c) => c.label), arms.map((a) => `ΔBPB ${a}`));
+    const langs = ['deu', 'eng', 'fra', 'spa', 'hau', 'swh', 'yor', 'zul'];
+    assert.deepEqual(perLang.rows.map((row) => row[0].text), [...langs, '@high', '@low']);
+    type Bar = { arm: string; group: string; language: string; dbpb: number };
+    const chart = methods.figure.chart as { vconcat: { data: { values: Bar[] }; facet: unknown }[] };
+    assert.equal(chart.vconcat.length, 2);
+    assert.deepEqual([...new Set(chart.vconcat[0].data.values.map((v) => v.arm))], ['RTN', 'GPTQ all', 'AWQ all']);
+    const sources = arms.filter((a) => a !== 'AWQ all');
+    assert.deepEqual([...new Set(chart.vconcat[1].data.values.map((v) => v.arm))], sources);
+    const groupOf = (l: string) => (langs.indexOf(l) >= 4 ? 'low' : 'high');
+    for (const p of chart.vconcat) assert.ok(p.facet && p.data.values.every((v) => v.group === groupOf(v.language)));
+    const store0 = Store.openReadOnly(dir)!;
+    const e5 = store0.summarize('E-005').find((x) => x.metric === 'delta_bpb' && x.language === 'yor')!;
+    store0.close();
+    const yor = chart.vconcat[1].data.values.find((v) => v.arm === 'GPTQ target' && v.language === 'yor')!;
+    assert.equal(yor.dbpb, e5.mean);
 
     // Same store, same report.
     await writeReport(dir, STUDY_REPORT);

@@ -6,11 +6,12 @@
 // kinds record and the names the figures read cannot drift apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { Store } from '../../src/pipeline/store.ts';
 import { buildReport } from '../../src/report/write.ts';
 import { STUDY_REPORT } from '../../src/study/figures/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -72,6 +73,28 @@ test('the built-in study end to end: every experiment passes, every question dec
     assert.match(r2.stdout, /done: 23 passed; 0 ran, 23 reused/);
     const again = JSON.parse(runCli(['status', out, '--json']).stdout);
     assert.deepEqual(again.questions, status.questions);
+
+    // Phase E: equal budgets (every arm the same calibration tokens, = the budget), one cached model per
+    // calibration set (E-001…E-004 one each, E-005 one per language), and a forced E-005 calibrates nothing.
+    const store = Store.openReadOnly(out)!;
+    try {
+      const one = (id: string, metric: string) => store.summarize(id).find((x) => x.metric === metric)!.mean;
+      const budget = one('E-001', 'calibration_budget');
+      assert.ok(budget > 0 && budget <= 512);
+      for (const id of ['E-001', 'E-002', 'E-003', 'E-004', 'E-005']) {
+        assert.equal(one(id, 'calibration_tokens'), budget, `${id} calibration tokens`);
+        assert.equal(one(id, 'calibration_budget'), budget, `${id} budget`);
+      }
+    } finally {
+      store.close();
+    }
+    assert.equal(readdirSync(join(out, 'cache', 'calibrated')).filter((f) => f.endsWith('.bin')).length, 4 + 4);
+    const r3 = runCli(['run', file, '--out', out, '--replicates', '1', '--force', 'E-005']);
+    assert.equal(r3.code, 0, r3.stdout + r3.stderr);
+    const log = readFileSync(join(out, 'logs', 'E-005.r0.log'), 'utf8');
+    assert.match(log, /base: 4 of 4 quantised model\(s\) reused from the run folder's cache/);
+    const after = JSON.parse(runCli(['status', out, '--json']).stdout);
+    assert.deepEqual(after.questions, status.questions, 'the reused models give the same results');
 
     // The report, from this run's store: every figure has its numbers (none "not available").
     const rep = runCli(['report', out]);
