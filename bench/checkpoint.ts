@@ -7,7 +7,18 @@
 // (u64 header length, JSON header, data), so even the 2.2 GB BF16 file needs one tensor in memory at a time.
 // A folder is reused when its bench.json stamp (shape, seed, tokenizer) matches.
 
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/util/rng.ts';
@@ -27,10 +38,50 @@ export interface BenchShape {
 }
 
 export const SHAPES = {
-  'gpt2-small': { arch: 'gpt2', vocab: 50257, positions: 1024, hidden: 768, layers: 12, heads: 12, kvHeads: 12, intermediate: 3072, dtype: 'F32' },
-  'opt-125m': { arch: 'opt', vocab: 50272, positions: 2048, hidden: 768, layers: 12, heads: 12, kvHeads: 12, intermediate: 3072, dtype: 'F32' },
-  'pythia-160m': { arch: 'gpt_neox', vocab: 50304, positions: 2048, hidden: 768, layers: 12, heads: 12, kvHeads: 12, intermediate: 3072, dtype: 'F32' },
-  'tinyllama-1.1b': { arch: 'llama', vocab: 32000, positions: 2048, hidden: 2048, layers: 22, heads: 32, kvHeads: 4, intermediate: 5632, dtype: 'BF16' },
+  'gpt2-small': {
+    arch: 'gpt2',
+    vocab: 50257,
+    positions: 1024,
+    hidden: 768,
+    layers: 12,
+    heads: 12,
+    kvHeads: 12,
+    intermediate: 3072,
+    dtype: 'F32',
+  },
+  'opt-125m': {
+    arch: 'opt',
+    vocab: 50272,
+    positions: 2048,
+    hidden: 768,
+    layers: 12,
+    heads: 12,
+    kvHeads: 12,
+    intermediate: 3072,
+    dtype: 'F32',
+  },
+  'pythia-160m': {
+    arch: 'gpt_neox',
+    vocab: 50304,
+    positions: 2048,
+    hidden: 768,
+    layers: 12,
+    heads: 12,
+    kvHeads: 12,
+    intermediate: 3072,
+    dtype: 'F32',
+  },
+  'tinyllama-1.1b': {
+    arch: 'llama',
+    vocab: 32000,
+    positions: 2048,
+    hidden: 2048,
+    layers: 22,
+    heads: 32,
+    kvHeads: 4,
+    intermediate: 5632,
+    dtype: 'BF16',
+  },
 } as const satisfies Record<string, BenchShape>;
 
 /** The shape `npm run bench` (bench/run.ts) has always used. */
@@ -46,7 +97,10 @@ const n = (name: string, shape: number[]): Entry => ({ name, shape, fill: 'norma
 const ones = (name: string, size: number): Entry => ({ name, shape: [size], fill: 'ones' });
 const zeros = (name: string, size: number): Entry => ({ name, shape: [size], fill: 'zeros' });
 const layerNorm = (p: string, c: number): Entry[] => [ones(`${p}.weight`, c), zeros(`${p}.bias`, c)];
-const linear = (p: string, out: number, inp: number): Entry[] => [n(`${p}.weight`, [out, inp]), zeros(`${p}.bias`, out)];
+const linear = (p: string, out: number, inp: number): Entry[] => [
+  n(`${p}.weight`, [out, inp]),
+  zeros(`${p}.bias`, out),
+];
 
 function gpt2Entries(s: BenchShape): Entry[] {
   const { vocab: V, positions: P, hidden: C, intermediate: I } = s;
@@ -54,7 +108,11 @@ function gpt2Entries(s: BenchShape): Entry[] {
   for (let l = 0; l < s.layers; l++) {
     const b = `transformer.h.${l}.`;
     // Conv1D weights are [in, out]
-    out.push(...layerNorm(`${b}ln_1`, C), n(`${b}attn.c_attn.weight`, [C, 3 * C]), zeros(`${b}attn.c_attn.bias`, 3 * C));
+    out.push(
+      ...layerNorm(`${b}ln_1`, C),
+      n(`${b}attn.c_attn.weight`, [C, 3 * C]),
+      zeros(`${b}attn.c_attn.bias`, 3 * C),
+    );
     out.push(n(`${b}attn.c_proj.weight`, [C, C]), zeros(`${b}attn.c_proj.bias`, C), ...layerNorm(`${b}ln_2`, C));
     out.push(n(`${b}mlp.c_fc.weight`, [C, I]), zeros(`${b}mlp.c_fc.bias`, I));
     out.push(n(`${b}mlp.c_proj.weight`, [I, C]), zeros(`${b}mlp.c_proj.bias`, C));
@@ -99,7 +157,11 @@ function llamaEntries(s: BenchShape): Entry[] {
     out.push(ones(`${b}input_layernorm.weight`, C), n(`${b}self_attn.q_proj.weight`, [C, C]));
     out.push(n(`${b}self_attn.k_proj.weight`, [kv, C]), n(`${b}self_attn.v_proj.weight`, [kv, C]));
     out.push(n(`${b}self_attn.o_proj.weight`, [C, C]), ones(`${b}post_attention_layernorm.weight`, C));
-    out.push(n(`${b}mlp.gate_proj.weight`, [I, C]), n(`${b}mlp.up_proj.weight`, [I, C]), n(`${b}mlp.down_proj.weight`, [C, I]));
+    out.push(
+      n(`${b}mlp.gate_proj.weight`, [I, C]),
+      n(`${b}mlp.up_proj.weight`, [I, C]),
+      n(`${b}mlp.down_proj.weight`, [C, I]),
+    );
   }
   out.push(ones('model.norm.weight', C), n('lm_head.weight', [V, C]));
   return out;
@@ -115,30 +177,77 @@ export function configJson(s: BenchShape): Record<string, unknown> {
   switch (s.arch) {
     case 'gpt2':
       return {
-        model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: vocab, n_positions: positions, n_ctx: positions,
-        n_embd: hidden, n_layer: layers, n_head: heads, n_inner: intermediate === 4 * hidden ? null : intermediate,
-        activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, bos_token_id: 50256, eos_token_id: 50256,
+        model_type: 'gpt2',
+        architectures: ['GPT2LMHeadModel'],
+        vocab_size: vocab,
+        n_positions: positions,
+        n_ctx: positions,
+        n_embd: hidden,
+        n_layer: layers,
+        n_head: heads,
+        n_inner: intermediate === 4 * hidden ? null : intermediate,
+        activation_function: 'gelu_new',
+        layer_norm_epsilon: 1e-5,
+        bos_token_id: 50256,
+        eos_token_id: 50256,
       };
     case 'opt':
       return {
-        model_type: 'opt', architectures: ['OPTForCausalLM'], vocab_size: vocab, max_position_embeddings: positions,
-        hidden_size: hidden, word_embed_proj_dim: hidden, num_hidden_layers: layers, num_attention_heads: heads,
-        ffn_dim: intermediate, activation_function: 'relu', do_layer_norm_before: true, enable_bias: true,
-        bos_token_id: 2, eos_token_id: 2, pad_token_id: 1, torch_dtype: 'float32',
+        model_type: 'opt',
+        architectures: ['OPTForCausalLM'],
+        vocab_size: vocab,
+        max_position_embeddings: positions,
+        hidden_size: hidden,
+        word_embed_proj_dim: hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        ffn_dim: intermediate,
+        activation_function: 'relu',
+        do_layer_norm_before: true,
+        enable_bias: true,
+        bos_token_id: 2,
+        eos_token_id: 2,
+        pad_token_id: 1,
+        torch_dtype: 'float32',
       };
     case 'gpt_neox':
       return {
-        model_type: 'gpt_neox', architectures: ['GPTNeoXForCausalLM'], vocab_size: vocab, max_position_embeddings: positions,
-        hidden_size: hidden, num_hidden_layers: layers, num_attention_heads: heads, intermediate_size: intermediate,
-        hidden_act: 'gelu', rotary_pct: 0.25, rotary_emb_base: 10000, use_parallel_residual: true, layer_norm_eps: 1e-5,
-        tie_word_embeddings: false, bos_token_id: 0, eos_token_id: 0, torch_dtype: 'float16',
+        model_type: 'gpt_neox',
+        architectures: ['GPTNeoXForCausalLM'],
+        vocab_size: vocab,
+        max_position_embeddings: positions,
+        hidden_size: hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        intermediate_size: intermediate,
+        hidden_act: 'gelu',
+        rotary_pct: 0.25,
+        rotary_emb_base: 10000,
+        use_parallel_residual: true,
+        layer_norm_eps: 1e-5,
+        tie_word_embeddings: false,
+        bos_token_id: 0,
+        eos_token_id: 0,
+        torch_dtype: 'float16',
       };
     case 'llama':
       return {
-        model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: vocab, max_position_embeddings: positions,
-        hidden_size: hidden, num_hidden_layers: layers, num_attention_heads: heads, num_key_value_heads: s.kvHeads,
-        intermediate_size: intermediate, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000,
-        tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'bfloat16',
+        model_type: 'llama',
+        architectures: ['LlamaForCausalLM'],
+        vocab_size: vocab,
+        max_position_embeddings: positions,
+        hidden_size: hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: s.kvHeads,
+        intermediate_size: intermediate,
+        hidden_act: 'silu',
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000,
+        tie_word_embeddings: false,
+        bos_token_id: 1,
+        eos_token_id: 2,
+        torch_dtype: 'bfloat16',
       };
   }
 }
@@ -183,8 +292,13 @@ function writeTokenizer(dir: string, kind: BenchTokenizer): void {
   // OPT: GPT-2's BPE with a BOS in front of every text (add_bos_token, as facebook/opt-*'s tokenizer_config.json);
   // the real folders call it </s> (id 2 of fairseq's remapped vocabulary), GPT-2's file has <|endoftext|>.
   const cfg = {
-    tokenizer_class: 'GPT2Tokenizer', add_bos_token: true, add_prefix_space: false,
-    bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', model_max_length: 1e30,
+    tokenizer_class: 'GPT2Tokenizer',
+    add_bos_token: true,
+    add_prefix_space: false,
+    bos_token: '<|endoftext|>',
+    eos_token: '<|endoftext|>',
+    unk_token: '<|endoftext|>',
+    model_max_length: 1e30,
   };
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(cfg, null, 2) + '\n');
 }
@@ -208,7 +322,9 @@ export function writeCheckpoint(dir: string, shape: BenchShape, o: WriteOptions 
   mkdirSync(dir, { recursive: true });
   const list = entries(shape);
   const width = shape.dtype === 'F32' ? 4 : 2;
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt', note: 'langquant benchmark, random weights' } };
+  const header: Record<string, unknown> = {
+    __metadata__: { format: 'pt', note: 'langquant benchmark, random weights' },
+  };
   let offset = 0;
   for (const e of list) {
     const bytes = width * numel(e.shape);
@@ -232,7 +348,7 @@ export function writeCheckpoint(dir: string, shape: BenchShape, o: WriteOptions 
       else if (e.fill === 'normal') for (let i = 0; i < a.length; i++) a[i] = 0.02 * rng.normal();
       const data = shape.dtype === 'F32' ? a : toBf16(a);
       const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      for (let w = 0; w < buf.length; ) w += writeSync(fd, buf, w, buf.length - w);
+      for (let w = 0; w < buf.length;) w += writeSync(fd, buf, w, buf.length - w);
       done += buf.length;
       o.progress?.(done, offset);
     }
@@ -252,7 +368,13 @@ export function ensureCheckpoint(dir: string, seed = 1234): string {
 }
 
 /** Writes `count` sequences of `length` random ids below `vocab` as the `nll --ids` JSON file unless present. */
-export function ensureIds(path: string, count: number, length: number, seed = 99, vocab: number = GPT2_SMALL.vocab): string {
+export function ensureIds(
+  path: string,
+  count: number,
+  length: number,
+  seed = 99,
+  vocab: number = GPT2_SMALL.vocab,
+): string {
   if (existsSync(path)) return path;
   const rng = new Rng(seed);
   const seqs = Array.from({ length: count }, () => Array.from({ length }, () => rng.int(vocab)));

@@ -41,7 +41,10 @@ async function main(): Promise<void> {
   const ids = ensureIds(join(CACHE, `llama-ids-1x${tokens}.json`), 1, tokens, 99, shape.vocab);
   const load = loadavg()[0];
   const res = join(CACHE, 'llama.out.json');
-  const m = timed([process.execPath, 'bin/langquant.mjs', 'nll', '--model', dir, '--ids', ids, '--engine', engine], res);
+  const m = timed(
+    [process.execPath, 'bin/langquant.mjs', 'nll', '--model', dir, '--ids', ids, '--engine', engine],
+    res,
+  );
   if (m.code !== 0) throw new Error(`langquant nll exited ${m.code}:\n${m.stderr}`);
   const out = JSON.parse(readFileSync(res, 'utf8')) as { sequences: { meanNll: number }[] };
   const fp32 = weightBytes(shape);
@@ -63,10 +66,19 @@ async function main(): Promise<void> {
     loadAfter: loadavg()[0],
   };
   writeFileSync(outFile, JSON.stringify(fig, null, 2) + '\n');
-  console.log(`\`langquant nll --engine ${engine}\`, ${(fig.parameters / 1e9).toFixed(2)} B parameters (BF16 file), ${tokens} tokens, load average ${load.toFixed(1)} → ${fig.loadAfter.toFixed(1)}`);
-  console.log('| wall s | CPU s | tokens/s (wall) | tokens/CPU s | peak RSS | fp32 weights | RSS / fp32 weights | mean NLL |');
+  console.log(
+    `\`langquant nll --engine ${engine}\`, ${(fig.parameters / 1e9).toFixed(2)} B parameters (BF16 file), ` +
+      `${tokens} tokens, load average ${load.toFixed(1)} → ${fig.loadAfter.toFixed(1)}`,
+  );
+  console.log(
+    '| wall s | CPU s | tokens/s (wall) | tokens/CPU s | peak RSS | fp32 weights | RSS / fp32 weights | mean NLL |',
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-  console.log(`| ${fig.wallS.toFixed(1)} | ${fig.cpuS.toFixed(1)} | ${fig.tokensPerS.toFixed(1)} | ${fig.tokensPerCpuS.toFixed(1)} | ${fig.maxRssMiB.toFixed(0)} MiB | ${fig.fp32WeightsMiB.toFixed(0)} MiB | ${fig.rssOverFp32.toFixed(2)}× | ${fig.meanNll.toFixed(4)} |`);
+  console.log(
+    `| ${fig.wallS.toFixed(1)} | ${fig.cpuS.toFixed(1)} | ${fig.tokensPerS.toFixed(1)} | ` +
+      `${fig.tokensPerCpuS.toFixed(1)} | ${fig.maxRssMiB.toFixed(0)} MiB | ${fig.fp32WeightsMiB.toFixed(0)} MiB | ${fig.rssOverFp32.toFixed(2)}× | ` +
+      `${fig.meanNll.toFixed(4)} |`,
+  );
   console.log(`figures: ${outFile}`);
 }
 

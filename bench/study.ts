@@ -71,7 +71,10 @@ function pickLanguages(groups: Record<string, string[]>, spec: string): Record<s
     const low = groups.low.slice(0, Math.floor(count / 2));
     return { high, low };
   }
-  const want = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const want = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const known = new Set(Object.values(groups).flat());
   const unknown = want.filter((l) => !known.has(l));
   if (unknown.length) fail(`--langs: ${unknown.join(', ')} not in the study's groups (${[...known].join(', ')})`);
@@ -113,7 +116,12 @@ interface Row {
 function storeDurations(runDir: string): Map<string, { seconds: number; replicates: number; status: string }> {
   const db = new Database(join(runDir, 'langquant.sqlite'), { readonly: true });
   try {
-    const rows = db.prepare(`SELECT experiment_id AS id, replicate, status, duration_ms AS ms FROM attempts WHERE source = 'run' ORDER BY id`).all() as { id: string; replicate: number; status: string; ms: number | null }[];
+    const rows = db
+      .prepare(
+        'SELECT experiment_id AS id, replicate, status, duration_ms AS ms FROM attempts ' +
+          "WHERE source = 'run' ORDER BY id",
+      )
+      .all() as { id: string; replicate: number; status: string; ms: number | null }[];
     const out = new Map<string, { seconds: number; replicates: number; status: string }>();
     for (const r of rows) {
       const o = out.get(r.id) ?? { seconds: 0, replicates: 0, status: 'passed' };
@@ -128,7 +136,15 @@ function storeDurations(runDir: string): Map<string, { seconds: number; replicat
   }
 }
 
-function runArm(label: string, pipe: string, runDir: string, exps: Experiment[], extra: string[], pass: { wallS: number; cpuS: number }, logDir: string): { rows: Row[]; overhead: Timed } {
+function runArm(
+  label: string,
+  pipe: string,
+  runDir: string,
+  exps: Experiment[],
+  extra: string[],
+  pass: { wallS: number; cpuS: number },
+  logDir: string,
+): { rows: Row[]; overhead: Timed } {
   const models = MODELS.flatMap((m) => ['--model', `${m.alias}=${join(MODEL_DIR, m.name)}`]);
   const rows: Row[] = [];
   for (const e of exps) {
@@ -138,14 +154,41 @@ function runArm(label: string, pipe: string, runDir: string, exps: Experiment[],
     const status = t.code === 0 ? 'passed' : `exit ${t.code}`;
     console.log(`${status}, ${t.wallS.toFixed(1)} s wall, ${t.cpuS.toFixed(1)} s CPU`);
     if (t.code !== 0) console.log(t.stdout.split('\n').slice(-8).join('\n'));
-    rows.push({ id: e.id, kind: e.kind, replicates: 0, status, wallS: t.wallS, cpuS: t.cpuS, maxRssMiB: t.maxRssKiB / 1024, storeS: 0, passesCpu: t.cpuS / pass.cpuS, passesWall: t.wallS / pass.wallS });
+    rows.push({
+      id: e.id,
+      kind: e.kind,
+      replicates: 0,
+      status,
+      wallS: t.wallS,
+      cpuS: t.cpuS,
+      maxRssMiB: t.maxRssKiB / 1024,
+      storeS: 0,
+      passesCpu: t.cpuS / pass.cpuS,
+      passesWall: t.wallS / pass.wallS,
+    });
   }
   // The orchestrator's own cost per invocation: a run with nothing left to do.
-  const overhead = timed([process.execPath, CLI, 'run', pipe, '--out', runDir, '--only', exps[0].id, ...models, ...extra]);
+  const overhead = timed([
+    process.execPath,
+    CLI,
+    'run',
+    pipe,
+    '--out',
+    runDir,
+    '--only',
+    exps[0].id,
+    ...models,
+    ...extra,
+  ]);
   const stored = storeDurations(runDir);
   for (const r of rows) {
     const s = stored.get(r.id);
-    if (s) Object.assign(r, { storeS: s.seconds, replicates: s.replicates, status: r.status === 'passed' ? s.status : r.status });
+    if (s)
+      Object.assign(r, {
+        storeS: s.seconds,
+        replicates: s.replicates,
+        status: r.status === 'passed' ? s.status : r.status,
+      });
   }
   return { rows, overhead };
 }
@@ -154,26 +197,40 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 
 function table(rows: Row[], off: Map<string, Row>): string {
   const lines = [
-    '| experiment | kind | reps | wall s | CPU s | passes (CPU) | passes (wall) | child s (store) | peak RSS MiB |' + (off.size ? ' cache off: wall s | CPU s | passes (CPU) |' : ''),
+    '| experiment | kind | reps | wall s | CPU s | passes (CPU) | passes (wall) | child s (store) | peak RSS MiB |' +
+      (off.size ? ' cache off: wall s | CPU s | passes (CPU) |' : ''),
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |' + (off.size ? ' --- | --- | --- |' : ''),
   ];
   for (const r of rows) {
     const o = off.get(r.id);
     const tail = off.size ? (o ? ` ${f1(o.wallS)} | ${f1(o.cpuS)} | ${f1(o.passesCpu)} |` : ' | | |') : '';
     const st = r.status === 'passed' ? '' : ` (${r.status})`;
-    lines.push(`| ${r.id}${st} | ${r.kind} | ${r.replicates} | ${f1(r.wallS)} | ${f1(r.cpuS)} | ${f1(r.passesCpu)} | ${f1(r.passesWall)} | ${f1(r.storeS)} | ${r.maxRssMiB.toFixed(0)} |${tail}`);
+    lines.push(
+      `| ${r.id}${st} | ${r.kind} | ${r.replicates} | ${f1(r.wallS)} | ${f1(r.cpuS)} | ${f1(r.passesCpu)} | ` +
+        `${f1(r.passesWall)} | ${f1(r.storeS)} | ${r.maxRssMiB.toFixed(0)} |${tail}`,
+    );
   }
-  const sum = (rs: Row[], k: 'wallS' | 'cpuS' | 'passesCpu' | 'passesWall' | 'storeS') => rs.reduce((a, r) => a + r[k], 0);
+  const sum = (rs: Row[], k: 'wallS' | 'cpuS' | 'passesCpu' | 'passesWall' | 'storeS') =>
+    rs.reduce((a, r) => a + r[k], 0);
   const offRows = [...off.values()];
-  const offTail = off.size ? ` ${f1(sum(offRows, 'wallS'))} | ${f1(sum(offRows, 'cpuS'))} | ${f1(sum(offRows, 'passesCpu'))} |` : '';
-  lines.push(`| **whole** | | | ${f1(sum(rows, 'wallS'))} | ${f1(sum(rows, 'cpuS'))} | ${f1(sum(rows, 'passesCpu'))} | ${f1(sum(rows, 'passesWall'))} | ${f1(sum(rows, 'storeS'))} | |${offTail}`);
+  const offTail = off.size
+    ? ` ${f1(sum(offRows, 'wallS'))} | ${f1(sum(offRows, 'cpuS'))} | ${f1(sum(offRows, 'passesCpu'))} |`
+    : '';
+  lines.push(
+    `| **whole** | | | ${f1(sum(rows, 'wallS'))} | ${f1(sum(rows, 'cpuS'))} | ${f1(sum(rows, 'passesCpu'))} | ` +
+      `${f1(sum(rows, 'passesWall'))} | ${f1(sum(rows, 'storeS'))} | |${offTail}`,
+  );
   return lines.join('\n');
 }
 
 async function main(): Promise<void> {
   const spec = parse(readFileSync('pipelines/disparity.yaml', 'utf8')) as Pipeline;
   const groups = pickLanguages(spec.corpus.groups, opt('--langs') ?? '4');
-  const only = opt('--only')?.split(',').map((s) => s.trim()).filter(Boolean) ?? null;
+  const only =
+    opt('--only')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ?? null;
   const replicates = opt('--replicates');
   if (replicates !== undefined && !/^[1-9]\d*$/.test(replicates)) fail('--replicates needs a positive integer');
   const outFile = resolve(opt('--out') ?? join(CACHE, 'study.json'));
@@ -195,14 +252,31 @@ async function main(): Promise<void> {
   const extra = replicates ? ['--replicates', replicates] : [];
   const langs = Object.values(groups).flat();
   const load0 = loadavg();
-  console.log(`study bench: ${langs.length} languages (${langs.join(', ')}), ${exps.length} experiments, run folder ${tmp}`);
-  console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${availableParallelism()}, load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `study bench: ${langs.length} languages (${langs.join(', ')}), ${exps.length} experiments, run folder ${tmp}`,
+  );
+  console.log(
+    `machine: ${cpus()[0]?.model ?? '?'} × ${availableParallelism()}, ` +
+      `load average ${load0.map((x) => x.toFixed(2)).join(' ')}`,
+  );
 
   // the unit of cost
-  const p = spawnSync(process.execPath, ['--import', 'tsx', 'bench/pass.ts', pipe, join(MODEL_DIR, 'gpt2-small')], { encoding: 'utf8' });
+  const p = spawnSync(process.execPath, ['--import', 'tsx', 'bench/pass.ts', pipe, join(MODEL_DIR, 'gpt2-small')], {
+    encoding: 'utf8',
+  });
   if (p.status !== 0) fail(`the full-precision pass failed:\n${p.stderr}`);
-  const pass = JSON.parse(p.stdout.trim().split('\n').pop()!) as { wallS: number; cpuS: number; loadS: number; tokens: number; units: number; languages: number };
-  console.log(`one full-precision pass (base, replicate 0's evaluation texts: ${pass.languages} languages, ${pass.units} units, ${pass.tokens} tokens): ${pass.wallS.toFixed(1)} s wall, ${pass.cpuS.toFixed(1)} s CPU`);
+  const pass = JSON.parse(p.stdout.trim().split('\n').pop()!) as {
+    wallS: number;
+    cpuS: number;
+    loadS: number;
+    tokens: number;
+    units: number;
+    languages: number;
+  };
+  console.log(
+    `one full-precision pass (base, replicate 0's evaluation texts: ${pass.languages} languages, ` +
+      `${pass.units} units, ${pass.tokens} tokens): ${pass.wallS.toFixed(1)} s wall, ${pass.cpuS.toFixed(1)} s CPU`,
+  );
 
   const on = runArm('cache on', pipe, join(tmp, 'run'), exps, extra, pass, logDir);
 
@@ -212,7 +286,10 @@ async function main(): Promise<void> {
   let off: { rows: Row[]; overhead: Timed } | null = null;
   let offNote = '';
   if (flag('--no-cache-arm')) offNote = 'cache-off arm skipped (--no-cache-arm)';
-  else if (!help.includes('--no-score-cache')) offNote = 'cache-off arm skipped: this langquant has no `run --no-score-cache` (the per-unit score cache is not in this build)';
+  else if (!help.includes('--no-score-cache'))
+    offNote =
+      'cache-off arm skipped: this langquant has no `run --no-score-cache` ' +
+      '(the per-unit score cache is not in this build)';
   else if (offIds.length === 0) offNote = 'cache-off arm skipped: none of A-001…A-003 selected';
   else off = runArm('cache off', pipe, join(tmp, 'run-nocache'), offIds, [...extra, '--no-score-cache'], pass, logDir);
   if (offNote) console.log(offNote);
@@ -222,14 +299,20 @@ async function main(): Promise<void> {
   console.log('');
   console.log(table(on.rows, offMap));
   console.log('');
-  console.log(`pass = ${pass.wallS.toFixed(1)} s wall / ${pass.cpuS.toFixed(1)} s CPU; each experiment's figures include one orchestrator start (a run with nothing to do: ${on.overhead.wallS.toFixed(1)} s wall, ${on.overhead.cpuS.toFixed(1)} s CPU); load average ${load0[0].toFixed(1)} before, ${load1[0].toFixed(1)} after`);
+  console.log(
+    `pass = ${pass.wallS.toFixed(1)} s wall / ${pass.cpuS.toFixed(1)} s CPU; each experiment's figures include ` +
+      `one orchestrator start (a run with nothing to do: ${on.overhead.wallS.toFixed(1)} s wall, ` +
+      `${on.overhead.cpuS.toFixed(1)} s CPU); load average ${load0[0].toFixed(1)} before, ${load1[0].toFixed(1)} after`,
+  );
   const figures = {
     command: `npm run bench:study -- ${args.join(' ')}`.trim(),
     machine: { cpu: cpus()[0]?.model, cores: availableParallelism(), loadBefore: load0, loadAfter: load1 },
     languages: groups,
     pass,
     cacheOn: { rows: on.rows, overhead: { wallS: on.overhead.wallS, cpuS: on.overhead.cpuS } },
-    cacheOff: off ? { rows: off.rows, overhead: { wallS: off.overhead.wallS, cpuS: off.overhead.cpuS } } : { skipped: offNote },
+    cacheOff: off
+      ? { rows: off.rows, overhead: { wallS: off.overhead.wallS, cpuS: off.overhead.cpuS } }
+      : { skipped: offNote },
   };
   mkdirSync(join(outFile, '..'), { recursive: true });
   writeFileSync(outFile, JSON.stringify(figures, null, 2) + '\n');

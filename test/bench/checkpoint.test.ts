@@ -7,7 +7,13 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SHAPES, parameterCount, writeCheckpoint, type BenchShape, type BenchTokenizer } from '../../bench/checkpoint.ts';
+import {
+  SHAPES,
+  parameterCount,
+  writeCheckpoint,
+  type BenchShape,
+  type BenchTokenizer,
+} from '../../bench/checkpoint.ts';
 import { createEngine } from '../../src/engine/select.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { loadTokenizer } from '../../src/model/tokenizer.ts';
@@ -17,7 +23,11 @@ const cases: { name: string; shape: BenchShape; tokenizer: BenchTokenizer }[] = 
   { name: 'gpt2', shape: { ...SHAPES['gpt2-small'], ...tiny, kvHeads: 4 }, tokenizer: 'gpt2' },
   { name: 'opt', shape: { ...SHAPES['opt-125m'], ...tiny, kvHeads: 4 }, tokenizer: 'opt' },
   { name: 'gpt_neox', shape: { ...SHAPES['pythia-160m'], ...tiny, kvHeads: 4 }, tokenizer: 'gpt2' },
-  { name: 'llama (BF16, grouped-query)', shape: { ...SHAPES['tinyllama-1.1b'], ...tiny, kvHeads: 2, vocab: 1000 }, tokenizer: 'none' },
+  {
+    name: 'llama (BF16, grouped-query)',
+    shape: { ...SHAPES['tinyllama-1.1b'], ...tiny, kvHeads: 2, vocab: 1000 },
+    tokenizer: 'none',
+  },
 ];
 
 for (const c of cases) {
