@@ -235,6 +235,14 @@ async function main(): Promise<void> {
   if (replicates !== undefined && !/^[1-9]\d*$/.test(replicates)) fail('--replicates needs a positive integer');
   const outFile = resolve(opt('--out') ?? join(CACHE, 'study.json'));
   const exps = selection(spec.experiments, only);
+  const nLangs = Object.values(groups).flat().length;
+  const ranking = exps.filter((e) => e.kind === 'validate').map((e) => e.id);
+  if (ranking.length && nLangs < 3) {
+    fail(
+      `${ranking.join(', ')} rank languages (Spearman ρ) and need at least 3: give --langs 3 or more, ` +
+        'or leave them out with --only',
+    );
+  }
 
   mkdirSync(MODEL_DIR, { recursive: true });
   for (const m of MODELS) {
