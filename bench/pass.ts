@@ -34,5 +34,10 @@ const c = process.cpuUsage(c0);
 await m.engine.dispose();
 let tokens = 0;
 let units = 0;
-for (const us of texts.values()) for (const u of us) ((tokens += u.ids.length), units++);
+for (const us of texts.values()) {
+  for (const u of us) {
+    tokens += u.ids.length;
+    units++;
+  }
+}
 console.log(JSON.stringify({ wallS, cpuS: (c.user + c.system) / 1e6, loadS, tokens, units, languages: texts.size }));
