@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { quantizeModel } from '../quant/apply.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { DataError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
 import { spearmanInterval } from '../eval/language-level.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { EvalParams, QuantParams } from './params.ts';
@@ -37,6 +37,13 @@ export const validate = defineKind({
     const p = ctx.params;
     if (!ctx.deps.ids.includes(p.reference)) throw new DataError(`${ctx.experiment.id} compares with ${p.reference}, which is not among its dependsOn; add it there or set params.reference`);
     const t = studyTexts(ctx, p.maxUnits, p.model);
+    // Checked before any scoring: a rank correlation over fewer than 3 languages says nothing.
+    if (t.langs.all.length < 3) {
+      throw new ConfigError(
+        `${ctx.experiment.id} ranks languages by ΔBPB and needs at least 3 study languages (the corpus gives ` +
+          `${t.langs.all.length}: ${t.langs.all.join(', ')}); add languages to the corpus groups or leave ${ctx.experiment.id} out`,
+      );
+    }
     const m = await openModel(ctx, p.model, p);
     const q = quantizeModel(m.model, { spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize } });
     const { evaluation: c } = await compareTreated(ctx, t, m, q.model, p);
@@ -49,7 +56,12 @@ export const validate = defineKind({
     ctx.metric('preserved_share', 0, w);
     const base = new Map(depMetrics(ctx, p.reference, { metric: 'delta_bpb', model: p.referenceModel }).map((r) => [r.language, r.value]));
     const shared = t.langs.all.filter((l) => base.has(l));
-    if (shared.length < 3) throw new DataError(`${p.reference} has per-language ΔBPB for only ${shared.length} of the study languages; rerun it with the same language groups`);
+    if (shared.length < 3) {
+      throw new DataError(
+        `${p.reference} has per-language ΔBPB for only ${shared.length} of the ${t.langs.all.length} study languages; ` +
+          `rerun it with the same language groups`,
+      );
+    }
     const rho = spearman(shared.map((l) => deg.get(l)!.deltaBpb), shared.map((l) => base.get(l)!));
     ctx.metric('rank_corr_delta_bpb', rho, w);
     // ρ with its interval, resampling languages (the unit at which the pattern is claimed).
