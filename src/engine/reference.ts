@@ -28,7 +28,9 @@ export function headReference(model: Model, req: HeadRequest): ScoreResult {
   checkIds(model, req.ids);
   const T = req.ids.length;
   const C = model.config.hiddenSize;
-  if (req.hidden.length !== T * C) throw new Error(`reference engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${C})`);
+  if (req.hidden.length !== T * C) {
+    throw new Error(`reference engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${C})`);
+  }
   // A copy, so that an architecture's head may work in place without touching the caller's array.
   return scoreFromLogits(head(model, req.hidden.slice(), T), req, model.config.vocabSize);
 }

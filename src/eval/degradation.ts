@@ -244,7 +244,8 @@ class ScoresAccumulator {
     if (w.hidden) this.hidden.push(w.hidden);
   }
   scores(): UnitScores {
-    return { nllSum: this.nllSum, count: this.count, top1: this.top1, hidden: this.hidden.length ? this.hidden : undefined };
+    const hidden = this.hidden.length ? this.hidden : undefined;
+    return { nllSum: this.nllSum, count: this.count, top1: this.top1, hidden };
   }
 }
 
@@ -275,17 +276,21 @@ async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextCo
     const fpAcc = runFp ? new ScoresAccumulator(n - 1) : undefined;
     const qAcc = runQ ? new ScoresAccumulator(n - 1) : undefined;
     const klOut = new Float64Array(needKl ? n - 1 : 0);
+    const fpSeq = `${seq} (full-precision model)`;
     const fpIter = runFp
-      ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: needKl, wantHidden: keepHidden, sequence: `${seq} (full-precision model)` })
+      ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: needKl, wantHidden: keepHidden, sequence: fpSeq })
       : fpHeadOnly
-        ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: true, hidden: fp!.hidden, sequence: `${seq} (full-precision model)` })
+        ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: true, hidden: fp!.hidden, sequence: fpSeq })
         : undefined;
-    const qIter = runQ ? scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: needKl, sequence: `${seq} (treated model)` }) : undefined;
+    const qSeq = `${seq} (treated model)`;
+    const qIter = runQ ? scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: needKl, sequence: qSeq }) : undefined;
     for (;;) {
       const a = fpIter ? await fpIter.next() : undefined;
       const b = qIter ? await qIter.next() : undefined;
       if (a?.done || b?.done || (!a && !b)) {
-        if (a && b && a.done !== b.done) throw new Error('compareOnText: the two engines produced different window counts');
+        if (a && b && a.done !== b.done) {
+          throw new Error('compareOnText: the two engines produced different window counts');
+        }
         break;
       }
       const fw = a?.value as WindowScores | undefined;
@@ -293,8 +298,12 @@ async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextCo
       if (fpHeadOnly) s.cache.stats.headOnly++;
       if (needKl) {
         const vocab = fw!.vocab;
-        if (qw!.vocab !== vocab) throw new Error(`compareOnText: vocabularies differ (${vocab} vs ${qw!.vocab}); compare models that share a tokenizer`);
-        for (let j = 0; j < fw!.count; j++) klOut[fw!.firstTarget - 1 + j] = klDivergence(fw!.logProbs!, qw!.logProbs!, j * vocab, j * vocab, vocab);
+        if (qw!.vocab !== vocab) {
+          throw new Error(`compareOnText: vocabularies differ (${vocab} vs ${qw!.vocab}); compare models that share a tokenizer`);
+        }
+        for (let j = 0; j < fw!.count; j++) {
+          klOut[fw!.firstTarget - 1 + j] = klDivergence(fw!.logProbs!, qw!.logProbs!, j * vocab, j * vocab, vocab);
+        }
       }
       if (fpAcc) fpAcc.add(fw!);
       if (qAcc) qAcc.add(qw!);

@@ -26,7 +26,18 @@
 // Reference: DVC's run cache (key = hash of everything that decides the output; write-then-rename).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { VERSION } from '../version.ts';
 import type { Engine } from '../engine/types.ts';
@@ -73,7 +84,12 @@ export function engineIdentity(e: Pick<Engine, 'name' | 'identity'>): string {
 }
 
 /** The key of `u` scored by `model` on `engine` through windows `win`. */
-export function unitKey(model: string, engine: Pick<Engine, 'name' | 'identity'>, win: WindowOptions, u: UnitIdentity): UnitKey {
+export function unitKey(
+  model: string,
+  engine: Pick<Engine, 'name' | 'identity'>,
+  win: WindowOptions,
+  u: UnitIdentity,
+): UnitKey {
   const { context, stride } = resolveWindowOptions(win);
   const ids = Int32Array.from(u.ids);
   return {
@@ -81,7 +97,9 @@ export function unitKey(model: string, engine: Pick<Engine, 'name' | 'identity'>
     engine: engineIdentity(engine),
     context,
     stride,
-    ids: createHash('sha256').update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex'),
+    ids: createHash('sha256')
+      .update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength))
+      .digest('hex'),
     text: createHash('sha256').update(u.text, 'utf8').digest('hex'),
     tokenizer: u.tokenizer,
     bos: u.bos,
@@ -214,11 +232,19 @@ export class ScoreCache {
 
   putScores(key: UnitKey, s: UnitScores): void {
     const sections: [string, Int32Array | Float64Array | Float32Array][] = [['top1', s.top1]];
-    const header: Omit<Header, 'sections' | 'bytes'> = { key: keyString('scores', key), nllSum: s.nllSum, count: s.count };
+    const header: Omit<Header, 'sections' | 'bytes'> = {
+      key: keyString('scores', key),
+      nllSum: s.nllSum,
+      count: s.count,
+    };
     if (s.hidden && s.hidden.length > 0) {
       const rows = slidingWindows(s.count + 1, key).map((w) => w.end - w.start);
       const width = s.hidden[0].length / rows[0];
-      if (rows.length !== s.hidden.length || !Number.isInteger(width) || s.hidden.some((h, w) => h.length !== rows[w] * width)) {
+      if (
+        rows.length !== s.hidden.length ||
+        !Number.isInteger(width) ||
+        s.hidden.some((h, w) => h.length !== rows[w] * width)
+      ) {
         throw new Error(`score cache: hidden states of ${s.hidden.length} window(s) do not match the unit's windows`);
       }
       const total = s.hidden.reduce((a, h) => a + h.length, 0);
@@ -251,7 +277,11 @@ export class ScoreCache {
   }
 
   /** Reads an entry's header and the named sections; undefined when absent, torn, or another key. */
-  private read(kind: Kind, key: string, want: readonly string[]): { header: Header; arrays: Map<string, Int32Array | Float64Array | Float32Array> } | undefined {
+  private read(
+    kind: Kind,
+    key: string,
+    want: readonly string[],
+  ): { header: Header; arrays: Map<string, Int32Array | Float64Array | Float32Array> } | undefined {
     let fd: number;
     try {
       fd = openSync(this.fileOf(kind, key), 'r');
@@ -281,7 +311,12 @@ export class ScoreCache {
         if (!want.includes(s.name)) continue;
         const n = s.length * ELEMENT_BYTES[s.type];
         if (!(n >= 0) || start + s.offset + n > size) return undefined;
-        const a = s.type === 'i32' ? new Int32Array(s.length) : s.type === 'f64' ? new Float64Array(s.length) : new Float32Array(s.length);
+        const a =
+          s.type === 'i32'
+            ? new Int32Array(s.length)
+            : s.type === 'f64'
+              ? new Float64Array(s.length)
+              : new Float32Array(s.length);
         const view = bytesOf(a);
         if (n > 0 && readSync(fd, view, 0, n, start + s.offset) !== n) return undefined;
         if (digest(view) !== s.sha) return undefined; // torn or zero-filled by a crash
@@ -294,7 +329,11 @@ export class ScoreCache {
   }
 
   /** Writes an entry to a temporary file beside its place and renames it there. */
-  private write(kind: Kind, header: Omit<Header, 'sections' | 'bytes'>, parts: [string, Int32Array | Float64Array | Float32Array][]): void {
+  private write(
+    kind: Kind,
+    header: Omit<Header, 'sections' | 'bytes'>,
+    parts: [string, Int32Array | Float64Array | Float32Array][],
+  ): void {
     const sections: Section[] = [];
     let off = 0;
     for (const [name, a] of parts) {
@@ -305,7 +344,7 @@ export class ScoreCache {
     // The header states the file's length, which depends on the header's own length: try until stable.
     let hjson = '';
     let total = 0;
-    for (let guess = 0; ; ) {
+    for (let guess = 0; ;) {
       hjson = JSON.stringify({ ...header, sections, bytes: guess });
       const t = dataStart(Buffer.byteLength(hjson)) + off;
       if (t === guess) break;
@@ -385,7 +424,13 @@ export interface ModelInCache {
  * The totals of one text scored by `engine` (scoreTokens' Σ NLL, in the same order), from the cache
  * when there, else computed and written to it.
  */
-export async function scoreTextCached(engine: Engine, ids: ArrayLike<number>, text: string, win: WindowOptions & { sequence?: string }, m: ModelInCache): Promise<TextTotals> {
+export async function scoreTextCached(
+  engine: Engine,
+  ids: ArrayLike<number>,
+  text: string,
+  win: WindowOptions & { sequence?: string },
+  m: ModelInCache,
+): Promise<TextTotals> {
   const key = unitKey(m.model, engine, win, { ids, text, tokenizer: m.tokenizer, bos: m.bos });
   const hit = m.cache.getScores(key);
   if (hit) return textTotals(text, hit.nllSum, hit.count);

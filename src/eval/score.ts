@@ -114,17 +114,27 @@ export function checkNll(nll: ArrayLike<number>, site: NllSite): void {
  * Runs the engine over the windows of `ids` and yields, window by window, the scored targets only
  * (each id after the first appears in exactly one yielded window). Memory: one window at a time.
  */
-export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts: WindowRunOptions): AsyncGenerator<WindowScores> {
+export async function* scoreWindows(
+  engine: Engine,
+  ids: ArrayLike<number>,
+  opts: WindowRunOptions,
+): AsyncGenerator<WindowScores> {
   const all = asIds(ids);
   const windows = slidingWindows(all.length, opts);
   const want = opts.wantLogProbs === true;
-  if ((opts.hidden || opts.wantHidden) && !engine.head) throw new Error(`engine ${engine.name} cannot run its head alone`);
-  if (opts.hidden && opts.hidden.length !== windows.length) throw new Error(`scoreWindows: ${opts.hidden.length} hidden-state windows for a text of ${windows.length}`);
+  if ((opts.hidden || opts.wantHidden) && !engine.head) {
+    throw new Error(`engine ${engine.name} cannot run its head alone`);
+  }
+  if (opts.hidden && opts.hidden.length !== windows.length) {
+    throw new Error(`scoreWindows: ${opts.hidden.length} hidden-state windows for a text of ${windows.length}`);
+  }
   for (let w = 0; w < windows.length; w++) {
     const { start, end, scoreFrom } = windows[w];
     const T = end - start;
     const win = all.subarray(start, end);
-    const res = opts.hidden ? await engine.head!({ ids: win, hidden: opts.hidden[w], wantLogProbs: want }) : await engine.score({ ids: win, wantLogProbs: want, wantHidden: opts.wantHidden });
+    const res = opts.hidden
+      ? await engine.head!({ ids: win, hidden: opts.hidden[w], wantLogProbs: want })
+      : await engine.score({ ids: win, wantLogProbs: want, wantHidden: opts.wantHidden });
     if (opts.wantHidden && !opts.hidden && res.hidden?.length !== T * (engine.hiddenWidth ?? NaN)) {
       throw new Error(`engine ${engine.name} returned no hidden states of ${T}×${engine.hiddenWidth} when asked`);
     }

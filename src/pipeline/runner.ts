@@ -185,7 +185,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
     const runId = store.claimRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid }, isProcessAlive);
     const byId = new Map(spec.experiments.map((e) => [e.id, e]));
-    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {}, scoreCache: opts.scoreCache !== false };
+    const scoreCache = opts.scoreCache !== false;
+    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {}, scoreCache };
 
     // Jobs a killed orchestrator left behind: Slurm jobs still running are adopted (below, when their
     // replicate's turn comes), finished ones have their results taken now, so that the plan counts them.

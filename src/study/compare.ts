@@ -50,7 +50,11 @@ export function windowFor(model: Model, context?: number, stride?: number): { co
  * score cache (ctx.scoreCacheDir), the engine is registered with it: scoreUnits and compareUnits
  * then read and write per-unit scores of this model (fingerprint: the folder's content hash).
  */
-export async function openModel(ctx: Pick<KindContext<unknown>, 'models' | 'log'> & Partial<Pick<KindContext<unknown>, 'scoreCacheDir'>>, alias: string, p: Pick<EvalSettings, 'engine' | 'context' | 'stride'> & Partial<Pick<EvalSettings, 'bos'>>): Promise<OpenModel> {
+export async function openModel(
+  ctx: Pick<KindContext<unknown>, 'models' | 'log'> & Partial<Pick<KindContext<unknown>, 'scoreCacheDir'>>,
+  alias: string,
+  p: Pick<EvalSettings, 'engine' | 'context' | 'stride'> & Partial<Pick<EvalSettings, 'bos'>>,
+): Promise<OpenModel> {
   const m = ctx.models[alias];
   if (!m) throw new ConfigError(`model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`);
   const model = loadModel(m.path);
@@ -67,10 +71,16 @@ export async function openModel(ctx: Pick<KindContext<unknown>, 'models' | 'log'
  * (the opened model it was made from) and a score cache, its per-unit scores are cached too, under a
  * hash of the treated weights.
  */
-export async function engineFor(model: Model, name: EngineName, log: (s: string) => void, base?: Pick<OpenModel, 'engine' | 'key'>): Promise<Engine> {
+export async function engineFor(
+  model: Model,
+  name: EngineName,
+  log: (s: string) => void,
+  base?: Pick<OpenModel, 'engine' | 'key'>,
+): Promise<Engine> {
   const engine = await createEngine(model, name, { onNotice: log });
   const b = base ? scoredModelOf(base.engine) : undefined;
-  if (b) registerEngine(engine, { cache: b.cache, key: () => treatedModelKey(base!.key, model), tokenizer: b.tokenizer, bos: b.bos });
+  const key = () => treatedModelKey(base!.key, model);
+  if (b) registerEngine(engine, { cache: b.cache, key, tokenizer: b.tokenizer, bos: b.bos });
   return engine;
 }
 
@@ -94,7 +104,9 @@ export async function scoreUnits(engine: Engine, texts: Map<string, UnitText[]>,
       const sequence = `unit ${u.id} of ${lang}`;
       if (cached) {
         // Hidden states kept: a later experiment's KL against this model then needs its head only.
-        m.set(u.id, await scoreTextCached(engine, u.ids, u.text, { ...win, sequence }, { cache: cached.cache, model: cached.key(), tokenizer: cached.tokenizer, bos: cached.bos, keepHidden: true }));
+        const { cache, tokenizer, bos } = cached;
+        const at = { cache, model: cached.key(), tokenizer, bos, keepHidden: true };
+        m.set(u.id, await scoreTextCached(engine, u.ids, u.text, { ...win, sequence }, at));
         continue;
       }
       const s = await scoreTokens(engine, u.ids, { ...win, sequence });

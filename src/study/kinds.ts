@@ -16,7 +16,18 @@ import { validate } from './validate.ts';
 import { withScoreCacheLog } from './score-cache.ts';
 
 // Each kind's run ends with one line on what the run folder's score cache saved (./score-cache.ts).
-export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate, preservationControls, method].map((k: Kind) => withScoreCacheLog(k));
+export const kinds: Kind[] = [
+  baseline,
+  quantize,
+  disparity,
+  preserve,
+  optimalPreservation,
+  layerSensitivity,
+  layerPreservation,
+  validate,
+  preservationControls,
+  method,
+].map((k: Kind) => withScoreCacheLog(k));
 
 /** Research-question rules written in code (Q2), named by `rule: { fn: … }` in the pipeline file. */
 export { rules } from './rules.ts';

@@ -72,7 +72,9 @@ export function scoreCacheSummary(ctx: object): string | null {
   if (s.hits + s.misses === 0) return null;
   const extra = [
     s.headOnly ? `${s.headOnly} full-precision window(s) by the head alone` : '',
-    s.withoutHidden ? `${s.withoutHidden} entr${s.withoutHidden === 1 ? 'y' : 'ies'} without hidden states (cache folder at its size bound)` : '',
+    s.withoutHidden
+      ? `${s.withoutHidden} entr${s.withoutHidden === 1 ? 'y' : 'ies'} without hidden states (cache folder at its size bound)`
+      : '',
   ].filter(Boolean);
   return `score cache: ${s.hits} hits, ${s.misses} misses${extra.length ? ` (${extra.join('; ')})` : ''}`;
 }

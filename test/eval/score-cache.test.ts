@@ -53,10 +53,18 @@ function counting(e: Engine): Engine & { scores: number; heads: number } {
   return c;
 }
 
-const scope = (cache: ScoreCache, extra: Partial<CompareCache> = {}): CompareCache => ({ cache, referenceModel: 'fp-hash', treatedModel: 'q-hash', tokenizer: 'tok', bos: null, ...extra });
+const scope = (cache: ScoreCache, extra: Partial<CompareCache> = {}): CompareCache => ({
+  cache,
+  referenceModel: 'fp-hash',
+  treatedModel: 'q-hash',
+  tokenizer: 'tok',
+  bos: null,
+  ...extra,
+});
 
 for (const kind of ['reference', 'ort'] as const) {
-  const make = (m: typeof model) => (kind === 'ort' ? ortEngine(m, { headRows: 7 }) : Promise.resolve(referenceEngine(m)));
+  const make = (m: typeof model) =>
+    kind === 'ort' ? ortEngine(m, { headRows: 7 }) : Promise.resolve(referenceEngine(m));
 
   test(`${kind} engine: head() on score()'s hidden states gives the same NLL, top-1 and log-probabilities, bit for bit`, async () => {
     const e = await make(model);
@@ -99,7 +107,14 @@ for (const kind of ['reference', 'ort'] as const) {
     // Another treated model against the cached full-precision one: the reference runs its head only.
     const q2 = counting(await make(treatedModel));
     const third = new ScoreCache(cache.dir);
-    const other = await compareOnText({ reference: fp, treated: q2, ids, text, scores: scope(third, { treatedModel: 'q2-hash' }), ...win });
+    const other = await compareOnText({
+      reference: fp,
+      treated: q2,
+      ids,
+      text,
+      scores: scope(third, { treatedModel: 'q2-hash' }),
+      ...win,
+    });
     assert.deepEqual(other, plain); // same weights under another name: the same numbers
     assert.equal(fp.scores, 5);
     assert.equal(fp.heads, 5);
@@ -190,7 +205,9 @@ test('hidden states beyond the size bound are not kept; the entry still is', asy
   const m = { cache: small, model: 'fp', tokenizer: 'tok', bos: null, keepHidden: true };
   await scoreTextCached(e, ids, text, win, m);
   assert.equal(small.stats.withoutHidden, 1);
-  const back = new ScoreCache(dir).getScores(unitKey('fp', e, win, { ids, text, tokenizer: 'tok', bos: null }), { hidden: true });
+  const back = new ScoreCache(dir).getScores(unitKey('fp', e, win, { ids, text, tokenizer: 'tok', bos: null }), {
+    hidden: true,
+  });
   assert.ok(back);
   assert.equal(back.hidden, undefined);
 });

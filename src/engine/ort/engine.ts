@@ -93,15 +93,24 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   /** A window needs 2 ids or more, each inside the vocabulary. */
   function checkIds(ids: Int32Array): void {
     const T = ids.length;
-    if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+    if (T < 2) {
+      throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+    }
     for (let t = 0; t < T; t++) {
       const id = ids[t];
-      if (!(id >= 0 && id < V)) throw new DataError(`token id ${id} at position ${t} is outside the vocabulary (0..${V - 1}); were the ids made with this model's tokenizer?`);
+      if (!(id >= 0 && id < V)) {
+        throw new DataError(
+          `token id ${id} at position ${t} is outside the vocabulary (0..${V - 1}); were the ids made with this model's tokenizer?`,
+        );
+      }
     }
   }
 
   /** The head over hidden [T, E] in chunks of `headRows` rows: what `score` and `head` both run. */
-  async function runHead(hidden: Float32Array, req: Pick<ScoreRequest, 'ids' | 'wantLogProbs' | 'wantLogits'>): Promise<ScoreResult> {
+  async function runHead(
+    hidden: Float32Array,
+    req: Pick<ScoreRequest, 'ids' | 'wantLogProbs' | 'wantLogits'>,
+  ): Promise<ScoreResult> {
     if (!head) throw new Error('ort engine: score() after dispose()');
     const ids = req.ids;
     const T = ids.length;
@@ -146,7 +155,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     if (!body || !head) throw new Error('ort engine: head() after dispose()');
     checkIds(req.ids);
     const T = req.ids.length;
-    if (req.hidden.length !== T * E) throw new Error(`ort engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${E})`);
+    if (req.hidden.length !== T * E) {
+      throw new Error(`ort engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${E})`);
+    }
     return runHead(req.hidden, req);
   }
 
@@ -154,7 +165,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     name: 'ort',
     // Everything here changes how the float operations are grouped (threads split the matmuls, head
     // chunks change the shapes onnxruntime sees), so cached results are kept apart by it.
-    identity: `ort ${ort.env.versions?.common ?? '?'} threads=${threads} headRows=${headRows} weights=${weights} fused=${opts.fusedAttention ?? true}`,
+    identity:
+      `ort ${ort.env.versions?.common ?? '?'} threads=${threads} headRows=${headRows} weights=${weights}` +
+      ` fused=${opts.fusedAttention ?? true}`,
     hiddenWidth: E,
     score,
     head: headOnly,
