@@ -1,8 +1,8 @@
 // Comparing a treated (e.g. quantised) model with the full-precision one: opening a model alias
 // (weights, tokenizer, engine, windows), scoring the units, comparing them unit by unit, and the
 // paired bootstrap of a difference between two treatments. Units go through the run folder's score
-// cache (./score-cache.ts) when the engines were opened with one. Reference: DESIGN.md §4 (ΔBPB, PPL ratio,
-// KL, top-1).
+// cache (./score-cache.ts) when the engines were opened with one.
+// Reference: DESIGN.md §4 (ΔBPB, PPL ratio, KL, top-1).
 
 import { createEngine } from '../engine/select.ts';
 import type { Engine, EngineName } from '../engine/types.ts';
