@@ -81,6 +81,13 @@ export interface KindContext<P> {
   readonly workDir: string;
   /** A folder shared by all experiments of the run folder, for caches such as full-precision log-probabilities. */
   readonly cacheDir: string;
+  /**
+   * A folder shared by all experiments of the run folder (and by the processes running them at once)
+   * for per-item results a kind may reuse instead of recomputing them, such as per-unit scores; null
+   * when the run was asked not to reuse them (`langquant run --no-score-cache`). Reused results must
+   * be identical to recomputed ones: this never enters a fingerprint.
+   */
+  readonly scoreCacheDir: string | null;
   readonly deps: DependencyReader;
   metric(m: MetricInput): void;
   metric(metric: string, value: number, where?: { model?: string | null; language?: string | null }): void;

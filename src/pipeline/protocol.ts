@@ -31,6 +31,8 @@ export interface ChildJob {
   runDir: string;
   workDir: string;
   cacheDir: string;
+  /** KindContext.scoreCacheDir (absent in job files written before it existed: none). */
+  scoreCacheDir?: string | null;
   deps: DependencySnapshot[];
   resultPath: string;
   /** Where a child without an IPC channel (a Slurm job) writes its latest progress; null: none. */

@@ -75,6 +75,8 @@ export interface RunOptions {
   jobs?: number;
   /** Slurm resources from the command line (--slurm-opt), over the pipeline's and the experiment's. */
   slurm?: SlurmResources;
+  /** Give kinds the run folder's score cache (KindContext.scoreCacheDir); default true. */
+  scoreCache?: boolean;
 }
 
 export interface ResolvedInputs extends FingerprintInputs {
@@ -186,7 +188,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
     const runId = store.claimRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid }, isProcessAlive);
     const byId = new Map(spec.experiments.map((e) => [e.id, e]));
-    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {} };
+    const scoreCache = opts.scoreCache !== false;
+    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {}, scoreCache };
 
     // Jobs a killed orchestrator left behind: Slurm jobs still running are adopted (below, when their
     // replicate's turn comes), finished ones have their results taken now, so that the plan counts them.
@@ -482,6 +485,7 @@ interface AttemptContext {
   runId: number;
   emit: (e: RunEvent) => void;
   slurmCli: SlurmResources;
+  scoreCache: boolean;
   inputs?: ResolvedInputs;
   plan?: Plan;
 }
@@ -600,6 +604,7 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
       runDir,
       workDir,
       cacheDir: join(runDir, 'cache'),
+      scoreCacheDir: ctx.scoreCache ? join(runDir, 'cache', 'scores') : null,
       deps: e.dependsOn.map((d) => dependencySnapshot(store, d, ctx.plan!.entries.get(d)!.fingerprint!)),
       resultPath: job.resultFile,
       progressPath: executor.name === 'local' ? null : job.progressFile,

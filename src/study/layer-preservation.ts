@@ -132,7 +132,7 @@ export const layerPreservation = defineKind({
     const arms = [['layer', qLayer], ['uniform', qUniform], ['global', qGlobal]] as const;
     try {
       for (const [i, [name, q]] of arms.entries()) {
-        const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
+        const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s), m);
         try {
           results[name] = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: false, cache, modelKey: m.key });
         } finally {

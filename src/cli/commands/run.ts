@@ -106,8 +106,12 @@ function registerRun(program: Command): void {
     .option('--fail-fast', 'stop at the first failure')
     .option('--executor <name>', "where replicates run: 'local' child processes or 'slurm' jobs (default: the pipeline's executor:, else local)")
     .option('--jobs <n>', 'replicates run at once, dependencies permitting (default 1)')
+    .option(
+      '--no-score-cache',
+      'score every unit afresh instead of reusing the per-unit scores kept in the run folder (the results are the same)',
+    )
     .option('--slurm-opt <key=value>', 'a Slurm resource for every job (partition, account, qos, cpus, mem, gres, constraint) or any sbatch long option (repeatable)', collectOne)
-    .action(async (pipelineArg: string | undefined, o: PipelineCliOptions & { failFast?: boolean; keepGoing?: boolean; executor?: string; jobs?: string; slurmOpt?: string[] }) => {
+    .action(async (pipelineArg: string | undefined, o: PipelineCliOptions & { failFast?: boolean; keepGoing?: boolean; executor?: string; jobs?: string; slurmOpt?: string[]; scoreCache?: boolean }) => {
       if (o.failFast && o.keepGoing) throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
       if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor)) throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
       const jobs = intOption(o.jobs, '--jobs', 1) ?? 1;
@@ -152,6 +156,7 @@ function registerRun(program: Command): void {
           executor,
           jobs,
           slurm: slurmOpts,
+          scoreCache: o.scoreCache !== false,
         });
         progress.stop();
         const status = await readStatus(runDir);
