@@ -29,7 +29,9 @@ export function headReference(model: Model, req: HeadRequest): ScoreResult {
   const T = req.ids.length;
   const C = model.config.hiddenSize;
   if (req.hidden.length !== T * C) {
-    throw new Error(`reference engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${C})`);
+    throw new Error(
+      `reference engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${C})`,
+    );
   }
   // A copy, so that an architecture's head may work in place without touching the caller's array.
   return scoreFromLogits(head(model, req.hidden.slice(), T), req, model.config.vocabSize);
@@ -38,7 +40,8 @@ export function headReference(model: Model, req: HeadRequest): ScoreResult {
 /** A window needs at least 2 tokens: one to condition on and one to score. */
 export function checkWindow(ids: Int32Array): void {
   const T = ids.length;
-  if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+  if (T < 2)
+    throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
 }
 
 /** Turns logits [T, V] of a window into NLL (float64), top-1 and, when asked, log-probabilities. */

@@ -16,7 +16,15 @@
 import { createHash } from 'node:crypto';
 import { DataError } from '../errors.ts';
 import type { Engine } from '../engine/types.ts';
-import { mean, measures, quantileSorted, sumTotals, textTotals, type TextMeasures, type TextTotals } from './metrics.ts';
+import {
+  mean,
+  measures,
+  quantileSorted,
+  sumTotals,
+  textTotals,
+  type TextMeasures,
+  type TextTotals,
+} from './metrics.ts';
 import { scoreWindows, type WindowScores } from './score.ts';
 import { engineIdentity, unitKey, type ScoreCache, type UnitScores } from './score-cache.ts';
 import { resolveWindowOptions, type WindowOptions } from './windows.ts';
@@ -67,7 +75,8 @@ export class ReferenceCache {
       this.bytes -= entryBytes(old);
     }
     let v = value;
-    if (!this.fits(entryBytes(v)) && v.logProbs) v = { nll: v.nll, top1: v.top1, vocab: v.vocab }; // keep the cheap part
+    // keep the cheap part
+    if (!this.fits(entryBytes(v)) && v.logProbs) v = { nll: v.nll, top1: v.top1, vocab: v.vocab };
     const need = entryBytes(v);
     if (!this.fits(need)) return;
     for (const [k, e] of this.entries) {
@@ -94,7 +103,13 @@ export function referenceKey(modelKey: string, ids: ArrayLike<number>, opts: Win
 }
 
 /** KL(p ‖ q) in nats of two log-probability rows (float64 sums); p(v) = 0 contributes nothing. */
-export function klDivergence(logP: ArrayLike<number>, logQ: ArrayLike<number>, offP = 0, offQ = 0, vocab = logP.length): number {
+export function klDivergence(
+  logP: ArrayLike<number>,
+  logQ: ArrayLike<number>,
+  offP = 0,
+  offQ = 0,
+  vocab = logP.length,
+): number {
   let kl = 0;
   for (let v = 0; v < vocab; v++) {
     const lp = logP[offP + v];
@@ -158,7 +173,9 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   const fpOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (full-precision model)` };
   const qOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (treated model)` };
   if (n < 2) {
-    throw new DataError(`a text of ${n} token${n === 1 ? '' : 's'} has nothing to compare: the first token is never scored, so at least 2 tokens are needed; use a longer text`);
+    throw new DataError(
+      `a text of ${n} token${n === 1 ? '' : 's'} has nothing to compare: the first token is never scored, so at least 2 tokens are needed; use a longer text`,
+    );
   }
   if (o.scores) return compareCached(o, o.scores);
   const key = o.cache && o.modelKey !== undefined ? referenceKey(o.modelKey, o.ids, o) : undefined;
@@ -174,7 +191,10 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   if (refUsable) {
     const r = ref!;
     for await (const w of scoreWindows(o.treated, o.ids, qOpts)) {
-      if (wantKl && w.vocab !== r.vocab) throw new Error(`compareOnText: vocabularies differ (${r.vocab} vs ${w.vocab}); compare models that share a tokenizer`);
+      if (wantKl && w.vocab !== r.vocab)
+        throw new Error(
+          `compareOnText: vocabularies differ (${r.vocab} vs ${w.vocab}); compare models that share a tokenizer`,
+        );
       for (let j = 0; j < w.count; j++) {
         const i = w.firstTarget - 1 + j;
         qSum += w.nll[j];
@@ -203,7 +223,10 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
       const qw: WindowScores = b.value;
       if (wantKl && fpLogProbs === undefined && fw.index === 0) {
         vocab = fw.vocab;
-        if (qw.vocab !== vocab) throw new Error(`compareOnText: vocabularies differ (${vocab} vs ${qw.vocab}); compare models that share a tokenizer`);
+        if (qw.vocab !== vocab)
+          throw new Error(
+            `compareOnText: vocabularies differ (${vocab} vs ${qw.vocab}); compare models that share a tokenizer`,
+          );
         keepRows = key !== undefined && o.cache!.fits((n - 1) * vocab * 4);
         if (keepRows) fpLogProbs = new Float32Array((n - 1) * vocab);
       }
@@ -299,7 +322,9 @@ async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextCo
       if (needKl) {
         const vocab = fw!.vocab;
         if (qw!.vocab !== vocab) {
-          throw new Error(`compareOnText: vocabularies differ (${vocab} vs ${qw!.vocab}); compare models that share a tokenizer`);
+          throw new Error(
+            `compareOnText: vocabularies differ (${vocab} vs ${qw!.vocab}); compare models that share a tokenizer`,
+          );
         }
         for (let j = 0; j < fw!.count; j++) {
           klOut[fw!.firstTarget - 1 + j] = klDivergence(fw!.logProbs!, qw!.logProbs!, j * vocab, j * vocab, vocab);
@@ -354,7 +379,10 @@ export interface Degradation {
 }
 
 /** Degradation measures from totals alone (no KL): used by the bootstrap on resampled units. */
-export function deltaMeasures(fp: TextTotals, q: TextTotals): { deltaNll: number; deltaBpb: number; pplRatioMinus1: number } {
+export function deltaMeasures(
+  fp: TextTotals,
+  q: TextTotals,
+): { deltaNll: number; deltaBpb: number; pplRatioMinus1: number } {
   const a = measures(fp);
   const b = measures(q);
   return {
@@ -396,7 +424,14 @@ export function summarizeDegradation(parts: readonly TextComparison[]): Degradat
 /** Degradation measures that can be recomputed cheaply on a resample of units (for the bootstrap). */
 export type DegradationMeasure = 'deltaNll' | 'deltaBpb' | 'pplRatioMinus1' | 'klMean' | 'klPerByte' | 'top1Agreement';
 
-export const DEGRADATION_MEASURES: readonly DegradationMeasure[] = ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'klPerByte', 'top1Agreement'];
+export const DEGRADATION_MEASURES: readonly DegradationMeasure[] = [
+  'deltaNll',
+  'deltaBpb',
+  'pplRatioMinus1',
+  'klMean',
+  'klPerByte',
+  'top1Agreement',
+];
 
 /**
  * KL per byte of a set of units: Σ KL(p_fp ‖ p_q) over their scored positions / (bytes · ln 2), in

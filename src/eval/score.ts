@@ -80,7 +80,9 @@ export interface WindowRunOptions extends WindowOptions {
 function asIds(ids: ArrayLike<number>): Int32Array {
   const n = ids.length;
   if (n < 2) {
-    throw new DataError(`a text of ${n} token${n === 1 ? '' : 's'} has nothing to score: the first token is never scored, so at least 2 tokens are needed; use a longer text`);
+    throw new DataError(
+      `a text of ${n} token${n === 1 ? '' : 's'} has nothing to score: the first token is never scored, so at least 2 tokens are needed; use a longer text`,
+    );
   }
   return Int32Array.from(ids);
 }
@@ -139,13 +141,20 @@ export async function* scoreWindows(
       throw new Error(`engine ${engine.name} returned no hidden states of ${T}×${engine.hiddenWidth} when asked`);
     }
     if (res.nll.length !== T - 1 || res.top1.length !== T - 1) {
-      throw new Error(`engine ${engine.name} returned ${res.nll.length} NLL values for a window of ${T} ids (expected ${T - 1})`);
+      throw new Error(
+        `engine ${engine.name} returned ${res.nll.length} NLL values for a window of ${T} ids (expected ${T - 1})`,
+      );
     }
     // Window-local position p predicts absolute id start+p+1; the scored targets scoreFrom..end−1
     // are local positions p0 = scoreFrom−start−1 .. T−2.
     const p0 = scoreFrom - start - 1;
     const nll = res.nll.subarray(p0, T - 1);
-    checkNll(nll, { sequence: opts.sequence ?? 'the text', firstTarget: scoreFrom, engine: engine.name, window: { index: w, total: windows.length } });
+    checkNll(nll, {
+      sequence: opts.sequence ?? 'the text',
+      firstTarget: scoreFrom,
+      engine: engine.name,
+      window: { index: w, total: windows.length },
+    });
     let logProbs: Float32Array | undefined;
     let vocab = 0;
     if (want) {

@@ -77,13 +77,17 @@ function sameRows(a: Float32Array, b: Float32Array): boolean {
 /** Quantises the scope of `model` with GPTQ or AWQ on the calibration windows. */
 export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): CalibratedResult {
   checkSpec(opts.spec);
-  if (opts.method !== 'gptq' && opts.method !== 'awq') throw new ConfigError(`unknown calibrated method ${JSON.stringify(opts.method)}; use gptq or awq`);
+  if (opts.method !== 'gptq' && opts.method !== 'awq')
+    throw new ConfigError(`unknown calibrated method ${JSON.stringify(opts.method)}; use gptq or awq`);
   const scope = opts.scope ?? DEFAULT_SCOPE;
   const targets = selectTargets(model, scope);
   assertModelFinite(model);
   const windows = opts.windows.filter((w) => w.length > 0);
   const tokens = windows.reduce((a, w) => a + w.length, 0);
-  if (tokens === 0) throw new ConfigError(`${opts.method.toUpperCase()} needs calibration text and got no tokens; give a calibration source`);
+  if (tokens === 0)
+    throw new ConfigError(
+      `${opts.method.toUpperCase()} needs calibration text and got no tokens; give a calibration source`,
+    );
   const withErrors = opts.errors ?? true;
   const L = model.config.numLayers;
 
@@ -116,7 +120,13 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
                 s.names.push(name);
                 statsOf.set(name, s);
               } else {
-                s = { gram: new Float64Array(inDim * inDim), absSum: new Float64Array(inDim), rows: 0, inDim, names: [name] };
+                s = {
+                  gram: new Float64Array(inDim * inDim),
+                  absSum: new Float64Array(inDim),
+                  rows: 0,
+                  inDim,
+                  names: [name],
+                };
                 stats.push(s);
                 statsOf.set(name, s);
               }
@@ -138,13 +148,22 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
         const results: { t: QuantTarget; q: QuantizedTensor; dq: Tensor; extra: Partial<LayerCalibration> }[] = [];
         if (opts.method === 'gptq') {
           for (const t of group) {
-            const { q, info } = quantizeGptq(weight(model, t.name), t.layout, s.gram, s.rows, opts.spec, { ...opts.gptq, name: t.name });
+            const { q, info } = quantizeGptq(weight(model, t.name), t.layout, s.gram, s.rows, opts.spec, {
+              ...opts.gptq,
+              name: t.name,
+            });
             results.push({ t, q, dq: dequantize(q), extra: { deadInputs: info.deadInputs, damp: info.damp } });
           }
         } else {
           const meanAbs = new Float64Array(s.inDim);
           for (let j = 0; j < s.inDim; j++) meanAbs[j] = s.absSum[j] / s.rows;
-          const r = awqSearch(group.map((t) => ({ name: t.name, weight: weight(model, t.name), layout: t.layout })), s.gram, meanAbs, opts.spec, opts.awq);
+          const r = awqSearch(
+            group.map((t) => ({ name: t.name, weight: weight(model, t.name), layout: t.layout })),
+            s.gram,
+            meanAbs,
+            opts.spec,
+            opts.awq,
+          );
           r.linears.forEach((x, k) => results.push({ t: group[k], q: x.q, dq: x.dequant, extra: { alpha: r.alpha } }));
         }
         for (const { t, q, dq, extra } of results) {
@@ -158,7 +177,14 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
           if (withErrors) {
             const zero = new Float32Array(w.data.length);
             outErr = outputError(w.data, dq.data, t.layout, t.inDim, t.outDim, s.gram);
-            outErrRtn = outputError(w.data, dequantize(quantizeRtn(w, t.layout, opts.spec)).data, t.layout, t.inDim, t.outDim, s.gram);
+            outErrRtn = outputError(
+              w.data,
+              dequantize(quantizeRtn(w, t.layout, opts.spec)).data,
+              t.layout,
+              t.inDim,
+              t.outDim,
+              s.gram,
+            );
             outEnergy = outputError(w.data, zero, t.layout, t.inDim, t.outDim, s.gram);
           }
           calibration.push({ name: t.name, layer: l, outErr, outErrRtn, outEnergy, rows: s.rows, ...extra });

@@ -8,7 +8,13 @@ import { createEngine } from '../engine/select.ts';
 import type { Engine, EngineName } from '../engine/types.ts';
 import { bootstrap } from '../eval/bootstrap.ts';
 import { resolveBos, type BosPlan } from '../eval/bos.ts';
-import { compareOnText, deltaMeasures, ReferenceCache, type CompareCache, type TextComparison } from '../eval/degradation.ts';
+import {
+  compareOnText,
+  deltaMeasures,
+  ReferenceCache,
+  type CompareCache,
+  type TextComparison,
+} from '../eval/degradation.ts';
 import { scoreTextCached } from '../eval/score-cache.ts';
 import { sumTotals, textTotals, type TextTotals } from '../eval/metrics.ts';
 import { scoreTokens } from '../eval/score.ts';
@@ -41,7 +47,10 @@ export interface OpenModel {
 export function windowFor(model: Model, context?: number, stride?: number): { context: number; stride: number } {
   const max = model.config.maxPositions;
   const K = context ?? Math.min(max ?? 1024, 1024);
-  if (max !== null && K > max) throw new ConfigError(`context ${K} is longer than the model's ${max} positions; set params.context to ${max} or less`);
+  if (max !== null && K > max)
+    throw new ConfigError(
+      `context ${K} is longer than the model's ${max} positions; set params.context to ${max} or less`,
+    );
   return resolveWindowOptions({ context: K, stride });
 }
 
@@ -56,7 +65,10 @@ export async function openModel(
   p: Pick<EvalSettings, 'engine' | 'context' | 'stride'> & Partial<Pick<EvalSettings, 'bos'>>,
 ): Promise<OpenModel> {
   const m = ctx.models[alias];
-  if (!m) throw new ConfigError(`model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`);
+  if (!m)
+    throw new ConfigError(
+      `model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`,
+    );
   const model = loadModel(m.path);
   const tokenizer = await loadTokenizer(m.path);
   const bos = resolveBos(tokenizer, p.bos ?? 'auto', 'params.bos');
@@ -94,7 +106,12 @@ function compareCacheOf(reference: Engine, treated: Engine): CompareCache | unde
 // ---------------------------------------------------------------- scoring
 
 /** Full-precision totals of each unit, by language. */
-export async function scoreUnits(engine: Engine, texts: Map<string, UnitText[]>, win: { context: number; stride: number }, progress?: (done: number, total: number) => void): Promise<Map<string, Map<string, TextTotals>>> {
+export async function scoreUnits(
+  engine: Engine,
+  texts: Map<string, UnitText[]>,
+  win: { context: number; stride: number },
+  progress?: (done: number, total: number) => void,
+): Promise<Map<string, Map<string, TextTotals>>> {
   const out = new Map<string, Map<string, TextTotals>>();
   const cached = scoredModelOf(engine);
   let done = 0;
@@ -123,7 +140,15 @@ export type Comparisons = Map<string, Map<string, TextComparison>>;
 
 /** Compares the treated engine with the reference on every unit of every language. */
 export async function compareUnits(
-  o: { reference: Engine; treated: Engine; texts: Map<string, UnitText[]>; window: { context: number; stride: number }; kl: boolean; cache?: ReferenceCache; modelKey?: string },
+  o: {
+    reference: Engine;
+    treated: Engine;
+    texts: Map<string, UnitText[]>;
+    window: { context: number; stride: number };
+    kl: boolean;
+    cache?: ReferenceCache;
+    modelKey?: string;
+  },
   progress?: (done: number, total: number) => void,
 ): Promise<Comparisons> {
   const out: Comparisons = new Map();
@@ -132,7 +157,21 @@ export async function compareUnits(
   for (const [lang, units] of o.texts) {
     const m = new Map<string, TextComparison>();
     for (const u of units) {
-      m.set(u.id, await compareOnText({ reference: o.reference, treated: o.treated, ids: u.ids, text: u.text, kl: o.kl, cache: o.cache, modelKey: o.modelKey, scores, sequence: `unit ${u.id} of ${lang}`, ...o.window }));
+      m.set(
+        u.id,
+        await compareOnText({
+          reference: o.reference,
+          treated: o.treated,
+          ids: u.ids,
+          text: u.text,
+          kl: o.kl,
+          cache: o.cache,
+          modelKey: o.modelKey,
+          scores,
+          sequence: `unit ${u.id} of ${lang}`,
+          ...o.window,
+        }),
+      );
     }
     out.set(lang, m);
     progress?.(++done, o.texts.size);
@@ -168,8 +207,19 @@ export async function compareTreated(
   const qe = await engineFor(treated, p.engine, (s) => ctx.log(s), m);
   try {
     const texts = evaluationTexts(ctx, t, m);
-    const evaluation = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
-    const selection = p.selection ? await compareUnits({ reference: m.engine, treated: qe, texts: selectionTexts(t, m), window: m.window, kl: false }) : null;
+    const evaluation = await compareUnits(
+      { reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key },
+      (d, n) => ctx.progress('languages', d, n),
+    );
+    const selection = p.selection
+      ? await compareUnits({
+          reference: m.engine,
+          treated: qe,
+          texts: selectionTexts(t, m),
+          window: m.window,
+          kl: false,
+        })
+      : null;
     return { evaluation, selection };
   } finally {
     await qe.dispose();
@@ -178,12 +228,18 @@ export async function compareTreated(
 }
 
 /** Paired bootstrap over unit ids of the mean over `langs` of ΔBPB(a) − ΔBPB(b). */
-export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly string[], o: IntervalSettings): { estimate: number; lo: number; hi: number } {
+export function pairedDifference(
+  a: Comparisons,
+  b: Comparisons,
+  langs: readonly string[],
+  o: IntervalSettings,
+): { estimate: number; lo: number; hi: number } {
   const ids = [...new Set(langs.flatMap((l) => [...a.get(l)!.keys()]))].sort();
   const stat = (sample: readonly string[]) =>
     mean(
       langs.map((l) => {
-        const pick = (c: Comparisons) => sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
+        const pick = (c: Comparisons) =>
+          sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
         const ua = pick(a);
         return ua.length ? deltaBpbOf(ua) - deltaBpbOf(pick(b)) : NaN;
       }),

@@ -16,8 +16,18 @@ import { deriveSeed } from '../util/rng.ts';
 import { cachedCalibrated } from './calibrated-cache.ts';
 import { calibrationBudget, calibrationSets, CalibrationSource, setWindows } from './calibration-source.ts';
 import {
-  comparisonsFromJson, compareTreated, engineFor, EvalParams, openModel, QuantParams, recordDegradation,
-  recordDisparity, studyTexts, UNITS_FILE, writeUnits, type Comparisons,
+  comparisonsFromJson,
+  compareTreated,
+  engineFor,
+  EvalParams,
+  openModel,
+  QuantParams,
+  recordDegradation,
+  recordDisparity,
+  studyTexts,
+  UNITS_FILE,
+  writeUnits,
+  type Comparisons,
 } from './common.ts';
 import { gapNarrowing } from './controls.ts';
 import { depArtifactJson } from './deps.ts';
@@ -76,7 +86,7 @@ export const method = defineKind({
       }
       bits = q.result.account.bitsPerWeight;
       tokens = cw.tokens;
-      const how = q.reused ? 'reused from the run folder\'s cache' : 'calibrated';
+      const how = q.reused ? "reused from the run folder's cache" : 'calibrated';
       const grid = `${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}`;
       ctx.log(`${p.model}: ${grid}, calibration ${set.label}: ${cw.tokens} tokens, ${how}`);
     }

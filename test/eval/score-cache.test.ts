@@ -190,7 +190,8 @@ test('a torn or zero-filled entry is ignored (a miss), and the next computation 
   fp.scores = q.scores = 0;
   const r = await compareOnText({ reference: fp, treated: q, ids, text, scores: scope(c), ...win });
   assert.deepEqual(r, plain);
-  assert.deepEqual({ hits: c.stats.hits, misses: c.stats.misses }, { hits: 1, misses: 2 }); // the treated model's scores only
+  // the treated model's scores only
+  assert.deepEqual({ hits: c.stats.hits, misses: c.stats.misses }, { hits: 1, misses: 2 });
   assert.equal(fp.scores, 5); // the full-precision model ran again (its entry was torn)
   assert.deepEqual(readFileSync(scoresFile), whole); // and its entry is whole again
   const d = new ScoreCache(dir);

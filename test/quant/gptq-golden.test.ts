@@ -18,8 +18,14 @@ import { readRawSafetensors } from './helpers.ts';
 
 const DIR = join(GOLDEN, 'gptq');
 const ref = JSON.parse(readFileSync(join(DIR, 'gptq_gpt2-a.reference.json'), 'utf8'));
-const calib = (JSON.parse(readFileSync(join(DIR, 'calib_ids.json'), 'utf8'))['gpt2-a'].input_ids as number[][]).map((w) => Int32Array.from(w));
-const seqs = (JSON.parse(readFileSync(join(GOLDEN, 'models/gpt2-a/reference.json'), 'utf8')) as { sequences: { input_ids: number[] }[] }).sequences.slice(0, 3);
+const calib = (JSON.parse(readFileSync(join(DIR, 'calib_ids.json'), 'utf8'))['gpt2-a'].input_ids as number[][]).map(
+  (w) => Int32Array.from(w),
+);
+const seqs = (
+  JSON.parse(readFileSync(join(GOLDEN, 'models/gpt2-a/reference.json'), 'utf8')) as {
+    sequences: { input_ids: number[] }[];
+  }
+).sequences.slice(0, 3);
 
 /** Named tolerances of the golden README. */
 const TOL = { equalLevels: 0.999, dequant: 1e-6, meanNll: 1e-4 };
@@ -31,7 +37,11 @@ function meanNll(model: Model, ids: number[]): number {
   return s / nll.length;
 }
 
-function compareLevels(scheme: Scheme, got: Map<string, { levels: ArrayLike<number>; dequant: Float32Array }>, names?: string[]) {
+function compareLevels(
+  scheme: Scheme,
+  got: Map<string, { levels: ArrayLike<number>; dequant: Float32Array }>,
+  names?: string[],
+) {
   const lv = readRawSafetensors(join(DIR, `gpt2-a.w4g32.${scheme}.levels.safetensors`)).tensors;
   const dq = readRawSafetensors(join(DIR, `gpt2-a.w4g32.${scheme}.dequant.safetensors`)).tensors;
   let total = 0;
@@ -57,10 +67,16 @@ for (const scheme of ['asym', 'sym'] as Scheme[]) {
   test(`golden GPTQ gpt2-a w4g32 ${scheme}: levels, dequantised weights, NLL, output error below RTN`, () => {
     const model = loadModel(join(GOLDEN, 'models/gpt2-a'));
     const v = ref.variants[`w4g32/${scheme}`];
-    const r = quantizeModelCalibrated(model, { method: 'gptq', spec: { bits: 4, groupSize: 32, scheme }, windows: calib });
+    const r = quantizeModelCalibrated(model, {
+      method: 'gptq',
+      spec: { bits: 4, groupSize: 32, scheme },
+      windows: calib,
+    });
     const got = new Map([...r.quantized].map(([n, q]) => [n, { levels: q.levels, dequant: dequantize(q).data }]));
     const c = compareLevels(scheme, got);
-    console.log(`# ${scheme}: levels equal ${c.equal}/${c.total} (${(100 * c.share).toFixed(4)} %), max |Δw| where equal ${c.maxDq.toExponential(2)}`);
+    console.log(
+      `# ${scheme}: levels equal ${c.equal}/${c.total} (${(100 * c.share).toFixed(4)} %), max |Δw| where equal ${c.maxDq.toExponential(2)}`,
+    );
     assert.ok(c.share >= TOL.equalLevels, `${scheme}: only ${(100 * c.share).toFixed(3)} % of levels equal`);
     assert.ok(c.maxDq <= TOL.dequant, `${scheme}: dequantised weights differ by ${c.maxDq} where levels are equal`);
     const diffs = seqs.map((s, i) => meanNll(r.model, s.input_ids) - v.gptq.mean_nll_f64[i]);
@@ -72,8 +88,14 @@ for (const scheme of ['asym', 'sym'] as Scheme[]) {
       assert.ok(l.outErr < l.outErrRtn, `${l.name}: GPTQ ${l.outErr} ≥ RTN ${l.outErrRtn}`);
       const want = v.layers[l.name];
       // the reference's rows come from a float64 forward and its error sums over all rows: a 2/N-free Σ
-      assert.ok(Math.abs(l.outErrRtn - want.out_err_rtn) <= 1e-3 * want.out_err_rtn, `${l.name}: RTN error ${l.outErrRtn} vs ${want.out_err_rtn}`);
-      assert.ok(Math.abs(l.outErr - want.out_err_gptq) <= 1e-3 * want.out_err_gptq, `${l.name}: GPTQ error ${l.outErr} vs ${want.out_err_gptq}`);
+      assert.ok(
+        Math.abs(l.outErrRtn - want.out_err_rtn) <= 1e-3 * want.out_err_rtn,
+        `${l.name}: RTN error ${l.outErrRtn} vs ${want.out_err_rtn}`,
+      );
+      assert.ok(
+        Math.abs(l.outErr - want.out_err_gptq) <= 1e-3 * want.out_err_gptq,
+        `${l.name}: GPTQ error ${l.outErr} vs ${want.out_err_gptq}`,
+      );
     }
   });
 }
@@ -90,7 +112,13 @@ test('golden GPTQ per block: block l calibrated on the reference weights of bloc
         if (m && Number(m[1]) < l) prior.set(name, { data: t.data as Float32Array, shape: t.shape });
       }
       const base = withWeights(model, prior);
-      const r = quantizeModelCalibrated(base, { method: 'gptq', spec: { bits: 4, groupSize: 32, scheme }, windows: calib, scope: { blocks: true, layers: [l], output: 'none', embeddings: false }, errors: false });
+      const r = quantizeModelCalibrated(base, {
+        method: 'gptq',
+        spec: { bits: 4, groupSize: 32, scheme },
+        windows: calib,
+        scope: { blocks: true, layers: [l], output: 'none', embeddings: false },
+        errors: false,
+      });
       const got = new Map([...r.quantized].map(([n, q]) => [n, { levels: q.levels, dequant: dequantize(q).data }]));
       const c = compareLevels(scheme, got);
       assert.ok(c.total - c.equal <= 6, `${scheme} block ${l}: ${c.total - c.equal} levels differ`);

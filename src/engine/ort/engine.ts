@@ -70,7 +70,11 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   const V = cfg.vocabSize;
   const E = cfg.embedDim;
   const weights = opts.weights ?? 'inputs';
-  let body: Session | undefined = await createSession(ort, buildBody(model, { weights, fusedAttention: opts.fusedAttention }), threads);
+  let body: Session | undefined = await createSession(
+    ort,
+    buildBody(model, { weights, fusedAttention: opts.fusedAttention }),
+    threads,
+  );
   let head: Session | undefined = await createSession(ort, buildHead(model, weights), threads);
 
   async function score(req: ScoreRequest): Promise<ScoreResult> {
@@ -79,7 +83,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     const T = ids.length;
     checkIds(ids);
     if (cfg.positions === 'learned' && cfg.maxPositions !== null && T > cfg.maxPositions) {
-      throw new DataError(`a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`);
+      throw new DataError(
+        `a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`,
+      );
     }
     const ids64 = new BigInt64Array(T);
     for (let t = 0; t < T; t++) ids64[t] = BigInt(ids[t]);
@@ -94,7 +100,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   function checkIds(ids: Int32Array): void {
     const T = ids.length;
     if (T < 2) {
-      throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+      throw new DataError(
+        `a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`,
+      );
     }
     for (let t = 0; t < T; t++) {
       const id = ids[t];
@@ -156,7 +164,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     checkIds(req.ids);
     const T = req.ids.length;
     if (req.hidden.length !== T * E) {
-      throw new Error(`ort engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${E})`);
+      throw new Error(
+        `ort engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${E})`,
+      );
     }
     return runHead(req.hidden, req);
   }

@@ -167,7 +167,11 @@ export function methodsFigure(d: ReportData): Figure {
       rows.push([
         text(e.id),
         text(String(e.params.method ?? '–')),
-        text(Array.isArray(e.params.calibration) ? (e.params.calibration as string[]).join(', ') : String(e.params.calibration ?? '–')),
+        text(
+          Array.isArray(e.params.calibration)
+            ? (e.params.calibration as string[]).join(', ')
+            : String(e.params.calibration ?? '–'),
+        ),
         metricCell(e, 'bits_per_weight', model, null),
         metricCell(e, 'delta_bpb', model, LOW),
         metricCell(e, 'delta_bpb', model, HIGH),
