@@ -143,6 +143,18 @@ export default tseslint.config(
       // `let [q, k, v] = …` where only some are reassigned stays one declaration
       'prefer-const': ['error', { destructuring: 'all' }],
       // _-prefixed names are deliberately unused (a kind's unused argument, a skipped tuple slot)
+      // 120 columns, as Prettier wraps code; like Prettier, a string, template literal, URL or regular
+      // expression is not broken (a message is searched for whole), comments are
+      'max-len': [
+        'error',
+        {
+          code: 120,
+          ignoreStrings: true,
+          ignoreTemplateLiterals: true,
+          ignoreUrls: true,
+          ignoreRegExpLiterals: true,
+        },
+      ],
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },

@@ -52,7 +52,10 @@ async function timed<S>(name: string, f: () => Promise<S>): Promise<S> {
 if (args.includes('--sequential')) {
   const windows: Int32Array[] = [];
   for (let i = 0; i < tokens; i += context) windows.push(Int32Array.from(seqs[0].slice(i, i + context)));
-  const names = (l: number) => blockLinears(model.config).filter((s) => s.layer === l).map((s) => s.name);
+  const names = (l: number) =>
+    blockLinears(model.config)
+      .filter((s) => s.layer === l)
+      .map((s) => s.name);
   const grams = () => new Map<string, Float64Array>();
   let gramMs = 0;
   const add = (g: Map<string, Float64Array>, name: string, x: Float32Array, T: number, n: number) => {

@@ -12,7 +12,17 @@
 // (--keep leaves the checkpoint in bench/.cache/finite-<layers>x<hidden> for the next run.)
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../src/model/checkpoint/source.ts';
@@ -35,13 +45,25 @@ const P = 1024;
 
 /** Writes config.json and model.safetensors (F32) of a GPT-2 with L layers of width C into `dir`. */
 function writeCheckpoint(dir: string): number {
-  const list: [string, number[]][] = [['transformer.wte.weight', [V, C]], ['transformer.wpe.weight', [P, C]]];
+  const list: [string, number[]][] = [
+    ['transformer.wte.weight', [V, C]],
+    ['transformer.wpe.weight', [P, C]],
+  ];
   for (let l = 0; l < L; l++) {
     const b = `transformer.h.${l}.`;
     list.push(
-      [`${b}ln_1.weight`, [C]], [`${b}ln_1.bias`, [C]], [`${b}attn.c_attn.weight`, [C, 3 * C]], [`${b}attn.c_attn.bias`, [3 * C]],
-      [`${b}attn.c_proj.weight`, [C, C]], [`${b}attn.c_proj.bias`, [C]], [`${b}ln_2.weight`, [C]], [`${b}ln_2.bias`, [C]],
-      [`${b}mlp.c_fc.weight`, [C, 4 * C]], [`${b}mlp.c_fc.bias`, [4 * C]], [`${b}mlp.c_proj.weight`, [4 * C, C]], [`${b}mlp.c_proj.bias`, [C]],
+      [`${b}ln_1.weight`, [C]],
+      [`${b}ln_1.bias`, [C]],
+      [`${b}attn.c_attn.weight`, [C, 3 * C]],
+      [`${b}attn.c_attn.bias`, [3 * C]],
+      [`${b}attn.c_proj.weight`, [C, C]],
+      [`${b}attn.c_proj.bias`, [C]],
+      [`${b}ln_2.weight`, [C]],
+      [`${b}ln_2.bias`, [C]],
+      [`${b}mlp.c_fc.weight`, [C, 4 * C]],
+      [`${b}mlp.c_fc.bias`, [4 * C]],
+      [`${b}mlp.c_proj.weight`, [4 * C, C]],
+      [`${b}mlp.c_proj.bias`, [C]],
     );
   }
   list.push(['transformer.ln_f.weight', [C]], ['transformer.ln_f.bias', [C]]);
@@ -66,7 +88,7 @@ function writeCheckpoint(dir: string): number {
     len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
     writeSync(fd, len);
     writeSync(fd, Buffer.from(json, 'utf8'));
-    for (let done = 0; done < offset; ) {
+    for (let done = 0; done < offset;) {
       const n = Math.min(blockBytes.length, offset - done);
       done += writeSync(fd, blockBytes, 0, n);
     }
@@ -74,7 +96,18 @@ function writeCheckpoint(dir: string): number {
     closeSync(fd);
   }
   renameSync(`${file}.tmp`, file);
-  const config = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: V, n_positions: P, n_ctx: P, n_embd: C, n_layer: L, n_head: C / 64, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 };
+  const config = {
+    model_type: 'gpt2',
+    architectures: ['GPT2LMHeadModel'],
+    vocab_size: V,
+    n_positions: P,
+    n_ctx: P,
+    n_embd: C,
+    n_layer: L,
+    n_head: C / 64,
+    activation_function: 'gelu_new',
+    layer_norm_epsilon: 1e-5,
+  };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   return offset;
 }
@@ -113,7 +146,8 @@ function measure(side: string, dir: string): void {
   const cpu = cpuMs() - c0;
   const tensors = [...new Set<Tensor>(model.weights.values())];
   const c = cpuMs();
-  if (tensors.some((x) => firstNonFinite(x.data) >= 0)) throw new Error('the benchmark checkpoint holds a non-finite value');
+  if (tensors.some((x) => firstNonFinite(x.data) >= 0))
+    throw new Error('the benchmark checkpoint holds a non-finite value');
   console.log(JSON.stringify({ ms: loadMs, cpu, checkCpu: cpuMs() - c }));
 }
 
@@ -127,32 +161,69 @@ if (args.includes('--side')) {
       mkdirSync(dir, { recursive: true });
       const t = performance.now();
       const bytes = writeCheckpoint(dir);
-      console.log(`wrote ${dir}: ${(bytes / 2 ** 30).toFixed(2)} GiB float32 in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      console.log(
+        `wrote ${dir}: ${(bytes / 2 ** 30).toFixed(2)} GiB float32 in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+      );
     }
     const run = (s: string) => {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/finite.ts', '--side', s, '--dir', dir], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/finite.ts', '--side', s, '--dir', dir], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`bench child (${s}) failed: ${r.stderr}`);
-      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number; cpu: number; values?: number; checkCpu?: number };
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+        ms: number;
+        cpu: number;
+        values?: number;
+        checkCpu?: number;
+      };
     };
     run('read'); // warm the page cache: every measurement then reads from memory
-    const rows: { read: number; readCpu: number; touch: number; touchCpu: number; load: number; loadCpu: number; check: number }[] = [];
+    const rows: {
+      read: number;
+      readCpu: number;
+      touch: number;
+      touchCpu: number;
+      load: number;
+      loadCpu: number;
+      check: number;
+    }[] = [];
     let values = 0;
     for (let r = 0; r < repeat; r++) {
       const a = run('read');
       const p = run('touch');
       const b = run('load');
       values = a.values!;
-      rows.push({ read: a.ms, readCpu: a.cpu, touch: p.ms, touchCpu: p.cpu, load: b.ms, loadCpu: b.cpu, check: b.checkCpu! });
-      console.log(`run ${r + 1}/${repeat} (wall / CPU ms): read ${a.ms.toFixed(0)} / ${a.cpu.toFixed(0)}, read + touch ${p.ms.toFixed(0)} / ${p.cpu.toFixed(0)}, loadModel ${b.ms.toFixed(0)} / ${b.cpu.toFixed(0)}, the check alone ${b.checkCpu!.toFixed(0)} CPU`);
+      rows.push({
+        read: a.ms,
+        readCpu: a.cpu,
+        touch: p.ms,
+        touchCpu: p.cpu,
+        load: b.ms,
+        loadCpu: b.cpu,
+        check: b.checkCpu!,
+      });
+      console.log(
+        `run ${r + 1}/${repeat} (wall / CPU ms): read ${a.ms.toFixed(0)} / ${a.cpu.toFixed(0)}, read + touch ${p.ms.toFixed(0)} / ${p.cpu.toFixed(0)}, loadModel ${b.ms.toFixed(0)} / ${b.cpu.toFixed(0)}, the check alone ${b.checkCpu!.toFixed(0)} CPU`,
+      );
     }
     const med = (k: keyof (typeof rows)[number]) => [...rows.map((x) => x[k])].sort((x, y) => x - y)[rows.length >> 1];
     const pct = (x: number, of: number) => `${((100 * x) / of).toFixed(1)} %`;
-    console.log(`${L} layers × hidden ${C}: ${(values / 1e6).toFixed(0)} M parameters, ${((values * 4) / 2 ** 30).toFixed(2)} GiB float32; medians of ${repeat} runs, each in a fresh process, page cache warm`);
+    console.log(
+      `${L} layers × hidden ${C}: ${(values / 1e6).toFixed(0)} M parameters, ${((values * 4) / 2 ** 30).toFixed(2)} GiB float32; medians of ${repeat} runs, each in a fresh process, page cache warm`,
+    );
     console.log(`                                   wall        CPU (user + system)`);
-    console.log(`  reading every tensor, no check   ${med('read').toFixed(0).padStart(6)} ms   ${med('readCpu').toFixed(0).padStart(6)} ms`);
-    console.log(`  … and touching each page once    ${med('touch').toFixed(0).padStart(6)} ms   ${med('touchCpu').toFixed(0).padStart(6)} ms   (what the first forward pass pays anyway)`);
-    console.log(`  loadModel, with the check        ${med('load').toFixed(0).padStart(6)} ms   ${med('loadCpu').toFixed(0).padStart(6)} ms   (${pct(med('load') - med('touch'), med('touch'))} wall, ${pct(med('loadCpu') - med('touchCpu'), med('touchCpu'))} CPU more than read + touch; ${pct(med('loadCpu') - med('readCpu'), med('readCpu'))} CPU more than read alone)`);
-    console.log(`  the check alone, loaded weights                ${med('check').toFixed(0).padStart(6)} ms   (${pct(med('check'), med('readCpu'))} of the load's CPU; ${((med('check') * 1e6) / values).toFixed(2)} ns per value)`);
+    console.log(
+      `  reading every tensor, no check   ${med('read').toFixed(0).padStart(6)} ms   ${med('readCpu').toFixed(0).padStart(6)} ms`,
+    );
+    console.log(
+      `  … and touching each page once    ${med('touch').toFixed(0).padStart(6)} ms   ${med('touchCpu').toFixed(0).padStart(6)} ms   (what the first forward pass pays anyway)`,
+    );
+    console.log(
+      `  loadModel, with the check        ${med('load').toFixed(0).padStart(6)} ms   ${med('loadCpu').toFixed(0).padStart(6)} ms   (${pct(med('load') - med('touch'), med('touch'))} wall, ${pct(med('loadCpu') - med('touchCpu'), med('touchCpu'))} CPU more than read + touch; ${pct(med('loadCpu') - med('readCpu'), med('readCpu'))} CPU more than read alone)`,
+    );
+    console.log(
+      `  the check alone, loaded weights                ${med('check').toFixed(0).padStart(6)} ms   (${pct(med('check'), med('readCpu'))} of the load's CPU; ${((med('check') * 1e6) / values).toFixed(2)} ns per value)`,
+    );
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }

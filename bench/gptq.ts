@@ -33,7 +33,8 @@ for (let b = 0; b < BLOCKS; b++) {
     let t0 = performance.now();
     const gram = new Float64Array(n * n);
     // rows arrive window by window in the pipeline; 512-row windows here
-    for (let r = 0; r < N; r += 512) accumulateGram(gram, x.subarray(r * n, Math.min(N, r + 512) * n), Math.min(512, N - r), n);
+    for (let r = 0; r < N; r += 512)
+      accumulateGram(gram, x.subarray(r * n, Math.min(N, r + 512) * n), Math.min(512, N - r), n);
     symmetrize(gram, n);
     const tGram = performance.now() - t0;
     t0 = performance.now();
@@ -41,14 +42,22 @@ for (let b = 0; b < BLOCKS; b++) {
     const tSolve = performance.now() - t0;
     gramMs += tGram;
     solveMs += tSolve;
-    console.log(`${s.name.padEnd(12)} [${n} → ${s.outDim}]  Gram of ${N} rows ${(tGram / 1000).toFixed(2)} s   U + column loop ${(tSolve / 1000).toFixed(2)} s`);
+    console.log(
+      `${s.name.padEnd(12)} [${n} → ${s.outDim}]  Gram of ${N} rows ${(tGram / 1000).toFixed(2)} s   U + column loop ${(tSolve / 1000).toFixed(2)} s`,
+    );
   }
 }
 const cpu = process.cpuUsage(cpu0);
 const cpuPerBlock = (cpu.user + cpu.system) / 1e6 / BLOCKS;
 const wallPerBlock = (performance.now() - wall0) / 1000 / BLOCKS;
-console.log(`CPU time per block ${cpuPerBlock.toFixed(1)} s (wall ${wallPerBlock.toFixed(1)} s; wall ≫ CPU means a shared machine)`);
+console.log(
+  `CPU time per block ${cpuPerBlock.toFixed(1)} s (wall ${wallPerBlock.toFixed(1)} s; wall ≫ CPU means a shared machine)`,
+);
 console.log(`GPT-2-small (${LAYERS} blocks) CPU time ≈ ${(cpuPerBlock * LAYERS).toFixed(0)} s`);
 const perBlock = (gramMs + solveMs) / BLOCKS / 1000;
-console.log(`one block: ${perBlock.toFixed(1)} s (Gram ${(gramMs / BLOCKS / 1000).toFixed(1)} s, solve ${(solveMs / BLOCKS / 1000).toFixed(1)} s)`);
-console.log(`GPT-2-small (${LAYERS} blocks), 4-bit g128, ${N} calibration tokens: ≈ ${(perBlock * LAYERS).toFixed(0)} s wall on one core (Node ${process.version}), forward passes excluded`);
+console.log(
+  `one block: ${perBlock.toFixed(1)} s (Gram ${(gramMs / BLOCKS / 1000).toFixed(1)} s, solve ${(solveMs / BLOCKS / 1000).toFixed(1)} s)`,
+);
+console.log(
+  `GPT-2-small (${LAYERS} blocks), 4-bit g128, ${N} calibration tokens: ≈ ${(perBlock * LAYERS).toFixed(0)} s wall on one core (Node ${process.version}), forward passes excluded`,
+);

@@ -57,7 +57,10 @@ function ensureTorch(): boolean {
   if (process.getuid?.() !== 0 || sh('apt-get', ['--version']).code !== 0) return torchReady();
   console.log('installing python3-torch and OpenBLAS with apt-get (once)…');
   sh('apt-get', ['update', '-qq']);
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-openmp'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-openmp'], {
+    stdio: 'ignore',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (r.status !== 0) console.log('apt-get install failed; the PyTorch side is skipped');
   return torchReady();
 }
@@ -75,7 +78,10 @@ function measure(label: string, argv: string[]): Measured {
 
 /** The langquant command timed: the real CLI, as a user runs it. */
 function langquantCommand(model: string, ids: string): { argv: string[]; how: string } {
-  return { argv: [process.execPath, 'bin/langquant.mjs', 'nll', '--model', model, '--ids', ids, '--engine', engine], how: `langquant nll --engine ${engine}` };
+  return {
+    argv: [process.execPath, 'bin/langquant.mjs', 'nll', '--model', model, '--ids', ids, '--engine', engine],
+    how: `langquant nll --engine ${engine}`,
+  };
 }
 
 mkdirSync(CACHE, { recursive: true });
@@ -100,10 +106,17 @@ const mib = (kib: number) => kib / 1024;
 const row = (name: string, m: Measured) =>
   `| ${name} | ${m.wallS.toFixed(2)} | ${m.cpuS.toFixed(1)} | ${(tokens / m.wallS).toFixed(0)} | ${mib(m.maxRssKiB).toFixed(0)} | ${(mib(m.maxRssKiB) / weightsMiB).toFixed(2)}× | ${m.meanNll.toFixed(6)} |`;
 console.log('');
-console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores; load average before: ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
-console.log(`model: GPT-2-small shape, random weights, fp32 weights ${weightsMiB.toFixed(0)} MiB; input: 4 × 1024 token ids; best of ${repeat}`);
+console.log(
+  `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores; load average before: ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`,
+);
+console.log(
+  `model: GPT-2-small shape, random weights, fp32 weights ${weightsMiB.toFixed(0)} MiB; input: 4 × 1024 token ids; best of ${repeat}`,
+);
 console.log(`langquant: ${lq.how}`);
-if (torchOk) console.log(`PyTorch: ${sh(PY, ['-c', 'import torch; print(torch.__version__)']).out.trim()} (Debian python3-torch), BLAS ${blasTarget()}`);
+if (torchOk)
+  console.log(
+    `PyTorch: ${sh(PY, ['-c', 'import torch; print(torch.__version__)']).out.trim()} (Debian python3-torch), BLAS ${blasTarget()}`,
+  );
 console.log('');
 console.log('| process | wall s | CPU s | tokens/s | peak RSS MiB | RSS / fp32 weights | mean NLL |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');

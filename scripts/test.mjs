@@ -18,7 +18,9 @@ function walk(dir) {
   return out;
 }
 const filters = process.argv.slice(2);
-const files = walk('test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+const files = walk('test')
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
@@ -29,5 +31,7 @@ if (build.status !== 0) {
   console.error('the build (tsc -p tsconfig.build.json) failed; fix it before testing');
   process.exit(build.status ?? 1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

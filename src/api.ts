@@ -23,7 +23,10 @@ export function studyRegistry(): Promise<KindRegistry> {
  * Per-token NLL (nats) of each sequence of token ids, scored whole from position 0 as `langquant nll
  * --ids` does: nll[t] = −log softmax(logits[t])[ids[t+1]]. Each sequence needs ≥ 2 ids.
  */
-export async function scoreIds(engine: Engine, sequences: readonly (ArrayLike<number>)[]): Promise<{ length: number; nll: Float64Array; meanNll: number }[]> {
+export async function scoreIds(
+  engine: Engine,
+  sequences: readonly ArrayLike<number>[],
+): Promise<{ length: number; nll: Float64Array; meanNll: number }[]> {
   const out: { length: number; nll: Float64Array; meanNll: number }[] = [];
   for (const seq of sequences) {
     const ids = Int32Array.from(seq);

@@ -21,11 +21,31 @@ export { scoreText, type ScoreTextOptions, type TextScore } from './eval/text.ts
 export { scoreTokens, type ScoreOptions, type TokenScores } from './eval/score.ts';
 export { BOS_MODES, resolveBos, encodeWithBos, type BosMode, type BosPlan } from './eval/bos.ts';
 export { measures, textTotals, sumTotals, type TextMeasures, type TextTotals } from './eval/metrics.ts';
-export { compareOnText, summarizeDegradation, ReferenceCache, type CompareOptions, type TextComparison, type Degradation } from './eval/degradation.ts';
+export {
+  compareOnText,
+  summarizeDegradation,
+  ReferenceCache,
+  type CompareOptions,
+  type TextComparison,
+  type Degradation,
+} from './eval/degradation.ts';
 
 // Quantisation, optionally preserving a share of weights in full precision.
-export { quantizeModel, type QuantizeModelOptions, type QuantizeResult, type PreservePlan, type TensorReport } from './quant/apply.ts';
-export { CRITERIA, GRANULARITIES, type Criterion, type Granularity, type Budget, type PreserveOptions } from './quant/preserve.ts';
+export {
+  quantizeModel,
+  type QuantizeModelOptions,
+  type QuantizeResult,
+  type PreservePlan,
+  type TensorReport,
+} from './quant/apply.ts';
+export {
+  CRITERIA,
+  GRANULARITIES,
+  type Criterion,
+  type Granularity,
+  type Budget,
+  type PreserveOptions,
+} from './quant/preserve.ts';
 export { SCHEMES, type Scheme, type QuantSpec } from './quant/rtn.ts';
 export type { QuantScope } from './quant/scope.ts';
 

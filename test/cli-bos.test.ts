@@ -60,7 +60,7 @@ test('nll --text: with the OPT convention every token of the text is scored, </s
   const s = withBos.sequences[0];
   assert.equal(s.textTokens, N);
   assert.equal(s.length, N + 1);
-  assert.equal(s.nll.length, N, 'scored tokens = the text\'s tokens');
+  assert.equal(s.nll.length, N, "scored tokens = the text's tokens");
   // The same numbers as the ids scored directly with the BOS written into the file.
   const idsFile = join(dir, 'with-bos.json');
   writeFileSync(idsFile, JSON.stringify([[2, ...byteIds(TEXT)]]));
@@ -93,13 +93,25 @@ test('--bos: always without a BOS token, a bad mode, --bos with --ids are one cl
     runCli(['nll', '--model', models.qwen2!, '--text', textFile, '--bos', 'always']),
     /the tokenizer .*qwen2\/tokenizer\.json has no BOS token .*--bos always cannot prepend one; use --bos auto or --bos never/,
   );
-  assertOneLineError(runCli(['perplexity', '--model', models.qwen2!, '--text', textFile, '--bos', 'always']), /has no BOS token/);
-  assertOneLineError(runCli(['nll', '--model', models.opt!, '--text', textFile, '--bos', 'sometimes']), /--bos sometimes is not a BOS mode; use auto, always, never/);
+  assertOneLineError(
+    runCli(['perplexity', '--model', models.qwen2!, '--text', textFile, '--bos', 'always']),
+    /has no BOS token/,
+  );
+  assertOneLineError(
+    runCli(['nll', '--model', models.opt!, '--text', textFile, '--bos', 'sometimes']),
+    /--bos sometimes is not a BOS mode; use auto, always, never/,
+  );
   const ids = join(dir, 'ids.json');
   writeFileSync(ids, '[[5, 6, 7]]');
-  assertOneLineError(runCli(['nll', '--model', MODEL, '--ids', ids, '--bos', 'always']), /--bos goes with --text: ids given with --ids are scored exactly as given/);
+  assertOneLineError(
+    runCli(['nll', '--model', MODEL, '--ids', ids, '--bos', 'always']),
+    /--bos goes with --text: ids given with --ids are scored exactly as given/,
+  );
   assertOneLineError(runCli(['nll', '--model', MODEL]), /nothing to score: pass --ids FILE .* or --text FILE/);
-  assertOneLineError(runCli(['nll', '--model', models.opt!, '--ids', ids, '--text', textFile]), /either --ids or --text/);
+  assertOneLineError(
+    runCli(['nll', '--model', models.opt!, '--ids', ids, '--text', textFile]),
+    /either --ids or --text/,
+  );
 });
 
 test('perplexity states the convention (JSON fields, header line, convention) and counts bytes on the text alone', () => {
@@ -112,11 +124,24 @@ test('perplexity states the convention (JSON fields, header line, convention) an
   assert.equal(out.textTokens, N);
   assert.equal(out.tokens, N);
   assert.equal(out.bytes, Buffer.byteLength(TEXT));
-  assert.match(out.convention, /the BOS put before the text, is never scored, so every token of the text is\. BOS: <\/s> \(id 2\)/);
+  assert.match(
+    out.convention,
+    /the BOS put before the text, is never scored, so every token of the text is\. BOS: <\/s> \(id 2\)/,
+  );
   const n = nllText('opt').sequences[0];
   assert.ok(Math.abs(out.nllNats - n.nll.reduce((a, b) => a + b, 0)) < 1e-9);
 
-  const plain = runCli(['perplexity', '--model', models.opt!, '--text', textFile, '--bos', 'never', '--engine', 'reference']);
+  const plain = runCli([
+    'perplexity',
+    '--model',
+    models.opt!,
+    '--text',
+    textFile,
+    '--bos',
+    'never',
+    '--engine',
+    'reference',
+  ]);
   assert.equal(plain.code, 0, plain.stderr);
   assert.match(plain.stdout, new RegExp(`${N} tokens\\n`));
   assert.match(plain.stdout, /BOS {12}none \(the first token of each text is not scored\)/);

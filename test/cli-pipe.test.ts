@@ -17,7 +17,14 @@ test('nll piped into head -c 100 ends quietly (no EPIPE stack trace, exit 0)', (
   const file = join(dir, 'ids.json');
   writeFileSync(file, JSON.stringify(ids));
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const r = spawnSync('bash', ['-c', `set -o pipefail; ${q(process.execPath)} ${q(BIN)} nll --model ${q(`${GOLDEN}models/gpt2-a`)} --ids ${q(file)} | head -c 100`], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `set -o pipefail; ${q(process.execPath)} ${q(BIN)} nll --model ${q(`${GOLDEN}models/gpt2-a`)} --ids ${q(file)} | head -c 100`,
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   assert.equal(r.stderr, '');
   assert.equal(r.status, 0);
   assert.equal(r.stdout.length, 100);

@@ -1,13 +1,31 @@
 // The CLI as a user runs it: `langquant inspect` over the checkpoint layouts, and every loading
 // mistake as one line on stderr with a non-zero exit and no stack trace.
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { normalizeConfig } from '../src/model/config.ts';
 import { weightSpec } from '../src/model/spec.ts';
 import { writeSafetensors } from '../src/model/checkpoint/write.ts';
-import { buildZip, copyConfig, goldenDir, goldenWeights, PickleEmitter, tempDir, torchSaveFiles, writeTorchSave } from './helpers/checkpoints.ts';
+import {
+  buildZip,
+  copyConfig,
+  goldenDir,
+  goldenWeights,
+  PickleEmitter,
+  tempDir,
+  torchSaveFiles,
+  writeTorchSave,
+} from './helpers/checkpoints.ts';
 import { GOLDEN, runCli } from './helpers/cli.ts';
 
 test('inspect prints the architecture and the tied output matrix', () => {
@@ -81,7 +99,11 @@ test('inspect: every bad model folder is one clear line and a non-zero exit', (t
   const n = Number(golden.readBigUInt64LE(0));
   const header = lyingOffsets.toString('utf8', 8, 8 + n).replace('"data_offsets":[0,', '"data_offsets":[8,');
   lyingOffsets.write(header.padEnd(n, ' '), 8, 'utf8');
-  assert.notEqual(header, lyingOffsets.toString('utf8', 8, 8 + n).replace('"data_offsets":[8,', '"data_offsets":[0,'), 'the header was edited');
+  assert.notEqual(
+    header,
+    lyingOffsets.toString('utf8', 8, 8 + n).replace('"data_offsets":[8,', '"data_offsets":[0,'),
+    'the header was edited',
+  );
 
   const cases: [string, RegExp][] = [
     [folder(() => {}), /has no config\.json/],
@@ -90,7 +112,10 @@ test('inspect: every bad model folder is one clear line and a non-zero exit', (t
     [withWeights(lyingLength), /model\.safetensors: header length \d+ does not fit the file/],
     [withWeights(lyingOffsets), /model\.safetensors: tensor .* (not contiguous|spans|ends at)/],
     [withWeights(golden, { n_embd: 32, n_head: 4 }), /has shape \[1000, 64\] but config\.json implies \[1000, 32\]/],
-    [withWeights(golden, { model_type: 'mamba' }), /model_type "mamba" is not supported; langquant supports gpt2, opt, gpt_neox, llama, bloom/],
+    [
+      withWeights(golden, { model_type: 'mamba' }),
+      /model_type "mamba" is not supported; langquant supports gpt2, opt, gpt_neox, llama, bloom/,
+    ],
   ];
   for (const [dir, pattern] of cases) assertOneLineError(['inspect', '--model', dir], pattern);
 });
@@ -99,7 +124,13 @@ test('inspect refuses a pickle that asks for os.system, without running it', (t)
   const dir = tempDir(t);
   copyConfig('gpt2-a', dir);
   const marker = join(dir, 'pwned');
-  const evil = new PickleEmitter().bytes(0x80, 2).global('os', 'system').bytes(0x28).str(`touch ${marker}`).bytes(0x74, 0x52, 0x2e).build();
+  const evil = new PickleEmitter()
+    .bytes(0x80, 2)
+    .global('os', 'system')
+    .bytes(0x28)
+    .str(`touch ${marker}`)
+    .bytes(0x74, 0x52, 0x2e)
+    .build();
   writeFileSync(join(dir, 'pytorch_model.bin'), buildZip(torchSaveFiles([], evil)));
   assertOneLineError(['inspect', '--model', dir], /pytorch_model\.bin: refusing to execute os\.system from its pickle/);
   assert.equal(existsSync(marker), false, 'the payload must not run');
@@ -145,13 +176,20 @@ test('inspect: a tied output stored as an identical copy is reported tied and co
   copyConfig('opt-a', dir);
   const golden = goldenWeights('opt-a');
   const emb = golden.get('model.decoder.embed_tokens.weight')!;
-  writeSafetensors(join(dir, 'model.safetensors'), new Map([...golden, ['lm_head.weight', { data: emb.data.slice(), shape: emb.shape }]]), { dtype: 'F32' });
+  writeSafetensors(
+    join(dir, 'model.safetensors'),
+    new Map([...golden, ['lm_head.weight', { data: emb.data.slice(), shape: emb.shape }]]),
+    { dtype: 'F32' },
+  );
   const r = runCli(['inspect', '--model', dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(out.tied, ['lm_head.weight']);
   assert.equal(out.parameters, 172416); // as the golden opt-a folder, which leaves lm_head out
-  assertOneLineError(['inspect', '--model', join(dir, 'config.json')], /config\.json is a file, not a model folder; pass the folder that holds config\.json/);
+  assertOneLineError(
+    ['inspect', '--model', join(dir, 'config.json')],
+    /config\.json is a file, not a model folder; pass the folder that holds config\.json/,
+  );
   copyConfig('opt-a', dir, { model_type: undefined });
   assertOneLineError(['inspect', '--model', dir], /config\.json has no "model_type"/);
 });

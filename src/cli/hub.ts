@@ -28,7 +28,10 @@ export function formatBytes(n: number): string {
 }
 
 /** A progress sink for downloads, on `out` (stderr by default). */
-export function downloadProgress(out: NodeJS.WriteStream = process.stderr): { onProgress: (p: FileProgress) => void; stop: () => void } {
+export function downloadProgress(out: NodeJS.WriteStream = process.stderr): {
+  onProgress: (p: FileProgress) => void;
+  stop: () => void;
+} {
   const tty = Boolean(out.isTTY);
   let bar: cliProgress.SingleBar | null = null;
   let current = '';
@@ -49,11 +52,20 @@ export function downloadProgress(out: NodeJS.WriteStream = process.stderr): { on
       if (p.done && p.bytes === p.total && p.resumedFrom === p.total) return; // already cached: nothing to say
       if (tty) {
         bar = new cliProgress.SingleBar(
-          { stream: out, format: `  ${p.path} [{bar}] {percentage}% {have}/{size} {speed} ETA {eta_formatted}`, hideCursor: true, barsize: 24, etaBuffer: 50 },
+          {
+            stream: out,
+            format: `  ${p.path} [{bar}] {percentage}% {have}/{size} {speed} ETA {eta_formatted}`,
+            hideCursor: true,
+            barsize: 24,
+            etaBuffer: 50,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(p.total, p.bytes, { have: formatBytes(p.bytes), size: formatBytes(p.total), speed: '…' });
-      } else if (p.resumedFrom > 0) out.write(`langquant: resuming ${p.path} of ${p.repo} at ${formatBytes(p.resumedFrom)} of ${formatBytes(p.total)}\n`);
+      } else if (p.resumedFrom > 0)
+        out.write(
+          `langquant: resuming ${p.path} of ${p.repo} at ${formatBytes(p.resumedFrom)} of ${formatBytes(p.total)}\n`,
+        );
     }
     if (bar) bar.update(p.bytes, { have: formatBytes(p.bytes), size: formatBytes(p.total), speed: speed(p.bytes) });
     if (p.done) {
@@ -75,7 +87,10 @@ export async function fetchHubModel(ref: string, settings = cliHubSettings()): P
   if (!id) throw new ConfigError(`${ref} is not a Hugging Face model id; write org/name or org/name@revision`);
   const progress = downloadProgress();
   try {
-    return await fetchModel(settings, id, { onProgress: progress.onProgress, onWarning: (m) => process.stderr.write(`langquant: ${m}\n`) });
+    return await fetchModel(settings, id, {
+      onProgress: progress.onProgress,
+      onWarning: (m) => process.stderr.write(`langquant: ${m}\n`),
+    });
   } finally {
     progress.stop();
   }
@@ -95,12 +110,20 @@ export async function modelFolder(ref: string, base = process.cwd()): Promise<st
  * For a pipeline (which knows nothing of the hub): a hub id found in the cache, without network —
  * its snapshot folder and identity — or what is missing. Null for a folder reference.
  */
-export function cachedModelRef(ref: string, base: string, settings = cliHubSettings()): { path: string; identity: string | null; problem: string | null } | null {
+export function cachedModelRef(
+  ref: string,
+  base: string,
+  settings = cliHubSettings(),
+): { path: string; identity: string | null; problem: string | null } | null {
   const r = classifyModelRef(ref, base);
   if (r.kind === 'folder') return null;
   const m = fromCache(settings, r.id);
   if ('missing' in m) {
-    return { path: ref, identity: null, problem: `Hugging Face model ${ref} is not in the cache ${settings.cacheDir} (missing ${m.missing}): run \`langquant download ${ref}\`, or \`langquant run\`, which downloads it` };
+    return {
+      path: ref,
+      identity: null,
+      problem: `Hugging Face model ${ref} is not in the cache ${settings.cacheDir} (missing ${m.missing}): run \`langquant download ${ref}\`, or \`langquant run\`, which downloads it`,
+    };
   }
   return { path: m.dir, identity: m.identity, problem: null };
 }

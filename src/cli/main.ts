@@ -49,7 +49,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`langquant: ${e.message}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`langquant: internal error — please report it with the command you ran\n${(e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(
+      `langquant: internal error — please report it with the command you ran\n${(e as Error)?.stack ?? String(e)}\n`,
+    );
     return 70;
   }
 }

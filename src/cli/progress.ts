@@ -42,22 +42,33 @@ export class RunProgress {
   readonly handle = (e: RunEvent): void => {
     switch (e.type) {
       case 'recovered':
-        this.line(`resuming: run ${e.runs.join(', ')} was stopped; ${e.attempts} attempt(s) in flight recorded as interrupted${e.adopted || e.collected ? `; ${e.adopted} Slurm job(s) still running adopted, ${e.collected} finished job(s) collected` : ''}`);
+        this.line(
+          `resuming: run ${e.runs.join(', ')} was stopped; ${e.attempts} attempt(s) in flight recorded as interrupted${e.adopted || e.collected ? `; ${e.adopted} Slurm job(s) still running adopted, ${e.collected} finished job(s) collected` : ''}`,
+        );
         break;
       case 'submitted':
-        this.line(`  ${e.id} r${e.replicate} ${e.adopted ? 'adopted' : 'submitted as'} ${e.executor === 'slurm' ? 'Slurm ' : ''}job ${e.jobId}`);
+        this.line(
+          `  ${e.id} r${e.replicate} ${e.adopted ? 'adopted' : 'submitted as'} ${e.executor === 'slurm' ? 'Slurm ' : ''}job ${e.jobId}`,
+        );
         break;
       case 'plan': {
         const entries = [...e.plan.entries.values()].filter((x) => x.selected);
         const toRun = entries.filter((x) => !x.blocked && x.toRun.length > 0);
         for (const x of toRun) this.remaining.set(x.id, x.remainingMs ?? 0);
         const upToDate = entries.filter((x) => x.upToDate).length;
-        const est = e.plan.totalMs > 0 ? ` (expected ${formatDuration(e.plan.totalMs)}${e.plan.unknownRuntimes ? `, ${e.plan.unknownRuntimes} without an estimate` : ''})` : '';
-        this.line(`run ${e.runId}: ${entries.length} experiment(s), ${toRun.length} to run${est}, ${upToDate} up to date`);
+        const est =
+          e.plan.totalMs > 0
+            ? ` (expected ${formatDuration(e.plan.totalMs)}${e.plan.unknownRuntimes ? `, ${e.plan.unknownRuntimes} without an estimate` : ''})`
+            : '';
+        this.line(
+          `run ${e.runId}: ${entries.length} experiment(s), ${toRun.length} to run${est}, ${upToDate} up to date`,
+        );
         break;
       }
       case 'skip':
-        this.line(`  ${e.id} ${e.status === 'passed' ? 'up to date' : e.status}${e.source === 'import' ? ` (imported${e.note ? `: ${e.note}` : ''})` : ' (stored result reused)'}${e.reason ? ` — ${e.reason}` : ''}`);
+        this.line(
+          `  ${e.id} ${e.status === 'passed' ? 'up to date' : e.status}${e.source === 'import' ? ` (imported${e.note ? `: ${e.note}` : ''})` : ' (stored result reused)'}${e.reason ? ` — ${e.reason}` : ''}`,
+        );
         break;
       case 'blocked':
         this.line(`  ${e.id} blocked: ${e.reason}`);
@@ -69,14 +80,23 @@ export class RunProgress {
         const label = `[${e.index}/${e.count}] ${e.id} r${e.replicate}${e.replicates > 1 ? `/${e.replicates}` : ''}${e.try > 1 ? ` (retry ${e.try - 1})` : ''}`;
         if (this.tty) {
           this.bar = new cliProgress.SingleBar(
-            { format: `${label} {bar} {what} {value}/{total} | {elapsed} elapsed | ETA {left} (all {leftAll})`, hideCursor: false, clearOnComplete: true, stream: this.out as NodeJS.WriteStream, noTTYOutput: false, fps: 5 },
+            {
+              format: `${label} {bar} {what} {value}/{total} | {elapsed} elapsed | ETA {left} (all {leftAll})`,
+              hideCursor: false,
+              clearOnComplete: true,
+              stream: this.out as NodeJS.WriteStream,
+              noTTYOutput: false,
+              fps: 5,
+            },
             cliProgress.Presets.shades_classic,
           );
           this.bar.start(1, 0, this.payload(''));
           this.ticker = setInterval(() => this.bar?.update(this.payload()), 500);
           this.ticker.unref();
         } else {
-          this.line(`${label} started${e.expectedMs ? `, expected ${formatDuration(e.expectedMs)}` : ''}, ETA ${this.eta()}; log ${e.logPath}`);
+          this.line(
+            `${label} started${e.expectedMs ? `, expected ${formatDuration(e.expectedMs)}` : ''}, ETA ${this.eta()}; log ${e.logPath}`,
+          );
         }
         break;
       }
@@ -84,10 +104,11 @@ export class RunProgress {
         if (this.bar) {
           this.bar.update(e.done, { ...this.payload(e.label) });
           this.bar.setTotal(Math.max(1, e.total));
-        }
-        else if (Date.now() - this.lastPlainProgress > 5000 || e.done === e.total) {
+        } else if (Date.now() - this.lastPlainProgress > 5000 || e.done === e.total) {
           this.lastPlainProgress = Date.now();
-          this.line(`      ${e.id} r${e.replicate} ${e.label} ${e.done}/${e.total}, ${formatDuration(Date.now() - this.started)} elapsed`);
+          this.line(
+            `      ${e.id} r${e.replicate} ${e.label} ${e.done}/${e.total}, ${formatDuration(Date.now() - this.started)} elapsed`,
+          );
         }
         break;
       case 'end': {
@@ -98,19 +119,30 @@ export class RunProgress {
         // This replicate's share of the estimate is spent, whatever it really took.
         const rem = this.remaining.get(e.id);
         if (rem !== undefined) this.remaining.set(e.id, Math.max(0, rem - (this.current?.expectedMs ?? 0)));
-        this.line(`  ${e.id} r${e.replicate} ${e.status}${e.error ? `: ${e.error}` : ''} in ${formatDuration(e.durationMs)}${e.willRetry ? ' — retrying' : ''}`);
+        this.line(
+          `  ${e.id} r${e.replicate} ${e.status}${e.error ? `: ${e.error}` : ''} in ${formatDuration(e.durationMs)}${e.willRetry ? ' — retrying' : ''}`,
+        );
         break;
       }
       case 'experiment':
         if (e.status === 'running') break;
         this.remaining.delete(e.id);
         if (this.current?.id === e.id) this.current = null;
-        if (this.ran.delete(e.id) && (e.status === 'passed' || e.status === 'failed' || e.status === 'interrupted')) this.line(`  ${e.id} ${e.status.toUpperCase()}${e.reason ? `: ${e.reason}` : ''}`);
+        if (this.ran.delete(e.id) && (e.status === 'passed' || e.status === 'failed' || e.status === 'interrupted'))
+          this.line(`  ${e.id} ${e.status.toUpperCase()}${e.reason ? `: ${e.reason}` : ''}`);
         break;
       case 'done': {
         const s = e.summary;
-        const parts = [`${s.passed.length} passed`, s.failed.length ? `${s.failed.length} failed (${s.failed.join(', ')})` : '', s.blocked.length ? `${s.blocked.length} blocked (${s.blocked.join(', ')})` : '', s.pending.length ? `${s.pending.length} not run` : '', s.interrupted.length ? `interrupted at ${s.interrupted.join(', ')}` : ''].filter(Boolean);
-        this.line(`${s.status === 'interrupted' ? 'interrupted' : 'done'}: ${parts.join(', ')}; ${s.ran.length} ran, ${s.reused.length} reused, in ${formatDuration(s.elapsedMs)}`);
+        const parts = [
+          `${s.passed.length} passed`,
+          s.failed.length ? `${s.failed.length} failed (${s.failed.join(', ')})` : '',
+          s.blocked.length ? `${s.blocked.length} blocked (${s.blocked.join(', ')})` : '',
+          s.pending.length ? `${s.pending.length} not run` : '',
+          s.interrupted.length ? `interrupted at ${s.interrupted.join(', ')}` : '',
+        ].filter(Boolean);
+        this.line(
+          `${s.status === 'interrupted' ? 'interrupted' : 'done'}: ${parts.join(', ')}; ${s.ran.length} ran, ${s.reused.length} reused, in ${formatDuration(s.elapsedMs)}`,
+        );
         break;
       }
     }

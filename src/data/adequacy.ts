@@ -39,8 +39,12 @@ export interface AdequacyIssue {
 
 export const DEFAULT_MIN_UNITS = 10;
 
-export function checkAdequacy(measures: readonly AdequacyMeasure[], opts: AdequacyOptions): { ok: boolean; warnings: AdequacyIssue[] } {
-  if (!(Number.isInteger(opts.contextTokens) && opts.contextTokens > 1)) throw new ConfigError(`adequacy check: contextTokens must be an integer > 1, got ${opts.contextTokens}`);
+export function checkAdequacy(
+  measures: readonly AdequacyMeasure[],
+  opts: AdequacyOptions,
+): { ok: boolean; warnings: AdequacyIssue[] } {
+  if (!(Number.isInteger(opts.contextTokens) && opts.contextTokens > 1))
+    throw new ConfigError(`adequacy check: contextTokens must be an integer > 1, got ${opts.contextTokens}`);
   const minUnits = opts.minUnits ?? DEFAULT_MIN_UNITS;
   const issues: AdequacyIssue[] = [];
   for (const m of measures) {

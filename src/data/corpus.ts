@@ -43,7 +43,10 @@ export interface Corpus {
 export function alignedUnitIds(corpus: Corpus, languages: string[] = corpus.languages): string[] {
   if (languages.length === 0) return [];
   const sets = languages.map((l) => new Set(corpus.units(l).map((u) => u.id)));
-  return corpus.units(languages[0]).map((u) => u.id).filter((id) => sets.every((s) => s.has(id)));
+  return corpus
+    .units(languages[0])
+    .map((u) => u.id)
+    .filter((id) => sets.every((s) => s.has(id)));
 }
 
 /** The units of `lang` with the given ids, in the order of `ids`; a missing id is a DataError. */
@@ -51,7 +54,10 @@ export function unitsById(corpus: Corpus, lang: string, ids: readonly string[]):
   const byId = new Map(corpus.units(lang).map((u) => [u.id, u]));
   return ids.map((id) => {
     const u = byId.get(id);
-    if (!u) throw new DataError(`corpus ${corpus.name}: language ${lang} has no unit "${id}"; compare languages on alignedUnitIds(corpus, languages)`);
+    if (!u)
+      throw new DataError(
+        `corpus ${corpus.name}: language ${lang} has no unit "${id}"; compare languages on alignedUnitIds(corpus, languages)`,
+      );
     return u;
   });
 }
@@ -66,7 +72,10 @@ export interface TextStats {
   bytes: number;
   /** Unicode code points (after NFC, which every loader applies). */
   chars: number;
-  /** Runs of non-whitespace (the Ethiopic wordspace ፡ also separates); scripts written without spaces (Han, Thai, Khmer, …) have few such "words". */
+  /**
+   * Runs of non-whitespace (the Ethiopic wordspace ፡ also separates); scripts written without spaces (Han, Thai, Khmer,
+   * …) have few such "words".
+   */
   words: number;
 }
 
@@ -77,7 +86,10 @@ export function textStats(text: string): TextStats {
   return { bytes: Buffer.byteLength(text, 'utf8'), chars, words };
 }
 
-/** Decodes bytes as strict UTF-8 (a byte-order mark is dropped) and normalises to NFC; invalid bytes are a DataError naming `file`. */
+/**
+ * Decodes bytes as strict UTF-8 (a byte-order mark is dropped) and normalises to NFC; invalid bytes are a DataError
+ * naming `file`.
+ */
 export function decodeUtf8(bytes: Uint8Array, file: string): string {
   let text: string;
   try {
@@ -85,7 +97,9 @@ export function decodeUtf8(bytes: Uint8Array, file: string): string {
   } catch {
     // Report the offset of the first bad byte: a decoder that stops there tells us where.
     const at = firstInvalidUtf8(bytes);
-    throw new DataError(`${file}: not valid UTF-8 (first bad byte at offset ${at}); convert the file to UTF-8 (e.g. iconv -t UTF-8)`);
+    throw new DataError(
+      `${file}: not valid UTF-8 (first bad byte at offset ${at}); convert the file to UTF-8 (e.g. iconv -t UTF-8)`,
+    );
   }
   return text.normalize('NFC');
 }
@@ -96,11 +110,20 @@ function firstInvalidUtf8(b: Uint8Array): number {
     const c = b[i];
     let n = 0;
     let min = 0;
-    if (c < 0x80) { i++; continue; }
-    if (c >= 0xc2 && c <= 0xdf) { n = 1; min = 0x80; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 2; min = 0x800; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 3; min = 0x10000; }
-    else return i;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+      min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      min = 0x10000;
+    } else return i;
     let cp = c & (0x3f >> n);
     for (let k = 1; k <= n; k++) {
       const d = b[i + k];

@@ -48,12 +48,20 @@ export function tokenizerFertility(
   if (languages.length === 0) throw new DataError('no languages to measure; name at least one');
   const refName = opts.reference ?? 'eng';
   // The reference may be named by ISO code while the corpus key carries a script ("eng_Latn").
-  const reference = corpus.languages.includes(refName) ? refName : (corpus.languages.find((l) => corpus.iso6393(l) === refName) ?? null);
+  const reference = corpus.languages.includes(refName)
+    ? refName
+    : (corpus.languages.find((l) => corpus.iso6393(l) === refName) ?? null);
   const measured = reference && !languages.includes(reference) ? [...languages, reference] : languages;
   const unitIds = alignedUnitIds(corpus, measured);
-  if (unitIds.length === 0) throw new DataError(`corpus ${corpus.name}: the languages ${measured.join(', ')} share no aligned units, so their token counts cannot be compared`);
+  if (unitIds.length === 0)
+    throw new DataError(
+      `corpus ${corpus.name}: the languages ${measured.join(', ')} share no aligned units, so their token counts cannot be compared`,
+    );
   const count = (lang: string) => {
-    let tokens = 0, bytes = 0, chars = 0, words = 0;
+    let tokens = 0,
+      bytes = 0,
+      chars = 0,
+      words = 0;
     for (const u of unitsById(corpus, lang, unitIds)) {
       tokens += tokenizer.encode(u.text).length;
       const s = textStats(u.text);

@@ -45,7 +45,10 @@ export interface GroupRule {
 
 export type ResourceGroup = 'high' | 'low' | 'mid';
 
-export const DEFAULT_GROUP_RULE: GroupRule = Object.freeze({ high: Object.freeze([4, 5]), low: Object.freeze([0, 1, 2]) });
+export const DEFAULT_GROUP_RULE: GroupRule = Object.freeze({
+  high: Object.freeze([4, 5]),
+  low: Object.freeze([0, 1, 2]),
+});
 
 /**
  * The default study set: 10 high-resource (class 4–5) and 10 low-resource (class 0–2) languages,
@@ -56,7 +59,10 @@ export const DEFAULT_STUDY_GROUPS = Object.freeze({
   high: Object.freeze(['eng', 'fra', 'deu', 'spa', 'rus', 'cmn', 'jpn', 'arb', 'hin', 'kor']),
   low: Object.freeze(['swh', 'yor', 'hau', 'zul', 'ibo', 'amh', 'mya', 'khm', 'tel', 'pan']),
 });
-export const DEFAULT_STUDY_LANGUAGES: readonly string[] = Object.freeze([...DEFAULT_STUDY_GROUPS.high, ...DEFAULT_STUDY_GROUPS.low]);
+export const DEFAULT_STUDY_LANGUAGES: readonly string[] = Object.freeze([
+  ...DEFAULT_STUDY_GROUPS.high,
+  ...DEFAULT_STUDY_GROUPS.low,
+]);
 
 let registry: readonly Readonly<LanguageInfo>[] | undefined;
 let byCode: Map<string, Readonly<LanguageInfo>> | undefined;
@@ -80,7 +86,9 @@ export function findLanguage(iso6393: string): Readonly<LanguageInfo> | undefine
 export function getLanguage(iso6393: string): Readonly<LanguageInfo> {
   const l = findLanguage(iso6393);
   if (!l) {
-    throw new DataError(`language "${iso6393}" is not in the language registry (data/languages.json); use an ISO 639-3 code listed there (e.g. eng, swh) or add the language with its Joshi class`);
+    throw new DataError(
+      `language "${iso6393}" is not in the language registry (data/languages.json); use an ISO 639-3 code listed there (e.g. eng, swh) or add the language with its Joshi class`,
+    );
   }
   return l;
 }
@@ -92,7 +100,10 @@ export function resourceGroup(iso6393: string, rule: GroupRule = DEFAULT_GROUP_R
   return 'mid';
 }
 
-export function groupLanguages(codes: readonly string[], rule: GroupRule = DEFAULT_GROUP_RULE): Record<ResourceGroup, string[]> {
+export function groupLanguages(
+  codes: readonly string[],
+  rule: GroupRule = DEFAULT_GROUP_RULE,
+): Record<ResourceGroup, string[]> {
   const out: Record<ResourceGroup, string[]> = { high: [], low: [], mid: [] };
   for (const c of codes) out[resourceGroup(c, rule)].push(c);
   return out;
@@ -111,7 +122,11 @@ export interface GroupSpec {
  * members itself. Listed members must be among `languages` and may not be in both groups.
  * Language keys may carry an entry or script suffix; the registry is asked about `isoOf(key)`.
  */
-export function resolveGroups(languages: readonly string[], spec: GroupSpec = {}, isoOf: (key: string) => string = (k) => k): { high: string[]; low: string[] } {
+export function resolveGroups(
+  languages: readonly string[],
+  spec: GroupSpec = {},
+  isoOf: (key: string) => string = (k) => k,
+): { high: string[]; low: string[] } {
   const byRule = { high: [] as string[], low: [] as string[] };
   for (const l of languages) {
     const g = resourceGroup(isoOf(l), spec.rule ?? DEFAULT_GROUP_RULE);
@@ -121,14 +136,20 @@ export function resolveGroups(languages: readonly string[], spec: GroupSpec = {}
     const listed = spec[name];
     if (!listed) return byRule[name];
     for (const l of listed) {
-      if (!languages.includes(l)) throw new DataError(`${name}-resource group lists "${l}", which is not among the study's languages (${languages.join(', ')}); add it to the languages or remove it from the group`);
+      if (!languages.includes(l))
+        throw new DataError(
+          `${name}-resource group lists "${l}", which is not among the study's languages (${languages.join(', ')}); add it to the languages or remove it from the group`,
+        );
     }
     return [...listed];
   };
   const high = pick('high');
   const low = pick('low');
   const both = high.filter((l) => low.includes(l));
-  if (both.length > 0) throw new DataError(`language ${both.join(', ')} is in both the high- and the low-resource group; put each language in one group`);
+  if (both.length > 0)
+    throw new DataError(
+      `language ${both.join(', ')} is in both the high- and the low-resource group; put each language in one group`,
+    );
   return { high, low };
 }
 
@@ -140,13 +161,22 @@ export interface ScriptCheck {
   ok: boolean;
 }
 
-/** Detects the script of `text` and compares it with the registry's; `throwOnMismatch` (default true) makes a disagreement a DataError. */
-export function checkLanguageScript(iso6393: string, text: string, opts: { throwOnMismatch?: boolean; source?: string; expected?: string } = {}): ScriptCheck {
+/**
+ * Detects the script of `text` and compares it with the registry's; `throwOnMismatch` (default true) makes a
+ * disagreement a DataError.
+ */
+export function checkLanguageScript(
+  iso6393: string,
+  text: string,
+  opts: { throwOnMismatch?: boolean; source?: string; expected?: string } = {},
+): ScriptCheck {
   const expected = opts.expected ?? getLanguage(iso6393).script;
   const d = detectScript(text);
   const ok = scriptMatches(d.script, expected);
   if (!ok && (opts.throwOnMismatch ?? true)) {
-    throw new DataError(`${opts.source ?? 'text'} for ${iso6393} is written in ${d.script} (${(d.share * 100).toFixed(0)} % of letters) but ${opts.expected ? 'its name says' : 'the registry says'} ${expected}; check that the file belongs to this language`);
+    throw new DataError(
+      `${opts.source ?? 'text'} for ${iso6393} is written in ${d.script} (${(d.share * 100).toFixed(0)} % of letters) but ${opts.expected ? 'its name says' : 'the registry says'} ${expected}; check that the file belongs to this language`,
+    );
   }
   return { iso6393, expected, detected: d.script, share: d.share, ok };
 }

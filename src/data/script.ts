@@ -14,22 +14,74 @@
 
 /** Unicode script names (for \p{Script=…}) → ISO 15924 codes. */
 const SCRIPTS: readonly [string, string][] = [
-  ['Latin', 'Latn'], ['Cyrillic', 'Cyrl'], ['Greek', 'Grek'], ['Arabic', 'Arab'], ['Hebrew', 'Hebr'],
-  ['Han', 'Hani'], ['Hiragana', 'Hira'], ['Katakana', 'Kana'], ['Hangul', 'Hang'], ['Bopomofo', 'Bopo'],
-  ['Devanagari', 'Deva'], ['Bengali', 'Beng'], ['Gurmukhi', 'Guru'], ['Gujarati', 'Gujr'], ['Oriya', 'Orya'],
-  ['Tamil', 'Taml'], ['Telugu', 'Telu'], ['Kannada', 'Knda'], ['Malayalam', 'Mlym'], ['Sinhala', 'Sinh'],
-  ['Thai', 'Thai'], ['Lao', 'Laoo'], ['Tibetan', 'Tibt'], ['Myanmar', 'Mymr'], ['Khmer', 'Khmr'],
-  ['Georgian', 'Geor'], ['Armenian', 'Armn'], ['Ethiopic', 'Ethi'], ['Cherokee', 'Cher'],
-  ['Canadian_Aboriginal', 'Cans'], ['Mongolian', 'Mong'], ['Tifinagh', 'Tfng'], ['Thaana', 'Thaa'],
-  ['Syriac', 'Syrc'], ['Nko', 'Nkoo'], ['Vai', 'Vaii'], ['Adlam', 'Adlm'], ['Yi', 'Yiii'], ['Tagalog', 'Tglg'],
-  ['Javanese', 'Java'], ['Balinese', 'Bali'], ['Buginese', 'Bugi'], ['Ol_Chiki', 'Olck'], ['Tai_Le', 'Tale'],
-  ['New_Tai_Lue', 'Talu'], ['Tai_Viet', 'Tavt'], ['Cham', 'Cham'], ['Bamum', 'Bamu'], ['Osmanya', 'Osma'],
-  ['Sundanese', 'Sund'], ['Lepcha', 'Lepc'], ['Limbu', 'Limb'], ['Meetei_Mayek', 'Mtei'], ['Chakma', 'Cakm'],
-  ['Samaritan', 'Samr'], ['Hanifi_Rohingya', 'Rohg'], ['Coptic', 'Copt'], ['Runic', 'Runr'], ['Ogham', 'Ogam'],
-  ['Braille', 'Brai'], ['Tai_Tham', 'Lana'], ['Grantha', 'Gran'],
+  ['Latin', 'Latn'],
+  ['Cyrillic', 'Cyrl'],
+  ['Greek', 'Grek'],
+  ['Arabic', 'Arab'],
+  ['Hebrew', 'Hebr'],
+  ['Han', 'Hani'],
+  ['Hiragana', 'Hira'],
+  ['Katakana', 'Kana'],
+  ['Hangul', 'Hang'],
+  ['Bopomofo', 'Bopo'],
+  ['Devanagari', 'Deva'],
+  ['Bengali', 'Beng'],
+  ['Gurmukhi', 'Guru'],
+  ['Gujarati', 'Gujr'],
+  ['Oriya', 'Orya'],
+  ['Tamil', 'Taml'],
+  ['Telugu', 'Telu'],
+  ['Kannada', 'Knda'],
+  ['Malayalam', 'Mlym'],
+  ['Sinhala', 'Sinh'],
+  ['Thai', 'Thai'],
+  ['Lao', 'Laoo'],
+  ['Tibetan', 'Tibt'],
+  ['Myanmar', 'Mymr'],
+  ['Khmer', 'Khmr'],
+  ['Georgian', 'Geor'],
+  ['Armenian', 'Armn'],
+  ['Ethiopic', 'Ethi'],
+  ['Cherokee', 'Cher'],
+  ['Canadian_Aboriginal', 'Cans'],
+  ['Mongolian', 'Mong'],
+  ['Tifinagh', 'Tfng'],
+  ['Thaana', 'Thaa'],
+  ['Syriac', 'Syrc'],
+  ['Nko', 'Nkoo'],
+  ['Vai', 'Vaii'],
+  ['Adlam', 'Adlm'],
+  ['Yi', 'Yiii'],
+  ['Tagalog', 'Tglg'],
+  ['Javanese', 'Java'],
+  ['Balinese', 'Bali'],
+  ['Buginese', 'Bugi'],
+  ['Ol_Chiki', 'Olck'],
+  ['Tai_Le', 'Tale'],
+  ['New_Tai_Lue', 'Talu'],
+  ['Tai_Viet', 'Tavt'],
+  ['Cham', 'Cham'],
+  ['Bamum', 'Bamu'],
+  ['Osmanya', 'Osma'],
+  ['Sundanese', 'Sund'],
+  ['Lepcha', 'Lepc'],
+  ['Limbu', 'Limb'],
+  ['Meetei_Mayek', 'Mtei'],
+  ['Chakma', 'Cakm'],
+  ['Samaritan', 'Samr'],
+  ['Hanifi_Rohingya', 'Rohg'],
+  ['Coptic', 'Copt'],
+  ['Runic', 'Runr'],
+  ['Ogham', 'Ogam'],
+  ['Braille', 'Brai'],
+  ['Tai_Tham', 'Lana'],
+  ['Grantha', 'Gran'],
 ].map(([name, code]) => [name, code] as [string, string]);
 
-const MATCHERS: readonly [RegExp, string][] = SCRIPTS.map(([name, code]) => [new RegExp(`\\p{Script=${name}}`, 'u'), code]);
+const MATCHERS: readonly [RegExp, string][] = SCRIPTS.map(([name, code]) => [
+  new RegExp(`\\p{Script=${name}}`, 'u'),
+  code,
+]);
 const COMMON = /[\p{Script=Common}\p{Script=Inherited}]/u;
 const cache = new Map<number, string | null>();
 
@@ -51,8 +103,16 @@ function scriptOf(cp: number, ch: string): string | null {
 }
 
 // Frequent characters written differently in simplified and traditional Chinese.
-const SIMPLIFIED_ONLY = new Set('这国说们为时会权对来过还发经关与书长门马见东车无务实观应动学问间让认总点从头样结资组标议龙个员种报几义给众条产务虽压导华尽级际该护决让亲属统宪营环区岁获须职责'.split(''));
-const TRADITIONAL_ONLY = new Set('這國說們為時會權對來過還發經關與書長門馬見東車無務實觀應動學問間讓認總點從頭樣結資組標議龍個員種報幾義給眾條產務雖壓導華盡級際該護決讓親屬統憲營環區歲獲須職責'.split(''));
+const SIMPLIFIED_ONLY = new Set(
+  '这国说们为时会权对来过还发经关与书长门马见东车无务实观应动学问间让认总点从头样结资组标议龙个员种报几义给众条产务虽压导华尽级际该护决让亲属统宪营环区岁获须职责'.split(
+    '',
+  ),
+);
+const TRADITIONAL_ONLY = new Set(
+  '這國說們為時會權對來過還發經關與書長門馬見東車無務實觀應動學問間讓認總點從頭樣結資組標議龍個員種報幾義給眾條產務雖壓導華盡級際該護決讓親屬統憲營環區歲獲須職責'.split(
+    '',
+  ),
+);
 
 export interface ScriptDetection {
   /** Dominant ISO 15924 code; "Zyyy" (Common) when the text has no letters of any script. */

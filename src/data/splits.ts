@@ -52,28 +52,41 @@ export interface UnitSplit {
 export const DEFAULT_SPLIT_SHARES = { trainingShare: 0.4, calibrationShare: 0.2 } as const;
 
 /** The 31 aligned units of a complete UDHR declaration. */
-export const UDHR_UNIT_IDS: readonly string[] = Object.freeze(['preamble', ...Array.from({ length: 30 }, (_, i) => `article-${i + 1}`)]);
+export const UDHR_UNIT_IDS: readonly string[] = Object.freeze([
+  'preamble',
+  ...Array.from({ length: 30 }, (_, i) => `article-${i + 1}`),
+]);
 
 export function splitUnits(unitIds: readonly string[], opts: SplitOptions): UnitSplit {
   const trainingShare = opts.trainingShare ?? DEFAULT_SPLIT_SHARES.trainingShare;
   const calibrationShare = opts.calibrationShare ?? DEFAULT_SPLIT_SHARES.calibrationShare;
-  for (const [name, v] of [['trainingShare', trainingShare], ['calibrationShare', calibrationShare]] as const) {
+  for (const [name, v] of [
+    ['trainingShare', trainingShare],
+    ['calibrationShare', calibrationShare],
+  ] as const) {
     if (!(v >= 0 && v < 1)) throw new ConfigError(`split ${name} must be in [0, 1), got ${v}`);
   }
   if (trainingShare + calibrationShare >= 1) {
-    throw new ConfigError(`split shares leave nothing to evaluate (training ${trainingShare} + calibration ${calibrationShare} ≥ 1); lower one of them`);
+    throw new ConfigError(
+      `split shares leave nothing to evaluate (training ${trainingShare} + calibration ${calibrationShare} ≥ 1); lower one of them`,
+    );
   }
-  if (!Number.isInteger(opts.seed) || !Number.isInteger(opts.trainingSeed ?? 0)) throw new ConfigError('split seeds must be integers');
+  if (!Number.isInteger(opts.seed) || !Number.isInteger(opts.trainingSeed ?? 0))
+    throw new ConfigError('split seeds must be integers');
   const ids = [...unitIds];
   if (new Set(ids).size !== ids.length) throw new ConfigError('splitUnits: unit ids must be unique');
   const n = ids.length;
   const universe = trainingUniverse(ids, opts.universe);
-  const training = new Set(rank(universe, opts.trainingSeed ?? 0, 'training').slice(0, Math.round(trainingShare * universe.length)));
+  const training = new Set(
+    rank(universe, opts.trainingSeed ?? 0, 'training').slice(0, Math.round(trainingShare * universe.length)),
+  );
   const nTrain = ids.filter((id) => training.has(id)).length;
   let nCal = Math.round(calibrationShare * n);
   if (calibrationShare > 0 && nCal === 0 && n - nTrain >= 2) nCal = 1; // a selector needs some calibration text
   if (n - nTrain - nCal < 1 && n > 0) {
-    throw new ConfigError(`split of ${n} units leaves no evaluation unit (training ${nTrain}, calibration ${nCal}); lower the shares or use more text`);
+    throw new ConfigError(
+      `split of ${n} units leaves no evaluation unit (training ${nTrain}, calibration ${nCal}); lower the shares or use more text`,
+    );
   }
 
   const rest = ids.filter((id) => !training.has(id));
@@ -90,7 +103,10 @@ function trainingUniverse(ids: readonly string[], universe: readonly string[] | 
     const u = [...new Set(universe)];
     const set = new Set(u);
     const outside = ids.filter((id) => !set.has(id));
-    if (outside.length > 0) throw new ConfigError(`splitUnits: unit ${outside.slice(0, 3).join(', ')} is not in the universe of ids; pass the corpus's full id list as the universe`);
+    if (outside.length > 0)
+      throw new ConfigError(
+        `splitUnits: unit ${outside.slice(0, 3).join(', ')} is not in the universe of ids; pass the corpus's full id list as the universe`,
+      );
     return u;
   }
   const udhr = new Set(UDHR_UNIT_IDS);

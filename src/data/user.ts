@@ -35,7 +35,13 @@ export interface UserCorpusOptions {
 }
 
 /** Codes FLORES-200 (and others) use where the registry has a more specific one. */
-export const LANGUAGE_ALIASES: Readonly<Record<string, string>> = { zho: 'cmn', ara: 'arb', fas: 'pes', msa: 'zsm', swa: 'swh' };
+export const LANGUAGE_ALIASES: Readonly<Record<string, string>> = {
+  zho: 'cmn',
+  ara: 'arb',
+  fas: 'pes',
+  msa: 'zsm',
+  swa: 'swh',
+};
 
 const KEY_RE = /^([a-z]{3})(?:_([A-Z][a-z]{3}))?$/;
 
@@ -53,10 +59,14 @@ export function scriptOfKey(key: string): string | null {
 
 function checkKey(key: string, where: string, opts: UserCorpusOptions): void {
   if (!KEY_RE.test(key)) {
-    throw new DataError(`${where}: "${key}" is not a language code; name it by ISO 639-3 code, optionally with a script (e.g. swh or swh_Latn)`);
+    throw new DataError(
+      `${where}: "${key}" is not a language code; name it by ISO 639-3 code, optionally with a script (e.g. swh or swh_Latn)`,
+    );
   }
   if (!opts.allowUnregistered && !findLanguage(isoOfKey(key))) {
-    throw new DataError(`${where}: unknown language code "${key}" (not in data/languages.json); use a registered ISO 639-3 code or add the language to the registry`);
+    throw new DataError(
+      `${where}: unknown language code "${key}" (not in data/languages.json); use a registered ISO 639-3 code or add the language to the registry`,
+    );
   }
 }
 
@@ -65,7 +75,9 @@ function readText(file: string): string {
   try {
     bytes = readFileSync(file);
   } catch (e) {
-    throw new DataError(`${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the path`);
+    throw new DataError(
+      `${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the path`,
+    );
   }
   const text = decodeUtf8(bytes, file);
   if (text.trim().length === 0) throw new DataError(`${file} is empty; remove it or put the language's text in it`);
@@ -81,7 +93,8 @@ function lines(text: string): string[] {
 function makeCorpus(name: string, units: Map<string, CorpusUnit[]>, opts: UserCorpusOptions): Corpus {
   let keys = [...units.keys()];
   if (opts.languages) {
-    for (const l of opts.languages) if (!units.has(l)) throw new DataError(`corpus ${name} has no language "${l}" (has: ${keys.join(', ')})`);
+    for (const l of opts.languages)
+      if (!units.has(l)) throw new DataError(`corpus ${name} has no language "${l}" (has: ${keys.join(', ')})`);
     keys = [...opts.languages];
   }
   return {
@@ -89,7 +102,8 @@ function makeCorpus(name: string, units: Map<string, CorpusUnit[]>, opts: UserCo
     languages: keys,
     units(lang: string): CorpusUnit[] {
       const u = units.get(lang);
-      if (!u || !keys.includes(lang)) throw new DataError(`corpus ${name} has no language "${lang}" (has: ${keys.join(', ')})`);
+      if (!u || !keys.includes(lang))
+        throw new DataError(`corpus ${name} has no language "${lang}" (has: ${keys.join(', ')})`);
       return [...u];
     },
     iso6393: isoOfKey,
@@ -98,7 +112,8 @@ function makeCorpus(name: string, units: Map<string, CorpusUnit[]>, opts: UserCo
 }
 
 function requireDir(dir: string, what: string): void {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`${what} folder ${dir} does not exist; check the path`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new DataError(`${what} folder ${dir} does not exist; check the path`);
 }
 
 export interface FolderCorpusOptions extends UserCorpusOptions {
@@ -110,8 +125,13 @@ export interface FolderCorpusOptions extends UserCorpusOptions {
 export function folderCorpus(dir: string, opts: FolderCorpusOptions = {}): Corpus {
   requireDir(dir, 'corpus');
   const unit = opts.unit ?? 'paragraph';
-  const files = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
-  if (files.length === 0) throw new DataError(`corpus folder ${dir} has no <lang>.txt files; name each file by its language's ISO 639-3 code, e.g. swh.txt`);
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
+  if (files.length === 0)
+    throw new DataError(
+      `corpus folder ${dir} has no <lang>.txt files; name each file by its language's ISO 639-3 code, e.g. swh.txt`,
+    );
   const units = new Map<string, CorpusUnit[]>();
   const counts = new Map<string, number>();
   for (const f of files) {
@@ -126,7 +146,16 @@ export function folderCorpus(dir: string, opts: FolderCorpusOptions = {}): Corpu
       counts.set(path, ls.length);
       us = ls.map((l, i) => ({ id: `l${i + 1}`, text: l.trim() })).filter((u) => u.text.length > 0);
     } else {
-      const paras = text.split(/\r?\n[ \t]*\r?\n/).map((p) => p.split(/\r?\n/).map((l) => l.trim()).filter((l) => l).join('\n')).filter((p) => p.length > 0);
+      const paras = text
+        .split(/\r?\n[ \t]*\r?\n/)
+        .map((p) =>
+          p
+            .split(/\r?\n/)
+            .map((l) => l.trim())
+            .filter((l) => l)
+            .join('\n'),
+        )
+        .filter((p) => p.length > 0);
       counts.set(path, paras.length);
       us = paras.map((p, i) => ({ id: `p${i + 1}`, text: p }));
     }
@@ -143,7 +172,9 @@ function checkCounts(counts: Map<string, number>, what: string): void {
   for (const [file, n] of entries) {
     if (n !== refN) {
       const count = (k: number) => `${k} ${k === 1 ? what.slice(0, -1) : what}`;
-      throw new DataError(`${file} has ${count(n)} but ${refFile} has ${count(refN)}; aligned files must have one translation per ${what.slice(0, -1)}, in the same order`);
+      throw new DataError(
+        `${file} has ${count(n)} but ${refFile} has ${count(refN)}; aligned files must have one translation per ${what.slice(0, -1)}, in the same order`,
+      );
     }
   }
 }
@@ -156,14 +187,17 @@ export function floresCorpus(dir: string, opts: FloresCorpusOptions = {}): Corpu
   requireDir(dir, 'FLORES');
   const split = opts.split ?? 'all';
   const splits = split === 'all' ? (['dev', 'devtest'] as const).filter((s) => existsSync(join(dir, s))) : [split];
-  if (splits.length === 0) throw new DataError(`FLORES folder ${dir} has neither dev/ nor devtest/; point at the folder that holds them`);
+  if (splits.length === 0)
+    throw new DataError(`FLORES folder ${dir} has neither dev/ nor devtest/; point at the folder that holds them`);
   const units = new Map<string, CorpusUnit[]>();
   const perSplitKeys: string[][] = [];
   for (const s of splits) {
     const sub = join(dir, s);
     requireDir(sub, `FLORES ${s}`);
     const suffix = `.${s}`;
-    const files = readdirSync(sub).filter((f) => f.endsWith(suffix)).sort();
+    const files = readdirSync(sub)
+      .filter((f) => f.endsWith(suffix))
+      .sort();
     if (files.length === 0) throw new DataError(`${sub} has no <lang>_<Script>${suffix} files`);
     const counts = new Map<string, number>();
     const keys: string[] = [];
@@ -174,7 +208,8 @@ export function floresCorpus(dir: string, opts: FloresCorpusOptions = {}): Corpu
       const ls = lines(readText(path));
       counts.set(path, ls.length);
       ls.forEach((l, i) => {
-        if (l.trim().length === 0) throw new DataError(`${path} line ${i + 1} is blank; FLORES files hold one sentence on every line`);
+        if (l.trim().length === 0)
+          throw new DataError(`${path} line ${i + 1} is blank; FLORES files hold one sentence on every line`);
       });
       const list = units.get(key) ?? [];
       list.push(...ls.map((l, i) => ({ id: `${s}-${i + 1}`, text: l.trim() })));
@@ -186,8 +221,14 @@ export function floresCorpus(dir: string, opts: FloresCorpusOptions = {}): Corpu
   }
   if (perSplitKeys.length === 2) {
     const [a, b] = perSplitKeys;
-    const missing = [...a.filter((k) => !b.includes(k)).map((k) => `devtest/${k}.devtest`), ...b.filter((k) => !a.includes(k)).map((k) => `dev/${k}.dev`)];
-    if (missing.length > 0) throw new DataError(`FLORES folder ${dir} lacks ${missing.join(', ')}; every language needs both splits, or choose one split`);
+    const missing = [
+      ...a.filter((k) => !b.includes(k)).map((k) => `devtest/${k}.devtest`),
+      ...b.filter((k) => !a.includes(k)).map((k) => `dev/${k}.dev`),
+    ];
+    if (missing.length > 0)
+      throw new DataError(
+        `FLORES folder ${dir} lacks ${missing.join(', ')}; every language needs both splits, or choose one split`,
+      );
   }
   return makeCorpus(`flores:${dir}:${split}`, units, opts);
 }
@@ -209,7 +250,8 @@ export function jsonlCorpus(file: string, opts: UserCorpusOptions = {}): Corpus 
     if (typeof obj !== 'object' || obj === null || typeof o.lang !== 'string' || typeof o.text !== 'string') {
       throw new DataError(`${where} needs string fields "lang" and "text"`);
     }
-    if (o.id !== undefined && typeof o.id !== 'string' && typeof o.id !== 'number') throw new DataError(`${where}: "id" must be a string or number`);
+    if (o.id !== undefined && typeof o.id !== 'string' && typeof o.id !== 'number')
+      throw new DataError(`${where}: "id" must be a string or number`);
     checkKey(o.lang, where, opts);
     const t = o.text.normalize('NFC').trim();
     if (t.length === 0) throw new DataError(`${where} has empty "text"`);
@@ -234,11 +276,16 @@ export interface OpenCorpusOptions extends UserCorpusOptions, Omit<UdhrCorpusOpt
 /** Opens a corpus by name or path: "udhr", a FLORES folder, a folder of <lang>.txt, or a .jsonl file. */
 export function openCorpus(spec: string, opts: OpenCorpusOptions = {}): Corpus {
   if (spec === 'udhr') return udhrCorpus({ ...opts, languages: opts.languages });
-  if (!existsSync(spec)) throw new DataError(`corpus ${spec} does not exist; use "udhr", a folder of <lang>.txt files, a FLORES-200 folder or a .jsonl file`);
+  if (!existsSync(spec))
+    throw new DataError(
+      `corpus ${spec} does not exist; use "udhr", a folder of <lang>.txt files, a FLORES-200 folder or a .jsonl file`,
+    );
   if (statSync(spec).isDirectory()) {
     if (existsSync(join(spec, 'dev')) || existsSync(join(spec, 'devtest'))) return floresCorpus(spec, opts);
     return folderCorpus(spec, opts);
   }
   if (spec.endsWith('.jsonl') || spec.endsWith('.json')) return jsonlCorpus(spec, opts);
-  throw new DataError(`corpus ${spec} is a file but not .jsonl; pass a folder of <lang>.txt files or a JSON Lines file`);
+  throw new DataError(
+    `corpus ${spec} is a file but not .jsonl; pass a folder of <lang>.txt files or a JSON Lines file`,
+  );
 }

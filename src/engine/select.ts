@@ -39,7 +39,9 @@ export async function createEngine(model: Model, name: EngineName, opts: CreateE
         if (!(e instanceof OrtUnavailableError)) throw e;
         if (!fallbackNoticed) {
           fallbackNoticed = true;
-          opts.onNotice?.(`onnxruntime-node is not available (${e.reason}); using the TypeScript reference engine, which is much slower`);
+          opts.onNotice?.(
+            `onnxruntime-node is not available (${e.reason}); using the TypeScript reference engine, which is much slower`,
+          );
         }
         return referenceEngine(model);
       }

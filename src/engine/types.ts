@@ -9,6 +9,18 @@ export interface ScoreRequest {
   readonly wantLogProbs?: boolean;
   /** Also return the raw logits [T, V]. */
   readonly wantLogits?: boolean;
+  /** Also return the head's input for every position, [T, H] (`ScoreResult.hidden`), to rerun the head alone later. */
+  readonly wantHidden?: boolean;
+}
+
+/** The head alone, on hidden states an earlier `score` returned for the same window. */
+export interface HeadRequest {
+  /** Token ids of the window (the targets of the NLL), length T ≥ 2. */
+  readonly ids: Int32Array;
+  /** `ScoreResult.hidden` of this window from this engine's model: [T, H]. */
+  readonly hidden: Float32Array;
+  readonly wantLogProbs?: boolean;
+  readonly wantLogits?: boolean;
 }
 
 export interface ScoreResult {
@@ -20,11 +32,30 @@ export interface ScoreResult {
   readonly logProbs?: Float32Array;
   /** [T, V] logits when asked for. */
   readonly logits?: Float32Array;
+  /**
+   * [T, H] when asked for: what the engine's head reads at each position (the ort engine: the body
+   * graph's output; the reference engine: the last block's output, before the final norm). Only the
+   * same engine's `head` understands it.
+   */
+  readonly hidden?: Float32Array;
 }
 
 export interface Engine {
   readonly name: 'reference' | 'ort';
+  /**
+   * What decides this engine's numbers besides the model's weights (its name, runtime version and
+   * the options that change the order of float operations), for caches of its results; absent: the name.
+   */
+  readonly identity?: string;
+  /** The width H of `ScoreResult.hidden`, when the engine offers `head`. */
+  readonly hiddenWidth?: number;
   score(req: ScoreRequest): Promise<ScoreResult>;
+  /**
+   * The head alone on the hidden states of one window (from `score` with `wantHidden`): the same
+   * NLL, top-1 and log-probabilities, bit for bit, as that `score` computed, at the cost of the
+   * output matrix only. Optional: an engine without it cannot be fed cached hidden states.
+   */
+  head?(req: HeadRequest): Promise<ScoreResult>;
   dispose(): Promise<void>;
 }
 

@@ -71,13 +71,21 @@ export interface Interval {
   readonly expanded?: boolean;
 }
 
-function checkOptions(o: BootstrapOptions): { seed: number; B: number; level: number; method: IntervalMethod; expand: boolean } {
+function checkOptions(o: BootstrapOptions): {
+  seed: number;
+  B: number;
+  level: number;
+  method: IntervalMethod;
+  expand: boolean;
+} {
   const B = o.resamples ?? 1000;
   const level = o.level ?? 0.95;
   const method = o.method ?? 'bca';
-  if (!Number.isInteger(B) || B < 1) throw new DataError(`bootstrap: resamples ${B} must be a positive whole number (e.g. 1000)`);
+  if (!Number.isInteger(B) || B < 1)
+    throw new DataError(`bootstrap: resamples ${B} must be a positive whole number (e.g. 1000)`);
   if (!(level > 0 && level < 1)) throw new DataError(`bootstrap: level ${level} must be between 0 and 1 (e.g. 0.95)`);
-  if (method !== 'bca' && method !== 'percentile') throw new DataError(`bootstrap: method ${String(method)} must be 'bca' or 'percentile'`);
+  if (method !== 'bca' && method !== 'percentile')
+    throw new DataError(`bootstrap: method ${String(method)} must be 'bca' or 'percentile'`);
   return { seed: o.seed, B, level, method, expand: o.expand ?? true };
 }
 
@@ -101,11 +109,24 @@ function lowerZ(level: number, units: number | undefined): number {
   return Math.sqrt(units / (units - 1)) * studentTQuantile(tail, units - 1);
 }
 
-function percentileFromSorted(estimate: number, kept: Float64Array, level: number, units: number | undefined, fallback?: string): Interval {
+function percentileFromSorted(
+  estimate: number,
+  kept: Float64Array,
+  level: number,
+  units: number | undefined,
+  fallback?: string,
+): Interval {
   const expanded = units !== undefined && units >= 2;
   // Unexpanded: the tail probability itself, not Φ(Φ⁻¹(·)), so the bounds are exactly type-7 quantiles.
   const a = expanded ? normalCdf(lowerZ(level, units)) : (1 - level) / 2;
-  const iv: Interval = { estimate, lo: quantileSorted(kept, a), hi: quantileSorted(kept, 1 - a), level, resamplesUsed: kept.length, method: 'percentile' };
+  const iv: Interval = {
+    estimate,
+    lo: quantileSorted(kept, a),
+    hi: quantileSorted(kept, 1 - a),
+    level,
+    resamplesUsed: kept.length,
+    method: 'percentile',
+  };
   return { ...iv, ...(fallback === undefined ? {} : { fallback }), ...(expanded ? { expanded } : {}) };
 }
 
@@ -113,7 +134,12 @@ function percentileFromSorted(estimate: number, kept: Float64Array, level: numbe
  * Percentile interval from the resampled statistics and the original estimate; with `expandUnits`
  * (the number of units resampled, ≥ 2) the small-sample expansion widens it.
  */
-export function percentileInterval(estimate: number, replicates: ArrayLike<number>, level: number, expandUnits?: number): Interval {
+export function percentileInterval(
+  estimate: number,
+  replicates: ArrayLike<number>,
+  level: number,
+  expandUnits?: number,
+): Interval {
   return percentileFromSorted(estimate, sortedKept(replicates), level, expandUnits);
 }
 
@@ -152,7 +178,13 @@ export function jackknifeAcceleration(jackknife: ArrayLike<number>): number {
  * statistic (leave one unit out). Falls back to the percentile interval, saying why, where BCa is
  * not defined; never gives NaN bounds where the percentile interval gives numbers.
  */
-export function bcaInterval(estimate: number, replicates: ArrayLike<number>, jackknife: ArrayLike<number>, level: number, expandUnits?: number): Interval {
+export function bcaInterval(
+  estimate: number,
+  replicates: ArrayLike<number>,
+  jackknife: ArrayLike<number>,
+  level: number,
+  expandUnits?: number,
+): Interval {
   const kept = sortedKept(replicates);
   const n = kept.length;
   const fallback = (why: string) => percentileFromSorted(estimate, kept, level, expandUnits, why);
@@ -169,7 +201,8 @@ export function bcaInterval(estimate: number, replicates: ArrayLike<number>, jac
   }
   const share = (below + 0.5 * equal) / n;
   // Every resample on one side: z₀ = ±∞ and the BCa levels collapse to 0 or 1.
-  if (share <= 0 || share >= 1) return fallback(`every resample is ${share <= 0 ? 'above' : 'below'} the estimate (bias correction infinite)`);
+  if (share <= 0 || share >= 1)
+    return fallback(`every resample is ${share <= 0 ? 'above' : 'below'} the estimate (bias correction infinite)`);
   const z0 = normalQuantile(share);
   const acceleration = jackknifeAcceleration(jackknife);
   const zl = lowerZ(level, expandUnits);
@@ -185,7 +218,17 @@ export function bcaInterval(estimate: number, replicates: ArrayLike<number>, jac
   const hi = quantileSorted(kept, a2);
   if (Number.isNaN(lo) || Number.isNaN(hi)) return fallback('the BCa quantiles are not numbers');
   const expanded = expandUnits !== undefined && expandUnits >= 2;
-  return { estimate, lo, hi, level, resamplesUsed: n, method: 'bca', z0, acceleration, ...(expanded ? { expanded } : {}) };
+  return {
+    estimate,
+    lo,
+    hi,
+    level,
+    resamplesUsed: n,
+    method: 'bca',
+    z0,
+    acceleration,
+    ...(expanded ? { expanded } : {}),
+  };
 }
 
 /** Draws n indices in [0, n) with replacement. */
@@ -199,7 +242,11 @@ function drawIndices(rng: Rng, n: number, out: Int32Array): Int32Array {
  * replacement and recomputes the statistic on them (the array handed to `statistic` is reused
  * between calls: do not keep it). BCa by default, with a leave-one-unit-out jackknife.
  */
-export function bootstrap<U>(units: readonly U[], statistic: (sample: readonly U[]) => number, opts: BootstrapOptions): Interval {
+export function bootstrap<U>(
+  units: readonly U[],
+  statistic: (sample: readonly U[]) => number,
+  opts: BootstrapOptions,
+): Interval {
   const { seed, B, level, method, expand } = checkOptions(opts);
   if (units.length === 0) throw new DataError('bootstrap: no units to resample; the evaluation text is empty');
   const rng = new Rng(seed);
@@ -270,7 +317,9 @@ export interface DisparityResult {
 export function disparityRatio<U>(o: DisparityOptions<U>): DisparityResult {
   const { seed, B, level, method, expand } = checkOptions(o);
   if (o.low.length === 0 || o.high.length === 0) {
-    throw new DataError(`disparity ratio needs at least one low-resource and one high-resource language (got ${o.low.length} low, ${o.high.length} high); check the language groups`);
+    throw new DataError(
+      `disparity ratio needs at least one low-resource and one high-resource language (got ${o.low.length} low, ${o.high.length} high); check the language groups`,
+    );
   }
   const idSet = new Set<string>();
   for (const l of [...o.low, ...o.high]) for (const id of l.units.keys()) idSet.add(id);
@@ -279,7 +328,8 @@ export function disparityRatio<U>(o: DisparityOptions<U>): DisparityResult {
   if (n === 0) throw new DataError('disparity ratio: the languages have no units to resample');
 
   // Each language's units by id index (undefined where it lacks the id): no map look-ups in the loop.
-  const table = (group: readonly LanguageUnits<U>[]): (U | undefined)[][] => group.map((l) => unitIds.map((id) => l.units.get(id)));
+  const table = (group: readonly LanguageUnits<U>[]): (U | undefined)[][] =>
+    group.map((l) => unitIds.map((id) => l.units.get(id)));
   const lowTable = table(o.low);
   const highTable = table(o.high);
   const sample: U[] = [];
@@ -334,14 +384,18 @@ export function disparityRatio<U>(o: DisparityOptions<U>): DisparityResult {
   }
   const expandUnits = expand ? n : undefined;
   const interval = (est: number, reps: Float64Array, jack: Float64Array): Interval =>
-    method === 'percentile' ? percentileInterval(est, reps, level, expandUnits) : bcaInterval(est, reps, jack, level, expandUnits);
+    method === 'percentile'
+      ? percentileInterval(est, reps, level, expandUnits)
+      : bcaInterval(est, reps, jack, level, expandUnits);
 
   const lowMean = interval(lowEst, lowReps, lowJ);
   const highMean = interval(highEst, highReps, highJ);
   const diff = interval(lowEst - highEst, diffReps, diffJ);
   let reason: string | undefined;
-  if (!(highEst > 0)) reason = `the high-resource mean degradation is ${fmt(highEst)} (≤ 0): there is no loss to compare against`;
-  else if (highMean.lo <= 0 && highMean.hi >= 0) reason = `the high-resource mean's ${Math.round(level * 100)} % interval [${fmt(highMean.lo)}, ${fmt(highMean.hi)}] contains 0`;
+  if (!(highEst > 0))
+    reason = `the high-resource mean degradation is ${fmt(highEst)} (≤ 0): there is no loss to compare against`;
+  else if (highMean.lo <= 0 && highMean.hi >= 0)
+    reason = `the high-resource mean's ${Math.round(level * 100)} % interval [${fmt(highMean.lo)}, ${fmt(highMean.hi)}] contains 0`;
   const unstable = reason !== undefined;
   return {
     lowMean,

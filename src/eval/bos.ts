@@ -31,7 +31,8 @@ export const NO_BOS: BosPlan = Object.freeze({ mode: 'never', token: null, id: n
 
 /** Checks a --bos value (or params.bos); `option` names it in the message. */
 export function parseBosMode(v: string, option = '--bos'): BosMode {
-  if (!(BOS_MODES as readonly string[]).includes(v)) throw new ConfigError(`${option} ${v} is not a BOS mode; use ${BOS_MODES.join(', ')}`);
+  if (!(BOS_MODES as readonly string[]).includes(v))
+    throw new ConfigError(`${option} ${v} is not a BOS mode; use ${BOS_MODES.join(', ')}`);
   return v as BosMode;
 }
 
@@ -54,7 +55,9 @@ export function resolveBos(tok: Pick<TextTokenizer, 'bos' | 'source'>, mode: Bos
   }
   if (!b.byDefault) return { mode, token: null, id: null, reason: b.reason };
   if (b.id === null || b.token === null) {
-    throw new CheckpointError(`the tokenizer ${tok.source} asks for a BOS token it cannot give (${b.reason}); fix its tokenizer_config.json, or score with ${option} never`);
+    throw new CheckpointError(
+      `the tokenizer ${tok.source} asks for a BOS token it cannot give (${b.reason}); fix its tokenizer_config.json, or score with ${option} never`,
+    );
   }
   return { mode, token: b.token, id: b.id, reason: b.reason };
 }
@@ -71,7 +74,12 @@ export function bosOffset(plan?: BosPlan | null): 0 | 1 {
 }
 
 /** The convention as JSON fields: {"bos": "</s>" | null, "bosId": 2 | null, "bosMode": "auto", "bosReason": …}. */
-export function bosFields(plan: BosPlan): { bos: string | null; bosId: number | null; bosMode: BosMode; bosReason: string } {
+export function bosFields(plan: BosPlan): {
+  bos: string | null;
+  bosId: number | null;
+  bosMode: BosMode;
+  bosReason: string;
+} {
   return { bos: plan.token, bosId: plan.id, bosMode: plan.mode, bosReason: plan.reason };
 }
 

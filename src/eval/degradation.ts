@@ -10,13 +10,23 @@
 // Full-precision results are computed once per (model, text, windows) and kept in a byte-bounded
 // in-memory cache; when the log-probabilities of a text do not fit the budget, only the NLL and
 // top-1 are cached and the full-precision model is run again window by window next to the treated
-// one (memory stays one window's [T−1, V] rows per model).
+// one (memory stays one window's [T−1, V] rows per model). With an on-disk score cache
+// (score-cache.ts) the cache decides instead: see compareCached.
 
 import { createHash } from 'node:crypto';
 import { DataError } from '../errors.ts';
 import type { Engine } from '../engine/types.ts';
-import { mean, measures, quantileSorted, sumTotals, textTotals, type TextMeasures, type TextTotals } from './metrics.ts';
+import {
+  mean,
+  measures,
+  quantileSorted,
+  sumTotals,
+  textTotals,
+  type TextMeasures,
+  type TextTotals,
+} from './metrics.ts';
 import { scoreWindows, type WindowScores } from './score.ts';
+import { engineIdentity, unitKey, type ScoreCache, type UnitScores } from './score-cache.ts';
 import { resolveWindowOptions, type WindowOptions } from './windows.ts';
 
 /** Full-precision results for one text, as cached. */
@@ -65,7 +75,8 @@ export class ReferenceCache {
       this.bytes -= entryBytes(old);
     }
     let v = value;
-    if (!this.fits(entryBytes(v)) && v.logProbs) v = { nll: v.nll, top1: v.top1, vocab: v.vocab }; // keep the cheap part
+    // keep the cheap part
+    if (!this.fits(entryBytes(v)) && v.logProbs) v = { nll: v.nll, top1: v.top1, vocab: v.vocab };
     const need = entryBytes(v);
     if (!this.fits(need)) return;
     for (const [k, e] of this.entries) {
@@ -92,7 +103,13 @@ export function referenceKey(modelKey: string, ids: ArrayLike<number>, opts: Win
 }
 
 /** KL(p ‖ q) in nats of two log-probability rows (float64 sums); p(v) = 0 contributes nothing. */
-export function klDivergence(logP: ArrayLike<number>, logQ: ArrayLike<number>, offP = 0, offQ = 0, vocab = logP.length): number {
+export function klDivergence(
+  logP: ArrayLike<number>,
+  logQ: ArrayLike<number>,
+  offP = 0,
+  offQ = 0,
+  vocab = logP.length,
+): number {
   let kl = 0;
   for (let v = 0; v < vocab; v++) {
     const lp = logP[offP + v];
@@ -130,6 +147,22 @@ export interface CompareOptions extends WindowOptions {
   readonly modelKey?: string;
   /** The text in words, for errors ("unit art_1 of swh"); default "the text". */
   readonly sequence?: string;
+  /**
+   * The on-disk per-unit score cache (score-cache.ts): both models' scores and the KL are read from it
+   * when there and written to it when computed; the in-memory `cache` is then not used.
+   */
+  readonly scores?: CompareCache;
+}
+
+/** Where compareOnText finds and keeps per-unit scores, and what identifies the two models in it. */
+export interface CompareCache {
+  readonly cache: ScoreCache;
+  /** Fingerprints of the full-precision model and of the treated model as scored. */
+  readonly referenceModel: string;
+  readonly treatedModel: string;
+  /** Identity of the tokenizer that made the ids, and the BOS id prepended (or null). */
+  readonly tokenizer: string;
+  readonly bos: number | null;
 }
 
 /** Scores one text with both models on the same windows and compares them position by position. */
@@ -140,8 +173,11 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   const fpOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (full-precision model)` };
   const qOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (treated model)` };
   if (n < 2) {
-    throw new DataError(`a text of ${n} token${n === 1 ? '' : 's'} has nothing to compare: the first token is never scored, so at least 2 tokens are needed; use a longer text`);
+    throw new DataError(
+      `a text of ${n} token${n === 1 ? '' : 's'} has nothing to compare: the first token is never scored, so at least 2 tokens are needed; use a longer text`,
+    );
   }
+  if (o.scores) return compareCached(o, o.scores);
   const key = o.cache && o.modelKey !== undefined ? referenceKey(o.modelKey, o.ids, o) : undefined;
   const ref = key ? o.cache!.get(key) : undefined;
   // Cached NLLs without log-probabilities are enough when KL is not asked for.
@@ -155,7 +191,10 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   if (refUsable) {
     const r = ref!;
     for await (const w of scoreWindows(o.treated, o.ids, qOpts)) {
-      if (wantKl && w.vocab !== r.vocab) throw new Error(`compareOnText: vocabularies differ (${r.vocab} vs ${w.vocab}); compare models that share a tokenizer`);
+      if (wantKl && w.vocab !== r.vocab)
+        throw new Error(
+          `compareOnText: vocabularies differ (${r.vocab} vs ${w.vocab}); compare models that share a tokenizer`,
+        );
       for (let j = 0; j < w.count; j++) {
         const i = w.firstTarget - 1 + j;
         qSum += w.nll[j];
@@ -184,7 +223,10 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
       const qw: WindowScores = b.value;
       if (wantKl && fpLogProbs === undefined && fw.index === 0) {
         vocab = fw.vocab;
-        if (qw.vocab !== vocab) throw new Error(`compareOnText: vocabularies differ (${vocab} vs ${qw.vocab}); compare models that share a tokenizer`);
+        if (qw.vocab !== vocab)
+          throw new Error(
+            `compareOnText: vocabularies differ (${vocab} vs ${qw.vocab}); compare models that share a tokenizer`,
+          );
         keepRows = key !== undefined && o.cache!.fits((n - 1) * vocab * 4);
         if (keepRows) fpLogProbs = new Float32Array((n - 1) * vocab);
       }
@@ -205,6 +247,113 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
     fp: textTotals(o.text, fpSum, n - 1),
     q: textTotals(o.text, qSum, n - 1),
     kl,
+    top1Agree,
+  };
+}
+
+/** Scores of one model on one unit, accumulated window by window (as a cache entry holds them). */
+class ScoresAccumulator {
+  nllSum = 0;
+  readonly top1: Int32Array;
+  readonly hidden: Float32Array[] = [];
+  constructor(readonly count: number) {
+    this.top1 = new Int32Array(count);
+  }
+  add(w: WindowScores): void {
+    for (let j = 0; j < w.count; j++) {
+      this.nllSum += w.nll[j];
+      this.top1[w.firstTarget - 1 + j] = w.top1[j];
+    }
+    if (w.hidden) this.hidden.push(w.hidden);
+  }
+  scores(): UnitScores {
+    const hidden = this.hidden.length ? this.hidden : undefined;
+    return { nllSum: this.nllSum, count: this.count, top1: this.top1, hidden };
+  }
+}
+
+/**
+ * compareOnText through the on-disk cache: each model's scores and the KL come from the cache when
+ * there; what is missing is computed window by window — the full-precision side by its head alone
+ * when only its log-probabilities are missing and its hidden states are cached — and written back.
+ * Sums run in the same order as the uncached path, so the results are identical.
+ */
+async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextComparison> {
+  const wantKl = o.kl !== false;
+  const n = o.ids.length;
+  const seq = o.sequence ?? 'the text';
+  const unit = { ids: o.ids, text: o.text, tokenizer: s.tokenizer, bos: s.bos };
+  const fpKey = unitKey(s.referenceModel, o.reference, o, unit);
+  const qKey = unitKey(s.treatedModel, o.treated, o, unit);
+  const refId = { model: s.referenceModel, engine: engineIdentity(o.reference) };
+  let kl = wantKl ? s.cache.getKl(qKey, refId) : undefined;
+  const needKl = wantKl && kl === undefined;
+  let fp = s.cache.getScores(fpKey, { hidden: needKl });
+  let q = s.cache.getScores(qKey);
+  // The full-precision log-probabilities from its head alone, when its hidden states are cached.
+  const fpHeadOnly = needKl && fp?.hidden !== undefined && o.reference.head !== undefined;
+  const runFp = fp === undefined || (needKl && !fpHeadOnly);
+  const runQ = q === undefined || needKl;
+  if (runFp || runQ) {
+    const keepHidden = runFp && wantKl && o.reference.head !== undefined;
+    const fpAcc = runFp ? new ScoresAccumulator(n - 1) : undefined;
+    const qAcc = runQ ? new ScoresAccumulator(n - 1) : undefined;
+    const klOut = new Float64Array(needKl ? n - 1 : 0);
+    const fpSeq = `${seq} (full-precision model)`;
+    const fpIter = runFp
+      ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: needKl, wantHidden: keepHidden, sequence: fpSeq })
+      : fpHeadOnly
+        ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: true, hidden: fp!.hidden, sequence: fpSeq })
+        : undefined;
+    const qSeq = `${seq} (treated model)`;
+    const qIter = runQ ? scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: needKl, sequence: qSeq }) : undefined;
+    for (;;) {
+      const a = fpIter ? await fpIter.next() : undefined;
+      const b = qIter ? await qIter.next() : undefined;
+      if (a?.done || b?.done || (!a && !b)) {
+        if (a && b && a.done !== b.done) {
+          throw new Error('compareOnText: the two engines produced different window counts');
+        }
+        break;
+      }
+      const fw = a?.value as WindowScores | undefined;
+      const qw = b?.value as WindowScores | undefined;
+      if (fpHeadOnly) s.cache.stats.headOnly++;
+      if (needKl) {
+        const vocab = fw!.vocab;
+        if (qw!.vocab !== vocab) {
+          throw new Error(
+            `compareOnText: vocabularies differ (${vocab} vs ${qw!.vocab}); compare models that share a tokenizer`,
+          );
+        }
+        for (let j = 0; j < fw!.count; j++) {
+          klOut[fw!.firstTarget - 1 + j] = klDivergence(fw!.logProbs!, qw!.logProbs!, j * vocab, j * vocab, vocab);
+        }
+      }
+      if (fpAcc) fpAcc.add(fw!);
+      if (qAcc) qAcc.add(qw!);
+    }
+    if (fpAcc) {
+      const had = fp;
+      fp = fpAcc.scores();
+      // Written when new, or when it now carries the hidden states the stored one lacked.
+      if (!had || (fp.hidden && !had.hidden)) s.cache.putScores(fpKey, fp);
+    }
+    if (qAcc && !q) {
+      q = qAcc.scores();
+      s.cache.putScores(qKey, q);
+    }
+    if (needKl) {
+      kl = klOut;
+      s.cache.putKl(qKey, refId, kl);
+    }
+  }
+  let top1Agree = 0;
+  for (let i = 0; i < n - 1; i++) if (fp!.top1[i] === q!.top1[i]) top1Agree++;
+  return {
+    fp: textTotals(o.text, fp!.nllSum, n - 1),
+    q: textTotals(o.text, q!.nllSum, n - 1),
+    kl: kl ?? new Float64Array(0),
     top1Agree,
   };
 }
@@ -230,7 +379,10 @@ export interface Degradation {
 }
 
 /** Degradation measures from totals alone (no KL): used by the bootstrap on resampled units. */
-export function deltaMeasures(fp: TextTotals, q: TextTotals): { deltaNll: number; deltaBpb: number; pplRatioMinus1: number } {
+export function deltaMeasures(
+  fp: TextTotals,
+  q: TextTotals,
+): { deltaNll: number; deltaBpb: number; pplRatioMinus1: number } {
   const a = measures(fp);
   const b = measures(q);
   return {
@@ -272,7 +424,14 @@ export function summarizeDegradation(parts: readonly TextComparison[]): Degradat
 /** Degradation measures that can be recomputed cheaply on a resample of units (for the bootstrap). */
 export type DegradationMeasure = 'deltaNll' | 'deltaBpb' | 'pplRatioMinus1' | 'klMean' | 'klPerByte' | 'top1Agreement';
 
-export const DEGRADATION_MEASURES: readonly DegradationMeasure[] = ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'klPerByte', 'top1Agreement'];
+export const DEGRADATION_MEASURES: readonly DegradationMeasure[] = [
+  'deltaNll',
+  'deltaBpb',
+  'pplRatioMinus1',
+  'klMean',
+  'klPerByte',
+  'top1Agreement',
+];
 
 /**
  * KL per byte of a set of units: Σ KL(p_fp ‖ p_q) over their scored positions / (bytes · ln 2), in

@@ -21,17 +21,22 @@ export function parseIds(text: string, file: string, limits: IdsLimits): Int32Ar
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new DataError(`ids file ${file} is not valid JSON (${(e as Error).message}); it should hold an array of token-id arrays, ${EXAMPLE}`);
+    throw new DataError(
+      `ids file ${file} is not valid JSON (${(e as Error).message}); it should hold an array of token-id arrays, ${EXAMPLE}`,
+    );
   }
   if (!Array.isArray(raw)) {
     throw new DataError(`ids file ${file} holds ${kind(raw)}, not an array of token-id arrays; write it as ${EXAMPLE}`);
   }
-  if (raw.length === 0) throw new DataError(`ids file ${file} holds no sequences; add at least one token-id array, ${EXAMPLE}`);
+  if (raw.length === 0)
+    throw new DataError(`ids file ${file} holds no sequences; add at least one token-id array, ${EXAMPLE}`);
   const out: Int32Array[] = [];
   for (let s = 0; s < raw.length; s++) {
     const seq: unknown = raw[s];
     if (!Array.isArray(seq)) {
-      throw new DataError(`ids file ${file}: sequence ${s} is ${kind(seq)}, not an array of token ids; the file must be an array of arrays, ${EXAMPLE}`);
+      throw new DataError(
+        `ids file ${file}: sequence ${s} is ${kind(seq)}, not an array of token ids; the file must be an array of arrays, ${EXAMPLE}`,
+      );
     }
     if (seq.length < 2) {
       throw new DataError(
@@ -47,7 +52,9 @@ export function parseIds(text: string, file: string, limits: IdsLimits): Int32Ar
     for (let t = 0; t < seq.length; t++) {
       const v: unknown = seq[t];
       if (typeof v !== 'number' || !Number.isInteger(v)) {
-        throw new DataError(`ids file ${file}: sequence ${s}, position ${t} is ${JSON.stringify(v) ?? String(v)}, not a whole-number token id`);
+        throw new DataError(
+          `ids file ${file}: sequence ${s}, position ${t} is ${JSON.stringify(v) ?? String(v)}, not a whole-number token id`,
+        );
       }
       if (v < 0 || v >= limits.vocabSize) {
         throw new DataError(
@@ -64,7 +71,9 @@ export function parseIds(text: string, file: string, limits: IdsLimits): Int32Ar
 /** Reads an ids file from disk and validates it (see parseIds). */
 export function readIdsFile(file: string, limits: IdsLimits): Int32Array[] {
   if (!existsSync(file) || !statSync(file).isFile()) {
-    throw new DataError(`ids file ${file} does not exist; pass a JSON file holding an array of token-id arrays, ${EXAMPLE}`);
+    throw new DataError(
+      `ids file ${file} does not exist; pass a JSON file holding an array of token-id arrays, ${EXAMPLE}`,
+    );
   }
   return parseIds(readFileSync(file, 'utf8'), file, limits);
 }

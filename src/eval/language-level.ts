@@ -82,11 +82,16 @@ export function languageLevelDisparity<U>(o: LanguageLevelOptions<U>): LanguageL
   const level = checkLevel(o.level ?? 0.95);
   const permutations = positiveInt('language-level permutation test: permutations', o.permutations ?? 10000);
   if (o.low.length === 0 || o.high.length === 0) {
-    throw new DataError(`language-level disparity needs at least one low-resource and one high-resource language (got ${o.low.length} low, ${o.high.length} high); check the language groups`);
+    throw new DataError(
+      `language-level disparity needs at least one low-resource and one high-resource language (got ${o.low.length} low, ${o.high.length} high); check the language groups`,
+    );
   }
   const rows = (group: readonly LanguageUnits<U>[]): U[][] =>
     group.map((l) => {
-      if (l.units.size === 0) throw new DataError(`language-level disparity: ${l.lang} has no units; drop it or use a larger evaluation text`);
+      if (l.units.size === 0)
+        throw new DataError(
+          `language-level disparity: ${l.lang} has no units; drop it or use a larger evaluation text`,
+        );
       return [...l.units.values()];
     });
   const lowRows = rows(o.low);
@@ -96,7 +101,10 @@ export function languageLevelDisparity<U>(o: LanguageLevelOptions<U>): LanguageL
   const full = (group: readonly LanguageUnits<U>[], rs: U[][]): Float64Array =>
     Float64Array.from(rs, (r, i) => {
       const d = o.degradation(r);
-      if (!Number.isFinite(d)) throw new DataError(`language-level disparity: the degradation of ${group[i].lang} on all its units is ${d}, not a number`);
+      if (!Number.isFinite(d))
+        throw new DataError(
+          `language-level disparity: the degradation of ${group[i].lang} on all its units is ${d}, not a number`,
+        );
       return d;
     });
   const lowD = full(o.low, lowRows);
@@ -135,11 +143,17 @@ export function languageLevelDisparity<U>(o: LanguageLevelOptions<U>): LanguageL
   const highMean = percentileInterval(highEst, highReps, level);
   const diff = percentileInterval(lowEst - highEst, diffReps, level);
   let reason: string | undefined;
-  if (!(highEst > 0)) reason = `the high-resource mean degradation is ${fmt(highEst)} (≤ 0): there is no loss to compare against`;
-  else if (highMean.lo <= 0 && highMean.hi >= 0) reason = `the high-resource mean's ${Math.round(level * 100)} % language-level interval [${fmt(highMean.lo)}, ${fmt(highMean.hi)}] contains 0`;
+  if (!(highEst > 0))
+    reason = `the high-resource mean degradation is ${fmt(highEst)} (≤ 0): there is no loss to compare against`;
+  else if (highMean.lo <= 0 && highMean.hi >= 0)
+    reason = `the high-resource mean's ${Math.round(level * 100)} % language-level interval [${fmt(highMean.lo)}, ${fmt(highMean.hi)}] contains 0`;
   const unstable = reason !== undefined;
 
-  const perm = permutationTest(lowD, highD, { seed: deriveSeed(o.seed, 'permutation'), permutations, alternative: 'greater' });
+  const perm = permutationTest(lowD, highD, {
+    seed: deriveSeed(o.seed, 'permutation'),
+    permutations,
+    alternative: 'greater',
+  });
   return {
     ratio: unstable ? null : percentileInterval(lowEst / highEst, ratioReps, level),
     diff,
@@ -166,8 +180,10 @@ export function permutationTest(
 ): { p: number; exact: boolean; count: number } {
   const maxPerm = positiveInt('permutation test: permutations', o.permutations ?? 10000);
   const alternative = o.alternative ?? 'greater';
-  if (alternative !== 'greater' && alternative !== 'two-sided') throw new DataError(`permutation test: alternative ${String(alternative)} must be 'greater' or 'two-sided'`);
-  if (a.length === 0 || b.length === 0) throw new DataError(`permutation test needs values in both groups (got ${a.length} and ${b.length})`);
+  if (alternative !== 'greater' && alternative !== 'two-sided')
+    throw new DataError(`permutation test: alternative ${String(alternative)} must be 'greater' or 'two-sided'`);
+  if (a.length === 0 || b.length === 0)
+    throw new DataError(`permutation test needs values in both groups (got ${a.length} and ${b.length})`);
   const k = a.length;
   const N = k + b.length;
   const pooled = new Float64Array(N);
@@ -236,7 +252,7 @@ export function averageRanks(values: ArrayLike<number>): Float64Array {
   const n = values.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => values[i] - values[j]);
   const r = new Float64Array(n);
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && values[order[j + 1]] === values[order[i]]) j++;
     const avg = (i + j) / 2 + 1;
@@ -275,14 +291,20 @@ export function spearmanRho(x: ArrayLike<number>, y: ArrayLike<number>): number 
  * Percentile bootstrap interval of Spearman's rho over pairs (x[i], y[i]) — one pair per language,
  * languages resampled with replacement. Resamples where a variable is constant are dropped.
  */
-export function spearmanInterval(x: readonly number[], y: readonly number[], o: { seed: number; resamples?: number; level?: number }): Interval {
+export function spearmanInterval(
+  x: readonly number[],
+  y: readonly number[],
+  o: { seed: number; resamples?: number; level?: number },
+): Interval {
   const B = positiveInt('spearman interval: resamples', o.resamples ?? 1000);
   const level = checkLevel(o.level ?? 0.95);
   const n = x.length;
-  if (n !== y.length) throw new DataError(`spearman interval: ${n} x values but ${y.length} y values; pass one pair per language`);
+  if (n !== y.length)
+    throw new DataError(`spearman interval: ${n} x values but ${y.length} y values; pass one pair per language`);
   if (n < 3) throw new DataError(`spearman interval needs at least 3 pairs (got ${n})`);
   for (let i = 0; i < n; i++) {
-    if (!Number.isFinite(x[i]) || !Number.isFinite(y[i])) throw new DataError(`spearman interval: pair ${i} (${x[i]}, ${y[i]}) is not a pair of finite numbers`);
+    if (!Number.isFinite(x[i]) || !Number.isFinite(y[i]))
+      throw new DataError(`spearman interval: pair ${i} (${x[i]}, ${y[i]}) is not a pair of finite numbers`);
   }
   const rng = new Rng(o.seed);
   const xs = new Float64Array(n);

@@ -29,7 +29,7 @@ export function erfc(z: number): number {
       if (next === sum) break;
       sum = next;
     }
-    return 1 - ((2 / SQRT_PI) * Math.exp(-z2) * sum);
+    return 1 - (2 / SQRT_PI) * Math.exp(-z2) * sum;
   }
   if (z > 27) return 0; // e^{−z²} underflows below the smallest double
   // Continued fraction K = z + a₁/(z + a₂/(z + …)) with aₖ = k/2, evaluated backwards from depth 60.
@@ -44,9 +44,15 @@ export function normalCdf(x: number): number {
 }
 
 // Acklam's coefficients (central region numerator a, denominator b; tails c, d).
-const A = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
+const A = [
+  -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
+  2.506628277459239,
+];
 const B = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-const C = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+const C = [
+  -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+  2.938163982698783,
+];
 const D = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
 const P_LOW = 0.02425;
 
@@ -58,14 +64,20 @@ export function normalQuantile(p: number): number {
   let x: number;
   if (p < P_LOW) {
     const q = Math.sqrt(-2 * Math.log(p));
-    x = (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1);
+    x =
+      (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) /
+      ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1);
   } else if (p <= 1 - P_LOW) {
     const q = p - 0.5;
     const r = q * q;
-    x = ((((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q) / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1);
+    x =
+      ((((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q) /
+      (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1);
   } else {
     const q = Math.sqrt(-2 * Math.log1p(-p));
-    x = -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1);
+    x =
+      -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) /
+      ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1);
   }
   // One Halley step: e = Φ(x) − p, u = e/φ(x), x ← x − u/(1 + x·u/2). Above ½ use the identity
   // Φ(x) − p = (1 − p) − Φ(−x): 1 − p is exact there, and Φ(−x) keeps its digits where Φ(x) would not.

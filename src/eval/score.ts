@@ -59,13 +59,30 @@ export interface WindowScores {
   readonly logProbs?: Float32Array;
   /** Vocabulary size (row width of logProbs); 0 when log-probabilities were not asked for. */
   readonly vocab: number;
+  /** The whole window's head input [T, H] (every position, scored or not), when asked (`wantHidden`). */
+  readonly hidden?: Float32Array;
+}
+
+/** How scoreWindows runs the engine beyond the windows. */
+export interface WindowRunOptions extends WindowOptions {
+  readonly wantLogProbs?: boolean;
+  readonly sequence?: string;
+  /** Also return each window's head input (`WindowScores.hidden`); the engine must offer `head`. */
+  readonly wantHidden?: boolean;
+  /**
+   * Head inputs of every window from an earlier `wantHidden` run of the same engine and model (one
+   * array per window, in order): only the engine's head is run, with the same results.
+   */
+  readonly hidden?: readonly Float32Array[];
 }
 
 /** Checks that a text is long enough to score; returns its ids as an Int32Array. */
 function asIds(ids: ArrayLike<number>): Int32Array {
   const n = ids.length;
   if (n < 2) {
-    throw new DataError(`a text of ${n} token${n === 1 ? '' : 's'} has nothing to score: the first token is never scored, so at least 2 tokens are needed; use a longer text`);
+    throw new DataError(
+      `a text of ${n} token${n === 1 ? '' : 's'} has nothing to score: the first token is never scored, so at least 2 tokens are needed; use a longer text`,
+    );
   }
   return Int32Array.from(ids);
 }
@@ -99,22 +116,45 @@ export function checkNll(nll: ArrayLike<number>, site: NllSite): void {
  * Runs the engine over the windows of `ids` and yields, window by window, the scored targets only
  * (each id after the first appears in exactly one yielded window). Memory: one window at a time.
  */
-export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts: WindowOptions & { wantLogProbs?: boolean; sequence?: string }): AsyncGenerator<WindowScores> {
+export async function* scoreWindows(
+  engine: Engine,
+  ids: ArrayLike<number>,
+  opts: WindowRunOptions,
+): AsyncGenerator<WindowScores> {
   const all = asIds(ids);
   const windows = slidingWindows(all.length, opts);
   const want = opts.wantLogProbs === true;
+  if ((opts.hidden || opts.wantHidden) && !engine.head) {
+    throw new Error(`engine ${engine.name} cannot run its head alone`);
+  }
+  if (opts.hidden && opts.hidden.length !== windows.length) {
+    throw new Error(`scoreWindows: ${opts.hidden.length} hidden-state windows for a text of ${windows.length}`);
+  }
   for (let w = 0; w < windows.length; w++) {
     const { start, end, scoreFrom } = windows[w];
     const T = end - start;
-    const res = await engine.score({ ids: all.subarray(start, end), wantLogProbs: want });
+    const win = all.subarray(start, end);
+    const res = opts.hidden
+      ? await engine.head!({ ids: win, hidden: opts.hidden[w], wantLogProbs: want })
+      : await engine.score({ ids: win, wantLogProbs: want, wantHidden: opts.wantHidden });
+    if (opts.wantHidden && !opts.hidden && res.hidden?.length !== T * (engine.hiddenWidth ?? NaN)) {
+      throw new Error(`engine ${engine.name} returned no hidden states of ${T}×${engine.hiddenWidth} when asked`);
+    }
     if (res.nll.length !== T - 1 || res.top1.length !== T - 1) {
-      throw new Error(`engine ${engine.name} returned ${res.nll.length} NLL values for a window of ${T} ids (expected ${T - 1})`);
+      throw new Error(
+        `engine ${engine.name} returned ${res.nll.length} NLL values for a window of ${T} ids (expected ${T - 1})`,
+      );
     }
     // Window-local position p predicts absolute id start+p+1; the scored targets scoreFrom..end−1
     // are local positions p0 = scoreFrom−start−1 .. T−2.
     const p0 = scoreFrom - start - 1;
     const nll = res.nll.subarray(p0, T - 1);
-    checkNll(nll, { sequence: opts.sequence ?? 'the text', firstTarget: scoreFrom, engine: engine.name, window: { index: w, total: windows.length } });
+    checkNll(nll, {
+      sequence: opts.sequence ?? 'the text',
+      firstTarget: scoreFrom,
+      engine: engine.name,
+      window: { index: w, total: windows.length },
+    });
     let logProbs: Float32Array | undefined;
     let vocab = 0;
     if (want) {
@@ -131,6 +171,7 @@ export async function* scoreWindows(engine: Engine, ids: ArrayLike<number>, opts
       top1: res.top1.subarray(p0, T - 1),
       logProbs,
       vocab,
+      hidden: opts.wantHidden ? (res.hidden ?? opts.hidden?.[w]) : undefined,
     };
   }
 }

@@ -26,7 +26,13 @@ export interface TextScore extends TextMeasures {
 }
 
 /** Scores one text's ids; fewer than 2 ids leave nothing scored (the text's bytes still count). */
-export async function scoreTextIds(engine: Engine, ids: readonly number[], text: string, win: { context: number; stride: number }, sequence = 'the text'): Promise<{ totals: TextTotals; windows: number }> {
+export async function scoreTextIds(
+  engine: Engine,
+  ids: readonly number[],
+  text: string,
+  win: { context: number; stride: number },
+  sequence = 'the text',
+): Promise<{ totals: TextTotals; windows: number }> {
   if (ids.length < 2) return { totals: textTotals(text, 0, 0), windows: 0 };
   // `sequence` names the text in the error a non-finite NLL raises (score.ts).
   const s = await scoreTokens(engine, ids, { ...win, sequence });
@@ -34,7 +40,12 @@ export async function scoreTextIds(engine: Engine, ids: readonly number[], text:
 }
 
 /** Token perplexity, bits per byte and per character of `text` under the engine's model. */
-export async function scoreText(engine: Engine, tokenizer: TextTokenizer, text: string, opts: ScoreTextOptions = {}): Promise<TextScore> {
+export async function scoreText(
+  engine: Engine,
+  tokenizer: TextTokenizer,
+  text: string,
+  opts: ScoreTextOptions = {},
+): Promise<TextScore> {
   const plan = resolveBos(tokenizer, opts.bos ?? 'auto', 'bos');
   const win = resolveWindowOptions({ context: opts.context ?? 1024, stride: opts.stride });
   const { totals, windows } = await scoreTextIds(engine, encodeWithBos(tokenizer, text, plan), text, win);

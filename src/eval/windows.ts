@@ -41,11 +41,15 @@ export function defaultStride(context: number): number {
 export function resolveWindowOptions(opts: WindowOptions): { context: number; stride: number } {
   const { context } = opts;
   if (!Number.isInteger(context) || context < 2) {
-    throw new ConfigError(`context ${context} is too small: a window needs at least 2 tokens (one to read, one to predict); pass --context 2 or more`);
+    throw new ConfigError(
+      `context ${context} is too small: a window needs at least 2 tokens (one to read, one to predict); pass --context 2 or more`,
+    );
   }
   const stride = opts.stride ?? defaultStride(context);
   if (!Number.isInteger(stride) || stride < 1) {
-    throw new ConfigError(`stride ${stride} is not a positive whole number; pass --stride between 1 and ${context - 1}`);
+    throw new ConfigError(
+      `stride ${stride} is not a positive whole number; pass --stride between 1 and ${context - 1}`,
+    );
   }
   if (stride >= context) {
     // With S = K the windows would not overlap and the first id of each window could not be
@@ -91,6 +95,8 @@ export function describeConvention(opts: WindowOptions, bos = false): string {
     `Scoring: windows of ${context} tokens advancing by ${stride}; each token is scored once, by the first window ` +
     `in which it is not part of the overlap with the previous window (so with at least ${context - stride} tokens of ` +
     `context after the first window); ` +
-    (bos ? `the first id of each sequence, the BOS put before the text, is never scored, so every token of the text is.` : `the first token of each text is never scored.`)
+    (bos
+      ? `the first id of each sequence, the BOS put before the text, is never scored, so every token of the text is.`
+      : `the first token of each text is never scored.`)
   );
 }

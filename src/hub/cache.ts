@@ -47,7 +47,9 @@ function expandHome(p: string): string {
 export function hubCacheDir(env: HubEnvVars): string {
   const explicit = env['HF_HUB_CACHE'] ?? env['HUGGINGFACE_HUB_CACHE'];
   if (explicit) return expandHome(explicit);
-  const hfHome = env['HF_HOME'] ? expandHome(env['HF_HOME']) : join(env['XDG_CACHE_HOME'] ? expandHome(env['XDG_CACHE_HOME']) : join(homedir(), '.cache'), 'huggingface');
+  const hfHome = env['HF_HOME']
+    ? expandHome(env['HF_HOME'])
+    : join(env['XDG_CACHE_HOME'] ? expandHome(env['XDG_CACHE_HOME']) : join(homedir(), '.cache'), 'huggingface');
   return join(hfHome, 'hub');
 }
 
@@ -85,7 +87,9 @@ export function parseModelId(ref: string): ModelId | null {
   const parts = repo.split('/');
   if (parts.length !== 2 || !parts.every((p) => PART.test(p))) return null;
   if (at >= 0 && (revision === '' || /\s|\.\./.test(revision) || revision.startsWith('/'))) {
-    throw new ConfigError(`model id ${ref}: the revision after '@' must be a branch, tag or commit hash, e.g. ${repo}@main`);
+    throw new ConfigError(
+      `model id ${ref}: the revision after '@' must be a branch, tag or commit hash, e.g. ${repo}@main`,
+    );
   }
   return Object.freeze({ repo, revision, pinned: at >= 0 });
 }
@@ -117,7 +121,14 @@ export function snapshotDir(cacheDir: string, repo: string, commit: string): str
 // ------------------------------------------------------------------ which files a model needs
 
 /** Tokenizer and generation files fetched when the repository has them (the loader's readers use them). */
-export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'generation_config.json'];
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+  'generation_config.json',
+];
 
 /** Weight layouts in from_pretrained's order (src/model/checkpoint/source.ts reads the same). */
 export const WEIGHT_LAYOUTS = [
@@ -141,15 +152,23 @@ export interface NeededFiles {
  */
 export function neededFiles(available: readonly string[], what: string): NeededFiles {
   const have = new Set(available);
-  if (!have.has('config.json')) throw new ConfigError(`${what} has no config.json; it is not a transformers model langquant can load`);
+  if (!have.has('config.json'))
+    throw new ConfigError(`${what} has no config.json; it is not a transformers model langquant can load`);
   const layout = WEIGHT_LAYOUTS.find((l) => have.has(l.file));
   if (!layout) {
-    throw new ConfigError(`${what} has none of ${WEIGHT_LAYOUTS.map((l) => l.file).join(', ')}; langquant reads safetensors or pytorch_model.bin weights`);
+    throw new ConfigError(
+      `${what} has none of ${WEIGHT_LAYOUTS.map((l) => l.file).join(', ')}; langquant reads safetensors or pytorch_model.bin weights`,
+    );
   }
-  return { files: ['config.json', ...TOKENIZER_FILES.filter((f) => have.has(f)), layout.file], index: layout.index ? layout.file : null };
+  return {
+    files: ['config.json', ...TOKENIZER_FILES.filter((f) => have.has(f)), layout.file],
+    index: layout.index ? layout.file : null,
+  };
 }
 
-/** The shard files a weight index names (its weight_map's values), sorted, each checked to stay inside the repository. */
+/**
+ * The shard files a weight index names (its weight_map's values), sorted, each checked to stay inside the repository.
+ */
 export function shardsOf(indexText: string, indexName: string): string[] {
   let parsed: unknown;
   try {
@@ -158,10 +177,12 @@ export function shardsOf(indexText: string, indexName: string): string[] {
     throw new ConfigError(`${indexName} is not valid JSON (${(e as Error).message}); download it again`);
   }
   const map = (parsed as { weight_map?: unknown })?.weight_map;
-  if (typeof map !== 'object' || map === null) throw new ConfigError(`${indexName} has no weight_map; download it again`);
+  if (typeof map !== 'object' || map === null)
+    throw new ConfigError(`${indexName} has no weight_map; download it again`);
   const shards = [...new Set(Object.values(map as Record<string, unknown>))];
   for (const s of shards) {
-    if (typeof s !== 'string' || s.startsWith('/') || s.split('/').includes('..')) throw new ConfigError(`${indexName} names a shard ${JSON.stringify(s)} outside the repository; refusing it`);
+    if (typeof s !== 'string' || s.startsWith('/') || s.split('/').includes('..'))
+      throw new ConfigError(`${indexName} names a shard ${JSON.stringify(s)} outside the repository; refusing it`);
   }
   return (shards as string[]).sort();
 }

@@ -22,7 +22,18 @@
 
 import { createHash } from 'node:crypto';
 import { updateWithFile } from '../util/file-digest.ts';
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { UserError } from '../errors.ts';
 import { repoFolder, snapshotDir, type HubSettings } from './cache.ts';
@@ -89,7 +100,13 @@ function resolveUrl(settings: HubSettings, repo: string, revision: string, path:
 }
 
 /** The message for an HTTP failure from the hub, naming what to do. */
-export function statusError(settings: HubSettings, repo: string, what: string, status: number, errorCode: string | null): HubError {
+export function statusError(
+  settings: HubSettings,
+  repo: string,
+  what: string,
+  status: number,
+  errorCode: string | null,
+): HubError {
   if (status === 401 || status === 403) {
     return new HubError(
       `${repo} is gated or private (HTTP ${status} for ${what}): accept its terms on ${settings.endpoint}/${repo} and set HF_TOKEN to an access token that may read it${settings.token ? ' (the HF_TOKEN set was refused)' : ''}`,
@@ -97,9 +114,20 @@ export function statusError(settings: HubSettings, repo: string, what: string, s
     );
   }
   if (status === 404) {
-    if (errorCode === 'RevisionNotFound') return new HubError(`${repo} has no revision for ${what} (HTTP 404); check the branch, tag or commit after '@'`, status);
-    if (errorCode === 'EntryNotFound') return new HubError(`${repo} has no file ${what} (HTTP 404); the repository does not hold it at this revision`, status);
-    return new HubError(`${what}: ${repo} was not found on ${settings.endpoint} (HTTP 404); check the model id (org/name)`, status);
+    if (errorCode === 'RevisionNotFound')
+      return new HubError(
+        `${repo} has no revision for ${what} (HTTP 404); check the branch, tag or commit after '@'`,
+        status,
+      );
+    if (errorCode === 'EntryNotFound')
+      return new HubError(
+        `${repo} has no file ${what} (HTTP 404); the repository does not hold it at this revision`,
+        status,
+      );
+    return new HubError(
+      `${what}: ${repo} was not found on ${settings.endpoint} (HTTP 404); check the model id (org/name)`,
+      status,
+    );
   }
   return new HubError(`${settings.endpoint} answered HTTP ${status} for ${what} of ${repo}; try again later`, status);
 }
@@ -107,7 +135,9 @@ export function statusError(settings: HubSettings, repo: string, what: string, s
 export function unreachable(settings: HubSettings, e: unknown): HubUnreachableError {
   const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
   const why = cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e);
-  return new HubUnreachableError(`cannot reach ${settings.endpoint} (${why}); check the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only the cache`);
+  return new HubUnreachableError(
+    `cannot reach ${settings.endpoint} (${why}); check the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only the cache`,
+  );
 }
 
 function stripEtag(v: string): string {
@@ -115,20 +145,34 @@ function stripEtag(v: string): string {
 }
 
 /** Step 1: the file's commit, ETag, size and download URL, from a HEAD on its resolve URL. */
-export async function fileMetadata(settings: HubSettings, repo: string, revision: string, path: string, opts: DownloadOptions = {}): Promise<RemoteFile> {
+export async function fileMetadata(
+  settings: HubSettings,
+  repo: string,
+  revision: string,
+  path: string,
+  opts: DownloadOptions = {},
+): Promise<RemoteFile> {
   const f = opts.fetch ?? fetch;
   let url = resolveUrl(settings, repo, revision, path);
   for (let hop = 0; hop < 10; hop++) {
     let res: Response;
     try {
-      res = await f(url, { method: 'HEAD', redirect: 'manual', headers: { ...authHeaders(settings, url), 'Accept-Encoding': 'identity' } });
+      res = await f(url, {
+        method: 'HEAD',
+        redirect: 'manual',
+        headers: { ...authHeaders(settings, url), 'Accept-Encoding': 'identity' },
+      });
     } catch (e) {
       throw unreachable(settings, e);
     }
     const h = res.headers;
     if (res.status >= 300 && res.status < 400) {
       const loc = h.get('location');
-      if (!loc) throw new HubError(`${settings.endpoint} redirected ${path} of ${repo} without a Location; try again later`, res.status);
+      if (!loc)
+        throw new HubError(
+          `${settings.endpoint} redirected ${path} of ${repo} without a Location; try again later`,
+          res.status,
+        );
       // A relative redirect (a renamed repository) is followed for the metadata; an absolute one
       // leads to the file's storage, and the metadata are this response's.
       if (loc.startsWith('/')) {
@@ -148,7 +192,9 @@ function metadataFrom(settings: HubSettings, repo: string, path: string, h: Head
   const etag = h.get('x-linked-etag') ?? h.get('etag');
   const size = Number(h.get('x-linked-size') ?? h.get('content-length'));
   if (!commit || !etag || !Number.isSafeInteger(size) || size < 0) {
-    throw new HubError(`${settings.endpoint} gave no commit, ETag or size for ${path} of ${repo} (is HF_ENDPOINT a Hugging Face hub?)`);
+    throw new HubError(
+      `${settings.endpoint} gave no commit, ETag or size for ${path} of ${repo} (is HF_ENDPOINT a Hugging Face hub?)`,
+    );
   }
   return { path, commit, etag: stripEtag(etag), size, url };
 }
@@ -182,7 +228,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Steps 2–3: the blob of `file` in the cache of `repo`, downloaded (resumed) when absent and
  * verified, then linked from snapshots/<commit>/<path>. Returns the snapshot path.
  */
-export async function downloadFile(settings: HubSettings, repo: string, file: RemoteFile, opts: DownloadOptions = {}): Promise<string> {
+export async function downloadFile(
+  settings: HubSettings,
+  repo: string,
+  file: RemoteFile,
+  opts: DownloadOptions = {},
+): Promise<string> {
   const f = opts.fetch ?? fetch;
   const root = repoFolder(settings.cacheDir, repo);
   const blob = join(root, 'blobs', file.etag);
@@ -225,7 +276,15 @@ export async function downloadFile(settings: HubSettings, repo: string, file: Re
 }
 
 /** Appends bytes start.. of the file to `part` (or rewrites it when the server ignores Range). */
-async function fetchInto(f: FetchFn, settings: HubSettings, repo: string, file: RemoteFile, part: string, start: number, onBytes: (n: number) => void): Promise<void> {
+async function fetchInto(
+  f: FetchFn,
+  settings: HubSettings,
+  repo: string,
+  file: RemoteFile,
+  part: string,
+  start: number,
+  onBytes: (n: number) => void,
+): Promise<void> {
   const headers: Record<string, string> = { ...authHeaders(settings, file.url), 'Accept-Encoding': 'identity' };
   if (start > 0) headers['Range'] = `bytes=${start}-`;
   let res: Response;
@@ -235,10 +294,14 @@ async function fetchInto(f: FetchFn, settings: HubSettings, repo: string, file: 
     throw unreachable(settings, e);
   }
   let offset = start;
-  if (res.status === 200) offset = 0; // Range ignored: the whole file comes again
+  if (res.status === 200)
+    offset = 0; // Range ignored: the whole file comes again
   else if (res.status === 206) {
     const cr = res.headers.get('content-range') ?? '';
-    if (!cr.startsWith(`bytes ${start}-`)) throw new HubError(`${file.path} of ${repo}: the server resumed at "${cr}", not at byte ${start}; delete ${part} and try again`);
+    if (!cr.startsWith(`bytes ${start}-`))
+      throw new HubError(
+        `${file.path} of ${repo}: the server resumed at "${cr}", not at byte ${start}; delete ${part} and try again`,
+      );
   } else if (res.status === 416) {
     return; // nothing left to send: the part is whole (checked by the hash)
   } else {
@@ -266,11 +329,14 @@ function verify(repo: string, file: RemoteFile, part: string): void {
   const size = statSync(part).size;
   const fail = (why: string): never => {
     unlinkSync(part);
-    throw new HubError(`${file.path} of ${repo}: ${why}; the download was discarded (nothing entered the cache) — run the command again, and if it repeats, the mirror (HF_ENDPOINT) serves damaged files`);
+    throw new HubError(
+      `${file.path} of ${repo}: ${why}; the download was discarded (nothing entered the cache) — run the command again, and if it repeats, the mirror (HF_ENDPOINT) serves damaged files`,
+    );
   };
   if (size !== file.size) fail(`${size} bytes arrived but the hub announced ${file.size}`);
   const kind = hashKind(file.etag);
   if (kind === null) return; // an ETag that is no content hash (not the hub's): the size is all there is to check
   const digest = fileDigest(part, kind, size);
-  if (digest !== file.etag) fail(`the bytes have ${kind === 'sha256' ? 'SHA-256' : 'git SHA-1'} ${digest}, but the hub announced ${file.etag}`);
+  if (digest !== file.etag)
+    fail(`the bytes have ${kind === 'sha256' ? 'SHA-256' : 'git SHA-1'} ${digest}, but the hub announced ${file.etag}`);
 }

@@ -28,7 +28,16 @@ import {
   type HubSettings,
   type ModelId,
 } from './cache.ts';
-import { downloadFile, fileMetadata, HubError, HubUnreachableError, statusError, unreachable, type DownloadOptions, type FetchFn } from './download.ts';
+import {
+  downloadFile,
+  fileMetadata,
+  HubError,
+  HubUnreachableError,
+  statusError,
+  unreachable,
+  type DownloadOptions,
+  type FetchFn,
+} from './download.ts';
 
 /** A hub model as found in (or brought into) the cache. */
 export interface HubModel {
@@ -70,7 +79,15 @@ export function fromCache(settings: HubSettings, id: ModelId): HubModel | { miss
   if ('missing' in needs) return needs;
   const etags = new Map(listSnapshot(dir).map((f) => [f.path, f.etag]));
   const files = needs.files.map((path) => ({ path, etag: etags.get(path) ?? fileSha256(join(dir, path)) }));
-  return { id: formatModelId(id), repo: id.repo, revision: id.revision, commit, dir, files, identity: identityOf(id.repo, commit, files) };
+  return {
+    id: formatModelId(id),
+    repo: id.repo,
+    revision: id.revision,
+    commit,
+    dir,
+    files,
+    identity: identityOf(id.repo, commit, files),
+  };
 }
 
 /** The message when the cache is all there is and it lacks `missing`. */
@@ -79,7 +96,9 @@ function offlineError(settings: HubSettings, id: ModelId, missing: string, why: 
   const what = missing.startsWith('refs/')
     ? `no cached snapshot of ${formatModelId(id)} (${where}/${missing} is missing)`
     : `the cached snapshot of ${formatModelId(id)} lacks ${missing}`;
-  return new CheckpointError(`${why}, and ${what}; run \`langquant download ${formatModelId(id)}\` where the hub is reachable${why.startsWith('HF_HUB_OFFLINE') ? ', or unset HF_HUB_OFFLINE' : ''}`);
+  return new CheckpointError(
+    `${why}, and ${what}; run \`langquant download ${formatModelId(id)}\` where the hub is reachable${why.startsWith('HF_HUB_OFFLINE') ? ', or unset HF_HUB_OFFLINE' : ''}`,
+  );
 }
 
 /** The revision's commit and the repository's file list, from the model-info endpoint. */
@@ -87,20 +106,37 @@ async function repoInfo(settings: HubSettings, id: ModelId, f: FetchFn): Promise
   // The token is added here rather than through modelInfo's accessToken, which only accepts
   // tokens that start with "hf_" (a mirror's may not).
   const authFetch: FetchFn = (url, init) =>
-    f(url, { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), ...(settings.token ? { Authorization: `Bearer ${settings.token}` } : {}) } });
+    f(url, {
+      ...init,
+      headers: {
+        ...(init?.headers as Record<string, string> | undefined),
+        ...(settings.token ? { Authorization: `Bearer ${settings.token}` } : {}),
+      },
+    });
   let info: { sha?: string; filePaths?: string[] };
   try {
-    info = await modelInfo({ name: id.repo, revision: id.revision, hubUrl: settings.endpoint, fetch: authFetch, additionalFields: ['sha', 'filePaths'] });
+    info = await modelInfo({
+      name: id.repo,
+      revision: id.revision,
+      hubUrl: settings.endpoint,
+      fetch: authFetch,
+      additionalFields: ['sha', 'filePaths'],
+    });
   } catch (e) {
     const status = (e as { statusCode?: number }).statusCode;
     if (status === 404) {
-      throw new HubError(`${formatModelId(id)} was not found on ${settings.endpoint} (HTTP 404): check the model id (org/name)${id.pinned ? ` and the revision ${id.revision}` : ''}`, 404);
+      throw new HubError(
+        `${formatModelId(id)} was not found on ${settings.endpoint} (HTTP 404): check the model id (org/name)${id.pinned ? ` and the revision ${id.revision}` : ''}`,
+        404,
+      );
     }
     if (typeof status === 'number') throw statusError(settings, id.repo, 'its model info', status, null);
     throw unreachable(settings, e);
   }
   if (!info.sha || !COMMIT_RE.test(info.sha) || !Array.isArray(info.filePaths)) {
-    throw new HubError(`${settings.endpoint} gave no commit or file list for ${formatModelId(id)} (is HF_ENDPOINT a Hugging Face hub?)`);
+    throw new HubError(
+      `${settings.endpoint} gave no commit or file list for ${formatModelId(id)} (is HF_ENDPOINT a Hugging Face hub?)`,
+    );
   }
   return { commit: info.sha, files: info.filePaths };
 }
@@ -145,26 +181,37 @@ export async function fetchModel(settings: HubSettings, id: ModelId, opts: Resol
     // Files are requested at the commit, so every file comes from the same snapshot even if the
     // branch moves meanwhile; the hub must agree on the commit.
     const meta = await fileMetadata(settings, id.repo, info.commit, path, opts);
-    if (meta.commit !== info.commit) throw new HubError(`${what}: the hub answered commit ${meta.commit} for ${path} at commit ${info.commit}; try again`);
+    if (meta.commit !== info.commit)
+      throw new HubError(
+        `${what}: the hub answered commit ${meta.commit} for ${path} at commit ${info.commit}; try again`,
+      );
     await downloadFile(settings, id.repo, meta, opts);
   };
   for (const path of needed.files) await get(path);
   if (needed.index) {
     const shards = shardsOf(readFileSync(join(dir, needed.index), 'utf8'), `${what}/${needed.index}`);
     const missing = shards.filter((s) => !info.files.includes(s));
-    if (missing.length) throw new HubError(`${what}: ${needed.index} names ${missing[0]}, which the repository does not hold; the checkpoint is incomplete on the hub`);
+    if (missing.length)
+      throw new HubError(
+        `${what}: ${needed.index} names ${missing[0]}, which the repository does not hold; the checkpoint is incomplete on the hub`,
+      );
     for (const s of shards) await get(s);
   }
   writeRef(settings, id, info.commit);
   const done = fromCache(settings, { ...id, revision: info.commit });
-  if ('missing' in done) throw new HubError(`${what}: ${done.missing} is still missing after the download; run the command again`);
+  if ('missing' in done)
+    throw new HubError(`${what}: ${done.missing} is still missing after the download; run the command again`);
   return { ...done, id: what, revision: id.revision };
 }
 
 /** A model reference resolved to a folder: a local one, or a hub model's snapshot. */
-export type ModelRef = { readonly kind: 'folder'; readonly dir: string } | { readonly kind: 'hub'; readonly id: ModelId };
+export type ModelRef =
+  { readonly kind: 'folder'; readonly dir: string } | { readonly kind: 'hub'; readonly id: ModelId };
 
-/** Classifies `ref` (relative to `base`): an existing folder wins; else a hub id; else a folder (that the loader will report missing). */
+/**
+ * Classifies `ref` (relative to `base`): an existing folder wins; else a hub id; else a folder (that the loader will
+ * report missing).
+ */
 export function classifyModelRef(ref: string, base: string): ModelRef {
   const local = join(base, ref);
   const abs = ref.startsWith('/') ? ref : local;

@@ -50,7 +50,8 @@ export function geluTanh(out: FloatArray, x: FloatArray, n: number): void {
 }
 
 export function geluTanhNaive(out: Float32Array, x: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) out[i] = 0.5 * x[i] * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x[i] + 0.044715 * Math.pow(x[i], 3))));
+  for (let i = 0; i < n; i++)
+    out[i] = 0.5 * x[i] * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x[i] + 0.044715 * Math.pow(x[i], 3))));
 }
 
 export function geluErf(out: FloatArray, x: FloatArray, n: number): void {

@@ -20,11 +20,15 @@ export function alibiSlopes(slopes: Float32Array, nHeads: number): void {
  */
 export function alibiSlopesNaive(slopes: Float32Array, nHeads: number): void {
   const pow2 = (n: number): number[] => {
-    const start = 2 ** (-(2 ** -(Math.log2(n) - 3)));
+    const start = 2 ** -(2 ** -(Math.log2(n) - 3));
     return Array.from({ length: n }, (_, i) => start * start ** i);
   };
   let cp = 1;
   while (cp * 2 <= nHeads) cp *= 2;
-  const all = pow2(cp).concat(pow2(2 * cp).filter((_, i) => i % 2 === 0).slice(0, nHeads - cp));
+  const all = pow2(cp).concat(
+    pow2(2 * cp)
+      .filter((_, i) => i % 2 === 0)
+      .slice(0, nHeads - cp),
+  );
   for (let h = 0; h < nHeads; h++) slopes[h] = all[h];
 }

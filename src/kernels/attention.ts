@@ -61,7 +61,9 @@ export function causalAttention(
   }
 }
 
-/** Reference: the full T×T score matrix per head, −Inf above the diagonal and outside the window, then softmax and P·V. */
+/**
+ * Reference: the full T×T score matrix per head, −Inf above the diagonal and outside the window, then softmax and P·V.
+ */
 export function causalAttentionNaive(
   out: Float32Array,
   q: Float32Array,

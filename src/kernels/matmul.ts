@@ -3,7 +3,8 @@
 //   `in_out` (GPT-2 Conv1D) W is [inDim, outDim], y = x·W + b;
 //   `out_in` (nn.Linear)     W is [outDim, inDim], y = x·Wᵀ + b.
 // The fast kernel is cache-blocked with 4×4 register tiles (in the manner of llm.c's
-// matmul_forward; an in_out weight is packed panel by panel into the out_in form first); `matmulNaive` is the plain triple loop, kept on purpose as the reference.
+// matmul_forward; an in_out weight is packed panel by panel into the out_in form first); `matmulNaive` is the plain
+// triple loop, kept on purpose as the reference.
 // Kernels take the destination first and every size explicitly, and allocate nothing (the panel
 // buffer of the in_out path is allocated once and reused).
 
@@ -30,7 +31,8 @@ export function matmul(
   layout: Layout,
 ): void {
   checkSizes(out, x, w, bias, T, inDim, outDim);
-  if (matmulSimd(out, x, w, bias, T, inDim, outDim, layout)) return; // WebAssembly SIMD, the same sums bit for bit (simd.ts)
+  // WebAssembly SIMD, the same sums bit for bit (simd.ts)
+  if (matmulSimd(out, x, w, bias, T, inDim, outDim, layout)) return;
   if (layout === 'in_out') matmulInOut(out, x, w, bias, T, inDim, outDim);
   else matmulOutIn(out, x, w, bias, T, inDim, outDim);
 }
@@ -59,8 +61,21 @@ export function matmulNaive(
   }
 }
 
-function checkSizes(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, T: number, inDim: number, outDim: number): void {
-  if (x.length < T * inDim || w.length !== inDim * outDim || out.length < T * outDim || (bias !== null && bias.length !== outDim)) {
+function checkSizes(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  T: number,
+  inDim: number,
+  outDim: number,
+): void {
+  if (
+    x.length < T * inDim ||
+    w.length !== inDim * outDim ||
+    out.length < T * outDim ||
+    (bias !== null && bias.length !== outDim)
+  ) {
     throw new Error(
       `matmul: sizes disagree (x ${x.length} for ${T}×${inDim}, w ${w.length} for ${inDim}×${outDim}, out ${out.length}, bias ${bias?.length ?? 'none'})`,
     );
@@ -72,7 +87,15 @@ function checkSizes(out: Float32Array, x: Float32Array, w: Float32Array, bias: F
 // The panel buffer is reused between calls and grows only when a larger one is needed.
 let panel = new Float32Array(0);
 
-function matmulInOut(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, T: number, inDim: number, outDim: number): void {
+function matmulInOut(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  T: number,
+  inDim: number,
+  outDim: number,
+): void {
   if (panel.length < BLOCK_OUT_IN * inDim) panel = new Float32Array(BLOCK_OUT_IN * inDim);
   const p = panel;
   for (let ob = 0; ob < outDim; ob += BLOCK_OUT_IN) {
@@ -95,7 +118,15 @@ function matmulInOut(out: Float32Array, x: Float32Array, w: Float32Array, bias: 
 // out_in: both x rows and W rows are contiguous along the input, so each output is a dot product.
 // A 4×4 register tile (16 float64 accumulators) reuses every loaded value four times; blocks of
 // 64 rows of x and of W keep both operands in cache.
-function matmulOutIn(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, T: number, inDim: number, outDim: number): void {
+function matmulOutIn(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  T: number,
+  inDim: number,
+  outDim: number,
+): void {
   for (let tb = 0; tb < T; tb += BLOCK_OUT_IN) {
     const tEnd = Math.min(T, tb + BLOCK_OUT_IN);
     for (let ob = 0; ob < outDim; ob += BLOCK_OUT_IN) {
@@ -112,7 +143,17 @@ function matmulOutIn(out: Float32Array, x: Float32Array, w: Float32Array, bias: 
 }
 
 // One output: row t of x against weight row o (out_in form), written to column colBase + o.
-function dotOne(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, t: number, o: number, inDim: number, outDim: number, colBase: number): void {
+function dotOne(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  t: number,
+  o: number,
+  inDim: number,
+  outDim: number,
+  colBase: number,
+): void {
   const xr = t * inDim;
   const wr = o * inDim;
   let acc = 0;
@@ -122,7 +163,17 @@ function dotOne(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float
 }
 
 // Rows t0..t0+3 of x against weight rows o0..o0+3 (out_in form), written to columns colBase + o0…
-function tile4x4(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, t0: number, o0: number, inDim: number, outDim: number, colBase: number): void {
+function tile4x4(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  t0: number,
+  o0: number,
+  inDim: number,
+  outDim: number,
+  colBase: number,
+): void {
   const x0 = t0 * inDim;
   const x1 = x0 + inDim;
   const x2 = x1 + inDim;
@@ -131,10 +182,22 @@ function tile4x4(out: Float32Array, x: Float32Array, w: Float32Array, bias: Floa
   const w1 = w0 + inDim;
   const w2 = w1 + inDim;
   const w3 = w2 + inDim;
-  let a00 = 0, a01 = 0, a02 = 0, a03 = 0;
-  let a10 = 0, a11 = 0, a12 = 0, a13 = 0;
-  let a20 = 0, a21 = 0, a22 = 0, a23 = 0;
-  let a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+  let a00 = 0,
+    a01 = 0,
+    a02 = 0,
+    a03 = 0;
+  let a10 = 0,
+    a11 = 0,
+    a12 = 0,
+    a13 = 0;
+  let a20 = 0,
+    a21 = 0,
+    a22 = 0,
+    a23 = 0;
+  let a30 = 0,
+    a31 = 0,
+    a32 = 0,
+    a33 = 0;
   for (let i = 0; i < inDim; i++) {
     const p0 = x[x0 + i];
     const p1 = x[x1 + i];
@@ -144,10 +207,22 @@ function tile4x4(out: Float32Array, x: Float32Array, w: Float32Array, bias: Floa
     const q1 = w[w1 + i];
     const q2 = w[w2 + i];
     const q3 = w[w3 + i];
-    a00 += p0 * q0; a01 += p0 * q1; a02 += p0 * q2; a03 += p0 * q3;
-    a10 += p1 * q0; a11 += p1 * q1; a12 += p1 * q2; a13 += p1 * q3;
-    a20 += p2 * q0; a21 += p2 * q1; a22 += p2 * q2; a23 += p2 * q3;
-    a30 += p3 * q0; a31 += p3 * q1; a32 += p3 * q2; a33 += p3 * q3;
+    a00 += p0 * q0;
+    a01 += p0 * q1;
+    a02 += p0 * q2;
+    a03 += p0 * q3;
+    a10 += p1 * q0;
+    a11 += p1 * q1;
+    a12 += p1 * q2;
+    a13 += p1 * q3;
+    a20 += p2 * q0;
+    a21 += p2 * q1;
+    a22 += p2 * q2;
+    a23 += p2 * q3;
+    a30 += p3 * q0;
+    a31 += p3 * q1;
+    a32 += p3 * q2;
+    a33 += p3 * q3;
   }
   const c = colBase + o0;
   const b0 = bias ? bias[c] : 0;
@@ -155,11 +230,23 @@ function tile4x4(out: Float32Array, x: Float32Array, w: Float32Array, bias: Floa
   const b2 = bias ? bias[c + 2] : 0;
   const b3 = bias ? bias[c + 3] : 0;
   let r = t0 * outDim + c;
-  out[r] = a00 + b0; out[r + 1] = a01 + b1; out[r + 2] = a02 + b2; out[r + 3] = a03 + b3;
+  out[r] = a00 + b0;
+  out[r + 1] = a01 + b1;
+  out[r + 2] = a02 + b2;
+  out[r + 3] = a03 + b3;
   r += outDim;
-  out[r] = a10 + b0; out[r + 1] = a11 + b1; out[r + 2] = a12 + b2; out[r + 3] = a13 + b3;
+  out[r] = a10 + b0;
+  out[r + 1] = a11 + b1;
+  out[r + 2] = a12 + b2;
+  out[r + 3] = a13 + b3;
   r += outDim;
-  out[r] = a20 + b0; out[r + 1] = a21 + b1; out[r + 2] = a22 + b2; out[r + 3] = a23 + b3;
+  out[r] = a20 + b0;
+  out[r + 1] = a21 + b1;
+  out[r + 2] = a22 + b2;
+  out[r + 3] = a23 + b3;
   r += outDim;
-  out[r] = a30 + b0; out[r + 1] = a31 + b1; out[r + 2] = a32 + b2; out[r + 3] = a33 + b3;
+  out[r] = a30 + b0;
+  out[r + 1] = a31 + b1;
+  out[r + 2] = a32 + b2;
+  out[r + 3] = a33 + b3;
 }

@@ -6,7 +6,15 @@
 // Statistics are accumulated in float64. `…Naive` twins are two-pass textbook versions kept as references.
 
 /** out[T, C] = LayerNorm(x[T, C]) with gain g[C] and bias b[C] (b may be null). out may alias x. */
-export function layerNorm(out: Float32Array, x: Float32Array, g: Float32Array, b: Float32Array | null, T: number, C: number, eps: number): void {
+export function layerNorm(
+  out: Float32Array,
+  x: Float32Array,
+  g: Float32Array,
+  b: Float32Array | null,
+  T: number,
+  C: number,
+  eps: number,
+): void {
   for (let t = 0; t < T; t++) {
     const r = t * C;
     // one pass for the mean, one for the variance about it (no cancellation for large offsets)
@@ -24,7 +32,15 @@ export function layerNorm(out: Float32Array, x: Float32Array, g: Float32Array, b
   }
 }
 
-export function layerNormNaive(out: Float32Array, x: Float32Array, g: Float32Array, b: Float32Array | null, T: number, C: number, eps: number): void {
+export function layerNormNaive(
+  out: Float32Array,
+  x: Float32Array,
+  g: Float32Array,
+  b: Float32Array | null,
+  T: number,
+  C: number,
+  eps: number,
+): void {
   for (let t = 0; t < T; t++) {
     const row = Array.from(x.subarray(t * C, t * C + C));
     const mean = row.reduce((s, v) => s + v, 0) / C;
@@ -34,7 +50,15 @@ export function layerNormNaive(out: Float32Array, x: Float32Array, g: Float32Arr
 }
 
 /** out[T, C] = RMSNorm(x[T, C]) with gain gainOffset + g[C] (Gemma: 1, else 0). out may alias x. */
-export function rmsNorm(out: Float32Array, x: Float32Array, g: Float32Array, T: number, C: number, eps: number, gainOffset: number): void {
+export function rmsNorm(
+  out: Float32Array,
+  x: Float32Array,
+  g: Float32Array,
+  T: number,
+  C: number,
+  eps: number,
+  gainOffset: number,
+): void {
   for (let t = 0; t < T; t++) {
     const r = t * C;
     let sq = 0;
@@ -46,7 +70,15 @@ export function rmsNorm(out: Float32Array, x: Float32Array, g: Float32Array, T: 
   }
 }
 
-export function rmsNormNaive(out: Float32Array, x: Float32Array, g: Float32Array, T: number, C: number, eps: number, gainOffset: number): void {
+export function rmsNormNaive(
+  out: Float32Array,
+  x: Float32Array,
+  g: Float32Array,
+  T: number,
+  C: number,
+  eps: number,
+  gainOffset: number,
+): void {
   for (let t = 0; t < T; t++) {
     const row = Array.from(x.subarray(t * C, t * C + C));
     const ms = row.reduce((s, v) => s + v * v, 0) / C;

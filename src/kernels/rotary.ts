@@ -23,7 +23,15 @@ export function rotaryTables(cos: FloatArray, sin: FloatArray, T: number, R: num
  * Rotates x[T, nHeads·HS] in place: within each head the first R dims, pairs (m, m + R/2), with
  * the tables of `rotaryTables` (cos/sin [≥T, R/2]).
  */
-export function applyRotary(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, HS: number, R: number): void {
+export function applyRotary(
+  x: Float32Array,
+  cos: Float32Array,
+  sin: Float32Array,
+  T: number,
+  nHeads: number,
+  HS: number,
+  R: number,
+): void {
   const half = R / 2;
   const W = nHeads * HS;
   for (let t = 0; t < T; t++) {
@@ -43,7 +51,14 @@ export function applyRotary(x: Float32Array, cos: Float32Array, sin: Float32Arra
 }
 
 /** Reference: the rotate-half formula q·cos + rotate_half(q)·sin with angles in float64. */
-export function applyRotaryNaive(x: Float32Array, T: number, nHeads: number, HS: number, R: number, base: number): void {
+export function applyRotaryNaive(
+  x: Float32Array,
+  T: number,
+  nHeads: number,
+  HS: number,
+  R: number,
+  base: number,
+): void {
   const half = R / 2;
   for (let t = 0; t < T; t++) {
     for (let h = 0; h < nHeads; h++) {

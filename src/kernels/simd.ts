@@ -51,10 +51,27 @@ const I32 = 0x7f;
 const V128 = 0x7b;
 const simd = (op: number) => [0xfd, ...uleb(op)];
 const OP = {
-  v128Const: simd(12), v128Store: simd(11), load64Zero: simd(0x5d), promoteLow: simd(0x5f),
-  f64x2Splat: simd(20), f64x2Add: simd(240), f64x2Mul: simd(242),
-  get: 0x20, set: 0x21, i32Const: 0x41, i32Add: 0x6a, i32Mul: 0x6c, i32GeU: 0x4f,
-  f32Load: 0x2a, f64PromoteF32: 0xbb, block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b, void: 0x40,
+  v128Const: simd(12),
+  v128Store: simd(11),
+  load64Zero: simd(0x5d),
+  promoteLow: simd(0x5f),
+  f64x2Splat: simd(20),
+  f64x2Add: simd(240),
+  f64x2Mul: simd(242),
+  get: 0x20,
+  set: 0x21,
+  i32Const: 0x41,
+  i32Add: 0x6a,
+  i32Mul: 0x6c,
+  i32GeU: 0x4f,
+  f32Load: 0x2a,
+  f64PromoteF32: 0xbb,
+  block: 0x02,
+  loop: 0x03,
+  br: 0x0c,
+  brIf: 0x0d,
+  end: 0x0b,
+  void: 0x40,
 } as const;
 
 /** The module: imports memory `m.mem`, exports `tiles(a, p, s, M4, N4, K)` (byte offsets). */
@@ -73,7 +90,17 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   const get = (x: number) => [OP.get, ...uleb(x)];
   const set = (x: number) => [OP.set, ...uleb(x)];
   const c = (v: number) => [OP.i32Const, ...sleb(v)];
-  const loopWhileBelow = (counter: number, limit: number) => [OP.block, OP.void, OP.loop, OP.void, ...get(counter), ...get(limit), OP.i32GeU, OP.brIf, 1];
+  const loopWhileBelow = (counter: number, limit: number) => [
+    OP.block,
+    OP.void,
+    OP.loop,
+    OP.void,
+    ...get(counter),
+    ...get(limit),
+    OP.i32GeU,
+    OP.brIf,
+    1,
+  ];
   const endLoop = [OP.br, 0, OP.end, OP.end];
   const inc = (x: number, by: number) => [...get(x), ...c(by), OP.i32Add, ...set(x)];
 
@@ -95,16 +122,30 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   for (const x of pa) emit(inc(x, 4));
   emit(inc(pb, 16), inc(k, 1), endLoop);
   for (let r = 0; r < 4; r++) {
-    emit(get(i), c(r), OP.i32Add, get(N4), OP.i32Mul, get(j), OP.i32Add, c(8), OP.i32Mul, get(s), OP.i32Add, set(ps)); // &S[i+r, j]
+    // &S[i+r, j]
+    emit(get(i), c(r), OP.i32Add, get(N4), OP.i32Mul, get(j), OP.i32Add, c(8), OP.i32Mul, get(s), OP.i32Add, set(ps));
     emit(get(ps), get(acc[2 * r]), OP.v128Store, [4, 0]);
     emit(get(ps), get(acc[2 * r + 1]), OP.v128Store, [4, 16]);
   }
   emit(inc(j, 4), endLoop);
   emit(inc(i, 4), endLoop);
   emit(OP.end);
-  const body = [...vector([[...uleb(10), I32], [...uleb(14), V128]]), ...code];
+  const body = [
+    ...vector([
+      [...uleb(10), I32],
+      [...uleb(14), V128],
+    ]),
+    ...code,
+  ];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vector([[0x60, ...vector([[I32], [I32], [I32], [I32], [I32], [I32]]), 0]])),
     ...section(2, vector([[...name('m'), ...name('mem'), 0x02, 0x00, 0x01]])),
     ...section(3, vector([[0]])),
@@ -149,7 +190,15 @@ export const SIMD_MIN_WORK = 1 << 15;
  * is B[j·K + k] for `bLayout` 'nk' (B is [N, K]) and B[k·N + j] for 'kn' (B is [K, N]). Null when
  * the SIMD path is off or unavailable. The returned view is valid until the next call.
  */
-export function simdRawTiles(A: Float32Array, B: Float32Array, M4: number, N4: number, K: number, bLayout: 'nk' | 'kn' = 'nk', N = N4): Float64Array | null {
+export function simdRawTiles(
+  A: Float32Array,
+  B: Float32Array,
+  M4: number,
+  N4: number,
+  K: number,
+  bLayout: 'nk' | 'kn' = 'nk',
+  N = N4,
+): Float64Array | null {
   const kern = enabled ? getKernel() : null;
   if (!kern) return null;
   const aBytes = M4 * K * 4;
@@ -174,7 +223,10 @@ export function simdRawTiles(A: Float32Array, B: Float32Array, M4: number, N4: n
       for (let k = 0; k < K; k++) P.set(B.subarray(k * N + j, k * N + j + 4), panel + 4 * k);
       continue;
     }
-    const b0 = j * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+    const b0 = j * K,
+      b1 = b0 + K,
+      b2 = b1 + K,
+      b3 = b2 + K;
     for (let k = 0; k < K; k++) {
       const o = panel + 4 * k;
       P[o] = B[b0 + k];
@@ -193,13 +245,23 @@ export function simdRawTiles(A: Float32Array, B: Float32Array, M4: number, N4: n
  * the last multiple of 4 as single dot products, like its dotOne). False when not taken (too small,
  * or SIMD unavailable): the caller runs its own loops.
  */
-export function matmulSimd(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, T: number, inDim: number, outDim: number, layout: Layout): boolean {
+export function matmulSimd(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  T: number,
+  inDim: number,
+  outDim: number,
+  layout: Layout,
+): boolean {
   const M4 = T - (T % 4);
   const N4 = outDim - (outDim % 4);
   if (M4 * N4 * inDim < SIMD_MIN_WORK) return false;
   const S = simdRawTiles(x, w, M4, N4, inDim, layout === 'out_in' ? 'nk' : 'kn', outDim);
   if (!S) return false;
-  const wAt = layout === 'out_in' ? (o: number, i: number) => w[o * inDim + i] : (o: number, i: number) => w[i * outDim + o];
+  const wAt =
+    layout === 'out_in' ? (o: number, i: number) => w[o * inDim + i] : (o: number, i: number) => w[i * outDim + o];
   const dot = (t: number, o: number) => {
     let acc = 0;
     const xr = t * inDim;

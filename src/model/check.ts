@@ -32,7 +32,11 @@ export interface TensorCheck {
   readonly posInf: number;
   readonly negInf: number;
   /** First NaN or ±Inf: flat index, element index and value (a string: JSON has no NaN). */
-  readonly firstNonFinite: { readonly index: number; readonly element: readonly number[]; readonly value: string } | null;
+  readonly firstNonFinite: {
+    readonly index: number;
+    readonly element: readonly number[];
+    readonly value: string;
+  } | null;
   readonly zeros: number;
   /** Over the finite values; null when there are none. */
   readonly min: number | null;
@@ -56,7 +60,8 @@ export interface WeightCheck {
 
 /** Reads and checks every tensor of the model folder `dir`. */
 export function checkWeights(dir: string, onProgress?: (done: number, total: number) => void): WeightCheck {
-  const ignored = new Set(loadModel(dir, { keep: () => false }).info.ignored); // headers only: refuses what would not load
+  // headers only: refuses what would not load
+  const ignored = new Set(loadModel(dir, { keep: () => false }).info.ignored);
   const ckpt = openCheckpoint(dir);
   const tensors: TensorCheck[] = [];
   const findings: CheckFinding[] = [];
@@ -66,28 +71,87 @@ export function checkWeights(dir: string, onProgress?: (done: number, total: num
     all.forEach((st, k) => {
       const used = !ignored.has(st.name);
       if (!isReadableDType(st.dtype)) {
-        tensors.push({ name: st.name, file: st.file, dtype: st.dtype, shape: st.shape, used, read: false, values: 0, nan: 0, posInf: 0, negInf: 0, firstNonFinite: null, zeros: 0, min: null, max: null, mean: null, rms: null });
+        tensors.push({
+          name: st.name,
+          file: st.file,
+          dtype: st.dtype,
+          shape: st.shape,
+          used,
+          read: false,
+          values: 0,
+          nan: 0,
+          posInf: 0,
+          negInf: 0,
+          firstNonFinite: null,
+          zeros: 0,
+          min: null,
+          max: null,
+          mean: null,
+          rms: null,
+        });
         onProgress?.(k + 1, all.length);
         return;
       }
       const t = ckpt.read(st.name);
       const s = statistics(t.data);
-      const first = s.first >= 0 ? { index: s.first, element: unravelIndex(s.first, t.shape), value: String(t.data[s.first]) } : null;
-      tensors.push({ name: st.name, file: st.file, dtype: st.dtype, shape: st.shape, used, read: true, values: t.data.length, nan: s.nan, posInf: s.posInf, negInf: s.negInf, firstNonFinite: first, zeros: s.zeros, min: s.min, max: s.max, mean: s.mean, rms: s.rms });
+      const first =
+        s.first >= 0
+          ? { index: s.first, element: unravelIndex(s.first, t.shape), value: String(t.data[s.first]) }
+          : null;
+      tensors.push({
+        name: st.name,
+        file: st.file,
+        dtype: st.dtype,
+        shape: st.shape,
+        used,
+        read: true,
+        values: t.data.length,
+        nan: s.nan,
+        posInf: s.posInf,
+        negInf: s.negInf,
+        firstNonFinite: first,
+        zeros: s.zeros,
+        min: s.min,
+        max: s.max,
+        mean: s.mean,
+        rms: s.rms,
+      });
       if (first) {
-        const counts = [s.nan && `NaN ×${s.nan}`, s.posInf && `Infinity ×${s.posInf}`, s.negInf && `-Infinity ×${s.negInf}`].filter(Boolean).join(', ');
+        const counts = [
+          s.nan && `NaN ×${s.nan}`,
+          s.posInf && `Infinity ×${s.posInf}`,
+          s.negInf && `-Infinity ×${s.negInf}`,
+        ]
+          .filter(Boolean)
+          .join(', ');
         const where = `first at flat index ${first.index}${t.shape.length > 1 ? ` (element [${first.element.join(', ')}])` : ''}`;
         if (used) {
-          findings.push({ severity: 'error', tensor: st.name, message: `${s.nan + s.posInf + s.negInf} non-finite value(s) (${counts}), ${where}` });
+          findings.push({
+            severity: 'error',
+            tensor: st.name,
+            message: `${s.nan + s.posInf + s.negInf} non-finite value(s) (${counts}), ${where}`,
+          });
           refusal ??= nonFiniteMessage(st.name, t, first.index, { file: st.file });
         } else {
-          findings.push({ severity: 'note', tensor: st.name, message: `non-finite values (${counts}) in a buffer the architecture ignores; harmless` });
+          findings.push({
+            severity: 'note',
+            tensor: st.name,
+            message: `non-finite values (${counts}) in a buffer the architecture ignores; harmless`,
+          });
         }
       } else if (used && t.data.length > 0 && s.zeros === t.data.length) {
         findings.push(
           t.shape.length > 1
-            ? { severity: 'warning', tensor: st.name, message: `all ${t.data.length} values are zero (a trained matrix never is: a wiped or never-written tensor?)` }
-            : { severity: 'note', tensor: st.name, message: `all ${t.data.length} values are zero (legitimate for a bias at its initial value)` },
+            ? {
+                severity: 'warning',
+                tensor: st.name,
+                message: `all ${t.data.length} values are zero (a trained matrix never is: a wiped or never-written tensor?)`,
+              }
+            : {
+                severity: 'note',
+                tensor: st.name,
+                message: `all ${t.data.length} values are zero (legitimate for a bias at its initial value)`,
+              },
         );
       }
       onProgress?.(k + 1, all.length);
@@ -142,7 +206,10 @@ function statistics(data: Float32Array) {
   };
 }
 
-/** The name with its block number replaced by `*` (`transformer.h.3.ln_1.weight` → `transformer.h.*.ln_1.weight`); null outside blocks. */
+/**
+ * The name with its block number replaced by `*` (`transformer.h.3.ln_1.weight` → `transformer.h.*.ln_1.weight`); null
+ * outside blocks.
+ */
 export function siblingKey(name: string): string | null {
   const key = name.replace(/\.\d+\./, '.*.');
   return key === name ? null : key;

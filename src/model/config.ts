@@ -8,7 +8,17 @@
 
 import { CheckpointError } from '../errors.ts';
 
-export const SUPPORTED_ARCHS = ['gpt2', 'opt', 'gpt_neox', 'llama', 'bloom', 'qwen2', 'mistral', 'gemma', 'xglm'] as const;
+export const SUPPORTED_ARCHS = [
+  'gpt2',
+  'opt',
+  'gpt_neox',
+  'llama',
+  'bloom',
+  'qwen2',
+  'mistral',
+  'gemma',
+  'xglm',
+] as const;
 export type ArchName = (typeof SUPPORTED_ARCHS)[number];
 
 /** gelu_tanh: 0.5x(1+tanh(√(2/π)(x+0.044715x³))) (gelu_new, bloom_gelu); gelu_erf: exact erf form. */
@@ -83,7 +93,9 @@ function num(raw: Raw, keys: string[], fallback: number | undefined, what: strin
     return v;
   }
   if (fallback === undefined) {
-    throw new CheckpointError(`config.json: no ${what} ("${keys.join('" or "')}"); the file is incomplete — re-download config.json for this model`);
+    throw new CheckpointError(
+      `config.json: no ${what} ("${keys.join('" or "')}"); the file is incomplete — re-download config.json for this model`,
+    );
   }
   return fallback;
 }
@@ -91,7 +103,8 @@ function num(raw: Raw, keys: string[], fallback: number | undefined, what: strin
 function bool(raw: Raw, key: string, fallback: boolean): boolean {
   const v = raw[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw new CheckpointError(`config.json: "${key}" should be true or false, found ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean')
+    throw new CheckpointError(`config.json: "${key}" should be true or false, found ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -133,17 +146,33 @@ function positive(cfg: ModelConfig): ModelConfig {
   // Checked first: a head count that does not divide the width shows up as a fractional headDim.
   const intPos = (v: number) => Number.isInteger(v) && v > 0;
   // Llama, Mistral and Gemma may set head_dim on their own (Gemma's q is NH·head_dim wide, not C).
-  if (!['llama', 'mistral', 'gemma'].includes(cfg.arch) && intPos(cfg.hiddenSize) && intPos(cfg.numHeads) && cfg.hiddenSize % cfg.numHeads !== 0) {
-    throw new CheckpointError(`config.json: hidden size ${cfg.hiddenSize} is not divisible into ${cfg.numHeads} heads; ${fix}`);
+  if (
+    !['llama', 'mistral', 'gemma'].includes(cfg.arch) &&
+    intPos(cfg.hiddenSize) &&
+    intPos(cfg.numHeads) &&
+    cfg.hiddenSize % cfg.numHeads !== 0
+  ) {
+    throw new CheckpointError(
+      `config.json: hidden size ${cfg.hiddenSize} is not divisible into ${cfg.numHeads} heads; ${fix}`,
+    );
   }
   for (const [k, v] of checks) {
-    if (!Number.isInteger(v) || v <= 0) throw new CheckpointError(`config.json: ${k} must be a positive integer, found ${v}; ${fix}`);
+    if (!Number.isInteger(v) || v <= 0)
+      throw new CheckpointError(`config.json: ${k} must be a positive integer, found ${v}; ${fix}`);
   }
   if (cfg.numHeads % cfg.numKvHeads !== 0) {
-    throw new CheckpointError(`config.json: ${cfg.numHeads} attention heads are not a multiple of ${cfg.numKvHeads} key/value heads; ${fix}`);
+    throw new CheckpointError(
+      `config.json: ${cfg.numHeads} attention heads are not a multiple of ${cfg.numKvHeads} key/value heads; ${fix}`,
+    );
   }
   // Rotate-half pairs dim m with m + R/2, so R must be even (transformers fails on an odd R too).
-  if (cfg.positions === 'rotary' && (!Number.isInteger(cfg.rotaryDims) || cfg.rotaryDims < 0 || cfg.rotaryDims % 2 !== 0 || cfg.rotaryDims > cfg.headDim)) {
+  if (
+    cfg.positions === 'rotary' &&
+    (!Number.isInteger(cfg.rotaryDims) ||
+      cfg.rotaryDims < 0 ||
+      cfg.rotaryDims % 2 !== 0 ||
+      cfg.rotaryDims > cfg.headDim)
+  ) {
     throw new CheckpointError(
       `config.json: ${cfg.rotaryDims} rotary dimensions per head (of ${cfg.headDim}) is not an even number within the head; rotary embedding rotates pairs of dimensions — ${fix}`,
     );
@@ -159,11 +188,15 @@ export function normalizeConfig(raw: Raw): ModelConfig {
   switch (type) {
     case 'gpt2': {
       if (raw['scale_attn_by_inverse_layer_idx'] === true) {
-        throw new CheckpointError('config.json: scale_attn_by_inverse_layer_idx=true (Mistral-style GPT-2) is not supported; use a checkpoint without it');
+        throw new CheckpointError(
+          'config.json: scale_attn_by_inverse_layer_idx=true (Mistral-style GPT-2) is not supported; use a checkpoint without it',
+        );
       }
       // GPT-2 without the 1/√HS attention scale: every engine here scales, so refuse rather than mis-score.
       if (raw['scale_attn_weights'] === false) {
-        throw new CheckpointError('config.json: scale_attn_weights=false (unscaled GPT-2 attention) is not supported; use a checkpoint without it');
+        throw new CheckpointError(
+          'config.json: scale_attn_weights=false (unscaled GPT-2 attention) is not supported; use a checkpoint without it',
+        );
       }
       const C = num(raw, ['n_embd', 'hidden_size'], 768, 'hidden size');
       const NH = num(raw, ['n_head', 'num_attention_heads'], 12, 'head count');
@@ -204,7 +237,9 @@ export function normalizeConfig(raw: Raw): ModelConfig {
       const preNorm = bool(raw, 'do_layer_norm_before', true);
       const enableBias = bool(raw, 'enable_bias', true);
       if (raw['layer_norm_elementwise_affine'] === false) {
-        throw new CheckpointError('config.json: OPT with layer_norm_elementwise_affine=false is not supported; use a checkpoint whose layer norms have weights and biases');
+        throw new CheckpointError(
+          'config.json: OPT with layer_norm_elementwise_affine=false is not supported; use a checkpoint whose layer norms have weights and biases',
+        );
       }
       return positive({
         ...base,
@@ -347,7 +382,9 @@ function refuseRopeScaling(raw: Raw, arch: string): void {
 function refuseSoftCapping(raw: Raw): void {
   for (const k of ['attn_logit_softcapping', 'final_logit_softcapping', 'logit_softcapping']) {
     if (raw[k] !== undefined && raw[k] !== null) {
-      throw new CheckpointError(`config.json: ${k}=${JSON.stringify(raw[k])} (logit soft-capping) is not supported; use a checkpoint without it`);
+      throw new CheckpointError(
+        `config.json: ${k}=${JSON.stringify(raw[k])} (logit soft-capping) is not supported; use a checkpoint without it`,
+      );
     }
   }
 }
@@ -383,11 +420,15 @@ function llamaFamily(raw: Raw, arch: 'llama' | 'qwen2' | 'mistral' | 'gemma', ra
   if (arch === 'mistral') {
     window = raw['sliding_window'] === null ? null : num(raw, ['sliding_window'], 4096, 'sliding window');
     if (window !== null && (!Number.isInteger(window) || window < 1)) {
-      throw new CheckpointError(`config.json: sliding_window must be a positive integer or null, found ${window}; fix config.json`);
+      throw new CheckpointError(
+        `config.json: sliding_window must be a positive integer or null, found ${window}; fix config.json`,
+      );
     }
   }
   if (arch === 'qwen2' && bool(raw, 'use_sliding_window', false)) {
-    throw new CheckpointError('config.json: use_sliding_window=true (Qwen2 sliding-window attention) is not supported; use a checkpoint with use_sliding_window false');
+    throw new CheckpointError(
+      'config.json: use_sliding_window=true (Qwen2 sliding-window attention) is not supported; use a checkpoint with use_sliding_window false',
+    );
   }
   const qkvBias = arch === 'qwen2' ? true : bool(raw, 'attention_bias', false);
   return positive({

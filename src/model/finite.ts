@@ -2,7 +2,8 @@
 // reads, whatever the checkpoint format: the readers (checkpoint/io.ts, and pytorch.ts for a deflated
 // storage) check each chunk right after reading it, while it is in the CPU cache; float16/bfloat16
 // are checked after decoding to float32, where their Inf and NaN bit patterns became float32 Inf and
-// NaN. The quantiser reuses it for tensors built in memory. Buffers the architecture ignores (spec.ts STALE_BUFFER_SUFFIXES, e.g.
+// NaN. The quantiser reuses it for tensors built in memory. Buffers the architecture ignores (spec.ts
+// STALE_BUFFER_SUFFIXES, e.g.
 // GPT-2's attn.masked_bias, which holds -1e4 or -inf) are never read, so never checked.
 //
 // The scan is branch-free over blocks: for finite x, x·0 is ±0, and for NaN or ±Inf it is NaN, so a
@@ -59,7 +60,8 @@ export interface FiniteCheckContext {
   readonly advice?: string;
 }
 
-export const DAMAGED_ADVICE = 'the weights are damaged (an interrupted download or copy, a bad disk?) — download the checkpoint again or re-export it';
+export const DAMAGED_ADVICE =
+  'the weights are damaged (an interrupted download or copy, a bad disk?) — download the checkpoint again or re-export it';
 
 /** The one-line message for the non-finite value at flat index `i` of tensor `name`. */
 export function nonFiniteMessage(name: string, t: Tensor, i: number, ctx: FiniteCheckContext = {}): string {

@@ -26,7 +26,17 @@ export interface ForwardHooks {
 }
 
 // Qwen2, Mistral and Gemma run Llama's block; their differences are config fields (arch/llama.ts).
-const ARCHS: Record<ArchName, Arch> = { gpt2, opt, gpt_neox: gptNeox, llama, bloom, qwen2: llama, mistral: llama, gemma: llama, xglm };
+const ARCHS: Record<ArchName, Arch> = {
+  gpt2,
+  opt,
+  gpt_neox: gptNeox,
+  llama,
+  bloom,
+  qwen2: llama,
+  mistral: llama,
+  gemma: llama,
+  xglm,
+};
 
 function archOf(model: Model): Arch {
   return ARCHS[model.config.arch];
@@ -39,7 +49,9 @@ export function checkIds(model: Model, ids: Int32Array): void {
   for (let t = 0; t < ids.length; t++) {
     const id = ids[t];
     if (id < 0 || id >= V) {
-      throw new DataError(`token id ${id} at position ${t} is outside this model's vocabulary [0, ${V}); use ids from the tokenizer of this model`);
+      throw new DataError(
+        `token id ${id} at position ${t} is outside this model's vocabulary [0, ${V}); use ids from the tokenizer of this model`,
+      );
     }
   }
   if (maxPositions !== null && ids.length > maxPositions) {
@@ -58,7 +70,8 @@ export function embed(model: Model, ids: Int32Array): Float32Array {
 /** Block `layer` (0-based): x [T, C] → a new [T, C] array; x is left unchanged. */
 export function block(model: Model, layer: number, x: Float32Array, T: number, hooks?: ForwardHooks): Float32Array {
   const { numLayers, hiddenSize: C } = model.config;
-  if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) throw new Error(`block: layer ${layer} is outside 0..${numLayers - 1}`);
+  if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers)
+    throw new Error(`block: layer ${layer} is outside 0..${numLayers - 1}`);
   if (x.length < T * C) throw new Error(`block: x holds ${x.length} values, fewer than ${T}×${C}`);
   return archOf(model).block(model, layer, x, T, hooks);
 }

@@ -28,20 +28,28 @@ export interface LoadOptions {
 
 export function loadConfig(dir: string): ModelConfig {
   if (!existsSync(dir)) {
-    throw new CheckpointError(`model directory ${dir} does not exist; pass the folder that holds config.json and the weights`);
+    throw new CheckpointError(
+      `model directory ${dir} does not exist; pass the folder that holds config.json and the weights`,
+    );
   }
   if (!statSync(dir).isDirectory()) {
-    throw new CheckpointError(`${dir} is a file, not a model folder; pass the folder that holds config.json and the weights`);
+    throw new CheckpointError(
+      `${dir} is a file, not a model folder; pass the folder that holds config.json and the weights`,
+    );
   }
   const path = join(dir, 'config.json');
-  if (!existsSync(path)) throw new CheckpointError(`${dir} has no config.json; a Hugging Face model folder needs config.json next to its weights`);
+  if (!existsSync(path))
+    throw new CheckpointError(
+      `${dir} has no config.json; a Hugging Face model folder needs config.json next to its weights`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new CheckpointError(`${path} is not valid JSON (${(e as Error).message}); download it again`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CheckpointError(`${path} is not a JSON object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new CheckpointError(`${path} is not a JSON object`);
   return normalizeConfig(raw as Record<string, unknown>);
 }
 
@@ -76,7 +84,10 @@ function canonicalName(stored: string, known: ReadonlySet<string>, prefixes: rea
 }
 
 function listSome(names: readonly string[]): string {
-  const shown = names.slice(0, 3).map((n) => `"${n}"`).join(', ');
+  const shown = names
+    .slice(0, 3)
+    .map((n) => `"${n}"`)
+    .join(', ');
   return names.length > 3 ? `${shown} and ${names.length - 3} more` : shown;
 }
 
@@ -95,13 +106,18 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
     const canon = canonicalName(t.name, known, prefixes);
     if (canon) {
       const prev = byCanon.get(canon);
-      if (prev) throw new CheckpointError(`${where}: both "${prev.name}" and "${t.name}" are tensor ${canon}; the checkpoint mixes two naming schemes — keep one`);
+      if (prev)
+        throw new CheckpointError(
+          `${where}: both "${prev.name}" and "${t.name}" are tensor ${canon}; the checkpoint mixes two naming schemes — keep one`,
+        );
       byCanon.set(canon, t);
     } else if (isStaleBuffer(t.name)) ignored.push(t.name);
     else unexpected.push(t.name);
   }
   if (unexpected.length) {
-    throw new CheckpointError(`${where}: unexpected tensor${unexpected.length > 1 ? 's' : ''} ${listSome(unexpected)} for ${desc}; is config.json from the same checkpoint?`);
+    throw new CheckpointError(
+      `${where}: unexpected tensor${unexpected.length > 1 ? 's' : ''} ${listSome(unexpected)} for ${desc}; is config.json from the same checkpoint?`,
+    );
   }
 
   // 2. Every needed tensor present (or tied), with the config's shape and a readable dtype.
@@ -115,14 +131,20 @@ function assemble(dir: string, config: ModelConfig, ckpt: Checkpoint, keep: (nam
       continue;
     }
     if (!shapeEquals(t.shape, s.shape)) {
-      throw new CheckpointError(`${t.file}: tensor "${t.name}" has shape ${fmtShape(t.shape)} but config.json implies ${fmtShape(s.shape)} for ${desc}; is config.json from the same checkpoint?`);
+      throw new CheckpointError(
+        `${t.file}: tensor "${t.name}" has shape ${fmtShape(t.shape)} but config.json implies ${fmtShape(s.shape)} for ${desc}; is config.json from the same checkpoint?`,
+      );
     }
     if (!isReadableDType(t.dtype)) {
-      throw new CheckpointError(`${t.file}: tensor "${t.name}" is stored as ${t.dtype}; langquant reads F32, F16 and BF16 — convert the checkpoint to one of them`);
+      throw new CheckpointError(
+        `${t.file}: tensor "${t.name}" is stored as ${t.dtype}; langquant reads F32, F16 and BF16 — convert the checkpoint to one of them`,
+      );
     }
   }
   if (missing.length) {
-    throw new CheckpointError(`${where}: ${missing.length > 1 ? 'tensors' : 'tensor'} ${listSome(missing)} ${missing.length > 1 ? 'are' : 'is'} missing for ${desc}; is config.json from the same checkpoint, and are all weight files there?`);
+    throw new CheckpointError(
+      `${where}: ${missing.length > 1 ? 'tensors' : 'tensor'} ${listSome(missing)} ${missing.length > 1 ? 'are' : 'is'} missing for ${desc}; is config.json from the same checkpoint, and are all weight files there?`,
+    );
   }
 
   // 3. Read what is kept. A tied output needs its embedding read even when the embedding is not kept.

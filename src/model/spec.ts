@@ -77,12 +77,33 @@ export function weightSpec(cfg: ModelConfig): TensorSpec[] {
     out.push({ name: `${name}.weight`, shape: [width], kind: 'norm', layer });
     if (bias) out.push({ name: `${name}.bias`, shape: [width], kind: 'norm', layer });
   };
-  const linear = (name: string, inDim: number, outDim: number, layer: number, role: LinearRole, layout: Layout, bias: boolean) => {
-    out.push({ name: `${name}.weight`, shape: layout === 'in_out' ? [inDim, outDim] : [outDim, inDim], kind: 'linear', layer, role, layout });
+  const linear = (
+    name: string,
+    inDim: number,
+    outDim: number,
+    layer: number,
+    role: LinearRole,
+    layout: Layout,
+    bias: boolean,
+  ) => {
+    out.push({
+      name: `${name}.weight`,
+      shape: layout === 'in_out' ? [inDim, outDim] : [outDim, inDim],
+      kind: 'linear',
+      layer,
+      role,
+      layout,
+    });
     if (bias) out.push({ name: `${name}.bias`, shape: [outDim], kind: 'bias', layer });
   };
   const output = (name: string, width: number, tiedTo: string) => {
-    out.push({ name, shape: [V, width], kind: 'output', layout: 'out_in', tiedTo: cfg.tieWordEmbeddings ? tiedTo : undefined });
+    out.push({
+      name,
+      shape: [V, width],
+      kind: 'output',
+      layout: 'out_in',
+      tiedTo: cfg.tieWordEmbeddings ? tiedTo : undefined,
+    });
   };
 
   switch (cfg.arch) {
@@ -107,14 +128,19 @@ export function weightSpec(cfg: ModelConfig): TensorSpec[] {
       const p = 'model.decoder.';
       const P = cfg.embedDim;
       out.push({ name: `${p}embed_tokens.weight`, shape: [V, P], kind: 'embedding' });
-      out.push({ name: `${p}embed_positions.weight`, shape: [cfg.maxPositions! + cfg.positionOffset, C], kind: 'position' });
+      out.push({
+        name: `${p}embed_positions.weight`,
+        shape: [cfg.maxPositions! + cfg.positionOffset, C],
+        kind: 'position',
+      });
       if (P !== C) {
         out.push({ name: `${p}project_in.weight`, shape: [C, P], kind: 'projection', layout: 'out_in' });
         out.push({ name: `${p}project_out.weight`, shape: [P, C], kind: 'projection', layout: 'out_in' });
       }
       for (let l = 0; l < cfg.numLayers; l++) {
         const b = `${p}layers.${l}.`;
-        for (const x of ['q', 'k', 'v']) linear(`${b}self_attn.${x}_proj`, C, C, l, 'attn_qkv', 'out_in', cfg.attentionBias);
+        for (const x of ['q', 'k', 'v'])
+          linear(`${b}self_attn.${x}_proj`, C, C, l, 'attn_qkv', 'out_in', cfg.attentionBias);
         linear(`${b}self_attn.out_proj`, C, C, l, 'attn_out', 'out_in', cfg.attentionBias);
         norm(`${b}self_attn_layer_norm`, C, l);
         linear(`${b}fc1`, C, I, l, 'mlp_in', 'out_in', cfg.mlpBias);

@@ -68,7 +68,9 @@ export const SUPPORTED_TOKENIZER_MODELS = ['BPE', 'WordPiece', 'Unigram'] as con
  */
 export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
   if (!existsSync(dirOrFile)) {
-    throw new CheckpointError(`tokenizer path ${dirOrFile} does not exist; pass a model folder holding tokenizer.json, or the tokenizer.json file itself`);
+    throw new CheckpointError(
+      `tokenizer path ${dirOrFile} does not exist; pass a model folder holding tokenizer.json, or the tokenizer.json file itself`,
+    );
   }
   const isDir = statSync(dirOrFile).isDirectory();
   const dir = isDir ? dirOrFile : dirname(dirOrFile);
@@ -78,19 +80,37 @@ export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
     if (isDir && existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) {
       return wrap(byteLevelFromVocabMerges(dir, config), config, join(dir, 'vocab.json'), null);
     }
-    throw new CheckpointError(`${dir} has no tokenizer.json (nor vocab.json + merges.txt); copy the model's tokenizer.json into the folder or pass --tokenizer FILE`);
+    throw new CheckpointError(
+      `${dir} has no tokenizer.json (nor vocab.json + merges.txt); copy the model's tokenizer.json into the folder or pass --tokenizer FILE`,
+    );
   }
   const json = readJson(file);
-  if (typeof json !== 'object' || json === null || Array.isArray(json) || typeof (json as { model?: unknown }).model !== 'object') {
-    throw new CheckpointError(`${file} is not a tokenizer.json (no "model" object); use the tokenizer.json saved by the tokenizers library`);
+  if (
+    typeof json !== 'object' ||
+    json === null ||
+    Array.isArray(json) ||
+    typeof (json as { model?: unknown }).model !== 'object'
+  ) {
+    throw new CheckpointError(
+      `${file} is not a tokenizer.json (no "model" object); use the tokenizer.json saved by the tokenizers library`,
+    );
   }
   const model = (json as { model: { type?: unknown } }).model;
   const type = typeof model.type === 'string' ? model.type : inferModelType(model);
   if (!SUPPORTED_TOKENIZER_MODELS.includes(type as (typeof SUPPORTED_TOKENIZER_MODELS)[number])) {
-    throw new CheckpointError(`${file}: tokenizer model type "${type}" is not supported (supported: ${SUPPORTED_TOKENIZER_MODELS.join(', ')}); use a model whose tokenizer.json is one of these`);
+    throw new CheckpointError(
+      `${file}: tokenizer model type "${type}" is not supported (supported: ${SUPPORTED_TOKENIZER_MODELS.join(', ')}); use a model whose tokenizer.json is one of these`,
+    );
   }
   // tokenizers.js requires the component keys to exist; files saved by older versions may omit them.
-  const full = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...(json as object) };
+  const full = {
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    added_tokens: [],
+    ...(json as object),
+  };
   return wrap(build(full, config, file), config, file, (full as { post_processor: unknown }).post_processor);
 }
 
@@ -98,7 +118,9 @@ function build(json: object, config: Record<string, unknown>, file: string): Tok
   try {
     return new Tokenizer(json, config);
   } catch (e) {
-    throw new CheckpointError(`${file}: cannot build the tokenizer (${(e as Error).message}); the file may use a component tokenizers.js lacks`);
+    throw new CheckpointError(
+      `${file}: cannot build the tokenizer (${(e as Error).message}); the file may use a component tokenizers.js lacks`,
+    );
   }
 }
 
@@ -108,7 +130,12 @@ function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, p
   for (const id of vocab.values()) if (id > maxId) maxId = id;
   const idOf = (name: string): number | undefined => {
     const v = config[name];
-    const content = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : undefined;
+    const content =
+      typeof v === 'string'
+        ? v
+        : typeof v === 'object' && v !== null
+          ? (v as { content?: unknown }).content
+          : undefined;
     return typeof content === 'string' ? tok.token_to_id(content) : undefined;
   };
   return {
@@ -128,7 +155,8 @@ function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, p
 }
 
 function tokenContent(v: unknown): string | undefined {
-  const content = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : undefined;
+  const content =
+    typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : undefined;
   return typeof content === 'string' ? content : undefined;
 }
 
@@ -137,7 +165,10 @@ function tokenContent(v: unknown): string | undefined {
  * TemplateProcessing's `single` template when it is a SpecialToken, the `cls` of BertProcessing and
  * RobertaProcessing, the first such token of a Sequence's processors. ByteLevel and unknown types: null.
  */
-export function leadingSpecialToken(pp: unknown, tokenToId: (t: string) => number | undefined): { token: string; id: number | null; type: string } | null {
+export function leadingSpecialToken(
+  pp: unknown,
+  tokenToId: (t: string) => number | undefined,
+): { token: string; id: number | null; type: string } | null {
   if (typeof pp !== 'object' || pp === null) return null;
   const p = pp as Record<string, unknown>;
   const idOf = (token: string, ids?: unknown): number | null => {
@@ -147,7 +178,8 @@ export function leadingSpecialToken(pp: unknown, tokenToId: (t: string) => numbe
   switch (p.type) {
     case 'TemplateProcessing': {
       const first = Array.isArray(p.single) ? (p.single[0] as Record<string, unknown> | undefined) : undefined;
-      const special = first && typeof first === 'object' ? (first.SpecialToken as { id?: unknown } | undefined) : undefined;
+      const special =
+        first && typeof first === 'object' ? (first.SpecialToken as { id?: unknown } | undefined) : undefined;
       if (!special || typeof special.id !== 'string') return null;
       const entry = (p.special_tokens as Record<string, { ids?: unknown }> | undefined)?.[special.id];
       return { token: special.id, id: idOf(special.id, entry?.ids), type: 'TemplateProcessing' };
@@ -177,30 +209,53 @@ export function leadingSpecialToken(pp: unknown, tokenToId: (t: string) => numbe
  * does (a leading special token: Llama-3's Sequence[ByteLevel, TemplateProcessing], BERT/RoBERTa's
  * cls); otherwise no BOS (GPT-2, GPT-NeoX, Qwen2, the built-in mini models).
  */
-export function detectBos(postProcessor: unknown, config: Record<string, unknown>, tokenToId: (t: string) => number | undefined): TokenizerBos {
+export function detectBos(
+  postProcessor: unknown,
+  config: Record<string, unknown>,
+  tokenToId: (t: string) => number | undefined,
+): TokenizerBos {
   const leading = leadingSpecialToken(postProcessor, tokenToId);
   const named = tokenContent(config.bos_token);
-  const configBos = named !== undefined && tokenToId(named) !== undefined ? { token: named, id: tokenToId(named)! } : null;
+  const configBos =
+    named !== undefined && tokenToId(named) !== undefined ? { token: named, id: tokenToId(named)! } : null;
   const leadingBos = leading && leading.id !== null ? { token: leading.token, id: leading.id } : null;
   const none = { token: null, id: null };
   const flag = config.add_bos_token;
   if (flag === true) {
     const t = configBos ?? leadingBos;
-    const why = t ? '' : named !== undefined ? ` but its bos_token "${named}" is not in the vocabulary` : ' but it names no bos_token';
+    const why = t
+      ? ''
+      : named !== undefined
+        ? ` but its bos_token "${named}" is not in the vocabulary`
+        : ' but it names no bos_token';
     return { ...(t ?? none), byDefault: true, reason: `tokenizer_config.json: add_bos_token true${why}` };
   }
-  if (flag === false) return { ...(configBos ?? leadingBos ?? none), byDefault: false, reason: 'tokenizer_config.json: add_bos_token false' };
+  if (flag === false)
+    return {
+      ...(configBos ?? leadingBos ?? none),
+      byDefault: false,
+      reason: 'tokenizer_config.json: add_bos_token false',
+    };
   if (leading) {
-    return { ...(leadingBos ?? none), byDefault: true, reason: `tokenizer.json: the ${leading.type} post-processor puts ${leading.token} first${leadingBos ? '' : ', a token not in the vocabulary'}` };
+    return {
+      ...(leadingBos ?? none),
+      byDefault: true,
+      reason: `tokenizer.json: the ${leading.type} post-processor puts ${leading.token} first${leadingBos ? '' : ', a token not in the vocabulary'}`,
+    };
   }
-  return { ...(configBos ?? none), byDefault: false, reason: 'no add_bos_token in tokenizer_config.json and no leading special token in the post-processor' };
+  return {
+    ...(configBos ?? none),
+    byDefault: false,
+    reason: 'no add_bos_token in tokenizer_config.json and no leading special token in the post-processor',
+  };
 }
 
 function readConfig(dir: string): Record<string, unknown> {
   const path = join(dir, 'tokenizer_config.json');
   if (!existsSync(path)) return {};
   const raw = readJson(path);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CheckpointError(`${path} is not a JSON object; download it again`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new CheckpointError(`${path} is not a JSON object; download it again`);
   return raw as Record<string, unknown>;
 }
 
@@ -223,7 +278,8 @@ function inferModelType(model: Record<string, unknown>): string {
 /** GPT-2 style byte-level BPE from vocab.json + merges.txt, as transformers' GPT2 converter builds it. */
 function byteLevelFromVocabMerges(dir: string, config: Record<string, unknown>): Tokenizer {
   const vocab = readJson(join(dir, 'vocab.json'));
-  if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab)) throw new CheckpointError(`${join(dir, 'vocab.json')} is not a JSON object of token → id`);
+  if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab))
+    throw new CheckpointError(`${join(dir, 'vocab.json')} is not a JSON object of token → id`);
   const merges = readFileSync(join(dir, 'merges.txt'), 'utf8')
     .split('\n')
     .filter((l, i) => l.length > 0 && !(i === 0 && l.startsWith('#version')));
@@ -231,13 +287,30 @@ function byteLevelFromVocabMerges(dir: string, config: Record<string, unknown>):
   const specials = new Set<string>();
   for (const k of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
     const v = config[k];
-    const content = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : undefined;
-    if (typeof content === 'string' && typeof (vocab as Record<string, unknown>)[content] === 'number') specials.add(content);
+    const content =
+      typeof v === 'string'
+        ? v
+        : typeof v === 'object' && v !== null
+          ? (v as { content?: unknown }).content
+          : undefined;
+    if (typeof content === 'string' && typeof (vocab as Record<string, unknown>)[content] === 'number')
+      specials.add(content);
   }
   const addedTokens = [...specials].map((content) => ({
-    id: (vocab as Record<string, number>)[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+    id: (vocab as Record<string, number>)[content],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
   }));
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: Boolean(config.add_prefix_space ?? false), trim_offsets: true, use_regex: true };
+  const byteLevel = {
+    type: 'ByteLevel',
+    add_prefix_space: Boolean(config.add_prefix_space ?? false),
+    trim_offsets: true,
+    use_regex: true,
+  };
   const json = {
     version: '1.0',
     added_tokens: addedTokens,
@@ -245,7 +318,16 @@ function byteLevelFromVocabMerges(dir: string, config: Record<string, unknown>):
     pre_tokenizer: byteLevel,
     post_processor: byteLevel,
     decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      vocab,
+      merges,
+    },
   };
   return build(json, config, join(dir, 'vocab.json'));
 }

@@ -12,7 +12,16 @@ import { isAbsolute, resolve } from 'node:path';
 import { inspect } from 'node:util';
 import { UserError } from '../errors.ts';
 import { KindRegistry, type DependencyReader, type KindContext, type MetricInput, type MetricRow } from './kind.ts';
-import { EXIT_NO_JOB_FILE, decodeNumber, encodeNumber, noJobFileMessage, type ChildJob, type ChildResult, type DependencySnapshot, type EncodedMetric } from './protocol.ts';
+import {
+  EXIT_NO_JOB_FILE,
+  decodeNumber,
+  encodeNumber,
+  noJobFileMessage,
+  type ChildJob,
+  type ChildResult,
+  type DependencySnapshot,
+  type EncodedMetric,
+} from './protocol.ts';
 
 function writeResult(path: string, r: ChildResult): void {
   writeFileSync(`${path}.tmp`, JSON.stringify(r));
@@ -40,7 +49,10 @@ async function main(jobPath: string): Promise<number> {
   const depById = new Map(job.deps.map((d) => [d.id, d]));
   const needDep = (id: string): DependencySnapshot => {
     const d = depById.get(id);
-    if (d === undefined) throw new UserError(`experiment ${job.experiment.id} read results of '${id}', which is not among its dependencies (${[...depById.keys()].join(', ') || 'none'}); add it to dependsOn`);
+    if (d === undefined)
+      throw new UserError(
+        `experiment ${job.experiment.id} read results of '${id}', which is not among its dependencies (${[...depById.keys()].join(', ') || 'none'}); add it to dependsOn`,
+      );
     return d;
   };
   const deps: DependencyReader = {
@@ -79,12 +91,19 @@ async function main(jobPath: string): Promise<number> {
     runDir: job.runDir,
     workDir: job.workDir,
     cacheDir: job.cacheDir,
+    scoreCacheDir: job.scoreCacheDir ?? null,
     deps,
     metric(a: MetricInput | string, value?: number, where?: { model?: string | null; language?: string | null }) {
       const m: MetricInput = typeof a === 'string' ? { metric: a, value: value as number, ...where } : a;
       if (typeof m.metric !== 'string' || m.metric === '') throw new Error('ctx.metric: a metric needs a name');
-      if (typeof m.value !== 'number') throw new Error(`ctx.metric: ${m.metric} has a non-number value ${inspect(m.value)}`);
-      metrics.push({ metric: m.metric, value: encodeNumber(m.value), model: m.model ?? null, language: m.language ?? null });
+      if (typeof m.value !== 'number')
+        throw new Error(`ctx.metric: ${m.metric} has a non-number value ${inspect(m.value)}`);
+      metrics.push({
+        metric: m.metric,
+        value: encodeNumber(m.value),
+        model: m.model ?? null,
+        language: m.language ?? null,
+      });
     },
     artifact(p: string) {
       artifacts.push(isAbsolute(p) ? p : resolve(job.workDir, p));
@@ -116,7 +135,10 @@ async function main(jobPath: string): Promise<number> {
   try {
     const registry = await KindRegistry.load(job.modules);
     const kind = registry.get(job.experiment.kind);
-    if (!kind) throw new UserError(`experiment kind '${job.experiment.kind}' is not in the kinds modules (${job.modules.join(', ')})`);
+    if (!kind)
+      throw new UserError(
+        `experiment kind '${job.experiment.kind}' is not in the kinds modules (${job.modules.join(', ')})`,
+      );
     await kind.run(ctx);
     writeResult(job.resultPath, { ok: true, metrics, artifacts });
     return 0;

@@ -1,7 +1,15 @@
 // Durations in pipeline files: "90s", "5m", "1h30m", "500ms", "2h", or a plain number of seconds.
 // Parsed once at load into milliseconds; anything else is the user's mistake, reported by the loader.
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  sec: 1000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
 
 /** Milliseconds for a duration, or null when `v` is not a duration. */
 export function parseDuration(v: unknown): number | null {

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 /** The child process entry point that every executor runs on a job file. */
 // Compiled (dist/): the child is child.js itself. From the sources (tests, through tsx):
 // child-entry.mjs, which registers the TypeScript loader and then imports child.ts.
-export const CHILD_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './child-entry.mjs' : './child.js', import.meta.url));
+export const CHILD_ENTRY = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './child-entry.mjs' : './child.js', import.meta.url),
+);
 
 export type ExecutorName = 'local' | 'slurm';
 export const EXECUTORS: readonly ExecutorName[] = ['local', 'slurm'];
@@ -78,7 +80,11 @@ export interface Executor {
    * watch it from here (its progress reported through `onProgress`). A local child dies with its
    * orchestrator, so `local` never can.
    */
-  adopt(id: string, job: JobRequest, onProgress: (p: { label: string; done: number; total: number }) => void): Promise<boolean>;
+  adopt(
+    id: string,
+    job: JobRequest,
+    onProgress: (p: { label: string; done: number; total: number }) => void,
+  ): Promise<boolean>;
   /** How long a result file may take to appear after its job ended (a network filesystem's lag). */
   readonly resultLagMs: number;
   /** Forgets an ended job. */
@@ -91,18 +97,34 @@ export class LocalExecutor implements Executor {
   readonly resultLagMs = 0;
   private readonly jobs = new Map<string, { child: ChildProcess; end: JobEnd | null; ended: Promise<void> }>();
 
-  async submit(job: JobRequest, onProgress: (p: { label: string; done: number; total: number }) => void): Promise<string> {
+  async submit(
+    job: JobRequest,
+    onProgress: (p: { label: string; done: number; total: number }) => void,
+  ): Promise<string> {
     const logFd = openSync(job.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [CHILD_ENTRY, job.jobFile], { cwd: job.cwd, detached: true, stdio: ['ignore', logFd, logFd, 'ipc'] });
+      child = spawn(process.execPath, [CHILD_ENTRY, job.jobFile], {
+        cwd: job.cwd,
+        detached: true,
+        stdio: ['ignore', logFd, logFd, 'ipc'],
+      });
     } finally {
       closeSync(logFd); // the child holds its own copy
     }
-    const rec: { child: ChildProcess; end: JobEnd | null; ended: Promise<void> } = { child, end: null, ended: Promise.resolve() };
+    const rec: { child: ChildProcess; end: JobEnd | null; ended: Promise<void> } = {
+      child,
+      end: null,
+      ended: Promise.resolve(),
+    };
     rec.ended = new Promise<void>((res) => {
       child.on('error', (err) => {
-        rec.end ??= { exitCode: null, signal: null, startError: `could not start the child process: ${err.message}`, slurm: null };
+        rec.end ??= {
+          exitCode: null,
+          signal: null,
+          startError: `could not start the child process: ${err.message}`,
+          slurm: null,
+        };
         res();
       });
       child.on('exit', (code, signal) => {

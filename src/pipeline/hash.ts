@@ -14,7 +14,9 @@ export function canonicalJson(v: unknown): string {
     return v === undefined ? 'null' : JSON.stringify(v);
   }
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+  const keys = Object.keys(v as object)
+    .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
@@ -38,7 +40,8 @@ export function listFiles(root: string): { rel: string; abs: string; size: numbe
       const p = join(dir, name);
       const s = statSync(p);
       if (s.isDirectory()) walk(p);
-      else if (s.isFile()) out.push({ rel: relative(root, p).split(sep).join('/'), abs: p, size: s.size, mtimeMs: s.mtimeMs });
+      else if (s.isFile())
+        out.push({ rel: relative(root, p).split(sep).join('/'), abs: p, size: s.size, mtimeMs: s.mtimeMs });
     }
   };
   walk(root);

@@ -37,9 +37,17 @@ function toRow(o: Record<string, unknown>, where: string): ImportRow {
   if (typeof experiment !== 'string' || experiment === '') throw new DataError(`${where}: needs an 'experiment' id`);
   if (typeof metric !== 'string' || metric === '') throw new DataError(`${where}: needs a 'metric' name`);
   const rep = o.replicate === undefined || o.replicate === '' || o.replicate === null ? 0 : Number(o.replicate);
-  if (!Number.isInteger(rep) || rep < 0) throw new DataError(`${where}: replicate '${String(o.replicate)}' is not a non-negative integer`);
+  if (!Number.isInteger(rep) || rep < 0)
+    throw new DataError(`${where}: replicate '${String(o.replicate)}' is not a non-negative integer`);
   const str = (x: unknown) => (x === undefined || x === null || x === '' ? null : String(x));
-  return { experiment, metric, value: toNumber(o.value, where), model: str(o.model), language: str(o.language), replicate: rep };
+  return {
+    experiment,
+    metric,
+    value: toNumber(o.value, where),
+    model: str(o.model),
+    language: str(o.language),
+    replicate: rep,
+  };
 }
 
 /** Minimal RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF. */
@@ -54,15 +62,13 @@ export function parseCsv(text: string): string[][] {
       if (c === '"' && text[i + 1] === '"') {
         field += '"';
         i++;
-      }
-      else if (c === '"') q = false;
+      } else if (c === '"') q = false;
       else field += c;
     } else if (c === '"') q = true;
     else if (c === ',') {
       row.push(field);
       field = '';
-    }
-    else if (c === '\n' || c === '\r') {
+    } else if (c === '\n' || c === '\r') {
       if (c === '\r' && text[i + 1] === '\n') i++;
       row.push(field);
       if (row.some((f) => f !== '')) rows.push(row);
@@ -70,7 +76,8 @@ export function parseCsv(text: string): string[][] {
       field = '';
     } else field += c;
   }
-  if (q) throw new DataError('a quoted CSV field is never closed (a " without its closing "); fix the quotes in the file');
+  if (q)
+    throw new DataError('a quoted CSV field is never closed (a " without its closing "); fix the quotes in the file');
   row.push(field);
   if (row.some((f) => f !== '')) rows.push(row);
   return rows;
@@ -78,7 +85,10 @@ export function parseCsv(text: string): string[][] {
 
 /** Reads a results file (.json or .csv) into rows and the note it carries, if any. */
 export function readResultsFile(file: string): { rows: ImportRow[]; note: string | null } {
-  if (!existsSync(file) || !statSync(file).isFile()) throw new DataError(`results file ${file} ${existsSync(file) ? 'is a folder' : 'does not exist'}; give a .json or .csv file of experiment, metric, value rows`);
+  if (!existsSync(file) || !statSync(file).isFile())
+    throw new DataError(
+      `results file ${file} ${existsSync(file) ? 'is a folder' : 'does not exist'}; give a .json or .csv file of experiment, metric, value rows`,
+    );
   const text = readFileSync(file, 'utf8');
   if (/\.csv$/i.test(file)) {
     let table: string[][];
@@ -89,23 +99,41 @@ export function readResultsFile(file: string): { rows: ImportRow[]; note: string
     }
     const [header, ...body] = table;
     const cols = (header ?? []).map((h) => h.trim().toLowerCase());
-    for (const need of ['experiment', 'metric', 'value']) if (!cols.includes(need)) throw new DataError(`${file}: the CSV header needs a '${need}' column (it has: ${cols.join(', ')})`);
-    return { rows: body.map((r, i) => toRow(Object.fromEntries(cols.map((c, j) => [c, r[j]])), `${file} line ${i + 2}`)), note: null };
+    for (const need of ['experiment', 'metric', 'value'])
+      if (!cols.includes(need))
+        throw new DataError(`${file}: the CSV header needs a '${need}' column (it has: ${cols.join(', ')})`);
+    return {
+      rows: body.map((r, i) => toRow(Object.fromEntries(cols.map((c, j) => [c, r[j]])), `${file} line ${i + 2}`)),
+      note: null,
+    };
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new DataError(`${file} is not valid JSON (${(e as Error).message}); write an array of {experiment, metric, value, …} rows`);
+    throw new DataError(
+      `${file} is not valid JSON (${(e as Error).message}); write an array of {experiment, metric, value, …} rows`,
+    );
   }
   const list = Array.isArray(data) ? data : (data as { rows?: unknown })?.rows;
   if (!Array.isArray(list)) throw new DataError(`${file}: expected an array of rows or {"note": …, "rows": [...]}`);
-  const note = !Array.isArray(data) && typeof (data as { note?: unknown }).note === 'string' ? (data as { note: string }).note : null;
+  const note =
+    !Array.isArray(data) && typeof (data as { note?: unknown }).note === 'string'
+      ? (data as { note: string }).note
+      : null;
   return { rows: list.map((o, i) => toRow(o as Record<string, unknown>, `${file} row ${i + 1}`)), note };
 }
 
 export interface ImportSummary {
-  experiments: { id: string; replicates: number; metrics: number; fingerprint: string; status: 'passed' | 'failed'; reason: string | null; consistency: ConsistencyResult | null }[];
+  experiments: {
+    id: string;
+    replicates: number;
+    metrics: number;
+    fingerprint: string;
+    status: 'passed' | 'failed';
+    reason: string | null;
+    consistency: ConsistencyResult | null;
+  }[];
   note: string;
 }
 
@@ -115,13 +143,24 @@ export interface ImportSummary {
  * the folder's latest run has the experiment in its pipeline and `registry` knows its kind, by the
  * kind's key metrics and consistency rule; otherwise by defaultConsistency over the rows.
  */
-export function importResults(runDir: string, rows: readonly ImportRow[], note: string, registry: KindRegistry | null = null): ImportSummary {
-  if (note.trim() === '') throw new UserError('say where these results come from with --note (e.g. --note "from EXP-039 v3")');
+export function importResults(
+  runDir: string,
+  rows: readonly ImportRow[],
+  note: string,
+  registry: KindRegistry | null = null,
+): ImportSummary {
+  if (note.trim() === '')
+    throw new UserError('say where these results come from with --note (e.g. --note "from EXP-039 v3")');
   if (rows.length === 0) throw new DataError('the results file holds no rows');
   const byExp = new Map<string, Map<number, MetricInput[]>>();
   for (const r of rows) {
     const reps = byExp.get(r.experiment) ?? byExp.set(r.experiment, new Map()).get(r.experiment)!;
-    (reps.get(r.replicate) ?? reps.set(r.replicate, []).get(r.replicate)!).push({ metric: r.metric, value: r.value, model: r.model, language: r.language });
+    (reps.get(r.replicate) ?? reps.set(r.replicate, []).get(r.replicate)!).push({
+      metric: r.metric,
+      value: r.value,
+      model: r.model,
+      language: r.language,
+    });
   }
   const store = Store.open(runDir);
   try {
@@ -130,7 +169,10 @@ export function importResults(runDir: string, rows: readonly ImportRow[], note: 
     const known = (pipeline?.experiments ?? []).map((e) => e.id);
     if (known.length > 0) {
       const unknown = [...byExp.keys()].filter((id) => !known.includes(id));
-      if (unknown.length > 0) throw new DataError(`experiment '${unknown[0]}' is not in the pipeline run in ${runDir} (ids: ${known.join(', ')}); fix the experiment column of the results file`);
+      if (unknown.length > 0)
+        throw new DataError(
+          `experiment '${unknown[0]}' is not in the pipeline run in ${runDir} (ids: ${known.join(', ')}); fix the experiment column of the results file`,
+        );
     }
     const out: ImportSummary = { experiments: [], note };
     for (const [id, reps] of byExp) {
@@ -157,7 +199,15 @@ export function importResults(runDir: string, rows: readonly ImportRow[], note: 
         consistency: sc.consistency,
         runId: prev?.runId ?? null,
       });
-      out.experiments.push({ id, replicates: reps.size, metrics: [...reps.values()].reduce((s, m) => s + m.length, 0), fingerprint: fp, status: sc.status, reason: sc.reason, consistency: sc.consistency });
+      out.experiments.push({
+        id,
+        replicates: reps.size,
+        metrics: [...reps.values()].reduce((s, m) => s + m.length, 0),
+        fingerprint: fp,
+        status: sc.status,
+        reason: sc.reason,
+        consistency: sc.consistency,
+      });
     }
     return out;
   } finally {

@@ -51,7 +51,10 @@ export interface DependencyReader {
   /** Ids of the dependencies, in the order written in the pipeline file. */
   readonly ids: readonly string[];
   /** Metrics of a dependency; a filter field left out matches everything. */
-  metrics(id: string, filter?: { replicate?: number; metric?: string; model?: string | null; language?: string | null }): MetricRow[];
+  metrics(
+    id: string,
+    filter?: { replicate?: number; metric?: string; model?: string | null; language?: string | null },
+  ): MetricRow[];
   artifacts(id: string): ArtifactRow[];
   /** Absolute path of one of a dependency's artifacts (as recorded relative to the run folder). */
   artifactPath(row: ArtifactRow): string;
@@ -62,7 +65,14 @@ export interface DependencyReader {
 /** What a kind's `run` receives. */
 export interface KindContext<P> {
   readonly params: Readonly<P>;
-  readonly experiment: Readonly<{ id: string; kind: string; phase: string | null; question: string | null; title: string | null; dependsOn: readonly string[] }>;
+  readonly experiment: Readonly<{
+    id: string;
+    kind: string;
+    phase: string | null;
+    question: string | null;
+    title: string | null;
+    dependsOn: readonly string[];
+  }>;
   /** 0-based replicate index and its seed. Replicate k has the same seed in every experiment of a
    * run, so dependent experiments draw the same evaluation and calibration subsets. */
   readonly replicate: number;
@@ -81,6 +91,13 @@ export interface KindContext<P> {
   readonly workDir: string;
   /** A folder shared by all experiments of the run folder, for caches such as full-precision log-probabilities. */
   readonly cacheDir: string;
+  /**
+   * A folder shared by all experiments of the run folder (and by the processes running them at once)
+   * for per-item results a kind may reuse instead of recomputing them, such as per-unit scores; null
+   * when the run was asked not to reuse them (`langquant run --no-score-cache`). Reused results must
+   * be identical to recomputed ones: this never enters a fingerprint.
+   */
+  readonly scoreCacheDir: string | null;
   readonly deps: DependencyReader;
   metric(m: MetricInput): void;
   metric(metric: string, value: number, where?: { model?: string | null; language?: string | null }): void;
@@ -107,7 +124,10 @@ export interface ConsistencyResult {
 }
 
 /** A research-question rule written in code (the YAML rule language covers most needs). */
-export type QuestionRuleFn = (src: import('./rules.ts').EvidenceSource, params: Readonly<Record<string, unknown>>) => { status: import('./rules.ts').QuestionStatus; evidence: string };
+export type QuestionRuleFn = (
+  src: import('./rules.ts').EvidenceSource,
+  params: Readonly<Record<string, unknown>>,
+) => { status: import('./rules.ts').QuestionStatus; evidence: string };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds kinds of any params type
 export interface Kind<P = any> {
@@ -139,9 +159,14 @@ export function keyMetricsOf(kind: Kind, params: unknown): readonly string[] {
  * rows) has the sign most replicates share, and, when the metric has per-language values (three or
  * more), its Spearman correlation with at least half of the other replicates is ≥ `minRho`.
  */
-export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly string[], minRho = 0.8): ConsistencyResult {
+export function defaultConsistency(
+  reps: ReplicateResult[],
+  keyMetrics: readonly string[],
+  minRho = 0.8,
+): ConsistencyResult {
   const total = reps.length;
-  if (total < 2 || keyMetrics.length === 0) return { ok: true, agreeing: total, total, detail: total < 2 ? 'single replicate' : 'no key metrics' };
+  if (total < 2 || keyMetrics.length === 0)
+    return { ok: true, agreeing: total, total, detail: total < 2 ? 'single replicate' : 'no key metrics' };
   const agrees = new Array<boolean>(total).fill(true);
   const problems: string[] = [];
   for (const metric of keyMetrics) {
@@ -161,7 +186,8 @@ export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly
     // Per-language pattern: rows keyed by model and language, compared on the keys all replicates share.
     const series = reps.map((r) => {
       const m = new Map<string, number>();
-      for (const row of r.metrics) if (row.metric === metric && row.language !== null) m.set(`${row.model ?? ''}\u0000${row.language}`, row.value);
+      for (const row of r.metrics)
+        if (row.metric === metric && row.language !== null) m.set(`${row.model ?? ''}\u0000${row.language}`, row.value);
       return m;
     });
     const keys = [...series[0].keys()].filter((k) => series.every((s) => s.has(k))).sort();
@@ -172,7 +198,9 @@ export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly
       const good = rhos.filter((r) => r >= minRho).length;
       if (good < Math.ceil(rhos.length / 2)) {
         agrees[i] = false;
-        problems.push(`${metric} r${reps[i].replicate} rank correlation ${Math.max(...rhos).toFixed(2)} < ${minRho} with the others`);
+        problems.push(
+          `${metric} r${reps[i].replicate} rank correlation ${Math.max(...rhos).toFixed(2)} < ${minRho} with the others`,
+        );
       }
     });
   }
@@ -181,7 +209,10 @@ export function defaultConsistency(reps: ReplicateResult[], keyMetrics: readonly
     ok: agreeing === total,
     agreeing,
     total,
-    detail: agreeing === total ? `consistent in ${agreeing}/${total} replicates` : `consistent in ${agreeing}/${total} replicates: ${problems.slice(0, 3).join('; ')}`,
+    detail:
+      agreeing === total
+        ? `consistent in ${agreeing}/${total} replicates`
+        : `consistent in ${agreeing}/${total} replicates: ${problems.slice(0, 3).join('; ')}`,
   };
 }
 
@@ -193,7 +224,13 @@ export class KindRegistry {
   private readonly origins = new Map<string, string>(); // kind name → module URL that exports it
   private readonly corpusSchemas = new Map<string, z.ZodType>(); // module URL → its corpus settings
 
-  constructor(modules: readonly string[] = [], kinds: readonly Kind[] = [], rules: Readonly<Record<string, QuestionRuleFn>> = {}, origins: Readonly<Record<string, string>> = {}, corpus: Readonly<Record<string, z.ZodType>> = {}) {
+  constructor(
+    modules: readonly string[] = [],
+    kinds: readonly Kind[] = [],
+    rules: Readonly<Record<string, QuestionRuleFn>> = {},
+    origins: Readonly<Record<string, string>> = {},
+    corpus: Readonly<Record<string, z.ZodType>> = {},
+  ) {
     this.modules = [...modules];
     for (const k of kinds) this.add(k);
     for (const [n, f] of Object.entries(rules)) this.ruleFns.set(n, f);
@@ -202,7 +239,8 @@ export class KindRegistry {
   }
 
   private add(k: Kind): void {
-    if (this.kinds.has(k.name) && this.kinds.get(k.name) !== k) throw new ConfigError(`two experiment kinds are named '${k.name}'; rename one of them`);
+    if (this.kinds.has(k.name) && this.kinds.get(k.name) !== k)
+      throw new ConfigError(`two experiment kinds are named '${k.name}'; rename one of them`);
     this.kinds.set(k.name, k);
   }
 
@@ -223,19 +261,24 @@ export class KindRegistry {
       try {
         mod = (await import(url)) as Record<string, unknown>;
       } catch (e) {
-        throw new ConfigError(`cannot load experiment kinds from ${url}: ${(e as Error).message.split('\n')[0]}; check the path given in 'kinds:' or --kinds`);
+        throw new ConfigError(
+          `cannot load experiment kinds from ${url}: ${(e as Error).message.split('\n')[0]}; check the path given in 'kinds:' or --kinds`,
+        );
       }
       const list = (mod.kinds ?? mod.default) as unknown;
-      if (!Array.isArray(list)) throw new ConfigError(`${url} exports no 'kinds' array; export const kinds = [ ... ] from it`);
+      if (!Array.isArray(list))
+        throw new ConfigError(`${url} exports no 'kinds' array; export const kinds = [ ... ] from it`);
       for (const k of list as Kind[]) {
-        if (!k || typeof k.name !== 'string' || typeof k.run !== 'function' || !k.params) throw new ConfigError(`${url}: every kind needs a name, a params schema and a run function`);
+        if (!k || typeof k.name !== 'string' || typeof k.run !== 'function' || !k.params)
+          throw new ConfigError(`${url}: every kind needs a name, a params schema and a run function`);
         kinds.push(k);
         origins[k.name] ??= url;
       }
       Object.assign(rules, (mod.rules as Record<string, QuestionRuleFn> | undefined) ?? {});
       if (mod.corpus !== undefined) {
         const c = mod.corpus as { safeParse?: unknown };
-        if (typeof c?.safeParse !== 'function') throw new ConfigError(`${url}: 'corpus' must be a zod schema of the module's corpus settings`);
+        if (typeof c?.safeParse !== 'function')
+          throw new ConfigError(`${url}: 'corpus' must be a zod schema of the module's corpus settings`);
         corpus[url] = mod.corpus as z.ZodType;
       }
     }

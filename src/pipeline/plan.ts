@@ -127,8 +127,26 @@ export interface FingerprintInputs {
   modelProblems?: Readonly<Record<string, string>>;
 }
 
-export function fingerprint(e: Pick<ExperimentSpec, 'kind' | 'params'>, modelHashes: Readonly<Record<string, string>>, depFingerprints: Readonly<Record<string, string>>, dataHash: string, seed: number, version: string): string {
-  return sha256(canonicalJson({ v: 1, tool: version, kind: e.kind, params: e.params, models: modelHashes, data: dataHash, seed, deps: depFingerprints }));
+export function fingerprint(
+  e: Pick<ExperimentSpec, 'kind' | 'params'>,
+  modelHashes: Readonly<Record<string, string>>,
+  depFingerprints: Readonly<Record<string, string>>,
+  dataHash: string,
+  seed: number,
+  version: string,
+): string {
+  return sha256(
+    canonicalJson({
+      v: 1,
+      tool: version,
+      kind: e.kind,
+      params: e.params,
+      models: modelHashes,
+      data: dataHash,
+      seed,
+      deps: depFingerprints,
+    }),
+  );
 }
 
 /** What the store already holds, as the planner needs it. */
@@ -141,7 +159,11 @@ export interface StoredResults {
   pastDurationMs(id: string): number | null;
 }
 
-export const NOTHING_STORED: StoredResults = { passingReplicates: () => new Set(), imported: () => null, pastDurationMs: () => null };
+export const NOTHING_STORED: StoredResults = {
+  passingReplicates: () => new Set(),
+  imported: () => null,
+  pastDurationMs: () => null,
+};
 
 export interface Selection {
   only?: readonly string[];
@@ -185,8 +207,14 @@ export interface Plan {
 export function checkSelection(spec: PipelineSpec, sel: Selection): string[] {
   const ids = new Set(spec.experiments.map((e) => e.id));
   const bad: string[] = [];
-  for (const [flag, list] of [['--only', sel.only], ['--from', sel.from], ['--force', sel.force]] as const)
-    for (const id of list ?? []) if (!(id === '*' && flag === '--force') && !ids.has(id)) bad.push(`${flag} ${id}: no experiment has this id (ids: ${[...ids].sort(compareIds).join(', ')})`);
+  for (const [flag, list] of [
+    ['--only', sel.only],
+    ['--from', sel.from],
+    ['--force', sel.force],
+  ] as const)
+    for (const id of list ?? [])
+      if (!(id === '*' && flag === '--force') && !ids.has(id))
+        bad.push(`${flag} ${id}: no experiment has this id (ids: ${[...ids].sort(compareIds).join(', ')})`);
   return bad;
 }
 
@@ -194,7 +222,12 @@ export function checkSelection(spec: PipelineSpec, sel: Selection): string[] {
  * The plan. Selection: `only` = those experiments and what they need; `from` = those and everything
  * downstream (and what they need); `force` = rerun those and invalidate everything downstream.
  */
-export function planPipeline(spec: PipelineSpec, inputs: FingerprintInputs, stored: StoredResults = NOTHING_STORED, sel: Selection = {}): Plan {
+export function planPipeline(
+  spec: PipelineSpec,
+  inputs: FingerprintInputs,
+  stored: StoredResults = NOTHING_STORED,
+  sel: Selection = {},
+): Plan {
   const nodes: GraphNode[] = spec.experiments.map((e) => ({ id: e.id, deps: e.dependsOn }));
   const order = topoOrder(nodes);
   const byId = new Map(spec.experiments.map((e) => [e.id, e]));

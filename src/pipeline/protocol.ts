@@ -12,14 +12,29 @@ export interface DependencySnapshot {
   fingerprint: string;
   source: 'run' | 'import';
   note: string | null;
-  metrics: { replicate: number; model: string | null; language: string | null; metric: string; value: EncodedNumber; source: 'run' | 'import' }[];
+  metrics: {
+    replicate: number;
+    model: string | null;
+    language: string | null;
+    metric: string;
+    value: EncodedNumber;
+    source: 'run' | 'import';
+  }[];
   artifacts: ArtifactRow[];
 }
 
 /** Everything the child needs, written by the orchestrator as JSON. */
 export interface ChildJob {
   modules: string[];
-  experiment: { id: string; kind: string; phase: string | null; question: string | null; title: string | null; dependsOn: string[]; params: unknown };
+  experiment: {
+    id: string;
+    kind: string;
+    phase: string | null;
+    question: string | null;
+    title: string | null;
+    dependsOn: string[];
+    params: unknown;
+  };
   replicate: number;
   replicates: number;
   seed: number;
@@ -31,6 +46,8 @@ export interface ChildJob {
   runDir: string;
   workDir: string;
   cacheDir: string;
+  /** KindContext.scoreCacheDir (absent in job files written before it existed: none). */
+  scoreCacheDir?: string | null;
   deps: DependencySnapshot[];
   resultPath: string;
   /** Where a child without an IPC channel (a Slurm job) writes its latest progress; null: none. */
@@ -52,7 +69,8 @@ export interface EncodedMetric {
   model: string | null;
   language: string | null;
 }
-export type ChildResult = { ok: true; metrics: EncodedMetric[]; artifacts: string[] } | { ok: false; error: string; userError: boolean };
+export type ChildResult =
+  { ok: true; metrics: EncodedMetric[]; artifacts: string[] } | { ok: false; error: string; userError: boolean };
 
 export function encodeNumber(v: number): EncodedNumber {
   return Number.isFinite(v) ? v : (String(v) as EncodedNumber);
@@ -60,4 +78,3 @@ export function encodeNumber(v: number): EncodedNumber {
 export function decodeNumber(v: EncodedNumber): number {
   return typeof v === 'number' ? v : Number(v);
 }
-

@@ -11,13 +11,21 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 function git(args: string[]): string | null {
   try {
-    return execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    return execFileSync('git', args, {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    }).trim();
   } catch {
     return null; // not a git checkout, or git is not installed
   }
 }
 
-/** A dependency's package.json as Node finds it: node_modules of the project's folder or any above (installed as a package, they are hoisted). */
+/**
+ * A dependency's package.json as Node finds it: node_modules of the project's folder or any above (installed as a
+ * package, they are hoisted).
+ */
 function installedPackageJson(name: string): string | null {
   for (let dir = PROJECT_ROOT; ; dir = dirname(dir)) {
     const p = join(dir, 'node_modules', name, 'package.json');
@@ -28,7 +36,9 @@ function installedPackageJson(name: string): string | null {
 
 /** Installed versions of the project's dependencies (as found in node_modules). */
 export function packageVersions(): Record<string, string> {
-  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
   const out: Record<string, string> = {};
   for (const name of Object.keys(pkg.dependencies ?? {})) {
     const p = installedPackageJson(name);
@@ -46,7 +56,15 @@ export function collectProvenance(extra: Record<string, unknown>): Record<string
     git_dirty: dirty,
     node: process.version,
     packages: packageVersions(),
-    machine: { hostname: hostname(), platform: platform(), release: release(), arch: arch(), cpus: c.length, cpu: c[0]?.model ?? 'unknown', memoryBytes: totalmem() },
+    machine: {
+      hostname: hostname(),
+      platform: platform(),
+      release: release(),
+      arch: arch(),
+      cpus: c.length,
+      cpu: c[0]?.model ?? 'unknown',
+      memoryBytes: totalmem(),
+    },
     ...extra,
   };
 }

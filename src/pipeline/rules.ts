@@ -134,7 +134,8 @@ export function compileExpr(src: string): CompiledExpr {
     }
     const at = m.index + m[0].length - (m[1] ?? m[2] ?? m[3]).length;
     if (m[1] !== undefined) toks.push({ k: 'num', v: m[1], at });
-    else if (m[2] !== undefined) toks.push({ k: ['and', 'or', 'not', 'true', 'false'].includes(m[2]) ? m[2] : 'id', v: m[2], at });
+    else if (m[2] !== undefined)
+      toks.push({ k: ['and', 'or', 'not', 'true', 'false'].includes(m[2]) ? m[2] : 'id', v: m[2], at });
     else toks.push({ k: m[3] === '&&' ? 'and' : m[3] === '||' ? 'or' : m[3] === '!' ? 'not' : m[3], v: m[3], at });
     pos = re.lastIndex;
   }
@@ -157,8 +158,8 @@ export function compileExpr(src: string): CompiledExpr {
   const atom = (): Ast => {
     const t = toks[i];
     if (!t) return fail('expected a value');
-    if (t.k === 'num') return i++, { t: 'num', v: Number(t.v) };
-    if (t.k === 'true' || t.k === 'false') return i++, { t: 'num', v: t.k === 'true' ? 1 : 0 };
+    if (t.k === 'num') return (i++, { t: 'num', v: Number(t.v) });
+    if (t.k === 'true' || t.k === 'false') return (i++, { t: 'num', v: t.k === 'true' ? 1 : 0 });
     if (t.k === '(') {
       i++;
       const e = orExpr();
@@ -169,7 +170,10 @@ export function compileExpr(src: string): CompiledExpr {
       i++;
       if (peek() === '(') {
         const fn = FUNCTIONS[t.v];
-        if (!fn) throw new RuleSyntaxError(`unknown function '${t.v}' in "${src}" (known: ${Object.keys(FUNCTIONS).join(', ')})`);
+        if (!fn)
+          throw new RuleSyntaxError(
+            `unknown function '${t.v}' in "${src}" (known: ${Object.keys(FUNCTIONS).join(', ')})`,
+          );
         i++;
         const args: Ast[] = [];
         if (peek() !== ')') {
@@ -180,7 +184,10 @@ export function compileExpr(src: string): CompiledExpr {
           }
         }
         expect(')');
-        if (args.length < fn.arity[0] || args.length > fn.arity[1]) throw new RuleSyntaxError(`${t.v}() takes ${fn.arity[0]}${fn.arity[1] > fn.arity[0] ? ' or more' : ''} argument(s) in "${src}"`);
+        if (args.length < fn.arity[0] || args.length > fn.arity[1])
+          throw new RuleSyntaxError(
+            `${t.v}() takes ${fn.arity[0]}${fn.arity[1] > fn.arity[0] ? ' or more' : ''} argument(s) in "${src}"`,
+          );
         return { t: 'call', fn: t.v, args };
       }
       ids.add(t.v);
@@ -227,16 +234,26 @@ export function evalExpr(ast: Ast, env: Readonly<Record<string, number>>): numbe
       const l = evalExpr(ast.l, env);
       const r = evalExpr(ast.r, env);
       switch (ast.op) {
-        case '+': return l + r;
-        case '-': return l - r;
-        case '*': return l * r;
-        case '/': return l / r;
-        case '<': return l < r ? 1 : 0;
-        case '<=': return l <= r ? 1 : 0;
-        case '>': return l > r ? 1 : 0;
-        case '>=': return l >= r ? 1 : 0;
-        case '==': return l === r ? 1 : 0;
-        case '!=': return l !== r && !(Number.isNaN(l) && Number.isNaN(r)) ? 1 : 0;
+        case '+':
+          return l + r;
+        case '-':
+          return l - r;
+        case '*':
+          return l * r;
+        case '/':
+          return l / r;
+        case '<':
+          return l < r ? 1 : 0;
+        case '<=':
+          return l <= r ? 1 : 0;
+        case '>':
+          return l > r ? 1 : 0;
+        case '>=':
+          return l >= r ? 1 : 0;
+        case '==':
+          return l === r ? 1 : 0;
+        case '!=':
+          return l !== r && !(Number.isNaN(l) && Number.isNaN(r)) ? 1 : 0;
       }
     }
   }
@@ -253,7 +270,8 @@ const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g;
 export function templateNames(tpl: string): string[] {
   const names: string[] = [];
   for (const m of tpl.matchAll(PLACEHOLDER)) {
-    if (m[2] !== undefined && !/^(\.\d+[fg%]|d|%)$/.test(m[2])) throw new RuleSyntaxError(`format '${m[2]}' of {${m[1]}} is not one of .Nf, .Ng, .N%, d, %`);
+    if (m[2] !== undefined && !/^(\.\d+[fg%]|d|%)$/.test(m[2]))
+      throw new RuleSyntaxError(`format '${m[2]}' of {${m[1]}} is not one of .Nf, .Ng, .N%, d, %`);
     names.push(m[1]);
   }
   return names;
@@ -286,12 +304,18 @@ function checkNames(rule: DeclarativeRule): string[] {
   const errors: string[] = [];
   const params = rule.params ?? {};
   for (const [name, v] of Object.entries(params)) {
-    if (Object.hasOwn(rule.values, name)) errors.push(`params.${name}: the name is also a value's; give the constant another name`);
-    if (typeof v !== 'number' || !Number.isFinite(v)) errors.push(`params.${name}: '${String(v)}' is not a number; a declarative rule's params are numeric constants`);
+    if (Object.hasOwn(rule.values, name))
+      errors.push(`params.${name}: the name is also a value's; give the constant another name`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      errors.push(`params.${name}: '${String(v)}' is not a number; a declarative rule's params are numeric constants`);
   }
   const known = new Set([...Object.keys(rule.values), ...Object.keys(params)]);
   const use = (names: Iterable<string>, where: string) => {
-    for (const n of names) if (!known.has(n)) errors.push(`${where} uses '${n}', which is not one of its values or params (${[...known].join(', ') || 'none'})`);
+    for (const n of names)
+      if (!known.has(n))
+        errors.push(
+          `${where} uses '${n}', which is not one of its values or params (${[...known].join(', ') || 'none'})`,
+        );
   };
   rule.cases.forEach((c, i) => {
     if (c.when !== null) {
@@ -320,16 +344,26 @@ function checkNames(rule: DeclarativeRule): string[] {
 }
 
 /** Load-time checks of a question's rule: syntax, names, experiment ids and groups. Returns messages. */
-export function checkRule(q: QuestionSpec, experimentIds: ReadonlySet<string>, groups: Readonly<Record<string, readonly string[]>>): string[] {
+export function checkRule(
+  q: QuestionSpec,
+  experimentIds: ReadonlySet<string>,
+  groups: Readonly<Record<string, readonly string[]>>,
+): string[] {
   const r = q.rule;
   if (r === null || 'fn' in r) return [];
   const errors = checkNames(r);
   for (const [name, sel] of Object.entries(r.values)) {
-    if (!experimentIds.has(sel.experiment)) errors.push(`values.${name}.experiment '${sel.experiment}' is not an experiment id`);
-    if (sel.consistency === undefined && sel.metric === undefined) errors.push(`values.${name} needs a metric (or consistency: agreeing | total | ok)`);
-    if (sel.language?.startsWith('@') && !groups[sel.language.slice(1)]) errors.push(`values.${name}.language '${sel.language}' names no language group (known: ${Object.keys(groups).join(', ') || 'none'})`);
+    if (!experimentIds.has(sel.experiment))
+      errors.push(`values.${name}.experiment '${sel.experiment}' is not an experiment id`);
+    if (sel.consistency === undefined && sel.metric === undefined)
+      errors.push(`values.${name} needs a metric (or consistency: agreeing | total | ok)`);
+    if (sel.language?.startsWith('@') && !groups[sel.language.slice(1)])
+      errors.push(
+        `values.${name}.language '${sel.language}' names no language group (known: ${Object.keys(groups).join(', ') || 'none'})`,
+      );
   }
-  if (r.cases.every((c) => c.evidence === null) && r.evidence === null) errors.push('needs an evidence template (rule.evidence or cases[].evidence)');
+  if (r.cases.every((c) => c.evidence === null) && r.evidence === null)
+    errors.push('needs an evidence template (rule.evidence or cases[].evidence)');
   return errors;
 }
 
@@ -350,13 +384,16 @@ export function selectValue(sel: ValueSelector, src: EvidenceSource): { value: n
     return { value: sel.consistency === 'ok' ? (c.ok ? 1 : 0) : c[sel.consistency], rows: 1 };
   }
   const group = sel.language?.startsWith('@') ? new Set(src.groups[sel.language.slice(1)] ?? []) : null;
-  const rows = src.metrics(sel.experiment).filter(
-    (m) =>
-      m.metric === sel.metric &&
-      (sel.model === undefined || m.model === sel.model) &&
-      (sel.language === undefined || (group ? m.language !== null && group.has(m.language) : m.language === sel.language)) &&
-      (sel.replicate === undefined || m.replicate === sel.replicate),
-  );
+  const rows = src
+    .metrics(sel.experiment)
+    .filter(
+      (m) =>
+        m.metric === sel.metric &&
+        (sel.model === undefined || m.model === sel.model) &&
+        (sel.language === undefined ||
+          (group ? m.language !== null && group.has(m.language) : m.language === sel.language)) &&
+        (sel.replicate === undefined || m.replicate === sel.replicate),
+    );
   if (rows.length === 0) return { value: NaN, rows: 0 };
   const byRep = new Map<number, number[]>();
   for (const r of rows) (byRep.get(r.replicate) ?? byRep.set(r.replicate, []).get(r.replicate)!).push(r.value);
@@ -365,24 +402,52 @@ export function selectValue(sel: ValueSelector, src: EvidenceSource): { value: n
   const s = summarize(perRep);
   const across = sel.across ?? defaultAcross(sel.metric);
   const value =
-    across === 'mean' ? s.mean : across === 'sd' ? s.sd : across === 'lo' ? s.lo : across === 'hi' ? s.hi : across === 'n' ? s.n : across === 'min' ? Math.min(...perRep) : Math.max(...perRep);
+    across === 'mean'
+      ? s.mean
+      : across === 'sd'
+        ? s.sd
+        : across === 'lo'
+          ? s.lo
+          : across === 'hi'
+            ? s.hi
+            : across === 'n'
+              ? s.n
+              : across === 'min'
+                ? Math.min(...perRep)
+                : Math.max(...perRep);
   return { value, rows: rows.length };
 }
 
 function reduce(xs: number[], how: (typeof WITHIN)[number]): number {
   switch (how) {
-    case 'mean': return mean(xs);
-    case 'median': return median(xs);
-    case 'min': return Math.min(...xs);
-    case 'max': return Math.max(...xs);
-    case 'sum': return xs.reduce((a, b) => a + b, 0);
-    case 'count': return xs.length;
+    case 'mean':
+      return mean(xs);
+    case 'median':
+      return median(xs);
+    case 'min':
+      return Math.min(...xs);
+    case 'max':
+      return Math.max(...xs);
+    case 'sum':
+      return xs.reduce((a, b) => a + b, 0);
+    case 'count':
+      return xs.length;
   }
 }
 
 /** Decides one question: PENDING until every listed experiment has complete results, then its rule. */
-export function evaluateQuestion(q: QuestionSpec, src: EvidenceSource, codeRules: (name: string) => QuestionRuleFn | undefined = () => undefined): QuestionVerdict {
-  const verdict = (status: QuestionStatus, evidence: string): QuestionVerdict => ({ id: q.id, question: q.question, status, evidence, experiments: [...q.experiments] });
+export function evaluateQuestion(
+  q: QuestionSpec,
+  src: EvidenceSource,
+  codeRules: (name: string) => QuestionRuleFn | undefined = () => undefined,
+): QuestionVerdict {
+  const verdict = (status: QuestionStatus, evidence: string): QuestionVerdict => ({
+    id: q.id,
+    question: q.question,
+    status,
+    evidence,
+    experiments: [...q.experiments],
+  });
   const waiting = q.experiments.filter((id) => !src.state(id)?.complete);
   if (waiting.length > 0) {
     const parts = waiting.map((id) => {
@@ -404,7 +469,10 @@ export function evaluateQuestion(q: QuestionSpec, src: EvidenceSource, codeRules
   for (const [name, sel] of Object.entries(rule.values)) {
     const { value, rows } = selectValue(sel, src);
     env[name] = value;
-    if (rows === 0) missing.push(`${name} (${sel.experiment}${sel.metric ? ` ${sel.metric}` : ''}${sel.model ? ` model ${sel.model}` : ''}${sel.language ? ` language ${sel.language}` : ''})`);
+    if (rows === 0)
+      missing.push(
+        `${name} (${sel.experiment}${sel.metric ? ` ${sel.metric}` : ''}${sel.model ? ` model ${sel.model}` : ''}${sel.language ? ` language ${sel.language}` : ''})`,
+      );
   }
   if (missing.length > 0) return verdict('PENDING', `no stored values for ${missing.join(', ')}`);
   for (const c of rule.cases) {

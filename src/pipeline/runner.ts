@@ -15,17 +15,52 @@ import { join, relative } from 'node:path';
 import { UserError } from '../errors.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { VERSION } from '../version.ts';
-import { LocalExecutor, type Executor, type ExecutorName, type JobEnd, type JobRequest, type SlurmResources } from './executor.ts';
-import { EXIT_NO_JOB_FILE, decodeNumber, encodeNumber, type ChildJob, type ChildResult, type DependencySnapshot } from './protocol.ts';
+import {
+  LocalExecutor,
+  type Executor,
+  type ExecutorName,
+  type JobEnd,
+  type JobRequest,
+  type SlurmResources,
+} from './executor.ts';
+import {
+  EXIT_NO_JOB_FILE,
+  decodeNumber,
+  encodeNumber,
+  type ChildJob,
+  type ChildResult,
+  type DependencySnapshot,
+} from './protocol.ts';
 import { SlurmExecutor, mergeSlurm } from './slurm.ts';
 import { formatDuration } from './duration.ts';
 import { canonicalJson, contentHash, hashFile, sha256 } from './hash.ts';
-import { defaultConsistency, keyMetricsOf, type ConsistencyResult, type KindRegistry, type MetricInput, type ResolvedModel } from './kind.ts';
-import { planPipeline, type FingerprintInputs, type Plan, type PlanEntry, type Selection, type StoredResults } from './plan.ts';
+import {
+  defaultConsistency,
+  keyMetricsOf,
+  type ConsistencyResult,
+  type KindRegistry,
+  type MetricInput,
+  type ResolvedModel,
+} from './kind.ts';
+import {
+  planPipeline,
+  type FingerprintInputs,
+  type Plan,
+  type PlanEntry,
+  type Selection,
+  type StoredResults,
+} from './plan.ts';
 import { collectProvenance } from './provenance.ts';
 import { decideExperiment, isSettled } from './decide.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
-import { Store, ensureRunDir, isProcessAlive, type AttemptRow, type AttemptStatus, type ExperimentStatus } from './store.ts';
+import {
+  Store,
+  ensureRunDir,
+  isProcessAlive,
+  type AttemptRow,
+  type AttemptStatus,
+  type ExperimentStatus,
+} from './store.ts';
 
 /** The seed of replicate k: the same in every experiment, so dependents see the same subsets. */
 export function replicateSeed(baseSeed: number, k: number): number {
@@ -36,11 +71,37 @@ export type RunEvent =
   | { type: 'plan'; plan: Plan; spec: PipelineSpec; runId: number }
   | { type: 'recovered'; attempts: number; runs: number[]; adopted: number; collected: number }
   | { type: 'submitted'; id: string; replicate: number; executor: ExecutorName; jobId: string; adopted: boolean }
-  | { type: 'skip'; id: string; status: ExperimentStatus; reason: string | null; source: 'cache' | 'import' | null; note: string | null }
+  | {
+      type: 'skip';
+      id: string;
+      status: ExperimentStatus;
+      reason: string | null;
+      source: 'cache' | 'import' | null;
+      note: string | null;
+    }
   | { type: 'blocked'; id: string; reason: string }
-  | { type: 'start'; id: string; replicate: number; replicates: number; try: number; index: number; count: number; expectedMs: number | null; remainingMs: number | null; logPath: string }
+  | {
+      type: 'start';
+      id: string;
+      replicate: number;
+      replicates: number;
+      try: number;
+      index: number;
+      count: number;
+      expectedMs: number | null;
+      remainingMs: number | null;
+      logPath: string;
+    }
   | { type: 'progress'; id: string; replicate: number; label: string; done: number; total: number }
-  | { type: 'end'; id: string; replicate: number; status: AttemptStatus; durationMs: number; error: string | null; willRetry: boolean }
+  | {
+      type: 'end';
+      id: string;
+      replicate: number;
+      status: AttemptStatus;
+      durationMs: number;
+      error: string | null;
+      willRetry: boolean;
+    }
   | { type: 'experiment'; id: string; status: ExperimentStatus; reason: string | null }
   | { type: 'done'; summary: RunSummary };
 
@@ -75,6 +136,8 @@ export interface RunOptions {
   jobs?: number;
   /** Slurm resources from the command line (--slurm-opt), over the pipeline's and the experiment's. */
   slurm?: SlurmResources;
+  /** Give kinds the run folder's score cache (KindContext.scoreCacheDir); default true. */
+  scoreCache?: boolean;
 }
 
 export interface ResolvedInputs extends FingerprintInputs {
@@ -97,7 +160,8 @@ export function resolveInputs(spec: PipelineSpec, store: Store | null): Resolved
     }
     if (!existsSync(m.path)) {
       modelHashes[m.alias] = null;
-      modelProblems[m.alias] = `model '${m.alias}' has no checkpoint at ${m.path}: put a Hugging Face checkpoint folder there or pass --model ${m.alias}=DIR`;
+      modelProblems[m.alias] =
+        `model '${m.alias}' has no checkpoint at ${m.path}: put a Hugging Face checkpoint folder there or pass --model ${m.alias}=DIR`;
       continue;
     }
     // A resolver's identity (a hub commit and its blob hashes) stands for the content without rereading it.
@@ -106,8 +170,14 @@ export function resolveInputs(spec: PipelineSpec, store: Store | null): Resolved
     models[m.alias] = { alias: m.alias, path: m.path, hash: h };
   }
   const corpusPath = typeof spec.corpus.path === 'string' ? spec.corpus.path : null;
-  if (corpusPath !== null && !existsSync(corpusPath)) throw new UserError(`corpus path ${corpusPath} does not exist; fix corpus.path in ${spec.file}`);
-  const dataHash = sha256(canonicalJson({ corpus: { ...spec.corpus, path: undefined }, content: corpusPath ? contentHash(corpusPath, cache) : null }));
+  if (corpusPath !== null && !existsSync(corpusPath))
+    throw new UserError(`corpus path ${corpusPath} does not exist; fix corpus.path in ${spec.file}`);
+  const dataHash = sha256(
+    canonicalJson({
+      corpus: { ...spec.corpus, path: undefined },
+      content: corpusPath ? contentHash(corpusPath, cache) : null,
+    }),
+  );
   return { version: VERSION, dataHash, modelHashes, modelProblems, models };
 }
 
@@ -132,10 +202,22 @@ export function importedReplicates(store: Store, id: string): number {
  * results alike. When the kind is unknown (results imported where no pipeline has run), the
  * consistency is defaultConsistency over every metric recorded finite in all replicates.
  */
-export function scoreExperiment(store: Store, registry: KindRegistry | null, e: Pick<ExperimentSpec, 'id' | 'kind' | 'params'>, fingerprint: string, replicates: number): { status: 'passed' | 'failed'; reason: string | null; complete: boolean; consistency: ConsistencyResult | null } {
+export function scoreExperiment(
+  store: Store,
+  registry: KindRegistry | null,
+  e: Pick<ExperimentSpec, 'id' | 'kind' | 'params'>,
+  fingerprint: string,
+  replicates: number,
+): { status: 'passed' | 'failed'; reason: string | null; complete: boolean; consistency: ConsistencyResult | null } {
   const passing = store.passingAttempts(e.id, fingerprint);
   const missing = Array.from({ length: replicates }, (_, k) => k).filter((k) => !passing.has(k));
-  if (missing.length > 0) return { status: 'failed', reason: `no passing result for replicate(s) ${missing.join(', ')}`, complete: false, consistency: null };
+  if (missing.length > 0)
+    return {
+      status: 'failed',
+      reason: `no passing result for replicate(s) ${missing.join(', ')}`,
+      complete: false,
+      consistency: null,
+    };
   const reps = [...passing.values()]
     .filter((a) => a.replicate < replicates)
     .sort((a, b) => a.replicate - b.replicate)
@@ -145,10 +227,21 @@ export function scoreExperiment(store: Store, registry: KindRegistry | null, e: 
   // Run attempts were checked as they ended; imported ones are checked here.
   for (const r of reps) {
     const problem = keyMetricProblem(keys, r.metrics);
-    if (problem) return { status: 'failed', reason: `replicate ${r.replicate}${passing.get(r.replicate)?.source === 'import' ? ' (imported)' : ''}: ${problem}`, complete: true, consistency: null };
+    if (problem)
+      return {
+        status: 'failed',
+        reason: `replicate ${r.replicate}${passing.get(r.replicate)?.source === 'import' ? ' (imported)' : ''}: ${problem}`,
+        complete: true,
+        consistency: null,
+      };
   }
   const c = kind?.consistency ? kind.consistency(reps, e.params) : defaultConsistency(reps, keys);
-  return { status: c.ok ? 'passed' : 'failed', reason: c.ok ? null : `inconsistent across replicates: ${c.detail}`, complete: true, consistency: c };
+  return {
+    status: c.ok ? 'passed' : 'failed',
+    reason: c.ok ? null : `inconsistent across replicates: ${c.detail}`,
+    complete: true,
+    consistency: c,
+  };
 }
 
 /** Metric names recorded, and finite in every row, in every replicate: the key metrics of an unknown kind. */
@@ -167,7 +260,8 @@ export function keyMetricProblem(keys: readonly string[], metrics: readonly Metr
     const rows = metrics.filter((m) => m.metric === k);
     if (rows.length === 0) return `key metric '${k}' was not recorded`;
     const bad = rows.find((m) => !Number.isFinite(m.value));
-    if (bad) return `key metric '${k}' is ${bad.value}${bad.model ? ` for model ${bad.model}` : ''}${bad.language ? ` language ${bad.language}` : ''}`;
+    if (bad)
+      return `key metric '${k}' is ${bad.value}${bad.model ? ` for model ${bad.model}` : ''}${bad.language ? ` language ${bad.language}` : ''}`;
   }
   return null;
 }
@@ -184,9 +278,19 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const store = Store.open(runDir);
   try {
     for (const d of ['logs', 'artifacts', 'tmp', 'cache']) mkdirSync(join(runDir, d), { recursive: true });
-    const runId = store.claimRun({ pipelineFile: spec.file, pipeline: spec, options: opts.options ?? null, toolVersion: VERSION, pid: process.pid }, isProcessAlive);
+    const runId = store.claimRun(
+      {
+        pipelineFile: spec.file,
+        pipeline: spec,
+        options: opts.options ?? null,
+        toolVersion: VERSION,
+        pid: process.pid,
+      },
+      isProcessAlive,
+    );
     const byId = new Map(spec.experiments.map((e) => [e.id, e]));
-    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {} };
+    const scoreCache = opts.scoreCache !== false;
+    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {}, scoreCache };
 
     // Jobs a killed orchestrator left behind: Slurm jobs still running are adopted (below, when their
     // replicate's turn comes), finished ones have their results taken now, so that the plan counts them.
@@ -204,7 +308,21 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           // Slurm no longer knows the job: a result file it left still counts; without one it is lost.
           const result = readResult(job.resultFile);
           if (result) {
-            await finishAttempt(ctx, { e, k: a.replicate, attemptId: a.id, try: a.try, job, jobId: a.jobId, executor: slurmForAdoption, startedMs: Date.parse(a.startedAt) }, { exitCode: result.ok ? 0 : 1, signal: null, startError: null, slurm: null }, { timedOut: false, stopped: false, killed: false });
+            await finishAttempt(
+              ctx,
+              {
+                e,
+                k: a.replicate,
+                attemptId: a.id,
+                try: a.try,
+                job,
+                jobId: a.jobId,
+                executor: slurmForAdoption,
+                startedMs: Date.parse(a.startedAt),
+              },
+              { exitCode: result.ok ? 0 : 1, signal: null, startError: null, slurm: null },
+              { timedOut: false, stopped: false, killed: false },
+            );
             collected++;
           }
           continue;
@@ -212,13 +330,36 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         const st = await slurmForAdoption.poll(a.jobId);
         if (st.phase === 'ended') {
           // Finished while nobody watched: its result is taken as if the orchestrator had waited.
-          await finishAttempt(ctx, { e, k: a.replicate, attemptId: a.id, try: a.try, job, jobId: a.jobId, executor: slurmForAdoption, startedMs: Date.parse(a.startedAt) }, st.end, { timedOut: false, stopped: false, killed: false });
+          await finishAttempt(
+            ctx,
+            {
+              e,
+              k: a.replicate,
+              attemptId: a.id,
+              try: a.try,
+              job,
+              jobId: a.jobId,
+              executor: slurmForAdoption,
+              startedMs: Date.parse(a.startedAt),
+            },
+            st.end,
+            { timedOut: false, stopped: false, killed: false },
+          );
           collected++;
         } else {
-          adoptable.set(adoptKey(e.id, a.fingerprint, a.replicate), { attempt: a, job, executor: slurmForAdoption, onProgress });
+          adoptable.set(adoptKey(e.id, a.fingerprint, a.replicate), {
+            attempt: a,
+            job,
+            executor: slurmForAdoption,
+            onProgress,
+          });
         }
       }
-      const n = store.recoverStale(stale, 'the orchestrator stopped (killed?) while this was running', [...adoptable.values()].map((x) => x.attempt.id));
+      const n = store.recoverStale(
+        stale,
+        'the orchestrator stopped (killed?) while this was running',
+        [...adoptable.values()].map((x) => x.attempt.id),
+      );
       emit({ type: 'recovered', attempts: n, runs: stale, adopted: adoptable.size, collected });
     }
 
@@ -236,33 +377,78 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     ctx.inputs = inputs;
     ctx.plan = plan;
     const maxReps = Math.max(...spec.experiments.map((e) => e.replicates));
-    store.setProvenance(runId, collectProvenance({
-      seed: spec.seed,
-      replicate_seeds: Array.from({ length: maxReps }, (_, k) => replicateSeed(spec.seed, k)),
-      pipeline_file: spec.file,
-      pipeline_sha256: spec.file && existsSync(spec.file) ? hashFile(spec.file) : null,
-      models: Object.fromEntries(Object.values(spec.models).map((m) => [m.alias, { path: m.path, hash: inputs.modelHashes[m.alias] ?? null, overridden: m.overridden }])),
-      data_hash: inputs.dataHash,
-      kind_modules: registry.modules,
-      options: opts.options ?? null,
-    }));
+    store.setProvenance(
+      runId,
+      collectProvenance({
+        seed: spec.seed,
+        replicate_seeds: Array.from({ length: maxReps }, (_, k) => replicateSeed(spec.seed, k)),
+        pipeline_file: spec.file,
+        pipeline_sha256: spec.file && existsSync(spec.file) ? hashFile(spec.file) : null,
+        models: Object.fromEntries(
+          Object.values(spec.models).map((m) => [
+            m.alias,
+            { path: m.path, hash: inputs.modelHashes[m.alias] ?? null, overridden: m.overridden },
+          ]),
+        ),
+        data_hash: inputs.dataHash,
+        kind_modules: registry.modules,
+        options: opts.options ?? null,
+      }),
+    );
     emit({ type: 'plan', plan, spec, runId });
     // A left-over job whose replicate this plan does not run (inputs changed, not selected) is cancelled.
     for (const [key, x] of adoptable) {
       const entry = plan.entries.get(x.attempt.experiment);
-      if (entry && entry.selected && !entry.blocked && entry.fingerprint === x.attempt.fingerprint && entry.toRun.includes(x.attempt.replicate)) continue;
-      await dropAdoptable(ctx, new Map([[key, x]]), 'cancelled: this run does not need it (its inputs changed, or it was not selected)');
+      if (
+        entry &&
+        entry.selected &&
+        !entry.blocked &&
+        entry.fingerprint === x.attempt.fingerprint &&
+        entry.toRun.includes(x.attempt.replicate)
+      )
+        continue;
+      await dropAdoptable(
+        ctx,
+        new Map([[key, x]]),
+        'cancelled: this run does not need it (its inputs changed, or it was not selected)',
+      );
       adoptable.delete(key);
     }
 
     const state = new Map<string, { status: ExperimentStatus; reason: string | null }>();
-    const summary: RunSummary = { runId, status: 'passed', ran: [], reused: [], passed: [], failed: [], blocked: [], pending: [], interrupted: [], elapsedMs: 0, exitCode: 0 };
-    const toRunTotal = plan.order.filter((id) => plan.entries.get(id)!.selected && plan.entries.get(id)!.toRun.length > 0 && !plan.entries.get(id)!.blocked).length;
+    const summary: RunSummary = {
+      runId,
+      status: 'passed',
+      ran: [],
+      reused: [],
+      passed: [],
+      failed: [],
+      blocked: [],
+      pending: [],
+      interrupted: [],
+      elapsedMs: 0,
+      exitCode: 0,
+    };
+    const toRunTotal = plan.order.filter(
+      (id) =>
+        plan.entries.get(id)!.selected && plan.entries.get(id)!.toRun.length > 0 && !plan.entries.get(id)!.blocked,
+    ).length;
     let index = 0;
     let stopReason: string | null = null;
     let interrupted = false;
 
-    const setState = (e: ExperimentSpec, entry: PlanEntry, status: ExperimentStatus, reason: string | null, extra: { source?: 'run' | 'cache' | 'import' | null; complete?: boolean; consistency?: ConsistencyResult | null; sourceRun?: number | null } = {}) => {
+    const setState = (
+      e: ExperimentSpec,
+      entry: PlanEntry,
+      status: ExperimentStatus,
+      reason: string | null,
+      extra: {
+        source?: 'run' | 'cache' | 'import' | null;
+        complete?: boolean;
+        consistency?: ConsistencyResult | null;
+        sourceRun?: number | null;
+      } = {},
+    ) => {
       state.set(e.id, { status, reason });
       store.setExperiment({
         id: e.id,
@@ -283,7 +469,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       emit({ type: 'experiment', id: e.id, status, reason });
     };
 
-    /** Applies the decision (decide.ts) for an experiment whose dependencies are settled: returns it to run, or settles it now. */
+    /**
+     * Applies the decision (decide.ts) for an experiment whose dependencies are settled: returns it to run, or settles
+     * it now.
+     */
     const decide = (id: string): Active | 'wait' | null => {
       const e = byId.get(id)!;
       const entry = plan.entries.get(id)!;
@@ -297,10 +486,27 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           // import scored where no pipeline was known, or none at all) gets its kind's verdict, and
           // dependents see the same status either way. Rewritten only when the verdict changed.
           const fp = entry.fingerprint!;
-          const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates);
-          const same = prev !== null && prev.fingerprint === fp && prev.status === sc.status && prev.reason === sc.reason && prev.complete === sc.complete && JSON.stringify(prev.consistency) === JSON.stringify(sc.consistency);
+          const sc = scoreExperiment(
+            store,
+            registry,
+            e,
+            fp,
+            entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates,
+          );
+          const same =
+            prev !== null &&
+            prev.fingerprint === fp &&
+            prev.status === sc.status &&
+            prev.reason === sc.reason &&
+            prev.complete === sc.complete &&
+            JSON.stringify(prev.consistency) === JSON.stringify(sc.consistency);
           if (!same) {
-            setState(e, entry, sc.status, sc.reason, { source: d.source, complete: sc.complete, consistency: sc.consistency, sourceRun: [...store.passingAttempts(id, fp).values()][0]?.runId ?? null });
+            setState(e, entry, sc.status, sc.reason, {
+              source: d.source,
+              complete: sc.complete,
+              consistency: sc.consistency,
+              sourceRun: [...store.passingAttempts(id, fp).values()][0]?.runId ?? null,
+            });
           }
           state.set(id, { status: sc.status, reason: sc.reason });
           return null;
@@ -320,9 +526,20 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           return null;
         case 'reuse': {
           const fp = entry.fingerprint!;
-          const sc = scoreExperiment(store, registry, e, fp, entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates);
+          const sc = scoreExperiment(
+            store,
+            registry,
+            e,
+            fp,
+            entry.resultSource === 'import' ? importedReplicates(store, id) : e.replicates,
+          );
           const firstRun = [...store.passingAttempts(id, fp).values()][0]?.runId ?? null;
-          setState(e, entry, sc.status, sc.reason, { source: d.source, complete: sc.complete, consistency: sc.consistency, sourceRun: firstRun });
+          setState(e, entry, sc.status, sc.reason, {
+            source: d.source,
+            complete: sc.complete,
+            consistency: sc.consistency,
+            sourceRun: firstRun,
+          });
           (sc.status === 'passed' ? summary.passed : summary.failed).push(id);
           summary.reused.push(id);
           emit({ type: 'skip', id, status: sc.status, reason: sc.reason, source: d.source, note: entry.importNote });
@@ -330,7 +547,19 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         }
         case 'run':
           // The replicates that are missing (or all, when forced), started as slots free up.
-          return { e, entry, fp: entry.fingerprint!, order: plan.order.indexOf(id), index: 0, queue: d.replicates.map((k) => ({ k, attempt: 1 })), inFlight: 0, started: false, stop: false, failure: null, interrupted: null };
+          return {
+            e,
+            entry,
+            fp: entry.fingerprint!,
+            order: plan.order.indexOf(id),
+            index: 0,
+            queue: d.replicates.map((k) => ({ k, attempt: 1 })),
+            inFlight: 0,
+            started: false,
+            stop: false,
+            failure: null,
+            interrupted: null,
+          };
       }
     };
 
@@ -346,7 +575,12 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         if (opts.failFast) stopReason ??= `not run: --fail-fast stopped after ${e.id} failed`;
       } else {
         const sc = scoreExperiment(store, registry, e, fp, e.replicates);
-        setState(e, entry, sc.status, sc.reason, { source: 'run', complete: sc.complete, consistency: sc.consistency, sourceRun: runId });
+        setState(e, entry, sc.status, sc.reason, {
+          source: 'run',
+          complete: sc.complete,
+          consistency: sc.consistency,
+          sourceRun: runId,
+        });
         (sc.status === 'passed' ? summary.passed : summary.failed).push(e.id);
         if (sc.status === 'failed' && opts.failFast) stopReason ??= `not run: --fail-fast stopped after ${e.id} failed`;
       }
@@ -362,7 +596,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     for (;;) {
       // Settle the experiments with nothing left to run or wait for (first: a failure must set
       // --fail-fast's stop before anything else starts).
-      for (let i = 0; i < active.length; ) {
+      for (let i = 0; i < active.length;) {
         const a = active[i];
         const done = a.inFlight === 0 && (a.stop || a.queue.length === 0 || interrupted);
         if (!done || (!a.started && a.queue.length > 0 && !a.stop)) {
@@ -373,7 +607,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         if (a.started) settle(a);
       }
       if (!interrupted) {
-        for (let i = 0; i < waiting.length; ) {
+        for (let i = 0; i < waiting.length;) {
           const a = decide(waiting[i]);
           if (a === 'wait') {
             i++;
@@ -404,7 +638,18 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           const adopted = adoptable.get(adoptKey(a.e.id, a.fp, t.k)) ?? null;
           if (adopted) adoptable.delete(adoptKey(a.e.id, a.fp, t.k));
           a.inFlight++;
-          const p: Promise<void> = runAttempt(ctx, { e: a.e, entry: a.entry, fp: a.fp, k: t.k, attempt: adopted?.attempt.try ?? t.attempt, index: a.index, count: toRunTotal, signal: opts.signal, executor, adopted }).then((r) => {
+          const p: Promise<void> = runAttempt(ctx, {
+            e: a.e,
+            entry: a.entry,
+            fp: a.fp,
+            k: t.k,
+            attempt: adopted?.attempt.try ?? t.attempt,
+            index: a.index,
+            count: toRunTotal,
+            signal: opts.signal,
+            executor,
+            adopted,
+          }).then((r) => {
             a.inFlight--;
             if (r.status === 'passed') return;
             const tryNo = adopted?.attempt.try ?? t.attempt;
@@ -426,21 +671,46 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         }
       }
       if (inFlight.size === 0) {
-        if (interrupted || opts.signal?.aborted || (active.length === 0 && (waiting.length === 0 || !waiting.some((id) => byId.get(id)!.dependsOn.every(settled))))) break;
+        if (
+          interrupted ||
+          opts.signal?.aborted ||
+          (active.length === 0 &&
+            (waiting.length === 0 || !waiting.some((id) => byId.get(id)!.dependsOn.every(settled))))
+        )
+          break;
         continue;
       }
       await Promise.race(inFlight);
     }
     if (opts.signal?.aborted) interrupted = true;
-    await dropAdoptable(ctx, adoptable, interrupted ? 'cancelled: the run was stopped (Ctrl-C)' : 'cancelled: this run did not need it');
+    await dropAdoptable(
+      ctx,
+      adoptable,
+      interrupted ? 'cancelled: the run was stopped (Ctrl-C)' : 'cancelled: this run did not need it',
+    );
     if (interrupted) {
       // Leave the rest as they were; they are pending for this run.
       for (const id of plan.order) if (!state.has(id) && plan.entries.get(id)!.selected) summary.pending.push(id);
     }
-    summary.status = interrupted ? 'interrupted' : summary.failed.length + summary.blocked.length + summary.pending.length > 0 ? 'failed' : 'passed';
+    summary.status = interrupted
+      ? 'interrupted'
+      : summary.failed.length + summary.blocked.length + summary.pending.length > 0
+        ? 'failed'
+        : 'passed';
     summary.exitCode = interrupted ? 130 : summary.status === 'passed' ? 0 : 1;
     summary.elapsedMs = Date.now() - t0;
-    store.endRun(runId, summary.status, JSON.stringify({ ran: summary.ran, reused: summary.reused, passed: summary.passed.length, failed: summary.failed, blocked: summary.blocked, pending: summary.pending }));
+    store.endRun(
+      runId,
+      summary.status,
+      JSON.stringify({
+        ran: summary.ran,
+        reused: summary.reused,
+        passed: summary.passed.length,
+        failed: summary.failed,
+        blocked: summary.blocked,
+        pending: summary.pending,
+      }),
+    );
     emit({ type: 'done', summary });
     return summary;
   } finally {
@@ -482,6 +752,7 @@ interface AttemptContext {
   runId: number;
   emit: (e: RunEvent) => void;
   slurmCli: SlurmResources;
+  scoreCache: boolean;
   inputs?: ResolvedInputs;
   plan?: Plan;
 }
@@ -503,7 +774,8 @@ function jobRequestOf(ctx: AttemptContext, e: ExperimentSpec, k: number, base: s
 }
 
 function progressEmitter(emit: (e: RunEvent) => void, id: string, k: number) {
-  return (p: { label: string; done: number; total: number }) => emit({ type: 'progress', id, replicate: k, label: p.label, done: p.done, total: p.total });
+  return (p: { label: string; done: number; total: number }) =>
+    emit({ type: 'progress', id, replicate: k, label: p.label, done: p.done, total: p.total });
 }
 
 /** Cancels left-over jobs nobody will wait for and records them as interrupted. */
@@ -511,7 +783,13 @@ async function dropAdoptable(ctx: AttemptContext, adoptable: Map<string, Adopted
   for (const x of adoptable.values()) {
     await x.executor.cancel(x.attempt.jobId!, 'term');
     x.executor.release(x.attempt.jobId!);
-    ctx.store.finishAttempt(x.attempt.id, { status: 'interrupted', durationMs: Date.now() - Date.parse(x.attempt.startedAt), exitCode: null, signal: null, error: reason });
+    ctx.store.finishAttempt(x.attempt.id, {
+      status: 'interrupted',
+      durationMs: Date.now() - Date.parse(x.attempt.startedAt),
+      exitCode: null,
+      signal: null,
+      error: reason,
+    });
     ctx.store.setJobState(x.attempt.id, 'CANCELLED');
   }
   adoptable.clear();
@@ -525,7 +803,14 @@ function dependencySnapshot(store: Store, id: string, fp: string): DependencySna
     fingerprint: fp,
     source: first?.source ?? 'run',
     note: first?.note ?? null,
-    metrics: store.metrics(id, fp).map((m) => ({ replicate: m.replicate, model: m.model, language: m.language, metric: m.metric, value: encodeNumber(m.value), source: m.source })),
+    metrics: store.metrics(id, fp).map((m) => ({
+      replicate: m.replicate,
+      model: m.model,
+      language: m.language,
+      metric: m.metric,
+      value: encodeNumber(m.value),
+      source: m.source,
+    })),
     artifacts: store.artifacts(id, fp),
   };
 }
@@ -572,8 +857,22 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
     jobId = a.adopted.attempt.jobId!;
     startedMs = Date.parse(a.adopted.attempt.startedAt);
     store.db.prepare(`UPDATE attempts SET run_id = ? WHERE id = ?`).run(ctx.runId, attemptId); // now this run's
-    appendLog(job.logFile, `==== adopted by run ${ctx.runId} (pid ${process.pid}): ${executor.name} job ${jobId} was still ${a.adopted.attempt.jobState ?? 'running'}, ${new Date().toISOString()}\n`);
-    ctx.emit({ type: 'start', id: e.id, replicate: k, replicates: e.replicates, try: a.attempt, index: a.index, count: a.count, expectedMs: a.entry.expectedMs, remainingMs: ctx.plan!.totalMs, logPath: job.logFile });
+    appendLog(
+      job.logFile,
+      `==== adopted by run ${ctx.runId} (pid ${process.pid}): ${executor.name} job ${jobId} was still ${a.adopted.attempt.jobState ?? 'running'}, ${new Date().toISOString()}\n`,
+    );
+    ctx.emit({
+      type: 'start',
+      id: e.id,
+      replicate: k,
+      replicates: e.replicates,
+      try: a.attempt,
+      index: a.index,
+      count: a.count,
+      expectedMs: a.entry.expectedMs,
+      remainingMs: ctx.plan!.totalMs,
+      logPath: job.logFile,
+    });
     ctx.emit({ type: 'submitted', id: e.id, replicate: k, executor: executor.name, jobId, adopted: true });
   } else {
     const workDir = join(runDir, 'artifacts', e.id, `r${k}`);
@@ -581,14 +880,31 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
     mkdirSync(workDir, { recursive: true });
     const seed = replicateSeed(spec.seed, k);
     const logPath = join(runDir, 'logs', `${e.id}.r${k}.log`);
-    attemptId = store.startAttempt({ runId: ctx.runId, experiment: e.id, fingerprint: a.fp, replicate: k, try: a.attempt, seed, logPath: relative(runDir, logPath) });
+    attemptId = store.startAttempt({
+      runId: ctx.runId,
+      experiment: e.id,
+      fingerprint: a.fp,
+      replicate: k,
+      try: a.attempt,
+      seed,
+      logPath: relative(runDir, logPath),
+    });
     job = jobRequestOf(ctx, e, k, join(runDir, 'tmp', `${e.id}.r${k}.a${attemptId}`));
     const models: Record<string, ResolvedModel> = {};
     for (const alias of e.models) models[alias] = ctx.inputs!.models[alias];
     const childJob: ChildJob = {
       // Only the module that defines this kind: loading every kinds module in every child costs time.
-      modules: ctx.registry.moduleOf(e.kind) !== undefined ? [ctx.registry.moduleOf(e.kind)!] : [...ctx.registry.modules],
-      experiment: { id: e.id, kind: e.kind, phase: e.phase, question: e.question, title: e.title, dependsOn: [...e.dependsOn], params: e.params },
+      modules:
+        ctx.registry.moduleOf(e.kind) !== undefined ? [ctx.registry.moduleOf(e.kind)!] : [...ctx.registry.modules],
+      experiment: {
+        id: e.id,
+        kind: e.kind,
+        phase: e.phase,
+        question: e.question,
+        title: e.title,
+        dependsOn: [...e.dependsOn],
+        params: e.params,
+      },
       replicate: k,
       replicates: e.replicates,
       seed,
@@ -600,19 +916,40 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
       runDir,
       workDir,
       cacheDir: join(runDir, 'cache'),
+      scoreCacheDir: ctx.scoreCache ? join(runDir, 'cache', 'scores') : null,
       deps: e.dependsOn.map((d) => dependencySnapshot(store, d, ctx.plan!.entries.get(d)!.fingerprint!)),
       resultPath: job.resultFile,
       progressPath: executor.name === 'local' ? null : job.progressFile,
     };
     rmSync(job.resultFile, { force: true });
     writeFileSync(job.jobFile, JSON.stringify(childJob, null, 1));
-    appendLog(job.logFile, `==== ${e.id} (${e.kind}) replicate ${k}, attempt ${a.attempt}, seed ${seed}, fingerprint ${a.fp.slice(0, 16)}, ${executor.name} executor, started ${new Date().toISOString()}\n`);
-    ctx.emit({ type: 'start', id: e.id, replicate: k, replicates: e.replicates, try: a.attempt, index: a.index, count: a.count, expectedMs: a.entry.expectedMs, remainingMs: ctx.plan!.totalMs, logPath: job.logFile });
+    appendLog(
+      job.logFile,
+      `==== ${e.id} (${e.kind}) replicate ${k}, attempt ${a.attempt}, seed ${seed}, fingerprint ${a.fp.slice(0, 16)}, ${executor.name} executor, started ${new Date().toISOString()}\n`,
+    );
+    ctx.emit({
+      type: 'start',
+      id: e.id,
+      replicate: k,
+      replicates: e.replicates,
+      try: a.attempt,
+      index: a.index,
+      count: a.count,
+      expectedMs: a.entry.expectedMs,
+      remainingMs: ctx.plan!.totalMs,
+      logPath: job.logFile,
+    });
     startedMs = Date.now();
     try {
       jobId = await executor.submit(job, progressEmitter(ctx.emit, e.id, k));
-      store.setAttemptJob(attemptId, { executor: executor.name, jobId, jobState: executor.name === 'local' ? 'RUNNING' : 'SUBMITTED', jobFile: relative(runDir, job.jobFile) });
-      if (executor.name !== 'local') ctx.emit({ type: 'submitted', id: e.id, replicate: k, executor: executor.name, jobId, adopted: false });
+      store.setAttemptJob(attemptId, {
+        executor: executor.name,
+        jobId,
+        jobState: executor.name === 'local' ? 'RUNNING' : 'SUBMITTED',
+        jobFile: relative(runDir, job.jobFile),
+      });
+      if (executor.name !== 'local')
+        ctx.emit({ type: 'submitted', id: e.id, replicate: k, executor: executor.name, jobId, adopted: false });
     } catch (err) {
       startError = (err as Error).message;
     }
@@ -644,7 +981,12 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
           break;
         }
         if (st.phase === 'unknown') {
-          end = { exitCode: null, signal: null, startError: null, slurm: { state: 'UNKNOWN', reason: `${executor.name} no longer knows job ${jobId}`, exitCode: null } };
+          end = {
+            exitCode: null,
+            signal: null,
+            startError: null,
+            slurm: { state: 'UNKNOWN', reason: `${executor.name} no longer knows job ${jobId}`, exitCode: null },
+          };
           break;
         }
         const now = Date.now();
@@ -661,20 +1003,35 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
           end = { exitCode: null, signal: 'SIGKILL', startError: null, slurm: null };
           break;
         }
-        const delay = termAt ? 100 : Math.min(executor.pollDelayMs(now - startedMs), Math.max(10, startedMs + e.timeoutMs - now));
+        const delay = termAt
+          ? 100
+          : Math.min(executor.pollDelayMs(now - startedMs), Math.max(10, startedMs + e.timeoutMs - now));
         await Promise.race([executor.wait(jobId, delay), new Promise<void>((r) => (abortWake = r))]);
       }
     } finally {
       a.signal?.removeEventListener('abort', onAbort);
     }
   }
-  return finishAttempt(ctx, { e, k, attemptId, try: a.attempt, job, jobId, executor, startedMs }, end, { timedOut, stopped, killed });
+  return finishAttempt(ctx, { e, k, attemptId, try: a.attempt, job, jobId, executor, startedMs }, end, {
+    timedOut,
+    stopped,
+    killed,
+  });
 }
 
 /** Reads a job's result, decides the attempt's status, stores it with its metrics, cleans up. */
 async function finishAttempt(
   ctx: AttemptContext,
-  x: { e: ExperimentSpec; k: number; attemptId: number; try: number; job: JobRequest; jobId: string | null; executor: Executor; startedMs: number },
+  x: {
+    e: ExperimentSpec;
+    k: number;
+    attemptId: number;
+    try: number;
+    job: JobRequest;
+    jobId: string | null;
+    executor: Executor;
+    startedMs: number;
+  },
   end: JobEnd,
   how: { timedOut: boolean; stopped: boolean; killed: boolean },
 ): Promise<AttemptOutcome> {
@@ -682,17 +1039,33 @@ async function finishAttempt(
   const { e, job } = x;
   let result = readResult(job.resultFile);
   // A result written on another machine may show here a little later (network filesystems).
-  for (const t = Date.now(); !result && end.exitCode === 0 && !how.timedOut && !how.stopped && Date.now() - t < x.executor.resultLagMs; ) {
+  for (
+    const t = Date.now();
+    !result && end.exitCode === 0 && !how.timedOut && !how.stopped && Date.now() - t < x.executor.resultLagMs;
+  ) {
     await new Promise((r) => setTimeout(r, 250));
     result = readResult(job.resultFile);
   }
   const durationMs = Date.now() - x.startedMs;
-  const v = judgeAttempt({ end, result, timedOut: how.timedOut, stopped: how.stopped, timeoutMs: e.timeoutMs, killGraceMs: spec.killGraceMs, lastLogLine: lastLogLine(job.logFile) });
+  const v = judgeAttempt({
+    end,
+    result,
+    timedOut: how.timedOut,
+    stopped: how.stopped,
+    timeoutMs: e.timeoutMs,
+    killGraceMs: spec.killGraceMs,
+    lastLogLine: lastLogLine(job.logFile),
+  });
   let { status, error, retryable } = v;
   let metrics: MetricInput[] = [];
   let artifacts: { path: string; sha256: string; bytes: number }[] = [];
   if (status === 'passed' && result?.ok) {
-    metrics = result.metrics.map((m) => ({ metric: m.metric, value: decodeNumber(m.value), model: m.model, language: m.language }));
+    metrics = result.metrics.map((m) => ({
+      metric: m.metric,
+      value: decodeNumber(m.value),
+      model: m.model,
+      language: m.language,
+    }));
     const kind = ctx.registry.get(e.kind);
     const problem = kind ? keyMetricProblem(keyMetricsOf(kind, e.params), metrics) : null;
     try {
@@ -711,14 +1084,23 @@ async function finishAttempt(
       retryable = false;
     }
   }
-  appendLog(job.logFile, `==== ${status}${error ? `: ${error}` : ''} after ${formatDuration(durationMs)}${end.slurm ? ` (Slurm: ${end.slurm.state}${end.slurm.reason ? `, ${end.slurm.reason}` : ''}${end.slurm.exitCode ? `, ExitCode ${end.slurm.exitCode}` : ''})` : ''}\n`);
-  store.finishAttempt(x.attemptId, { status, durationMs, exitCode: end.exitCode, signal: end.signal, error }, metrics, artifacts);
+  appendLog(
+    job.logFile,
+    `==== ${status}${error ? `: ${error}` : ''} after ${formatDuration(durationMs)}${end.slurm ? ` (Slurm: ${end.slurm.state}${end.slurm.reason ? `, ${end.slurm.reason}` : ''}${end.slurm.exitCode ? `, ExitCode ${end.slurm.exitCode}` : ''})` : ''}\n`,
+  );
+  store.finishAttempt(
+    x.attemptId,
+    { status, durationMs, exitCode: end.exitCode, signal: end.signal, error },
+    metrics,
+    artifacts,
+  );
   if (x.jobId !== null) {
     if (end.slurm) store.setJobState(x.attemptId, end.slurm.state);
     else if (x.executor.name === 'local') store.setJobState(x.attemptId, 'EXITED');
     x.executor.release(x.jobId);
   }
-  for (const f of [job.jobFile, job.resultFile, job.progressFile, job.jobFile.replace(/\.json$/, '') + '.sbatch']) rmSync(f, { force: true });
+  for (const f of [job.jobFile, job.resultFile, job.progressFile, job.jobFile.replace(/\.json$/, '') + '.sbatch'])
+    rmSync(f, { force: true });
   const willRetry = status !== 'passed' && status !== 'interrupted' && retryable && x.try <= e.retries;
   ctx.emit({ type: 'end', id: e.id, replicate: x.k, status, durationMs, error, willRetry });
   return { status, error, retryable, stopsRun: v.stopsRun };
@@ -731,23 +1113,72 @@ async function finishAttempt(
  * result file and exit code, read the same way for both executors, so that a kind that crashes or
  * writes NaN gets the same status under either. `passed` still has its key metrics checked.
  */
-export function judgeAttempt(x: { end: JobEnd; result: ChildResult | null; timedOut: boolean; stopped: boolean; timeoutMs: number; killGraceMs: number; lastLogLine: string | null }): AttemptOutcome {
+export function judgeAttempt(x: {
+  end: JobEnd;
+  result: ChildResult | null;
+  timedOut: boolean;
+  stopped: boolean;
+  timeoutMs: number;
+  killGraceMs: number;
+  lastLogLine: string | null;
+}): AttemptOutcome {
   const { end, result } = x;
   const slurm = end.slurm;
   const slurmNote = slurm ? ` (Slurm: ${slurm.state}${slurm.reason ? `, ${slurm.reason}` : ''})` : '';
-  if (x.stopped) return { status: 'interrupted', error: 'stopped by the user (Ctrl-C)', retryable: false, stopsRun: true };
+  if (x.stopped)
+    return { status: 'interrupted', error: 'stopped by the user (Ctrl-C)', retryable: false, stopsRun: true };
   if (x.timedOut) {
-    return { status: 'timeout', error: `timed out after ${formatDuration(x.timeoutMs)}${end.signal === 'SIGKILL' ? ` (killed: still running ${formatDuration(x.killGraceMs)} after SIGTERM)` : ''}`, retryable: true, stopsRun: false };
+    return {
+      status: 'timeout',
+      error: `timed out after ${formatDuration(x.timeoutMs)}${end.signal === 'SIGKILL' ? ` (killed: still running ${formatDuration(x.killGraceMs)} after SIGTERM)` : ''}`,
+      retryable: true,
+      stopsRun: false,
+    };
   }
-  if (end.startError) return { status: 'crashed', error: end.startError, retryable: !/^sbatch refused/.test(end.startError), stopsRun: false };
-  if (slurm?.state === 'TIMEOUT') return { status: 'timeout', error: `timed out: Slurm's time limit ended the job${slurmNote}`, retryable: true, stopsRun: false };
-  if (slurm?.state === 'CANCELLED') return { status: 'interrupted', error: `cancelled in Slurm, not by this run (scancel?)${slurmNote}`, retryable: false, stopsRun: false };
-  if (slurm && slurm.state !== 'COMPLETED' && slurm.state !== 'FAILED') return { status: 'failed', error: `the job ended ${slurm.state}${slurm.reason ? ` (${slurm.reason})` : ''}${x.lastLogLine ? `: ${x.lastLogLine}` : ''}`, retryable: true, stopsRun: false };
+  if (end.startError)
+    return {
+      status: 'crashed',
+      error: end.startError,
+      retryable: !/^sbatch refused/.test(end.startError),
+      stopsRun: false,
+    };
+  if (slurm?.state === 'TIMEOUT')
+    return {
+      status: 'timeout',
+      error: `timed out: Slurm's time limit ended the job${slurmNote}`,
+      retryable: true,
+      stopsRun: false,
+    };
+  if (slurm?.state === 'CANCELLED')
+    return {
+      status: 'interrupted',
+      error: `cancelled in Slurm, not by this run (scancel?)${slurmNote}`,
+      retryable: false,
+      stopsRun: false,
+    };
+  if (slurm && slurm.state !== 'COMPLETED' && slurm.state !== 'FAILED')
+    return {
+      status: 'failed',
+      error: `the job ended ${slurm.state}${slurm.reason ? ` (${slurm.reason})` : ''}${x.lastLogLine ? `: ${x.lastLogLine}` : ''}`,
+      retryable: true,
+      stopsRun: false,
+    };
   if (end.exitCode === 0 && result?.ok) return { status: 'passed', error: null, retryable: true, stopsRun: false };
-  if (result && !result.ok) return { status: 'failed', error: result.error.split('\n')[0], retryable: !result.userError, stopsRun: false };
-  if (end.exitCode === EXIT_NO_JOB_FILE && x.lastLogLine?.startsWith('langquant job:')) return { status: 'failed', error: x.lastLogLine, retryable: false, stopsRun: false };
-  const how = end.signal ? `killed by ${end.signal}` : end.exitCode !== null ? `exited with code ${end.exitCode}` : 'ended';
-  return { status: 'crashed', error: `${how} without a result${x.lastLogLine ? `: ${x.lastLogLine}` : ''}${slurmNote}`, retryable: true, stopsRun: false };
+  if (result && !result.ok)
+    return { status: 'failed', error: result.error.split('\n')[0], retryable: !result.userError, stopsRun: false };
+  if (end.exitCode === EXIT_NO_JOB_FILE && x.lastLogLine?.startsWith('langquant job:'))
+    return { status: 'failed', error: x.lastLogLine, retryable: false, stopsRun: false };
+  const how = end.signal
+    ? `killed by ${end.signal}`
+    : end.exitCode !== null
+      ? `exited with code ${end.exitCode}`
+      : 'ended';
+  return {
+    status: 'crashed',
+    error: `${how} without a result${x.lastLogLine ? `: ${x.lastLogLine}` : ''}${slurmNote}`,
+    retryable: true,
+    stopsRun: false,
+  };
 }
 
 function appendLog(path: string, text: string): void {
@@ -764,7 +1195,9 @@ function readResult(path: string): ChildResult | null {
 
 function lastLogLine(path: string): string | null {
   try {
-    const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('===='));
+    const lines = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('===='));
     const l = lines.at(-1);
     return l ? l.trim().slice(0, 200) : null;
   } catch {

@@ -11,7 +11,14 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { ConfigError } from '../errors.ts';
-import { CHILD_ENTRY, type Executor, type JobEnd, type JobRequest, type JobState, type SlurmResources } from './executor.ts';
+import {
+  CHILD_ENTRY,
+  type Executor,
+  type JobEnd,
+  type JobRequest,
+  type JobState,
+  type SlurmResources,
+} from './executor.ts';
 import { EXIT_NO_JOB_FILE, noJobFileMessage } from './protocol.ts';
 
 /** The keys of `slurm:` in a pipeline file and of --slurm-opt. */
@@ -46,10 +53,17 @@ export function parseSlurmOpts(opts: readonly string[]): SlurmResources {
     const eq = o.indexOf('=');
     const key = eq < 0 ? o : o.slice(0, eq);
     const value = eq < 0 ? null : o.slice(eq + 1);
-    if (!/^[a-z][a-z0-9-]*$/.test(key)) throw new ConfigError(`--slurm-opt ${o}: write KEY=VALUE with an sbatch long option as KEY, e.g. --slurm-opt partition=gpu`);
-    if (key === 'extra') throw new ConfigError(`--slurm-opt ${o}: give the sbatch option itself, e.g. --slurm-opt exclusive or --slurm-opt time-min=10`);
+    if (!/^[a-z][a-z0-9-]*$/.test(key))
+      throw new ConfigError(
+        `--slurm-opt ${o}: write KEY=VALUE with an sbatch long option as KEY, e.g. --slurm-opt partition=gpu`,
+      );
+    if (key === 'extra')
+      throw new ConfigError(
+        `--slurm-opt ${o}: give the sbatch option itself, e.g. --slurm-opt exclusive or --slurm-opt time-min=10`,
+      );
     if ((SLURM_KEYS as readonly string[]).includes(key)) {
-      if (value === null || value === '') throw new ConfigError(`--slurm-opt ${o}: ${key} needs a value, e.g. --slurm-opt ${key}=…`);
+      if (value === null || value === '')
+        throw new ConfigError(`--slurm-opt ${o}: ${key} needs a value, e.g. --slurm-opt ${key}=…`);
       if (key === 'cpus') {
         const n = Number(value);
         if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--slurm-opt ${o}: cpus is a whole number ≥ 1`);
@@ -101,7 +115,15 @@ export function batchScript(job: JobRequest, node: string = process.execPath): s
   ].join('\n');
 }
 
-const QUEUED = new Set(['PENDING', 'CONFIGURING', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESV_DEL_HOLD', 'SPECIAL_EXIT']);
+const QUEUED = new Set([
+  'PENDING',
+  'CONFIGURING',
+  'REQUEUED',
+  'REQUEUE_HOLD',
+  'REQUEUE_FED',
+  'RESV_DEL_HOLD',
+  'SPECIAL_EXIT',
+]);
 const RUNNING = new Set(['RUNNING', 'SUSPENDED', 'STOPPED', 'RESIZING', 'SIGNALING', 'STAGE_OUT']);
 const STOPPING = new Set(['COMPLETING']);
 
@@ -110,7 +132,8 @@ export function parseExitCode(s: string | null): { exitCode: number | null; sign
   const m = s ? /^(\d+):(\d+)$/.exec(s) : null;
   if (!m) return { exitCode: null, signal: null };
   const sig = Number(m[2]);
-  const name = sig === 0 ? null : (Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] ?? `signal ${sig}`);
+  const name =
+    sig === 0 ? null : (Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] ?? `signal ${sig}`);
   return { exitCode: sig === 0 ? Number(m[1]) : null, signal: name };
 }
 
@@ -129,7 +152,11 @@ export function slurmJobState(state: string, reason: string | null, exitCode: st
   if (QUEUED.has(st)) return { phase: 'queued', state: st };
   if (RUNNING.has(st)) return { phase: 'running', state: st };
   if (STOPPING.has(st)) return { phase: 'stopping', state: st };
-  const end: JobEnd = { ...parseExitCode(exitCode), startError: null, slurm: { state: st, reason: reason && reason !== 'None' ? reason : null, exitCode } };
+  const end: JobEnd = {
+    ...parseExitCode(exitCode),
+    startError: null,
+    slurm: { state: st, reason: reason && reason !== 'None' ? reason : null, exitCode },
+  };
   return { phase: 'ended', state: st, end };
 }
 
@@ -140,10 +167,18 @@ interface Watched {
   ended: JobState | null;
 }
 
-function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : -1
+        : 0;
       res({ code, stdout: String(stdout), stderr: String(stderr || (err && code === -1 ? err.message : '')) });
     });
   });
@@ -153,7 +188,10 @@ function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: n
 export async function checkSlurmAvailable(): Promise<void> {
   for (const cmd of ['sbatch', 'squeue', 'scontrol', 'scancel']) {
     const r = await run(cmd, ['--version'], 15_000);
-    if (r.code !== 0) throw new ConfigError(`--executor slurm needs Slurm's ${cmd}, which ${r.code === -1 ? 'is not on PATH' : `failed: ${r.stderr.trim().split('\n')[0]}`}; run langquant on a login node of the cluster (or use --executor local)`);
+    if (r.code !== 0)
+      throw new ConfigError(
+        `--executor slurm needs Slurm's ${cmd}, which ${r.code === -1 ? 'is not on PATH' : `failed: ${r.stderr.trim().split('\n')[0]}`}; run langquant on a login node of the cluster (or use --executor local)`,
+      );
   }
 }
 
@@ -166,12 +204,18 @@ export class SlurmExecutor implements Executor {
   private cachedAt = 0;
   private refreshing: Promise<void> | null = null;
 
-  async submit(job: JobRequest, onProgress: (p: { label: string; done: number; total: number }) => void): Promise<string> {
+  async submit(
+    job: JobRequest,
+    onProgress: (p: { label: string; done: number; total: number }) => void,
+  ): Promise<string> {
     const script = job.jobFile.replace(/\.json$/, '') + '.sbatch';
     writeFileSync(script, batchScript(job), { mode: 0o755 });
     const r = await run('sbatch', sbatchArgs(job, script));
     const id = r.stdout.trim().split(';')[0];
-    if (r.code !== 0 || !/^\d+(_\d+)?$/.test(id)) throw new Error(`sbatch refused the job: ${(r.stderr || r.stdout).trim().split('\n').filter(Boolean).at(-1) ?? `exit code ${r.code}`}`);
+    if (r.code !== 0 || !/^\d+(_\d+)?$/.test(id))
+      throw new Error(
+        `sbatch refused the job: ${(r.stderr || r.stdout).trim().split('\n').filter(Boolean).at(-1) ?? `exit code ${r.code}`}`,
+      );
     this.watched.set(id, { job, onProgress, progress: '', ended: null });
     this.cachedAt = 0; // the next poll asks Slurm
     return id;
@@ -232,7 +276,9 @@ export class SlurmExecutor implements Executor {
       return this.cache.get(id) ?? { phase: 'queued', state: 'UNREACHABLE' };
     }
     const f = parseScontrol(r.stdout.trim().split('\n')[0] ?? '');
-    return f.JobState ? slurmJobState(f.JobState, f.Reason ?? null, f.ExitCode ?? null) : { phase: 'unknown', state: 'UNKNOWN' };
+    return f.JobState
+      ? slurmJobState(f.JobState, f.Reason ?? null, f.ExitCode ?? null)
+      : { phase: 'unknown', state: 'UNKNOWN' };
   }
 
   private readProgress(w: Watched): void {
@@ -263,7 +309,11 @@ export class SlurmExecutor implements Executor {
     this.cachedAt = 0;
   }
 
-  async adopt(id: string, job: JobRequest, onProgress: (p: { label: string; done: number; total: number }) => void): Promise<boolean> {
+  async adopt(
+    id: string,
+    job: JobRequest,
+    onProgress: (p: { label: string; done: number; total: number }) => void,
+  ): Promise<boolean> {
     const s = await this.inspect(id);
     // Forgotten by Slurm (purged MinJobAge after it ended), or no answer (no Slurm here): not adoptable.
     if (s.phase === 'unknown' || s.state === 'UNREACHABLE') return false;

@@ -18,7 +18,9 @@ import { ACROSS, CONSISTENCY_FIELDS, QUESTION_STATUSES, WITHIN, checkRule, type 
 // ---------------------------------------------------------------- raw schema (the file format)
 
 const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'ids are letters, digits, _ . - (e.g. A-001)');
-const Duration = z.union([z.string(), z.number().nonnegative()]).describe('a duration: 500ms, 90s, 5m, 1h30m, or a number of seconds');
+const Duration = z
+  .union([z.string(), z.number().nonnegative()])
+  .describe('a duration: 500ms, 90s, 5m, 1h30m, or a number of seconds');
 
 const ValueSelectorSchema = z.strictObject({
   experiment: z.string().describe('experiment id'),
@@ -28,24 +30,40 @@ const ValueSelectorSchema = z.strictObject({
   replicate: z.number().int().min(0).optional(),
   within: z.enum(WITHIN).optional().describe("how a replicate's rows are reduced (default mean)"),
   across: z.enum(ACROSS).optional().describe('how replicates are reduced (default mean; lo/hi: 95 % t-interval)'),
-  consistency: z.enum(CONSISTENCY_FIELDS).optional().describe("the experiment's replicate consistency instead of a metric"),
+  consistency: z
+    .enum(CONSISTENCY_FIELDS)
+    .optional()
+    .describe("the experiment's replicate consistency instead of a metric"),
 });
 
 // One object for both rule forms (declarative: values/cases/evidence; code: fn/params), so that a
 // mistake gets a precise message instead of a union's "invalid input".
 const RuleSchema = z.strictObject({
-  values: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'value names are identifiers'), ValueSelectorSchema).optional(),
+  values: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'value names are identifiers'), ValueSelectorSchema)
+    .optional(),
   cases: z
-    .array(z.strictObject({ when: z.string().optional().describe('an expression over the values; none: always'), status: z.enum(QUESTION_STATUSES), evidence: z.string().optional() }))
+    .array(
+      z.strictObject({
+        when: z.string().optional().describe('an expression over the values; none: always'),
+        status: z.enum(QUESTION_STATUSES),
+        evidence: z.string().optional(),
+      }),
+    )
     .min(1)
     .optional()
     .describe('the first case whose when holds decides'),
   evidence: z.string().optional().describe('template: {name}, {name:.2f}, {name:.3g}, {name:.1%}'),
-  fn: z.string().optional().describe('a rule function exported as rules.<fn> by a kinds module (instead of values/cases)'),
+  fn: z
+    .string()
+    .optional()
+    .describe('a rule function exported as rules.<fn> by a kinds module (instead of values/cases)'),
   params: z
     .record(z.string(), z.unknown())
     .optional()
-    .describe('with fn: parameters of the rule function; with values/cases: named numeric constants (e.g. an equivalence margin) usable in when and evidence, named unlike the values'),
+    .describe(
+      'with fn: parameters of the rule function; with values/cases: named numeric constants (e.g. an equivalence margin) usable in when and evidence, named unlike the values',
+    ),
 });
 
 const SlurmSchema = z
@@ -57,9 +75,14 @@ const SlurmSchema = z
     mem: z.string().optional().describe('--mem, e.g. 16G'),
     gres: z.string().optional().describe('e.g. gpu:1'),
     constraint: z.string().optional(),
-    extra: z.array(z.string().regex(/^--?[A-Za-z]/, 'an sbatch option, e.g. --exclusive')).optional().describe('more sbatch options, verbatim'),
+    extra: z
+      .array(z.string().regex(/^--?[A-Za-z]/, 'an sbatch option, e.g. --exclusive'))
+      .optional()
+      .describe('more sbatch options, verbatim'),
   })
-  .describe('Slurm resources of each replicate job (with --executor slurm); an experiment overrides the pipeline key by key, --slurm-opt overrides both');
+  .describe(
+    'Slurm resources of each replicate job (with --executor slurm); an experiment overrides the pipeline key by key, --slurm-opt overrides both',
+  );
 
 const ExperimentSchema = z.strictObject({
   id: Id,
@@ -88,15 +111,23 @@ export const PipelineFileSchema = z.strictObject({
   version: z.literal(1).default(1),
   name: z.string().optional(),
   description: z.string().optional(),
-  kinds: z.union([z.string(), z.array(z.string())]).optional().describe('modules exporting experiment kinds, relative to this file'),
+  kinds: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .describe('modules exporting experiment kinds, relative to this file'),
   seed: z.number().int().min(0).max(0xffffffff).default(0),
   replicates: z.number().int().min(1).default(1),
   timeout: Duration.default('1h'),
   killGrace: Duration.default('5s').describe('time between SIGTERM and SIGKILL when an experiment overruns'),
   retries: z.number().int().min(0).default(0),
-  executor: z.enum(EXECUTORS).default('local').describe('where replicates run: local child processes, or Slurm jobs (--executor overrides)'),
+  executor: z
+    .enum(EXECUTORS)
+    .default('local')
+    .describe('where replicates run: local child processes, or Slurm jobs (--executor overrides)'),
   slurm: SlurmSchema.optional(),
-  models: z.record(Id, z.union([z.string(), z.strictObject({ path: z.string(), description: z.string().optional() })])).default({}),
+  models: z
+    .record(Id, z.union([z.string(), z.strictObject({ path: z.string(), description: z.string().optional() })]))
+    .default({}),
   corpus: z
     .looseObject({
       name: z.string().optional(),
@@ -139,7 +170,10 @@ export interface ModelSpec {
  * not a plain folder: the folder to read, an identity for fingerprints, or a problem. Null: a folder.
  * The engine itself knows nothing of what a model is.
  */
-export type ModelResolver = (ref: string, baseDir: string) => { path: string; identity: string | null; problem: string | null } | null;
+export type ModelResolver = (
+  ref: string,
+  baseDir: string,
+) => { path: string; identity: string | null; problem: string | null } | null;
 
 export interface ExperimentSpec {
   id: string;
@@ -185,7 +219,9 @@ export interface Overrides {
 export class PipelineError extends ConfigError {
   readonly problems: string[];
   constructor(file: string, problems: string[]) {
-    super(`${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})` : ''} — fix ${file} and try again`);
+    super(
+      `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})` : ''} — fix ${file} and try again`,
+    );
     this.name = 'PipelineError';
     this.problems = problems;
   }
@@ -194,7 +230,10 @@ export class PipelineError extends ConfigError {
 type Path = (string | number)[];
 
 /** Parses YAML text against the file schema; errors carry `file:line`. */
-export function parsePipelineText(text: string, file: string): { raw: PipelineFile; lineOf: (path: Path) => number | null } {
+export function parsePipelineText(
+  text: string,
+  file: string,
+): { raw: PipelineFile; lineOf: (path: Path) => number | null } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -214,10 +253,13 @@ export function parsePipelineText(text: string, file: string): { raw: PipelineFi
     return `${file}${l !== null ? `:${l}` : ''}`;
   };
   const data = doc.toJS() as unknown;
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new PipelineError(file, [`${file}: a pipeline file is a YAML mapping with at least 'experiments:'`]);
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw new PipelineError(file, [`${file}: a pipeline file is a YAML mapping with at least 'experiments:'`]);
   const r = PipelineFileSchema.safeParse(data);
   if (!r.success) {
-    const problems = r.error.issues.map((i) => `${at(i.path as Path)}: ${formatPath(i.path as Path, data)}: ${i.message}`);
+    const problems = r.error.issues.map(
+      (i) => `${at(i.path as Path)}: ${formatPath(i.path as Path, data)}: ${i.message}`,
+    );
     throw new PipelineError(file, problems);
   }
   return { raw: r.data, lineOf };
@@ -231,7 +273,8 @@ function formatPath(path: Path, data: unknown): string {
   for (const p of path) {
     out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${p}`;
     cur = cur && typeof cur === 'object' ? (cur as Record<string | number, unknown>)[p] : undefined;
-    if (typeof p === 'number' && cur && typeof cur === 'object' && typeof (cur as { id?: unknown }).id === 'string') out += ` (${(cur as { id: string }).id})`;
+    if (typeof p === 'number' && cur && typeof cur === 'object' && typeof (cur as { id?: unknown }).id === 'string')
+      out += ` (${(cur as { id: string }).id})`;
   }
   return out;
 }
@@ -246,7 +289,13 @@ export function kindModulesOf(raw: PipelineFile, dir: string): string[] {
  * Normalises a parsed file with a registry (kinds validate their params) and overrides, then runs the
  * rule checks. Throws PipelineError listing every problem.
  */
-export function normalisePipeline(raw: PipelineFile, file: string, registry: KindRegistry, lineOf: (path: Path) => number | null = () => null, ov: Overrides = {}): PipelineSpec {
+export function normalisePipeline(
+  raw: PipelineFile,
+  file: string,
+  registry: KindRegistry,
+  lineOf: (path: Path) => number | null = () => null,
+  ov: Overrides = {},
+): PipelineSpec {
   const dir = dirname(file);
   const problems: string[] = [];
   const at = (path: Path, msg: string) => {
@@ -268,14 +317,24 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
   const models: Record<string, ModelSpec> = {};
   const located = (ref: string, base: string) => {
     const r = ov.resolveModel?.(ref, base) ?? null;
-    return r ? { ref, path: r.path, identity: r.identity, problem: r.problem } : { ref, path: resolve(base, ref), identity: null, problem: null };
+    return r
+      ? { ref, path: r.path, identity: r.identity, problem: r.problem }
+      : { ref, path: resolve(base, ref), identity: null, problem: null };
   };
   for (const [alias, m] of Object.entries(raw.models)) {
     const p = typeof m === 'string' ? m : m.path;
-    models[alias] = { alias, ...located(p, dir), description: typeof m === 'string' ? null : (m.description ?? null), overridden: false };
+    models[alias] = {
+      alias,
+      ...located(p, dir),
+      description: typeof m === 'string' ? null : (m.description ?? null),
+      overridden: false,
+    };
   }
   for (const [alias, p] of Object.entries(ov.models ?? {})) {
-    if (!models[alias]) throw new ConfigError(`--model ${alias}=${p}: the pipeline has no model alias '${alias}' (it has: ${Object.keys(models).join(', ') || 'none'})`);
+    if (!models[alias])
+      throw new ConfigError(
+        `--model ${alias}=${p}: the pipeline has no model alias '${alias}' (it has: ${Object.keys(models).join(', ') || 'none'})`,
+      );
     models[alias] = { ...models[alias], ...located(p, ov.cwd ?? process.cwd()), overridden: true };
   }
 
@@ -287,10 +346,16 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
     const shape = (c as { shape?: Record<string, unknown> }).shape;
     if (shape) for (const k of Object.keys(shape)) known.add(k);
     const r = c.safeParse(raw.corpus);
-    if (!r.success) for (const iss of r.error.issues) at(['corpus', ...(iss.path as Path)], `corpus${iss.path.length ? '.' + iss.path.join('.') : ''}: ${iss.message}`);
+    if (!r.success)
+      for (const iss of r.error.issues)
+        at(
+          ['corpus', ...(iss.path as Path)],
+          `corpus${iss.path.length ? '.' + iss.path.join('.') : ''}: ${iss.message}`,
+        );
   }
   if (corpusSchemas.length > 0) {
-    for (const k of Object.keys(raw.corpus)) if (!known.has(k)) at(['corpus', k], `corpus.${k}: not a corpus setting (known: ${[...known].join(', ')})`);
+    for (const k of Object.keys(raw.corpus))
+      if (!known.has(k)) at(['corpus', k], `corpus.${k}: not a corpus setting (known: ${[...known].join(', ')})`);
   }
 
   const groups: Record<string, string[]> = { ...(raw.corpus.groups ?? {}) };
@@ -309,23 +374,41 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
     const kind = registry.get(e.kind);
     let params: unknown = e.params;
     if (!kind) {
-      at(['experiments', i, 'kind'], `${where}: unknown kind '${e.kind}' (known kinds: ${registry.names().join(', ') || 'none — name a kinds module with kinds: or --kinds'})`);
+      at(
+        ['experiments', i, 'kind'],
+        `${where}: unknown kind '${e.kind}' (known kinds: ${registry.names().join(', ') || 'none — name a kinds module with kinds: or --kinds'})`,
+      );
     } else {
       const r = kind.params.safeParse(e.params);
-      if (!r.success) for (const iss of r.error.issues) at(['experiments', i, 'params', ...(iss.path as Path)], `${where}.params${iss.path.length ? '.' + iss.path.join('.') : ''}: ${iss.message}`);
+      if (!r.success)
+        for (const iss of r.error.issues)
+          at(
+            ['experiments', i, 'params', ...(iss.path as Path)],
+            `${where}.params${iss.path.length ? '.' + iss.path.join('.') : ''}: ${iss.message}`,
+          );
       else params = r.data;
     }
     for (const d of e.dependsOn) {
-      if (!ids.has(d)) at(['experiments', i, 'dependsOn'], `${where}: dependsOn names '${d}', which is not an experiment id`);
+      if (!ids.has(d))
+        at(['experiments', i, 'dependsOn'], `${where}: dependsOn names '${d}', which is not an experiment id`);
       if (d === e.id) at(['experiments', i, 'dependsOn'], `${where} depends on itself`);
     }
-    if (e.question !== undefined && questionIds.size > 0 && !questionIds.has(e.question)) at(['experiments', i, 'question'], `${where}: question '${e.question}' is not a question id (known: ${[...questionIds].join(', ')})`);
+    if (e.question !== undefined && questionIds.size > 0 && !questionIds.has(e.question))
+      at(
+        ['experiments', i, 'question'],
+        `${where}: question '${e.question}' is not a question id (known: ${[...questionIds].join(', ')})`,
+      );
     let used: string[];
     if (e.models) used = [...e.models];
     else if (kind?.models && params !== e.params) used = [...kind.models(params)];
     else if (kind?.models) used = [];
     else used = Object.keys(models);
-    for (const a of used) if (!models[a]) at(['experiments', i, e.models ? 'models' : 'params'], `${where} uses model alias '${a}', which the pipeline's models: does not define (it has: ${Object.keys(models).join(', ') || 'none'})`);
+    for (const a of used)
+      if (!models[a])
+        at(
+          ['experiments', i, e.models ? 'models' : 'params'],
+          `${where} uses model alias '${a}', which the pipeline's models: does not define (it has: ${Object.keys(models).join(', ') || 'none'})`,
+        );
     return {
       id: e.id,
       kind: e.kind,
@@ -335,42 +418,80 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
       models: [...new Set(used)].sort(),
       params,
       dependsOn: [...e.dependsOn],
-      expectedRuntimeMs: e.expectedRuntime === undefined ? null : duration(e.expectedRuntime, ['experiments', i, 'expectedRuntime'], `${where}.expectedRuntime`),
-      timeoutMs: e.timeout === undefined ? timeoutMs : duration(e.timeout, ['experiments', i, 'timeout'], `${where}.timeout`),
+      expectedRuntimeMs:
+        e.expectedRuntime === undefined
+          ? null
+          : duration(e.expectedRuntime, ['experiments', i, 'expectedRuntime'], `${where}.expectedRuntime`),
+      timeoutMs:
+        e.timeout === undefined ? timeoutMs : duration(e.timeout, ['experiments', i, 'timeout'], `${where}.timeout`),
       replicates: ov.replicates ?? e.replicates ?? raw.replicates,
       retries: e.retries ?? raw.retries,
       slurm: mergeSlurm(raw.slurm, e.slurm),
     };
   });
 
-  const cycle = findCycle(experiments.map((e) => ({ id: e.id, deps: e.dependsOn.filter((d) => ids.has(d) && d !== e.id) })));
-  if (cycle) at(['experiments', raw.experiments.findIndex((e) => e.id === cycle[0]), 'dependsOn'], `dependency cycle: ${cycle.join(' → ')}`);
+  const cycle = findCycle(
+    experiments.map((e) => ({ id: e.id, deps: e.dependsOn.filter((d) => ids.has(d) && d !== e.id) })),
+  );
+  if (cycle)
+    at(
+      ['experiments', raw.experiments.findIndex((e) => e.id === cycle[0]), 'dependsOn'],
+      `dependency cycle: ${cycle.join(' → ')}`,
+    );
 
   const qids = new Set<string>();
   const questions: QuestionSpec[] = raw.questions.map((q, i) => {
     if (qids.has(q.id)) at(['questions', i, 'id'], `questions[${i}]: duplicate question id '${q.id}'`);
     qids.add(q.id);
     const exps = q.experiments ?? experiments.filter((e) => e.question === q.id).map((e) => e.id);
-    for (const x of exps) if (!ids.has(x)) at(['questions', i, 'experiments'], `questions[${i}] (${q.id}): experiments names '${x}', which is not an experiment id`);
-    if (exps.length === 0) at(['questions', i], `questions[${i}] (${q.id}): no experiments; list them in experiments: or set question: ${q.id} on them`);
+    for (const x of exps)
+      if (!ids.has(x))
+        at(
+          ['questions', i, 'experiments'],
+          `questions[${i}] (${q.id}): experiments names '${x}', which is not an experiment id`,
+        );
+    if (exps.length === 0)
+      at(
+        ['questions', i],
+        `questions[${i}] (${q.id}): no experiments; list them in experiments: or set question: ${q.id} on them`,
+      );
     let rule: QuestionSpec['rule'] = null;
     const r = q.rule;
     if (r !== undefined) {
       if (r.fn !== undefined) {
-        if (r.cases || r.values || r.evidence) at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule: give either fn (with params) or values/cases/evidence, not both`);
+        if (r.cases || r.values || r.evidence)
+          at(
+            ['questions', i, 'rule'],
+            `questions[${i}] (${q.id}).rule: give either fn (with params) or values/cases/evidence, not both`,
+          );
         rule = { fn: r.fn, params: r.params ?? {} };
       } else if (!r.cases) {
         at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule: needs cases (a list of { when, status }) or fn`);
       } else {
         const params = r.params ?? {};
-        for (const name of Object.keys(params)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) at(['questions', i, 'rule', 'params', name], `questions[${i}] (${q.id}).rule.params: '${name}' is not an identifier (letters, digits, _), so no expression could name it`);
+        for (const name of Object.keys(params))
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+            at(
+              ['questions', i, 'rule', 'params', name],
+              `questions[${i}] (${q.id}).rule.params: '${name}' is not an identifier (letters, digits, _), so no expression could name it`,
+            );
         // Numbers only, and no name shared with a value: checked with the rest of the rule by checkRule.
-        rule = { params: params as Record<string, number>, values: r.values ?? {}, cases: r.cases.map((c) => ({ when: c.when ?? null, status: c.status, evidence: c.evidence ?? null })), evidence: r.evidence ?? null };
+        rule = {
+          params: params as Record<string, number>,
+          values: r.values ?? {},
+          cases: r.cases.map((c) => ({ when: c.when ?? null, status: c.status, evidence: c.evidence ?? null })),
+          evidence: r.evidence ?? null,
+        };
       }
     }
     const spec: QuestionSpec = { id: q.id, question: q.question, experiments: exps, rule };
-    if (rule && 'fn' in rule && !registry.rule(rule.fn)) at(['questions', i, 'rule', 'fn'], `questions[${i}] (${q.id}).rule.fn: no rule function '${rule.fn}' in the kinds modules`);
-    for (const msg of checkRule(spec, ids, groups)) at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule.${msg}`);
+    if (rule && 'fn' in rule && !registry.rule(rule.fn))
+      at(
+        ['questions', i, 'rule', 'fn'],
+        `questions[${i}] (${q.id}).rule.fn: no rule function '${rule.fn}' in the kinds modules`,
+      );
+    for (const msg of checkRule(spec, ids, groups))
+      at(['questions', i, 'rule'], `questions[${i}] (${q.id}).rule.${msg}`);
     return spec;
   });
 
@@ -392,12 +513,21 @@ export function normalisePipeline(raw: PipelineFile, file: string, registry: Kin
 }
 
 /** Reads, validates and normalises a pipeline file, loading the kinds modules it names. */
-export async function loadPipeline(file: string, base: KindRegistry, ov: Overrides & { kindModules?: string[] } = {}): Promise<{ spec: PipelineSpec; registry: KindRegistry }> {
+export async function loadPipeline(
+  file: string,
+  base: KindRegistry,
+  ov: Overrides & { kindModules?: string[] } = {},
+): Promise<{ spec: PipelineSpec; registry: KindRegistry }> {
   const abs = resolve(ov.cwd ?? process.cwd(), file);
-  if (!existsSync(abs)) throw new ConfigError(`pipeline file ${file} does not exist; give the path of a pipeline YAML file`);
-  if (!statSync(abs).isFile()) throw new ConfigError(`${file} is a folder, not a pipeline file; give the path of a pipeline YAML file`);
+  if (!existsSync(abs))
+    throw new ConfigError(`pipeline file ${file} does not exist; give the path of a pipeline YAML file`);
+  if (!statSync(abs).isFile())
+    throw new ConfigError(`${file} is a folder, not a pipeline file; give the path of a pipeline YAML file`);
   const { raw, lineOf } = parsePipelineText(readFileSync(abs, 'utf8'), abs);
-  const registry = await base.extend([...(ov.kindModules ?? []).map((m) => toModuleUrl(isAbsolute(m) ? m : resolve(ov.cwd ?? process.cwd(), m))), ...kindModulesOf(raw, dirname(abs))]);
+  const registry = await base.extend([
+    ...(ov.kindModules ?? []).map((m) => toModuleUrl(isAbsolute(m) ? m : resolve(ov.cwd ?? process.cwd(), m))),
+    ...kindModulesOf(raw, dirname(abs)),
+  ]);
   return { spec: normalisePipeline(raw, abs, registry, lineOf, ov), registry };
 }
 

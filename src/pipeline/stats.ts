@@ -10,7 +10,10 @@ export interface Summary {
 }
 
 // Two-sided 97.5 % quantiles of Student's t for 1..30 degrees of freedom; 1.96 beyond.
-const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
+  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 
 export function mean(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
@@ -48,7 +51,7 @@ export function summarize(xs: readonly number[]): Summary {
 export function ranks(xs: readonly number[]): number[] {
   const idx = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b]);
   const r = new Array<number>(xs.length);
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && xs[idx[j + 1]] === xs[idx[i]]) j++;
     const avg = (i + j) / 2 + 1;
@@ -65,7 +68,9 @@ export function spearman(a: readonly number[], b: readonly number[]): number {
   const rb = ranks(b);
   const ma = mean(ra);
   const mb = mean(rb);
-  let sab = 0, saa = 0, sbb = 0;
+  let sab = 0,
+    saa = 0,
+    sbb = 0;
   for (let i = 0; i < ra.length; i++) {
     sab += (ra[i] - ma) * (rb[i] - mb);
     saa += (ra[i] - ma) ** 2;

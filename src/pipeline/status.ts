@@ -70,7 +70,9 @@ export async function readStatus(runDir: string): Promise<StatusReport | null> {
       let status: ExperimentStatus = r?.status ?? 'pending';
       let reason = r?.reason ?? null;
       const attempts = store.attempts(id);
-      const jobs = attempts.filter((a) => a.status === 'running' && a.jobId !== null).map((a) => ({ replicate: a.replicate, executor: a.executor ?? 'local', jobId: a.jobId!, state: a.jobState }));
+      const jobs = attempts
+        .filter((a) => a.status === 'running' && a.jobId !== null)
+        .map((a) => ({ replicate: a.replicate, executor: a.executor ?? 'local', jobId: a.jobId!, state: a.jobState }));
       if (status === 'running' && !runAlive) {
         status = 'interrupted';
         const slurm = jobs.filter((j) => j.executor === 'slurm');
@@ -100,13 +102,23 @@ export async function readStatus(runDir: string): Promise<StatusReport | null> {
     });
     const questions: QuestionSpec[] = spec?.questions ?? [];
     let registry: KindRegistry | null = null;
-    if (questions.some((q) => q.rule && 'fn' in q.rule)) registry = await KindRegistry.load((run?.options as { kindModules?: string[] } | null)?.kindModules ?? []).catch(() => null);
+    if (questions.some((q) => q.rule && 'fn' in q.rule))
+      registry = await KindRegistry.load((run?.options as { kindModules?: string[] } | null)?.kindModules ?? []).catch(
+        () => null,
+      );
     const src = storeEvidence(store, spec?.corpus.groups ?? {});
     const verdicts = questions.map((q) => evaluateQuestion(q, src, (n) => registry?.rule(n)));
     return {
       runDir,
       pipeline: run?.pipelineFile ?? null,
-      run: run ? { id: run.id, status: run.status === 'running' && !runAlive ? 'crashed' : run.status, startedAt: run.startedAt, endedAt: run.endedAt } : null,
+      run: run
+        ? {
+            id: run.id,
+            status: run.status === 'running' && !runAlive ? 'crashed' : run.status,
+            startedAt: run.startedAt,
+            endedAt: run.endedAt,
+          }
+        : null,
       experiments,
       questions: verdicts,
     };

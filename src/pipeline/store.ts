@@ -240,7 +240,9 @@ export class Store {
     });
     if (v > SCHEMA_VERSION) {
       s.close();
-      throw new ConfigError(`${p} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`);
+      throw new ConfigError(
+        `${p} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`,
+      );
     }
     if (v < SCHEMA_VERSION) {
       // An older store: reading needs the current schema, so migrate through a writable handle.
@@ -261,7 +263,10 @@ export class Store {
 
   private migrate(): void {
     const v = asStoreError(this.path, () => this.schemaVersion());
-    if (v > SCHEMA_VERSION) throw new ConfigError(`${this.path} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`);
+    if (v > SCHEMA_VERSION)
+      throw new ConfigError(
+        `${this.path} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`,
+      );
     for (let i = v; i < SCHEMA_VERSION; i++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[i]);
@@ -272,9 +277,17 @@ export class Store {
 
   // ------------------------------------------------------------ runs and provenance
 
-  beginRun(r: { pipelineFile: string | null; pipeline: unknown; options: unknown; toolVersion: string; pid: number }): number {
+  beginRun(r: {
+    pipelineFile: string | null;
+    pipeline: unknown;
+    options: unknown;
+    toolVersion: string;
+    pid: number;
+  }): number {
     const info = this.db
-      .prepare(`INSERT INTO runs (started_at, status, pid, pipeline_file, pipeline_json, options_json, tool_version) VALUES (?, 'running', ?, ?, ?, ?, ?)`)
+      .prepare(
+        `INSERT INTO runs (started_at, status, pid, pipeline_file, pipeline_json, options_json, tool_version) VALUES (?, 'running', ?, ?, ?, ?, ?)`,
+      )
       .run(now(), r.pid, r.pipelineFile, JSON.stringify(r.pipeline), JSON.stringify(r.options), r.toolVersion);
     return Number(info.lastInsertRowid);
   }
@@ -283,18 +296,28 @@ export class Store {
    * Begins a run unless a live orchestrator (per `isAlive`) already holds the folder: the check and the
    * insert are one IMMEDIATE transaction, so two runs started together cannot both go ahead.
    */
-  claimRun(r: { pipelineFile: string | null; pipeline: unknown; options: unknown; toolVersion: string; pid: number }, isAlive: (pid: number) => boolean): number {
+  claimRun(
+    r: { pipelineFile: string | null; pipeline: unknown; options: unknown; toolVersion: string; pid: number },
+    isAlive: (pid: number) => boolean,
+  ): number {
     return this.db
       .transaction(() => {
-        const live = this.runs().filter((x) => x.status === 'running' && x.pid !== null && x.pid !== r.pid && isAlive(x.pid));
-        if (live.length > 0) throw new ConfigError(`another langquant run (pid ${live[0].pid}) is using ${this.runDir}; wait for it to finish or stop it, then run again`);
+        const live = this.runs().filter(
+          (x) => x.status === 'running' && x.pid !== null && x.pid !== r.pid && isAlive(x.pid),
+        );
+        if (live.length > 0)
+          throw new ConfigError(
+            `another langquant run (pid ${live[0].pid}) is using ${this.runDir}; wait for it to finish or stop it, then run again`,
+          );
         return this.beginRun(r);
       })
       .immediate();
   }
 
   endRun(runId: number, status: string, summary: string): void {
-    this.db.prepare(`UPDATE runs SET ended_at = ?, status = ?, summary = ? WHERE id = ?`).run(now(), status, summary, runId);
+    this.db
+      .prepare(`UPDATE runs SET ended_at = ?, status = ?, summary = ? WHERE id = ?`)
+      .run(now(), status, summary, runId);
   }
 
   setProvenance(runId: number, entries: Record<string, unknown>): void {
@@ -305,7 +328,10 @@ export class Store {
   }
 
   provenance(runId: number): Record<string, string> {
-    const rows = this.db.prepare(`SELECT key, value FROM provenance WHERE run_id = ? ORDER BY key`).all(runId) as { key: string; value: string }[];
+    const rows = this.db.prepare(`SELECT key, value FROM provenance WHERE run_id = ? ORDER BY key`).all(runId) as {
+      key: string;
+      value: string;
+    }[];
     return Object.fromEntries(rows.map((r) => [r.key, r.value]));
   }
 
@@ -314,7 +340,8 @@ export class Store {
   }
 
   latestRun(): RunRow | null {
-    const r = this.db.prepare(`SELECT * FROM runs WHERE pipeline_json IS NOT NULL ORDER BY id DESC LIMIT 1`).get() as Record<string, unknown> | undefined;
+    const r = this.db.prepare(`SELECT * FROM runs WHERE pipeline_json IS NOT NULL ORDER BY id DESC LIMIT 1`).get() as
+      Record<string, unknown> | undefined;
     return r ? toRun(r) : null;
   }
 
@@ -332,11 +359,19 @@ export class Store {
     let n = 0;
     this.db.transaction(() => {
       for (const id of runIds) {
-        this.db.prepare(`UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?`).run(now(), id);
+        this.db
+          .prepare(`UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?`)
+          .run(now(), id);
         n += this.db
-          .prepare(`UPDATE attempts SET status = 'interrupted', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running' AND id NOT IN (SELECT value FROM json_each(?))`)
+          .prepare(
+            `UPDATE attempts SET status = 'interrupted', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running' AND id NOT IN (SELECT value FROM json_each(?))`,
+          )
           .run(now(), reason, id, JSON.stringify(keep)).changes;
-        this.db.prepare(`UPDATE experiments SET status = 'interrupted', reason = ?, updated_at = ? WHERE run_id = ? AND status = 'running'`).run(reason, now(), id);
+        this.db
+          .prepare(
+            `UPDATE experiments SET status = 'interrupted', reason = ?, updated_at = ? WHERE run_id = ? AND status = 'running'`,
+          )
+          .run(reason, now(), id);
       }
     })();
     return n;
@@ -344,16 +379,28 @@ export class Store {
 
   // ------------------------------------------------------------ attempts and results
 
-  startAttempt(a: { runId: number; experiment: string; fingerprint: string; replicate: number; try: number; seed: number; logPath: string }): number {
+  startAttempt(a: {
+    runId: number;
+    experiment: string;
+    fingerprint: string;
+    replicate: number;
+    try: number;
+    seed: number;
+    logPath: string;
+  }): number {
     const info = this.db
-      .prepare(`INSERT INTO attempts (run_id, experiment_id, fingerprint, replicate, try, seed, status, started_at, log_path) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)`)
+      .prepare(
+        `INSERT INTO attempts (run_id, experiment_id, fingerprint, replicate, try, seed, status, started_at, log_path) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+      )
       .run(a.runId, a.experiment, a.fingerprint, a.replicate, a.try, a.seed, now(), a.logPath);
     return Number(info.lastInsertRowid);
   }
 
   /** Records where an attempt runs: its executor, job id (pid or Slurm job id) and job file. */
   setAttemptJob(attemptId: number, job: { executor: string; jobId: string; jobState: string; jobFile: string }): void {
-    this.db.prepare(`UPDATE attempts SET executor = ?, job_id = ?, job_state = ?, job_file = ? WHERE id = ?`).run(job.executor, job.jobId, job.jobState, job.jobFile, attemptId);
+    this.db
+      .prepare(`UPDATE attempts SET executor = ?, job_id = ?, job_state = ?, job_file = ? WHERE id = ?`)
+      .run(job.executor, job.jobId, job.jobState, job.jobFile, attemptId);
   }
 
   /** The latest state an executor reported for an attempt's job (shown by `status`). */
@@ -363,23 +410,41 @@ export class Store {
 
   /** Attempts still marked running in the given runs, oldest first. */
   runningAttempts(runIds: readonly number[]): AttemptRow[] {
-    return (this.db.prepare(`SELECT * FROM attempts WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(?)) ORDER BY id`).all(JSON.stringify(runIds)) as Record<string, unknown>[]).map(toAttempt);
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM attempts WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+        )
+        .all(JSON.stringify(runIds)) as Record<string, unknown>[]
+    ).map(toAttempt);
   }
 
   /** Ends an attempt and stores its metrics and artifacts, all in one transaction. */
   finishAttempt(
     attemptId: number,
-    end: { status: AttemptStatus; durationMs: number; exitCode: number | null; signal: string | null; error: string | null },
+    end: {
+      status: AttemptStatus;
+      durationMs: number;
+      exitCode: number | null;
+      signal: string | null;
+      error: string | null;
+    },
     metrics: readonly MetricInput[] = [],
     artifacts: readonly { path: string; sha256: string; bytes: number }[] = [],
   ): void {
     const a = this.attempt(attemptId);
     if (!a) throw new Error(`finishAttempt: no attempt ${attemptId}`);
-    const insM = this.db.prepare(`INSERT INTO metrics (attempt_id, experiment_id, replicate, model, language, metric, value, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-    const insA = this.db.prepare(`INSERT INTO artifacts (attempt_id, experiment_id, replicate, path, sha256, bytes) VALUES (?, ?, ?, ?, ?, ?)`);
+    const insM = this.db.prepare(
+      `INSERT INTO metrics (attempt_id, experiment_id, replicate, model, language, metric, value, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insA = this.db.prepare(
+      `INSERT INTO artifacts (attempt_id, experiment_id, replicate, path, sha256, bytes) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
     this.db.transaction(() => {
       this.db
-        .prepare(`UPDATE attempts SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, signal = ?, error = ? WHERE id = ?`)
+        .prepare(
+          `UPDATE attempts SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, signal = ?, error = ? WHERE id = ?`,
+        )
         .run(end.status, now(), end.durationMs, end.exitCode, end.signal, end.error, attemptId);
       for (const m of metrics) {
         const { value, flag } = encodeValue(m.value);
@@ -390,17 +455,27 @@ export class Store {
   }
 
   /** Stores results obtained elsewhere as passed attempts with source 'import' (one transaction). */
-  importResults(runId: number | null, experiment: string, fingerprint: string, note: string, byReplicate: Map<number, MetricInput[]>): number[] {
+  importResults(
+    runId: number | null,
+    experiment: string,
+    fingerprint: string,
+    note: string,
+    byReplicate: Map<number, MetricInput[]>,
+  ): number[] {
     const ids: number[] = [];
     this.db.transaction(() => {
       for (const [rep, metrics] of [...byReplicate].sort((a, b) => a[0] - b[0])) {
         const t = now();
         const info = this.db
-          .prepare(`INSERT INTO attempts (run_id, experiment_id, fingerprint, replicate, try, status, source, note, started_at, ended_at) VALUES (?, ?, ?, ?, 1, 'passed', 'import', ?, ?, ?)`)
+          .prepare(
+            `INSERT INTO attempts (run_id, experiment_id, fingerprint, replicate, try, status, source, note, started_at, ended_at) VALUES (?, ?, ?, ?, 1, 'passed', 'import', ?, ?, ?)`,
+          )
           .run(runId, experiment, fingerprint, rep, note, t, t);
         const id = Number(info.lastInsertRowid);
         ids.push(id);
-        const insM = this.db.prepare(`INSERT INTO metrics (attempt_id, experiment_id, replicate, model, language, metric, value, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+        const insM = this.db.prepare(
+          `INSERT INTO metrics (attempt_id, experiment_id, replicate, model, language, metric, value, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
         for (const m of metrics) {
           const { value, flag } = encodeValue(m.value);
           insM.run(id, experiment, rep, m.model ?? null, m.language ?? null, m.metric, value, flag);
@@ -416,9 +491,11 @@ export class Store {
   }
 
   attempts(experiment?: string): AttemptRow[] {
-    const rows = (experiment === undefined
-      ? this.db.prepare(`SELECT * FROM attempts ORDER BY id`).all()
-      : this.db.prepare(`SELECT * FROM attempts WHERE experiment_id = ? ORDER BY id`).all(experiment)) as Record<string, unknown>[];
+    const rows = (
+      experiment === undefined
+        ? this.db.prepare(`SELECT * FROM attempts ORDER BY id`).all()
+        : this.db.prepare(`SELECT * FROM attempts WHERE experiment_id = ? ORDER BY id`).all(experiment)
+    ) as Record<string, unknown>[];
     return rows.map(toAttempt);
   }
 
@@ -441,16 +518,24 @@ export class Store {
   /** The latest import of an experiment: its fingerprint, note and replicate count. */
   imported(experiment: string): { fingerprint: string; note: string | null; replicates: number } | null {
     const r = this.db
-      .prepare(`SELECT fingerprint, note FROM attempts WHERE experiment_id = ? AND source = 'import' AND status = 'passed' ORDER BY id DESC LIMIT 1`)
+      .prepare(
+        `SELECT fingerprint, note FROM attempts WHERE experiment_id = ? AND source = 'import' AND status = 'passed' ORDER BY id DESC LIMIT 1`,
+      )
       .get(experiment) as { fingerprint: string; note: string | null } | undefined;
     if (!r) return null;
-    const n = this.db.prepare(`SELECT COUNT(DISTINCT replicate) AS n FROM attempts WHERE experiment_id = ? AND fingerprint = ? AND status = 'passed'`).get(experiment, r.fingerprint) as { n: number };
+    const n = this.db
+      .prepare(
+        `SELECT COUNT(DISTINCT replicate) AS n FROM attempts WHERE experiment_id = ? AND fingerprint = ? AND status = 'passed'`,
+      )
+      .get(experiment, r.fingerprint) as { n: number };
     return { fingerprint: r.fingerprint, note: r.note, replicates: n.n };
   }
 
   pastDurationMs(experiment: string): number | null {
     const r = this.db
-      .prepare(`SELECT AVG(duration_ms) AS d FROM (SELECT duration_ms FROM attempts WHERE experiment_id = ? AND status = 'passed' AND source = 'run' AND duration_ms IS NOT NULL ORDER BY id DESC LIMIT 5)`)
+      .prepare(
+        `SELECT AVG(duration_ms) AS d FROM (SELECT duration_ms FROM attempts WHERE experiment_id = ? AND status = 'passed' AND source = 'run' AND duration_ms IS NOT NULL ORDER BY id DESC LIMIT 5)`,
+      )
       .get(experiment) as { d: number | null };
     return r.d;
   }
@@ -463,18 +548,41 @@ export class Store {
         `SELECT m.experiment_id, m.replicate, m.model, m.language, m.metric, m.value, m.flag, a.source FROM metrics m JOIN attempts a ON a.id = m.attempt_id
          WHERE m.attempt_id IN (SELECT value FROM json_each(?)) ORDER BY m.rowid`,
       )
-      .all(JSON.stringify(attemptIds)) as { experiment_id: string; replicate: number; model: string | null; language: string | null; metric: string; value: number | null; flag: string; source: 'run' | 'import' }[];
-    return rows.map((r) => ({ experiment: r.experiment_id, replicate: r.replicate, model: r.model, language: r.language, metric: r.metric, value: decodeValue(r.value, r.flag), source: r.source }));
+      .all(JSON.stringify(attemptIds)) as {
+      experiment_id: string;
+      replicate: number;
+      model: string | null;
+      language: string | null;
+      metric: string;
+      value: number | null;
+      flag: string;
+      source: 'run' | 'import';
+    }[];
+    return rows.map((r) => ({
+      experiment: r.experiment_id,
+      replicate: r.replicate,
+      model: r.model,
+      language: r.language,
+      metric: r.metric,
+      value: decodeValue(r.value, r.flag),
+      source: r.source,
+    }));
   }
 
   /**
    * The current results of an experiment: the metrics of the latest passing attempt of each replicate
    * under `fingerprint` (default: the experiment's current one). Each row says whether it was imported.
    */
-  metrics(experiment: string, fingerprint?: string | null, filter: { replicate?: number; metric?: string; model?: string | null; language?: string | null } = {}): MetricRow[] {
+  metrics(
+    experiment: string,
+    fingerprint?: string | null,
+    filter: { replicate?: number; metric?: string; model?: string | null; language?: string | null } = {},
+  ): MetricRow[] {
     const fp = fingerprint ?? this.experiment(experiment)?.fingerprint;
     if (!fp) return [];
-    const ids = [...this.passingAttempts(experiment, fp).values()].filter((a) => filter.replicate === undefined || a.replicate === filter.replicate).map((a) => a.id);
+    const ids = [...this.passingAttempts(experiment, fp).values()]
+      .filter((a) => filter.replicate === undefined || a.replicate === filter.replicate)
+      .map((a) => a.id);
     return this.metricsOfAttempts(ids).filter(
       (m) =>
         (filter.metric === undefined || m.metric === filter.metric) &&
@@ -488,21 +596,38 @@ export class Store {
     if (!fp) return [];
     const ids = [...this.passingAttempts(experiment, fp).values()].map((a) => a.id);
     if (ids.length === 0) return [];
-    return (this.db.prepare(`SELECT experiment_id, replicate, path, sha256, bytes FROM artifacts WHERE attempt_id IN (SELECT value FROM json_each(?)) ORDER BY rowid`).all(JSON.stringify(ids)) as {
-      experiment_id: string;
-      replicate: number;
-      path: string;
-      sha256: string;
-      bytes: number;
-    }[]).map((r) => ({ experiment: r.experiment_id, replicate: r.replicate, path: r.path, sha256: r.sha256, bytes: r.bytes }));
+    return (
+      this.db
+        .prepare(
+          `SELECT experiment_id, replicate, path, sha256, bytes FROM artifacts WHERE attempt_id IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+        )
+        .all(JSON.stringify(ids)) as {
+        experiment_id: string;
+        replicate: number;
+        path: string;
+        sha256: string;
+        bytes: number;
+      }[]
+    ).map((r) => ({
+      experiment: r.experiment_id,
+      replicate: r.replicate,
+      path: r.path,
+      sha256: r.sha256,
+      bytes: r.bytes,
+    }));
   }
 
   /** Mean, sd and 95 % interval over replicates of each (model, language, metric) of an experiment. */
   summarize(experiment: string, fingerprint?: string | null): MetricSummary[] {
-    const groups = new Map<string, { model: string | null; language: string | null; metric: string; values: number[]; nonFinite: number }>();
+    const groups = new Map<
+      string,
+      { model: string | null; language: string | null; metric: string; values: number[]; nonFinite: number }
+    >();
     for (const m of this.metrics(experiment, fingerprint)) {
       const k = `${m.model ?? ''}\u0000${m.language ?? ''}\u0000${m.metric}`;
-      const g = groups.get(k) ?? groups.set(k, { model: m.model, language: m.language, metric: m.metric, values: [], nonFinite: 0 }).get(k)!;
+      const g =
+        groups.get(k) ??
+        groups.set(k, { model: m.model, language: m.language, metric: m.metric, values: [], nonFinite: 0 }).get(k)!;
       if (Number.isFinite(m.value)) g.values.push(m.value);
       else g.nonFinite++;
     }
@@ -525,7 +650,23 @@ export class Store {
         `INSERT OR REPLACE INTO experiments (id, kind, phase, question, fingerprint, replicates, status, reason, source, source_run, note, complete, consistency_json, run_id, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(e.id, e.kind, e.phase, e.question, e.fingerprint, e.replicates, e.status, e.reason, e.source, e.sourceRun, e.note, e.complete ? 1 : 0, e.consistency ? JSON.stringify(e.consistency) : null, e.runId, now());
+      .run(
+        e.id,
+        e.kind,
+        e.phase,
+        e.question,
+        e.fingerprint,
+        e.replicates,
+        e.status,
+        e.reason,
+        e.source,
+        e.sourceRun,
+        e.note,
+        e.complete ? 1 : 0,
+        e.consistency ? JSON.stringify(e.consistency) : null,
+        e.runId,
+        now(),
+      );
   }
 
   experiment(id: string): ExperimentRow | null {
@@ -554,7 +695,8 @@ export class Store {
 
 /** Creates a run folder, or checks that an existing path is a folder. */
 export function ensureRunDir(runDir: string): void {
-  if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw new ConfigError(`run folder ${runDir} is a file, not a folder; use another run folder`);
+  if (existsSync(runDir) && !statSync(runDir).isDirectory())
+    throw new ConfigError(`run folder ${runDir} is a file, not a folder; use another run folder`);
   mkdirSync(runDir, { recursive: true });
 }
 
@@ -565,7 +707,9 @@ function asStoreError<T>(path: string, f: () => T): T {
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT|CANTOPEN)/.test(code))
-      throw new ConfigError(`${path} is not a readable langquant store (${(e as Error).message}); move it away or use another run folder`);
+      throw new ConfigError(
+        `${path} is not a readable langquant store (${(e as Error).message}); move it away or use another run folder`,
+      );
     throw e;
   }
 }

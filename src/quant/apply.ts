@@ -8,7 +8,16 @@ import { withWeights, weight, type Model } from '../model/model.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { accountBits, tensorBits, type BitAccount, type TensorBits } from './bits.ts';
 import { selectPreserved, type PreserveOptions } from './preserve.ts';
-import { assertFinite, checkSpec, dequantize, quantError, quantizeRtn, type QuantError, type QuantizedTensor, type QuantSpec } from './rtn.ts';
+import {
+  assertFinite,
+  checkSpec,
+  dequantize,
+  quantError,
+  quantizeRtn,
+  type QuantError,
+  type QuantizedTensor,
+  type QuantSpec,
+} from './rtn.ts';
 import { DEFAULT_SCOPE, selectTargets, type QuantScope, type QuantTarget } from './scope.ts';
 
 export interface PreservePlan extends PreserveOptions {
@@ -69,10 +78,14 @@ function checkLayerShares(preserve: PreservePlan, targets: readonly QuantTarget[
   const inScope = new Set(targets.map((t) => t.layer).filter((l): l is number => l !== undefined));
   for (const l of preserve.budget.shares.keys()) {
     if (!Number.isInteger(l) || l < 0 || l >= numLayers) {
-      throw new ConfigError(`a preserved share is given for layer ${l}, but this model has layers 0..${numLayers - 1}; fix the per-layer shares`);
+      throw new ConfigError(
+        `a preserved share is given for layer ${l}, but this model has layers 0..${numLayers - 1}; fix the per-layer shares`,
+      );
     }
     if (!inScope.has(l)) {
-      throw new ConfigError(`a preserved share is given for layer ${l}, but no weight of layer ${l} is quantised in this scope; add the layer to the scope or drop its share`);
+      throw new ConfigError(
+        `a preserved share is given for layer ${l}, but no weight of layer ${l} is quantised in this scope; add the layer to the scope or drop its share`,
+      );
     }
   }
 }
@@ -89,7 +102,10 @@ export function quantizeModel(model: Model, opts: QuantizeModelOptions): Quantiz
   const weights = targets.map((t) => weight(model, t.name));
   const preserve = opts.preserve ?? null;
   const selections = hasBudget(preserve)
-    ? selectPreserved(targets.map((target, i) => ({ target, weight: weights[i] })), preserve)
+    ? selectPreserved(
+        targets.map((target, i) => ({ target, weight: weights[i] })),
+        preserve,
+      )
     : null;
 
   const quantized = new Map<string, QuantizedTensor>();
@@ -123,7 +139,13 @@ export function assertModelFinite(model: Model): void {
  * made them: RTN here, GPTQ/AWQ in calibrated.ts): the model with each target's names replaced, one
  * report per target (in target order) and the honest bit account.
  */
-export function finishQuantized(model: Model, targets: readonly QuantTarget[], quantized: Map<string, QuantizedTensor>, dequantized: ReadonlyMap<string, Tensor>, otherBits: number): QuantizeResult {
+export function finishQuantized(
+  model: Model,
+  targets: readonly QuantTarget[],
+  quantized: Map<string, QuantizedTensor>,
+  dequantized: ReadonlyMap<string, Tensor>,
+  otherBits: number,
+): QuantizeResult {
   const replacements = new Map<string, Tensor>();
   const bitsByName = new Map<string, TensorBits>();
   const tensors: TensorReport[] = targets.map((t) => {

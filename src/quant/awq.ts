@@ -20,7 +20,16 @@
 import type { Layout } from '../model/spec.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { outputError } from './gptq.ts';
-import { dequantize, dimsOf, groupParams, quantizeRtn, resolveGroupSize, roundHalfEven, type QuantizedTensor, type QuantSpec } from './rtn.ts';
+import {
+  dequantize,
+  dimsOf,
+  groupParams,
+  quantizeRtn,
+  resolveGroupSize,
+  roundHalfEven,
+  type QuantizedTensor,
+  type QuantSpec,
+} from './rtn.ts';
 
 const f = Math.fround;
 
@@ -94,7 +103,8 @@ function scaleColumns(w: Tensor, layout: Layout, s: Float32Array, inverse: boole
 export function quantizeClipped(w: Tensor, layout: Layout, spec: QuantSpec, ratio: Float32Array): QuantizedTensor {
   const base = quantizeRtn(w, layout, spec);
   const { inDim, outDim, groupSize: g, numGroups } = base;
-  const [qlo, qhi] = spec.scheme === 'asym' ? [0, 2 ** spec.bits - 1] : [-(2 ** (spec.bits - 1)), 2 ** (spec.bits - 1) - 1];
+  const [qlo, qhi] =
+    spec.scheme === 'asym' ? [0, 2 ** spec.bits - 1] : [-(2 ** (spec.bits - 1)), 2 ** (spec.bits - 1) - 1];
   const at = (o: number, i: number) => (layout === 'out_in' ? o * inDim + i : i * outDim + o);
   for (let o = 0; o < outDim; o++) {
     for (let gi = 0; gi < numGroups; gi++) {
@@ -160,9 +170,17 @@ function searchClip(w: Tensor, layout: Layout, spec: QuantSpec, s: Float32Array,
 }
 
 /** W' and its record for one linear at scales s (optionally with the clip search). */
-function quantizeScaled(l: AwqLinear, spec: QuantSpec, s: Float32Array, gram: Float64Array, clip: boolean): { q: QuantizedTensor; dequant: Tensor } {
+function quantizeScaled(
+  l: AwqLinear,
+  spec: QuantSpec,
+  s: Float32Array,
+  gram: Float64Array,
+  clip: boolean,
+): { q: QuantizedTensor; dequant: Tensor } {
   const ws = scaleColumns(l.weight, l.layout, s, false);
-  const q = clip ? quantizeClipped(ws, l.layout, spec, searchClip(l.weight, l.layout, spec, s, gram)) : quantizeRtn(ws, l.layout, spec, { name: l.name });
+  const q = clip
+    ? quantizeClipped(ws, l.layout, spec, searchClip(l.weight, l.layout, spec, s, gram))
+    : quantizeRtn(ws, l.layout, spec, { name: l.name });
   return { q, dequant: scaleColumns(dequantize(q), l.layout, s, true) };
 }
 
@@ -170,7 +188,13 @@ function quantizeScaled(l: AwqLinear, spec: QuantSpec, s: Float32Array, gram: Fl
  * The α search for one group of linears sharing an input: `gram` Σ x xᵀ [in, in] (symmetric) and
  * `meanAbs` mean |x_j| [in] of that input. Deterministic: no randomness, a fixed grid, ties to the smaller α.
  */
-export function awqSearch(linears: readonly AwqLinear[], gram: Float64Array, meanAbs: Float64Array, spec: QuantSpec, opts: AwqOptions = {}): AwqResult {
+export function awqSearch(
+  linears: readonly AwqLinear[],
+  gram: Float64Array,
+  meanAbs: Float64Array,
+  spec: QuantSpec,
+  opts: AwqOptions = {},
+): AwqResult {
   const alphas = opts.alphas ?? defaultAlphas();
   const errors: { alpha: number; error: number }[] = [];
   let bestAlpha = alphas[0];
@@ -193,7 +217,12 @@ export function awqSearch(linears: readonly AwqLinear[], gram: Float64Array, mea
   const out = linears.map((l) => {
     const { inDim, outDim } = dimsOf(l.weight.shape, l.layout);
     const r = quantizeScaled(l, spec, scales, gram, Boolean(opts.clip));
-    return { name: l.name, q: r.q, dequant: r.dequant, outErr: outputError(l.weight.data, r.dequant.data, l.layout, inDim, outDim, gram) };
+    return {
+      name: l.name,
+      q: r.q,
+      dequant: r.dequant,
+      outErr: outputError(l.weight.data, r.dequant.data, l.layout, inDim, outDim, gram),
+    };
   });
   return { alpha: bestAlpha, scales, errors, linears: out };
 }

@@ -67,7 +67,18 @@ export function tensorBits(name: string, q: QuantizedTensor): TensorBits {
   const keptValues = kept * KEPT_VALUE_BITS;
   const keptIndices = cols ? cols * COLUMN_INDEX_BITS : kept * SPARSE_INDEX_BITS;
   const total = levels + scales + zeros + keptValues + keptIndices;
-  return { name, weights: n, kept, levels, scales, zeros, keptValues, keptIndices, total, bitsPerWeight: n ? total / n : 0 };
+  return {
+    name,
+    weights: n,
+    kept,
+    levels,
+    scales,
+    zeros,
+    keptValues,
+    keptIndices,
+    total,
+    bitsPerWeight: n ? total / n : 0,
+  };
 }
 
 function sum(parts: readonly BitBreakdown[]): BitBreakdown {
@@ -132,5 +143,10 @@ export function expectedBitsPerWeight(p: {
   const perGroup = (SCALE_BITS + (p.scheme === 'asym' ? ZERO_BITS : 0)) / p.groupSize;
   if (p.granularity === 'weight') return p.bits + perGroup + p.share * (KEPT_VALUE_BITS + SPARSE_INDEX_BITS);
   // columns: the kept share leaves the level grid; the column index is negligible per weight
-  return (1 - p.share) * p.bits + perGroup + p.share * KEPT_VALUE_BITS + (p.outDim ? (p.share * COLUMN_INDEX_BITS) / p.outDim : 0);
+  return (
+    (1 - p.share) * p.bits +
+    perGroup +
+    p.share * KEPT_VALUE_BITS +
+    (p.outDim ? (p.share * COLUMN_INDEX_BITS) / p.outDim : 0)
+  );
 }

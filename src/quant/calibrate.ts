@@ -5,7 +5,8 @@
 //
 // The text is cut into consecutive, non-overlapping windows of at most `context` tokens (default: the
 // model's positions, at most 512), each run from position 0, as GPTQ/AWQ calibration samples are;
-// `maxTokens` (default 16 384) bounds the cost, shared fairly between the texts (languages). H is a plain sum over tokens (not divided by their
+// `maxTokens` (default 16 384) bounds the cost, shared fairly between the texts (languages). H is a plain sum over
+// tokens (not divided by their
 // count): a common positive factor changes no ranking within one calibration set.
 
 import { ortLinearSumSq } from '../engine/ort/blocks.ts';
@@ -34,7 +35,11 @@ export const DEFAULT_CALIBRATION_TOKENS = 16384;
  * start of its text up to a common quota q, the largest with Σ min(length_i, q) ≤ maxTokens, so a
  * long first language cannot crowd out the others.
  */
-export function calibrationWindows(sequences: readonly (readonly number[] | Int32Array)[], context: number, maxTokens: number): Int32Array[] {
+export function calibrationWindows(
+  sequences: readonly (readonly number[] | Int32Array)[],
+  context: number,
+  maxTokens: number,
+): Int32Array[] {
   const lengths = sequences.map((s) => s.length);
   const fits = (q: number) => lengths.reduce((a, n) => a + Math.min(n, q), 0) <= maxTokens;
   let lo = 0;
@@ -62,10 +67,13 @@ function prepare(
   const maxPos = model.config.maxPositions ?? 512;
   const context = opts.context ?? Math.min(512, maxPos);
   if (!Number.isInteger(context) || context < 1 || context > maxPos) {
-    throw new ConfigError(`calibration context must be an integer from 1 to ${maxPos} (this model's positions), got ${context}`);
+    throw new ConfigError(
+      `calibration context must be an integer from 1 to ${maxPos} (this model's positions), got ${context}`,
+    );
   }
   const maxTokens = opts.maxTokens ?? DEFAULT_CALIBRATION_TOKENS;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ConfigError(`calibration token limit must be a positive integer, got ${maxTokens}`);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1)
+    throw new ConfigError(`calibration token limit must be a positive integer, got ${maxTokens}`);
   const windows = calibrationWindows(sequences, context, maxTokens);
   const tokens = windows.reduce((a, w) => a + w.length, 0);
   if (tokens === 0) throw new ConfigError('the calibration text gave no tokens; give a non-empty calibration text');
@@ -73,7 +81,11 @@ function prepare(
 }
 
 /** Runs the model over the calibration windows once and returns diag(XᵀX) per block linear. */
-export function collectActivationStats(model: Model, sequences: readonly (readonly number[] | Int32Array)[], opts: CalibrationOptions = {}): ActivationStats {
+export function collectActivationStats(
+  model: Model,
+  sequences: readonly (readonly number[] | Int32Array)[],
+  opts: CalibrationOptions = {},
+): ActivationStats {
   const { windows, tokens } = prepare(model, sequences, opts);
   const wanted = new Set(opts.names ?? blockLinears(model.config).map((s) => s.name));
   const sumSq = new Map<string, Float64Array>();
@@ -89,7 +101,8 @@ export function collectActivationStats(model: Model, sequences: readonly (readon
     },
   };
   for (const ids of windows) forward(model, ids, hooks);
-  for (const n of wanted) if (!sumSq.has(n)) throw new Error(`calibration: the forward pass reported no input for ${n}`);
+  for (const n of wanted)
+    if (!sumSq.has(n)) throw new Error(`calibration: the forward pass reported no input for ${n}`);
   return { tokens, sumSq };
 }
 

@@ -27,7 +27,16 @@
 import { ConfigError } from '../errors.ts';
 import type { Layout } from '../model/spec.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { assertFinite, checkSpec, dimsOf, groupParams, resolveGroupSize, roundHalfEven, type QuantizedTensor, type QuantSpec } from './rtn.ts';
+import {
+  assertFinite,
+  checkSpec,
+  dimsOf,
+  groupParams,
+  resolveGroupSize,
+  roundHalfEven,
+  type QuantizedTensor,
+  type QuantSpec,
+} from './rtn.ts';
 
 const f = Math.fround;
 
@@ -175,7 +184,8 @@ export function upperCholeskyOfInverseNaive(H: Float64Array, n: number, name = '
     }
   }
   // symmetrise the rounding, then the lower factor of H⁻¹ transposed is U (H⁻¹ = (L₂)(L₂)ᵀ = UᵀU)
-  for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) Hinv[a * n + b] = Hinv[b * n + a] = (Hinv[a * n + b] + Hinv[b * n + a]) / 2;
+  for (let a = 0; a < n; a++)
+    for (let b = a + 1; b < n; b++) Hinv[a * n + b] = Hinv[b * n + a] = (Hinv[a * n + b] + Hinv[b * n + a]) / 2;
   const L2 = choleskyLower(Hinv, n, name);
   const U = new Float64Array(n * n);
   for (let a = 0; a < n; a++) for (let b = a; b < n; b++) U[a * n + b] = L2[b * n + a];
@@ -185,7 +195,13 @@ export function upperCholeskyOfInverseNaive(H: Float64Array, n: number, name = '
 // ---------------------------------------------------------------- the column loop
 
 /** The grid of one row's group from its float32 values: RTN's min/max, then groupParams. */
-function gridOf(vals: Float64Array, r0: number, count: number, bits: number, scheme: QuantSpec['scheme']): { scale: number; zero: number } {
+function gridOf(
+  vals: Float64Array,
+  r0: number,
+  count: number,
+  bits: number,
+  scheme: QuantSpec['scheme'],
+): { scale: number; zero: number } {
   let lo = Infinity;
   let hi = -Infinity;
   for (let k = 0; k < count; k++) {
@@ -237,7 +253,7 @@ export function gptqColumns(p: ColumnProblem, blockSize = DEFAULT_BLOCK_SIZE): C
   const zeros = staticZeros ? Int32Array.from(staticZeros) : new Int32Array(out * numGroups);
   const sc = new Float64Array(out);
   const zr = new Float64Array(out);
-  for (let b0 = 0; b0 < n; ) {
+  for (let b0 = 0; b0 < n;) {
     let b1 = Math.min(n, b0 + blockSize);
     if (!staticScales) {
       // the last group start inside the block, if that group runs past the block's end, starts the next block
@@ -290,7 +306,8 @@ export function gptqColumns(p: ColumnProblem, blockSize = DEFAULT_BLOCK_SIZE): C
           const u1 = u0 + n;
           const u2 = u1 + n;
           const u3 = u2 + n;
-          for (let j = b1; j < n; j++) Wf[rw + j] = Wf[rw + j] - e0 * U[u0 + j] - e1 * U[u1 + j] - e2 * U[u2 + j] - e3 * U[u3 + j];
+          for (let j = b1; j < n; j++)
+            Wf[rw + j] = Wf[rw + j] - e0 * U[u0 + j] - e1 * U[u1 + j] - e2 * U[u2 + j] - e3 * U[u3 + j];
         }
         for (; k < bw; k++) {
           const e = err[r * bw + k];
@@ -412,7 +429,19 @@ export function quantizeGptq(
     for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) Hp[a * n + b] = H[perm[a] * n + perm[b]];
   }
   const U = opts.naive ? upperCholeskyOfInverseNaive(Hp, n, name) : upperCholeskyOfInverse(Hp, n, name);
-  const problem: ColumnProblem = { Wf: Wp, U, out, n, bits: spec.bits, scheme: spec.scheme, groupSize: g, numGroups, perm, staticScales, staticZeros };
+  const problem: ColumnProblem = {
+    Wf: Wp,
+    U,
+    out,
+    n,
+    bits: spec.bits,
+    scheme: spec.scheme,
+    groupSize: g,
+    numGroups,
+    perm,
+    staticScales,
+    staticZeros,
+  };
   const res = opts.naive ? gptqColumnsNaive(problem) : gptqColumns(problem, opts.blockSize ?? DEFAULT_BLOCK_SIZE);
 
   // back to the stored layout and the record types of rtn.ts
@@ -442,7 +471,14 @@ export function quantizeGptq(
  * Output error ‖X Wᵀ − X Qᵀ‖² over the calibration rows, from their Gram matrix Σ x xᵀ [in, in]:
  * Σ_r d_rᵀ G d_r with d_r = row r of W − Q (float64). W and Q in the stored layout.
  */
-export function outputError(w: Float32Array, q: Float32Array, layout: Layout, inDim: number, outDim: number, gram: Float64Array): number {
+export function outputError(
+  w: Float32Array,
+  q: Float32Array,
+  layout: Layout,
+  inDim: number,
+  outDim: number,
+  gram: Float64Array,
+): number {
   const d = new Float64Array(inDim);
   const gd = new Float64Array(inDim);
   let total = 0;

@@ -58,7 +58,9 @@ export class HiddenStateCache {
   ) {}
 
   states(ids: Int32Array): Float32Array[] {
-    const key = createHash('sha1').update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex');
+    const key = createHash('sha1')
+      .update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength))
+      .digest('hex');
     const hit = this.entries.get(key);
     if (hit) {
       this.entries.delete(key); // refresh its place in the LRU order
@@ -87,7 +89,13 @@ export class HiddenStateCache {
  * Logits [T, V] with blocks in `quantised` taken from `q` and the rest (and embedding and head) from
  * `fp`, starting from the cached full-precision state entering the first quantised block.
  */
-export function mixedLogits(fp: Model, q: Model, quantised: ReadonlySet<number>, ids: Int32Array, cache: HiddenStateCache): Float32Array {
+export function mixedLogits(
+  fp: Model,
+  q: Model,
+  quantised: ReadonlySet<number>,
+  ids: Int32Array,
+  cache: HiddenStateCache,
+): Float32Array {
   if (cache.model !== fp) throw new Error('mixedLogits: the cache belongs to another model');
   const L = fp.config.numLayers;
   const T = ids.length;
@@ -225,5 +233,7 @@ export async function layerSweep(
 }
 
 function windowKey(ids: Int32Array): string {
-  return createHash('sha1').update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex');
+  return createHash('sha1')
+    .update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength))
+    .digest('hex');
 }

@@ -71,7 +71,11 @@ export function buildManifest(p: {
   dtype: string;
   result: QuantizeResult;
   /** A calibrated method (GPTQ, AWQ) with its parameters and per-layer calibration errors. */
-  calibrated?: { method: 'gptq' | 'awq'; params: Readonly<Record<string, unknown>>; layers: readonly LayerCalibration[] };
+  calibrated?: {
+    method: 'gptq' | 'awq';
+    params: Readonly<Record<string, unknown>>;
+    layers: readonly LayerCalibration[];
+  };
 }): Manifest {
   const { spec, scope, preserve, result } = p;
   const kept = result.account.kept > 0;
@@ -87,22 +91,28 @@ export function buildManifest(p: {
     groupSize: spec.groupSize,
     scheme: spec.scheme,
     scope: { ...scope, description: describeScope(scope) },
-    preservation: preserve && b
-      ? {
-          criterion: preserve.criterion,
-          granularity: preserve.granularity,
-          budget: b.kind,
-          share: b.kind === 'map' ? null : b.share,
-          layerShares: b.kind === 'map' ? { ...Object.fromEntries([...b.shares].map(([l, s]) => [String(l), s])), ...(b.rest !== undefined ? { rest: b.rest } : {}) } : null,
-          scaleFrom: preserve.scaleFrom ?? 'remaining',
-        }
-      : null,
+    preservation:
+      preserve && b
+        ? {
+            criterion: preserve.criterion,
+            granularity: preserve.granularity,
+            budget: b.kind,
+            share: b.kind === 'map' ? null : b.share,
+            layerShares:
+              b.kind === 'map'
+                ? {
+                    ...Object.fromEntries([...b.shares].map(([l, s]) => [String(l), s])),
+                    ...(b.rest !== undefined ? { rest: b.rest } : {}),
+                  }
+                : null,
+            scaleFrom: preserve.scaleFrom ?? 'remaining',
+          }
+        : null,
     calibration: p.calibration,
     dtype: p.dtype,
     bitAccounting: {
       ...result.account,
-      note:
-        'bitsPerWeight counts, over the quantised scope: levels (bits each; kept columns leave the grid), 16-bit scales and zero points per group, 16-bit kept values and their positions (32-bit index per sparse weight, 32-bit index per kept column). modelBytes adds the other tensors at otherBits, each stored tensor once. GPTQ and AWQ store the same grid as RTN (levels, scales, zeros) and cost the same; AWQ\'s per-input-channel scales are folded into the operator before the linear (a norm\'s weight or the previous linear), so they add no bits to the grid; after an activation function such as GELU there is no weight to fold them into and deployments keep inDim 16-bit activation scales per such linear, which are not counted here.',
+      note: "bitsPerWeight counts, over the quantised scope: levels (bits each; kept columns leave the grid), 16-bit scales and zero points per group, 16-bit kept values and their positions (32-bit index per sparse weight, 32-bit index per kept column). modelBytes adds the other tensors at otherBits, each stored tensor once. GPTQ and AWQ store the same grid as RTN (levels, scales, zeros) and cost the same; AWQ's per-input-channel scales are folded into the operator before the linear (a norm's weight or the previous linear), so they add no bits to the grid; after an activation function such as GELU there is no weight to fold them into and deployments keep inDim 16-bit activation scales per such linear, which are not counted here.",
     },
     tensors: result.tensors.map((t) => ({
       name: t.name,

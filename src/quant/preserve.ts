@@ -95,7 +95,9 @@ export function checkPreserveOptions(opts: PreserveOptions, inputs: readonly Pre
     throw new ConfigError(`unknown preservation criterion "${opts.criterion}"; use one of ${CRITERIA.join(', ')}`);
   }
   if (!GRANULARITIES.includes(opts.granularity)) {
-    throw new ConfigError(`unknown preservation granularity "${opts.granularity}"; use weight (sparse) or column (dense)`);
+    throw new ConfigError(
+      `unknown preservation granularity "${opts.granularity}"; use weight (sparse) or column (dense)`,
+    );
   }
   const b = opts.budget;
   if (b.kind === 'map') {
@@ -116,10 +118,13 @@ export function checkPreserveOptions(opts: PreserveOptions, inputs: readonly Pre
       }
       const s = opts.stats.sumSq.get(target.name);
       if (!s) throw new Error(`preserve: no calibration statistics for ${target.name}`);
-      if (s.length !== target.inDim) throw new Error(`preserve: statistics of ${target.name} have ${s.length} inputs, expected ${target.inDim}`);
+      if (s.length !== target.inDim)
+        throw new Error(`preserve: statistics of ${target.name} have ${s.length} inputs, expected ${target.inDim}`);
       for (const v of s) {
         if (!Number.isFinite(v)) {
-          throw new ConfigError(`calibration activations entering ${target.name} are not finite; the model overflows on the calibration text — use other text`);
+          throw new ConfigError(
+            `calibration activations entering ${target.name} are not finite; the model overflows on the calibration text — use other text`,
+          );
         }
       }
     }
@@ -127,7 +132,11 @@ export function checkPreserveOptions(opts: PreserveOptions, inputs: readonly Pre
 }
 
 /** Per-input factor of the criterion: 1 (magnitude), ‖X_j‖ (activation) or H_jj (hessian). */
-function inputFactor(criterion: Criterion, inp: PreserveInput, stats: ActivationStats | null | undefined): Float64Array | null {
+function inputFactor(
+  criterion: Criterion,
+  inp: PreserveInput,
+  stats: ActivationStats | null | undefined,
+): Float64Array | null {
   if (criterion === 'magnitude') return null;
   const s = stats!.sumSq.get(inp.target.name)!;
   if (criterion === 'hessian') return s;
@@ -137,7 +146,12 @@ function inputFactor(criterion: Criterion, inp: PreserveInput, stats: Activation
 }
 
 /** Float32 score of every weight of one tensor, stored layout. */
-export function scoreWeights(criterion: Criterion, inp: PreserveInput, stats?: ActivationStats | null, seed = 0): Float32Array {
+export function scoreWeights(
+  criterion: Criterion,
+  inp: PreserveInput,
+  stats?: ActivationStats | null,
+  seed = 0,
+): Float32Array {
   const { target, weight } = inp;
   const w = weight.data;
   const out = new Float32Array(w.length);
@@ -156,7 +170,8 @@ export function scoreWeights(criterion: Criterion, inp: PreserveInput, stats?: A
     }
   } else {
     for (let o = 0; o < outDim; o++) {
-      for (let j = 0, k = o * inDim; j < inDim; j++, k++) out[k] = f(sq ? w[k] * w[k] * fac[j] : Math.abs(w[k]) * fac[j]);
+      for (let j = 0, k = o * inDim; j < inDim; j++, k++)
+        out[k] = f(sq ? w[k] * w[k] * fac[j] : Math.abs(w[k]) * fac[j]);
     }
   }
   return out;
@@ -174,7 +189,12 @@ function randomScores<T extends Float32Array | Float64Array>(out: T, seed: numbe
 }
 
 /** Column scores (sum over output channels of the per-weight score), float64, length inDim. */
-export function scoreColumns(criterion: Criterion, inp: PreserveInput, stats?: ActivationStats | null, seed = 0): Float64Array {
+export function scoreColumns(
+  criterion: Criterion,
+  inp: PreserveInput,
+  stats?: ActivationStats | null,
+  seed = 0,
+): Float64Array {
   const { target, weight } = inp;
   const w = weight.data;
   const { inDim, outDim } = target;
@@ -221,7 +241,11 @@ export function budgetCount(share: number, n: number): number {
 }
 
 function emptySelections(inputs: readonly PreserveInput[], granularity: Granularity): Selection[] {
-  return inputs.map((inp) => ({ keep: new Uint8Array(inp.weight.data.length), columns: granularity === 'column' ? new Uint32Array(0) : null, count: 0 }));
+  return inputs.map((inp) => ({
+    keep: new Uint8Array(inp.weight.data.length),
+    columns: granularity === 'column' ? new Uint32Array(0) : null,
+    count: 0,
+  }));
 }
 
 /** Exact top-k over the group's scores by a two-pass radix select on float32 bits; marks `keep`. */
@@ -278,7 +302,13 @@ function selectTopWeights(scores: (i: number) => Float32Array, members: number[]
   }
 }
 
-function selectColumns(colScores: (i: number) => Float64Array, inputs: readonly PreserveInput[], members: number[], k: number, sel: Selection[]): void {
+function selectColumns(
+  colScores: (i: number) => Float64Array,
+  inputs: readonly PreserveInput[],
+  members: number[],
+  k: number,
+  sel: Selection[],
+): void {
   if (k <= 0) return;
   const units: { m: number; j: number; key: number; cost: number }[] = [];
   for (const m of members) {

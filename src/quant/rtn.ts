@@ -104,10 +104,14 @@ export function roundHalfEven(x: number): number {
 /** Checks bits and group size; throws ConfigError saying what is allowed. */
 export function checkSpec(spec: QuantSpec): void {
   if (!Number.isInteger(spec.bits) || spec.bits < MIN_BITS || spec.bits > MAX_BITS) {
-    throw new ConfigError(`bits must be an integer from ${MIN_BITS} to ${MAX_BITS}, got ${spec.bits}; use e.g. --bits 4`);
+    throw new ConfigError(
+      `bits must be an integer from ${MIN_BITS} to ${MAX_BITS}, got ${spec.bits}; use e.g. --bits 4`,
+    );
   }
   if (spec.groupSize !== 'channel' && (!Number.isInteger(spec.groupSize) || spec.groupSize < 1)) {
-    throw new ConfigError(`group size must be a positive integer or "channel", got ${spec.groupSize}; use e.g. --group-size 128`);
+    throw new ConfigError(
+      `group size must be a positive integer or "channel", got ${spec.groupSize}; use e.g. --group-size 128`,
+    );
   }
   if (spec.scheme !== 'sym' && spec.scheme !== 'asym') {
     throw new ConfigError(`scheme must be sym or asym, got ${JSON.stringify(spec.scheme)}`);
@@ -169,12 +173,35 @@ function emptyRecord(w: Tensor, layout: Layout, spec: QuantSpec) {
 }
 
 /** The quantised tensor: `rec` (filled in) with the stored shape, layout, spec and kept weights. */
-function finishRecord(w: Tensor, layout: Layout, spec: QuantSpec, rec: ReturnType<typeof emptyRecord>, kept: KeptWeights | null): QuantizedTensor {
+function finishRecord(
+  w: Tensor,
+  layout: Layout,
+  spec: QuantSpec,
+  rec: ReturnType<typeof emptyRecord>,
+  kept: KeptWeights | null,
+): QuantizedTensor {
   const { inDim, outDim, groupSize, numGroups, levels, scales, zeros } = rec;
-  return { shape: [w.shape[0], w.shape[1]], layout, inDim, outDim, bits: spec.bits, scheme: spec.scheme, groupSize, numGroups, levels, scales, zeros, kept };
+  return {
+    shape: [w.shape[0], w.shape[1]],
+    layout,
+    inDim,
+    outDim,
+    bits: spec.bits,
+    scheme: spec.scheme,
+    groupSize,
+    numGroups,
+    levels,
+    scales,
+    zeros,
+    kept,
+  };
 }
 
-function keptFrom(w: Float32Array, keep: Uint8Array | null | undefined, columns: Uint32Array | null | undefined): KeptWeights | null {
+function keptFrom(
+  w: Float32Array,
+  keep: Uint8Array | null | undefined,
+  columns: Uint32Array | null | undefined,
+): KeptWeights | null {
   if (!keep) return null;
   let count = 0;
   for (let i = 0; i < keep.length; i++) if (keep[i]) count++;
@@ -200,7 +227,8 @@ export function quantizeRtn(w: Tensor, layout: Layout, spec: QuantSpec, opts: Qu
   const data = w.data;
   assertFinite(w, opts.name);
   const keep = opts.keep ?? null;
-  if (keep && keep.length !== data.length) throw new Error(`quantizeRtn: keep mask has ${keep.length} entries for ${data.length} weights`);
+  if (keep && keep.length !== data.length)
+    throw new Error(`quantizeRtn: keep mask has ${keep.length} entries for ${data.length} weights`);
   const useKeep = keep !== null && (opts.scaleFrom ?? 'remaining') === 'remaining';
   const { bits, scheme } = spec;
   const qlo = scheme === 'asym' ? 0 : -(2 ** (bits - 1));
@@ -293,7 +321,12 @@ function at(layout: Layout, inDim: number, outDim: number, o: number, i: number)
 }
 
 /** The naive twin of quantizeRtn: one group at a time, element by element through `at`. */
-export function quantizeRtnNaive(w: Tensor, layout: Layout, spec: QuantSpec, opts: QuantizeOptions = {}): QuantizedTensor {
+export function quantizeRtnNaive(
+  w: Tensor,
+  layout: Layout,
+  spec: QuantSpec,
+  opts: QuantizeOptions = {},
+): QuantizedTensor {
   const rec = emptyRecord(w, layout, spec);
   const { inDim, outDim, groupSize, numGroups, levels, scales, zeros } = rec;
   assertFinite(w, opts.name);
@@ -303,7 +336,8 @@ export function quantizeRtnNaive(w: Tensor, layout: Layout, spec: QuantSpec, opt
   for (let o = 0; o < outDim; o++) {
     for (let g = 0; g < numGroups; g++) {
       const idx: number[] = [];
-      for (let i = g * groupSize; i < Math.min(inDim, (g + 1) * groupSize); i++) idx.push(at(layout, inDim, outDim, o, i));
+      for (let i = g * groupSize; i < Math.min(inDim, (g + 1) * groupSize); i++)
+        idx.push(at(layout, inDim, outDim, o, i));
       const vals = idx.filter((k) => !(remaining && keep && keep[k])).map((k) => w.data[k]);
       const lo = vals.length ? Math.min(...vals) : 0;
       const hi = vals.length ? Math.max(...vals) : 0;

@@ -32,7 +32,13 @@ export interface QuantScope {
   readonly embeddings: boolean;
 }
 
-export const DEFAULT_SCOPE: QuantScope = Object.freeze({ blocks: true, layers: null, roles: null, output: 'none', embeddings: false });
+export const DEFAULT_SCOPE: QuantScope = Object.freeze({
+  blocks: true,
+  layers: null,
+  roles: null,
+  output: 'none',
+  embeddings: false,
+});
 
 export type TargetKind = 'linear' | 'output' | 'embedding';
 
@@ -54,14 +60,19 @@ export interface QuantTarget {
 export function checkScope(scope: QuantScope, numLayers: number): void {
   for (const l of scope.layers ?? []) {
     if (!Number.isInteger(l) || l < 0 || l >= numLayers) {
-      throw new ConfigError(`layer ${l} is not a block of this model (it has layers 0..${numLayers - 1}); fix the layer list`);
+      throw new ConfigError(
+        `layer ${l} is not a block of this model (it has layers 0..${numLayers - 1}); fix the layer list`,
+      );
     }
   }
   for (const r of scope.roles ?? []) {
-    if (!LINEAR_ROLES.includes(r)) throw new ConfigError(`unknown module role "${r}"; roles are ${LINEAR_ROLES.join(', ')}`);
+    if (!LINEAR_ROLES.includes(r))
+      throw new ConfigError(`unknown module role "${r}"; roles are ${LINEAR_ROLES.join(', ')}`);
   }
   if (!OUTPUT_MODES.includes(scope.output)) {
-    throw new ConfigError(`output matrix mode must be one of ${OUTPUT_MODES.join(', ')}, got ${JSON.stringify(scope.output)}`);
+    throw new ConfigError(
+      `output matrix mode must be one of ${OUTPUT_MODES.join(', ')}, got ${JSON.stringify(scope.output)}`,
+    );
   }
 }
 
@@ -88,7 +99,16 @@ export function selectTargets(model: Model, scope: QuantScope): QuantTarget[] {
       if (layers && !layers.has(s.layer!)) continue;
       if (roles && !roles.has(s.role!)) continue;
       const { inDim, outDim } = linearDims(s);
-      out.push({ name: s.name, replace: [s.name], kind: 'linear', layout: s.layout!, inDim, outDim, layer: s.layer, role: s.role });
+      out.push({
+        name: s.name,
+        replace: [s.name],
+        kind: 'linear',
+        layout: s.layout!,
+        inDim,
+        outDim,
+        layer: s.layer,
+        role: s.role,
+      });
     }
   }
   if (scope.output !== 'none') {

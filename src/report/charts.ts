@@ -11,7 +11,11 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 export type VlSpec = Record<string, unknown>;
 
 /** Colours of the resource groups; any other group is grey. */
-export const GROUP_COLOURS: Readonly<Record<string, string>> = Object.freeze({ high: '#4477AA', low: '#EE6677', other: '#8C8C8C' });
+export const GROUP_COLOURS: Readonly<Record<string, string>> = Object.freeze({
+  high: '#4477AA',
+  low: '#EE6677',
+  other: '#8C8C8C',
+});
 
 export function groupColour(group: string): string {
   return GROUP_COLOURS[group] ?? GROUP_COLOURS.other;
@@ -24,7 +28,16 @@ const CONFIG = {
   background: 'white',
   padding: 8,
   view: { stroke: '#DDDDDD' },
-  axis: { labelFontSize: 10, titleFontSize: 11, titleFontWeight: 'normal', gridColor: '#EEEEEE', domainColor: '#888888', tickColor: '#888888', labelColor: '#222222', titleColor: '#222222' },
+  axis: {
+    labelFontSize: 10,
+    titleFontSize: 11,
+    titleFontWeight: 'normal',
+    gridColor: '#EEEEEE',
+    domainColor: '#888888',
+    tickColor: '#888888',
+    labelColor: '#222222',
+    titleColor: '#222222',
+  },
   legend: { labelFontSize: 10, titleFontSize: 11, titleFontWeight: 'normal' },
   title: { fontSize: 12, fontWeight: 'bold', anchor: 'start', color: '#222222' },
   concat: { spacing: 28 },
@@ -32,7 +45,11 @@ const CONFIG = {
 
 /** Renders a figure's specification to an SVG document (a string starting with `<svg`). */
 export async function renderSvg(spec: VlSpec): Promise<string> {
-  const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', config: CONFIG, ...spec } as unknown as TopLevelSpec;
+  const full = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    config: CONFIG,
+    ...spec,
+  } as unknown as TopLevelSpec;
   const compiled = compile(full).spec;
   // renderer 'none': no canvas is needed to lay out; toSVG renders the scene graph to markup.
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Error });

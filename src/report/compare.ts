@@ -7,12 +7,13 @@ import { formatNumber, type Cell, type Column, type Table } from './figure.ts';
 
 const keyOf = (t: Table, row: Cell[]) =>
   t.columns
-    .map((c, i) => (c.key ? row[i]?.text ?? '' : null))
+    .map((c, i) => (c.key ? (row[i]?.text ?? '') : null))
     .filter((x) => x !== null)
     .join('\u0000');
 
 // A column of numbers gets a difference; a 0/1 flag put in words (stable/unstable, yes/no) does not.
-const isNumeric = (rows: (Cell[] | undefined)[], i: number) => rows.some((r) => r?.[i]?.value !== undefined && !r[i].worded);
+const isNumeric = (rows: (Cell[] | undefined)[], i: number) =>
+  rows.some((r) => r?.[i]?.value !== undefined && !r[i].worded);
 
 /** The table of run A beside the same table of run B (`b` undefined: B has no such table). */
 export function compareTables(a: Table | undefined, b: Table | undefined, labels: { a: string; b: string }): Table {
@@ -30,7 +31,7 @@ export function compareTables(a: Table | undefined, b: Table | undefined, labels
   const blank: Cell = { text: '' };
   base.columns.forEach((c, i) => {
     const bi = other.columns[i]?.label === c.label ? i : other.columns.findIndex((x) => x.label === c.label);
-    const fromB = (r: Cell[] | undefined) => (bi >= 0 && r ? r[bi] ?? blank : blank);
+    const fromB = (r: Cell[] | undefined) => (bi >= 0 && r ? (r[bi] ?? blank) : blank);
     if (c.key) {
       columns.push(c);
       pick.push((ra, rb) => ra?.[i] ?? fromB(rb));
@@ -40,7 +41,11 @@ export function compareTables(a: Table | undefined, b: Table | undefined, labels
     if (isNumeric(all, i)) {
       // A, B and B − A shown with one count of decimals, so they read against each other.
       const decimals = c.decimals ?? `compare-${i}`;
-      columns.push({ ...c, label: `${c.label} (${labels.a})`, decimals }, { ...c, label: `${c.label} (${labels.b})`, decimals }, { ...c, label: `Δ ${c.label} (${labels.b} − ${labels.a})`, decimals });
+      columns.push(
+        { ...c, label: `${c.label} (${labels.a})`, decimals },
+        { ...c, label: `${c.label} (${labels.b})`, decimals },
+        { ...c, label: `Δ ${c.label} (${labels.b} − ${labels.a})`, decimals },
+      );
       pick.push(
         (ra) => ra?.[i] ?? blank,
         (_ra, rb) => fromB(rb),
@@ -49,7 +54,9 @@ export function compareTables(a: Table | undefined, b: Table | undefined, labels
           const vb = fromB(rb).value;
           if (va === undefined || vb === undefined) return { text: '–' };
           const dv = vb - va;
-          return Number.isFinite(dv) ? { text: (dv > 0 ? '+' : '') + formatNumber(dv), value: dv, derived: true, signed: true } : { text: '–' };
+          return Number.isFinite(dv)
+            ? { text: (dv > 0 ? '+' : '') + formatNumber(dv), value: dv, derived: true, signed: true }
+            : { text: '–' };
         },
       );
       return;
@@ -60,7 +67,10 @@ export function compareTables(a: Table | undefined, b: Table | undefined, labels
       pick.push((ra, rb) => ra?.[i] ?? fromB(rb));
     } else {
       columns.push({ ...c, label: `${c.label} (${labels.a})` }, { ...c, label: `${c.label} (${labels.b})` });
-      pick.push((ra) => ra?.[i] ?? blank, (_ra, rb) => fromB(rb));
+      pick.push(
+        (ra) => ra?.[i] ?? blank,
+        (_ra, rb) => fromB(rb),
+      );
     }
   });
   return {
@@ -74,5 +84,11 @@ export function compareTables(a: Table | undefined, b: Table | undefined, labels
 /** Pairs the tables of two lists by id and compares each pair. */
 export function compareTableLists(a: Table[], b: Table[], labels: { a: string; b: string }): Table[] {
   const ids = [...new Set([...a.map((t) => t.id), ...b.map((t) => t.id)])];
-  return ids.map((id) => compareTables(a.find((t) => t.id === id), b.find((t) => t.id === id), labels));
+  return ids.map((id) =>
+    compareTables(
+      a.find((t) => t.id === id),
+      b.find((t) => t.id === id),
+      labels,
+    ),
+  );
 }

@@ -36,7 +36,9 @@ export interface ReportData {
 /** Loads a run folder for reporting; a ConfigError (a user's mistake) when it holds no results. */
 export async function loadReportData(runDir: string): Promise<ReportData> {
   if (!existsSync(join(runDir, STORE_FILE))) {
-    throw new ConfigError(`${runDir} holds no langquant results (no ${STORE_FILE}); run a pipeline into it first (langquant run PIPELINE --out ${runDir}) or name another run folder`);
+    throw new ConfigError(
+      `${runDir} holds no langquant results (no ${STORE_FILE}); run a pipeline into it first (langquant run PIPELINE --out ${runDir}) or name another run folder`,
+    );
   }
   const status = (await readStatus(runDir))!;
   const store = Store.openReadOnly(runDir)!;
@@ -71,8 +73,15 @@ export async function loadReportData(runDir: string): Promise<ReportData> {
 }
 
 /** The summary of one metric of an experiment; `undefined` model/language match rows where it is null. */
-export function summaryOf(e: ExperimentData, metric: string, model?: string | null, language?: string | null): MetricSummary | undefined {
-  return e.summaries.find((s) => s.metric === metric && s.model === (model ?? null) && s.language === (language ?? null));
+export function summaryOf(
+  e: ExperimentData,
+  metric: string,
+  model?: string | null,
+  language?: string | null,
+): MetricSummary | undefined {
+  return e.summaries.find(
+    (s) => s.metric === metric && s.model === (model ?? null) && s.language === (language ?? null),
+  );
 }
 
 /** The group a language belongs to ('other' when none names it). */

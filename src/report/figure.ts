@@ -85,7 +85,8 @@ export const text = (t: string): Cell => ({ text: t });
 export function boundValue(s: MetricSummary): number {
   if (s.n === 0) return NaN;
   const across = defaultAcross(s.metric);
-  // A replicate without a bound (NaN: e.g. an unstable ratio) has no interval, so neither has the worst one — as in the rules.
+  // A replicate without a bound (NaN: e.g. an unstable ratio) has no interval, so neither has the worst one — as in the
+  // rules.
   if (across !== 'mean' && s.nonFinite > 0) return NaN;
   return across === 'min' ? s.min : across === 'max' ? s.max : s.mean;
 }
@@ -104,7 +105,12 @@ export function metricCell(e: ExperimentData, metric: string, model: string | nu
     return { text: Number.isNaN(v) ? 'n/a' : formatNumber(v), value: v, ref };
   }
   const hasSd = s.n > 1 && Number.isFinite(s.sd) && s.sd > 0;
-  return { text: formatNumber(s.mean) + (hasSd ? ` ± ${formatSd(s.sd)}` : ''), value: s.mean, ref, ...(hasSd ? { sd: s.sd } : {}) };
+  return {
+    text: formatNumber(s.mean) + (hasSd ? ` ± ${formatSd(s.sd)}` : ''),
+    value: s.mean,
+    ref,
+    ...(hasSd ? { sd: s.sd } : {}),
+  };
 }
 
 /**
@@ -132,7 +138,11 @@ function fixed(v: number, decimals: number): string {
  * with one count of decimals (columnDecimals), its ± sd with the same decimals. Values are unchanged.
  */
 export function alignDecimals(t: Table): Table {
-  const numbers = (i: number) => t.rows.map((r) => r[i]).filter((c): c is Cell => c?.value !== undefined && !c.worded).map((c) => c.value!);
+  const numbers = (i: number) =>
+    t.rows
+      .map((r) => r[i])
+      .filter((c): c is Cell => c?.value !== undefined && !c.worded)
+      .map((c) => c.value!);
   const decimals = t.columns.map((c, i) => {
     const same = c.decimals === undefined ? [i] : t.columns.flatMap((x, j) => (x.decimals === c.decimals ? [j] : []));
     return columnDecimals(same.flatMap(numbers));
@@ -143,7 +153,10 @@ export function alignDecimals(t: Table): Table {
       if (d === null || c.value === undefined || c.worded || !Number.isFinite(c.value)) return c;
       const sign = c.signed && c.value > 0 ? '+' : '';
       // An sd too small for the column's decimals gets the decimals of its own first significant digit.
-      const sd = c.sd === undefined ? '' : ` ± ${fixed(c.sd, Number(fixed(c.sd, d)) > 0 ? d : Math.min(12, Math.max(d, -Math.floor(Math.log10(c.sd)))))}`;
+      const sd =
+        c.sd === undefined
+          ? ''
+          : ` ± ${fixed(c.sd, Number(fixed(c.sd, d)) > 0 ? d : Math.min(12, Math.max(d, -Math.floor(Math.log10(c.sd)))))}`;
       return { ...c, text: sign + fixed(c.value, d) + sd };
     }),
   );
@@ -155,7 +168,12 @@ export function derivedCell(v: number): Cell {
 }
 
 /** One metric over replicates (the mean; an interval bound's worst replicate), NaN when absent. */
-export const overReplicates = (e: ExperimentData, metric: string, model: string | null, language: string | null): number => {
+export const overReplicates = (
+  e: ExperimentData,
+  metric: string,
+  model: string | null,
+  language: string | null,
+): number => {
   const s = summaryOf(e, metric, model, language);
   return s ? boundValue(s) : NaN;
 };

@@ -7,7 +7,14 @@ import { formatDuration } from '../pipeline/duration.ts';
 import type { ReportData } from './data.ts';
 import type { Table } from './figure.ts';
 
-const TICK: Record<string, string> = { passed: '✓', failed: '✗', blocked: '⊘', pending: '·', running: '…', interrupted: '!' };
+const TICK: Record<string, string> = {
+  passed: '✓',
+  failed: '✗',
+  blocked: '⊘',
+  pending: '·',
+  running: '…',
+  interrupted: '!',
+};
 
 function sourceText(e: ReportData['experiments'][number]): string {
   if (e.source === 'import') return `imported${e.note ? `: ${e.note}` : ''}`;
@@ -21,7 +28,7 @@ const t = (text: string) => ({ text });
 export function ledgerTable(d: ReportData): Table {
   return {
     id: 'questions',
-    caption: 'research questions, decided from the stored evidence by the pipeline\'s rules',
+    caption: "research questions, decided from the stored evidence by the pipeline's rules",
     columns: [{ label: 'id', key: true }, { label: 'question' }, { label: 'status' }, { label: 'evidence' }],
     rows: d.questions.map((q) => [t(q.id), t(q.question), t(q.status), t(q.evidence)]),
   };
@@ -31,9 +38,24 @@ export function checklistTable(d: ReportData): Table {
   return {
     id: 'checklist',
     caption: 'experiments: ✓ passed · ✗ failed · ⊘ blocked · · pending · ! interrupted',
-    columns: [{ label: '' }, { label: 'id', key: true }, { label: 'kind' }, { label: 'question' }, { label: 'status' }, { label: 'time' }, { label: 'replicates' }, { label: 'source' }, { label: 'note' }],
+    columns: [
+      { label: '' },
+      { label: 'id', key: true },
+      { label: 'kind' },
+      { label: 'question' },
+      { label: 'status' },
+      { label: 'time' },
+      { label: 'replicates' },
+      { label: 'source' },
+      { label: 'note' },
+    ],
     rows: d.experiments.map((e) => {
-      const reps = e.consistency && e.consistency.total > 1 ? `${e.consistency.agreeing}/${e.consistency.total} consistent` : e.replicates !== null ? String(e.replicates) : '';
+      const reps =
+        e.consistency && e.consistency.total > 1
+          ? `${e.consistency.agreeing}/${e.consistency.total} consistent`
+          : e.replicates !== null
+            ? String(e.replicates)
+            : '';
       return [
         t(TICK[e.status] ?? '?'),
         t(e.id),
@@ -58,15 +80,24 @@ function parse(v: string | undefined): unknown {
   }
 }
 
-const str = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+const str = (v: unknown): string =>
+  v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
 
 export function modelsTable(d: ReportData): Table {
-  const prov = (parse(d.provenance.models) ?? {}) as Record<string, { path?: string; hash?: string | null; overridden?: boolean }>;
+  const prov = (parse(d.provenance.models) ?? {}) as Record<
+    string,
+    { path?: string; hash?: string | null; overridden?: boolean }
+  >;
   const aliases = [...new Set([...Object.keys(d.models), ...Object.keys(prov)])].sort();
   return {
     id: 'models',
     caption: 'models (content hash: SHA-256 over the checkpoint files)',
-    columns: [{ label: 'alias', key: true }, { label: 'checkpoint' }, { label: 'content hash' }, { label: 'description' }],
+    columns: [
+      { label: 'alias', key: true },
+      { label: 'checkpoint' },
+      { label: 'content hash' },
+      { label: 'description' },
+    ],
     rows: aliases.map((a) => [
       t(a),
       t(`${prov[a]?.path ?? d.models[a]?.path ?? ''}${prov[a]?.overridden ? ' (--model)' : ''}`),
@@ -83,10 +114,17 @@ export function provenanceTable(d: ReportData): Table {
     const s = str(v);
     if (s !== '') rows.push([k, s]);
   };
-  add('run', d.run ? `${d.run.id} (${d.run.status}), started ${d.run.startedAt}${d.run.endedAt ? `, ended ${d.run.endedAt}` : ''}` : 'no run recorded');
+  add(
+    'run',
+    d.run
+      ? `${d.run.id} (${d.run.status}), started ${d.run.startedAt}${d.run.endedAt ? `, ended ${d.run.endedAt}` : ''}`
+      : 'no run recorded',
+  );
   add('pipeline', parse(p.pipeline_file));
   add('pipeline SHA-256', parse(p.pipeline_sha256));
-  const corpus = Object.entries(d.corpus).map(([k, v]) => `${k}: ${str(v)}`).join('; ');
+  const corpus = Object.entries(d.corpus)
+    .map(([k, v]) => `${k}: ${str(v)}`)
+    .join('; ');
   add('corpus', corpus);
   for (const [g, langs] of Object.entries(d.groups)) add(`languages (${g})`, langs.join(', '));
   add('data hash', parse(p.data_hash));
@@ -96,8 +134,33 @@ export function provenanceTable(d: ReportData): Table {
   add('git commit', `${str(parse(p.git_commit))}${parse(p.git_dirty) === true ? ' (with uncommitted changes)' : ''}`);
   add('Node.js', parse(p.node));
   const pk = parse(p.packages) as Record<string, string> | undefined;
-  if (pk && typeof pk === 'object') add('packages', Object.entries(pk).map(([k, v]) => `${k} ${v}`).join(', '));
-  const m = parse(p.machine) as { hostname?: string; platform?: string; release?: string; arch?: string; cpus?: number; cpu?: string; memoryBytes?: number } | undefined;
-  if (m && typeof m === 'object') add('machine', `${m.cpus ?? '?'} × ${m.cpu ?? '?'}, ${m.memoryBytes ? `${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '? GiB'}, ${m.platform ?? ''} ${m.release ?? ''} ${m.arch ?? ''}`.trim());
-  return { id: 'provenance', caption: 'provenance of the latest run', columns: [{ label: 'what', key: true }, { label: 'value' }], rows: rows.map(([k, v]) => [t(k), t(v)]) };
+  if (pk && typeof pk === 'object')
+    add(
+      'packages',
+      Object.entries(pk)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+    );
+  const m = parse(p.machine) as
+    | {
+        hostname?: string;
+        platform?: string;
+        release?: string;
+        arch?: string;
+        cpus?: number;
+        cpu?: string;
+        memoryBytes?: number;
+      }
+    | undefined;
+  if (m && typeof m === 'object')
+    add(
+      'machine',
+      `${m.cpus ?? '?'} × ${m.cpu ?? '?'}, ${m.memoryBytes ? `${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '? GiB'}, ${m.platform ?? ''} ${m.release ?? ''} ${m.arch ?? ''}`.trim(),
+    );
+  return {
+    id: 'provenance',
+    caption: 'provenance of the latest run',
+    columns: [{ label: 'what', key: true }, { label: 'value' }],
+    rows: rows.map(([k, v]) => [t(k), t(v)]),
+  };
 }

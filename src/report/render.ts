@@ -87,9 +87,13 @@ function htmlCell(c: Cell, numericColumn = false): string {
 
 function htmlTable(table: Table): string {
   const t = alignDecimals(table);
-  const head = t.columns.map((c) => `<th scope="col">${esc(c.label)}${c.unit ? `<br><span class="unit">${esc(c.unit)}</span>` : ''}</th>`).join('');
+  const head = t.columns
+    .map((c) => `<th scope="col">${esc(c.label)}${c.unit ? `<br><span class="unit">${esc(c.unit)}</span>` : ''}</th>`)
+    .join('');
   const numeric = t.columns.map((_, i) => t.rows.some((r) => r[i]?.value !== undefined));
-  const body = t.rows.map((r) => `<tr>${t.columns.map((_, i) => htmlCell(r[i] ?? { text: '' }, numeric[i])).join('')}</tr>`).join('\n');
+  const body = t.rows
+    .map((r) => `<tr>${t.columns.map((_, i) => htmlCell(r[i] ?? { text: '' }, numeric[i])).join('')}</tr>`)
+    .join('\n');
   return `<div class="table-wrap"><table data-table="${esc(t.id)}"><caption>${esc(t.caption)}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table></div>`;
 }
 
@@ -158,18 +162,31 @@ export function renderHtml(doc: ReportDoc): string {
     parts.push(`<h2>${esc(h.title)}</h2>`);
     for (const t of h.tables) {
       const html = htmlTable(t).replace('<div class="table-wrap">', '<div class="table-wrap header-table">');
-      parts.push(t.id === 'questions' ? html.replace(/<td>(CONFIRMED|REFUTED|PARTIAL|PENDING)<\/td>/g, '<td class="status-$1">$1</td>') : html);
+      parts.push(
+        t.id === 'questions'
+          ? html.replace(/<td>(CONFIRMED|REFUTED|PARTIAL|PENDING)<\/td>/g, '<td class="status-$1">$1</td>')
+          : html,
+      );
     }
   }
   doc.sections.forEach((s, k) => {
     const f = s.figure;
-    parts.push(`<section class="figure" id="${esc(f.id)}" data-figure="${esc(f.id)}">`, `<h2>${k + 1}. ${esc(f.title)}</h2>`);
+    parts.push(
+      `<section class="figure" id="${esc(f.id)}" data-figure="${esc(f.id)}">`,
+      `<h2>${k + 1}. ${esc(f.title)}</h2>`,
+    );
     if (f.experiments.length) parts.push(`<p class="note">Experiments: ${esc(f.experiments.join(', '))}.</p>`);
     if (f.missing) {
-      parts.push(`<p class="missing" data-missing="1"><strong>Not available:</strong> ${esc(f.missing)}.</p>`, '</section>');
+      parts.push(
+        `<p class="missing" data-missing="1"><strong>Not available:</strong> ${esc(f.missing)}.</p>`,
+        '</section>',
+      );
       return;
     }
-    if (s.svg) parts.push(`<figure>${inlineSvg(s.svg, f.title)}<figcaption class="note">Figure ${k + 1}. ${esc(f.title)}.</figcaption></figure>`);
+    if (s.svg)
+      parts.push(
+        `<figure>${inlineSvg(s.svg, f.title)}<figcaption class="note">Figure ${k + 1}. ${esc(f.title)}.</figcaption></figure>`,
+      );
     parts.push(`<ul class="defs">${f.definitions.map((d) => `<li>${esc(d)}</li>`).join('')}</ul>`);
     for (const n of f.notes) parts.push(`<p class="note">${esc(n)}</p>`);
     for (const t of s.tables) parts.push(htmlTable(t));

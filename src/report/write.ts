@@ -35,18 +35,22 @@ function runLabel(d: ReportData): string {
 }
 
 /** Builds the document of one run, or of run A against run B. Pure apart from reading the stores. */
-export async function buildReport(runDir: string, opts: ReportOptions): Promise<{ doc: ReportDoc; data: ReportData; other: ReportData | null }> {
+export async function buildReport(
+  runDir: string,
+  opts: ReportOptions,
+): Promise<{ doc: ReportDoc; data: ReportData; other: ReportData | null }> {
   const a = await loadReportData(resolve(runDir));
   const b = opts.compare !== undefined ? await loadReportData(resolve(opts.compare)) : null;
   const figsA = opts.figures(a);
   const run = a.run ? `run ${a.run.id} (${a.run.status}, ${a.run.endedAt ?? a.run.startedAt})` : 'no run recorded';
   const intro = [
-    'Numbers are means over replicates (± sample standard deviation when there are several), read from the run folder\'s store; each table sits under the chart drawn from it.',
+    "Numbers are means over replicates (± sample standard deviation when there are several), read from the run folder's store; each table sits under the chart drawn from it.",
     ...(opts.intro ?? []),
   ];
   if (!b) {
     const sections: ReportSection[] = [];
-    for (const f of figsA) sections.push({ figure: f, svg: f.chart && !f.missing ? await renderSvg(f.chart) : null, tables: f.tables });
+    for (const f of figsA)
+      sections.push({ figure: f, svg: f.chart && !f.missing ? await renderSvg(f.chart) : null, tables: f.tables });
     return {
       doc: {
         title: `langquant report — ${a.name}`,
@@ -69,14 +73,26 @@ export async function buildReport(runDir: string, opts: ReportOptions): Promise<
   for (const f of figsA) {
     const g = figsB.find((x) => x.id === f.id)!;
     const both = f.missing && g.missing;
-    const figure = both ? f : { ...f, missing: null, notes: [...f.notes.map((n) => `${labels.a}: ${n}`), ...g.notes.map((n) => `${labels.b}: ${n}`), ...(f.missing ? [`${labels.a}: not available — ${f.missing}.`] : []), ...(g.missing ? [`${labels.b}: not available — ${g.missing}.`] : [])] };
+    const figure = both
+      ? f
+      : {
+          ...f,
+          missing: null,
+          notes: [
+            ...f.notes.map((n) => `${labels.a}: ${n}`),
+            ...g.notes.map((n) => `${labels.b}: ${n}`),
+            ...(f.missing ? [`${labels.a}: not available — ${f.missing}.`] : []),
+            ...(g.missing ? [`${labels.b}: not available — ${g.missing}.`] : []),
+          ],
+        };
     sections.push({
       figure,
       svg: f.chart && !f.missing ? await renderSvg(f.chart) : null, // the chart of run A; the tables hold both
       tables: both ? [] : compareTableLists(f.tables, g.tables, labels),
     });
   }
-  const cmp = (ta: ReturnType<typeof ledgerTable>, tb: ReturnType<typeof ledgerTable>) => compareTableLists([ta], [tb], labels);
+  const cmp = (ta: ReturnType<typeof ledgerTable>, tb: ReturnType<typeof ledgerTable>) =>
+    compareTableLists([ta], [tb], labels);
   return {
     doc: {
       title: `langquant comparison — ${labels.a} against ${labels.b}`,
@@ -85,7 +101,10 @@ export async function buildReport(runDir: string, opts: ReportOptions): Promise<
       header: [
         { title: 'Research questions', tables: cmp(ledgerTable(a), ledgerTable(b)) },
         { title: 'Experiment checklist', tables: cmp(checklistTable(a), checklistTable(b)) },
-        { title: 'Provenance', tables: [...cmp(modelsTable(a), modelsTable(b)), ...cmp(provenanceTable(a), provenanceTable(b))] },
+        {
+          title: 'Provenance',
+          tables: [...cmp(modelsTable(a), modelsTable(b)), ...cmp(provenanceTable(a), provenanceTable(b))],
+        },
       ],
       sections,
     },

@@ -44,7 +44,10 @@ export function comparisonsToJson(c: Comparisons): { format: 1; units: UnitRecor
 
 /** Back from JSON; KL survives only as its per-unit mean (spread over the unit's positions). */
 export function comparisonsFromJson(j: { format: number; units: UnitRecord[] }): Comparisons {
-  if (j.format !== 1) throw new DataError(`per-unit results of format ${j.format} are not readable by this version; rerun the experiment that wrote them`);
+  if (j.format !== 1)
+    throw new DataError(
+      `per-unit results of format ${j.format} are not readable by this version; rerun the experiment that wrote them`,
+    );
   const out: Comparisons = new Map();
   for (const u of j.units) {
     if (!out.has(u.lang)) out.set(u.lang, new Map());

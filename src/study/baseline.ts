@@ -25,7 +25,9 @@ export const baseline = defineKind({
       const texts = evaluationTexts(ctx, t, m);
       const scores = await scoreUnits(m.engine, texts, m.window, (d, n) => ctx.progress('languages', d, n));
       recordBaseline(ctx, p.model, scores, t.langs);
-      ctx.log(`${p.model}: ${t.langs.all.length} languages × ${t.evaluation.length} units, context ${m.window.context}, stride ${m.window.stride}, engine ${m.engine.name}`);
+      ctx.log(
+        `${p.model}: ${t.langs.all.length} languages × ${t.evaluation.length} units, context ${m.window.context}, stride ${m.window.stride}, engine ${m.engine.name}`,
+      );
     } finally {
       await m.engine.dispose();
     }

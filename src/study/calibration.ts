@@ -27,10 +27,27 @@ export function calibrationLanguages(t: StudyTexts, which: 'all' | 'high' | 'low
 }
 
 /** The statistics, from the cache when another experiment of the run folder already collected them. */
-export async function calibrationStats(ctx: Pick<KindContext<unknown>, 'cacheDir' | 'log'>, m: OpenModel, t: StudyTexts, langs: readonly string[], maxTokens: number): Promise<ActivationStats> {
+export async function calibrationStats(
+  ctx: Pick<KindContext<unknown>, 'cacheDir' | 'log'>,
+  m: OpenModel,
+  t: StudyTexts,
+  langs: readonly string[],
+  maxTokens: number,
+): Promise<ActivationStats> {
   const key = createHash('sha256')
     // The BOS joins the key only when one is prepended, so caches written before params.bos stay valid.
-    .update(JSON.stringify({ v: 1, model: m.key, corpus: t.corpus.name, langs, ids: t.calibration, maxTokens, context: m.window.context, ...(m.bos.id !== null ? { bos: m.bos.id } : {}) }))
+    .update(
+      JSON.stringify({
+        v: 1,
+        model: m.key,
+        corpus: t.corpus.name,
+        langs,
+        ids: t.calibration,
+        maxTokens,
+        context: m.window.context,
+        ...(m.bos.id !== null ? { bos: m.bos.id } : {}),
+      }),
+    )
     .digest('hex')
     .slice(0, 32);
   const dir = join(ctx.cacheDir, 'calibration');

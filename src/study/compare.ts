@@ -1,13 +1,21 @@
 // Comparing a treated (e.g. quantised) model with the full-precision one: opening a model alias
 // (weights, tokenizer, engine, windows), scoring the units, comparing them unit by unit, and the
-// paired bootstrap of a difference between two treatments. Reference: DESIGN.md §4 (ΔBPB, PPL ratio,
-// KL, top-1).
+// paired bootstrap of a difference between two treatments. Units go through the run folder's score
+// cache (./score-cache.ts) when the engines were opened with one.
+// Reference: DESIGN.md §4 (ΔBPB, PPL ratio, KL, top-1).
 
 import { createEngine } from '../engine/select.ts';
 import type { Engine, EngineName } from '../engine/types.ts';
 import { bootstrap } from '../eval/bootstrap.ts';
 import { resolveBos, type BosPlan } from '../eval/bos.ts';
-import { compareOnText, deltaMeasures, ReferenceCache, type TextComparison } from '../eval/degradation.ts';
+import {
+  compareOnText,
+  deltaMeasures,
+  ReferenceCache,
+  type CompareCache,
+  type TextComparison,
+} from '../eval/degradation.ts';
+import { scoreTextCached } from '../eval/score-cache.ts';
 import { sumTotals, textTotals, type TextTotals } from '../eval/metrics.ts';
 import { scoreTokens } from '../eval/score.ts';
 import { resolveWindowOptions } from '../eval/windows.ts';
@@ -19,6 +27,7 @@ import type { KindContext } from '../pipeline/kind.ts';
 import type { EvalSettings } from './params.ts';
 import { evaluationTexts, selectionTexts, type StudyTexts, type UnitText } from './texts.ts';
 import { mean, type IntervalSettings } from './record.ts';
+import { registerEngine, scoreCacheOf, scoredModelOf, treatedModelKey } from './score-cache.ts';
 
 // ---------------------------------------------------------------- models
 
@@ -38,35 +47,86 @@ export interface OpenModel {
 export function windowFor(model: Model, context?: number, stride?: number): { context: number; stride: number } {
   const max = model.config.maxPositions;
   const K = context ?? Math.min(max ?? 1024, 1024);
-  if (max !== null && K > max) throw new ConfigError(`context ${K} is longer than the model's ${max} positions; set params.context to ${max} or less`);
+  if (max !== null && K > max)
+    throw new ConfigError(
+      `context ${K} is longer than the model's ${max} positions; set params.context to ${max} or less`,
+    );
   return resolveWindowOptions({ context: K, stride });
 }
 
-/** Loads a model alias of the experiment: weights, tokenizer and an engine. */
-export async function openModel(ctx: Pick<KindContext<unknown>, 'models' | 'log'>, alias: string, p: Pick<EvalSettings, 'engine' | 'context' | 'stride'> & Partial<Pick<EvalSettings, 'bos'>>): Promise<OpenModel> {
+/**
+ * Loads a model alias of the experiment: weights, tokenizer and an engine. With the run folder's
+ * score cache (ctx.scoreCacheDir), the engine is registered with it: scoreUnits and compareUnits
+ * then read and write per-unit scores of this model (fingerprint: the folder's content hash).
+ */
+export async function openModel(
+  ctx: Pick<KindContext<unknown>, 'models' | 'log'> & Partial<Pick<KindContext<unknown>, 'scoreCacheDir'>>,
+  alias: string,
+  p: Pick<EvalSettings, 'engine' | 'context' | 'stride'> & Partial<Pick<EvalSettings, 'bos'>>,
+): Promise<OpenModel> {
   const m = ctx.models[alias];
-  if (!m) throw new ConfigError(`model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`);
+  if (!m)
+    throw new ConfigError(
+      `model alias '${alias}' is not available to this experiment (have: ${Object.keys(ctx.models).join(', ') || 'none'}); check params.model`,
+    );
   const model = loadModel(m.path);
   const tokenizer = await loadTokenizer(m.path);
   const bos = resolveBos(tokenizer, p.bos ?? 'auto', 'params.bos');
   const engine = await createEngine(model, p.engine, { onNotice: (s) => ctx.log(s) });
+  const cache = scoreCacheOf(ctx);
+  registerEngine(engine, cache && { cache, key: () => m.hash, tokenizer: m.hash, bos: bos.id });
   return { alias, model, tokenizer, engine, window: windowFor(model, p.context, p.stride), bos, key: `${m.hash}` };
 }
 
-/** An engine for a treated (e.g. quantised) copy of a model, with the same engine choice. */
-export async function engineFor(model: Model, name: EngineName, log: (s: string) => void): Promise<Engine> {
-  return createEngine(model, name, { onNotice: log });
+/**
+ * An engine for a treated (e.g. quantised) copy of a model, with the same engine choice. With `base`
+ * (the opened model it was made from) and a score cache, its per-unit scores are cached too, under a
+ * hash of the treated weights.
+ */
+export async function engineFor(
+  model: Model,
+  name: EngineName,
+  log: (s: string) => void,
+  base?: Pick<OpenModel, 'engine' | 'key'>,
+): Promise<Engine> {
+  const engine = await createEngine(model, name, { onNotice: log });
+  const b = base ? scoredModelOf(base.engine) : undefined;
+  const key = () => treatedModelKey(base!.key, model);
+  if (b) registerEngine(engine, { cache: b.cache, key, tokenizer: b.tokenizer, bos: b.bos });
+  return engine;
+}
+
+/** The score cache shared by a reference and a treated engine, when both were registered with one. */
+function compareCacheOf(reference: Engine, treated: Engine): CompareCache | undefined {
+  const r = scoredModelOf(reference);
+  const t = scoredModelOf(treated);
+  if (!r || !t || r.cache !== t.cache || r.tokenizer !== t.tokenizer || r.bos !== t.bos) return undefined;
+  return { cache: r.cache, referenceModel: r.key(), treatedModel: t.key(), tokenizer: r.tokenizer, bos: r.bos };
 }
 // ---------------------------------------------------------------- scoring
 
 /** Full-precision totals of each unit, by language. */
-export async function scoreUnits(engine: Engine, texts: Map<string, UnitText[]>, win: { context: number; stride: number }, progress?: (done: number, total: number) => void): Promise<Map<string, Map<string, TextTotals>>> {
+export async function scoreUnits(
+  engine: Engine,
+  texts: Map<string, UnitText[]>,
+  win: { context: number; stride: number },
+  progress?: (done: number, total: number) => void,
+): Promise<Map<string, Map<string, TextTotals>>> {
   const out = new Map<string, Map<string, TextTotals>>();
+  const cached = scoredModelOf(engine);
   let done = 0;
   for (const [lang, units] of texts) {
     const m = new Map<string, TextTotals>();
     for (const u of units) {
-      const s = await scoreTokens(engine, u.ids, { ...win, sequence: `unit ${u.id} of ${lang}` });
+      const sequence = `unit ${u.id} of ${lang}`;
+      if (cached) {
+        // Hidden states kept: a later experiment's KL against this model then needs its head only.
+        const { cache, tokenizer, bos } = cached;
+        const at = { cache, model: cached.key(), tokenizer, bos, keepHidden: true };
+        m.set(u.id, await scoreTextCached(engine, u.ids, u.text, { ...win, sequence }, at));
+        continue;
+      }
+      const s = await scoreTokens(engine, u.ids, { ...win, sequence });
       m.set(u.id, textTotals(u.text, s.nllSum, s.count));
     }
     out.set(lang, m);
@@ -80,15 +140,38 @@ export type Comparisons = Map<string, Map<string, TextComparison>>;
 
 /** Compares the treated engine with the reference on every unit of every language. */
 export async function compareUnits(
-  o: { reference: Engine; treated: Engine; texts: Map<string, UnitText[]>; window: { context: number; stride: number }; kl: boolean; cache?: ReferenceCache; modelKey?: string },
+  o: {
+    reference: Engine;
+    treated: Engine;
+    texts: Map<string, UnitText[]>;
+    window: { context: number; stride: number };
+    kl: boolean;
+    cache?: ReferenceCache;
+    modelKey?: string;
+  },
   progress?: (done: number, total: number) => void,
 ): Promise<Comparisons> {
   const out: Comparisons = new Map();
+  const scores = compareCacheOf(o.reference, o.treated);
   let done = 0;
   for (const [lang, units] of o.texts) {
     const m = new Map<string, TextComparison>();
     for (const u of units) {
-      m.set(u.id, await compareOnText({ reference: o.reference, treated: o.treated, ids: u.ids, text: u.text, kl: o.kl, cache: o.cache, modelKey: o.modelKey, sequence: `unit ${u.id} of ${lang}`, ...o.window }));
+      m.set(
+        u.id,
+        await compareOnText({
+          reference: o.reference,
+          treated: o.treated,
+          ids: u.ids,
+          text: u.text,
+          kl: o.kl,
+          cache: o.cache,
+          modelKey: o.modelKey,
+          scores,
+          sequence: `unit ${u.id} of ${lang}`,
+          ...o.window,
+        }),
+      );
     }
     out.set(lang, m);
     progress?.(++done, o.texts.size);
@@ -121,11 +204,22 @@ export async function compareTreated(
   treated: Model,
   p: Pick<EvalSettings, 'engine' | 'kl'> & { selection?: boolean },
 ): Promise<TreatedComparisons> {
-  const qe = await engineFor(treated, p.engine, (s) => ctx.log(s));
+  const qe = await engineFor(treated, p.engine, (s) => ctx.log(s), m);
   try {
     const texts = evaluationTexts(ctx, t, m);
-    const evaluation = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key }, (d, n) => ctx.progress('languages', d, n));
-    const selection = p.selection ? await compareUnits({ reference: m.engine, treated: qe, texts: selectionTexts(t, m), window: m.window, kl: false }) : null;
+    const evaluation = await compareUnits(
+      { reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key },
+      (d, n) => ctx.progress('languages', d, n),
+    );
+    const selection = p.selection
+      ? await compareUnits({
+          reference: m.engine,
+          treated: qe,
+          texts: selectionTexts(t, m),
+          window: m.window,
+          kl: false,
+        })
+      : null;
     return { evaluation, selection };
   } finally {
     await qe.dispose();
@@ -134,12 +228,18 @@ export async function compareTreated(
 }
 
 /** Paired bootstrap over unit ids of the mean over `langs` of ΔBPB(a) − ΔBPB(b). */
-export function pairedDifference(a: Comparisons, b: Comparisons, langs: readonly string[], o: IntervalSettings): { estimate: number; lo: number; hi: number } {
+export function pairedDifference(
+  a: Comparisons,
+  b: Comparisons,
+  langs: readonly string[],
+  o: IntervalSettings,
+): { estimate: number; lo: number; hi: number } {
   const ids = [...new Set(langs.flatMap((l) => [...a.get(l)!.keys()]))].sort();
   const stat = (sample: readonly string[]) =>
     mean(
       langs.map((l) => {
-        const pick = (c: Comparisons) => sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
+        const pick = (c: Comparisons) =>
+          sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
         const ua = pick(a);
         return ua.length ? deltaBpbOf(ua) - deltaBpbOf(pick(b)) : NaN;
       }),

@@ -32,7 +32,8 @@ export interface ControlArm {
 /** The equal-bits control of a preserved model: the highest-bit plain arm not above its bits (ties: the first). */
 export function equalBitsControl(bits: number, plain: readonly ControlArm[]): ControlArm | null {
   let best: ControlArm | null = null;
-  for (const a of plain) if (a.bitsPerWeight <= bits + 1e-9 && (!best || a.bitsPerWeight > best.bitsPerWeight)) best = a;
+  for (const a of plain)
+    if (a.bitsPerWeight <= bits + 1e-9 && (!best || a.bitsPerWeight > best.bitsPerWeight)) best = a;
   return best;
 }
 
@@ -40,15 +41,22 @@ export function equalBitsControl(bits: number, plain: readonly ControlArm[]): Co
  * Paired interval over unit ids of the gap narrowing: [low mean of (ΔBPB_base − ΔBPB_treated)] −
  * [high mean of the same]; positive when the treatment removes more low- than high-resource loss.
  */
-export function gapNarrowing(base: Comparisons, treated: Comparisons, langs: { low: readonly string[]; high: readonly string[] }, o: IntervalSettings): { estimate: number; lo: number; hi: number } {
+export function gapNarrowing(
+  base: Comparisons,
+  treated: Comparisons,
+  langs: { low: readonly string[]; high: readonly string[] },
+  o: IntervalSettings,
+): { estimate: number; lo: number; hi: number } {
   const all = [...langs.low, ...langs.high];
   const ids = [...new Set(all.flatMap((l) => [...base.get(l)!.keys()]))].sort();
   const reduction = (l: string, sample: readonly string[]) => {
-    const pick = (c: Comparisons) => sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
+    const pick = (c: Comparisons) =>
+      sample.map((id) => c.get(l)!.get(id)).filter((u): u is TextComparison => u !== undefined);
     const b = pick(base);
     return b.length ? deltaBpbOf(b) - deltaBpbOf(pick(treated)) : NaN;
   };
-  const stat = (sample: readonly string[]) => meanOf(langs.low.map((l) => reduction(l, sample))) - meanOf(langs.high.map((l) => reduction(l, sample)));
+  const stat = (sample: readonly string[]) =>
+    meanOf(langs.low.map((l) => reduction(l, sample))) - meanOf(langs.high.map((l) => reduction(l, sample)));
   const r = bootstrap(ids, stat, { seed: o.seed, resamples: o.resamples, method: o.method });
   return { estimate: r.estimate, lo: r.lo, hi: r.hi };
 }
@@ -74,17 +82,26 @@ export const preservationControls = defineKind({
   consistency: (reps) => defaultConsistency(reps, ['controls_helping_shares']),
   run(ctx) {
     const p = ctx.params;
-    if (p.random.length && p.random.length !== p.preserved.length) throw new DataError(`${ctx.experiment.id}: params.random names ${p.random.length} experiment(s) for ${p.preserved.length} preserved one(s); give one random control per preserved share, in the same order`);
+    if (p.random.length && p.random.length !== p.preserved.length)
+      throw new DataError(
+        `${ctx.experiment.id}: params.random names ${p.random.length} experiment(s) for ${p.preserved.length} preserved one(s); give one random control per preserved share, in the same order`,
+      );
     for (const id of [p.baseline, ...p.preserved, ...p.rtn, ...p.random]) {
-      if (!ctx.deps.ids.includes(id)) throw new DataError(`${ctx.experiment.id} reads ${id}, which is not among its dependsOn; add it there`);
+      if (!ctx.deps.ids.includes(id))
+        throw new DataError(`${ctx.experiment.id} reads ${id}, which is not among its dependsOn; add it there`);
     }
     const langs = languagesFor(ctx, p.model);
     const units = new Map<string, Comparisons>();
-    const load = (id: string) => units.get(id) ?? units.set(id, comparisonsFromJson(depArtifactJson(ctx, id, UNITS_FILE))).get(id)!;
+    const load = (id: string) =>
+      units.get(id) ?? units.set(id, comparisonsFromJson(depArtifactJson(ctx, id, UNITS_FILE))).get(id)!;
     const bits = (id: string) => depValue(ctx, id, 'bits_per_weight', { model: p.model });
     const plain = [p.baseline, ...p.rtn].map((id) => ({ id, bitsPerWeight: bits(id) }));
     const w = { model: p.model };
-    const o = (label: string) => ({ seed: deriveSeed(ctx.seed, 'controls', label), resamples: p.resamples, method: p.interval });
+    const o = (label: string) => ({
+      seed: deriveSeed(ctx.seed, 'controls', label),
+      resamples: p.resamples,
+      method: p.interval,
+    });
     let helping = 0;
     const lines: string[] = [];
     p.preserved.forEach((id, i) => {
@@ -103,12 +120,17 @@ export const preservationControls = defineKind({
         ctx.metric(m('vs_rtn_lo'), d.lo, w);
         ctx.metric(m('vs_rtn_hi'), d.hi, w);
         if (d.hi < 0) beats++;
-        lines.push(`${id} (${pb.toFixed(2)} b/w) − ${ctrl.id} (${ctrl.bitsPerWeight.toFixed(2)} b/w): ${d.estimate.toFixed(4)} [${d.lo.toFixed(4)}, ${d.hi.toFixed(4)}]`);
+        lines.push(
+          `${id} (${pb.toFixed(2)} b/w) − ${ctrl.id} (${ctrl.bitsPerWeight.toFixed(2)} b/w): ${d.estimate.toFixed(4)} [${d.lo.toFixed(4)}, ${d.hi.toFixed(4)}]`,
+        );
       }
       if (p.random.length) {
         const rid = p.random[i];
         const rs = depValue(ctx, rid, 'preserved_share', { model: p.model });
-        if (Math.abs(rs - share) > 0.01 * Math.max(share, 1e-9) + 1e-6) throw new DataError(`${rid} keeps ${(rs * 100).toFixed(2)} % of the weights, ${id} ${(share * 100).toFixed(2)} %; a random control must keep the same share`);
+        if (Math.abs(rs - share) > 0.01 * Math.max(share, 1e-9) + 1e-6)
+          throw new DataError(
+            `${rid} keeps ${(rs * 100).toFixed(2)} % of the weights, ${id} ${(share * 100).toFixed(2)} %; a random control must keep the same share`,
+          );
         const d = pairedDifference(pres, load(rid), langs.low, o(`random-${id}`));
         ctx.metric(m('vs_random'), d.estimate, w);
         ctx.metric(m('vs_random_lo'), d.lo, w);
@@ -127,6 +149,8 @@ export const preservationControls = defineKind({
     });
     ctx.metric('controls_shares', p.preserved.length, w);
     ctx.metric('controls_helping_shares', helping, w);
-    ctx.log(`low-resource ΔBPB, preserved − control (negative: preservation better): ${lines.join('; ')}; ${helping}/${p.preserved.length} share(s) beat both controls`);
+    ctx.log(
+      `low-resource ΔBPB, preserved − control (negative: preservation better): ${lines.join('; ')}; ${helping}/${p.preserved.length} share(s) beat both controls`,
+    );
   },
 });

@@ -12,7 +12,9 @@ type Ctx = Pick<KindContext<unknown>, 'deps' | 'replicate' | 'experiment'>;
 export function depId(ctx: Ctx, given: string | undefined, what: string): string {
   const id = given ?? ctx.experiment.dependsOn.find((d) => ctx.deps.ids.includes(d));
   if (!id || !ctx.deps.ids.includes(id)) {
-    throw new DataError(`${ctx.experiment.id} needs ${what}${given ? ` (${given})` : ''} among its dependsOn (has: ${ctx.deps.ids.join(', ') || 'none'}); add it to dependsOn in the pipeline file`);
+    throw new DataError(
+      `${ctx.experiment.id} needs ${what}${given ? ` (${given})` : ''} among its dependsOn (has: ${ctx.deps.ids.join(', ') || 'none'}); add it to dependsOn in the pipeline file`,
+    );
   }
   return id;
 }
@@ -22,14 +24,26 @@ export function depReplicate(ctx: Ctx, id: string): number {
   return ctx.deps.metrics(id, { replicate: ctx.replicate }).length > 0 ? ctx.replicate : 0;
 }
 
-export function depMetrics(ctx: Ctx, id: string, filter: { metric?: string; model?: string | null; language?: string | null } = {}): MetricRow[] {
+export function depMetrics(
+  ctx: Ctx,
+  id: string,
+  filter: { metric?: string; model?: string | null; language?: string | null } = {},
+): MetricRow[] {
   return ctx.deps.metrics(id, { ...filter, replicate: depReplicate(ctx, id) });
 }
 
 /** One number from a dependency; a DataError naming what is missing otherwise. */
-export function depValue(ctx: Ctx, id: string, metric: string, where: { model?: string | null; language?: string | null } = {}): number {
+export function depValue(
+  ctx: Ctx,
+  id: string,
+  metric: string,
+  where: { model?: string | null; language?: string | null } = {},
+): number {
   const rows = depMetrics(ctx, id, { metric, ...where });
-  if (rows.length === 0) throw new DataError(`${id} has no ${metric}${where.model ? ` for model ${where.model}` : ''}${where.language ? ` for ${where.language}` : ''}; rerun it (langquant run --force ${id})`);
+  if (rows.length === 0)
+    throw new DataError(
+      `${id} has no ${metric}${where.model ? ` for model ${where.model}` : ''}${where.language ? ` for ${where.language}` : ''}; rerun it (langquant run --force ${id})`,
+    );
   return rows[0].value;
 }
 
@@ -37,6 +51,9 @@ export function depValue(ctx: Ctx, id: string, metric: string, where: { model?: 
 export function depArtifactJson<T>(ctx: Ctx, id: string, name: string): T {
   const all = ctx.deps.artifacts(id).filter((a) => a.path.endsWith(`/${name}`) || a.path === name);
   const row = all.find((a) => a.replicate === ctx.replicate) ?? all.find((a) => a.replicate === 0);
-  if (!row) throw new DataError(`${id} recorded no ${name} for replicate ${ctx.replicate}; rerun it (langquant run --force ${id})`);
+  if (!row)
+    throw new DataError(
+      `${id} recorded no ${name} for replicate ${ctx.replicate}; rerun it (langquant run --force ${id})`,
+    );
   return JSON.parse(readFileSync(ctx.deps.artifactPath(row), 'utf8')) as T;
 }

@@ -33,8 +33,13 @@ export const disparity = defineKind({
     const langs = languagesFor(ctx, p.model);
     const src = depId(ctx, p.from, 'a quantize experiment');
     const c = comparisonsFromJson(depArtifactJson(ctx, src, UNITS_FILE));
-    for (const l of langs.all) if (!c.has(l)) throw new Error(`${src} has no results for ${l}; rerun it with the same language groups`);
-    const { dbpb, ppl } = recordDisparity(ctx, p.model, c, langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
+    for (const l of langs.all)
+      if (!c.has(l)) throw new Error(`${src} has no results for ${l}; rerun it with the same language groups`);
+    const { dbpb, ppl } = recordDisparity(ctx, p.model, c, langs, {
+      seed: ctx.seed,
+      resamples: p.resamples,
+      method: p.interval,
+    });
     const deg = degradations(c);
     for (const [lang, d] of deg) {
       ctx.metric('delta_bpb', d.deltaBpb, { model: p.model, language: lang });
@@ -45,6 +50,8 @@ export const disparity = defineKind({
     ctx.metric('ppl_variance_fp', variance(pplFp), { model: p.model });
     ctx.metric('ppl_variance_q', variance(pplQ), { model: p.model });
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
-    ctx.log(`ΔBPB ratio ${f(dbpb.ratio)} [${f(dbpb.lo)}, ${f(dbpb.hi)}]${dbpb.unstable ? ' (unstable)' : ''}; PPL ratio ${f(ppl.ratio)} [${f(ppl.lo)}, ${f(ppl.hi)}]${ppl.unstable ? ' (unstable)' : ''}`);
+    ctx.log(
+      `ΔBPB ratio ${f(dbpb.ratio)} [${f(dbpb.lo)}, ${f(dbpb.hi)}]${dbpb.unstable ? ' (unstable)' : ''}; PPL ratio ${f(ppl.ratio)} [${f(ppl.lo)}, ${f(ppl.hi)}]${ppl.unstable ? ' (unstable)' : ''}`,
+    );
   },
 });

@@ -13,8 +13,21 @@ import { optimalPreservation } from './optimal.ts';
 import { preserve } from './preserve.ts';
 import { quantize } from './quantize.ts';
 import { validate } from './validate.ts';
+import { withScoreCacheLog } from './score-cache.ts';
 
-export const kinds: Kind[] = [baseline, quantize, disparity, preserve, optimalPreservation, layerSensitivity, layerPreservation, validate, preservationControls, method];
+// Each kind's run ends with one line on what the run folder's score cache saved (./score-cache.ts).
+export const kinds: Kind[] = [
+  baseline,
+  quantize,
+  disparity,
+  preserve,
+  optimalPreservation,
+  layerSensitivity,
+  layerPreservation,
+  validate,
+  preservationControls,
+  method,
+].map((k: Kind) => withScoreCacheLog(k));
 
 /** Research-question rules written in code (Q2), named by `rule: { fn: … }` in the pipeline file. */
 export { rules } from './rules.ts';

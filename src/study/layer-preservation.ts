@@ -43,9 +43,19 @@ export interface LayerPlan {
  * each), to the other blocks in `ranking` order (most sensitive first). The total is always kept in
  * full, so the plan matches the uniform one in bits; a share above `cap` cannot be planned.
  */
-export function layerPlanShares(share: number, numLayers: number, critical: readonly number[], ranking: readonly number[], cap = MAX_BLOCK_SHARE): LayerPlan {
-  if (!(share > 0) || share > cap) throw new ConfigError(`the preserved share of C-002 must be in (0, ${cap}] (no block can keep more than ${Math.round(cap * 1000) / 10} % of its weights), got ${share}; lower params.share`);
-  if (critical.length === 0) throw new DataError('no critical block to preserve; rerun the layer-sensitivity experiment');
+export function layerPlanShares(
+  share: number,
+  numLayers: number,
+  critical: readonly number[],
+  ranking: readonly number[],
+  cap = MAX_BLOCK_SHARE,
+): LayerPlan {
+  if (!(share > 0) || share > cap)
+    throw new ConfigError(
+      `the preserved share of C-002 must be in (0, ${cap}] (no block can keep more than ${Math.round(cap * 1000) / 10} % of its weights), got ${share}; lower params.share`,
+    );
+  if (critical.length === 0)
+    throw new DataError('no critical block to preserve; rerun the layer-sensitivity experiment');
   const shares = new Map<number, number>();
   const total = share * numLayers;
   const even = Math.min(cap, total / critical.length);
@@ -76,7 +86,10 @@ export function comparisonBudgets(keptShare: number): { uniform: Budget; global:
 /** Blocks ordered by a sensitivity value, largest first (missing values last, ties to the lower index). */
 export function rankBlocks(values: readonly number[]): number[] {
   const key = (v: number) => (Number.isNaN(v) ? -Infinity : v);
-  return values.map((v, i) => ({ v: key(v), i })).sort((a, b) => b.v - a.v || a.i - b.i).map((x) => x.i);
+  return values
+    .map((v, i) => ({ v: key(v), i }))
+    .sort((a, b) => b.v - a.v || a.i - b.i)
+    .map((x) => x.i);
 }
 
 /** Moved to ./common.ts (C-001 uses it too); re-exported for existing callers. */
@@ -96,7 +109,15 @@ export const layerPreservation = defineKind({
     /** The layer-sensitivity experiment naming the critical blocks (default: the first dependency). */
     from: z.string().optional(),
   }),
-  keyMetrics: ['layer_delta_bpb', 'uniform_delta_bpb', 'diff_low_delta_bpb', 'diff_significant', 'layer_bits_per_weight', 'uniform_bits_per_weight', 'layer_kept_weights'],
+  keyMetrics: [
+    'layer_delta_bpb',
+    'uniform_delta_bpb',
+    'diff_low_delta_bpb',
+    'diff_significant',
+    'layer_bits_per_weight',
+    'uniform_bits_per_weight',
+    'layer_kept_weights',
+  ],
   models: (p) => [p.model],
   consistency: (reps) => defaultConsistency(reps, ['diff_low_delta_bpb']),
   async run(ctx) {
@@ -111,30 +132,59 @@ export const layerPreservation = defineKind({
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
     const L = m.model.config.numLayers;
-    const stats = needsCalibration(p.criterion) ? await calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
+    const stats = needsCalibration(p.criterion)
+      ? await calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens)
+      : null;
     const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
     // Sensitivity of each block for the low-resource group (C-001's matrix): where a capped block's excess goes.
     const lowByBlock = Array.from({ length: L }, () => NaN);
-    for (const x of layerRows) if (x.l?.field === 'delta_bpb' && x.r.language === LOW && x.l.layer < L) lowByBlock[x.l.layer] = x.r.value;
+    for (const x of layerRows)
+      if (x.l?.field === 'delta_bpb' && x.r.language === LOW && x.l.layer < L) lowByBlock[x.l.layer] = x.r.value;
     const plan = layerPlanShares(p.share, L, critical, rankBlocks(lowByBlock));
-    if (plan.spill.length) ctx.log(`critical block(s) ${critical.join(', ')} capped at ${MAX_BLOCK_SHARE * 100} % each; the rest of the budget goes to block(s) ${plan.spill.join(', ')}`);
+    if (plan.spill.length)
+      ctx.log(
+        `critical block(s) ${critical.join(', ')} capped at ${MAX_BLOCK_SHARE * 100} % each; the rest of the budget goes to block(s) ${plan.spill.join(', ')}`,
+      );
     const qLayer = quantizeModel(m.model, {
       spec,
-      preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: 'map', shares: plan.shares, rest: 0 }, stats },
+      preserve: {
+        criterion: p.criterion,
+        granularity: p.granularity,
+        budget: { kind: 'map', shares: plan.shares, rest: 0 },
+        stats,
+      },
     });
     const keptShare = qLayer.account.kept / qLayer.account.weights;
     const budgets = comparisonBudgets(keptShare);
-    const qUniform = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: budgets.uniform, stats } });
-    const qGlobal = quantizeModel(m.model, { spec, preserve: { criterion: p.criterion, granularity: p.granularity, budget: budgets.global, stats } });
+    const qUniform = quantizeModel(m.model, {
+      spec,
+      preserve: { criterion: p.criterion, granularity: p.granularity, budget: budgets.uniform, stats },
+    });
+    const qGlobal = quantizeModel(m.model, {
+      spec,
+      preserve: { criterion: p.criterion, granularity: p.granularity, budget: budgets.global, stats },
+    });
     const cache = referenceCache();
     const texts = evaluationTexts(ctx, t, m);
     const results: Record<'layer' | 'uniform' | 'global', Comparisons> = {} as never;
-    const arms = [['layer', qLayer], ['uniform', qUniform], ['global', qGlobal]] as const;
+    const arms = [
+      ['layer', qLayer],
+      ['uniform', qUniform],
+      ['global', qGlobal],
+    ] as const;
     try {
       for (const [i, [name, q]] of arms.entries()) {
-        const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s));
+        const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s), m);
         try {
-          results[name] = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: false, cache, modelKey: m.key });
+          results[name] = await compareUnits({
+            reference: m.engine,
+            treated: qe,
+            texts,
+            window: m.window,
+            kl: false,
+            cache,
+            modelKey: m.key,
+          });
         } finally {
           await qe.dispose();
         }
@@ -148,8 +198,14 @@ export const layerPreservation = defineKind({
     for (const [name, q] of arms) {
       const deg = degradations(results[name]);
       for (const [lang, d] of deg) ctx.metric(`${name}_delta_bpb`, d.deltaBpb, { model: p.model, language: lang });
-      ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.high.map((l) => deg.get(l)!.deltaBpb)), { model: p.model, language: HIGH });
-      ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.low.map((l) => deg.get(l)!.deltaBpb)), { model: p.model, language: LOW });
+      ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.high.map((l) => deg.get(l)!.deltaBpb)), {
+        model: p.model,
+        language: HIGH,
+      });
+      ctx.metric(`${name}_delta_bpb`, meanOf(t.langs.low.map((l) => deg.get(l)!.deltaBpb)), {
+        model: p.model,
+        language: LOW,
+      });
       ctx.metric(`${name}_bits_per_weight`, q.account.bitsPerWeight, w);
       ctx.metric(`${name}_kept_weights`, q.account.kept, w);
       ctx.metric(`${name}_preserved_share`, q.account.kept / q.account.weights, w);
@@ -160,16 +216,26 @@ export const layerPreservation = defineKind({
       ctx.metric(`${name}_low_delta_bpb_lo`, r.lowLo, w);
       ctx.metric(`${name}_low_delta_bpb_hi`, r.lowHi, w);
     }
-    const diff = pairedDifference(results.layer, results.uniform, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-uniform'), resamples: p.resamples, method: p.interval });
+    const diff = pairedDifference(results.layer, results.uniform, t.langs.low, {
+      seed: deriveSeed(ctx.seed, 'layer-vs-uniform'),
+      resamples: p.resamples,
+      method: p.interval,
+    });
     ctx.metric('diff_low_delta_bpb', diff.estimate, w);
     ctx.metric('diff_low_delta_bpb_lo', diff.lo, w);
     ctx.metric('diff_low_delta_bpb_hi', diff.hi, w);
     ctx.metric('diff_significant', diff.lo > 0 || diff.hi < 0 ? 1 : 0, w);
     ctx.metric('layer_spill_blocks', plan.spill.length, w);
-    const dg = pairedDifference(results.layer, results.global, t.langs.low, { seed: deriveSeed(ctx.seed, 'layer-vs-global'), resamples: p.resamples, method: p.interval });
+    const dg = pairedDifference(results.layer, results.global, t.langs.low, {
+      seed: deriveSeed(ctx.seed, 'layer-vs-global'),
+      resamples: p.resamples,
+      method: p.interval,
+    });
     ctx.metric('diff_global_low_delta_bpb', dg.estimate, w);
     ctx.metric('diff_global_low_delta_bpb_lo', dg.lo, w);
     ctx.metric('diff_global_low_delta_bpb_hi', dg.hi, w);
-    ctx.log(`critical ${critical.join(', ')}: low ΔBPB layer − uniform ${diff.estimate.toFixed(4)} [${diff.lo.toFixed(4)}, ${diff.hi.toFixed(4)}] at ${qLayer.account.bitsPerWeight.toFixed(3)} / ${qUniform.account.bitsPerWeight.toFixed(3)} bits/weight`);
+    ctx.log(
+      `critical ${critical.join(', ')}: low ΔBPB layer − uniform ${diff.estimate.toFixed(4)} [${diff.lo.toFixed(4)}, ${diff.hi.toFixed(4)}] at ${qLayer.account.bitsPerWeight.toFixed(3)} / ${qUniform.account.bitsPerWeight.toFixed(3)} bits/weight`,
+    );
   },
 });

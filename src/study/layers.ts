@@ -87,29 +87,64 @@ export const layerSensitivity = defineKind({
         const qe = sweep.engines[l];
         try {
           // KL is not needed for the matrix; without it the cache holds only the cheap NLL/top-1 part.
-          const c = await compareUnits({ reference: m.engine, treated: qe, texts, window: m.window, kl: false, cache, modelKey: m.key });
-          sel.push(await compareUnits({ reference: m.engine, treated: qe, texts: selTexts, window: m.window, kl: false, cache, modelKey: m.key }));
+          const c = await compareUnits({
+            reference: m.engine,
+            treated: qe,
+            texts,
+            window: m.window,
+            kl: false,
+            cache,
+            modelKey: m.key,
+          });
+          sel.push(
+            await compareUnits({
+              reference: m.engine,
+              treated: qe,
+              texts: selTexts,
+              window: m.window,
+              kl: false,
+              cache,
+              modelKey: m.key,
+            }),
+          );
           const deg = degradations(c);
           const row = new Map<string, number>();
           for (const [lang, d] of deg) {
             row.set(lang, d.deltaBpb);
             const where = { model: p.model, language: lang };
-            const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, { seed: deriveSeed(ctx.seed, 'layer', l, lang), resamples: p.resamples, method: p.interval });
+            const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, {
+              seed: deriveSeed(ctx.seed, 'layer', l, lang),
+              resamples: p.resamples,
+              method: p.interval,
+            });
             ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, where);
             ctx.metric(layerMetric(l, 'delta_bpb_lo'), ci.lo, where);
             ctx.metric(layerMetric(l, 'delta_bpb_hi'), ci.hi, where);
             ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, where);
           }
           // Group means with paired intervals over units (the same draws for every language of the group).
-          const g = disparity(c, t.langs, 'deltaBpb', { seed: deriveSeed(ctx.seed, 'layer-groups', l), resamples: p.resamples, method: p.interval });
-          for (const [name, mean, lo, hi] of [[HIGH, g.highMean, g.highLo, g.highHi], [LOW, g.lowMean, g.lowLo, g.lowHi]] as const) {
+          const g = disparity(c, t.langs, 'deltaBpb', {
+            seed: deriveSeed(ctx.seed, 'layer-groups', l),
+            resamples: p.resamples,
+            method: p.interval,
+          });
+          for (const [name, mean, lo, hi] of [
+            [HIGH, g.highMean, g.highLo, g.highHi],
+            [LOW, g.lowMean, g.lowLo, g.lowHi],
+          ] as const) {
             ctx.metric(layerMetric(l, 'delta_bpb'), mean, { model: p.model, language: name });
             ctx.metric(layerMetric(l, 'delta_bpb_lo'), lo, { model: p.model, language: name });
             ctx.metric(layerMetric(l, 'delta_bpb_hi'), hi, { model: p.model, language: name });
           }
           const sd = degradations(sel[l]);
-          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.low.map((x) => sd.get(x)!.deltaBpb)), { model: p.model, language: LOW });
-          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.high.map((x) => sd.get(x)!.deltaBpb)), { model: p.model, language: HIGH });
+          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.low.map((x) => sd.get(x)!.deltaBpb)), {
+            model: p.model,
+            language: LOW,
+          });
+          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.high.map((x) => sd.get(x)!.deltaBpb)), {
+            model: p.model,
+            language: HIGH,
+          });
           perLayer.push(row);
         } finally {
           await qe.dispose();
@@ -121,7 +156,8 @@ export const layerSensitivity = defineKind({
       await m.engine.dispose();
     }
     const profile = (langs: readonly string[]) => perLayer.map((row) => meanOf(langs.map((x) => row.get(x)!)));
-    for (const lang of t.langs.all) ctx.metric('critical_layer', argmaxOf(perLayer.map((r) => r.get(lang)!)), { model: p.model, language: lang });
+    for (const lang of t.langs.all)
+      ctx.metric('critical_layer', argmaxOf(perLayer.map((r) => r.get(lang)!)), { model: p.model, language: lang });
     const high = profile(t.langs.high);
     const low = profile(t.langs.low);
     ctx.metric('critical_layer', argmaxOf(high), { model: p.model, language: HIGH });
@@ -129,7 +165,10 @@ export const layerSensitivity = defineKind({
     ctx.metric('high_critical_layer', argmaxOf(high), w);
     ctx.metric('low_critical_layer', argmaxOf(low), w);
     // The critical set, chosen on the selection units.
-    const selLow = sel.map((c) => { const d = degradations(c); return meanOf(t.langs.low.map((x) => d.get(x)!.deltaBpb)); });
+    const selLow = sel.map((c) => {
+      const d = degradations(c);
+      return meanOf(t.langs.low.map((x) => d.get(x)!.deltaBpb));
+    });
     const crit = topBlocks(selLow, p.critical);
     for (let l = 0; l < L; l++) ctx.metric(layerMetric(l, 'critical'), crit.includes(l) ? 1 : 0, w);
     ctx.metric('critical_count', crit.length, w);
@@ -137,7 +176,11 @@ export const layerSensitivity = defineKind({
     const weakest = crit.reduce((a, b) => (selLow[b] < selLow[a] ? b : a), crit[0]);
     const next = nextBlock(selLow, crit);
     if (next >= 0) {
-      const gap = pairedDifference(sel[weakest], sel[next], t.langs.low, { seed: deriveSeed(o.seed, 'critical-gap'), resamples: o.resamples, method: o.method });
+      const gap = pairedDifference(sel[weakest], sel[next], t.langs.low, {
+        seed: deriveSeed(o.seed, 'critical-gap'),
+        resamples: o.resamples,
+        method: o.method,
+      });
       ctx.metric('critical_gap', gap.estimate, w);
       ctx.metric('critical_gap_lo', gap.lo, w);
       ctx.metric('critical_gap_hi', gap.hi, w);
@@ -149,6 +192,8 @@ export const layerSensitivity = defineKind({
     ctx.metric('num_layers', L, w);
     // With fewer than 3 blocks a rank correlation says nothing; 1 keeps the key metric finite.
     ctx.metric('profile_rank_corr', L >= 3 ? spearman(high, low) : 1, w);
-    ctx.log(`critical block(s) ${crit.join(', ')} of ${L} (chosen on ${t.calibration.length} selection units); most sensitive on evaluation units: high ${argmaxOf(high)}, low ${argmaxOf(low)}`);
+    ctx.log(
+      `critical block(s) ${crit.join(', ')} of ${L} (chosen on ${t.calibration.length} selection units); most sensitive on evaluation units: high ${argmaxOf(high)}, low ${argmaxOf(low)}`,
+    );
   },
 });

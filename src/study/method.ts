@@ -5,15 +5,30 @@
 // per weight, units.json) plus, against the RTN arm named by `baseline` (A-002: same grid, same
 // replicate, same units), the paired interval of the gap reduction: [low mean of (ΔBPB_RTN − ΔBPB_method)]
 // − [high mean of the same] (positive: the method removes more low- than high-resource loss), and the
-// low- and high-resource reductions themselves. Q5 reads `gap_reduction{,_lo,_hi}`.
+// low- and high-resource reductions themselves. Q5 reads `gap_reduction{,_lo,_hi}`. Each quantised model
+// (one per set; per language for `target`) is kept in the run folder's cache (./calibrated-cache.ts)
+// and reused wherever the same model, method, parameters and calibration tokens come again.
 // Reference: issue 13 "Phase E"; ./controls.ts (gapNarrowing).
 
 import { z } from 'zod';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
-import { quantizeModelCalibratedFast } from '../quant/calibrated.ts';
 import { deriveSeed } from '../util/rng.ts';
-import { calibrationSets, calibrationWindowsFor, CalibrationSource } from './calibration-source.ts';
-import { comparisonsFromJson, compareTreated, EvalParams, openModel, QuantParams, recordDegradation, recordDisparity, studyTexts, UNITS_FILE, writeUnits, type Comparisons } from './common.ts';
+import { cachedCalibrated } from './calibrated-cache.ts';
+import { calibrationBudget, calibrationSets, CalibrationSource, setWindows } from './calibration-source.ts';
+import {
+  comparisonsFromJson,
+  compareTreated,
+  engineFor,
+  EvalParams,
+  openModel,
+  QuantParams,
+  recordDegradation,
+  recordDisparity,
+  studyTexts,
+  UNITS_FILE,
+  writeUnits,
+  type Comparisons,
+} from './common.ts';
 import { gapNarrowing } from './controls.ts';
 import { depArtifactJson } from './deps.ts';
 
@@ -42,31 +57,49 @@ export const method = defineKind({
     const merged: Comparisons = new Map();
     let bits = 0;
     let tokens = 0;
-    for (const set of calibrationSets(t.langs, p.calibration)) {
-      // compareTreated closes the engines: one open model per calibration set
-      const m = await openModel(ctx, p.model, p);
-      const cw = calibrationWindowsFor(t, m, set, p.calibrationTokens);
-      // the forward passes on the engine the experiment scores with (onnxruntime, or the reference forward)
-      const q = await quantizeModelCalibratedFast(m.model, {
+    // One load of the model and one tokenisation of the calibration texts for every set; each set gets
+    // a fresh reference engine (compareTreated closes both engines) and its quantised model from the
+    // run folder's cache when an earlier replicate or experiment calibrated the same one.
+    const base = await openModel(ctx, p.model, p);
+    const budget = calibrationBudget(t, base, p.calibrationTokens);
+    const limited = budget.limitedBy.length ? `, set by the calibration text of ${budget.limitedBy.join(', ')}` : '';
+    const cap = `cap ${p.calibrationTokens}${limited}`;
+    ctx.log(`${p.model}: equal calibration budget ${budget.budget} tokens per source (${cap})`);
+    const sets = calibrationSets(t.langs, p.calibration);
+    let reused = 0;
+    for (const [k, set] of sets.entries()) {
+      const m = k === 0 ? base : { ...base, engine: await engineFor(base.model, p.engine, (s) => ctx.log(s)) };
+      const cw = setWindows(budget, set, m.window.context);
+      const opts = {
         method: p.method,
         spec,
         windows: cw.windows,
         gptq: { actOrder: p.actOrder },
         awq: { clip: p.clip },
-        errors: false,
+        // the forward passes on the engine the experiment scores with (onnxruntime, or the reference)
         engine: m.engine.name,
-      });
+      };
+      const q = await cachedCalibrated(ctx.cacheDir, m.key, m.model, opts, (s) => ctx.log(s));
+      if (q.reused) reused++;
       const scoped = set.target !== undefined ? { ...t, langs: { ...t.langs, all: [set.target] } } : t;
-      const { evaluation } = await compareTreated(ctx, scoped, m, q.model, { ...p, selection: false });
-      for (const [lang, units] of evaluation) if (set.target === undefined || lang === set.target) merged.set(lang, units);
-      bits = q.account.bitsPerWeight;
+      const { evaluation } = await compareTreated(ctx, scoped, m, q.result.model, { ...p, selection: false });
+      for (const [lang, units] of evaluation) {
+        if (set.target === undefined || lang === set.target) merged.set(lang, units);
+      }
+      bits = q.result.account.bitsPerWeight;
       tokens = cw.tokens;
-      ctx.log(`${p.model}: ${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}, calibration ${set.label}: ${cw.tokens} tokens (equal budget ${cw.budget})`);
+      const how = q.reused ? "reused from the run folder's cache" : 'calibrated';
+      const grid = `${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}`;
+      ctx.log(`${p.model}: ${grid}, calibration ${set.label}: ${cw.tokens} tokens, ${how}`);
+    }
+    if (reused) {
+      ctx.log(`${p.model}: ${reused} of ${sets.length} quantised model(s) reused from the run folder's cache`);
     }
     recordDegradation(ctx, p.model, merged, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     recordDisparity(ctx, p.model, merged, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     ctx.metric('bits_per_weight', bits, { model: p.model });
     ctx.metric('calibration_tokens', tokens, { model: p.model });
+    ctx.metric('calibration_budget', budget.budget, { model: p.model });
     writeUnits(ctx, merged);
     if (ctx.deps.ids.includes(p.baseline)) {
       const base = comparisonsFromJson(depArtifactJson(ctx, p.baseline, UNITS_FILE));

@@ -23,7 +23,10 @@ const d = (unit: string, scope: MetricScope, doc: string): MetricDoc => Object.f
 /** Group-level languages. */
 export const HIGH = '@high';
 export const LOW = '@low';
-/** Study languages the model never saw (its training.json, or corpus.unseen): reported on their own, never pooled into @low. */
+/**
+ * Study languages the model never saw (its training.json, or corpus.unseen): reported on their own, never pooled into
+ * @low.
+ */
 export const UNSEEN = '@unseen';
 
 // ---------------------------------------------------------------- baseline (A-001; validate D-001/2)
@@ -31,7 +34,9 @@ export const UNSEEN = '@unseen';
 export const BASELINE_METRICS = Object.freeze({
   /** Σ NLL of the scored tokens of the language's evaluation text, nats. */
   nll_nats: d('nats', 'language', 'total negative log-likelihood of the scored tokens (full precision)'),
-  /** Scored tokens (every token of each unit with a BOS before it; without one, all but the first: see bos_prepended). */
+  /**
+   * Scored tokens (every token of each unit with a BOS before it; without one, all but the first: see bos_prepended).
+   */
   tokens: d('tokens', 'language', 'number of scored tokens'),
   /** UTF-8 bytes of the evaluation text. */
   bytes: d('bytes', 'language', 'UTF-8 bytes of the evaluation text'),
@@ -63,8 +68,16 @@ export const DEGRADATION_METRICS = Object.freeze({
   /** PPL_q / PPL_fp − 1 (as papers report it); group rows: mean over the group. */
   ppl_rel_increase: d('ratio', 'language+group', 'relative token-perplexity increase PPL_q / PPL_fp − 1'),
   /** 2.5 % and 97.5 % points of the bootstrap interval of ppl_rel_increase (resampling the language's units). */
-  ppl_rel_increase_lo: d('ratio', 'language', 'lower end of the 95 % bootstrap interval of the relative perplexity increase'),
-  ppl_rel_increase_hi: d('ratio', 'language', 'upper end of the 95 % bootstrap interval of the relative perplexity increase'),
+  ppl_rel_increase_lo: d(
+    'ratio',
+    'language',
+    'lower end of the 95 % bootstrap interval of the relative perplexity increase',
+  ),
+  ppl_rel_increase_hi: d(
+    'ratio',
+    'language',
+    'upper end of the 95 % bootstrap interval of the relative perplexity increase',
+  ),
   /** Mean NLL per token, treated − full precision. */
   delta_nll: d('nats/token', 'language', 'ΔNLL per scored token'),
   /** BPB of the treated model. */
@@ -102,9 +115,17 @@ export const DISPARITY_METRICS = Object.freeze({
   /** 1 when the high-resource mean is ≤ 0 or its interval contains 0: the ratio is not a number to report. */
   ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio is unstable'),
   /** Language-level interval of the ΔBPB ratio: two-stage bootstrap (languages within each group, then units). */
-  ratio_dbpb_lang_lo: d('ratio', 'experiment', 'lower end of the 95 % language-level (two-stage bootstrap) interval of the ΔBPB ratio'),
+  ratio_dbpb_lang_lo: d(
+    'ratio',
+    'experiment',
+    'lower end of the 95 % language-level (two-stage bootstrap) interval of the ΔBPB ratio',
+  ),
   ratio_dbpb_lang_hi: d('ratio', 'experiment', 'upper end of that interval'),
-  ratio_dbpb_lang_unstable: d('0/1', 'experiment', 'the ratio is unstable over languages (the high group’s two-stage interval reaches 0): its bounds are NaN'),
+  ratio_dbpb_lang_unstable: d(
+    '0/1',
+    'experiment',
+    'the ratio is unstable over languages (the high group’s two-stage interval reaches 0): its bounds are NaN',
+  ),
   /** One-sided permutation p-value of the group labels for low − high mean ΔBPB over languages. */
   perm_p_dbpb: d('p', 'experiment', 'permutation test of the group labels: P(low − high mean ΔBPB ≥ observed)'),
   /** The same ratio, intervals and unstable rule for KL per byte (the second measure). */
@@ -141,7 +162,10 @@ export const DISPARITY_METRICS = Object.freeze({
   group_ppl_rel_increase: d('ratio', 'group', 'mean relative perplexity increase over the group'),
   group_ppl_rel_increase_lo: d('ratio', 'group', 'lower end of its 95 % bootstrap interval'),
   group_ppl_rel_increase_hi: d('ratio', 'group', 'upper end of its 95 % bootstrap interval'),
-  /** group_delta_bpb_lo/hi again as experiment-level rows (a rule's '@low' selects the group's languages, not the group row). */
+  /**
+   * group_delta_bpb_lo/hi again as experiment-level rows (a rule's '@low' selects the group's languages, not the group
+   * row).
+   */
   low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB'),
   low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of the interval of the low-resource mean ΔBPB'),
   high_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the high-resource mean ΔBPB'),
@@ -167,17 +191,33 @@ export const OPTIMAL_METRICS = Object.freeze({
   /** Largest measured drop of low-resource mean ΔBPB (bits/byte) from p = 0. */
   max_reduction_low: d('bits/byte', 'experiment', 'largest measured reduction of low-resource mean ΔBPB'),
   /** max_reduction_low / the low-resource mean ΔBPB at p = 0 (share of the degradation removed). */
-  max_reduction_low_rel: d('share', 'experiment', 'largest reduction relative to the low-resource degradation at p = 0'),
+  max_reduction_low_rel: d(
+    'share',
+    'experiment',
+    'largest reduction relative to the low-resource degradation at p = 0',
+  ),
   /** Low-resource mean ΔBPB and bits per weight of plain quantisation (p = 0). */
   p0_low_delta_bpb: d('bits/byte', 'experiment', 'low-resource mean ΔBPB without preservation'),
   p0_bits_per_weight: d('bits/weight', 'experiment', 'bits per weight without preservation'),
   /** 95 % bootstrap interval of the low-resource mean ΔBPB without preservation (from A-003) and at the optimum. */
-  p0_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB without preservation'),
+  p0_low_delta_bpb_lo: d(
+    'bits/byte',
+    'experiment',
+    'lower end of the interval of the low-resource mean ΔBPB without preservation',
+  ),
   p0_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
-  optimal_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB at the optimal share'),
+  optimal_low_delta_bpb_lo: d(
+    'bits/byte',
+    'experiment',
+    'lower end of the interval of the low-resource mean ΔBPB at the optimal share',
+  ),
   optimal_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
   /** 1 when the optimum's low-resource ΔBPB interval lies wholly below the share-0 interval (from A-003). */
-  reduction_significant: d('0/1', 'experiment', 'the reduction at the optimal share is significant (intervals do not overlap)'),
+  reduction_significant: d(
+    '0/1',
+    'experiment',
+    'the reduction at the optimal share is significant (intervals do not overlap)',
+  ),
   /** ΔBPB disparity ratio without preservation (from the disparity experiment, A-003) and at the optimum. */
   p0_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio without preservation'),
   optimal_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio at the optimal share'),
@@ -185,7 +225,11 @@ export const OPTIMAL_METRICS = Object.freeze({
   p0_ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio without preservation is unstable'),
   optimal_ratio_dbpb_unstable: d('0/1', 'experiment', 'the ΔBPB ratio at the optimal share is unstable'),
   /** 1 when the share was chosen on the selection (calibration) units, 0 when only evaluation values existed. */
-  optimal_selected_on_selection: d('0/1', 'experiment', 'the optimal share was chosen on the selection units, not the evaluation units'),
+  optimal_selected_on_selection: d(
+    '0/1',
+    'experiment',
+    'the optimal share was chosen on the selection units, not the evaluation units',
+  ),
   /** The rule's target fraction (default 0.9). */
   target_fraction: d('share', 'experiment', 'the fraction of the largest reduction the rule asks for'),
 });
@@ -217,21 +261,37 @@ export function parseCurveMetric(name: string): { share: number; field: CurveFie
 
 export const CONTROLS_METRICS = Object.freeze({
   controls_shares: d('count', 'experiment', 'preserved shares compared with their controls'),
-  controls_helping_shares: d('count', 'experiment', 'shares that beat both equal-bits RTN and random selection (paired intervals below 0)'),
+  controls_helping_shares: d(
+    'count',
+    'experiment',
+    'shares that beat both equal-bits RTN and random selection (paired intervals below 0)',
+  ),
 });
 
 /** Fields of one preserved share against its controls (share p, in whole percent, in the name). */
 export const CONTROL_FIELDS = Object.freeze({
   share: d('share', 'experiment', 'the preserved share'),
   bits_per_weight: d('bits/weight', 'experiment', 'bits per weight of the preserved model'),
-  rtn_bits_per_weight: d('bits/weight', 'experiment', 'bits per weight of its equal-bits RTN control (≤ the preserved model’s)'),
-  vs_rtn: d('bits/byte', 'experiment', 'low-resource mean ΔBPB, preserved − equal-bits RTN (negative: preservation better)'),
+  rtn_bits_per_weight: d(
+    'bits/weight',
+    'experiment',
+    'bits per weight of its equal-bits RTN control (≤ the preserved model’s)',
+  ),
+  vs_rtn: d(
+    'bits/byte',
+    'experiment',
+    'low-resource mean ΔBPB, preserved − equal-bits RTN (negative: preservation better)',
+  ),
   vs_rtn_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
   vs_rtn_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
   vs_random: d('bits/byte', 'experiment', 'low-resource mean ΔBPB, preserved − random selection of the same share'),
   vs_random_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
   vs_random_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
-  gap_narrowing: d('bits/byte', 'experiment', 'low-resource reduction − high-resource reduction of ΔBPB from the unpreserved model (positive: the gap narrows)'),
+  gap_narrowing: d(
+    'bits/byte',
+    'experiment',
+    'low-resource reduction − high-resource reduction of ΔBPB from the unpreserved model (positive: the gap narrows)',
+  ),
   gap_narrowing_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
   gap_narrowing_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
   helps: d('0/1', 'experiment', 'the share beats both controls'),
@@ -262,8 +322,15 @@ export const LAYER_SENSITIVITY_METRICS = Object.freeze({
   high_critical_layer: d('block index', 'experiment', 'the most sensitive block for the high-resource group'),
   /** The blocks chosen as critical for C-002 (count), by the rule in its params. */
   critical_count: d('blocks', 'experiment', 'number of blocks named critical'),
-  /** The weakest critical block − the next-ranked block, low-resource mean ΔBPB on the selection units (paired bootstrap). */
-  critical_gap: d('bits/byte', 'experiment', 'low-resource ΔBPB of the weakest critical block minus the next block, on the selection units'),
+  /**
+   * The weakest critical block − the next-ranked block, low-resource mean ΔBPB on the selection units (paired
+   * bootstrap).
+   */
+  critical_gap: d(
+    'bits/byte',
+    'experiment',
+    'low-resource ΔBPB of the weakest critical block minus the next block, on the selection units',
+  ),
   critical_gap_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval'),
   critical_gap_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
   /** 1 when that interval lies above 0: the critical set is separated from the rest, not a pick among equals. */
@@ -276,7 +343,11 @@ export const LAYER_SENSITIVITY_METRICS = Object.freeze({
 /** Fields of the layer × language matrix (block index in the name). */
 export const LAYER_FIELDS = Object.freeze({
   delta_bpb: d('bits/byte', 'language+group', 'ΔBPB when only block i is quantised'),
-  delta_bpb_lo: d('bits/byte', 'language+group', 'lower end of its 95 % bootstrap interval (group rows: paired over units)'),
+  delta_bpb_lo: d(
+    'bits/byte',
+    'language+group',
+    'lower end of its 95 % bootstrap interval (group rows: paired over units)',
+  ),
   delta_bpb_hi: d('bits/byte', 'language+group', 'upper end of that interval'),
   /** The group mean on the selection (calibration) units: what the critical set is chosen on. */
   sel_delta_bpb: d('bits/byte', 'group', 'group mean ΔBPB when only block i is quantised, on the selection units'),
@@ -301,14 +372,24 @@ export function parseLayerMetric(name: string): { layer: number; field: LayerFie
 export const LAYER_PRESERVATION_METRICS = Object.freeze({
   /** Per-language ΔBPB with preservation concentrated on the critical blocks; group rows: means. */
   layer_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, preservation on the critical blocks'),
-  /** Per-language ΔBPB with uniform preservation (the same share in every block) at the same effective bits per weight. */
-  uniform_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, uniform preservation (same share in every block) at the same bits'),
+  /**
+   * Per-language ΔBPB with uniform preservation (the same share in every block) at the same effective bits per weight.
+   */
+  uniform_delta_bpb: d(
+    'bits/byte',
+    'language+group',
+    'ΔBPB, uniform preservation (same share in every block) at the same bits',
+  ),
   /** The third arm: the same number of weights by one global top-k by saliency (may pile into one block). */
   global_delta_bpb: d('bits/byte', 'language+group', 'ΔBPB, global top-k preservation at the same bits'),
   global_bits_per_weight: d('bits/weight', 'experiment', 'effective bits per weight, global top-k'),
   global_kept_weights: d('weights', 'experiment', 'weights kept in full precision, global top-k'),
   global_preserved_share: d('share', 'experiment', 'share of the quantised weights kept, global top-k'),
-  global_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB, global top-k'),
+  global_low_delta_bpb_lo: d(
+    'bits/byte',
+    'experiment',
+    'lower end of the interval of the low-resource mean ΔBPB, global top-k',
+  ),
   global_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval, global top-k'),
   global_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio, global top-k'),
   global_ratio_dbpb_unstable: d('0/1', 'experiment', 'the global top-k ratio is unstable'),
@@ -325,9 +406,17 @@ export const LAYER_PRESERVATION_METRICS = Object.freeze({
   /** Non-critical blocks that took the budget a capped critical block could not (no block keeps more than 99 %). */
   layer_spill_blocks: d('blocks', 'experiment', 'non-critical blocks given the excess over the 99 % cap per block'),
   /** 95 % bootstrap interval of each plan's low-resource mean ΔBPB. */
-  layer_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB, layer-specific'),
+  layer_low_delta_bpb_lo: d(
+    'bits/byte',
+    'experiment',
+    'lower end of the interval of the low-resource mean ΔBPB, layer-specific',
+  ),
   layer_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval, layer-specific'),
-  uniform_low_delta_bpb_lo: d('bits/byte', 'experiment', 'lower end of the interval of the low-resource mean ΔBPB, uniform'),
+  uniform_low_delta_bpb_lo: d(
+    'bits/byte',
+    'experiment',
+    'lower end of the interval of the low-resource mean ΔBPB, uniform',
+  ),
   uniform_low_delta_bpb_hi: d('bits/byte', 'experiment', 'upper end of that interval, uniform'),
   layer_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio, layer-specific'),
   uniform_ratio_dbpb: d('ratio', 'experiment', 'ΔBPB disparity ratio, uniform'),
@@ -357,19 +446,35 @@ export const VALIDATION_METRICS = Object.freeze({
 // ---------------------------------------------------------------- checks of the evaluation text (every measuring kind)
 
 export const CHECK_METRICS = Object.freeze({
-  /** Findings of src/data/adequacy.ts on the evaluation texts (a language shorter than one scoring window, or with fewer than corpus.minUnits units); each is also a line of the experiment log. */
+  /**
+   * Findings of src/data/adequacy.ts on the evaluation texts (a language shorter than one scoring window, or with fewer
+   * than corpus.minUnits units); each is also a line of the experiment log.
+   */
   adequacy_warnings: d('count', 'experiment', 'adequacy warnings on the evaluation texts (0: every language adequate)'),
-  /** params.bos applied to the model's tokenizer (src/eval/bos.ts): 1 when a BOS token is put before each unit (every token of the unit scored), 0 when not (the first token of each unit is context only). */
+  /**
+   * params.bos applied to the model's tokenizer (src/eval/bos.ts): 1 when a BOS token is put before each unit (every
+   * token of the unit scored), 0 when not (the first token of each unit is context only).
+   */
   bos_prepended: d('0/1', 'experiment', 'a BOS token was put before each evaluation unit (1) or not (0)'),
 });
 
 /** Every fixed metric name with its documentation (curve_* and layer* names are built by helpers). */
 /** Phase E (`method`, ./method.ts): GPTQ / AWQ against the RTN arm. */
 export const METHOD_METRICS = Object.freeze({
-  gap_reduction: d('bits/byte', 'experiment', 'low-resource reduction − high-resource reduction of ΔBPB from the RTN arm (positive: the method narrows the gap)'),
+  gap_reduction: d(
+    'bits/byte',
+    'experiment',
+    'low-resource reduction − high-resource reduction of ΔBPB from the RTN arm (positive: the method narrows the gap)',
+  ),
   gap_reduction_lo: d('bits/byte', 'experiment', 'lower end of its 95 % paired bootstrap interval over units'),
   gap_reduction_hi: d('bits/byte', 'experiment', 'upper end of that interval'),
   calibration_tokens: d('tokens', 'experiment', 'calibration tokens used (equal across sources of a replicate)'),
+  calibration_budget: d(
+    'tokens',
+    'experiment',
+    "the replicate's equal calibration budget: min(calibrationTokens, each study language's calibration-split " +
+      'tokens); every source uses exactly this many',
+  ),
 });
 
 export const METRICS: Readonly<Record<string, MetricDoc>> = Object.freeze({
@@ -402,11 +507,46 @@ export const KIND_METRICS: Readonly<Record<string, readonly string[]>> = Object.
   baseline: [...Object.keys(BASELINE_METRICS), ...Object.keys(CHECK_METRICS)],
   quantize: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS)],
   disparity: [...Object.keys(DISPARITY_METRICS), 'delta_bpb', 'ppl_rel_increase'],
-  preserve: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(CHECK_METRICS), 'ratio_dbpb', 'ratio_dbpb_lo', 'ratio_dbpb_hi', 'ratio_dbpb_unstable', 'ratio_ppl', 'ratio_ppl_lo', 'ratio_ppl_hi', 'ratio_ppl_unstable', 'group_delta_bpb', 'group_delta_bpb_lo', 'group_delta_bpb_hi', 'group_ppl_rel_increase', 'group_ppl_rel_increase_lo', 'group_ppl_rel_increase_hi', 'low_delta_bpb_lo', 'low_delta_bpb_hi', 'high_delta_bpb_lo', 'high_delta_bpb_hi', 'gap_dbpb'],
+  preserve: [
+    ...Object.keys(DEGRADATION_METRICS),
+    ...Object.keys(CHECK_METRICS),
+    'ratio_dbpb',
+    'ratio_dbpb_lo',
+    'ratio_dbpb_hi',
+    'ratio_dbpb_unstable',
+    'ratio_ppl',
+    'ratio_ppl_lo',
+    'ratio_ppl_hi',
+    'ratio_ppl_unstable',
+    'group_delta_bpb',
+    'group_delta_bpb_lo',
+    'group_delta_bpb_hi',
+    'group_ppl_rel_increase',
+    'group_ppl_rel_increase_lo',
+    'group_ppl_rel_increase_hi',
+    'low_delta_bpb_lo',
+    'low_delta_bpb_hi',
+    'high_delta_bpb_lo',
+    'high_delta_bpb_hi',
+    'gap_dbpb',
+  ],
   optimalPreservation: [...Object.keys(OPTIMAL_METRICS), 'curve_p{pct}_{delta_bpb|bits_per_weight|ratio_dbpb|share}'],
-  layerSensitivity: [...Object.keys(LAYER_SENSITIVITY_METRICS), ...Object.keys(CHECK_METRICS), 'layer{i}_{delta_bpb|delta_bpb_lo|delta_bpb_hi|sel_delta_bpb|ppl_rel_increase|critical}'],
+  layerSensitivity: [
+    ...Object.keys(LAYER_SENSITIVITY_METRICS),
+    ...Object.keys(CHECK_METRICS),
+    'layer{i}_{delta_bpb|delta_bpb_lo|delta_bpb_hi|sel_delta_bpb|ppl_rel_increase|critical}',
+  ],
   layerPreservation: [...Object.keys(LAYER_PRESERVATION_METRICS), ...Object.keys(CHECK_METRICS)],
-  preservationControls: [...Object.keys(CONTROLS_METRICS), 'ctrl_p{pct}_{share|bits_per_weight|rtn_bits_per_weight|vs_rtn|vs_random|gap_narrowing|helps}[_lo|_hi]'],
+  preservationControls: [
+    ...Object.keys(CONTROLS_METRICS),
+    'ctrl_p{pct}_{share|bits_per_weight|rtn_bits_per_weight|vs_rtn|vs_random|gap_narrowing|helps}[_lo|_hi]',
+  ],
   method: [...Object.keys(DEGRADATION_METRICS), ...Object.keys(METHOD_METRICS)],
-  validate: [...Object.keys(BASELINE_METRICS), ...Object.keys(DEGRADATION_METRICS), ...Object.keys(DISPARITY_METRICS), ...Object.keys(VALIDATION_METRICS), ...Object.keys(CHECK_METRICS)],
+  validate: [
+    ...Object.keys(BASELINE_METRICS),
+    ...Object.keys(DEGRADATION_METRICS),
+    ...Object.keys(DISPARITY_METRICS),
+    ...Object.keys(VALIDATION_METRICS),
+    ...Object.keys(CHECK_METRICS),
+  ],
 });

@@ -63,14 +63,26 @@ export function cappedReduction(d0: number, d: number): number {
 export function optimalShare(curve: readonly CurvePoint[], target: number): Optimum {
   const pts = [...curve].sort((a, b) => a.share - b.share);
   const p0 = pts.find((c) => c.share === 0);
-  if (!p0) throw new DataError('the preservation curve has no point at share 0; make the quantize experiment (A-002) a dependency');
+  if (!p0)
+    throw new DataError(
+      'the preservation curve has no point at share 0; make the quantize experiment (A-002) a dependency',
+    );
   const onSelection = pts.every((c) => c.selLow !== undefined && Number.isFinite(c.selLow));
   const chooseBy = (c: CurvePoint) => (onSelection ? c.selLow! : c.low);
   const chooseRed = (c: CurvePoint) => cappedReduction(chooseBy(p0), chooseBy(c));
   const maxChoose = Math.max(...pts.map(chooseRed));
   const evalRed = (c: CurvePoint) => cappedReduction(p0.low, c.low);
   const maxReduction = Math.max(...pts.map(evalRed));
-  if (!(maxChoose > 0)) return { share: 0, bitsPerWeight: p0.bitsPerWeight, low: p0.low, maxReduction, reductionShare: 1, ratio: p0.ratio, selectedOnSelection: onSelection };
+  if (!(maxChoose > 0))
+    return {
+      share: 0,
+      bitsPerWeight: p0.bitsPerWeight,
+      low: p0.low,
+      maxReduction,
+      reductionShare: 1,
+      ratio: p0.ratio,
+      selectedOnSelection: onSelection,
+    };
   const best = pts.find((c) => chooseRed(c) >= target * maxChoose)!;
   return {
     share: best.share,
@@ -112,13 +124,33 @@ export const optimalPreservation = defineKind({
       const share = one('preserved_share');
       if (Number.isNaN(share)) {
         // Not a quantisation: a disparity experiment over the share-0 results gives the ratio at p = 0.
-        if (!Number.isNaN(one('ratio_dbpb'))) p0 = { ratio: one('ratio_dbpb'), unstable: one('ratio_dbpb_unstable'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW) };
+        if (!Number.isNaN(one('ratio_dbpb')))
+          p0 = {
+            ratio: one('ratio_dbpb'),
+            unstable: one('ratio_dbpb_unstable'),
+            lowLo: one('group_delta_bpb_lo', LOW),
+            lowHi: one('group_delta_bpb_hi', LOW),
+          };
         continue;
       }
-      curve.push({ id, share, bitsPerWeight: one('bits_per_weight'), low: lowMean(id), high: one('delta_bpb', HIGH), ratio: one('ratio_dbpb'), unstable: one('ratio_dbpb_unstable'), lowLo: one('group_delta_bpb_lo', LOW), lowHi: one('group_delta_bpb_hi', LOW), selLow: one('sel_low_delta_bpb') });
+      curve.push({
+        id,
+        share,
+        bitsPerWeight: one('bits_per_weight'),
+        low: lowMean(id),
+        high: one('delta_bpb', HIGH),
+        ratio: one('ratio_dbpb'),
+        unstable: one('ratio_dbpb_unstable'),
+        lowLo: one('group_delta_bpb_lo', LOW),
+        lowHi: one('group_delta_bpb_hi', LOW),
+        selLow: one('sel_low_delta_bpb'),
+      });
     }
     for (const c of curve) if (c.share === 0 && Number.isNaN(c.ratio)) Object.assign(c, p0);
-    if (curve.length < 2) throw new DataError(`${ctx.experiment.id} needs the quantize experiment (share 0) and preserve experiments among its dependsOn; it found ${curve.length} point(s)`);
+    if (curve.length < 2)
+      throw new DataError(
+        `${ctx.experiment.id} needs the quantize experiment (share 0) and preserve experiments among its dependsOn; it found ${curve.length} point(s)`,
+      );
     const o = optimalShare(curve, p.target);
     const w = { model: p.model };
     for (const c of curve) {
@@ -152,6 +184,8 @@ export const optimalPreservation = defineKind({
     ctx.metric('p0_ratio_dbpb_unstable', zero.unstable, w);
     ctx.metric('optimal_ratio_dbpb_unstable', best.unstable, w);
     ctx.metric('target_fraction', p.target, w);
-    ctx.log(`optimal share ${(o.share * 100).toFixed(1)} % at ${o.bitsPerWeight.toFixed(2)} bits/weight (low ΔBPB ${zero.low.toFixed(4)} → ${o.low.toFixed(4)})`);
+    ctx.log(
+      `optimal share ${(o.share * 100).toFixed(1)} % at ${o.bitsPerWeight.toFixed(2)} bits/weight (low ΔBPB ${zero.low.toFixed(4)} → ${o.low.toFixed(4)})`,
+    );
   },
 });

@@ -38,10 +38,18 @@ export const preserve = defineKind({
     const p = ctx.params;
     const t = studyTexts(ctx, p.maxUnits, p.model);
     const m = await openModel(ctx, p.model, p);
-    const stats = needsCalibration(p.criterion) ? await calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens) : null;
+    const stats = needsCalibration(p.criterion)
+      ? await calibrationStats(ctx, m, t, calibrationLanguages(t, p.calibration), p.calibrationTokens)
+      : null;
     const q = quantizeModel(m.model, {
       spec: { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize },
-      preserve: { criterion: p.criterion, granularity: p.granularity, budget: { kind: p.budget, share: p.share }, stats, seed: deriveSeed(ctx.seed, 'preserve-random') },
+      preserve: {
+        criterion: p.criterion,
+        granularity: p.granularity,
+        budget: { kind: p.budget, share: p.share },
+        stats,
+        seed: deriveSeed(ctx.seed, 'preserve-random'),
+      },
     });
     const { evaluation: c, selection } = await compareTreated(ctx, t, m, q.model, p);
     recordDegradation(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
@@ -50,6 +58,8 @@ export const preserve = defineKind({
     recordDisparity(ctx, p.model, c, t.langs, { seed: ctx.seed, resamples: p.resamples, method: p.interval });
     ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
     ctx.metric('preserved_share', q.account.kept / q.account.weights, { model: p.model });
-    ctx.log(`${p.model}: ${(p.share * 100).toFixed(1)} % ${p.criterion}/${p.granularity} kept, ${q.account.bitsPerWeight.toFixed(3)} bits/weight`);
+    ctx.log(
+      `${p.model}: ${(p.share * 100).toFixed(1)} % ${p.criterion}/${p.granularity} kept, ${q.account.bitsPerWeight.toFixed(3)} bits/weight`,
+    );
   },
 });

@@ -34,6 +34,8 @@ export const quantize = defineKind({
     ctx.metric('bits_per_weight', q.account.bitsPerWeight, { model: p.model });
     ctx.metric('preserved_share', 0, { model: p.model });
     writeUnits(ctx, c);
-    ctx.log(`${p.model}: INT${p.bits} ${p.scheme} g${p.groupSize}, ${q.account.bitsPerWeight.toFixed(3)} bits/weight, ${t.evaluation.length} units per language`);
+    ctx.log(
+      `${p.model}: INT${p.bits} ${p.scheme} g${p.groupSize}, ${q.account.bitsPerWeight.toFixed(3)} bits/weight, ${t.evaluation.length} units per language`,
+    );
   },
 });

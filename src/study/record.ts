@@ -4,7 +4,13 @@
 
 import { bootstrap, disparityRatio, type IntervalMethod, type LanguageUnits } from '../eval/bootstrap.ts';
 import { languageLevelDisparity } from '../eval/language-level.ts';
-import { degradationStatistic, klPerByte, summarizeDegradation, type DegradationMeasure, type TextComparison } from '../eval/degradation.ts';
+import {
+  degradationStatistic,
+  klPerByte,
+  summarizeDegradation,
+  type DegradationMeasure,
+  type TextComparison,
+} from '../eval/degradation.ts';
 import { measures, sumTotals, variance, type TextTotals } from '../eval/metrics.ts';
 import type { KindContext } from '../pipeline/kind.ts';
 import { deriveSeed } from '../util/rng.ts';
@@ -24,7 +30,13 @@ type Rec = Pick<KindContext<unknown>, 'metric'>;
 export const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 /** Records a value with its interval: `name`, `name_lo` and `name_hi`. */
-function recordInterval(ctx: Rec, name: string, value: number, ci: { lo: number; hi: number }, where: { model: string; language?: string }): void {
+function recordInterval(
+  ctx: Rec,
+  name: string,
+  value: number,
+  ci: { lo: number; hi: number },
+  where: { model: string; language?: string },
+): void {
   ctx.metric(name, value, where);
   ctx.metric(`${name}_lo`, ci.lo, where);
   ctx.metric(`${name}_hi`, ci.hi, where);
@@ -32,13 +44,21 @@ function recordInterval(ctx: Rec, name: string, value: number, ci: { lo: number;
 
 /** The groups whose means are recorded: @high, @low and, when the model has unseen languages, @unseen. */
 export function groupsOf(langs: StudyLanguages): [string, string[]][] {
-  const g: [string, string[]][] = [[HIGH, langs.high], [LOW, langs.low]];
+  const g: [string, string[]][] = [
+    [HIGH, langs.high],
+    [LOW, langs.low],
+  ];
   if (langs.unseen.length) g.push([UNSEEN, langs.unseen]);
   return g;
 }
 
 /** Records baseline metrics of one language's summed totals. */
-export function recordBaseline(ctx: Rec, alias: string, scores: Map<string, Map<string, TextTotals>>, langs: StudyLanguages): void {
+export function recordBaseline(
+  ctx: Rec,
+  alias: string,
+  scores: Map<string, Map<string, TextTotals>>,
+  langs: StudyLanguages,
+): void {
   const ppl = new Map<string, number>();
   const bpb = new Map<string, number>();
   for (const [lang, units] of scores) {
@@ -73,16 +93,30 @@ export function degradations(c: Comparisons): Map<string, ReturnType<typeof summ
  * the relative perplexity increase),
  * their group means and the perplexity variances. `prefix` names a strategy in C-002 (e.g. 'layer_').
  */
-export function recordDegradation(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: IntervalSettings): Map<string, ReturnType<typeof summarizeDegradation>> {
+export function recordDegradation(
+  ctx: Rec,
+  alias: string,
+  c: Comparisons,
+  langs: StudyLanguages,
+  o: IntervalSettings,
+): Map<string, ReturnType<typeof summarizeDegradation>> {
   const deg = degradations(c);
   const dbpb = degradationStatistic('deltaBpb');
   const pplRel = degradationStatistic('pplRatioMinus1');
   for (const [lang, d] of deg) {
     const w = { model: alias, language: lang };
     const units = [...c.get(lang)!.values()];
-    const ci = bootstrap(units, dbpb, { seed: deriveSeed(o.seed, 'delta-bpb', lang), resamples: o.resamples, method: o.method });
+    const ci = bootstrap(units, dbpb, {
+      seed: deriveSeed(o.seed, 'delta-bpb', lang),
+      resamples: o.resamples,
+      method: o.method,
+    });
     // The secondary measure gets its own interval over the same units (DESIGN.md §4: intervals on both).
-    const cp = bootstrap(units, pplRel, { seed: deriveSeed(o.seed, 'ppl-rel-increase', lang), resamples: o.resamples, method: o.method });
+    const cp = bootstrap(units, pplRel, {
+      seed: deriveSeed(o.seed, 'ppl-rel-increase', lang),
+      resamples: o.resamples,
+      method: o.method,
+    });
     recordInterval(ctx, 'delta_bpb', d.deltaBpb, ci, w);
     recordInterval(ctx, 'ppl_rel_increase', d.pplRatioMinus1, cp, w);
     ctx.metric('delta_nll', d.deltaNll, w);
@@ -130,8 +164,20 @@ export function groupUnits(c: Comparisons, list: readonly string[]): LanguageUni
 }
 
 /** The low/high disparity ratio of one degradation measure with its paired bootstrap interval. */
-export function disparity(c: Comparisons, langs: Pick<StudyLanguages, 'low' | 'high'>, measure: DisparityMeasure, o: IntervalSettings): DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number } {
-  const r = disparityRatio({ low: groupUnits(c, langs.low), high: groupUnits(c, langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'disparity', measure), resamples: o.resamples, method: o.method });
+export function disparity(
+  c: Comparisons,
+  langs: Pick<StudyLanguages, 'low' | 'high'>,
+  measure: DisparityMeasure,
+  o: IntervalSettings,
+): DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number } {
+  const r = disparityRatio({
+    low: groupUnits(c, langs.low),
+    high: groupUnits(c, langs.high),
+    degradation: degradationStatistic(measure),
+    seed: deriveSeed(o.seed, 'disparity', measure),
+    resamples: o.resamples,
+    method: o.method,
+  });
   return {
     // The point estimate is kept even when unstable (flagged), so a report can show what it was.
     ratio: r.lowMean.estimate / r.highMean.estimate,
@@ -149,7 +195,8 @@ export function disparity(c: Comparisons, langs: Pick<StudyLanguages, 'low' | 'h
 
 /** Whether every unit of the comparisons carries KL values (C-001/C-002 compare without KL). */
 export function hasKl(c: Comparisons): boolean {
-  for (const units of c.values()) for (const u of units.values()) if (u.kl.length === 0 && u.fp.tokens > 0) return false;
+  for (const units of c.values())
+    for (const u of units.values()) if (u.kl.length === 0 && u.fp.tokens > 0) return false;
   return c.size > 0;
 }
 
@@ -159,7 +206,13 @@ export function hasKl(c: Comparisons): boolean {
  * means with intervals, and the gap; for a model with unseen languages, their group mean on its own.
  * The low group never includes unseen languages (StudyLanguages.low).
  */
-export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: StudyLanguages, o: IntervalSettings): { dbpb: DisparitySummary; ppl: DisparitySummary; klpb: DisparitySummary | null } {
+export function recordDisparity(
+  ctx: Rec,
+  alias: string,
+  c: Comparisons,
+  langs: StudyLanguages,
+  o: IntervalSettings,
+): { dbpb: DisparitySummary; ppl: DisparitySummary; klpb: DisparitySummary | null } {
   const dbpb = disparity(c, langs, 'deltaBpb', o);
   const ppl = disparity(c, langs, 'pplRatioMinus1', o);
   const klpb = hasKl(c) ? disparity(c, langs, 'klPerByte', o) : null;
@@ -168,7 +221,10 @@ export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: 
   ctx.metric('ratio_dbpb_unstable', dbpb.unstable ? 1 : 0, w);
   recordInterval(ctx, 'ratio_ppl', ppl.ratio, ppl, w);
   ctx.metric('ratio_ppl_unstable', ppl.unstable ? 1 : 0, w);
-  const groups: [string, DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number }][] = [['group_delta_bpb', dbpb], ['group_ppl_rel_increase', ppl]];
+  const groups: [string, DisparitySummary & { lowLo: number; lowHi: number; highLo: number; highHi: number }][] = [
+    ['group_delta_bpb', dbpb],
+    ['group_ppl_rel_increase', ppl],
+  ];
   if (klpb) {
     recordInterval(ctx, 'ratio_klpb', klpb.ratio, klpb, w);
     ctx.metric('ratio_klpb_unstable', klpb.unstable ? 1 : 0, w);
@@ -182,9 +238,19 @@ export function recordDisparity(ctx: Rec, alias: string, c: Comparisons, langs: 
   }
   // The language as the unit of inference: a two-stage bootstrap (languages within each group, then
   // units) and a permutation test of the group labels, for both measures.
-  for (const [measure, name] of [['deltaBpb', 'dbpb'], ...(klpb ? [['klPerByte', 'klpb']] : [])] as [DisparityMeasure, string][]) {
-    const L = languageLevelDisparity({ low: groupUnits(c, langs.low), high: groupUnits(c, langs.high), degradation: degradationStatistic(measure), seed: deriveSeed(o.seed, 'language-level', measure), resamples: o.resamples });
-    // Unstable over languages: the high group's two-stage interval reaches 0, so the ratio has no interval (NaN bounds).
+  for (const [measure, name] of [['deltaBpb', 'dbpb'], ...(klpb ? [['klPerByte', 'klpb']] : [])] as [
+    DisparityMeasure,
+    string,
+  ][]) {
+    const L = languageLevelDisparity({
+      low: groupUnits(c, langs.low),
+      high: groupUnits(c, langs.high),
+      degradation: degradationStatistic(measure),
+      seed: deriveSeed(o.seed, 'language-level', measure),
+      resamples: o.resamples,
+    });
+    // Unstable over languages: the high group's two-stage interval reaches 0, so the ratio has no interval (NaN
+    // bounds).
     ctx.metric(`ratio_${name}_lang_unstable`, L.unstable ? 1 : 0, w);
     ctx.metric(`ratio_${name}_lang_lo`, L.ratio ? L.ratio.lo : NaN, w);
     ctx.metric(`ratio_${name}_lang_hi`, L.ratio ? L.ratio.hi : NaN, w);

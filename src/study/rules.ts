@@ -46,20 +46,33 @@ const pct = (x: number) => formatNumber(x, '.0%');
 
 /** A disparity ratio as evidence: "2.05×", or "unstable" when its high-resource mean is within noise of 0. */
 export function ratioText(ratio: number, unstable: number): string {
-  return unstable > 0 ? 'unstable' : Number.isNaN(unstable) || Number.isNaN(ratio) ? 'n/a' : `${formatNumber(ratio, '.2f')}×`;
+  return unstable > 0
+    ? 'unstable'
+    : Number.isNaN(unstable) || Number.isNaN(ratio)
+      ? 'n/a'
+      : `${formatNumber(ratio, '.2f')}×`;
 }
 
 /** The share of the degradation removed, capped in words at 100 %. */
 export function reductionText(rel: number): string {
-  return rel >= 1 ? 'removes all of the low-resource ΔBPB (and more: it ends at or below full precision)' : `removes ${pct(rel)} of the low-resource ΔBPB`;
+  return rel >= 1
+    ? 'removes all of the low-resource ΔBPB (and more: it ends at or below full precision)'
+    : `removes ${pct(rel)} of the low-resource ΔBPB`;
 }
 
 /** Per-share control results read from the controls experiment (B-011). */
 interface ShareControl {
   share: number;
-  vsRtn: number; vsRtnLo: number; vsRtnHi: number; rtnBits: number;
-  vsRandom: number; vsRandomLo: number; vsRandomHi: number;
-  gap: number; gapLo: number; gapHi: number;
+  vsRtn: number;
+  vsRtnLo: number;
+  vsRtnHi: number;
+  rtnBits: number;
+  vsRandom: number;
+  vsRandomLo: number;
+  vsRandomHi: number;
+  gap: number;
+  gapLo: number;
+  gapHi: number;
   helps: number;
 }
 
@@ -71,14 +84,31 @@ function shareControls(src: EvidenceSource, controls: string, model: string): Sh
     if (c && c.field === 'share' && (r.model === model || r.model === null)) shares.add(c.share);
   }
   const val = (share: number, field: Parameters<typeof controlMetric>[1]) =>
-    selectValue({ experiment: controls, metric: controlMetric(share, field), model, across: field === 'helps' ? 'min' : defaultAcross(field) }, src).value;
-  return [...shares].sort((a, b) => a - b).map((share) => ({
-    share,
-    vsRtn: val(share, 'vs_rtn'), vsRtnLo: val(share, 'vs_rtn_lo'), vsRtnHi: val(share, 'vs_rtn_hi'), rtnBits: val(share, 'rtn_bits_per_weight'),
-    vsRandom: val(share, 'vs_random'), vsRandomLo: val(share, 'vs_random_lo'), vsRandomHi: val(share, 'vs_random_hi'),
-    gap: val(share, 'gap_narrowing'), gapLo: val(share, 'gap_narrowing_lo'), gapHi: val(share, 'gap_narrowing_hi'),
-    helps: val(share, 'helps'),
-  }));
+    selectValue(
+      {
+        experiment: controls,
+        metric: controlMetric(share, field),
+        model,
+        across: field === 'helps' ? 'min' : defaultAcross(field),
+      },
+      src,
+    ).value;
+  return [...shares]
+    .sort((a, b) => a - b)
+    .map((share) => ({
+      share,
+      vsRtn: val(share, 'vs_rtn'),
+      vsRtnLo: val(share, 'vs_rtn_lo'),
+      vsRtnHi: val(share, 'vs_rtn_hi'),
+      rtnBits: val(share, 'rtn_bits_per_weight'),
+      vsRandom: val(share, 'vs_random'),
+      vsRandomLo: val(share, 'vs_random_lo'),
+      vsRandomHi: val(share, 'vs_random_hi'),
+      gap: val(share, 'gap_narrowing'),
+      gapLo: val(share, 'gap_narrowing_lo'),
+      gapHi: val(share, 'gap_narrowing_hi'),
+      helps: val(share, 'helps'),
+    }));
 }
 
 const iv = (x: number, lo: number, hi: number) => `${f4(x)} [${f4(lo)}, ${f4(hi)}]`;
@@ -93,11 +123,20 @@ export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) =
   const missing: string[] = [];
   for (const [name, metric] of Object.entries(Q2_VALUES) as [keyof typeof Q2_VALUES, string][]) {
     // Interval bounds (*_lo, *_hi) take the engine's default: the worst replicate's (min of lower, max of upper).
-    const s = selectValue({ experiment, metric, model, across: name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : defaultAcross(metric) }, src);
+    const s = selectValue(
+      {
+        experiment,
+        metric,
+        model,
+        across: name === 'sig' ? 'min' : name === 'u0' || name === 'uOpt' ? 'max' : defaultAcross(metric),
+      },
+      src,
+    );
     v[name] = s.value;
     if (s.rows === 0) missing.push(`${experiment} ${metric}`);
   }
-  if (missing.length) return { status: 'PENDING', evidence: `no stored values for ${missing.join(', ')}; rerun ${experiment}` };
+  if (missing.length)
+    return { status: 'PENDING', evidence: `no stored values for ${missing.join(', ')}; rerun ${experiment}` };
 
   const cost = `at ${formatNumber(v.bpw, '.2f')} vs ${formatNumber(v.bpw0, '.2f')} bits/weight`;
   const p0 = `${f4(v.low0)} [${f4(v.low0Lo)}, ${f4(v.low0Hi)}]`;
@@ -130,10 +169,14 @@ export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) =
     unstable;
   if (controls === null) {
     // Without controls only the old reading is possible, and it cannot confirm (issue 12: equal bits and a control).
-    return { status: v.rel > refute ? 'PARTIAL' : 'REFUTED', evidence: `${curve}; no equal-bits or random control to compare with` };
+    return {
+      status: v.rel > refute ? 'PARTIAL' : 'REFUTED',
+      evidence: `${curve}; no equal-bits or random control to compare with`,
+    };
   }
   const ctl = shareControls(src, controls, model);
-  if (ctl.length === 0) return { status: 'PENDING', evidence: `no stored control comparisons in ${controls}; rerun it` };
+  if (ctl.length === 0)
+    return { status: 'PENDING', evidence: `no stored control comparisons in ${controls}; rerun it` };
   const parts = ctl.map(
     (c) =>
       `${pct(c.share)}: − RTN@${formatNumber(c.rtnBits, '.2f')} b/w ${iv(c.vsRtn, c.vsRtnLo, c.vsRtnHi)}, − random ${iv(c.vsRandom, c.vsRandomLo, c.vsRandomHi)}, gap narrowing ${iv(c.gap, c.gapLo, c.gapHi)}`,
@@ -142,13 +185,23 @@ export const preservationHelps: QuestionRuleFn = (src: EvidenceSource, params) =
   const helping = ctl.filter((c) => c.helps > 0);
   // Confirmed: some share beats both controls on the low-resource group (paired intervals below 0) and
   // the curve's own reduction is large and significant.
-  if (helping.length > 0 && v.rel >= confirm && significant) return { status: 'CONFIRMED', evidence: `${pct(helping[0].share)} beats both controls; ${evidence}` };
+  if (helping.length > 0 && v.rel >= confirm && significant)
+    return { status: 'CONFIRMED', evidence: `${pct(helping[0].share)} beats both controls; ${evidence}` };
   // Refuted only on evidence of absence: every share is shown no better than a control by more than
   // `refute` of the unpreserved degradation (its interval against that control lies above −refute·ΔBPB₀).
   const margin = -refute * v.low0;
   const noBetter = (c: ShareControl) => c.vsRtnLo > margin || c.vsRandomLo > margin;
-  if (ctl.every(noBetter)) return { status: 'REFUTED', evidence: `no share beats both controls by more than ${pct(refute)} of the unpreserved degradation; ${evidence}` };
-  return { status: 'PARTIAL', evidence: helping.length ? `${pct(helping[0].share)} beats both controls, but the curve's reduction is small or within noise; ${evidence}` : `inconclusive against the controls; ${evidence}` };
+  if (ctl.every(noBetter))
+    return {
+      status: 'REFUTED',
+      evidence: `no share beats both controls by more than ${pct(refute)} of the unpreserved degradation; ${evidence}`,
+    };
+  return {
+    status: 'PARTIAL',
+    evidence: helping.length
+      ? `${pct(helping[0].share)} beats both controls, but the curve's reduction is small or within noise; ${evidence}`
+      : `inconclusive against the controls; ${evidence}`,
+  };
 };
 
 /** Code rules by name, for `rule: { fn: NAME, params: {…} }` in a pipeline file. */

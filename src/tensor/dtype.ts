@@ -49,7 +49,8 @@ const f16Table = /* @__PURE__ */ (() => {
     const exp = (h >> 10) & 0x1f;
     const frac = h & 0x3ff;
     let v: number;
-    if (exp === 0) v = frac * 2 ** -24; // subnormal (or zero)
+    if (exp === 0)
+      v = frac * 2 ** -24; // subnormal (or zero)
     else if (exp === 31) v = frac === 0 ? Infinity : NaN;
     else v = (1 + frac / 1024) * 2 ** (exp - 15);
     t[h] = sign * v;
@@ -95,7 +96,8 @@ export function decodeInto(out: Float32Array, bytes: Uint8Array, dtype: DType): 
  */
 export function encodeInto(out: Uint8Array, values: Float32Array, dtype: DType): void {
   const count = values.length;
-  if (out.length !== count * DTYPE_BYTES[dtype]) throw new Error(`encodeInto: ${out.length} bytes for ${count} ${dtype} values`);
+  if (out.length !== count * DTYPE_BYTES[dtype])
+    throw new Error(`encodeInto: ${out.length} bytes for ${count} ${dtype} values`);
   if (dtype === 'F32' && LITTLE_ENDIAN) {
     out.set(new Uint8Array(values.buffer, values.byteOffset, count * 4));
     return;
@@ -127,12 +129,12 @@ export function f32ToF16Bits(x: number): number {
     let h = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }
 
@@ -140,7 +142,7 @@ export function f32ToF16Bits(x: number): number {
 export function f32ToBf16Bits(x: number): number {
   scratchF32[0] = x;
   const u = scratchU32[0];
-  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff)) return (u >>> 16) | 0x40;
+  if ((u & 0x7f800000) === 0x7f800000 && u & 0x7fffff) return (u >>> 16) | 0x40;
   const rounding = 0x7fff + ((u >>> 16) & 1);
   return ((u + rounding) >>> 16) & 0xffff;
 }

@@ -51,7 +51,8 @@ export interface BpeResult {
  */
 export function trainBpe(texts: readonly { text: string; weight?: number }[], opts: BpeTrainOptions): BpeResult {
   const minFreq = opts.minFrequency ?? 2;
-  if (!Number.isInteger(opts.vocabSize) || opts.vocabSize < 257) throw new Error(`trainBpe: vocabSize must be an integer ≥ 257, got ${opts.vocabSize}`);
+  if (!Number.isInteger(opts.vocabSize) || opts.vocabSize < 257)
+    throw new Error(`trainBpe: vocabSize must be an integer ≥ 257, got ${opts.vocabSize}`);
   const b2u = byteToUnicode();
   const enc = new TextEncoder();
 
@@ -140,7 +141,15 @@ export function tokenizerJson(bpe: BpeResult): Record<string, unknown> {
     truncation: null,
     padding: null,
     added_tokens: [
-      { id: bpe.endOfTextId, content: END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+      {
+        id: bpe.endOfTextId,
+        content: END_OF_TEXT,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: true,
+        special: true,
+      },
     ],
     normalizer: null,
     pre_tokenizer: byteLevel,
@@ -171,7 +180,14 @@ export function tokenizerConfigJson(bpe: BpeResult, maxLength: number): Record<s
     model_max_length: maxLength,
     clean_up_tokenization_spaces: false,
     added_tokens_decoder: {
-      [String(bpe.endOfTextId)]: { content: END_OF_TEXT, lstrip: false, normalized: true, rstrip: false, single_word: false, special: true },
+      [String(bpe.endOfTextId)]: {
+        content: END_OF_TEXT,
+        lstrip: false,
+        normalized: true,
+        rstrip: false,
+        single_word: false,
+        special: true,
+      },
     },
   };
 }

@@ -46,7 +46,10 @@ export function mixTexts(mix: Mix): LanguageText[] {
     const ids = corpus.units(lang).map((u) => u.id);
     const tr = ids.filter((id) => trainIds.has(id));
     const ho = ids.filter((id) => evalIds.has(id));
-    if (mix.shares[lang] > 0 && tr.length === 0) throw new DataError(`language ${lang} has no units in the training split; give it share 0 or choose another language`);
+    if (mix.shares[lang] > 0 && tr.length === 0)
+      throw new DataError(
+        `language ${lang} has no units in the training split; give it share 0 or choose another language`,
+      );
     return {
       lang,
       share: mix.shares[lang],
@@ -85,7 +88,10 @@ export function tileStream(ids: readonly number[], sep: readonly number[], min: 
 
 export class BatchSampler {
   private readonly cum: number[] = [];
-  constructor(readonly streams: readonly Stream[], readonly T: number) {
+  constructor(
+    readonly streams: readonly Stream[],
+    readonly T: number,
+  ) {
     let c = 0;
     for (const s of streams) {
       if (s.ids.length < T + 1) throw new Error(`BatchSampler: stream of ${s.lang} is shorter than ${T + 1} ids`);

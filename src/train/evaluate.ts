@@ -13,7 +13,13 @@ export interface TextScore {
   readonly bitsPerByte: number;
 }
 
-export function scoreIds(net: TrainNet, ids: Int32Array, bytes: number, context: number, stride = Math.max(1, Math.floor(context / 2))): TextScore {
+export function scoreIds(
+  net: TrainNet,
+  ids: Int32Array,
+  bytes: number,
+  context: number,
+  stride = Math.max(1, Math.floor(context / 2)),
+): TextScore {
   const n = ids.length;
   let nll = 0;
   let scored = 0;

@@ -24,35 +24,86 @@ export type { FloatArray };
  * along K contiguously; a 4×4 register tile reads 8 values for 16 multiply-adds. Float32 operands go
  * through the WebAssembly SIMD tile (src/kernels/simd.ts), about twice as fast and bit-identical.
  */
-export function gemmNT(C: FloatArray, A: FloatArray, B: FloatArray, bias: FloatArray | null, M: number, N: number, K: number, accumulate: boolean): void {
+export function gemmNT(
+  C: FloatArray,
+  A: FloatArray,
+  B: FloatArray,
+  bias: FloatArray | null,
+  M: number,
+  N: number,
+  K: number,
+  accumulate: boolean,
+): void {
   const M4 = M - (M % 4);
   const N4 = N - (N % 4);
   // Float32 operands large enough to repay the copy into WebAssembly memory: the same sums from
   // the SIMD tile (src/kernels/simd.ts, bit-identical), the same epilogue here.
-  const S = A instanceof Float32Array && B instanceof Float32Array && M4 * N4 * K >= SIMD_MIN_WORK ? simdRawTiles(A, B, M4, N4, K) : null;
+  const S =
+    A instanceof Float32Array && B instanceof Float32Array && M4 * N4 * K >= SIMD_MIN_WORK
+      ? simdRawTiles(A, B, M4, N4, K)
+      : null;
   if (S) {
     for (let i = 0; i < M4; i++) {
       const s = i * N4;
       const o = i * N;
-      for (let j = 0; j < N4; j += 4) store4(C, o + j, S[s + j], S[s + j + 1], S[s + j + 2], S[s + j + 3], bias, j, accumulate);
+      for (let j = 0; j < N4; j += 4)
+        store4(C, o + j, S[s + j], S[s + j + 1], S[s + j + 2], S[s + j + 3], bias, j, accumulate);
       if (N4 < N) for (let j = N4; j < N; j++) cell(C, A, B, bias, i, j, N, K, accumulate);
     }
     for (let i = M4; i < M; i++) for (let j = 0; j < N; j++) cell(C, A, B, bias, i, j, N, K, accumulate);
     return;
   }
   for (let i = 0; i < M4; i += 4) {
-    const a0 = i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+    const a0 = i * K,
+      a1 = a0 + K,
+      a2 = a1 + K,
+      a3 = a2 + K;
     for (let j = 0; j < N4; j += 4) {
-      const b0 = j * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      const b0 = j * K,
+        b1 = b0 + K,
+        b2 = b1 + K,
+        b3 = b2 + K;
+      let c00 = 0,
+        c01 = 0,
+        c02 = 0,
+        c03 = 0,
+        c10 = 0,
+        c11 = 0,
+        c12 = 0,
+        c13 = 0;
+      let c20 = 0,
+        c21 = 0,
+        c22 = 0,
+        c23 = 0,
+        c30 = 0,
+        c31 = 0,
+        c32 = 0,
+        c33 = 0;
       for (let k = 0; k < K; k++) {
-        const x0 = A[a0 + k], x1 = A[a1 + k], x2 = A[a2 + k], x3 = A[a3 + k];
-        const y0 = B[b0 + k], y1 = B[b1 + k], y2 = B[b2 + k], y3 = B[b3 + k];
-        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
-        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
-        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
-        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
+        const x0 = A[a0 + k],
+          x1 = A[a1 + k],
+          x2 = A[a2 + k],
+          x3 = A[a3 + k];
+        const y0 = B[b0 + k],
+          y1 = B[b1 + k],
+          y2 = B[b2 + k],
+          y3 = B[b3 + k];
+        c00 += x0 * y0;
+        c01 += x0 * y1;
+        c02 += x0 * y2;
+        c03 += x0 * y3;
+        c10 += x1 * y0;
+        c11 += x1 * y1;
+        c12 += x1 * y2;
+        c13 += x1 * y3;
+        c20 += x2 * y0;
+        c21 += x2 * y1;
+        c22 += x2 * y2;
+        c23 += x2 * y3;
+        c30 += x3 * y0;
+        c31 += x3 * y1;
+        c32 += x3 * y2;
+        c33 += x3 * y3;
       }
       store4(C, i * N + j, c00, c01, c02, c03, bias, j, accumulate);
       store4(C, (i + 1) * N + j, c10, c11, c12, c13, bias, j, accumulate);
@@ -64,27 +115,66 @@ export function gemmNT(C: FloatArray, A: FloatArray, B: FloatArray, bias: FloatA
   for (let i = M4; i < M; i++) for (let j = 0; j < N; j++) cell(C, A, B, bias, i, j, N, K, accumulate);
 }
 
-function store4(C: FloatArray, o: number, v0: number, v1: number, v2: number, v3: number, bias: FloatArray | null, j: number, acc: boolean): void {
+function store4(
+  C: FloatArray,
+  o: number,
+  v0: number,
+  v1: number,
+  v2: number,
+  v3: number,
+  bias: FloatArray | null,
+  j: number,
+  acc: boolean,
+): void {
   if (bias) {
-    v0 += bias[j]; v1 += bias[j + 1]; v2 += bias[j + 2]; v3 += bias[j + 3];
+    v0 += bias[j];
+    v1 += bias[j + 1];
+    v2 += bias[j + 2];
+    v3 += bias[j + 3];
   }
   if (acc) {
-    C[o] += v0; C[o + 1] += v1; C[o + 2] += v2; C[o + 3] += v3;
+    C[o] += v0;
+    C[o + 1] += v1;
+    C[o + 2] += v2;
+    C[o + 3] += v3;
   } else {
-    C[o] = v0; C[o + 1] = v1; C[o + 2] = v2; C[o + 3] = v3;
+    C[o] = v0;
+    C[o + 1] = v1;
+    C[o + 2] = v2;
+    C[o + 3] = v3;
   }
 }
 
-function cell(C: FloatArray, A: FloatArray, B: FloatArray, bias: FloatArray | null, i: number, j: number, N: number, K: number, acc: boolean): void {
+function cell(
+  C: FloatArray,
+  A: FloatArray,
+  B: FloatArray,
+  bias: FloatArray | null,
+  i: number,
+  j: number,
+  N: number,
+  K: number,
+  acc: boolean,
+): void {
   let s = bias ? bias[j] : 0;
-  const a = i * K, b = j * K;
+  const a = i * K,
+    b = j * K;
   for (let k = 0; k < K; k++) s += A[a + k] * B[b + k];
   if (acc) C[i * N + j] += s;
   else C[i * N + j] = s;
 }
 
 /** The slow, obvious twin of gemmNT, kept as the reference in tests. */
-export function gemmNTNaive(C: FloatArray, A: FloatArray, B: FloatArray, bias: FloatArray | null, M: number, N: number, K: number, accumulate: boolean): void {
+export function gemmNTNaive(
+  C: FloatArray,
+  A: FloatArray,
+  B: FloatArray,
+  bias: FloatArray | null,
+  M: number,
+  N: number,
+  K: number,
+  accumulate: boolean,
+): void {
   for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) cell(C, A, B, bias, i, j, N, K, accumulate);
 }
 
@@ -99,7 +189,15 @@ export function transpose(out: FloatArray, inp: FloatArray, R: number, C: number
 /**
  * Linear layer, W [OUT, IN]: out[N,OUT] = inp[N,IN]·Wᵀ + b.
  */
-export function linearForward(out: FloatArray, inp: FloatArray, W: FloatArray, b: FloatArray | null, N: number, IN: number, OUT: number): void {
+export function linearForward(
+  out: FloatArray,
+  inp: FloatArray,
+  W: FloatArray,
+  b: FloatArray | null,
+  N: number,
+  IN: number,
+  OUT: number,
+): void {
   gemmNT(out, inp, W, b, N, OUT, IN, false);
 }
 
@@ -108,9 +206,16 @@ export function linearForward(out: FloatArray, inp: FloatArray, W: FloatArray, b
  * scratch must hold max(IN·OUT, N·OUT + N·IN) values.
  */
 export function linearBackward(
-  dinp: FloatArray | null, dW: FloatArray, db: FloatArray | null,
-  dout: FloatArray, inp: FloatArray, W: FloatArray,
-  N: number, IN: number, OUT: number, scratch: FloatArray,
+  dinp: FloatArray | null,
+  dW: FloatArray,
+  db: FloatArray | null,
+  dout: FloatArray,
+  inp: FloatArray,
+  W: FloatArray,
+  N: number,
+  IN: number,
+  OUT: number,
+  scratch: FloatArray,
 ): void {
   if (dinp) {
     const Wt = scratch.subarray(0, IN * OUT); // [IN, OUT]
@@ -133,7 +238,17 @@ export function linearBackward(
 }
 
 /** LayerNorm over the last dim (biased variance): out = (x−μ)·rstd·w + b, keeping μ and rstd [N]. */
-export function layernormForward(out: FloatArray, mean: FloatArray, rstd: FloatArray, inp: FloatArray, w: FloatArray, b: FloatArray, N: number, C: number, eps: number): void {
+export function layernormForward(
+  out: FloatArray,
+  mean: FloatArray,
+  rstd: FloatArray,
+  inp: FloatArray,
+  w: FloatArray,
+  b: FloatArray,
+  N: number,
+  C: number,
+  eps: number,
+): void {
   for (let n = 0; n < N; n++) {
     const o = n * C;
     let m = 0;
@@ -153,7 +268,18 @@ export function layernormForward(out: FloatArray, mean: FloatArray, rstd: FloatA
 }
 
 /** Backward of layernormForward (llm.c's form), accumulating into dinp, dw, db. */
-export function layernormBackward(dinp: FloatArray, dw: FloatArray, db: FloatArray, dout: FloatArray, inp: FloatArray, w: FloatArray, mean: FloatArray, rstd: FloatArray, N: number, C: number): void {
+export function layernormBackward(
+  dinp: FloatArray,
+  dw: FloatArray,
+  db: FloatArray,
+  dout: FloatArray,
+  inp: FloatArray,
+  w: FloatArray,
+  mean: FloatArray,
+  rstd: FloatArray,
+  N: number,
+  C: number,
+): void {
   for (let n = 0; n < N; n++) {
     const o = n * C;
     const m = mean[n];
@@ -195,7 +321,13 @@ export function activationForward(out: FloatArray, inp: FloatArray, n: number, a
 }
 
 /** dinp += act'(inp) · dout */
-export function activationBackward(dinp: FloatArray, inp: FloatArray, dout: FloatArray, n: number, act: TrainActivation): void {
+export function activationBackward(
+  dinp: FloatArray,
+  inp: FloatArray,
+  dout: FloatArray,
+  n: number,
+  act: TrainActivation,
+): void {
   if (act === 'relu') {
     for (let i = 0; i < n; i++) if (inp[i] > 0) dinp[i] += dout[i];
   } else if (act === 'gelu_tanh') {
@@ -221,7 +353,17 @@ export function activationBackward(dinp: FloatArray, inp: FloatArray, dout: Floa
  * x [B, T, NH, HS] (a head is HS contiguous values), position of row t is t.
  * cos/sin tables [T, R/2]. `inverse` applies the transposed rotation (the backward pass).
  */
-export function rotaryApply(x: FloatArray, cos: FloatArray, sin: FloatArray, B: number, T: number, NH: number, HS: number, R: number, inverse: boolean): void {
+export function rotaryApply(
+  x: FloatArray,
+  cos: FloatArray,
+  sin: FloatArray,
+  B: number,
+  T: number,
+  NH: number,
+  HS: number,
+  R: number,
+  inverse: boolean,
+): void {
   const half = R / 2;
   const sgn = inverse ? -1 : 1;
   for (let b = 0; b < B; b++) {
@@ -246,7 +388,17 @@ export function rotaryApply(x: FloatArray, cos: FloatArray, sin: FloatArray, B: 
  * Causal multi-head attention. q, k, v, out [B, T, NH, HS]; att [B, NH, T, T] keeps the softmax
  * probabilities (row t uses columns 0..t) for the backward pass.
  */
-export function attentionForward(out: FloatArray, att: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, B: number, T: number, NH: number, HS: number): void {
+export function attentionForward(
+  out: FloatArray,
+  att: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  B: number,
+  T: number,
+  NH: number,
+  HS: number,
+): void {
   const C = NH * HS;
   const scale = 1 / Math.sqrt(HS);
   for (let b = 0; b < B; b++) {
@@ -284,7 +436,21 @@ export function attentionForward(out: FloatArray, att: FloatArray, q: FloatArray
 }
 
 /** Backward of attentionForward, accumulating into dq, dk, dv. dpre: scratch of T values. */
-export function attentionBackward(dq: FloatArray, dk: FloatArray, dv: FloatArray, dpre: FloatArray, dout: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, att: FloatArray, B: number, T: number, NH: number, HS: number): void {
+export function attentionBackward(
+  dq: FloatArray,
+  dk: FloatArray,
+  dv: FloatArray,
+  dpre: FloatArray,
+  dout: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  att: FloatArray,
+  B: number,
+  T: number,
+  NH: number,
+  HS: number,
+): void {
   const C = NH * HS;
   const scale = 1 / Math.sqrt(HS);
   for (let b = 0; b < B; b++) {
@@ -323,7 +489,13 @@ export function attentionBackward(dq: FloatArray, dk: FloatArray, dv: FloatArray
  * Softmax cross-entropy over logits [N, V] in place: logits become probabilities; returns the
  * summed loss (nats, float64) over rows whose target is ≥ 0, and writes each row's loss to `losses`.
  */
-export function softmaxCrossEntropy(logits: FloatArray, losses: Float64Array, targets: Int32Array, N: number, V: number): number {
+export function softmaxCrossEntropy(
+  logits: FloatArray,
+  losses: Float64Array,
+  targets: Int32Array,
+  N: number,
+  V: number,
+): number {
   let total = 0;
   for (let n = 0; n < N; n++) {
     const o = n * V;
@@ -343,7 +515,13 @@ export function softmaxCrossEntropy(logits: FloatArray, losses: Float64Array, ta
 }
 
 /** dlogits [N,V] = (probs − onehot(target)) · scale, rows with target < 0 get 0; in place over probs. */
-export function crossEntropyBackward(probs: FloatArray, targets: Int32Array, N: number, V: number, scale: number): void {
+export function crossEntropyBackward(
+  probs: FloatArray,
+  targets: Int32Array,
+  N: number,
+  V: number,
+  scale: number,
+): void {
   for (let n = 0; n < N; n++) {
     const o = n * V;
     const tgt = targets[n];

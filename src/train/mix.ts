@@ -38,9 +38,11 @@ export function defaultMix(): Mix {
 /** Validates raw shares and normalises them to sum 1. */
 export function makeMix(source: string, raw: unknown): Mix {
   const where = source === 'default' ? 'the default mix' : `mix file ${source}`;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${where} must be a JSON object like {"shares": {"eng": 0.5, "swh": 0.1}}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${where} must be a JSON object like {"shares": {"eng": 0.5, "swh": 0.1}}`);
   const s = (raw as Record<string, unknown>)['shares'];
-  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new ConfigError(`${where} has no "shares" object; write {"shares": {"eng": 0.5, "swh": 0.1, …}}`);
+  if (typeof s !== 'object' || s === null || Array.isArray(s))
+    throw new ConfigError(`${where} has no "shares" object; write {"shares": {"eng": 0.5, "swh": 0.1, …}}`);
   let total = 0;
   const out: Record<string, number> = {};
   for (const [lang, v] of Object.entries(s as Record<string, unknown>)) {
@@ -58,7 +60,10 @@ export function makeMix(source: string, raw: unknown): Mix {
 /** `--mix default` or `--mix FILE`. */
 export function readMix(spec: string): Mix {
   if (spec === 'default') return defaultMix();
-  if (!existsSync(spec)) throw new ConfigError(`mix file ${spec} does not exist; pass --mix default or a JSON file {"shares": {"eng": 0.5, …}}`);
+  if (!existsSync(spec))
+    throw new ConfigError(
+      `mix file ${spec} does not exist; pass --mix default or a JSON file {"shares": {"eng": 0.5, …}}`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(spec, 'utf8'));
@@ -76,5 +81,8 @@ export function seenLanguages(mix: Mix): string[] {
 
 /** A stable hash of the shares (part of a checkpoint's identity). */
 export function mixHash(mix: Mix): string {
-  return createHash('sha256').update(JSON.stringify(Object.entries(mix.shares))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(Object.entries(mix.shares)))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -14,9 +14,19 @@ import { weightSpec, type TensorSpec } from '../model/spec.ts';
 import { Rng } from '../util/rng.ts';
 import { rotaryTables } from '../kernels/rotary.ts';
 import {
-  activationBackward, activationForward, attentionBackward, attentionForward, crossEntropyBackward,
-  layernormBackward, layernormForward, linearBackward, linearForward, rotaryApply,
-  softmaxCrossEntropy, type FloatArray, type TrainActivation,
+  activationBackward,
+  activationForward,
+  attentionBackward,
+  attentionForward,
+  crossEntropyBackward,
+  layernormBackward,
+  layernormForward,
+  linearBackward,
+  linearForward,
+  rotaryApply,
+  softmaxCrossEntropy,
+  type FloatArray,
+  type TrainActivation,
 } from './kernels.ts';
 
 export const TRAIN_ARCHS = ['gpt2', 'opt', 'gpt_neox'] as const;
@@ -40,30 +50,80 @@ export interface NetShape {
 export function hfConfig(s: NetShape): Record<string, unknown> {
   const bos = s.bosTokenId ?? s.vocabSize - 1;
   const eos = s.eosTokenId ?? s.vocabSize - 1;
-  const common = { torch_dtype: 'float32', transformers_version: '4.40.2', bos_token_id: bos, eos_token_id: eos, vocab_size: s.vocabSize };
+  const common = {
+    torch_dtype: 'float32',
+    transformers_version: '4.40.2',
+    bos_token_id: bos,
+    eos_token_id: eos,
+    vocab_size: s.vocabSize,
+  };
   switch (s.arch) {
     case 'gpt2':
       return {
-        architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', ...common,
-        n_positions: s.context, n_ctx: s.context, n_embd: s.hidden, n_layer: s.layers, n_head: s.heads, n_inner: null,
-        activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, initializer_range: 0.02,
-        resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0, scale_attn_weights: true, use_cache: true, tie_word_embeddings: true,
+        architectures: ['GPT2LMHeadModel'],
+        model_type: 'gpt2',
+        ...common,
+        n_positions: s.context,
+        n_ctx: s.context,
+        n_embd: s.hidden,
+        n_layer: s.layers,
+        n_head: s.heads,
+        n_inner: null,
+        activation_function: 'gelu_new',
+        layer_norm_epsilon: 1e-5,
+        initializer_range: 0.02,
+        resid_pdrop: 0,
+        embd_pdrop: 0,
+        attn_pdrop: 0,
+        scale_attn_weights: true,
+        use_cache: true,
+        tie_word_embeddings: true,
       };
     case 'opt':
       return {
-        architectures: ['OPTForCausalLM'], model_type: 'opt', ...common, pad_token_id: eos,
-        hidden_size: s.hidden, num_hidden_layers: s.layers, num_attention_heads: s.heads, ffn_dim: 4 * s.hidden,
-        max_position_embeddings: s.context, word_embed_proj_dim: s.hidden, do_layer_norm_before: true,
-        activation_function: 'relu', enable_bias: true, layer_norm_elementwise_affine: true,
-        dropout: 0, attention_dropout: 0, activation_dropout: 0, layerdrop: 0, init_std: 0.02, use_cache: true, tie_word_embeddings: true,
+        architectures: ['OPTForCausalLM'],
+        model_type: 'opt',
+        ...common,
+        pad_token_id: eos,
+        hidden_size: s.hidden,
+        num_hidden_layers: s.layers,
+        num_attention_heads: s.heads,
+        ffn_dim: 4 * s.hidden,
+        max_position_embeddings: s.context,
+        word_embed_proj_dim: s.hidden,
+        do_layer_norm_before: true,
+        activation_function: 'relu',
+        enable_bias: true,
+        layer_norm_elementwise_affine: true,
+        dropout: 0,
+        attention_dropout: 0,
+        activation_dropout: 0,
+        layerdrop: 0,
+        init_std: 0.02,
+        use_cache: true,
+        tie_word_embeddings: true,
       };
     case 'gpt_neox':
       return {
-        architectures: ['GPTNeoXForCausalLM'], model_type: 'gpt_neox', ...common,
-        hidden_size: s.hidden, num_hidden_layers: s.layers, num_attention_heads: s.heads, intermediate_size: 4 * s.hidden,
-        max_position_embeddings: s.context, rotary_pct: s.rotaryPct ?? 0.25, rotary_emb_base: 10000, hidden_act: 'gelu',
-        use_parallel_residual: true, layer_norm_eps: 1e-5, attention_bias: true, initializer_range: 0.02,
-        attention_dropout: 0, hidden_dropout: 0, use_cache: true, tie_word_embeddings: false,
+        architectures: ['GPTNeoXForCausalLM'],
+        model_type: 'gpt_neox',
+        ...common,
+        hidden_size: s.hidden,
+        num_hidden_layers: s.layers,
+        num_attention_heads: s.heads,
+        intermediate_size: 4 * s.hidden,
+        max_position_embeddings: s.context,
+        rotary_pct: s.rotaryPct ?? 0.25,
+        rotary_emb_base: 10000,
+        hidden_act: 'gelu',
+        use_parallel_residual: true,
+        layer_norm_eps: 1e-5,
+        attention_bias: true,
+        initializer_range: 0.02,
+        attention_dropout: 0,
+        hidden_dropout: 0,
+        use_cache: true,
+        tie_word_embeddings: false,
       };
   }
 }
@@ -82,18 +142,43 @@ export interface ParamSlot {
 }
 
 interface LayerViews {
-  ln1w: FloatArray; ln1b: FloatArray; ln2w: FloatArray; ln2b: FloatArray;
+  ln1w: FloatArray;
+  ln1b: FloatArray;
+  ln2w: FloatArray;
+  ln2b: FloatArray;
   /** fused [3C, C] (gpt2, gpt_neox) */
-  qkvW: FloatArray | null; qkvB: FloatArray | null;
+  qkvW: FloatArray | null;
+  qkvB: FloatArray | null;
   /** separate [C, C] (opt) */
-  qW: FloatArray | null; qB: FloatArray | null; kW: FloatArray | null; kB: FloatArray | null; vW: FloatArray | null; vB: FloatArray | null;
-  projW: FloatArray; projB: FloatArray; fc1W: FloatArray; fc1B: FloatArray; fc2W: FloatArray; fc2B: FloatArray;
+  qW: FloatArray | null;
+  qB: FloatArray | null;
+  kW: FloatArray | null;
+  kB: FloatArray | null;
+  vW: FloatArray | null;
+  vB: FloatArray | null;
+  projW: FloatArray;
+  projB: FloatArray;
+  fc1W: FloatArray;
+  fc1B: FloatArray;
+  fc2W: FloatArray;
+  fc2B: FloatArray;
 }
 
 interface LayerActs {
-  ln1: FloatArray; ln1m: FloatArray; ln1r: FloatArray;
-  q: FloatArray; k: FloatArray; v: FloatArray; att: FloatArray; atty: FloatArray;
-  mid: FloatArray; ln2: FloatArray; ln2m: FloatArray; ln2r: FloatArray; fch: FloatArray; fca: FloatArray;
+  ln1: FloatArray;
+  ln1m: FloatArray;
+  ln1r: FloatArray;
+  q: FloatArray;
+  k: FloatArray;
+  v: FloatArray;
+  att: FloatArray;
+  atty: FloatArray;
+  mid: FloatArray;
+  ln2: FloatArray;
+  ln2m: FloatArray;
+  ln2r: FloatArray;
+  fch: FloatArray;
+  fca: FloatArray;
 }
 
 type ArrayCtor = Float32ArrayConstructor | Float64ArrayConstructor;
@@ -118,13 +203,23 @@ export class TrainNet {
   private readonly sin: FloatArray;
   // Whole-model activations.
   private readonly resid: FloatArray[]; // L+1 × [B·T, C]
-  private readonly lnf: FloatArray; private readonly lnfm: FloatArray; private readonly lnfr: FloatArray;
+  private readonly lnf: FloatArray;
+  private readonly lnfm: FloatArray;
+  private readonly lnfr: FloatArray;
   private readonly logits: FloatArray; // [B·T, V] (probabilities after the loss)
   private readonly qkv: FloatArray; // [B·T, 3C] scratch
   private readonly scratch: FloatArray;
-  private readonly dres: FloatArray; private readonly dres2: FloatArray; private readonly dln: FloatArray;
-  private readonly dq: FloatArray; private readonly dk: FloatArray; private readonly dv: FloatArray; private readonly datty: FloatArray;
-  private readonly dqkv: FloatArray; private readonly dfch: FloatArray; private readonly dfca: FloatArray; private readonly dpre: FloatArray;
+  private readonly dres: FloatArray;
+  private readonly dres2: FloatArray;
+  private readonly dln: FloatArray;
+  private readonly dq: FloatArray;
+  private readonly dk: FloatArray;
+  private readonly dv: FloatArray;
+  private readonly datty: FloatArray;
+  private readonly dqkv: FloatArray;
+  private readonly dfch: FloatArray;
+  private readonly dfca: FloatArray;
+  private readonly dpre: FloatArray;
   /** Per-position losses (nats) of the last forward, [B·T]. */
   readonly losses: Float64Array;
   private lastB = 0;
@@ -134,13 +229,17 @@ export class TrainNet {
   private lastCount = 0;
 
   constructor(shape: NetShape, opts: { maxBatch: number; float64?: boolean }) {
-    if (shape.hidden % shape.heads !== 0) throw new Error(`hidden size ${shape.hidden} is not divisible by ${shape.heads} heads`);
+    if (shape.hidden % shape.heads !== 0)
+      throw new Error(`hidden size ${shape.hidden} is not divisible by ${shape.heads} heads`);
     const F: ArrayCtor = opts.float64 ? Float64Array : Float32Array;
     this.shape = shape;
     this.config = normalizeConfig(hfConfig(shape));
     this.maxBatch = opts.maxBatch;
     const cfg = this.config;
-    const C = cfg.hiddenSize, V = cfg.vocabSize, I = cfg.intermediateSize, NH = cfg.numHeads;
+    const C = cfg.hiddenSize,
+      V = cfg.vocabSize,
+      I = cfg.intermediateSize,
+      NH = cfg.numHeads;
     const T = shape.context;
     const BT = opts.maxBatch * T;
     this.act = cfg.activation === 'relu' ? 'relu' : cfg.activation === 'gelu_erf' ? 'gelu_erf' : 'gelu_tanh';
@@ -154,7 +253,12 @@ export class TrainNet {
       const transposed = spec.layout === 'in_out';
       const sh = transposed ? [spec.shape[1], spec.shape[0]] : [...spec.shape];
       const size = sh.reduce((a, b) => a * b, 1);
-      const decay = spec.kind === 'linear' || spec.kind === 'embedding' || spec.kind === 'position' || spec.kind === 'output' || spec.kind === 'projection';
+      const decay =
+        spec.kind === 'linear' ||
+        spec.kind === 'embedding' ||
+        spec.kind === 'position' ||
+        spec.kind === 'output' ||
+        spec.kind === 'projection';
       slots.push({ spec, offset: off, size, shape: sh, transposed, decay });
       off += size;
     }
@@ -170,20 +274,41 @@ export class TrainNet {
       this.L.push(this.layerViews(this.P, l));
       this.LG.push(this.layerViews(this.G, l));
       this.A.push({
-        ln1: new F(BT * C), ln1m: new F(BT), ln1r: new F(BT),
-        q: new F(BT * C), k: new F(BT * C), v: new F(BT * C), att: new F(opts.maxBatch * NH * T * T), atty: new F(BT * C),
-        mid: new F(BT * C), ln2: new F(BT * C), ln2m: new F(BT), ln2r: new F(BT), fch: new F(BT * I), fca: new F(BT * I),
+        ln1: new F(BT * C),
+        ln1m: new F(BT),
+        ln1r: new F(BT),
+        q: new F(BT * C),
+        k: new F(BT * C),
+        v: new F(BT * C),
+        att: new F(opts.maxBatch * NH * T * T),
+        atty: new F(BT * C),
+        mid: new F(BT * C),
+        ln2: new F(BT * C),
+        ln2m: new F(BT),
+        ln2r: new F(BT),
+        fch: new F(BT * I),
+        fca: new F(BT * I),
       });
     }
     this.resid = Array.from({ length: cfg.numLayers + 1 }, () => new F(BT * C));
-    this.lnf = new F(BT * C); this.lnfm = new F(BT); this.lnfr = new F(BT);
+    this.lnf = new F(BT * C);
+    this.lnfm = new F(BT);
+    this.lnfr = new F(BT);
     this.logits = new F(BT * V);
     this.qkv = new F(BT * 3 * C);
     const widest = Math.max(V, 3 * C, I);
     this.scratch = new F(Math.max(widest * Math.max(C, I), BT * widest + BT * Math.max(C, I)));
-    this.dres = new F(BT * C); this.dres2 = new F(BT * C); this.dln = new F(BT * C);
-    this.dq = new F(BT * C); this.dk = new F(BT * C); this.dv = new F(BT * C); this.datty = new F(BT * C);
-    this.dqkv = new F(BT * 3 * C); this.dfch = new F(BT * I); this.dfca = new F(BT * I); this.dpre = new F(T);
+    this.dres = new F(BT * C);
+    this.dres2 = new F(BT * C);
+    this.dln = new F(BT * C);
+    this.dq = new F(BT * C);
+    this.dk = new F(BT * C);
+    this.dv = new F(BT * C);
+    this.datty = new F(BT * C);
+    this.dqkv = new F(BT * 3 * C);
+    this.dfch = new F(BT * I);
+    this.dfca = new F(BT * I);
+    this.dpre = new F(T);
     this.losses = new Float64Array(BT);
     const R = this.rotary;
     this.cos = new F(Math.max(1, (T * R) / 2));
@@ -201,34 +326,70 @@ export class TrainNet {
       case 'gpt2': {
         const b = `transformer.h.${l}.`;
         return {
-          ln1w: g(`${b}ln_1.weight`), ln1b: g(`${b}ln_1.bias`), ln2w: g(`${b}ln_2.weight`), ln2b: g(`${b}ln_2.bias`),
-          qkvW: g(`${b}attn.c_attn.weight`), qkvB: g(`${b}attn.c_attn.bias`), qW: null, qB: null, kW: null, kB: null, vW: null, vB: null,
-          projW: g(`${b}attn.c_proj.weight`), projB: g(`${b}attn.c_proj.bias`),
-          fc1W: g(`${b}mlp.c_fc.weight`), fc1B: g(`${b}mlp.c_fc.bias`), fc2W: g(`${b}mlp.c_proj.weight`), fc2B: g(`${b}mlp.c_proj.bias`),
+          ln1w: g(`${b}ln_1.weight`),
+          ln1b: g(`${b}ln_1.bias`),
+          ln2w: g(`${b}ln_2.weight`),
+          ln2b: g(`${b}ln_2.bias`),
+          qkvW: g(`${b}attn.c_attn.weight`),
+          qkvB: g(`${b}attn.c_attn.bias`),
+          qW: null,
+          qB: null,
+          kW: null,
+          kB: null,
+          vW: null,
+          vB: null,
+          projW: g(`${b}attn.c_proj.weight`),
+          projB: g(`${b}attn.c_proj.bias`),
+          fc1W: g(`${b}mlp.c_fc.weight`),
+          fc1B: g(`${b}mlp.c_fc.bias`),
+          fc2W: g(`${b}mlp.c_proj.weight`),
+          fc2B: g(`${b}mlp.c_proj.bias`),
         };
       }
       case 'opt': {
         const b = `model.decoder.layers.${l}.`;
         return {
-          ln1w: g(`${b}self_attn_layer_norm.weight`), ln1b: g(`${b}self_attn_layer_norm.bias`),
-          ln2w: g(`${b}final_layer_norm.weight`), ln2b: g(`${b}final_layer_norm.bias`),
-          qkvW: null, qkvB: null,
-          qW: g(`${b}self_attn.q_proj.weight`), qB: g(`${b}self_attn.q_proj.bias`), kW: g(`${b}self_attn.k_proj.weight`), kB: g(`${b}self_attn.k_proj.bias`),
-          vW: g(`${b}self_attn.v_proj.weight`), vB: g(`${b}self_attn.v_proj.bias`),
-          projW: g(`${b}self_attn.out_proj.weight`), projB: g(`${b}self_attn.out_proj.bias`),
-          fc1W: g(`${b}fc1.weight`), fc1B: g(`${b}fc1.bias`), fc2W: g(`${b}fc2.weight`), fc2B: g(`${b}fc2.bias`),
+          ln1w: g(`${b}self_attn_layer_norm.weight`),
+          ln1b: g(`${b}self_attn_layer_norm.bias`),
+          ln2w: g(`${b}final_layer_norm.weight`),
+          ln2b: g(`${b}final_layer_norm.bias`),
+          qkvW: null,
+          qkvB: null,
+          qW: g(`${b}self_attn.q_proj.weight`),
+          qB: g(`${b}self_attn.q_proj.bias`),
+          kW: g(`${b}self_attn.k_proj.weight`),
+          kB: g(`${b}self_attn.k_proj.bias`),
+          vW: g(`${b}self_attn.v_proj.weight`),
+          vB: g(`${b}self_attn.v_proj.bias`),
+          projW: g(`${b}self_attn.out_proj.weight`),
+          projB: g(`${b}self_attn.out_proj.bias`),
+          fc1W: g(`${b}fc1.weight`),
+          fc1B: g(`${b}fc1.bias`),
+          fc2W: g(`${b}fc2.weight`),
+          fc2B: g(`${b}fc2.bias`),
         };
       }
       case 'gpt_neox': {
         const b = `gpt_neox.layers.${l}.`;
         return {
-          ln1w: g(`${b}input_layernorm.weight`), ln1b: g(`${b}input_layernorm.bias`),
-          ln2w: g(`${b}post_attention_layernorm.weight`), ln2b: g(`${b}post_attention_layernorm.bias`),
-          qkvW: g(`${b}attention.query_key_value.weight`), qkvB: g(`${b}attention.query_key_value.bias`),
-          qW: null, qB: null, kW: null, kB: null, vW: null, vB: null,
-          projW: g(`${b}attention.dense.weight`), projB: g(`${b}attention.dense.bias`),
-          fc1W: g(`${b}mlp.dense_h_to_4h.weight`), fc1B: g(`${b}mlp.dense_h_to_4h.bias`),
-          fc2W: g(`${b}mlp.dense_4h_to_h.weight`), fc2B: g(`${b}mlp.dense_4h_to_h.bias`),
+          ln1w: g(`${b}input_layernorm.weight`),
+          ln1b: g(`${b}input_layernorm.bias`),
+          ln2w: g(`${b}post_attention_layernorm.weight`),
+          ln2b: g(`${b}post_attention_layernorm.bias`),
+          qkvW: g(`${b}attention.query_key_value.weight`),
+          qkvB: g(`${b}attention.query_key_value.bias`),
+          qW: null,
+          qB: null,
+          kW: null,
+          kB: null,
+          vW: null,
+          vB: null,
+          projW: g(`${b}attention.dense.weight`),
+          projB: g(`${b}attention.dense.bias`),
+          fc1W: g(`${b}mlp.dense_h_to_4h.weight`),
+          fc1B: g(`${b}mlp.dense_h_to_4h.bias`),
+          fc2W: g(`${b}mlp.dense_4h_to_h.weight`),
+          fc2B: g(`${b}mlp.dense_4h_to_h.bias`),
         };
       }
     }
@@ -250,11 +411,29 @@ export class TrainNet {
   private names() {
     switch (this.shape.arch) {
       case 'gpt2':
-        return { tok: 'transformer.wte.weight', pos: 'transformer.wpe.weight', posOffset: 0, lnf: 'transformer.ln_f', out: 'transformer.wte.weight' };
+        return {
+          tok: 'transformer.wte.weight',
+          pos: 'transformer.wpe.weight',
+          posOffset: 0,
+          lnf: 'transformer.ln_f',
+          out: 'transformer.wte.weight',
+        };
       case 'opt':
-        return { tok: 'model.decoder.embed_tokens.weight', pos: 'model.decoder.embed_positions.weight', posOffset: 2, lnf: 'model.decoder.final_layer_norm', out: 'model.decoder.embed_tokens.weight' };
+        return {
+          tok: 'model.decoder.embed_tokens.weight',
+          pos: 'model.decoder.embed_positions.weight',
+          posOffset: 2,
+          lnf: 'model.decoder.final_layer_norm',
+          out: 'model.decoder.embed_tokens.weight',
+        };
       case 'gpt_neox':
-        return { tok: 'gpt_neox.embed_in.weight', pos: null, posOffset: 0, lnf: 'gpt_neox.final_layer_norm', out: 'embed_out.weight' };
+        return {
+          tok: 'gpt_neox.embed_in.weight',
+          pos: null,
+          posOffset: 0,
+          lnf: 'gpt_neox.final_layer_norm',
+          out: 'embed_out.weight',
+        };
     }
   }
 
@@ -286,8 +465,13 @@ export class TrainNet {
    */
   forward(ids: Int32Array, targets: Int32Array, B: number, T: number): number {
     const cfg = this.config;
-    const C = cfg.hiddenSize, V = cfg.vocabSize, I = cfg.intermediateSize, NH = cfg.numHeads, HS = cfg.headDim;
-    if (B > this.maxBatch || T > this.shape.context) throw new Error(`TrainNet.forward: batch ${B}×${T} exceeds ${this.maxBatch}×${this.shape.context}`);
+    const C = cfg.hiddenSize,
+      V = cfg.vocabSize,
+      I = cfg.intermediateSize,
+      NH = cfg.numHeads,
+      HS = cfg.headDim;
+    if (B > this.maxBatch || T > this.shape.context)
+      throw new Error(`TrainNet.forward: batch ${B}×${T} exceeds ${this.maxBatch}×${this.shape.context}`);
     const BT = B * T;
     const n = this.names();
     const wte = this.param(n.tok);
@@ -326,7 +510,17 @@ export class TrainNet {
       else for (let i = 0; i < BT * C; i++) xout[i] += a.mid[i];
     }
     const xL = this.resid[cfg.numLayers];
-    layernormForward(this.lnf, this.lnfm, this.lnfr, xL, this.param(`${n.lnf}.weight`), this.param(`${n.lnf}.bias`), BT, C, cfg.normEps);
+    layernormForward(
+      this.lnf,
+      this.lnfm,
+      this.lnfr,
+      xL,
+      this.param(`${n.lnf}.weight`),
+      this.param(`${n.lnf}.bias`),
+      BT,
+      C,
+      cfg.normEps,
+    );
     linearForward(this.logits, this.lnf, this.param(n.out), null, BT, C, V);
     const total = softmaxCrossEntropy(this.logits, this.losses, targets, BT, V);
     let count = 0;
@@ -351,7 +545,9 @@ export class TrainNet {
 
   private qkvForward(W: LayerViews, a: LayerActs, BT: number, B: number, T: number): void {
     const cfg = this.config;
-    const C = cfg.hiddenSize, NH = cfg.numHeads, HS = cfg.headDim;
+    const C = cfg.hiddenSize,
+      NH = cfg.numHeads,
+      HS = cfg.headDim;
     if (this.shape.arch === 'opt') {
       linearForward(a.q, a.ln1, W.qW!, W.qB!, BT, C, C);
       linearForward(a.k, a.ln1, W.kW!, W.kB!, BT, C, C);
@@ -387,7 +583,9 @@ export class TrainNet {
 
   private qkvBackward(W: LayerViews, G: LayerViews, a: LayerActs, BT: number, B: number, T: number): void {
     const cfg = this.config;
-    const C = cfg.hiddenSize, NH = cfg.numHeads, HS = cfg.headDim;
+    const C = cfg.hiddenSize,
+      NH = cfg.numHeads,
+      HS = cfg.headDim;
     const dln = this.dln;
     dln.fill(0, 0, BT * C);
     if (this.shape.arch === 'opt') {
@@ -429,8 +627,14 @@ export class TrainNet {
    */
   backward(lossScale: number): void {
     const cfg = this.config;
-    const C = cfg.hiddenSize, V = cfg.vocabSize, I = cfg.intermediateSize, NH = cfg.numHeads, HS = cfg.headDim;
-    const B = this.lastB, T = this.lastT, BT = B * T;
+    const C = cfg.hiddenSize,
+      V = cfg.vocabSize,
+      I = cfg.intermediateSize,
+      NH = cfg.numHeads,
+      HS = cfg.headDim;
+    const B = this.lastB,
+      T = this.lastT,
+      BT = B * T;
     const targets = this.lastTargets!;
     const ids = this.lastIds!;
     const n = this.names();
@@ -441,9 +645,22 @@ export class TrainNet {
     linearBackward(dlnf, this.grad(n.out), null, this.logits, this.lnf, this.param(n.out), BT, C, V, this.scratch);
     const dres = this.dres;
     dres.fill(0, 0, BT * C);
-    layernormBackward(dres, this.grad(`${n.lnf}.weight`), this.grad(`${n.lnf}.bias`), dlnf, this.resid[cfg.numLayers], this.param(`${n.lnf}.weight`), this.lnfm, this.lnfr, BT, C);
+    layernormBackward(
+      dres,
+      this.grad(`${n.lnf}.weight`),
+      this.grad(`${n.lnf}.bias`),
+      dlnf,
+      this.resid[cfg.numLayers],
+      this.param(`${n.lnf}.weight`),
+      this.lnfm,
+      this.lnfr,
+      BT,
+      C,
+    );
     for (let l = cfg.numLayers - 1; l >= 0; l--) {
-      const W = this.L[l], G = this.LG[l], a = this.A[l];
+      const W = this.L[l],
+        G = this.LG[l],
+        a = this.A[l];
       const xin = this.resid[l];
       const mlpIn = cfg.parallelResidual ? xin : a.mid;
       // dres: gradient w.r.t. this layer's output. dres2 collects the gradient w.r.t. the MLP's

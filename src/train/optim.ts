@@ -47,7 +47,11 @@ export function gradNorm(grads: FloatArray): number {
 export class AdamW {
   readonly m: Float32Array;
   readonly v: Float32Array;
-  constructor(readonly opts: OptimOptions, readonly slots: readonly ParamSlot[], size: number) {
+  constructor(
+    readonly opts: OptimOptions,
+    readonly slots: readonly ParamSlot[],
+    size: number,
+  ) {
     this.m = new Float32Array(size);
     this.v = new Float32Array(size);
   }

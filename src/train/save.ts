@@ -39,26 +39,35 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
 }
 
 /** Writes float32 tensors (name → data, shape) as a safetensors file, atomically. */
-export function writeF32Safetensors(path: string, tensors: readonly NamedF32[], metadata: Record<string, string> = {}): void {
+export function writeF32Safetensors(
+  path: string,
+  tensors: readonly NamedF32[],
+  metadata: Record<string, string> = {},
+): void {
   const map = new Map<string, Tensor>();
   for (const t of tensors) map.set(t.name, { data: t.data, shape: t.shape });
   writeSafetensors(path, map, { dtype: 'F32', metadata });
 }
 
 /** Reads a float32 safetensors file (the trainer's own checkpoint). */
-export function readF32Safetensors(path: string): { tensors: Map<string, Float32Array>; metadata: Record<string, string> } {
+export function readF32Safetensors(path: string): {
+  tensors: Map<string, Float32Array>;
+  metadata: Record<string, string>;
+} {
   const buf = readFileSync(path);
   if (buf.length < 8) throw new CheckpointError(`${path} is truncated; delete it to start the training afresh`);
   const n = Number(buf.readBigUInt64LE(0));
   if (8 + n > buf.length) throw new CheckpointError(`${path} is truncated; delete it to start the training afresh`);
-  const damaged = (why: string) => new CheckpointError(`${path} is damaged (${why}); delete it to start the training afresh`);
+  const damaged = (why: string) =>
+    new CheckpointError(`${path} is damaged (${why}); delete it to start the training afresh`);
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   try {
     header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
   } catch {
     throw damaged('its header is not JSON');
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw damaged('its header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw damaged('its header is not a JSON object');
   const tensors = new Map<string, Float32Array>();
   let metadata: Record<string, string> = {};
   for (const [name, e] of Object.entries(header)) {
@@ -66,9 +75,18 @@ export function readF32Safetensors(path: string): { tensors: Map<string, Float32
       metadata = e as unknown as Record<string, string>;
       continue;
     }
-    if (e.dtype !== 'F32') throw new CheckpointError(`${path}: ${name} is ${e.dtype}, the trainer's checkpoints are F32`);
+    if (e.dtype !== 'F32')
+      throw new CheckpointError(`${path}: ${name} is ${e.dtype}, the trainer's checkpoints are F32`);
     const [a, b] = Array.isArray(e.data_offsets) ? e.data_offsets : [NaN, NaN];
-    if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a <= b && 8 + n + b <= buf.length && (b - a) % 4 === 0)) throw damaged(`the data of ${name} lies outside the file`);
+    if (!(
+      Number.isInteger(a) &&
+      Number.isInteger(b) &&
+      0 <= a &&
+      a <= b &&
+      8 + n + b <= buf.length &&
+      (b - a) % 4 === 0
+    ))
+      throw damaged(`the data of ${name} lies outside the file`);
     const bytes = buf.subarray(8 + n + a, 8 + n + b);
     tensors.set(name, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
   }
@@ -93,7 +111,8 @@ export function importTensors(net: TrainNet, tensors: ReadonlyMap<string, { data
   for (const s of net.slots) {
     const t = tensors.get(s.spec.name);
     if (!t) throw new CheckpointError(`tensor ${s.spec.name} is missing`);
-    if (t.data.length !== s.size) throw new CheckpointError(`tensor ${s.spec.name} has ${t.data.length} values, expected ${s.size}`);
+    if (t.data.length !== s.size)
+      throw new CheckpointError(`tensor ${s.spec.name} has ${t.data.length} values, expected ${s.size}`);
     const v: FloatArray = net.params.subarray(s.offset, s.offset + s.size);
     if (s.transposed) {
       const [R, C] = s.shape;
@@ -129,7 +148,13 @@ export interface CheckpointState {
   readonly identity: string;
 }
 
-export function writeCheckpoint(dir: string, net: TrainNet, m: Float32Array, v: Float32Array, state: CheckpointState): void {
+export function writeCheckpoint(
+  dir: string,
+  net: TrainNet,
+  m: Float32Array,
+  v: Float32Array,
+  state: CheckpointState,
+): void {
   const P = net.numParams;
   const params = Float32Array.from(net.params);
   writeF32Safetensors(
@@ -143,17 +168,24 @@ export function writeCheckpoint(dir: string, net: TrainNet, m: Float32Array, v: 
   );
 }
 
-export function readCheckpoint(dir: string): { params: Float32Array; m: Float32Array; v: Float32Array; state: CheckpointState } | null {
+export function readCheckpoint(
+  dir: string,
+): { params: Float32Array; m: Float32Array; v: Float32Array; state: CheckpointState } | null {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) return null;
   const { tensors, metadata } = readF32Safetensors(path);
-  const params = tensors.get('params'), m = tensors.get('adam_m'), v = tensors.get('adam_v');
-  if (!params || !m || !v || !metadata['state']) throw new CheckpointError(`${path} is not a langquant training checkpoint; delete it or choose another --out`);
+  const params = tensors.get('params'),
+    m = tensors.get('adam_m'),
+    v = tensors.get('adam_v');
+  if (!params || !m || !v || !metadata['state'])
+    throw new CheckpointError(`${path} is not a langquant training checkpoint; delete it or choose another --out`);
   let state: CheckpointState;
   try {
     state = JSON.parse(metadata['state']) as CheckpointState;
   } catch {
-    throw new CheckpointError(`${path} is damaged (its training state is not JSON); delete it to start the training afresh`);
+    throw new CheckpointError(
+      `${path} is damaged (its training state is not JSON); delete it to start the training afresh`,
+    );
   }
   return { params, m, v, state };
 }

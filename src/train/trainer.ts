@@ -81,30 +81,43 @@ export interface TrainResult {
 }
 
 function positiveInt(name: string, v: number, flag: string): void {
-  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${name} must be a whole number ≥ 1, got ${v}; pass ${flag} N`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new ConfigError(`${name} must be a whole number ≥ 1, got ${v}; pass ${flag} N`);
 }
 
 export function validateTrainOptions(o: TrainOptions): void {
-  if (!TRAIN_ARCHS.includes(o.arch)) throw new ConfigError(`--arch ${String(o.arch)} is not trainable; choose one of ${TRAIN_ARCHS.join(', ')}`);
+  if (!TRAIN_ARCHS.includes(o.arch))
+    throw new ConfigError(`--arch ${String(o.arch)} is not trainable; choose one of ${TRAIN_ARCHS.join(', ')}`);
   positiveInt('layers', o.layers, '--layers');
   positiveInt('hidden size', o.hidden, '--hidden');
   positiveInt('heads', o.heads, '--heads');
   positiveInt('steps', o.steps, '--steps');
   positiveInt('batch', o.batch, '--batch');
-  if (!Number.isInteger(o.context) || o.context < 2) throw new ConfigError(`context must be a whole number ≥ 2, got ${o.context}; pass --context N`);
-  if (o.hidden % o.heads !== 0) throw new ConfigError(`hidden size ${o.hidden} is not divisible by ${o.heads} heads; choose --hidden a multiple of --heads`);
+  if (!Number.isInteger(o.context) || o.context < 2)
+    throw new ConfigError(`context must be a whole number ≥ 2, got ${o.context}; pass --context N`);
+  if (o.hidden % o.heads !== 0)
+    throw new ConfigError(
+      `hidden size ${o.hidden} is not divisible by ${o.heads} heads; choose --hidden a multiple of --heads`,
+    );
   if (o.arch === 'gpt_neox' && Math.trunc((o.hidden / o.heads) * 0.25) % 2 !== 0) {
-    throw new ConfigError(`gpt_neox needs an even number of rotary dims (a quarter of the head width ${o.hidden / o.heads}); choose --hidden/--heads so that the head width is a multiple of 8`);
+    throw new ConfigError(
+      `gpt_neox needs an even number of rotary dims (a quarter of the head width ${o.hidden / o.heads}); choose --hidden/--heads so that the head width is a multiple of 8`,
+    );
   }
-  if (!Number.isInteger(o.vocabSize) || o.vocabSize < 257 || o.vocabSize > 65535) throw new ConfigError(`vocabulary ${o.vocabSize} must be between 257 and 65535; pass --vocab N`);
+  if (!Number.isInteger(o.vocabSize) || o.vocabSize < 257 || o.vocabSize > 65535)
+    throw new ConfigError(`vocabulary ${o.vocabSize} must be between 257 and 65535; pass --vocab N`);
   if (!(o.lr > 0 && o.lr < 1)) throw new ConfigError(`learning rate ${o.lr} must be in (0, 1); pass --lr e.g. 0.003`);
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new ConfigError(`seed ${o.seed} must be a whole number ≥ 0`);
-  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || o.warmup < 1 || o.warmup > o.steps)) throw new ConfigError(`warmup ${o.warmup} must be a whole number in 1..${o.steps} (the steps); pass --warmup N or leave it out for 5 % of the steps`);
+  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || o.warmup < 1 || o.warmup > o.steps))
+    throw new ConfigError(
+      `warmup ${o.warmup} must be a whole number in 1..${o.steps} (the steps); pass --warmup N or leave it out for 5 % of the steps`,
+    );
 }
 
 /** Creates `out` (and its parents); a path that is a file, or a folder that cannot be made, is the user's to fix. */
 function makeOutFolder(out: string): void {
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new ConfigError(`--out ${out} is a file, not a folder; choose a folder path for the model`);
+  if (existsSync(out) && !statSync(out).isDirectory())
+    throw new ConfigError(`--out ${out} is a file, not a folder; choose a folder path for the model`);
   try {
     mkdirSync(out, { recursive: true });
   } catch (e) {
@@ -116,8 +129,19 @@ function makeOutFolder(out: string): void {
 /** What must match for a checkpoint to be resumed. */
 function identity(o: TrainOptions): string {
   return JSON.stringify({
-    arch: o.arch, layers: o.layers, hidden: o.hidden, heads: o.heads, context: o.context, vocabSize: o.vocabSize,
-    steps: o.steps, batch: o.batch, lr: o.lr, warmup: warmupOf(o), seed: o.seed, mix: mixHash(o.mix), version: VERSION,
+    arch: o.arch,
+    layers: o.layers,
+    hidden: o.hidden,
+    heads: o.heads,
+    context: o.context,
+    vocabSize: o.vocabSize,
+    steps: o.steps,
+    batch: o.batch,
+    lr: o.lr,
+    warmup: warmupOf(o),
+    seed: o.seed,
+    mix: mixHash(o.mix),
+    version: VERSION,
   });
 }
 
@@ -134,7 +158,9 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
   validateTrainOptions(o);
   const out = o.out;
   if (existsSync(join(out, 'training.json')) && !existsSync(join(out, CHECKPOINT_FILE))) {
-    throw new ConfigError(`${out} already holds a trained model (training.json); choose another --out or delete the folder`);
+    throw new ConfigError(
+      `${out} already holds a trained model (training.json); choose another --out or delete the folder`,
+    );
   }
   makeOutFolder(out);
   const id = identity(o);
@@ -167,17 +193,28 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
 
   // 2. Network and optimiser.
   const shape: NetShape = {
-    arch: o.arch, vocabSize, layers: o.layers, hidden: o.hidden, heads: o.heads, context: o.context,
-    bosTokenId: bpe.endOfTextId, eosTokenId: bpe.endOfTextId,
+    arch: o.arch,
+    vocabSize,
+    layers: o.layers,
+    hidden: o.hidden,
+    heads: o.heads,
+    context: o.context,
+    bosTokenId: bpe.endOfTextId,
+    eosTokenId: bpe.endOfTextId,
   };
   const net = new TrainNet(shape, { maxBatch: o.batch });
   net.init(o.seed);
-  const optim = new AdamW({ ...DEFAULT_OPTIM, lr: o.lr, steps: o.steps, warmupSteps: warmupOf(o) }, net.slots, net.numParams);
+  const optim = new AdamW(
+    { ...DEFAULT_OPTIM, lr: o.lr, steps: o.steps, warmupSteps: warmupOf(o) },
+    net.slots,
+    net.numParams,
+  );
   let start = 0;
   let losses: number[] = [];
   let elapsedBefore = 0;
   if (ck) {
-    if (ck.params.length !== net.numParams) throw new ConfigError(`${out}/${CHECKPOINT_FILE} does not fit this network; choose another --out`);
+    if (ck.params.length !== net.numParams)
+      throw new ConfigError(`${out}/${CHECKPOINT_FILE} does not fit this network; choose another --out`);
     net.params.set(ck.params);
     optim.m.set(ck.m);
     optim.v.set(ck.v);
@@ -190,7 +227,8 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
   else appendFileSync(logPath, `# resumed at step ${start}\n`);
 
   // 3. The loop.
-  const B = o.batch, T = o.context;
+  const B = o.batch,
+    T = o.context;
   const ids = new Int32Array(B * T);
   const targets = new Int32Array(B * T);
   const every = o.checkpointEvery ?? 50;
@@ -207,7 +245,10 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
     const loss = total / count;
     if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${s + 1} (loss ${loss}); lower --lr`);
     losses.push(Math.round(loss * 1e4) / 1e4);
-    appendFileSync(logPath, `${s + 1} ${loss.toFixed(4)} ${lr.toExponential(3)} ${gradNorm.toFixed(3)} ${(elapsed() / 1000).toFixed(1)}\n`);
+    appendFileSync(
+      logPath,
+      `${s + 1} ${loss.toFixed(4)} ${lr.toExponential(3)} ${gradNorm.toFixed(3)} ${(elapsed() / 1000).toFixed(1)}\n`,
+    );
     onProgress?.({ step: s + 1, steps: o.steps, loss, lr, gradNorm, elapsedMs: elapsed(), resumedFrom: start });
     const done = s + 1;
     // Also at the last step, so that an interruption during scoring or export resumes after the loop.
@@ -250,15 +291,26 @@ export async function train(o: TrainOptions, onProgress?: (p: TrainProgress) => 
     warmup: warmupOf(o),
     optimizer: { name: 'AdamW', ...DEFAULT_OPTIM, schedule: 'linear warmup, cosine decay to minLrShare·lr' },
     mix: { source: o.mix.source, shares: o.mix.shares },
-    data: { corpus: 'udhr', split: 'training units (src/data/splits.ts, trainingSeed 0)', trainTokens: Object.fromEntries(trainTokens) },
+    data: {
+      corpus: 'udhr',
+      split: 'training units (src/data/splits.ts, trainingSeed 0)',
+      trainTokens: Object.fromEntries(trainTokens),
+    },
     timeSeconds: Math.round(trainMs / 100) / 10,
     resumedFrom: start,
     finalLoss: losses.length ? losses[losses.length - 1] : null,
-    meanLossLast50: losses.length ? Math.round((losses.slice(-50).reduce((a, b) => a + b, 0) / Math.min(50, losses.length)) * 1e4) / 1e4 : null,
+    meanLossLast50: losses.length
+      ? Math.round((losses.slice(-50).reduce((a, b) => a + b, 0) / Math.min(50, losses.length)) * 1e4) / 1e4
+      : null,
     losses,
     heldOut: heldOut.map((h) => ({
-      lang: h.lang, share: Math.round(h.share * 1e4) / 1e4, trainTokens: h.trainTokens, tokens: h.tokens, bytes: h.bytes,
-      nllNats: Math.round(h.nllNats * 1000) / 1000, bitsPerByte: Math.round(h.bitsPerByte * 1e4) / 1e4,
+      lang: h.lang,
+      share: Math.round(h.share * 1e4) / 1e4,
+      trainTokens: h.trainTokens,
+      tokens: h.tokens,
+      bytes: h.bytes,
+      nllNats: Math.round(h.nllNats * 1000) / 1000,
+      bitsPerByte: Math.round(h.bitsPerByte * 1e4) / 1e4,
     })),
     heldOutConvention: `the evaluation units of the data layer's split at seed 0 (src/data/splits.ts); windows of ${o.context} tokens advancing by ${Math.floor(o.context / 2)}, each token scored once (src/eval/windows.ts)`,
   };

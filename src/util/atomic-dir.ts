@@ -16,7 +16,8 @@ export function removeStaleStaging(target: string): void {
   for (const name of readdirSync(dirname(target))) {
     if (!name.startsWith(prefix) || !/^\d+$/.test(name.slice(prefix.length))) continue;
     const pid = Number(name.slice(prefix.length));
-    if (pid === process.pid || !isProcessAlive(pid)) rmSync(join(dirname(target), name), { recursive: true, force: true });
+    if (pid === process.pid || !isProcessAlive(pid))
+      rmSync(join(dirname(target), name), { recursive: true, force: true });
   }
 }
 

@@ -19,7 +19,9 @@ export async function ensureTypeScriptLoader(url: string): Promise<void> {
   try {
     api = (await import('tsx/esm/api')) as { register: () => unknown };
   } catch {
-    throw new UserError(`${url} is TypeScript, which needs tsx to load: install it (npm install --save-dev tsx) or compile the module to JavaScript`);
+    throw new UserError(
+      `${url} is TypeScript, which needs tsx to load: install it (npm install --save-dev tsx) or compile the module to JavaScript`,
+    );
   }
   api.register();
   registered = true;

@@ -22,7 +22,10 @@ test('udhr study set: classes, groups, detected scripts', () => {
 test('incomplete udhr declarations: refused with the flag to use, read with it', () => {
   const no = runCli(['corpus', '--languages', 'eng,tzm_tfng']);
   assert.equal(no.code, 2);
-  assert.match(no.stderr, /^langquant: udhr entry "tzm_tfng" .* is incomplete \(stage 1\); name another entry or allow incomplete declarations \(--include-incomplete\)\n$/);
+  assert.match(
+    no.stderr,
+    /^langquant: udhr entry "tzm_tfng" .* is incomplete \(stage 1\); name another entry or allow incomplete declarations \(--include-incomplete\)\n$/,
+  );
   const yes = runCli(['corpus', '--languages', 'eng,tzm_tfng', '--include-incomplete', '--json']);
   assert.equal(yes.code, 0, yes.stderr);
   assert.equal(JSON.parse(yes.stdout).languages[1].script, 'Tfng');
@@ -37,10 +40,16 @@ test('a user folder: table, then a clear one-line error for an invalid file', ()
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /3 languages, 2 units shared by all/);
   assert.match(ok.stdout, /^ukr\s.*Latn \(expected: Cyrl\)$/m);
-  assert.match(ok.stderr, /^langquant: warning: folder:.*: the ukr text is written in Latn, not Cyrl; check that it belongs to this language$/m);
+  assert.match(
+    ok.stderr,
+    /^langquant: warning: folder:.*: the ukr text is written in Latn, not Cyrl; check that it belongs to this language$/m,
+  );
   writeFileSync(join(dir, 'swh.txt'), new Uint8Array([0x48, 0xc0, 0x80]));
   const bad = runCli(['corpus', '--corpus', dir]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /^langquant: .*swh\.txt: not valid UTF-8 \(first bad byte at offset 1\); convert the file to UTF-8/);
+  assert.match(
+    bad.stderr,
+    /^langquant: .*swh\.txt: not valid UTF-8 \(first bad byte at offset 1\); convert the file to UTF-8/,
+  );
   assert.equal(bad.stderr.trim().split('\n').length, 1);
 });

@@ -56,10 +56,21 @@ test('adequacy: warns by default, refuses when asked, names the language and the
   const r = checkAdequacy(m, { contextTokens: 1024 });
   assert.equal(r.ok, false);
   // English's 13 articles are under 1024 GPT-2 tokens; Burmese's are far over.
-  assert.deepEqual(r.warnings.map((w) => [w.lang, w.kind]), [['eng', 'shorter-than-window']]);
+  assert.deepEqual(
+    r.warnings.map((w) => [w.lang, w.kind]),
+    [['eng', 'shorter-than-window']],
+  );
   assert.ok(checkAdequacy(m, { contextTokens: 128 }).ok);
   const few = checkAdequacy(m, { contextTokens: 128, minUnits: 20 });
-  assert.deepEqual(few.warnings.map((w) => w.kind), ['too-few-units', 'too-few-units']);
-  assert.throws(() => checkAdequacy(m, { contextTokens: 1024, mode: 'refuse' }), (e: unknown) => e instanceof DataError && /eng: evaluation text is \d+ tokens, shorter than one scoring window of 1024/.test(e.message));
+  assert.deepEqual(
+    few.warnings.map((w) => w.kind),
+    ['too-few-units', 'too-few-units'],
+  );
+  assert.throws(
+    () => checkAdequacy(m, { contextTokens: 1024, mode: 'refuse' }),
+    (e: unknown) =>
+      e instanceof DataError &&
+      /eng: evaluation text is \d+ tokens, shorter than one scoring window of 1024/.test(e.message),
+  );
   assert.throws(() => checkAdequacy(m, { contextTokens: 0 }), ConfigError);
 });

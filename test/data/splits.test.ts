@@ -11,7 +11,9 @@ test('three disjoint sets covering every unit, with the default sizes', () => {
   assert.equal(s.training.length, 12);
   assert.equal(s.calibration.length, 6);
   assert.equal(s.evaluation.length, 13);
-  assert.ok(disjoint(s.training, s.calibration) && disjoint(s.training, s.evaluation) && disjoint(s.calibration, s.evaluation));
+  assert.ok(
+    disjoint(s.training, s.calibration) && disjoint(s.training, s.evaluation) && disjoint(s.calibration, s.evaluation),
+  );
   assert.deepEqual([...s.training, ...s.calibration, ...s.evaluation].sort(), [...UDHR_UNIT_IDS].sort());
 });
 
@@ -21,7 +23,10 @@ test('same seed, same split; input order does not matter; sets keep input order'
   assert.deepEqual(a, splitUnits(UDHR_UNIT_IDS, { seed: 7 }));
   assert.deepEqual([...a.evaluation].sort(), [...b.evaluation].sort());
   const order = (xs: string[]) => xs.map((x) => UDHR_UNIT_IDS.indexOf(x));
-  assert.deepEqual(order(a.evaluation), [...order(a.evaluation)].sort((x, y) => x - y));
+  assert.deepEqual(
+    order(a.evaluation),
+    [...order(a.evaluation)].sort((x, y) => x - y),
+  );
 });
 
 test('the training split is the same for every replicate seed and never meets any evaluation set', () => {
@@ -49,12 +54,18 @@ test('a subset of the UDHR units (languages lacking some articles) keeps every t
     assert.equal(s.training.length + s.calibration.length + s.evaluation.length, 26);
   }
   // Dropping trainer units leaves the others in training; nothing moves the other way.
-  const lessOne = splitUnits(UDHR_UNIT_IDS.filter((id) => id !== full.training[0]), { seed: 0 });
+  const lessOne = splitUnits(
+    UDHR_UNIT_IDS.filter((id) => id !== full.training[0]),
+    { seed: 0 },
+  );
   assert.deepEqual(lessOne.training, full.training.slice(1));
   // An explicit universe does the same for other corpora; ids outside it are refused.
   const u = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
   const whole = splitUnits(u, { seed: 0, trainingShare: 0.5, calibrationShare: 0.1 });
-  const part = splitUnits(u.filter((x) => !whole.evaluation.includes(x) || x === whole.evaluation[0]), { seed: 0, trainingShare: 0.5, calibrationShare: 0.1, universe: u });
+  const part = splitUnits(
+    u.filter((x) => !whole.evaluation.includes(x) || x === whole.evaluation[0]),
+    { seed: 0, trainingShare: 0.5, calibrationShare: 0.1, universe: u },
+  );
   assert.deepEqual(part.training, whole.training);
   assert.throws(() => splitUnits(['a', 'zz'], { seed: 0, universe: u }), /zz is not in the universe/);
 });
@@ -63,7 +74,10 @@ test('shares are validated', () => {
   assert.throws(() => splitUnits(UDHR_UNIT_IDS, { seed: 0, trainingShare: 0.7, calibrationShare: 0.3 }), ConfigError);
   assert.throws(() => splitUnits(UDHR_UNIT_IDS, { seed: 0, trainingShare: -0.1 }), ConfigError);
   assert.throws(() => splitUnits(['a', 'a'], { seed: 0 }), ConfigError);
-  assert.throws(() => splitUnits(['a', 'b'], { seed: 0, trainingShare: 0.5, calibrationShare: 0.4 }), /no evaluation unit/);
+  assert.throws(
+    () => splitUnits(['a', 'b'], { seed: 0, trainingShare: 0.5, calibrationShare: 0.4 }),
+    /no evaluation unit/,
+  );
   const none = splitUnits(UDHR_UNIT_IDS, { seed: 3, trainingShare: 0, calibrationShare: 0 });
   assert.equal(none.evaluation.length, 31);
 });

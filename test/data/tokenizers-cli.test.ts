@@ -24,7 +24,10 @@ test('JSON for chosen languages, reference added for the premium', () => {
   const out = JSON.parse(r.stdout);
   assert.equal(out.reference, 'eng');
   assert.equal(out.units, 31);
-  assert.deepEqual(out.languages.map((l: { lang: string }) => l.lang), ['swh', 'cmn']);
+  assert.deepEqual(
+    out.languages.map((l: { lang: string }) => l.lang),
+    ['swh', 'cmn'],
+  );
   assert.ok(out.languages[0].premium > 1.5 && out.languages[0].tokensPerByte > 0.3);
 });
 
@@ -35,7 +38,10 @@ test('a user corpus without the reference language: no premium, and a warning sa
   const r = runCli(['tokenizers', '--model', GPT2_DIR, '--corpus', dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).languages[1].premium, null);
-  assert.match(r.stderr, /^langquant: warning: corpus folder:.* has no eng text, so there is no premium; add it to the corpus or pass --reference with one of fra, swh\n$/);
+  assert.match(
+    r.stderr,
+    /^langquant: warning: corpus folder:.* has no eng text, so there is no premium; add it to the corpus or pass --reference with one of fra, swh\n$/,
+  );
 });
 
 test('bad input: no tokenizer, missing folder, unknown language', () => {

@@ -12,7 +12,10 @@ test('English declaration: preamble + 30 articles, visible text only, NFC', () =
   assert.equal(units[0].id, 'preamble');
   assert.equal(units[30].id, 'article-30');
   const a1 = units.find((u) => u.id === 'article-1')!;
-  assert.equal(a1.text, 'All human beings are born free and equal in dignity and rights. They are endowed with reason and conscience and should act towards one another in a spirit of brotherhood.');
+  assert.equal(
+    a1.text,
+    'All human beings are born free and equal in dignity and rights. They are endowed with reason and conscience and should act towards one another in a spirit of brotherhood.',
+  );
   // Article 11 has two numbered paragraphs (ol/li), kept as two lines.
   assert.equal(units.find((u) => u.id === 'article-11')!.text.split('\n').length, 2);
   for (const u of units) {
@@ -54,21 +57,45 @@ test('entry defaults per ISO code, and naming a specific entry', () => {
 test('incomplete declarations are skipped unless asked', () => {
   assert.ok(udhrEntries().every((e) => e.stage >= 4));
   assert.ok(udhrEntries({ includeIncomplete: true }).some((e) => e.stage < 4));
-  assert.throws(() => resolveUdhrEntry('tzm_tfng'), (e: unknown) => e instanceof DataError && /incomplete \(stage 1\)/.test(e.message));
+  assert.throws(
+    () => resolveUdhrEntry('tzm_tfng'),
+    (e: unknown) => e instanceof DataError && /incomplete \(stage 1\)/.test(e.message),
+  );
   assert.equal(resolveUdhrEntry('tzm_tfng', { includeIncomplete: true }).code, 'tzm_tfng');
-  assert.throws(() => resolveUdhrEntry('chv'), (e: unknown) => e instanceof DataError && /only incomplete/.test(e.message));
+  assert.throws(
+    () => resolveUdhrEntry('chv'),
+    (e: unknown) => e instanceof DataError && /only incomplete/.test(e.message),
+  );
 });
 
 test('unknown language and unopened language are DataErrors that say what to do', () => {
-  assert.throws(() => udhrCorpus({ languages: ['xxq'] }), (e: unknown) => e instanceof DataError && /unknown language "xxq".*ISO 639-3/.test(e.message));
+  assert.throws(
+    () => udhrCorpus({ languages: ['xxq'] }),
+    (e: unknown) => e instanceof DataError && /unknown language "xxq".*ISO 639-3/.test(e.message),
+  );
   const c = udhrCorpus({ languages: ['eng'] });
-  assert.throws(() => c.units('fra'), (e: unknown) => e instanceof DataError && /add it to the languages/.test(e.message));
+  assert.throws(
+    () => c.units('fra'),
+    (e: unknown) => e instanceof DataError && /add it to the languages/.test(e.message),
+  );
 });
 
 test('parser: entities decoded, whitespace collapsed, a file without sections refused', () => {
-  const p = parseUdhrHtml('<title>T</title><header><h2>P</h2><p>a &#x26;  b\n c</p></header><article data-number="2"><h2>A 2</h2><ol><li><p>x</p></li><li><p>y</p></li></ol></article>', 'f.html');
-  assert.deepEqual(p.units.map((u) => [u.id, u.heading, u.text]), [['preamble', 'P', 'a & b c'], ['article-2', 'A 2', 'x\ny']]);
-  assert.throws(() => parseUdhrHtml('<html></html>', 'bad.html'), (e: unknown) => e instanceof DataError && /bad\.html/.test(e.message));
+  const p = parseUdhrHtml(
+    '<title>T</title><header><h2>P</h2><p>a &#x26;  b\n c</p></header><article data-number="2"><h2>A 2</h2><ol><li><p>x</p></li><li><p>y</p></li></ol></article>',
+    'f.html',
+  );
+  assert.deepEqual(
+    p.units.map((u) => [u.id, u.heading, u.text]),
+    [
+      ['preamble', 'P', 'a & b c'],
+      ['article-2', 'A 2', 'x\ny'],
+    ],
+  );
+  assert.throws(
+    () => parseUdhrHtml('<html></html>', 'bad.html'),
+    (e: unknown) => e instanceof DataError && /bad\.html/.test(e.message),
+  );
 });
 
 test('text statistics: bytes, code points, words', () => {

@@ -25,7 +25,10 @@ test('bad windows are DataErrors that say what to do', async () => {
   await check([5], /a window of 1 token has nothing to score; give at least 2 token ids/);
   await check([5, 1000], /token id 1000 at position 1 is outside the vocabulary \(0\.\.999\)/);
   await check([5, -1], /token id -1 at position 1 is outside the vocabulary/);
-  await check(Array.from({ length: 129 }, () => 3), /a window of 129 tokens is longer than the model's 128 positions; use a shorter context/);
+  await check(
+    Array.from({ length: 129 }, () => 3),
+    /a window of 129 tokens is longer than the model's 128 positions; use a shorter context/,
+  );
   await e.dispose();
   await assert.rejects(e.score({ ids: Int32Array.from([1, 2]) }), /after dispose/);
 });
@@ -62,7 +65,10 @@ test('replaced weights are what the engine runs: a changed block matrix, an outp
   const base = await ortEngine(model);
   const original = await base.score({ ids });
   await base.dispose();
-  for (const [name, k] of [['transformer.h.0.mlp.c_fc.weight', 1.5], ['lm_head.weight', 0.5]] as const) {
+  for (const [name, k] of [
+    ['transformer.h.0.mlp.c_fc.weight', 1.5],
+    ['lm_head.weight', 0.5],
+  ] as const) {
     const changed = withWeights(model, new Map([[name, scaled(name, k)]]));
     const e = await ortEngine(changed);
     const r = await e.score({ ids });

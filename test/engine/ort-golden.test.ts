@@ -25,7 +25,20 @@ function argmaxRow(x: Float32Array, row: number, V: number): number {
 }
 
 test('the golden fixtures hold all 12 models', () => {
-  assert.deepEqual(MODELS, ['bloom-a', 'gemma-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'mistral-a', 'opt-a', 'opt-b', 'qwen2-a', 'xglm-a']);
+  assert.deepEqual(MODELS, [
+    'bloom-a',
+    'gemma-a',
+    'gpt2-a',
+    'gpt2-b',
+    'gpt_neox-a',
+    'gpt_neox-b',
+    'llama-a',
+    'mistral-a',
+    'opt-a',
+    'opt-b',
+    'qwen2-a',
+    'xglm-a',
+  ]);
 });
 
 for (const name of MODELS) {
@@ -47,9 +60,13 @@ for (const name of MODELS) {
       const lp = r.logProbs!;
       assert.equal(lp.length, (T - 1) * V);
       for (let t = 0; t < T - 1; t++) {
-        assert.ok(Math.abs(-lp[t * V + ids[t + 1]] - r.nll[t]) <= 1e-6, `${name} seq ${i} row ${t}: nll is −logProbs[target]`);
+        assert.ok(
+          Math.abs(-lp[t * V + ids[t + 1]] - r.nll[t]) <= 1e-6,
+          `${name} seq ${i} row ${t}: nll is −logProbs[target]`,
+        );
         const shift = logits[t * V] - lp[t * V];
-        for (const j of [1, V >> 1, V - 1]) assert.ok(Math.abs(logits[t * V + j] - lp[t * V + j] - shift) <= 1e-4, `${name} row ${t} log-softmax shift`);
+        for (const j of [1, V >> 1, V - 1])
+          assert.ok(Math.abs(logits[t * V + j] - lp[t * V + j] - shift) <= 1e-4, `${name} row ${t} log-softmax shift`);
         assert.equal(r.top1[t], argmaxRow(logits, t, V), `${name} seq ${i} top1 at ${t}`);
       }
       // NLL alone (no logits) is the same computation.

@@ -43,14 +43,19 @@ for (const mode of ['initializers', 'inputs'] as WeightMode[]) {
     const b = new GraphBuilder('t', mode);
     const x = b.input('x', DataType.FLOAT, ['T', 2]);
     const y = b.node('Gemm', [x, b.weight(W, 'W'), b.weight(bias, 'bias')]);
-    const y2 = b.node('MatMul', [b.node('Gemm', [x, b.weight(W, 'W again')]), b.constant([1, 1, 1], [3, 1], DataType.FLOAT)]);
+    const y2 = b.node('MatMul', [
+      b.node('Gemm', [x, b.weight(W, 'W again')]),
+      b.constant([1, 1, 1], [3, 1], DataType.FLOAT),
+    ]);
     b.output(y, 'y', DataType.FLOAT, ['T', 3]);
     b.output(y2, 'rowsum', DataType.FLOAT, ['T', 1]);
     const g = b.encode();
     const weightCount = mode === 'inputs' ? g.weightFeeds.length : g.externalData.length;
     assert.equal(weightCount, 2, 'W used twice is one weight');
     const s = await ort.InferenceSession.create(g.model, { externalData: g.externalData, logSeverityLevel: 3 });
-    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { x: new ort.Tensor('float32', Float32Array.from([1, 2]), [1, 2]) };
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+      x: new ort.Tensor('float32', Float32Array.from([1, 2]), [1, 2]),
+    };
     for (const f of g.weightFeeds) feeds[f.name] = new ort.Tensor('float32', f.data, f.dims);
     const r = await s.run(feeds);
     // [1, 2]·[[10,11,12],[13,14,15]] + [40,41,42] = [76, 80, 84]

@@ -42,10 +42,16 @@ test('auto falls back to the reference engine with a single notice; ort says wha
   assert.equal(first.name, 'reference');
   assert.equal(second.name, 'reference');
   assert.equal(notices.length, 1);
-  assert.match(notices[0], /onnxruntime-node is not available \(libonnxruntime\.so\.1: cannot open shared object file\); using the TypeScript reference engine/);
+  assert.match(
+    notices[0],
+    /onnxruntime-node is not available \(libonnxruntime\.so\.1: cannot open shared object file\); using the TypeScript reference engine/,
+  );
   await assert.rejects(createEngine(model, 'ort', opts), (e: unknown) => {
     assert.ok(e instanceof UserError);
-    assert.match((e as Error).message, /onnxruntime-node could not be loaded .*run `npm install` again, or pass --engine reference/);
+    assert.match(
+      (e as Error).message,
+      /onnxruntime-node could not be loaded .*run `npm install` again, or pass --engine reference/,
+    );
     return true;
   });
 });
@@ -74,14 +80,24 @@ for (const [mode, reason] of [
   test(`CLI without a working onnxruntime (${mode}): auto says so once and scores with the reference engine; --engine ort is one line`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'lq-noort-'));
     const idsFile = join(dir, 'ids.json');
-    writeFileSync(idsFile, JSON.stringify([[1, 50, 7, 300, 2], [5, 6, 7, 8], [9, 10, 11]]));
+    writeFileSync(
+      idsFile,
+      JSON.stringify([
+        [1, 50, 7, 300, 2],
+        [5, 6, 7, 8],
+        [9, 10, 11],
+      ]),
+    );
     const env = { NODE_OPTIONS: `--import=${HIDE_ORT}`, LQ_TEST_ORT: mode };
     const model = `${GOLDEN}models/gpt2-a`;
     const r = runCli(['nll', '--model', model, '--ids', idsFile], { env });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, `one notice for three sequences: ${r.stderr}`);
-    assert.match(lines[0], /^langquant: onnxruntime-node is not available \(.*\); using the TypeScript reference engine/);
+    assert.match(
+      lines[0],
+      /^langquant: onnxruntime-node is not available \(.*\); using the TypeScript reference engine/,
+    );
     assert.match(lines[0], reason);
     // The numbers are the reference engine's, as without the hook.
     const plain = runCli(['nll', '--model', model, '--ids', idsFile, '--engine', 'reference']);
@@ -91,6 +107,9 @@ for (const [mode, reason] of [
     assert.notEqual(forced.code, 0);
     assert.equal(forced.stdout, '');
     assert.equal(forced.stderr.trim().split('\n').length, 1, forced.stderr);
-    assert.match(forced.stderr, /onnxruntime-node could not be loaded .*; run `npm install` again, or pass --engine reference/);
+    assert.match(
+      forced.stderr,
+      /onnxruntime-node could not be loaded .*; run `npm install` again, or pass --engine reference/,
+    );
   });
 }

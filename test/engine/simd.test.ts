@@ -27,7 +27,12 @@ function both<T>(run: () => T): [T, T] {
 
 test('matmul through SIMD equals the JavaScript tiles bit for bit, both layouts, ragged sizes', () => {
   const rng = new Rng(4);
-  for (const [T, inDim, outDim] of [[64, 32, 64], [33, 65, 130], [130, 128, 2051], [4, 1024, 12]]) {
+  for (const [T, inDim, outDim] of [
+    [64, 32, 64],
+    [33, 65, 130],
+    [130, 128, 2051],
+    [4, 1024, 12],
+  ]) {
     const x = Float32Array.from({ length: T * inDim }, () => rng.normal());
     const w = Float32Array.from({ length: inDim * outDim }, () => 0.1 * rng.normal());
     const bias = Float32Array.from({ length: outDim }, () => rng.normal());

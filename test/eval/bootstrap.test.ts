@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bcaInterval, bootstrap, disparityRatio, jackknifeAcceleration, percentileInterval, type LanguageUnits } from '../../src/eval/bootstrap.ts';
+import {
+  bcaInterval,
+  bootstrap,
+  disparityRatio,
+  jackknifeAcceleration,
+  percentileInterval,
+  type LanguageUnits,
+} from '../../src/eval/bootstrap.ts';
 import { DataError } from '../../src/errors.ts';
 import { mean } from '../../src/eval/metrics.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -54,7 +61,8 @@ function language(lang: string, level: number, seed: number, articles = 30): Lan
   }
   return { lang, units };
 }
-const dBpb = (us: readonly Unit[]) => us.reduce((s, u) => s + u.dNll, 0) / (us.reduce((s, u) => s + u.bytes, 0) * Math.LN2);
+const dBpb = (us: readonly Unit[]) =>
+  us.reduce((s, u) => s + u.dNll, 0) / (us.reduce((s, u) => s + u.bytes, 0) * Math.LN2);
 
 test('disparity ratio: low / high mean degradation with a paired, seeded interval', () => {
   const low = [language('swh', 0.3, 1), language('yor', 0.4, 2)];
@@ -81,7 +89,9 @@ test('disparity ratio is unstable when the high-resource mean is ≤ 0 or its in
   // high degradation that straddles 0: noise much larger than the mean
   const straddle: LanguageUnits<Unit> = {
     lang: 'eng',
-    units: new Map(Array.from({ length: 20 }, (_, i) => [String(i + 1), { dNll: (i % 2 ? 1 : -0.9) * 100, bytes: 100 }] as const)),
+    units: new Map(
+      Array.from({ length: 20 }, (_, i) => [String(i + 1), { dNll: (i % 2 ? 1 : -0.9) * 100, bytes: 100 }] as const),
+    ),
   };
   const s = disparityRatio({ low, high: [straddle], degradation: dBpb, seed: 1, resamples: 300 });
   assert.ok(s.highMean.estimate > 0);
@@ -90,7 +100,10 @@ test('disparity ratio is unstable when the high-resource mean is ≤ 0 or its in
 });
 
 test('disparity ratio needs both groups', () => {
-  assert.throws(() => disparityRatio({ low: [], high: [language('eng', 0.1, 1)], degradation: dBpb, seed: 1 }), DataError);
+  assert.throws(
+    () => disparityRatio({ low: [], high: [language('eng', 0.1, 1)], degradation: dBpb, seed: 1 }),
+    DataError,
+  );
 });
 
 test('BCa is the default: seeded, with its bias correction and acceleration recorded', () => {
@@ -131,7 +144,10 @@ test('BCa on a right-skewed statistic (mean of 15 exponentials) moves the interv
     s2 += (x - m) ** 2;
     s3 += (x - m) ** 3;
   }
-  assert.ok(Math.abs(bca.acceleration! - s3 / (6 * s2 ** 1.5)) < 1e-12, `${bca.acceleration} vs ${s3 / (6 * s2 ** 1.5)}`);
+  assert.ok(
+    Math.abs(bca.acceleration! - s3 / (6 * s2 ** 1.5)) < 1e-12,
+    `${bca.acceleration} vs ${s3 / (6 * s2 ** 1.5)}`,
+  );
 });
 
 test('BCa falls back to the percentile interval, saying why, where it is not defined', () => {
@@ -154,7 +170,10 @@ test('BCa falls back to the percentile interval, saying why, where it is not def
   const none = bcaInterval(1, [NaN, NaN], [1, 2], 0.95);
   assert.equal(none.method, 'percentile');
   assert.match(none.fallback!, /no resample/);
-  assert.deepEqual([none.lo, none.hi], [percentileInterval(1, [NaN, NaN], 0.95).lo, percentileInterval(1, [NaN, NaN], 0.95).hi]);
+  assert.deepEqual(
+    [none.lo, none.hi],
+    [percentileInterval(1, [NaN, NaN], 0.95).lo, percentileInterval(1, [NaN, NaN], 0.95).hi],
+  );
   // The acceleration: 0 for a jackknife with no spread or too few numbers; NaN values left out.
   assert.equal(jackknifeAcceleration([3, 3, 3]), 0);
   assert.equal(jackknifeAcceleration([NaN, 3]), 0);
@@ -170,10 +189,21 @@ test('disparity ratio: BCa by default for every interval, the difference low −
   assert.ok(Math.abs(r.diff.estimate - (r.lowMean.estimate - r.highMean.estimate)) < 1e-15);
   assert.ok(r.diff.lo < r.diff.estimate && r.diff.estimate < r.diff.hi);
   assert.ok(r.diff.lo > 0, 'the low-resource languages lose clearly more here');
-  const p = disparityRatio({ low, high, degradation: dBpb, seed: 9, resamples: 500, method: 'percentile', expand: false });
+  const p = disparityRatio({
+    low,
+    high,
+    degradation: dBpb,
+    seed: 9,
+    resamples: 500,
+    method: 'percentile',
+    expand: false,
+  });
   for (const iv of [p.lowMean, p.highMean, p.ratio!, p.diff]) assert.equal(iv.method, 'percentile');
   // Same draws (same seed): the textbook percentile bounds are quantiles of the same resamples.
   assert.equal(p.diff.estimate, r.diff.estimate);
   assert.equal(p.diff.resamplesUsed, r.diff.resamplesUsed);
-  assert.throws(() => disparityRatio({ low, high, degradation: dBpb, seed: 1, method: 'studentized' as 'bca' }), DataError);
+  assert.throws(
+    () => disparityRatio({ low, high, degradation: dBpb, seed: 1, method: 'studentized' as 'bca' }),
+    DataError,
+  );
 });

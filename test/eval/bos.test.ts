@@ -25,9 +25,17 @@ test('the library: encode applies the post-processor only with add_special_token
   assert.deepEqual(llama.encode(TEXT), byteIds(TEXT), 'raw ids by default');
   assert.deepEqual(llama.encode(TEXT, { addSpecialTokens: true }), [1, ...byteIds(TEXT)], 'TemplateProcessing <s> $A');
   const roberta = await load('roberta');
-  assert.deepEqual(roberta.encode(TEXT, { addSpecialTokens: true }), [0, ...byteIds(TEXT), 2], 'RobertaProcessing: cls … sep');
+  assert.deepEqual(
+    roberta.encode(TEXT, { addSpecialTokens: true }),
+    [0, ...byteIds(TEXT), 2],
+    'RobertaProcessing: cls … sep',
+  );
   const llama3 = await load('llama3');
-  assert.deepEqual(llama3.encode(TEXT, { addSpecialTokens: true }), [0, ...byteIds(TEXT)], 'Sequence[ByteLevel, TemplateProcessing]');
+  assert.deepEqual(
+    llama3.encode(TEXT, { addSpecialTokens: true }),
+    [0, ...byteIds(TEXT)],
+    'Sequence[ByteLevel, TemplateProcessing]',
+  );
   // OPT's folder (vocab.json + merges.txt) asks for its BOS only through add_bos_token, which the library ignores.
   const opt = await load('opt');
   assert.deepEqual(opt.encode(TEXT, { addSpecialTokens: true }), byteIds(TEXT));
@@ -57,7 +65,7 @@ test('auto follows each family: GPT-2 none, OPT </s>, Llama <s>, Llama-3 <|begin
   }
 });
 
-test('no double BOS: where the post-processor already adds it, the scored ids equal the library\'s own encoding', async () => {
+test("no double BOS: where the post-processor already adds it, the scored ids equal the library's own encoding", async () => {
   for (const shape of ['llama', 'opt-fast', 'llama3'] as const) {
     const tok = await load(shape);
     const withBos = encodeWithBos(tok, TEXT, resolveBos(tok, 'auto'));
@@ -68,7 +76,11 @@ test('no double BOS: where the post-processor already adds it, the scored ids eq
 
 test('always and never; always without a BOS token is one clear line naming the tokenizer', async () => {
   const gpt2 = await load('gpt2');
-  assert.deepEqual(encodeWithBos(gpt2, TEXT, resolveBos(gpt2, 'always')), [0, ...byteIds(TEXT)], 'GPT-2: <|endoftext|> when forced');
+  assert.deepEqual(
+    encodeWithBos(gpt2, TEXT, resolveBos(gpt2, 'always')),
+    [0, ...byteIds(TEXT)],
+    'GPT-2: <|endoftext|> when forced',
+  );
   const llama = await load('llama');
   assert.deepEqual(encodeWithBos(llama, TEXT, resolveBos(llama, 'never')), byteIds(TEXT));
   const offFirst = await load('llama-off');
@@ -76,10 +88,20 @@ test('always and never; always without a BOS token is one clear line naming the 
   const qwen = await load('qwen2');
   assert.throws(
     () => resolveBos(qwen, 'always'),
-    (e: Error) => e instanceof ConfigError && e.message.includes(qwen.source) && /has no BOS token.*use --bos auto or --bos never/.test(e.message) && !e.message.includes('\n'),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      e.message.includes(qwen.source) &&
+      /has no BOS token.*use --bos auto or --bos never/.test(e.message) &&
+      !e.message.includes('\n'),
   );
-  assert.throws(() => resolveBos(qwen, 'always', 'params.bos'), /params\.bos always cannot prepend one; use params\.bos auto or params\.bos never/);
-  assert.throws(() => parseBosMode('maybe'), (e: Error) => e instanceof ConfigError && /--bos maybe is not a BOS mode; use auto, always, never/.test(e.message));
+  assert.throws(
+    () => resolveBos(qwen, 'always', 'params.bos'),
+    /params\.bos always cannot prepend one; use params\.bos auto or params\.bos never/,
+  );
+  assert.throws(
+    () => parseBosMode('maybe'),
+    (e: Error) => e instanceof ConfigError && /--bos maybe is not a BOS mode; use auto, always, never/.test(e.message),
+  );
   assert.deepEqual(encodeWithBos(gpt2, TEXT, NO_BOS), byteIds(TEXT));
   assert.deepEqual(encodeWithBos(gpt2, TEXT), byteIds(TEXT));
 });
@@ -88,11 +110,14 @@ test('a config asking for a BOS it does not name is a CheckpointError under auto
   const b = detectBos(null, { add_bos_token: true, bos_token: '<nope>' }, () => undefined);
   assert.equal(b.byDefault, true);
   assert.equal(b.id, null);
-  assert.throws(() => resolveBos({ bos: b, source: 'x/tokenizer.json' }, 'auto'), (e: Error) => e instanceof CheckpointError && /"<nope>" is not in the vocabulary.*--bos never/.test(e.message));
+  assert.throws(
+    () => resolveBos({ bos: b, source: 'x/tokenizer.json' }, 'auto'),
+    (e: Error) => e instanceof CheckpointError && /"<nope>" is not in the vocabulary.*--bos never/.test(e.message),
+  );
   assert.equal(resolveBos({ bos: b, source: 'x' }, 'never').id, null);
 });
 
-test('the built-in models keep today\'s convention: no BOS under auto', async () => {
+test("the built-in models keep today's convention: no BOS under auto", async () => {
   for (const m of ['gpt2-mini', 'opt-mini', 'neox-mini']) {
     const tok = await loadTokenizer(fileURLToPath(new URL(`../../models/${m}/`, import.meta.url)));
     const plan = resolveBos(tok, 'auto');
@@ -103,7 +128,13 @@ test('the built-in models keep today\'s convention: no BOS under auto', async ()
 
 test('the printed convention says which token is unscored', () => {
   assert.match(describeConvention({ context: 8 }), /the first token of each text is never scored\.$/);
-  assert.match(describeConvention({ context: 8 }, true), /the BOS put before the text, is never scored, so every token of the text is\.$/);
-  assert.match(describeBos({ mode: 'auto', token: '</s>', id: 2, reason: 'tokenizer_config.json: add_bos_token true' }), /^BOS: <\/s> \(id 2\) is put before each text \(--bos auto: tokenizer_config\.json: add_bos_token true\)/);
+  assert.match(
+    describeConvention({ context: 8 }, true),
+    /the BOS put before the text, is never scored, so every token of the text is\.$/,
+  );
+  assert.match(
+    describeBos({ mode: 'auto', token: '</s>', id: 2, reason: 'tokenizer_config.json: add_bos_token true' }),
+    /^BOS: <\/s> \(id 2\) is put before each text \(--bos auto: tokenizer_config\.json: add_bos_token true\)/,
+  );
   assert.match(describeBos(NO_BOS), /^BOS: none/);
 });

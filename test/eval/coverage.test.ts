@@ -47,10 +47,14 @@ function study(rng: Rng, lowLevels: readonly number[], highLevels: readonly numb
     }
     return { lang, units };
   };
-  return { low: lowLevels.map((l, i) => language(`low${i}`, l)), high: highLevels.map((l, i) => language(`high${i}`, l)) };
+  return {
+    low: lowLevels.map((l, i) => language(`low${i}`, l)),
+    high: highLevels.map((l, i) => language(`high${i}`, l)),
+  };
 }
 
-const covers = (iv: { lo: number; hi: number } | null, truth: number): boolean => iv !== null && iv.lo <= truth && truth <= iv.hi;
+const covers = (iv: { lo: number; hi: number } | null, truth: number): boolean =>
+  iv !== null && iv.lo <= truth && truth <= iv.hi;
 
 test('coverage: the 95 % BCa interval of the disparity ratio covers the true ratio (paired unit bootstrap)', (t) => {
   // Fixed languages: high levels 0.05…0.14, low levels spread around twice their mean: true ratio 2.
@@ -75,7 +79,9 @@ test('coverage: the 95 % BCa interval of the disparity ratio covers the true rat
     if (covers(disparityRatio({ ...o, expand: false, method: 'percentile' }).ratio, truth)) pctTextbook++;
   }
   const share = (k: number) => `${((100 * k) / studies).toFixed(1)} %`;
-  t.diagnostic(`coverage over ${studies} studies: BCa (default, expanded) ${share(bca)}, textbook BCa ${share(bcaTextbook)}, textbook percentile ${share(pctTextbook)}`);
+  t.diagnostic(
+    `coverage over ${studies} studies: BCa (default, expanded) ${share(bca)}, textbook BCa ${share(bcaTextbook)}, textbook percentile ${share(pctTextbook)}`,
+  );
   assert.ok(bca / studies >= 0.9 && bca / studies <= 0.99, `BCa coverage ${share(bca)}`);
   // With 13 units the unexpanded intervals are known to be narrow; they must still be in the 80s.
   assert.ok(bcaTextbook / studies > 0.8 && pctTextbook / studies > 0.8, `${share(bcaTextbook)} ${share(pctTextbook)}`);
@@ -98,6 +104,8 @@ test('coverage: the two-stage language-level interval covers the population rati
     if (r.unstable) unstable++;
     if (covers(r.ratio, 2)) covered++;
   }
-  t.diagnostic(`two-stage coverage over ${studies} studies: ${((100 * covered) / studies).toFixed(1)} % (${unstable} unstable)`);
+  t.diagnostic(
+    `two-stage coverage over ${studies} studies: ${((100 * covered) / studies).toFixed(1)} % (${unstable} unstable)`,
+  );
   assert.ok(covered / studies >= 0.85 && covered / studies <= 0.995, `coverage ${covered / studies}`);
 });

@@ -24,14 +24,20 @@ function perturbed() {
 
 test('gpt2-a against itself: no degradation; against a perturbed copy: positive KL, agreement < 1', async () => {
   const fp = referenceEngine(model);
-  const same = summarizeDegradation([await compareOnText({ reference: fp, treated: referenceEngine(model), ids, text, context: 32, stride: 16 })]);
+  const same = summarizeDegradation([
+    await compareOnText({ reference: fp, treated: referenceEngine(model), ids, text, context: 32, stride: 16 }),
+  ]);
   assert.equal(same.deltaBpb, 0);
   assert.equal(same.klMax, 0);
   assert.equal(same.top1Agreement, 1);
   const cache = new ReferenceCache();
   const q = referenceEngine(perturbed());
-  const d1 = summarizeDegradation([await compareOnText({ reference: fp, treated: q, ids, text, context: 32, stride: 16, cache, modelKey: 'gpt2-a' })]);
-  const d2 = summarizeDegradation([await compareOnText({ reference: fp, treated: q, ids, text, context: 32, stride: 16, cache, modelKey: 'gpt2-a' })]);
+  const d1 = summarizeDegradation([
+    await compareOnText({ reference: fp, treated: q, ids, text, context: 32, stride: 16, cache, modelKey: 'gpt2-a' }),
+  ]);
+  const d2 = summarizeDegradation([
+    await compareOnText({ reference: fp, treated: q, ids, text, context: 32, stride: 16, cache, modelKey: 'gpt2-a' }),
+  ]);
   assert.deepEqual(d2, d1);
   assert.ok(d1.klMean > 0 && Number.isFinite(d1.klMax));
   assert.ok(d1.klP50 <= d1.klP90 && d1.klP90 <= d1.klP99 && d1.klP99 <= d1.klMax);

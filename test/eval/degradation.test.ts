@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareOnText, degradationStatistic, deltaMeasures, klDivergence, ReferenceCache, referenceKey, summarizeDegradation } from '../../src/eval/degradation.ts';
+import {
+  compareOnText,
+  degradationStatistic,
+  deltaMeasures,
+  klDivergence,
+  ReferenceCache,
+  referenceKey,
+  summarizeDegradation,
+} from '../../src/eval/degradation.ts';
 import { bitsPerByte, textTotals, tokenPerplexity } from '../../src/eval/metrics.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { DataError } from '../../src/errors.ts';
@@ -49,7 +57,14 @@ test('a model compared with itself: KL 0 everywhere, full top-1 agreement, no de
 });
 
 test('windowed comparison equals the position-by-position computation from the tables', async () => {
-  const c = await compareOnText({ reference: bigramEngine(fpTable, V), treated: bigramEngine(qTable, V), ids, text, context: 6, stride: 2 });
+  const c = await compareOnText({
+    reference: bigramEngine(fpTable, V),
+    treated: bigramEngine(qTable, V),
+    ids,
+    text,
+    context: 6,
+    stride: 2,
+  });
   let fpSum = 0;
   let qSum = 0;
   for (let i = 1; i < ids.length; i++) {
@@ -73,10 +88,26 @@ test('windowed comparison equals the position-by-position computation from the t
 test('full-precision results are computed once and reused from the cache', async () => {
   const cache = new ReferenceCache();
   const fp = bigramEngine(fpTable, V);
-  const first = await compareOnText({ reference: fp, treated: bigramEngine(qTable, V), ids, text, context: 8, cache, modelKey: 'm' });
+  const first = await compareOnText({
+    reference: fp,
+    treated: bigramEngine(qTable, V),
+    ids,
+    text,
+    context: 8,
+    cache,
+    modelKey: 'm',
+  });
   const calls = fp.calls.length;
   assert.ok(calls > 0);
-  const again = await compareOnText({ reference: fp, treated: bigramEngine(qTable, V), ids, text, context: 8, cache, modelKey: 'm' });
+  const again = await compareOnText({
+    reference: fp,
+    treated: bigramEngine(qTable, V),
+    ids,
+    text,
+    context: 8,
+    cache,
+    modelKey: 'm',
+  });
   assert.equal(fp.calls.length, calls, 'the full-precision model was not run again');
   assert.deepEqual(again, first);
   assert.ok(cache.size > (ids.length - 1) * V * 4);
@@ -98,7 +129,16 @@ test('a cache too small for the log-probabilities keeps NLL and top-1 only, and 
   assert.deepEqual(again.kl, withKl.kl);
   // … but NLL-only comparisons reuse the cached NLLs.
   const calls2 = fp.calls.length;
-  const noKl = await compareOnText({ reference: fp, treated: q, ids, text, context: 8, cache, modelKey: 'm', kl: false });
+  const noKl = await compareOnText({
+    reference: fp,
+    treated: q,
+    ids,
+    text,
+    context: 8,
+    cache,
+    modelKey: 'm',
+    kl: false,
+  });
   assert.equal(fp.calls.length, calls2);
   assert.equal(noKl.kl.length, 0);
   assert.equal(noKl.q.nllNats, withKl.q.nllNats);
@@ -136,15 +176,27 @@ test('the cheap per-sample statistics agree with the full summary', async () => 
   for (let k = 0; k < 3; k++) {
     const r = new Rng(100 + k);
     const unitIds = Array.from({ length: 20 + k }, () => r.int(V));
-    parts.push(await compareOnText({ reference: bigramEngine(fpTable, V), treated: bigramEngine(qTable, V), ids: unitIds, text: text.slice(k), context: 8 }));
+    parts.push(
+      await compareOnText({
+        reference: bigramEngine(fpTable, V),
+        treated: bigramEngine(qTable, V),
+        ids: unitIds,
+        text: text.slice(k),
+        context: 8,
+      }),
+    );
   }
   const d = summarizeDegradation(parts);
-  for (const m of ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'top1Agreement'] as const) close(degradationStatistic(m)(parts), d[m], 1e-12);
+  for (const m of ['deltaNll', 'deltaBpb', 'pplRatioMinus1', 'klMean', 'top1Agreement'] as const)
+    close(degradationStatistic(m)(parts), d[m], 1e-12);
 });
 
 test('a text shorter than 2 tokens is refused with a DataError, not a crash', async () => {
   const e = bigramEngine(fpTable, V);
   for (const short of [[], [3]]) {
-    await assert.rejects(compareOnText({ reference: e, treated: e, ids: short, text: 'a', context: 8 }), (err: Error) => err instanceof DataError && /nothing to compare/.test(err.message));
+    await assert.rejects(
+      compareOnText({ reference: e, treated: e, ids: short, text: 'a', context: 8 }),
+      (err: Error) => err instanceof DataError && /nothing to compare/.test(err.message),
+    );
   }
 });

@@ -19,7 +19,11 @@ export function bigramTable(V: number, seed: number, temperature = 1): Float32Ar
 }
 
 /** An engine over a bigram table; records the windows it was asked to score. */
-export function bigramEngine(table: Float32Array, V: number, name: 'reference' | 'ort' = 'reference'): Engine & { calls: Int32Array[] } {
+export function bigramEngine(
+  table: Float32Array,
+  V: number,
+  name: 'reference' | 'ort' = 'reference',
+): Engine & { calls: Int32Array[] } {
   const calls: Int32Array[] = [];
   return {
     name,

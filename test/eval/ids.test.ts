@@ -5,11 +5,20 @@ import { parseIds } from '../../src/eval/ids.ts';
 
 const limits = { vocabSize: 1000, maxPositions: 8 };
 const bad = (text: string, pattern: RegExp) =>
-  assert.throws(() => parseIds(text, 'ids.json', limits), (e: unknown) => e instanceof DataError && pattern.test(e.message) && e.message.includes('ids.json'));
+  assert.throws(
+    () => parseIds(text, 'ids.json', limits),
+    (e: unknown) => e instanceof DataError && pattern.test(e.message) && e.message.includes('ids.json'),
+  );
 
 test('a valid ids file gives one Int32Array per sequence', () => {
   const out = parseIds('[[1, 2, 3], [999, 0]]', 'ids.json', limits);
-  assert.deepEqual(out.map((a) => Array.from(a)), [[1, 2, 3], [999, 0]]);
+  assert.deepEqual(
+    out.map((a) => Array.from(a)),
+    [
+      [1, 2, 3],
+      [999, 0],
+    ],
+  );
   assert.ok(out[0] instanceof Int32Array);
   // no position limit: any length
   assert.equal(parseIds(JSON.stringify([Array(50).fill(1)]), 'f', { vocabSize: 2, maxPositions: null })[0].length, 50);
@@ -32,5 +41,8 @@ test('every malformed ids file is a DataError naming the file, the place and wha
   bad('[[1, "2"]]', /position 1 is "2"/);
   bad('[[1, null]]', /position 1 is null/);
   bad('[[1, true]]', /position 1 is true/);
-  bad(JSON.stringify([Array(9).fill(1)]), /sequence 0 has 9 tokens but the model accepts at most 8 positions; split it/);
+  bad(
+    JSON.stringify([Array(9).fill(1)]),
+    /sequence 0 has 9 tokens but the model accepts at most 8 positions; split it/,
+  );
 });

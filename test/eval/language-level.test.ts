@@ -1,16 +1,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { disparityRatio, type LanguageUnits } from '../../src/eval/bootstrap.ts';
-import { averageRanks, languageLevelDisparity, permutationTest, spearmanInterval, spearmanRho } from '../../src/eval/language-level.ts';
+import {
+  averageRanks,
+  languageLevelDisparity,
+  permutationTest,
+  spearmanInterval,
+  spearmanRho,
+} from '../../src/eval/language-level.ts';
 import { DataError } from '../../src/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
 
-/** Brute force: every subset of size |a| of the pooled values by bit mask, written independently of the code under test. */
+/**
+ * Brute force: every subset of size |a| of the pooled values by bit mask, written independently of the code under test.
+ */
 function bruteForceP(a: number[], b: number[], twoSided: boolean): { p: number; count: number } {
   const pooled = [...a, ...b];
   const N = pooled.length;
   const k = a.length;
-  const diff = (inA: number[], inB: number[]) => inA.reduce((s, x) => s + x, 0) / inA.length - inB.reduce((s, x) => s + x, 0) / inB.length;
+  const diff = (inA: number[], inB: number[]) =>
+    inA.reduce((s, x) => s + x, 0) / inA.length - inB.reduce((s, x) => s + x, 0) / inB.length;
   const obs = diff(a, b);
   let hits = 0;
   let count = 0;
@@ -28,10 +37,22 @@ function bruteForceP(a: number[], b: number[], twoSided: boolean): { p: number; 
 
 test('permutation test: exact p equals brute-force enumeration (3 vs 3, 4 vs 3, one- and two-sided)', () => {
   const cases: [number[], number[]][] = [
-    [[0.31, 0.45, 0.28], [0.12, 0.2, 0.15]],
-    [[0.31, 0.12, 0.28, 0.5], [0.12, 0.2, 0.35]], // a tie across groups
-    [[1, 2, 3], [4, 5, 6]], // low smaller than high: p = 1 one-sided
-    [[0.2, 0.2, 0.3, 0.1], [0.25, 0.15, 0.2]],
+    [
+      [0.31, 0.45, 0.28],
+      [0.12, 0.2, 0.15],
+    ],
+    [
+      [0.31, 0.12, 0.28, 0.5],
+      [0.12, 0.2, 0.35],
+    ], // a tie across groups
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ], // low smaller than high: p = 1 one-sided
+    [
+      [0.2, 0.2, 0.3, 0.1],
+      [0.25, 0.15, 0.2],
+    ],
   ];
   for (const [a, b] of cases) {
     for (const alternative of ['greater', 'two-sided'] as const) {
@@ -81,7 +102,8 @@ interface Unit {
   dNll: number;
   bytes: number;
 }
-const dBpb = (us: readonly Unit[]) => us.reduce((s, u) => s + u.dNll, 0) / (us.reduce((s, u) => s + u.bytes, 0) * Math.LN2);
+const dBpb = (us: readonly Unit[]) =>
+  us.reduce((s, u) => s + u.dNll, 0) / (us.reduce((s, u) => s + u.bytes, 0) * Math.LN2);
 function language(lang: string, level: number, seed: number, articles = 13): LanguageUnits<Unit> {
   const rng = new Rng(seed);
   const units = new Map<string, Unit>();
@@ -120,7 +142,10 @@ test('language-level disparity: estimates from each language on all its units, s
   // Languages as the unit: the spread between languages widens the interval beyond the paired
   // unit-level one, which holds these languages fixed.
   const paired = disparityRatio(o).ratio!;
-  assert.ok(r.ratio.hi - r.ratio.lo > 1.5 * (paired.hi - paired.lo), `language-level [${r.ratio.lo}, ${r.ratio.hi}], paired [${paired.lo}, ${paired.hi}]`);
+  assert.ok(
+    r.ratio.hi - r.ratio.lo > 1.5 * (paired.hi - paired.lo),
+    `language-level [${r.ratio.lo}, ${r.ratio.hi}], paired [${paired.lo}, ${paired.hi}]`,
+  );
   // Too many relabellings for the budget: Monte Carlo.
   const mc = languageLevelDisparity({ ...o, permutations: 50 });
   assert.equal(mc.permExact, false);
@@ -129,16 +154,31 @@ test('language-level disparity: estimates from each language on all its units, s
 
 test('language-level disparity: unstable when the high-resource mean is ≤ 0 or its interval contains 0; DataErrors', () => {
   const low = [language('a', 0.3, 1), language('b', 0.2, 2)];
-  const r = languageLevelDisparity({ low, high: [language('x', 0, 3), language('y', 0, 4)], degradation: dBpb, seed: 1, resamples: 200 });
+  const r = languageLevelDisparity({
+    low,
+    high: [language('x', 0, 3), language('y', 0, 4)],
+    degradation: dBpb,
+    seed: 1,
+    resamples: 200,
+  });
   assert.equal(r.unstable, true);
   assert.equal(r.ratio, null);
   assert.match(r.reason!, /≤ 0/);
   assert.ok(Number.isFinite(r.diff.lo) && Number.isFinite(r.diff.hi));
-  const s = languageLevelDisparity({ low, high: [language('x', 0.1, 3), language('y', -0.08, 4)], degradation: dBpb, seed: 1, resamples: 300 });
+  const s = languageLevelDisparity({
+    low,
+    high: [language('x', 0.1, 3), language('y', -0.08, 4)],
+    degradation: dBpb,
+    seed: 1,
+    resamples: 300,
+  });
   assert.equal(s.unstable, true);
   assert.match(s.reason!, /contains 0/);
   assert.throws(() => languageLevelDisparity({ low: [], high: low, degradation: dBpb, seed: 1 }), DataError);
-  assert.throws(() => languageLevelDisparity({ low, high: [{ lang: 'z', units: new Map() }], degradation: dBpb, seed: 1 }), /z has no units/);
+  assert.throws(
+    () => languageLevelDisparity({ low, high: [{ lang: 'z', units: new Map() }], degradation: dBpb, seed: 1 }),
+    /z has no units/,
+  );
   assert.throws(() => languageLevelDisparity({ low, high: low, degradation: () => NaN, seed: 1 }), DataError);
   assert.throws(() => languageLevelDisparity({ low, high: low, degradation: dBpb, seed: 1, resamples: 0 }), DataError);
 });

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bitsPerByte, bitsPerChar, codePoints, measures, quantileSorted, sumTotals, textTotals, tokenPerplexity, utf8Bytes, variance } from '../../src/eval/metrics.ts';
+import {
+  bitsPerByte,
+  bitsPerChar,
+  codePoints,
+  measures,
+  quantileSorted,
+  sumTotals,
+  textTotals,
+  tokenPerplexity,
+  utf8Bytes,
+  variance,
+} from '../../src/eval/metrics.ts';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 

@@ -35,16 +35,25 @@ test('scoreTokens: a non-finite NLL is a NonFiniteError naming the sequence, the
   // 10 ids, context 4, stride 2: windows start at 0, 2, 4, 6; token 7 is scored by the third window.
   for (const bad of [NaN, Infinity, -Infinity]) {
     await assert.rejects(
-      scoreTokens(faultyEngine(7, bad, [0, 2, 4, 6]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], { context: 4, stride: 2, sequence: 'unit art_3 of swh' }),
+      scoreTokens(faultyEngine(7, bad, [0, 2, 4, 6]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], {
+        context: 4,
+        stride: 2,
+        sequence: 'unit art_3 of swh',
+      }),
       (e: Error) =>
         e instanceof NonFiniteError &&
         e.sequence === 'unit art_3 of swh' &&
         e.position === 7 &&
-        e.message.startsWith(`the ort engine gave a non-finite NLL (${bad}) for token 7 of unit art_3 of swh, window 3 of 4: the model's logits overflow`),
+        e.message.startsWith(
+          `the ort engine gave a non-finite NLL (${bad}) for token 7 of unit art_3 of swh, window 3 of 4: the model's logits overflow`,
+        ),
     );
   }
   // a position that is computed but not scored by this window (scored by the previous one) does not count
-  const s = await scoreTokens(faultyEngine(99, NaN, [0, 2, 4, 6]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], { context: 4, stride: 2 });
+  const s = await scoreTokens(faultyEngine(99, NaN, [0, 2, 4, 6]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], {
+    context: 4,
+    stride: 2,
+  });
   assert.equal(s.nllSum, 9);
 });
 
@@ -58,13 +67,26 @@ test('nll and perplexity on a model whose logits overflow: one line naming seque
   const huge = join(dir, 'huge');
   mkdirSync(huge);
   // Finite weights (3e38 < float32's largest): the loader accepts them; the logits overflow.
-  writeModelDir(huge, withWeights(model, new Map([['transformer.ln_f.weight', { data: new Float32Array(g.data.length).fill(3e38), shape: g.shape }]])), { dtype: 'F32' });
+  writeModelDir(
+    huge,
+    withWeights(
+      model,
+      new Map([['transformer.ln_f.weight', { data: new Float32Array(g.data.length).fill(3e38), shape: g.shape }]]),
+    ),
+    { dtype: 'F32' },
+  );
   const vocab: Record<string, number> = {};
   for (let b = 33; b < 127; b++) vocab[String.fromCharCode(b)] = b; // printable ASCII: id = byte
   writeFileSync(join(huge, 'vocab.json'), JSON.stringify(vocab));
   writeFileSync(join(huge, 'merges.txt'), '#version: 0.2\n');
   const ids = join(dir, 'ids.json');
-  writeFileSync(ids, JSON.stringify([[5, 6, 7, 8], [1, 2, 3]]));
+  writeFileSync(
+    ids,
+    JSON.stringify([
+      [5, 6, 7, 8],
+      [1, 2, 3],
+    ]),
+  );
   const oneLine = (r: { code: number; stdout: string; stderr: string }, re: RegExp) => {
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(r.stderr, re);
@@ -72,11 +94,17 @@ test('nll and perplexity on a model whose logits overflow: one line naming seque
     assert.doesNotMatch(r.stdout + r.stderr, /null|at .*\.ts:\d+|internal error/);
   };
   for (const engine of ['reference', 'auto']) {
-    oneLine(runCli(['nll', '--model', huge, '--ids', ids, '--engine', engine]), /^langquant: the (reference|ort) engine gave a non-finite NLL \(NaN\) for token 1 of sequence 1 of .*ids\.json: the model's logits overflow/);
+    oneLine(
+      runCli(['nll', '--model', huge, '--ids', ids, '--engine', engine]),
+      /^langquant: the (reference|ort) engine gave a non-finite NLL \(NaN\) for token 1 of sequence 1 of .*ids\.json: the model's logits overflow/,
+    );
   }
   const text = join(dir, 'a.txt');
   writeFileSync(text, 'abcdefghij');
-  oneLine(runCli(['perplexity', '--model', huge, '--text', text, '--engine', 'reference', '--context', '4']), /non-finite NLL \(NaN\) for token 1 of text file .*a\.txt, window 1 of \d+:/);
+  oneLine(
+    runCli(['perplexity', '--model', huge, '--text', text, '--engine', 'reference', '--context', '4']),
+    /non-finite NLL \(NaN\) for token 1 of text file .*a\.txt, window 1 of \d+:/,
+  );
 });
 
 test('a study replicate whose logits overflow is recorded failed with the NonFiniteError as its reason', (t) => {
@@ -84,13 +112,28 @@ test('a study replicate whose logits overflow is recorded failed with the NonFin
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const kinds = fileURLToPath(new URL('../fixtures/pipelines/overflow-kinds.ts', import.meta.url));
   const yaml = join(dir, 'p.yaml');
-  writeFileSync(yaml, ['name: overflow', `kinds: ${JSON.stringify(kinds)}`, 'seed: 1', 'experiments:', `  - { id: O-1, kind: overflow, params: { dir: ${JSON.stringify(MODEL)} } }`, ''].join('\n'));
+  writeFileSync(
+    yaml,
+    [
+      'name: overflow',
+      `kinds: ${JSON.stringify(kinds)}`,
+      'seed: 1',
+      'experiments:',
+      `  - { id: O-1, kind: overflow, params: { dir: ${JSON.stringify(MODEL)} } }`,
+      '',
+    ].join('\n'),
+  );
   const out = join(dir, 'run');
   const r = runCli(['run', yaml, '--out', out]);
   assert.equal(r.code, 1, r.stderr);
   const s = runCli(['status', out, '--json']);
-  const e = (JSON.parse(s.stdout) as { experiments: { id: string; status: string; reason: string; attempts: number }[] }).experiments[0];
+  const e = (
+    JSON.parse(s.stdout) as { experiments: { id: string; status: string; reason: string; attempts: number }[] }
+  ).experiments[0];
   assert.equal(e.status, 'failed');
-  assert.match(e.reason, /^replicate 0: the reference engine gave a non-finite NLL \(NaN\) for token 1 of unit u1 of en, window 1 of 2: the model's logits overflow \(huge weights\?\) or the engine failed — check the weights with `langquant inspect --check`$/);
+  assert.match(
+    e.reason,
+    /^replicate 0: the reference engine gave a non-finite NLL \(NaN\) for token 1 of unit u1 of en, window 1 of 2: the model's logits overflow \(huge weights\?\) or the engine failed — check the weights with `langquant inspect --check`$/,
+  );
   assert.equal(e.attempts, 1); // a NonFiniteError is the model's, not a transient fault: not retried
 });

@@ -34,9 +34,12 @@ test('normal quantile against known values, tails included, and as the inverse o
   assert.equal(normalQuantile(0.5), 0);
   assert.equal(normalQuantile(0), -Infinity);
   assert.equal(normalQuantile(1), Infinity);
-  assert.ok(Number.isNaN(normalQuantile(1.5)) && Number.isNaN(normalQuantile(-0.1)) && Number.isNaN(normalQuantile(NaN)));
+  assert.ok(
+    Number.isNaN(normalQuantile(1.5)) && Number.isNaN(normalQuantile(-0.1)) && Number.isNaN(normalQuantile(NaN)),
+  );
   // Round trip across the central region and both of Acklam's tail regions.
-  for (const p of [1e-8, 0.001, 0.02, 0.02425, 0.03, 0.2, 0.5, 0.77, 0.97, 0.99, 0.9999]) close(normalCdf(normalQuantile(p)), p, 1e-13, `Φ(Φ⁻¹(${p}))`);
+  for (const p of [1e-8, 0.001, 0.02, 0.02425, 0.03, 0.2, 0.5, 0.77, 0.97, 0.99, 0.9999])
+    close(normalCdf(normalQuantile(p)), p, 1e-13, `Φ(Φ⁻¹(${p}))`);
 });
 
 test('Student t distribution function and quantile against known values', () => {

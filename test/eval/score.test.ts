@@ -13,7 +13,13 @@ const ids = Array.from({ length: 53 }, () => rng.int(V));
 test('windowed scoring of a context-free model equals scoring the whole text at once', async () => {
   const whole = await scoreTokens(bigramEngine(table, V), ids, { context: 1000 });
   assert.equal(whole.windows, 1);
-  for (const [K, S] of [[2, 1], [5, 2], [8, 4], [8, 7], [16, 3]]) {
+  for (const [K, S] of [
+    [2, 1],
+    [5, 2],
+    [8, 4],
+    [8, 7],
+    [16, 3],
+  ]) {
     const e = bigramEngine(table, V);
     const w = await scoreTokens(e, ids, { context: K, stride: S });
     assert.equal(w.count, ids.length - 1);
@@ -51,11 +57,17 @@ test('log-probability rows are streamed per window for the scored targets only',
       }
     },
   });
-  assert.deepEqual(got, Array.from({ length: ids.length - 1 }, (_, i) => i + 1));
+  assert.deepEqual(
+    got,
+    Array.from({ length: ids.length - 1 }, (_, i) => i + 1),
+  );
   assert.ok(top1Accuracy(s) >= 0 && top1Accuracy(s) <= 1);
 });
 
 test('a text shorter than 2 tokens is a DataError', async () => {
-  await assert.rejects(scoreTokens(positionEngine(), [3], { context: 8 }), (e: unknown) => e instanceof DataError && /at least 2 tokens/.test(e.message));
+  await assert.rejects(
+    scoreTokens(positionEngine(), [3], { context: 8 }),
+    (e: unknown) => e instanceof DataError && /at least 2 tokens/.test(e.message),
+  );
   await assert.rejects(scoreTokens(positionEngine(), [], { context: 8 }), DataError);
 });

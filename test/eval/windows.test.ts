@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '../../src/errors.ts';
-import { defaultStride, describeConvention, resolveWindowOptions, scoredCount, slidingWindows } from '../../src/eval/windows.ts';
+import {
+  defaultStride,
+  describeConvention,
+  resolveWindowOptions,
+  scoredCount,
+  slidingWindows,
+} from '../../src/eval/windows.ts';
 
 test('exhaustively: every id after the first is scored exactly once, id 0 never, windows fit the context', () => {
   for (let K = 2; K <= 12; K++) {
@@ -24,7 +30,10 @@ test('exhaustively: every id after the first is scored exactly once, id 0 never,
         else assert.equal(ws.length, 0);
         if (n > 0) assert.equal(hits[0], 0, 'first id never scored');
         for (let i = 1; i < n; i++) assert.equal(hits[i], 1, `K=${K} S=${S} n=${n}: id ${i} scored ${hits[i]} times`);
-        assert.equal(hits.reduce((a, b) => a + b, 0), scoredCount(n));
+        assert.equal(
+          hits.reduce((a, b) => a + b, 0),
+          scoredCount(n),
+        );
       }
     }
   }
@@ -46,9 +55,18 @@ test('a text that fits the context is one window; the default stride is half the
 });
 
 test('bad context and stride are ConfigErrors that say what to pass', () => {
-  assert.throws(() => resolveWindowOptions({ context: 1 }), (e: unknown) => e instanceof ConfigError && /at least 2 tokens/.test(e.message));
-  assert.throws(() => resolveWindowOptions({ context: 8, stride: 8 }), (e: unknown) => e instanceof ConfigError && /overlap.*--stride between 1 and 7/.test(e.message));
-  assert.throws(() => resolveWindowOptions({ context: 8, stride: 0 }), (e: unknown) => e instanceof ConfigError && /positive whole number/.test(e.message));
+  assert.throws(
+    () => resolveWindowOptions({ context: 1 }),
+    (e: unknown) => e instanceof ConfigError && /at least 2 tokens/.test(e.message),
+  );
+  assert.throws(
+    () => resolveWindowOptions({ context: 8, stride: 8 }),
+    (e: unknown) => e instanceof ConfigError && /overlap.*--stride between 1 and 7/.test(e.message),
+  );
+  assert.throws(
+    () => resolveWindowOptions({ context: 8, stride: 0 }),
+    (e: unknown) => e instanceof ConfigError && /positive whole number/.test(e.message),
+  );
   assert.throws(() => resolveWindowOptions({ context: 8, stride: 2.5 }), ConfigError);
   assert.equal(resolveWindowOptions({ context: 2 }).stride, 1);
 });

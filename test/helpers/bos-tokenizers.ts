@@ -11,7 +11,10 @@ export const BYTE_ID_OFFSET = 3;
 export type BosShape =
   /** GPT-2 / GPT-NeoX: ByteLevel post-processor, bos_token <|endoftext|>, no add_bos_token → no BOS. */
   | 'gpt2'
-  /** facebook/opt-125m: vocab.json + merges.txt, tokenizer_config add_bos_token true, bos_token </s> (an AddedToken object). */
+  /**
+   * facebook/opt-125m: vocab.json + merges.txt, tokenizer_config add_bos_token true, bos_token </s> (an AddedToken
+   * object).
+   */
   | 'opt'
   /** OPT saved as a fast tokenizer: transformers' GPT2Converter writes TemplateProcessing "</s>:0 $A:0". */
   | 'opt-fast'
@@ -19,7 +22,10 @@ export type BosShape =
   | 'llama'
   /** Llama-3: Sequence[ByteLevel, TemplateProcessing "<|begin_of_text|> $A"], no add_bos_token. */
   | 'llama3'
-  /** A Llama-style template switched off by add_bos_token false (LlamaTokenizerFast rebuilds its post-processor from it). */
+  /**
+   * A Llama-style template switched off by add_bos_token false (LlamaTokenizerFast rebuilds its post-processor from
+   * it).
+   */
   | 'llama-off'
   /** Qwen2: ByteLevel post-processor, bos_token null → no BOS token at all. */
   | 'qwen2'
@@ -48,11 +54,22 @@ const SPECIALS: Record<BosShape, string[]> = {
   roberta: ['<s>', '<pad>', '</s>'],
 };
 
-const addedToken = (content: string) => ({ __type: 'AddedToken', content, lstrip: false, normalized: false, rstrip: false, single_word: false });
+const addedToken = (content: string) => ({
+  __type: 'AddedToken',
+  content,
+  lstrip: false,
+  normalized: false,
+  rstrip: false,
+  single_word: false,
+});
 const template = (bos: string, id: number) => ({
   type: 'TemplateProcessing',
   single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-  pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+  pair: [
+    { SpecialToken: { id: bos, type_id: 0 } },
+    { Sequence: { id: 'A', type_id: 0 } },
+    { Sequence: { id: 'B', type_id: 1 } },
+  ],
   special_tokens: { [bos]: { id: bos, ids: [id], tokens: [bos] } },
 });
 const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true };
@@ -65,9 +82,18 @@ function postProcessor(shape: BosShape): unknown {
     case 'llama-off':
       return template('<s>', 1);
     case 'llama3':
-      return { type: 'Sequence', processors: [{ ...byteLevel, trim_offsets: false }, template('<|begin_of_text|>', 0)] };
+      return {
+        type: 'Sequence',
+        processors: [{ ...byteLevel, trim_offsets: false }, template('<|begin_of_text|>', 0)],
+      };
     case 'roberta':
-      return { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true, add_prefix_space: false };
+      return {
+        type: 'RobertaProcessing',
+        sep: ['</s>', 2],
+        cls: ['<s>', 0],
+        trim_offsets: true,
+        add_prefix_space: false,
+      };
     default:
       return byteLevel;
   }
@@ -76,21 +102,64 @@ function postProcessor(shape: BosShape): unknown {
 function tokenizerConfig(shape: BosShape): Record<string, unknown> {
   switch (shape) {
     case 'gpt2':
-      return { tokenizer_class: 'GPT2TokenizerFast', bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', add_prefix_space: false };
+      return {
+        tokenizer_class: 'GPT2TokenizerFast',
+        bos_token: '<|endoftext|>',
+        eos_token: '<|endoftext|>',
+        unk_token: '<|endoftext|>',
+        add_prefix_space: false,
+      };
     case 'opt':
     case 'opt-fast':
       // As facebook/opt-125m publishes it.
-      return { errors: 'replace', unk_token: addedToken('</s>'), bos_token: addedToken('</s>'), eos_token: addedToken('</s>'), pad_token: addedToken('<pad>'), add_prefix_space: false, add_bos_token: true };
+      return {
+        errors: 'replace',
+        unk_token: addedToken('</s>'),
+        bos_token: addedToken('</s>'),
+        eos_token: addedToken('</s>'),
+        pad_token: addedToken('<pad>'),
+        add_prefix_space: false,
+        add_bos_token: true,
+      };
     case 'llama':
-      return { tokenizer_class: 'LlamaTokenizer', add_bos_token: true, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' };
+      return {
+        tokenizer_class: 'LlamaTokenizer',
+        add_bos_token: true,
+        add_eos_token: false,
+        bos_token: '<s>',
+        eos_token: '</s>',
+        unk_token: '<unk>',
+      };
     case 'llama-off':
-      return { tokenizer_class: 'LlamaTokenizer', add_bos_token: false, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' };
+      return {
+        tokenizer_class: 'LlamaTokenizer',
+        add_bos_token: false,
+        add_eos_token: false,
+        bos_token: '<s>',
+        eos_token: '</s>',
+        unk_token: '<unk>',
+      };
     case 'llama3':
-      return { tokenizer_class: 'PreTrainedTokenizerFast', bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>' };
+      return {
+        tokenizer_class: 'PreTrainedTokenizerFast',
+        bos_token: '<|begin_of_text|>',
+        eos_token: '<|end_of_text|>',
+      };
     case 'qwen2':
-      return { tokenizer_class: 'Qwen2Tokenizer', bos_token: null, eos_token: '<|endoftext|>', pad_token: '<|endoftext|>' };
+      return {
+        tokenizer_class: 'Qwen2Tokenizer',
+        bos_token: null,
+        eos_token: '<|endoftext|>',
+        pad_token: '<|endoftext|>',
+      };
     case 'roberta':
-      return { tokenizer_class: 'RobertaTokenizer', bos_token: '<s>', eos_token: '</s>', cls_token: '<s>', sep_token: '</s>' };
+      return {
+        tokenizer_class: 'RobertaTokenizer',
+        bos_token: '<s>',
+        eos_token: '</s>',
+        cls_token: '<s>',
+        sep_token: '</s>',
+      };
   }
 }
 
@@ -110,12 +179,30 @@ export function writeBosTokenizer(dir: string, shape: BosShape): string {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: SPECIALS[shape].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: SPECIALS[shape].map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: postProcessor(shape),
     decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: [],
+    },
   };
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
   return dir;

@@ -14,7 +14,17 @@
 // pickles as  GLOBAL torch._utils _rebuild_tensor_v2, MARK, MARK 'storage' GLOBAL torch FloatStorage
 // key 'cpu' numel TUPLE BINPERSID, offset, size-tuple, stride-tuple, False, OrderedDict(), TUPLE, REDUCE.
 
-import { closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -72,7 +82,12 @@ export interface RawEntry {
 export function rawSafetensors(
   path: string,
   entries: RawEntry[],
-  opts: { header?: (h: Record<string, unknown>) => Record<string, unknown> | string; lengthField?: bigint; truncate?: number; trailing?: number } = {},
+  opts: {
+    header?: (h: Record<string, unknown>) => Record<string, unknown> | string;
+    lengthField?: bigint;
+    truncate?: number;
+    trailing?: number;
+  } = {},
 ): void {
   const h: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let off = 0;
@@ -90,14 +105,25 @@ export function rawSafetensors(
 }
 
 /** The golden tensors as RawEntries, optionally renamed, in `dtype`. */
-export function rawEntries(weights: Map<string, Tensor>, dtype: DType = 'F32', rename: (n: string) => string = (n) => n): RawEntry[] {
+export function rawEntries(
+  weights: Map<string, Tensor>,
+  dtype: DType = 'F32',
+  rename: (n: string) => string = (n) => n,
+): RawEntry[] {
   return [...weights].map(([n, t]) => ({ name: rename(n), dtype, shape: [...t.shape], bytes: encode(t, dtype) }));
 }
 
 // ---------------------------------------------------------------------------------------------
 // torch.save replica
 
-const STORAGE_CLASS: Record<string, string> = { F32: 'FloatStorage', F16: 'HalfStorage', BF16: 'BFloat16Storage', BOOL: 'BoolStorage', U8: 'ByteStorage', I64: 'LongStorage' };
+const STORAGE_CLASS: Record<string, string> = {
+  F32: 'FloatStorage',
+  F16: 'HalfStorage',
+  BF16: 'BFloat16Storage',
+  BOOL: 'BoolStorage',
+  U8: 'ByteStorage',
+  I64: 'LongStorage',
+};
 
 export interface TorchStorage {
   key: string;
@@ -278,7 +304,10 @@ export interface ZipOptions {
 }
 
 /** The pieces of a zip (position → bytes) and its total size; stored entries, data 64-byte aligned. */
-function zipLayout(files: (ZipFileSpec | ZipHoleSpec)[], opts: ZipOptions): { pieces: [number, Buffer][]; size: number } {
+function zipLayout(
+  files: (ZipFileSpec | ZipHoleSpec)[],
+  opts: ZipOptions,
+): { pieces: [number, Buffer][]; size: number } {
   const pieces: [number, Buffer][] = [];
   const central: Buffer[] = [];
   const z64 = opts.zip64 ?? false;
@@ -402,7 +431,12 @@ export function torchSaveFiles(storages: TorchStorage[], pickle: Buffer, prefix 
 }
 
 /** Writes a pytorch_model.bin holding `tensors`, one storage each, in `dtype`. */
-export function writeTorchSave(path: string, tensors: Map<string, Tensor>, dtype: DType = 'F32', extra: { storages?: TorchStorage[]; views?: TorchView[] } = {}): void {
+export function writeTorchSave(
+  path: string,
+  tensors: Map<string, Tensor>,
+  dtype: DType = 'F32',
+  extra: { storages?: TorchStorage[]; views?: TorchView[] } = {},
+): void {
   const storages: TorchStorage[] = [];
   const views: TorchView[] = [];
   let k = 0;

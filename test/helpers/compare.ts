@@ -37,6 +37,8 @@ export function assertClose(actual: Numbers | number, expected: Numbers | number
   assert.equal(a.length, e.length, `${opts.label}: length ${a.length}, expected ${e.length}`);
   const { diff, index } = maxAbsDiff(a, e);
   if (!(diff <= opts.abs)) {
-    assert.fail(`${opts.label}: max |diff| ${diff} > ${opts.abs} at index ${index} (actual ${a[index]}, expected ${e[index]})`);
+    assert.fail(
+      `${opts.label}: max |diff| ${diff} > ${opts.abs} at index ${index} (actual ${a[index]}, expected ${e[index]})`,
+    );
   }
 }

@@ -31,7 +31,13 @@ export function goldenReference(name: string): { dir: string; ref: GoldenReferen
  * Checks one scored sequence against its reference: the full logits [T, V] when recorded and the last
  * row ≤ 1e-4, per-token NLL [T − 1] ≤ 1e-4, mean NLL ≤ 1e-5. `label` names it ("gpt2-a seq 0").
  */
-export function assertGoldenScores(label: string, s: GoldenSequence, logits: Float32Array, nll: Float64Array, V: number): void {
+export function assertGoldenScores(
+  label: string,
+  s: GoldenSequence,
+  logits: Float32Array,
+  nll: Float64Array,
+  V: number,
+): void {
   const T = s.input_ids.length;
   if (s.logits_f32) assertClose(logits, s.logits_f32.flat(), { abs: 1e-4, label: `${label} logits` });
   assertClose(logits.subarray((T - 1) * V), s.last_logits_f32, { abs: 1e-4, label: `${label} last logits` });

@@ -11,7 +11,19 @@ import { createServer } from 'node:net';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
-const BINARIES = ['slurmctld', 'slurmd', 'sbatch', 'squeue', 'scontrol', 'scancel', 'sinfo', 'sdiag', 'munged', 'mungekey', 'munge'];
+const BINARIES = [
+  'slurmctld',
+  'slurmd',
+  'sbatch',
+  'squeue',
+  'scontrol',
+  'scancel',
+  'sinfo',
+  'sdiag',
+  'munged',
+  'mungekey',
+  'munge',
+];
 export const SLURM_PACKAGES = 'slurmctld slurmd slurm-client (which bring munge)';
 
 function onPath(cmd: string): boolean {
@@ -21,7 +33,8 @@ function onPath(cmd: string): boolean {
 /** Why a test cluster cannot start here (a skip reason), or null when it can. */
 export function slurmUnavailable(): string | null {
   const missing = BINARIES.filter((b) => !onPath(b));
-  if (missing.length > 0) return `Slurm is not installed here (missing ${missing.join(', ')}): .ci/run installs ${SLURM_PACKAGES} with apt-get; as root: apt-get install -y --no-install-recommends slurmctld slurmd slurm-client`;
+  if (missing.length > 0)
+    return `Slurm is not installed here (missing ${missing.join(', ')}): .ci/run installs ${SLURM_PACKAGES} with apt-get; as root: apt-get install -y --no-install-recommends slurmctld slurmd slurm-client`;
   if (process.getuid?.() !== 0) return 'starting a test Slurm cluster needs root (slurmd runs jobs as their user)';
   return null;
 }
@@ -34,7 +47,10 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** Two consecutive free ports (slurmctld, slurmd), chosen at random so that clusters of concurrent test runs do not clash. */
+/**
+ * Two consecutive free ports (slurmctld, slurmd), chosen at random so that clusters of concurrent test runs do not
+ * clash.
+ */
 async function freePorts(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const p = 20000 + 2 * Math.floor(Math.random() * 15000);
@@ -115,13 +131,29 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
     ].join('\n'),
   );
   const env = { SLURM_CONF: conf };
-  const cmd = (program: string, args: string[]) => execFileSync(program, args, { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const cmd = (program: string, args: string[]) =>
+    execFileSync(program, args, {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   const cluster: Cluster = { dir, env, cmd, stop: () => stopCluster(dir, cmd) };
   try {
     const key = join(dir, 'munge', 'munge.key');
     execFileSync('mungekey', ['--create', `--keyfile=${key}`], { stdio: 'ignore' });
     chmodSync(key, 0o600);
-    execFileSync('munged', ['--force', `--key-file=${key}`, `--socket=${socket}`, `--pid-file=${dir}/munge-run/munged.pid`, `--log-file=${dir}/log/munged.log`, `--seed-file=${dir}/munge/munged.seed`], { stdio: 'ignore' });
+    execFileSync(
+      'munged',
+      [
+        '--force',
+        `--key-file=${key}`,
+        `--socket=${socket}`,
+        `--pid-file=${dir}/munge-run/munged.pid`,
+        `--log-file=${dir}/log/munged.log`,
+        `--seed-file=${dir}/munge/munged.seed`,
+      ],
+      { stdio: 'ignore' },
+    );
     execFileSync('slurmctld', ['-f', conf], { stdio: 'ignore' });
     execFileSync('slurmd', ['-f', conf, '-N', host], { stdio: 'ignore' });
     // The node must be idle and slurmctld's scheduler must have run once, else jobs just wait.
@@ -129,7 +161,9 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
     for (;;) {
       let ready = false;
       try {
-        ready = cmd('sinfo', ['-h', '-n', host, '-o', '%T']).trim() === 'idle' && Number(/Total cycles:\s*(\d+)/.exec(cmd('sdiag', []))?.[1] ?? 0) >= 1;
+        ready =
+          cmd('sinfo', ['-h', '-n', host, '-o', '%T']).trim() === 'idle' &&
+          Number(/Total cycles:\s*(\d+)/.exec(cmd('sdiag', []))?.[1] ?? 0) >= 1;
       } catch {
         /* not up yet */
       }
@@ -139,7 +173,10 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
     }
     return cluster;
   } catch (e) {
-    const logs = ['slurmctld', 'slurmd', 'munged'].map((f) => join(dir, 'log', `${f}.log`)).filter(existsSync).map((f) => `--- ${f}\n${readFileSync(f, 'utf8').split('\n').slice(-15).join('\n')}`);
+    const logs = ['slurmctld', 'slurmd', 'munged']
+      .map((f) => join(dir, 'log', `${f}.log`))
+      .filter(existsSync)
+      .map((f) => `--- ${f}\n${readFileSync(f, 'utf8').split('\n').slice(-15).join('\n')}`);
     await stopCluster(dir, cmd).catch(() => {});
     throw new Error(`${(e as Error).message}\n${logs.join('\n')}`);
   }
@@ -171,7 +208,12 @@ async function stopCluster(dir: string, cmd: Cluster['cmd']): Promise<void> {
     pidOf(join(dir, 'munge-run', 'munged.pid'), 'munged'),
   ].filter((p): p is number => p !== null);
   for (const p of pids) process.kill(p, 'SIGTERM');
-  for (let i = 0; i < 100 && pids.some((p) => existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z')); i++) await sleep(100);
+  for (
+    let i = 0;
+    i < 100 && pids.some((p) => existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z'));
+    i++
+  )
+    await sleep(100);
   for (const p of pids) {
     try {
       process.kill(p, 'SIGKILL');

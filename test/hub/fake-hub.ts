@@ -60,7 +60,10 @@ export class FakeHub {
   async start(): Promise<this> {
     this.hub = createServer((q, r) => this.onHub(q, r));
     this.cdn = createServer((q, r) => this.onCdn(q, r));
-    await Promise.all([new Promise<void>((ok) => this.hub.listen(0, '127.0.0.1', ok)), new Promise<void>((ok) => this.cdn.listen(0, '127.0.0.1', ok))]);
+    await Promise.all([
+      new Promise<void>((ok) => this.hub.listen(0, '127.0.0.1', ok)),
+      new Promise<void>((ok) => this.cdn.listen(0, '127.0.0.1', ok)),
+    ]);
     this.endpoint = `http://127.0.0.1:${(this.hub.address() as AddressInfo).port}`;
     this.cdnUrl = `http://127.0.0.1:${(this.cdn.address() as AddressInfo).port}`;
     return this;
@@ -74,10 +77,20 @@ export class FakeHub {
   }
 
   /** Adds (or moves) a branch of `repo` to a new commit holding `files`; returns the commit. */
-  publish(repo: string, files: Record<string, Buffer>, opts: { branch?: string; lfs?: string[]; gatedToken?: string; missing?: string[] } = {}): string {
+  publish(
+    repo: string,
+    files: Record<string, Buffer>,
+    opts: { branch?: string; lfs?: string[]; gatedToken?: string; missing?: string[] } = {},
+  ): string {
     let r = this.repos.get(repo);
     if (!r) {
-      r = { refs: new Map(), commits: new Map(), lfs: new Set(), gatedToken: opts.gatedToken, missing: new Set(opts.missing ?? []) };
+      r = {
+        refs: new Map(),
+        commits: new Map(),
+        lfs: new Set(),
+        gatedToken: opts.gatedToken,
+        missing: new Set(opts.missing ?? []),
+      };
       this.repos.set(repo, r);
     }
     const commit = commitOf(`${repo}:${r.commits.size}:${Object.keys(files).join(',')}`);
@@ -99,7 +112,13 @@ export class FakeHub {
 
   private onHub(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url!, this.endpoint);
-    this.log.push({ server: 'hub', method: req.method!, url: url.pathname, range: req.headers.range ?? null, auth: req.headers.authorization ?? null });
+    this.log.push({
+      server: 'hub',
+      method: req.method!,
+      url: url.pathname,
+      range: req.headers.range ?? null,
+      auth: req.headers.authorization ?? null,
+    });
     const info = url.pathname.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/);
     const resolve = url.pathname.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
     const name = info?.[1] ?? resolve?.[1];
@@ -111,30 +130,71 @@ export class FakeHub {
     const repo = this.repos.get(name);
     if (!repo) return this.json(res, 404, { error: 'Repository not found' }, { 'X-Error-Code': 'RepoNotFound' });
     if (repo.gatedToken && req.headers.authorization !== `Bearer ${repo.gatedToken}`) {
-      return this.json(res, 401, { error: `Access to model ${name} is restricted. You must have access to it and be authenticated to access it.` }, { 'X-Error-Code': 'GatedRepo' });
+      return this.json(
+        res,
+        401,
+        {
+          error: `Access to model ${name} is restricted. You must have access to it and be authenticated to access it.`,
+        },
+        { 'X-Error-Code': 'GatedRepo' },
+      );
     }
     const rev = decodeURIComponent((info ?? resolve)![2]);
     const commit = repo.commits.has(rev) ? rev : repo.refs.get(rev);
-    if (!commit) return this.json(res, 404, { error: `Invalid rev id: ${rev}` }, { 'X-Error-Code': 'RevisionNotFound' });
+    if (!commit)
+      return this.json(res, 404, { error: `Invalid rev id: ${rev}` }, { 'X-Error-Code': 'RevisionNotFound' });
     const files = repo.commits.get(commit)!;
     if (info) {
-      return this.json(res, 200, { _id: 'x', id: name, sha: commit, private: false, gated: repo.gatedToken ? 'manual' : false, downloads: 0, likes: 0, lastModified: '2024-01-01T00:00:00.000Z', siblings: [...files.keys()].map((rfilename) => ({ rfilename })) });
+      return this.json(res, 200, {
+        _id: 'x',
+        id: name,
+        sha: commit,
+        private: false,
+        gated: repo.gatedToken ? 'manual' : false,
+        downloads: 0,
+        likes: 0,
+        lastModified: '2024-01-01T00:00:00.000Z',
+        siblings: [...files.keys()].map((rfilename) => ({ rfilename })),
+      });
     }
     const path = decodeURIComponent(resolve![3]);
     const bytes = files.get(path);
-    if (!bytes || repo.missing?.has(path)) return this.json(res, 404, { error: 'Entry not found' }, { 'X-Error-Code': 'EntryNotFound', 'X-Repo-Commit': commit });
+    if (!bytes || repo.missing?.has(path))
+      return this.json(
+        res,
+        404,
+        { error: 'Entry not found' },
+        { 'X-Error-Code': 'EntryNotFound', 'X-Repo-Commit': commit },
+      );
     if (repo.lfs.has(path)) {
       const sha = sha256(bytes);
-      res.writeHead(302, { 'X-Repo-Commit': commit, 'X-Linked-Etag': `"${sha}"`, 'X-Linked-Size': String(bytes.length), ETag: '"not-the-content-hash"', Location: `${this.cdnUrl}/blobs/${sha}`, 'Content-Length': '0' });
+      res.writeHead(302, {
+        'X-Repo-Commit': commit,
+        'X-Linked-Etag': `"${sha}"`,
+        'X-Linked-Size': String(bytes.length),
+        ETag: '"not-the-content-hash"',
+        Location: `${this.cdnUrl}/blobs/${sha}`,
+        'Content-Length': '0',
+      });
       return void res.end();
     }
-    res.writeHead(200, { 'X-Repo-Commit': commit, ETag: `"${gitSha1(bytes)}"`, 'Content-Length': String(bytes.length) });
+    res.writeHead(200, {
+      'X-Repo-Commit': commit,
+      ETag: `"${gitSha1(bytes)}"`,
+      'Content-Length': String(bytes.length),
+    });
     res.end(req.method === 'HEAD' ? undefined : bytes);
   }
 
   private onCdn(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url!, this.cdnUrl);
-    this.log.push({ server: 'cdn', method: req.method!, url: url.pathname, range: req.headers.range ?? null, auth: req.headers.authorization ?? null });
+    this.log.push({
+      server: 'cdn',
+      method: req.method!,
+      url: url.pathname,
+      range: req.headers.range ?? null,
+      auth: req.headers.authorization ?? null,
+    });
     const blob = this.blobs.get(url.pathname.replace('/blobs/', ''));
     if (!blob) return void res.writeHead(404).end();
     let body = blob;
@@ -147,7 +207,10 @@ export class FakeHub {
     if (m && !this.faults.ignoreRange) {
       start = Number(m[1]);
       if (start >= body.length) return void res.writeHead(416, { 'Content-Range': `bytes */${body.length}` }).end();
-      res.writeHead(206, { 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}`, 'Content-Length': String(body.length - start) });
+      res.writeHead(206, {
+        'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}`,
+        'Content-Length': String(body.length - start),
+      });
     } else {
       res.writeHead(200, { 'Content-Length': String(body.length) });
     }

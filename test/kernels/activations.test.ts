@@ -32,7 +32,11 @@ test('erf is within 1e-7 of known values and of the Simpson-rule integral', () =
   assert.ok(Number.isNaN(k.erf(NaN)));
 });
 
-const PAIRS: [string, (o: Float32Array, x: Float32Array, n: number) => void, (o: Float32Array, x: Float32Array, n: number) => void][] = [
+const PAIRS: [
+  string,
+  (o: Float32Array, x: Float32Array, n: number) => void,
+  (o: Float32Array, x: Float32Array, n: number) => void,
+][] = [
   ['geluTanh', k.geluTanh, k.geluTanhNaive],
   ['geluErf', k.geluErf, k.geluErfNaive],
   ['relu', k.relu, k.reluNaive],

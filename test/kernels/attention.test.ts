@@ -6,7 +6,16 @@ import { Rng } from '../../src/util/rng.ts';
 import { assertClose } from '../helpers/compare.ts';
 import { extremes, randn } from './util.ts';
 
-function run(T: number, NH: number, NKV: number, HS: number, alibi: boolean, gen: (r: Rng, n: number) => Float32Array, tol: number, window = Infinity) {
+function run(
+  T: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+  alibi: boolean,
+  gen: (r: Rng, n: number) => Float32Array,
+  tol: number,
+  window = Infinity,
+) {
   const rng = new Rng(T * 100 + NH * 10 + NKV);
   const q = gen(rng, T * NH * HS);
   const k = gen(rng, T * NKV * HS);
@@ -21,12 +30,22 @@ function run(T: number, NH: number, NKV: number, HS: number, alibi: boolean, gen
   const b = new Float32Array(T * NH * HS);
   causalAttention(a, q, k, v, new Float64Array(T), T, NH, NKV, HS, scale, slopes, window);
   causalAttentionNaive(b, q, k, v, T, NH, NKV, HS, scale, slopes, window);
-  assertClose(a, b, { abs: tol, label: `attention T=${T} NH=${NH} NKV=${NKV} HS=${HS} alibi=${alibi} window=${window}` });
+  assertClose(a, b, {
+    abs: tol,
+    label: `attention T=${T} NH=${NH} NKV=${NKV} HS=${HS} alibi=${alibi} window=${window}`,
+  });
   return { a, v };
 }
 
 test('causal attention equals the naive twin: MHA, GQA, ALiBi with 6 heads, length 1', () => {
-  for (const [T, NH, NKV, HS] of [[1, 1, 1, 1], [1, 4, 2, 8], [13, 4, 4, 16], [13, 6, 2, 8], [33, 6, 3, 5], [20, 8, 1, 4]]) {
+  for (const [T, NH, NKV, HS] of [
+    [1, 1, 1, 1],
+    [1, 4, 2, 8],
+    [13, 4, 4, 16],
+    [13, 6, 2, 8],
+    [33, 6, 3, 5],
+    [20, 8, 1, 4],
+  ]) {
     run(T, NH, NKV, HS, false, randn, 1e-5);
     run(T, NH, NKV, HS, true, randn, 1e-5);
   }
@@ -51,11 +70,18 @@ test('a NaN in one key reaches every later query of the heads that read it, and 
   k[2 * HS] = NaN; // key of position 2
   const out = new Float32Array(T * NH * HS);
   causalAttention(out, q, k, v, new Float64Array(T), T, NH, NKV, HS, 1, null, Infinity);
-  for (let t = 0; t < T; t++) for (let i = 0; i < NH * HS; i++) assert.equal(Number.isNaN(out[t * NH * HS + i]), t >= 2, `t=${t}`);
+  for (let t = 0; t < T; t++)
+    for (let i = 0; i < NH * HS; i++) assert.equal(Number.isNaN(out[t * NH * HS + i]), t >= 2, `t=${t}`);
 });
 
 test('sliding window: equal to the naive twin; query t reads keys t − W..t (W + 1 keys); a window ≥ T is plain causal', () => {
-  for (const [T, NH, NKV, HS, W] of [[13, 4, 2, 8, 3], [33, 4, 2, 16, 16], [20, 8, 1, 4, 0], [5, 2, 2, 3, 1]]) run(T, NH, NKV, HS, false, randn, 1e-5, W);
+  for (const [T, NH, NKV, HS, W] of [
+    [13, 4, 2, 8, 3],
+    [33, 4, 2, 16, 16],
+    [20, 8, 1, 4, 0],
+    [5, 2, 2, 3, 1],
+  ])
+    run(T, NH, NKV, HS, false, randn, 1e-5, W);
   const plain = run(9, 4, 2, 4, false, randn, 1e-5).a;
   assert.deepEqual(run(9, 4, 2, 4, false, randn, 1e-5, 8).a, plain);
   // Positions 0..W see every earlier key, so they equal plain causal attention exactly.

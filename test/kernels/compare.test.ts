@@ -5,7 +5,10 @@ import { assertClose, maxAbsDiff } from '../helpers/compare.ts';
 
 test('assertClose passes within tolerance and reports the worst index otherwise', () => {
   assertClose([1, 2, 3], [1, 2.00001, 3], { abs: 1e-4, label: 'x' });
-  assert.throws(() => assertClose([1, 2, 3.5], [1, 2.1, 3], { abs: 1e-4, label: 'x' }), /x: max \|diff\| 0\.5 > 0\.0001 at index 2/);
+  assert.throws(
+    () => assertClose([1, 2, 3.5], [1, 2.1, 3], { abs: 1e-4, label: 'x' }),
+    /x: max \|diff\| 0\.5 > 0\.0001 at index 2/,
+  );
   assert.throws(() => assertClose([1, 2], [1, 2, 3], { abs: 1, label: 'y' }), /y: length 2, expected 3/);
 });
 

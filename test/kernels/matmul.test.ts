@@ -8,7 +8,15 @@ import { extremes, randn } from './util.ts';
 
 const LAYOUTS: Layout[] = ['in_out', 'out_in'];
 
-function check(T: number, inDim: number, outDim: number, layout: Layout, withBias: boolean, gen: (rng: Rng, n: number) => Float32Array, tol: number) {
+function check(
+  T: number,
+  inDim: number,
+  outDim: number,
+  layout: Layout,
+  withBias: boolean,
+  gen: (rng: Rng, n: number) => Float32Array,
+  tol: number,
+) {
   const rng = new Rng(T * 1000 + inDim * 10 + outDim);
   const x = gen(rng, T * inDim);
   const w = gen(rng, inDim * outDim);
@@ -39,7 +47,8 @@ test('matmul equals the naive loop for both layouts and ragged sizes across tile
 });
 
 test('matmul with ±300 inputs stays within float32 rounding of the naive loop', () => {
-  for (const layout of LAYOUTS) check(9, 37, 21, layout, true, extremes, 2); // products ~9e4, sums ~1e6: 2 ≈ a few float32 ulps
+  // products ~9e4, sums ~1e6: 2 ≈ a few float32 ulps
+  for (const layout of LAYOUTS) check(9, 37, 21, layout, true, extremes, 2);
 });
 
 test('the two layouts agree when the weight is transposed', () => {
@@ -78,5 +87,8 @@ test('NaN and Inf in one input row spread only to that row', () => {
 });
 
 test('matmul refuses sizes that disagree with its arrays', () => {
-  assert.throws(() => matmul(new Float32Array(4), new Float32Array(4), new Float32Array(5), null, 2, 2, 2, 'in_out'), /sizes disagree/);
+  assert.throws(
+    () => matmul(new Float32Array(4), new Float32Array(4), new Float32Array(5), null, 2, 2, 2, 'in_out'),
+    /sizes disagree/,
+  );
 });

@@ -30,10 +30,20 @@ function both(x: Float32Array, T: number, C: number, seed: number) {
 
 test('norms equal the naive twins on random, ±300 and offset rows', () => {
   const rng = new Rng(1);
-  for (const [T, C] of [[1, 1], [1, 7], [5, 64], [3, 96]]) {
+  for (const [T, C] of [
+    [1, 1],
+    [1, 7],
+    [5, 64],
+    [3, 96],
+  ]) {
     both(randn(rng, T * C), T, C, T + C);
     both(extremes(rng, T * C), T, C, T * C);
-    both(randn(rng, T * C).map((v) => 1e4 + v), T, C, 3); // large mean, small spread
+    both(
+      randn(rng, T * C).map((v) => 1e4 + v),
+      T,
+      C,
+      3,
+    ); // large mean, small spread
   }
 });
 
@@ -41,7 +51,15 @@ test('LayerNorm of one value gives the bias; of a constant row, too', () => {
   const out = new Float32Array(4);
   layerNorm(out, Float32Array.from([5]), Float32Array.from([2]), Float32Array.from([0.25]), 1, 1, 1e-5);
   assert.equal(out[0], 0.25);
-  layerNorm(out, Float32Array.from([3, 3, 3, 3]), new Float32Array(4).fill(1), new Float32Array(4).fill(-1), 1, 4, 1e-5);
+  layerNorm(
+    out,
+    Float32Array.from([3, 3, 3, 3]),
+    new Float32Array(4).fill(1),
+    new Float32Array(4).fill(-1),
+    1,
+    4,
+    1e-5,
+  );
   assert.deepEqual(Array.from(out), [-1, -1, -1, -1]);
 });
 

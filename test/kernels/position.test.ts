@@ -16,7 +16,9 @@ function rotaryCase(x: Float32Array, T: number, NH: number, HS: number, R: numbe
   applyRotaryNaive(slow, T, NH, HS, R, base);
   assertClose(fast, slow, { abs: tol, label: `rotary T=${T} NH=${NH} HS=${HS} R=${R}` });
   // dims past R are untouched
-  for (let t = 0; t < T; t++) for (let h = 0; h < NH; h++) for (let d = R; d < HS; d++) assert.equal(fast[(t * NH + h) * HS + d], x[(t * NH + h) * HS + d]);
+  for (let t = 0; t < T; t++)
+    for (let h = 0; h < NH; h++)
+      for (let d = R; d < HS; d++) assert.equal(fast[(t * NH + h) * HS + d], x[(t * NH + h) * HS + d]);
 }
 
 test('rotary equals the rotate-half formula, full and partial, over 128 positions', () => {
@@ -49,12 +51,15 @@ test('rotary preserves the norm of each rotated pair', () => {
   for (let t = 0; t < 50; t++) {
     for (let m = 0; m < 4; m++) {
       const b = t * 8;
-      assertClose(Math.hypot(y[b + m], y[b + m + 4]), Math.hypot(x[b + m], x[b + m + 4]), { abs: 1e-5, label: 'pair norm' });
+      assertClose(Math.hypot(y[b + m], y[b + m + 4]), Math.hypot(x[b + m], x[b + m + 4]), {
+        abs: 1e-5,
+        label: 'pair norm',
+      });
     }
   }
 });
 
-test('ALiBi slopes equal the paper\'s construction for 1..64 heads, powers of two or not', () => {
+test("ALiBi slopes equal the paper's construction for 1..64 heads, powers of two or not", () => {
   for (let n = 1; n <= 64; n++) {
     const a = new Float32Array(n);
     const b = new Float32Array(n);
@@ -67,7 +72,10 @@ test('ALiBi slopes equal the paper\'s construction for 1..64 heads, powers of tw
 test('ALiBi slopes: known values for 8 and for 6 heads', () => {
   const s8 = new Float32Array(8);
   alibiSlopes(s8, 8);
-  assert.deepEqual(Array.from(s8), [1, 2, 3, 4, 5, 6, 7, 8].map((k) => 2 ** -k));
+  assert.deepEqual(
+    Array.from(s8),
+    [1, 2, 3, 4, 5, 6, 7, 8].map((k) => 2 ** -k),
+  );
   const s6 = new Float32Array(6); // cp = 4: 2^-2, 2^-4, 2^-6, 2^-8, then 2^-1, 2^-3
   alibiSlopes(s6, 6);
   assert.deepEqual(Array.from(s6), [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3]);

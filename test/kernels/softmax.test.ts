@@ -8,14 +8,24 @@ import { extremes, randn } from './util.ts';
 
 test('softmax and log-softmax equal the naive twins, ±300 included', () => {
   const rng = new Rng(2);
-  for (const [T, N] of [[1, 1], [1, 5], [4, 33], [2, 1000]]) {
+  for (const [T, N] of [
+    [1, 1],
+    [1, 5],
+    [4, 33],
+    [2, 1000],
+  ]) {
     for (const x of [randn(rng, T * N, 3), extremes(rng, T * N)]) {
       const a = new Float32Array(T * N);
       const b = new Float32Array(T * N);
       softmax(a, x, T, N);
       softmaxNaive(b, x, T, N);
       assertClose(a, b, { abs: 1e-7, label: `softmax ${T}×${N}` });
-      for (let t = 0; t < T; t++) assertClose(a.subarray(t * N, t * N + N).reduce((s, v) => s + v, 0), 1, { abs: 1e-5, label: 'row sum' });
+      for (let t = 0; t < T; t++)
+        assertClose(
+          a.subarray(t * N, t * N + N).reduce((s, v) => s + v, 0),
+          1,
+          { abs: 1e-5, label: 'row sum' },
+        );
       logSoftmax(a, x, T, N);
       logSoftmaxNaive(b, x, T, N);
       assertClose(a, b, { abs: 1e-4, label: `logSoftmax ${T}×${N}` }); // values down to −600: float32 ulp ~6e-5

@@ -82,7 +82,12 @@ test('encodeInto and decodeInto round-trip float32 exactly and F16/BF16 to the r
     const back = new Float32Array(v.length);
     decodeInto(back, bytes, dtype);
     for (let i = 0; i < v.length; i++) {
-      const want = dtype === 'F32' ? v[i] : dtype === 'F16' ? decodeF16([f32ToF16Bits(v[i])])[0] : new Float32Array(new Uint32Array([f32ToBf16Bits(v[i]) << 16]).buffer)[0];
+      const want =
+        dtype === 'F32'
+          ? v[i]
+          : dtype === 'F16'
+            ? decodeF16([f32ToF16Bits(v[i])])[0]
+            : new Float32Array(new Uint32Array([f32ToBf16Bits(v[i]) << 16]).buffer)[0];
       assert.ok(Object.is(back[i], want), `${dtype} ${v[i]}: ${back[i]} ≠ ${want}`);
     }
   }

@@ -10,7 +10,17 @@ import { CheckpointError } from '../../src/errors.ts';
 import { unpickle } from '../../src/model/checkpoint/pickle.ts';
 import { openPytorchFile } from '../../src/model/checkpoint/pytorch.ts';
 import { crc32 } from '../../src/model/checkpoint/zip.ts';
-import { buildZip, goldenWeights, PickleEmitter, statePickle, tempDir, torchSaveFiles, writeTorchSave, writeZip, type TorchStorage } from '../helpers/checkpoints.ts';
+import {
+  buildZip,
+  goldenWeights,
+  PickleEmitter,
+  statePickle,
+  tempDir,
+  torchSaveFiles,
+  writeTorchSave,
+  writeZip,
+  type TorchStorage,
+} from '../helpers/checkpoints.ts';
 
 const f32 = (xs: number[]) => Buffer.from(new Float32Array(xs).buffer);
 
@@ -68,7 +78,16 @@ test('tensors that view one storage at offsets, and size-1 dims with any stride,
 test('the archive folder may have any name (torch.save to a path uses the file stem)', (t) => {
   const path = join(tempDir(t), 'pytorch_model.bin');
   const storages: TorchStorage[] = [{ key: '0', dtype: 'F32', numel: 2, bytes: f32([1, 2]) }];
-  writeFileSync(path, buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'w', key: '0', offset: 0, shape: [2] }]), 'pytorch_model')));
+  writeFileSync(
+    path,
+    buildZip(
+      torchSaveFiles(
+        storages,
+        statePickle(storages, [{ name: 'w', key: '0', offset: 0, shape: [2] }]),
+        'pytorch_model',
+      ),
+    ),
+  );
   const f = openPytorchFile(path, 'pytorch_model.bin');
   assert.deepEqual([...f.read('w').data], [1, 2]);
   f.close();
@@ -126,8 +145,15 @@ function deflatedZip(files: { name: string; data: Buffer }[]): Buffer {
 
 test('ZIP64 archives (64-bit sizes and offsets, as large checkpoints use) are read', (t) => {
   const path = join(tempDir(t), 'pytorch_model.bin');
-  const storages: TorchStorage[] = [{ key: '0', dtype: 'BF16', numel: 3, bytes: Buffer.from([0x80, 0x3f, 0x00, 0xc0, 0x80, 0x7f]) }]; // 1, -2, Inf
-  writeFileSync(path, buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'w', key: '0', offset: 0, shape: [3] }])), { zip64: true }));
+  const storages: TorchStorage[] = [
+    { key: '0', dtype: 'BF16', numel: 3, bytes: Buffer.from([0x80, 0x3f, 0x00, 0xc0, 0x80, 0x7f]) },
+  ]; // 1, -2, Inf
+  writeFileSync(
+    path,
+    buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'w', key: '0', offset: 0, shape: [3] }])), {
+      zip64: true,
+    }),
+  );
   const f = openPytorchFile(path, 'pytorch_model.bin');
   assert.deepEqual([...f.read('w').data], [1, -2, Infinity]);
   f.close();
@@ -144,7 +170,9 @@ test('a storage beyond 2 GiB is read in place (sparse 2.5 GiB ZIP64 archive)', (
     { name: 'filler', key: '0', offset: 0, shape: [big] },
     { name: 'w', key: '1', offset: 0, shape: [2] },
   ]);
-  const files = torchSaveFiles(storages, pickle).map((f) => (f.name.endsWith('data/0') ? { name: f.name, hole: big } : f));
+  const files = torchSaveFiles(storages, pickle).map((f) =>
+    f.name.endsWith('data/0') ? { name: f.name, hole: big } : f,
+  );
   writeZip(path, files, { zip64: true });
   const f = openPytorchFile(path, 'pytorch_model.bin');
   assert.deepEqual([...f.read('w').data], [0.5, -4]);
@@ -155,7 +183,13 @@ test('a pickle asking for os.system is refused by name and never executed', (t) 
   const dir = tempDir(t);
   const marker = join(dir, 'pwned');
   // The classic payload: GLOBAL os system, MARK, 'touch <marker>', TUPLE, REDUCE, STOP.
-  const p = new PickleEmitter().bytes(0x80, 2).global('os', 'system').bytes(0x28).str(`touch ${marker}`).bytes(0x74, 0x52, 0x2e).build();
+  const p = new PickleEmitter()
+    .bytes(0x80, 2)
+    .global('os', 'system')
+    .bytes(0x28)
+    .str(`touch ${marker}`)
+    .bytes(0x74, 0x52, 0x2e)
+    .build();
   const path = join(dir, 'pytorch_model.bin');
   writeFileSync(path, buildZip(torchSaveFiles([], p)));
   assert.throws(() => openPytorchFile(path, 'pytorch_model.bin'), isCheckpointError(/refusing to execute os\.system/));
@@ -164,13 +198,33 @@ test('a pickle asking for os.system is refused by name and never executed', (t) 
 
 test('other ways to reach code are refused too', () => {
   const refusals: [string, Buffer, RegExp][] = [
-    ['builtins.eval via STACK_GLOBAL', Buffer.concat([Buffer.from([0x80, 4]), sbu('builtins'), sbu('eval'), Buffer.from([0x93, 0x2e])]), /refusing to execute builtins\.eval/],
-    ['posix.system', new PickleEmitter().bytes(0x80, 2).global('posix', 'system').bytes(0x2e).build(), /refusing to execute posix\.system/],
-    ['torch.load itself', new PickleEmitter().bytes(0x80, 2).global('torch', 'load').bytes(0x2e).build(), /refusing to execute torch\.load/],
+    [
+      'builtins.eval via STACK_GLOBAL',
+      Buffer.concat([Buffer.from([0x80, 4]), sbu('builtins'), sbu('eval'), Buffer.from([0x93, 0x2e])]),
+      /refusing to execute builtins\.eval/,
+    ],
+    [
+      'posix.system',
+      new PickleEmitter().bytes(0x80, 2).global('posix', 'system').bytes(0x2e).build(),
+      /refusing to execute posix\.system/,
+    ],
+    [
+      'torch.load itself',
+      new PickleEmitter().bytes(0x80, 2).global('torch', 'load').bytes(0x2e).build(),
+      /refusing to execute torch\.load/,
+    ],
     ['INST opcode', Buffer.from('(ios\nsystem\n.', 'latin1'), /refusing to execute the INST opcode/],
     ['OBJ opcode', Buffer.from([0x80, 2, 0x28, 0x6f, 0x2e]), /refusing to execute the OBJ opcode/],
-    ['calling a storage class', new PickleEmitter().bytes(0x80, 2).global('torch', 'FloatStorage').bytes(0x29, 0x52, 0x2e).build(), /refusing to execute torch\.FloatStorage/],
-    ['BUILD on a tensor-like object', new PickleEmitter().bytes(0x80, 2, 0x29, 0x7d, 0x62, 0x2e).build(), /refusing to execute BUILD/],
+    [
+      'calling a storage class',
+      new PickleEmitter().bytes(0x80, 2).global('torch', 'FloatStorage').bytes(0x29, 0x52, 0x2e).build(),
+      /refusing to execute torch\.FloatStorage/,
+    ],
+    [
+      'BUILD on a tensor-like object',
+      new PickleEmitter().bytes(0x80, 2, 0x29, 0x7d, 0x62, 0x2e).build(),
+      /refusing to execute BUILD/,
+    ],
   ];
   for (const [what, bytes, pattern] of refusals) {
     assert.throws(() => unpickle(bytes, 'pytorch_model.bin'), isCheckpointError(pattern), what);
@@ -194,7 +248,9 @@ function sbu(s: string): Buffer {
 test('plain data and the allowlisted rebuilders unpickle to data', () => {
   const p = new PickleEmitter().bytes(0x80, 2, 0x7d).put(); // {}
   p.str('n').int(-5).bytes(0x73);
-  p.str('big').int(2 ** 40).bytes(0x73);
+  p.str('big')
+    .int(2 ** 40)
+    .bytes(0x73);
   p.str('t').bytes(0x88, 0x4e, 0x86).put().bytes(0x73); // (True, None)
   p.bytes(0x2e);
   const v = unpickle(p.build(), 'x') as Map<string, unknown>;
@@ -208,15 +264,28 @@ test('damaged or foreign archives are refused with a clear line', (t) => {
   const cases: [string, Buffer, RegExp][] = [];
   const storages: TorchStorage[] = [{ key: '0', dtype: 'F32', numel: 4, bytes: f32([1, 2, 3, 4]) }];
   const good = statePickle(storages, [{ name: 'w', key: '0', offset: 0, shape: [2, 2] }]);
-  cases.push(['legacy', Buffer.from([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]), /legacy \(pre-1\.6\) format/]);
+  cases.push([
+    'legacy',
+    Buffer.from([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]),
+    /legacy \(pre-1\.6\) format/,
+  ]);
   cases.push(['not a zip', Buffer.from('hello world, not a checkpoint'), /not a zip archive/]);
   const full = buildZip(torchSaveFiles(storages, good));
   cases.push(['truncated', full.subarray(0, full.length - 30), /end-of-central-directory|truncated/]);
   cases.push(['missing storage', buildZip(torchSaveFiles([], good)), /storage 0, which is missing/]);
-  cases.push(['short storage', buildZip(torchSaveFiles([{ ...storages[0], bytes: f32([1, 2, 3]) }], good)), /storage 0 holds 12 bytes but 4 F32 values need 16/]);
+  cases.push([
+    'short storage',
+    buildZip(torchSaveFiles([{ ...storages[0], bytes: f32([1, 2, 3]) }], good)),
+    /storage 0 holds 12 bytes but 4 F32 values need 16/,
+  ]);
   cases.push([
     'non-contiguous',
-    buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'wT', key: '0', offset: 0, shape: [2, 2], stride: [1, 2] }]))),
+    buildZip(
+      torchSaveFiles(
+        storages,
+        statePickle(storages, [{ name: 'wT', key: '0', offset: 0, shape: [2, 2], stride: [1, 2] }]),
+      ),
+    ),
     /tensor "wT" is not contiguous \(shape \[2, 2\], stride \[1, 2\]\); re-save it with tensor\.contiguous\(\)/,
   ]);
   cases.push([
@@ -224,7 +293,9 @@ test('damaged or foreign archives are refused with a clear line', (t) => {
     buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'w', key: '0', offset: 2, shape: [3] }]))),
     /reads elements 2…4 of storage 0, which has 4/,
   ]);
-  const big = torchSaveFiles(storages, good).map((f) => (f.name.endsWith('byteorder') ? { ...f, data: Buffer.from('big') } : f));
+  const big = torchSaveFiles(storages, good).map((f) =>
+    f.name.endsWith('byteorder') ? { ...f, data: Buffer.from('big') } : f,
+  );
   cases.push(['big-endian', buildZip(big), /big-endian/]);
   const notDict = new PickleEmitter().bytes(0x80, 2, 0x5d, 0x2e).build(); // []
   cases.push(['not a dict', buildZip(torchSaveFiles([], notDict)), /not a dict of tensors/]);
@@ -243,7 +314,10 @@ test('damaged or foreign archives are refused with a clear line', (t) => {
 test('a needed tensor of a non-float storage is refused when read', (t) => {
   const path = join(tempDir(t), 'pytorch_model.bin');
   const storages: TorchStorage[] = [{ key: '0', dtype: 'I64', numel: 2, bytes: Buffer.alloc(16) }];
-  writeFileSync(path, buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'ids', key: '0', offset: 0, shape: [2] }]))));
+  writeFileSync(
+    path,
+    buildZip(torchSaveFiles(storages, statePickle(storages, [{ name: 'ids', key: '0', offset: 0, shape: [2] }]))),
+  );
   const f = openPytorchFile(path, 'pytorch_model.bin');
   assert.equal(f.tensors.get('ids')!.dtype, 'I64');
   assert.throws(() => f.read('ids'), isCheckpointError(/stored as I64/));

@@ -38,12 +38,15 @@ function sparseSafetensors(p: string, header: object, dataBytes: number, tail?: 
 }
 
 function rejects(path: string, pattern: RegExp): void {
-  assert.throws(() => readSafetensorsHeader(path), (e: unknown) => {
-    assert.ok(e instanceof CheckpointError, String(e));
-    assert.match(e.message, pattern);
-    assert.doesNotMatch(e.message, /\n/);
-    return true;
-  });
+  assert.throws(
+    () => readSafetensorsHeader(path),
+    (e: unknown) => {
+      assert.ok(e instanceof CheckpointError, String(e));
+      assert.match(e.message, pattern);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    },
+  );
 }
 
 test('an honest file reads back exactly', (t) => {
@@ -124,15 +127,28 @@ test('the writer round-trips F32 exactly and F16/BF16 to the rounded value, atom
           : dtype === 'BF16'
             ? new Float32Array(new Uint32Array([f32ToBf16Bits(values[i]) << 16]).buffer)[0]
             : f16(f32ToF16Bits(values[i]));
-      assert.ok(Object.is(back.data[i], want) || (Number.isNaN(want) && Number.isNaN(back.data[i])), `${dtype}[${i}] ${back.data[i]} ≠ ${want}`);
+      assert.ok(
+        Object.is(back.data[i], want) || (Number.isNaN(want) && Number.isNaN(back.data[i])),
+        `${dtype}[${i}] ${back.data[i]} ≠ ${want}`,
+      );
     }
   }
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary files left',
+  );
   // A failed write leaves neither a temporary file nor a damaged target.
   const target = join(dir, 'F32.safetensors');
-  assert.throws(() => writeSafetensors(target, new Map([['bad', { data: new Float32Array(3), shape: [2] }]]), { dtype: 'F32' }), /3 values for shape \[2\]/);
+  assert.throws(
+    () => writeSafetensors(target, new Map([['bad', { data: new Float32Array(3), shape: [2] }]]), { dtype: 'F32' }),
+    /3 values for shape \[2\]/,
+  );
   assert.equal(readSafetensors(target).size, 2);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 /** binary16 bits → number, by the IEEE 754 definition. */
@@ -147,7 +163,10 @@ function f16(h: number): number {
 test('a tensor beyond 2 GiB is read with positioned reads (sparse 2.5 GiB file)', (t) => {
   const p = join(tempDir(t), 'big.safetensors');
   const big = 2.5 * 2 ** 30;
-  const header = { filler: { dtype: 'U8', shape: [big], data_offsets: [0, big] }, tail: { dtype: 'F32', shape: [3], data_offsets: [big, big + 12] } };
+  const header = {
+    filler: { dtype: 'U8', shape: [big], data_offsets: [0, big] },
+    tail: { dtype: 'F32', shape: [3], data_offsets: [big, big + 12] },
+  };
   sparseSafetensors(p, header, big + 12, f32([1.25, -2, 2 ** 34]));
   const h = readSafetensorsHeader(p);
   assert.ok(h.entries.get('tail')!.begin > 2 ** 31);
@@ -157,11 +176,21 @@ test('a tensor beyond 2 GiB is read with positioned reads (sparse 2.5 GiB file)'
 test('a tensor too large for one array is a CheckpointError, not a crash (sparse 16 GiB file)', (t) => {
   const p = join(tempDir(t), 'huge.safetensors');
   const n = 2 ** 33; // F16 values: 16 GiB in the file, 32 GiB as float32, past Node's typed-array limit
-  const headerBytes = sparseSafetensors(p, { huge: { dtype: 'F16', shape: [2 ** 17, 2 ** 16], data_offsets: [0, 2 * n] } }, 2 * n);
+  const headerBytes = sparseSafetensors(
+    p,
+    { huge: { dtype: 'F16', shape: [2 ** 17, 2 ** 16], data_offsets: [0, 2 * n] } },
+    2 * n,
+  );
   assert.equal(readSafetensorsHeader(p).entries.get('huge')!.end, 8 + headerBytes + 2 * n);
-  assert.throws(() => readSafetensors(p, ['huge']), (e: unknown) => {
-    assert.ok(e instanceof CheckpointError, String(e));
-    assert.match(e.message, /tensor "huge" has 8589934592 values \(32\.0 GiB as float32\), more than one array can hold here .*use a smaller model/);
-    return true;
-  });
+  assert.throws(
+    () => readSafetensors(p, ['huge']),
+    (e: unknown) => {
+      assert.ok(e instanceof CheckpointError, String(e));
+      assert.match(
+        e.message,
+        /tensor "huge" has 8589934592 values \(32\.0 GiB as float32\), more than one array can hold here .*use a smaller model/,
+      );
+      return true;
+    },
+  );
 });

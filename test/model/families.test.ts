@@ -45,15 +45,24 @@ test('the golden data tells the alternatives apart: Mistral W + 1 keys, Gemma ta
   assert.ok(Math.abs(meanNll(withConfig(mistral, { slidingWindow: null }), long.input_ids) - long.mean_nll_f32) > 1e-2);
   // positions 0..W see every earlier key: the 7-token sequence is plain causal attention
   const short = ref.sequences[0].input_ids;
-  assert.deepEqual(scoreReference(withConfig(mistral, { slidingWindow: null }), { ids: Int32Array.from(short) }).nll, scoreReference(mistral, { ids: Int32Array.from(short) }).nll);
+  assert.deepEqual(
+    scoreReference(withConfig(mistral, { slidingWindow: null }), { ids: Int32Array.from(short) }).nll,
+    scoreReference(mistral, { ids: Int32Array.from(short) }).nll,
+  );
 
   const g = goldenReference('gemma-a');
   const gemma = loadModel(g.dir);
-  assert.deepEqual([gemma.config.activation, gemma.config.normGainOffset, gemma.config.embedScale, gemma.config.headDim], ['gelu_tanh', 1, 8, 32]);
+  assert.deepEqual(
+    [gemma.config.activation, gemma.config.normGainOffset, gemma.config.embedScale, gemma.config.headDim],
+    ['gelu_tanh', 1, 8, 32],
+  );
   const seq = g.ref.sequences[1];
   assert.ok(Math.abs(meanNll(gemma, seq.input_ids) - seq.mean_nll_f32) <= 1e-5);
   for (const wrong of [{ activation: 'gelu_erf' as const }, { normGainOffset: 0 }, { embedScale: 1 }]) {
-    const logits = scoreReference(withConfig(gemma, wrong), { ids: Int32Array.from(g.ref.sequences[0].input_ids), wantLogits: true }).logits!;
+    const logits = scoreReference(withConfig(gemma, wrong), {
+      ids: Int32Array.from(g.ref.sequences[0].input_ids),
+      wantLogits: true,
+    }).logits!;
     let d = 0;
     g.ref.sequences[0].logits_f32!.flat().forEach((v, i) => (d = Math.max(d, Math.abs(logits[i] - v))));
     assert.ok(d > 1e-3, `${JSON.stringify(wrong)} should move the logits, moved ${d}`);
@@ -71,7 +80,8 @@ test('Mistral with as many key/value heads as query heads: the window holds on b
   for (const [name, t] of base.weights) {
     if (!/self_attn\.[kv]_proj\.weight$/.test(name)) continue;
     const out = new Float32Array(NH * HS * C);
-    for (let h = 0; h < NH; h++) out.set(t.data.subarray(Math.floor(h / group) * HS * C, (Math.floor(h / group) + 1) * HS * C), h * HS * C);
+    for (let h = 0; h < NH; h++)
+      out.set(t.data.subarray(Math.floor(h / group) * HS * C, (Math.floor(h / group) + 1) * HS * C), h * HS * C);
     weights.set(name, tensor(out, [NH * HS, C]));
   }
   const model: Model = { ...base, config: { ...base.config, numKvHeads: NH }, weights };
@@ -93,7 +103,10 @@ test('Mistral with as many key/value heads as query heads: the window holds on b
 test('quantiser scope: every block linear of each new architecture, never a bias; tied output modes; both engines agree after quantisation', async () => {
   const expected: Record<string, { perLayer: string[]; tied: boolean }> = {
     'qwen2-a': { perLayer: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], tied: true },
-    'mistral-a': { perLayer: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], tied: false },
+    'mistral-a': {
+      perLayer: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+      tied: false,
+    },
     'gemma-a': { perLayer: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], tied: true },
     'xglm-a': { perLayer: ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'fc1', 'fc2'], tied: true },
   };
@@ -102,12 +115,26 @@ test('quantiser scope: every block linear of each new architecture, never a bias
     const model = loadModel(dir);
     const targets = selectTargets(model, { blocks: true, output: 'none', embeddings: false });
     const short = targets.map((t) => `${t.layer}.${t.name.split('.').at(-2)}`);
-    assert.deepEqual(short, [0, 1].flatMap((l) => e.perLayer.map((m) => `${l}.${m}`)), name);
-    assert.ok(targets.every((t) => t.name.endsWith('.weight') && t.kind === 'linear'), name);
+    assert.deepEqual(
+      short,
+      [0, 1].flatMap((l) => e.perLayer.map((m) => `${l}.${m}`)),
+      name,
+    );
+    assert.ok(
+      targets.every((t) => t.name.endsWith('.weight') && t.kind === 'linear'),
+      name,
+    );
     const out = selectTargets(model, { blocks: false, output: 'tied', embeddings: false });
-    assert.deepEqual(out.map((t) => t.replace), [e.tied ? ['lm_head.weight', 'model.embed_tokens.weight'] : ['lm_head.weight']], name);
+    assert.deepEqual(
+      out.map((t) => t.replace),
+      [e.tied ? ['lm_head.weight', 'model.embed_tokens.weight'] : ['lm_head.weight']],
+      name,
+    );
     // Quantised (4 bits, group 32, with the output matrix) and scored by both engines: the same numbers.
-    const q = quantizeModel(model, { spec: { bits: 4, groupSize: 32, scheme: 'asym' }, scope: { blocks: true, output: 'untied', embeddings: false } }).model;
+    const q = quantizeModel(model, {
+      spec: { bits: 4, groupSize: 32, scheme: 'asym' },
+      scope: { blocks: true, output: 'untied', embeddings: false },
+    }).model;
     const ids = Int32Array.from(ref.sequences[1].input_ids);
     const a = scoreReference(q, { ids });
     const engine = await ortEngine(q);

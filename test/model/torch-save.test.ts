@@ -13,7 +13,9 @@ import { loadModel } from '../../src/model/load.ts';
 const DIR = fileURLToPath(new URL('../fixtures/torch-save/gpt2-a/', import.meta.url));
 
 test('torch.save gpt2-a: loads (prefix, shared lm_head, stale buffers, float16) and scores the reference NLLs', () => {
-  const ref = JSON.parse(readFileSync(`${DIR}reference.json`, 'utf8')) as { sequences: { input_ids: number[]; nll: number[]; mean_nll: number }[] };
+  const ref = JSON.parse(readFileSync(`${DIR}reference.json`, 'utf8')) as {
+    sequences: { input_ids: number[]; nll: number[]; mean_nll: number }[];
+  };
   const model = loadModel(DIR);
   assert.equal(model.config.numLayers, 2);
   let worst = 0;

@@ -11,7 +11,16 @@ import { fileURLToPath } from 'node:url';
 import type { JobEnd, JobRequest } from '../../src/pipeline/executor.ts';
 import { EXIT_NO_JOB_FILE } from '../../src/pipeline/protocol.ts';
 import { judgeAttempt } from '../../src/pipeline/runner.ts';
-import { batchScript, mergeSlurm, parseExitCode, parseScontrol, parseSlurmOpts, sbatchArgs, slurmJobState, slurmTimeMinutes } from '../../src/pipeline/slurm.ts';
+import {
+  batchScript,
+  mergeSlurm,
+  parseExitCode,
+  parseScontrol,
+  parseSlurmOpts,
+  sbatchArgs,
+  slurmJobState,
+  slurmTimeMinutes,
+} from '../../src/pipeline/slurm.ts';
 import { Store } from '../../src/pipeline/store.ts';
 import { runCli } from '../helpers/cli.ts';
 
@@ -23,7 +32,16 @@ const slurmEnd = (state: string, reason: string | null, exit: string): JobEnd =>
   return (s as { end: JobEnd }).end;
 };
 const judge = (end: JobEnd, more: Partial<Parameters<typeof judgeAttempt>[0]> = {}) =>
-  judgeAttempt({ end, result: null, timedOut: false, stopped: false, timeoutMs: 3000, killGraceMs: 500, lastLogLine: 'about to crash', ...more });
+  judgeAttempt({
+    end,
+    result: null,
+    timedOut: false,
+    stopped: false,
+    timeoutMs: 3000,
+    killGraceMs: 500,
+    lastLogLine: 'about to crash',
+    ...more,
+  });
 const ok = { ok: true as const, metrics: [], artifacts: [] };
 
 test('a job’s end maps onto the same attempt status under either executor', () => {
@@ -38,16 +56,28 @@ test('a job’s end maps onto the same attempt status under either executor', ()
   assert.equal(sc.error, 'exited with code 3 without a result: about to crash (Slurm: FAILED, NonZeroExitCode)');
   // the kind threw: its message, from the result file
   const thrown = { ok: false as const, error: 'boom\nstack', userError: false };
-  assert.deepEqual([judge(local({ exitCode: 1 }), { result: thrown }).error, judge(slurmEnd('FAILED', 'NonZeroExitCode', '1:0'), { result: thrown }).error], ['boom', 'boom']);
+  assert.deepEqual(
+    [
+      judge(local({ exitCode: 1 }), { result: thrown }).error,
+      judge(slurmEnd('FAILED', 'NonZeroExitCode', '1:0'), { result: thrown }).error,
+    ],
+    ['boom', 'boom'],
+  );
   // our deadline, whatever Slurm then says; killed when still there after the grace
   assert.equal(judge(slurmEnd('CANCELLED', null, '0:15'), { timedOut: true }).error, 'timed out after 3.0s');
-  assert.equal(judge(local({ signal: 'SIGKILL' }), { timedOut: true }).error, 'timed out after 3.0s (killed: still running 500ms after SIGTERM)');
+  assert.equal(
+    judge(local({ signal: 'SIGKILL' }), { timedOut: true }).error,
+    'timed out after 3.0s (killed: still running 500ms after SIGTERM)',
+  );
   assert.equal(judge(local({ signal: 'SIGKILL' }), { timedOut: true }).status, 'timeout');
   // Ctrl-C stops the run
   const stop = judge(slurmEnd('CANCELLED', null, '0:15'), { stopped: true });
   assert.deepEqual([stop.status, stop.stopsRun, stop.retryable], ['interrupted', true, false]);
   // Slurm's own verdicts
-  assert.deepEqual([judge(slurmEnd('TIMEOUT', 'TimeLimit', '0:15')).status, judge(slurmEnd('TIMEOUT', 'TimeLimit', '0:15')).error], ['timeout', "timed out: Slurm's time limit ended the job (Slurm: TIMEOUT, TimeLimit)"]);
+  assert.deepEqual(
+    [judge(slurmEnd('TIMEOUT', 'TimeLimit', '0:15')).status, judge(slurmEnd('TIMEOUT', 'TimeLimit', '0:15')).error],
+    ['timeout', "timed out: Slurm's time limit ended the job (Slurm: TIMEOUT, TimeLimit)"],
+  );
   const cancelled = judge(slurmEnd('CANCELLED', null, '0:15'));
   assert.deepEqual([cancelled.status, cancelled.stopsRun], ['interrupted', false]);
   for (const st of ['OUT_OF_MEMORY', 'NODE_FAIL']) {
@@ -56,7 +86,9 @@ test('a job’s end maps onto the same attempt status under either executor', ()
     assert.match(r.error!, new RegExp(`^the job ended ${st}`));
   }
   // the job could not see its job file: a clear, final failure
-  const nf = judge(slurmEnd('FAILED', 'NonZeroExitCode', `${EXIT_NO_JOB_FILE}:0`), { lastLogLine: 'langquant job: cannot read its job file /x on n1: the run folder must be on a filesystem …' });
+  const nf = judge(slurmEnd('FAILED', 'NonZeroExitCode', `${EXIT_NO_JOB_FILE}:0`), {
+    lastLogLine: 'langquant job: cannot read its job file /x on n1: the run folder must be on a filesystem …',
+  });
   assert.deepEqual([nf.status, nf.retryable], ['failed', false]);
   // sbatch refused it: not retried
   const refused = judge(local({ startError: 'sbatch refused the job: invalid partition specified: gpu' }));
@@ -75,7 +107,18 @@ test('Slurm states, exit codes and scontrol lines', () => {
   const line =
     'JobId=7 JobName=lq-E-001.r0 UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=1 Nice=0 Account=(null) QOS=(null) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=3:0 RunTime=00:00:01 TimeLimit=00:01:00 TimeMin=N/A SubmitTime=2026-12-03T22:13:31 StartTime=2026-12-03T22:13:31 EndTime=2026-12-03T22:13:32 NumNodes=1 TRES=cpu=1,mem=100M,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CPUs/Task=1 Command=/r/tmp/E-001.r0.a3.sbatch WorkDir=/r StdOut=/r/logs/E-001.r0.log';
   const f = parseScontrol(line);
-  assert.deepEqual([f.JobState, f.Reason, f.ExitCode, f.StartTime, f.TRES, f['CPUs/Task'], f.StdOut], ['FAILED', 'NonZeroExitCode', '3:0', '2026-12-03T22:13:31', 'cpu=1,mem=100M,node=1,billing=1', '1', '/r/logs/E-001.r0.log']);
+  assert.deepEqual(
+    [f.JobState, f.Reason, f.ExitCode, f.StartTime, f.TRES, f['CPUs/Task'], f.StdOut],
+    [
+      'FAILED',
+      'NonZeroExitCode',
+      '3:0',
+      '2026-12-03T22:13:31',
+      'cpu=1,mem=100M,node=1,billing=1',
+      '1',
+      '/r/logs/E-001.r0.log',
+    ],
+  );
 });
 
 const job = (slurm: JobRequest['slurm'] = {}): JobRequest => ({
@@ -94,11 +137,35 @@ test('sbatch: --time is the timeout plus the grace in whole minutes; resources m
   assert.equal(slurmTimeMinutes(1000, 300), 1);
   assert.equal(slurmTimeMinutes(60_000, 5000), 2);
   assert.equal(slurmTimeMinutes(3_600_000, 0), 60);
-  const res = mergeSlurm({ partition: 'cpu', mem: '8G', extra: ['--exclusive'] }, { partition: 'gpu', gres: 'gpu:1' }, parseSlurmOpts(['account=lab', 'cpus=4', 'time-min=5', 'requeue']));
-  assert.deepEqual(res, { partition: 'gpu', mem: '8G', extra: ['--exclusive', '--time-min=5', '--requeue'], gres: 'gpu:1', account: 'lab', cpus: 4 });
+  const res = mergeSlurm(
+    { partition: 'cpu', mem: '8G', extra: ['--exclusive'] },
+    { partition: 'gpu', gres: 'gpu:1' },
+    parseSlurmOpts(['account=lab', 'cpus=4', 'time-min=5', 'requeue']),
+  );
+  assert.deepEqual(res, {
+    partition: 'gpu',
+    mem: '8G',
+    extra: ['--exclusive', '--time-min=5', '--requeue'],
+    gres: 'gpu:1',
+    account: 'lab',
+    cpus: 4,
+  });
   assert.deepEqual(sbatchArgs(job(res), '/runs/x/tmp/E-001.r0.a3.sbatch'), [
-    '--parsable', '--job-name=lq-E-001.r0', '--chdir=/pipelines', '--output=/runs/x/logs/E-001.r0.log', '--open-mode=append', '--time=2',
-    '--partition=gpu', '--account=lab', '--cpus-per-task=4', '--mem=8G', '--gres=gpu:1', '--exclusive', '--time-min=5', '--requeue', '/runs/x/tmp/E-001.r0.a3.sbatch',
+    '--parsable',
+    '--job-name=lq-E-001.r0',
+    '--chdir=/pipelines',
+    '--output=/runs/x/logs/E-001.r0.log',
+    '--open-mode=append',
+    '--time=2',
+    '--partition=gpu',
+    '--account=lab',
+    '--cpus-per-task=4',
+    '--mem=8G',
+    '--gres=gpu:1',
+    '--exclusive',
+    '--time-min=5',
+    '--requeue',
+    '/runs/x/tmp/E-001.r0.a3.sbatch',
   ]);
   assert.throws(() => parseSlurmOpts(['cpus=two']), /cpus is a whole number/);
   assert.throws(() => parseSlurmOpts(['Partition=x']), /write KEY=VALUE/);
@@ -107,9 +174,14 @@ test('sbatch: --time is the timeout plus the grace in whole minutes; resources m
 
 test('the batch script first checks that the job file is visible on the node, else exits 78 saying why', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lq-batch-'));
-  const r = spawnSync('sh', ['-c', batchScript({ ...job(), jobFile: join(dir, "it's missing.job.json") })], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', batchScript({ ...job(), jobFile: join(dir, "it's missing.job.json") })], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, EXIT_NO_JOB_FILE);
-  assert.match(r.stderr, /^langquant job: cannot read its job file .*it's missing\.job\.json on \S+: the run folder must be on a filesystem that the login node and the compute nodes share/);
+  assert.match(
+    r.stderr,
+    /^langquant job: cannot read its job file .*it's missing\.job\.json on \S+: the run folder must be on a filesystem that the login node and the compute nodes share/,
+  );
 });
 
 test('--jobs 2 (local) runs independent experiments at once, dependents after, with the same results as one at a time', () => {
@@ -125,7 +197,10 @@ test('--jobs 2 (local) runs independent experiments at once, dependents after, w
   const read = (dir: string) => {
     const s = Store.openReadOnly(dir)!;
     try {
-      return { attempts: s.attempts(), metrics: ['P-1', 'P-2', 'P-3'].map((id) => s.metrics(id).map((m) => `${m.metric}=${m.value}`)) };
+      return {
+        attempts: s.attempts(),
+        metrics: ['P-1', 'P-2', 'P-3'].map((id) => s.metrics(id).map((m) => `${m.metric}=${m.value}`)),
+      };
     } finally {
       s.close();
     }
@@ -151,8 +226,17 @@ test('--executor slurm where Slurm is missing, and a bad --executor or --jobs, a
   const out = join(mkdtempSync(join(tmpdir(), 'lq-jobs-')), 'run');
   const r = runCli(['run', file, '--out', out, '--executor', 'slurm'], { env: { PATH: '/nonexistent' } });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^langquant: --executor slurm needs Slurm's sbatch, which is not on PATH; run langquant on a login node of the cluster \(or use --executor local\)\n$/);
-  assert.match(runCli(['run', file, '--out', out, '--executor', 'pbs']).stderr, /--executor pbs: expected one of local, slurm/);
+  assert.match(
+    r.stderr,
+    /^langquant: --executor slurm needs Slurm's sbatch, which is not on PATH; run langquant on a login node of the cluster \(or use --executor local\)\n$/,
+  );
+  assert.match(
+    runCli(['run', file, '--out', out, '--executor', 'pbs']).stderr,
+    /--executor pbs: expected one of local, slurm/,
+  );
   assert.match(runCli(['run', file, '--out', out, '--jobs', '0']).stderr, /--jobs 0: expected an integer ≥ 1/);
-  assert.match(runCli(['run', file, '--out', out, '--slurm-opt', 'cpus=x']).stderr, /--slurm-opt cpus=x: cpus is a whole number ≥ 1/);
+  assert.match(
+    runCli(['run', file, '--out', out, '--slurm-opt', 'cpus=x']).stderr,
+    /--slurm-opt cpus=x: cpus is a whole number ≥ 1/,
+  );
 });

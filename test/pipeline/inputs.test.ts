@@ -25,17 +25,35 @@ const KINDS = join(FIX, 'kinds.ts');
 const tmp = () => mkdtempSync(join(tmpdir(), 'lq-inputs-'));
 
 test('a folder given as a pipeline file is named, not a crash', async () => {
-  await assert.rejects(loadPipeline(tmp(), new KindRegistry()), (e: Error) => e instanceof ConfigError && /is a folder, not a pipeline file; give the path of a pipeline YAML file/.test(e.message));
+  await assert.rejects(
+    loadPipeline(tmp(), new KindRegistry()),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      /is a folder, not a pipeline file; give the path of a pipeline YAML file/.test(e.message),
+  );
 });
 
 test('a damaged store or a run folder that is a file gives a one-line error', () => {
   const d = tmp();
-  writeFileSync(join(d, STORE_FILE), 'this is not SQLite, it is long enough to not be an empty database file at all\n'.repeat(20));
+  writeFileSync(
+    join(d, STORE_FILE),
+    'this is not SQLite, it is long enough to not be an empty database file at all\n'.repeat(20),
+  );
   for (const open of [() => Store.open(d), () => Store.openReadOnly(d)])
-    assert.throws(open, (e: Error) => e instanceof ConfigError && /langquant\.sqlite is not a readable langquant store \(file is not a database\); move it away or use another run folder/.test(e.message));
+    assert.throws(
+      open,
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /langquant\.sqlite is not a readable langquant store \(file is not a database\); move it away or use another run folder/.test(
+          e.message,
+        ),
+    );
   const f = join(tmp(), 'file');
   writeFileSync(f, 'x');
-  assert.throws(() => Store.open(f), (e: Error) => e instanceof ConfigError && /run folder .*file is a file, not a folder/.test(e.message));
+  assert.throws(
+    () => Store.open(f),
+    (e: Error) => e instanceof ConfigError && /run folder .*file is a file, not a folder/.test(e.message),
+  );
   // through the CLI: one line on stderr, exit 2
   const r = runCli(['status', d]);
   assert.equal(r.code, 2);
@@ -46,7 +64,17 @@ test('a damaged store or a run folder that is a file gives a one-line error', ()
 test('results files: JSON with a note and non-finite values; broken CSV, folders and unknown ids are named', () => {
   const d = tmp();
   const json = join(d, 'r.json');
-  writeFileSync(json, JSON.stringify({ note: 'from EXP-039 v3', rows: [{ experiment: 'A', metric: 'm', value: 'NaN', language: 'en' }, { experiment: 'A', metric: 'm', value: 2, replicate: 1 }, { experiment: 'B', metric: 'k', value: '-Infinity' }] }));
+  writeFileSync(
+    json,
+    JSON.stringify({
+      note: 'from EXP-039 v3',
+      rows: [
+        { experiment: 'A', metric: 'm', value: 'NaN', language: 'en' },
+        { experiment: 'A', metric: 'm', value: 2, replicate: 1 },
+        { experiment: 'B', metric: 'k', value: '-Infinity' },
+      ],
+    }),
+  );
   const { rows, note } = readResultsFile(json);
   assert.equal(note, 'from EXP-039 v3');
   assert.ok(Number.isNaN(rows[0].value) && rows[0].language === 'en' && rows[0].replicate === 0);
@@ -55,7 +83,13 @@ test('results files: JSON with a note and non-finite values; broken CSV, folders
 
   const run = join(d, 'run');
   const s = importResults(run, rows, note!);
-  assert.deepEqual(s.experiments.map((e) => [e.id, e.replicates, e.metrics]), [['A', 2, 2], ['B', 1, 1]]);
+  assert.deepEqual(
+    s.experiments.map((e) => [e.id, e.replicates, e.metrics]),
+    [
+      ['A', 2, 2],
+      ['B', 1, 1],
+    ],
+  );
   const st = Store.openReadOnly(run)!;
   try {
     assert.ok(st.metrics('A').every((m) => m.source === 'import'));
@@ -67,15 +101,32 @@ test('results files: JSON with a note and non-finite values; broken CSV, folders
 
   const csv = join(d, 'r.csv');
   writeFileSync(csv, 'experiment,metric,value\n"A,m,1\n');
-  assert.throws(() => readResultsFile(csv), (e: Error) => e instanceof DataError && /r\.csv: a quoted CSV field is never closed/.test(e.message));
-  assert.throws(() => readResultsFile(d), (e: Error) => e instanceof DataError && /is a folder; give a \.json or \.csv file/.test(e.message));
+  assert.throws(
+    () => readResultsFile(csv),
+    (e: Error) => e instanceof DataError && /r\.csv: a quoted CSV field is never closed/.test(e.message),
+  );
+  assert.throws(
+    () => readResultsFile(d),
+    (e: Error) => e instanceof DataError && /is a folder; give a \.json or \.csv file/.test(e.message),
+  );
 
   // Once a pipeline has run in the folder, an id it does not have is a typo: nothing is written.
   const ran = join(d, 'ran');
   const w = Store.open(ran);
-  w.beginRun({ pipelineFile: null, pipeline: { experiments: [{ id: 'E-1' }, { id: 'E-2' }] }, options: null, toolVersion: 't', pid: process.pid });
+  w.beginRun({
+    pipelineFile: null,
+    pipeline: { experiments: [{ id: 'E-1' }, { id: 'E-2' }] },
+    options: null,
+    toolVersion: 't',
+    pid: process.pid,
+  });
   w.close();
-  assert.throws(() => importResults(ran, [{ experiment: 'E-3', metric: 'm', value: 1, replicate: 0 }], 'n'), (e: Error) => e instanceof DataError && /experiment 'E-3' is not in the pipeline run in .* \(ids: E-1, E-2\); fix the experiment column/.test(e.message));
+  assert.throws(
+    () => importResults(ran, [{ experiment: 'E-3', metric: 'm', value: 1, replicate: 0 }], 'n'),
+    (e: Error) =>
+      e instanceof DataError &&
+      /experiment 'E-3' is not in the pipeline run in .* \(ids: E-1, E-2\); fix the experiment column/.test(e.message),
+  );
   const r2 = Store.openReadOnly(ran)!;
   assert.equal(r2.attempts().length, 0);
   r2.close();
@@ -88,8 +139,20 @@ test('scoring: replicates that disagree fail the experiment with the reason; agr
     const run = s.beginRun({ pipelineFile: null, pipeline: {}, options: null, toolVersion: 't', pid: process.pid });
     const e = { id: 'F', kind: 'flip', params: {}, replicates: 2 } as unknown as ExperimentSpec;
     const put = (fp: string, k: number, sign: number) => {
-      const a = s.startAttempt({ runId: run, experiment: 'F', fingerprint: fp, replicate: k, try: 1, seed: k, logPath: 'l' });
-      s.finishAttempt(a, { status: 'passed', durationMs: 1, exitCode: 0, signal: null, error: null }, ['a', 'b', 'c', 'd'].map((lang, i) => ({ metric: 'effect', value: sign * (i + 1), language: lang })));
+      const a = s.startAttempt({
+        runId: run,
+        experiment: 'F',
+        fingerprint: fp,
+        replicate: k,
+        try: 1,
+        seed: k,
+        logPath: 'l',
+      });
+      s.finishAttempt(
+        a,
+        { status: 'passed', durationMs: 1, exitCode: 0, signal: null, error: null },
+        ['a', 'b', 'c', 'd'].map((lang, i) => ({ metric: 'effect', value: sign * (i + 1), language: lang })),
+      );
     };
     put('bad', 0, 1);
     put('bad', 1, -1);
@@ -112,7 +175,13 @@ test('scoring: replicates that disagree fail the experiment with the reason; agr
   const imp = importResults(d, [{ experiment: 'K', metric: 'slept', value: NaN, replicate: 0 }], 'from elsewhere');
   const st = Store.openReadOnly(d)!;
   try {
-    const sc = scoreExperiment(st, registry, { id: 'K', kind: 'sleep', params: { ms: 1 }, replicates: 1 } as unknown as ExperimentSpec, imp.experiments[0].fingerprint, 1);
+    const sc = scoreExperiment(
+      st,
+      registry,
+      { id: 'K', kind: 'sleep', params: { ms: 1 }, replicates: 1 } as unknown as ExperimentSpec,
+      imp.experiments[0].fingerprint,
+      1,
+    );
     assert.equal(sc.status, 'failed');
     assert.equal(sc.reason, "replicate 0 (imported): key metric 'slept' is NaN");
   } finally {
@@ -120,13 +189,29 @@ test('scoring: replicates that disagree fail the experiment with the reason; agr
   }
 });
 
-test('import scores replicates like a run: the kind\'s consistency where the pipeline is known, else defaultConsistency over the rows', async () => {
+test("import scores replicates like a run: the kind's consistency where the pipeline is known, else defaultConsistency over the rows", async () => {
   const registry = await KindRegistry.load([KINDS]);
-  const rows = (signs: number[]) => signs.flatMap((sign, k) => ['a', 'b', 'c', 'd'].map((lang, i) => ({ experiment: 'F', metric: 'effect', value: sign * (i + 1), language: lang, model: null, replicate: k })));
+  const rows = (signs: number[]) =>
+    signs.flatMap((sign, k) =>
+      ['a', 'b', 'c', 'd'].map((lang, i) => ({
+        experiment: 'F',
+        metric: 'effect',
+        value: sign * (i + 1),
+        language: lang,
+        model: null,
+        replicate: k,
+      })),
+    );
   const withPipeline = () => {
     const d = tmp();
     const w = Store.open(d);
-    w.beginRun({ pipelineFile: null, pipeline: { experiments: [{ id: 'F', kind: 'flip', params: {}, phase: 'A', question: 'Q1' }] }, options: null, toolVersion: 't', pid: process.pid });
+    w.beginRun({
+      pipelineFile: null,
+      pipeline: { experiments: [{ id: 'F', kind: 'flip', params: {}, phase: 'A', question: 'Q1' }] },
+      options: null,
+      toolVersion: 't',
+      pid: process.pid,
+    });
     w.close();
     return d;
   };
@@ -143,7 +228,10 @@ test('import scores replicates like a run: the kind\'s consistency where the pip
   const s1 = importResults(good, rows([1, 1, 1]), 'from EXP-039 v3', registry);
   assert.equal(s1.experiments[0].status, 'passed');
   const e1 = state(good);
-  assert.deepEqual([e1.status, e1.kind, e1.phase, e1.source, e1.complete, e1.consistency?.agreeing, e1.consistency?.total], ['passed', 'flip', 'A', 'import', true, 3, 3]);
+  assert.deepEqual(
+    [e1.status, e1.kind, e1.phase, e1.source, e1.complete, e1.consistency?.agreeing, e1.consistency?.total],
+    ['passed', 'flip', 'A', 'import', true, 3, 3],
+  );
   const bad = withPipeline();
   importResults(bad, rows([1, -1, 1]), 'from EXP-039 v3', registry);
   const e2 = state(bad);
@@ -152,7 +240,12 @@ test('import scores replicates like a run: the kind\'s consistency where the pip
   assert.deepEqual([e2.consistency?.agreeing, e2.consistency?.total], [2, 3]);
   // A key metric missing from an imported replicate fails it as a run would.
   const nokey = withPipeline();
-  importResults(nokey, [{ experiment: 'F', metric: 'other', value: 1, model: null, language: null, replicate: 0 }], 'n', registry);
+  importResults(
+    nokey,
+    [{ experiment: 'F', metric: 'other', value: 1, model: null, language: null, replicate: 0 }],
+    'n',
+    registry,
+  );
   assert.equal(state(nokey).reason, "replicate 0 (imported): key metric 'effect' was not recorded");
   // No pipeline known: defaultConsistency over the metrics recorded (finite) in every replicate.
   const bare = tmp();
@@ -186,20 +279,64 @@ class Capture extends Writable {
 }
 
 function fakePlan(): { plan: Plan; spec: PipelineSpec } {
-  const exp = (id: string): ExperimentSpec => ({ id, kind: 'k', title: null, phase: null, question: null, models: [], params: {}, dependsOn: [], expectedRuntimeMs: 60_000, timeoutMs: 3_600_000, replicates: 1, retries: 0 });
-  const spec: PipelineSpec = { file: null, dir: '/', name: 't', description: null, kindModules: [], seed: 0, killGraceMs: 1000, models: {}, corpus: { groups: {} }, experiments: [exp('E-1'), exp('E-2')], questions: [] };
+  const exp = (id: string): ExperimentSpec => ({
+    id,
+    kind: 'k',
+    title: null,
+    phase: null,
+    question: null,
+    models: [],
+    params: {},
+    dependsOn: [],
+    expectedRuntimeMs: 60_000,
+    timeoutMs: 3_600_000,
+    replicates: 1,
+    retries: 0,
+  });
+  const spec: PipelineSpec = {
+    file: null,
+    dir: '/',
+    name: 't',
+    description: null,
+    kindModules: [],
+    seed: 0,
+    killGraceMs: 1000,
+    models: {},
+    corpus: { groups: {} },
+    experiments: [exp('E-1'), exp('E-2')],
+    questions: [],
+  };
   return { plan: planPipeline(spec, { version: 'v', dataHash: 'd', modelHashes: {} }), spec };
 }
 
 test('progress: plain lines with elapsed time and ETA when not a terminal; a live bar for inner loops on a terminal', async () => {
   const { plan, spec } = fakePlan();
-  const start = { type: 'start', id: 'E-1', replicate: 0, replicates: 1, try: 1, index: 1, count: 2, expectedMs: 60_000, remainingMs: 120_000, logPath: '/r/logs/E-1.r0.log' } as const;
+  const start = {
+    type: 'start',
+    id: 'E-1',
+    replicate: 0,
+    replicates: 1,
+    try: 1,
+    index: 1,
+    count: 2,
+    expectedMs: 60_000,
+    remainingMs: 120_000,
+    logPath: '/r/logs/E-1.r0.log',
+  } as const;
   const plain = new Capture(false);
   const p = new RunProgress(plain);
   p.handle({ type: 'plan', plan, spec, runId: 1 });
   p.handle(start);
   p.handle({ type: 'progress', id: 'E-1', replicate: 0, label: 'languages', done: 3, total: 3 });
-  p.handle({ type: 'end', id: 'E-1', replicate: 0, status: 'passed', durationMs: 61_000, error: null, willRetry: false });
+  p.handle({
+    type: 'end',
+    id: 'E-1',
+    replicate: 0,
+    status: 'passed',
+    durationMs: 61_000,
+    error: null,
+    willRetry: false,
+  });
   p.stop();
   assert.match(plain.text, /^run 1: 2 experiment\(s\), 2 to run \(expected 2m00s\), 0 up to date\n/);
   assert.match(plain.text, /\[1\/2\] E-1 r0 started, expected 1m00s, ETA (2m00s|1m59s); log \/r\/logs\/E-1\.r0\.log\n/);
@@ -226,33 +363,55 @@ test('CLI: --fail-fast leaves the rest pending; --from, --replicates and --seed 
   const d = tmp();
   const file = join(d, 'p.yaml');
   mkdirSync(join(d, 'run'));
-  writeFileSync(file, `kinds: ${KINDS}\nexperiments:\n  - { id: A, kind: crash }\n  - { id: B, kind: sleep, params: { ms: 1 } }\n  - { id: C, kind: sum, dependsOn: [B] }\n`);
+  writeFileSync(
+    file,
+    `kinds: ${KINDS}\nexperiments:\n  - { id: A, kind: crash }\n  - { id: B, kind: sleep, params: { ms: 1 } }\n  - { id: C, kind: sum, dependsOn: [B] }\n`,
+  );
   const r = runCli(['run', file, '--out', join(d, 'run'), '--fail-fast']);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /done: 0 passed, 1 failed \(A\), 2 not run; 1 ran/);
-  const s = JSON.parse(runCli(['status', join(d, 'run'), '--json']).stdout) as { experiments: { id: string; status: string; reason: string }[] };
-  assert.deepEqual(s.experiments.map((e) => `${e.id}:${e.status}`), ['A:failed', 'B:pending', 'C:pending']);
+  const s = JSON.parse(runCli(['status', join(d, 'run'), '--json']).stdout) as {
+    experiments: { id: string; status: string; reason: string }[];
+  };
+  assert.deepEqual(
+    s.experiments.map((e) => `${e.id}:${e.status}`),
+    ['A:failed', 'B:pending', 'C:pending'],
+  );
   assert.match(s.experiments[1].reason, /not run: --fail-fast stopped after A failed/);
 
   type PlanJson = { experiments: { id: string; selected: boolean; replicates: number; fingerprint: string }[] };
-  const plan = (...args: string[]) => JSON.parse(runCli(['plan', file, '--out', join(d, 'none'), '--json', ...args]).stdout) as PlanJson;
+  const plan = (...args: string[]) =>
+    JSON.parse(runCli(['plan', file, '--out', join(d, 'none'), '--json', ...args]).stdout) as PlanJson;
   const base = plan();
   const other = plan('--from', 'B', '--replicates', '3', '--seed', '5');
-  assert.deepEqual(other.experiments.filter((e) => e.selected).map((e) => e.id), ['B', 'C']);
+  assert.deepEqual(
+    other.experiments.filter((e) => e.selected).map((e) => e.id),
+    ['B', 'C'],
+  );
   assert.ok(other.experiments.every((e) => e.replicates === 3));
-  assert.ok(other.experiments.every((e, i) => e.fingerprint !== base.experiments[i].fingerprint)); // the seed enters every fingerprint
+  // the seed enters every fingerprint
+  assert.ok(other.experiments.every((e, i) => e.fingerprint !== base.experiments[i].fingerprint));
 });
 
 test('a run that cannot start (missing corpus.path) ends its run row instead of leaving it running', async () => {
   const d = tmp();
   const file = join(d, 'p.yaml');
-  writeFileSync(file, `kinds: ${KINDS}\ncorpus: { path: ./no-such-corpus }\nexperiments:\n  - { id: A, kind: sleep, params: { ms: 1 } }\n`);
+  writeFileSync(
+    file,
+    `kinds: ${KINDS}\ncorpus: { path: ./no-such-corpus }\nexperiments:\n  - { id: A, kind: sleep, params: { ms: 1 } }\n`,
+  );
   const { spec, registry } = await loadPipeline(file, new KindRegistry());
   const runDir = join(d, 'run');
-  await assert.rejects(runPipeline({ spec, registry, runDir }), /corpus path .*no-such-corpus does not exist; fix corpus\.path/);
+  await assert.rejects(
+    runPipeline({ spec, registry, runDir }),
+    /corpus path .*no-such-corpus does not exist; fix corpus\.path/,
+  );
   const st = Store.openReadOnly(runDir)!;
   try {
-    assert.deepEqual(st.runs().map((r) => r.status), ['failed']);
+    assert.deepEqual(
+      st.runs().map((r) => r.status),
+      ['failed'],
+    );
   } finally {
     st.close();
   }

@@ -14,17 +14,28 @@ import { BIN, runCli } from '../helpers/cli.ts';
 const FIX = fileURLToPath(new URL('../fixtures/pipelines/', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function start(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+function start(args: string[]): {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+} {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('exit', (code, signal) => res({ code, signal })),
+  );
   return { child, output: () => out, exit };
 }
 
 /** Waits until K-3 has a running attempt (K-1 and K-2 stored), reading the store as it is written. */
-async function waitForRunning(dir: string, id: string, timeoutMs = 60_000, output: () => string = () => ''): Promise<void> {
+async function waitForRunning(
+  dir: string,
+  id: string,
+  timeoutMs = 60_000,
+  output: () => string = () => '',
+): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     if (existsSync(join(dir, 'langquant.sqlite'))) {
@@ -70,9 +81,17 @@ test('SIGKILL of the orchestrator mid-run: the rerun resumes, losing only the ex
   assert.deepEqual(attemptSummary(dir), ['K-1:passed', 'K-2:passed', 'K-3:interrupted', 'K-3:passed', 'K-4:passed']);
   const s = Store.openReadOnly(dir)!;
   try {
-    for (const id of ['K-1', 'K-2', 'K-3']) assert.deepEqual(s.metrics(id).map((m) => m.metric), ['slept'], id);
+    for (const id of ['K-1', 'K-2', 'K-3'])
+      assert.deepEqual(
+        s.metrics(id).map((m) => m.metric),
+        ['slept'],
+        id,
+      );
     assert.equal((s.db.prepare(`SELECT COUNT(*) AS n FROM metrics`).get() as { n: number }).n, 5); // 3 × slept + total + depRows
-    assert.deepEqual(s.runs().map((r) => r.status), ['crashed', 'passed']);
+    assert.deepEqual(
+      s.runs().map((r) => r.status),
+      ['crashed', 'passed'],
+    );
   } finally {
     s.close();
   }
@@ -91,6 +110,9 @@ test('Ctrl-C stops the child, records the attempt as interrupted and exits 130',
   assert.match(run.output(), /interrupted: 2 passed, 1 not run, interrupted at K-3/);
   assert.deepEqual(attemptSummary(dir), ['K-1:passed', 'K-2:passed', 'K-3:interrupted']);
   const st = JSON.parse(runCli(['status', dir, '--json']).stdout);
-  assert.deepEqual(st.experiments.map((e: { id: string; status: string }) => `${e.id}:${e.status}`), ['K-1:passed', 'K-2:passed', 'K-3:interrupted', 'K-4:pending']);
+  assert.deepEqual(
+    st.experiments.map((e: { id: string; status: string }) => `${e.id}:${e.status}`),
+    ['K-1:passed', 'K-2:passed', 'K-3:interrupted', 'K-4:pending'],
+  );
   assert.equal(st.run.status, 'interrupted');
 });

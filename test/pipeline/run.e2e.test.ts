@@ -16,7 +16,17 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'lq-run-'));
 function status(dir: string) {
   const r = runCli(['status', dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as { experiments: { id: string; status: string; reason: string | null; source: string | null; note: string | null; attempts: number }[]; questions: { id: string; question: string; status: string; evidence: string }[] };
+  return JSON.parse(r.stdout) as {
+    experiments: {
+      id: string;
+      status: string;
+      reason: string | null;
+      source: string | null;
+      note: string | null;
+      attempts: number;
+    }[];
+    questions: { id: string; question: string; status: string; evidence: string }[];
+  };
 }
 const byId = (s: ReturnType<typeof status>) => Object.fromEntries(s.experiments.map((e) => [e.id, e]));
 
@@ -27,8 +37,16 @@ test('mixed pipeline: failures are recorded with reasons, dependents blocked, in
   const s = status(dir);
   const e = byId(s);
   assert.deepEqual(Object.fromEntries(s.experiments.map((x) => [x.id, x.status])), {
-    'E-001': 'passed', 'E-002': 'passed', 'E-003': 'failed', 'E-004': 'blocked', 'E-005': 'failed',
-    'E-006': 'failed', 'E-007': 'failed', 'E-008': 'blocked', 'E-009': 'passed', 'E-010': 'failed',
+    'E-001': 'passed',
+    'E-002': 'passed',
+    'E-003': 'failed',
+    'E-004': 'blocked',
+    'E-005': 'failed',
+    'E-006': 'failed',
+    'E-007': 'failed',
+    'E-008': 'blocked',
+    'E-009': 'passed',
+    'E-010': 'failed',
   });
   assert.match(e['E-003'].reason!, /timed out after 1\.0s$/);
   assert.match(e['E-004'].reason!, /^needs E-003, which failed \(replicate 0: timed out after 1\.0s\)/);
@@ -38,15 +56,28 @@ test('mixed pipeline: failures are recorded with reasons, dependents blocked, in
   assert.match(e['E-007'].reason!, /boom: the kind threw/);
   assert.match(e['E-010'].reason!, /timed out after 3\.0s \(killed: still running 300ms after SIGTERM\)/);
   assert.equal(e['E-009'].attempts, 2); // failed once, retried
-  assert.deepEqual(s.questions.map((q) => [q.id, q.status]), [['Q1', 'CONFIRMED'], ['Q2', 'CONFIRMED'], ['Q3', 'PENDING']]);
+  assert.deepEqual(
+    s.questions.map((q) => [q.id, q.status]),
+    [
+      ['Q1', 'CONFIRMED'],
+      ['Q2', 'CONFIRMED'],
+      ['Q3', 'PENDING'],
+    ],
+  );
   assert.match(s.questions[0].evidence, /^ratio 3\.00\/1\.50 \(low ≥ 2\.\d\d\), consistent in 2\/2 replicates$/);
   assert.match(s.questions[2].evidence, /^waiting for E-008 \(blocked: needs E-003/);
   // logs, NaN flags, artifacts, provenance
   assert.match(readFileSync(join(dir, 'logs', 'E-005.r0.log'), 'utf8'), /about to crash\n==== crashed/);
   assert.match(readFileSync(join(dir, 'logs', 'E-001.r1.log'), 'utf8'), /emitted 3 languages with seed/);
   withStore(dir, (st) => {
-    const flags = st.db.prepare(`SELECT metric, language, flag, value FROM metrics WHERE experiment_id = 'E-006' ORDER BY rowid`).all();
-    assert.deepEqual(flags, [{ metric: 'loss', language: 'en', flag: 'finite', value: 1.5 }, { metric: 'loss', language: 'fr', flag: 'nan', value: null }, { metric: 'other', language: null, flag: '-inf', value: null }]);
+    const flags = st.db
+      .prepare(`SELECT metric, language, flag, value FROM metrics WHERE experiment_id = 'E-006' ORDER BY rowid`)
+      .all();
+    assert.deepEqual(flags, [
+      { metric: 'loss', language: 'en', flag: 'finite', value: 1.5 },
+      { metric: 'loss', language: 'fr', flag: 'nan', value: null },
+      { metric: 'other', language: null, flag: '-inf', value: null },
+    ]);
     const arts = st.artifacts('E-001');
     assert.equal(arts.length, 2);
     assert.ok(existsSync(join(dir, arts[0].path)) && /^[0-9a-f]{64}$/.test(arts[0].sha256));
@@ -75,14 +106,27 @@ test('mixed pipeline: failures are recorded with reasons, dependents blocked, in
   assert.equal(e2['E-004'].status, 'passed');
   assert.equal(e2['E-001'].attempts, 2); // reused, not rerun
   withStore(dir, (st) => {
-    assert.deepEqual(st.metrics('E-004', undefined, { metric: 'total' }).map((m) => m.value), [2.5]);
+    assert.deepEqual(
+      st.metrics('E-004', undefined, { metric: 'total' }).map((m) => m.value),
+      [2.5],
+    );
     assert.ok(st.metrics('E-003').every((m) => m.source === 'import'));
   });
   // A plan now: what passed or was imported is up to date; only the failures (and what waits on them) would run.
-  const p = JSON.parse(runCli(['plan', join(FIX, 'mixed.yaml'), '--out', dir, '--json']).stdout) as { experiments: { id: string; action: string }[] };
+  const p = JSON.parse(runCli(['plan', join(FIX, 'mixed.yaml'), '--out', dir, '--json']).stdout) as {
+    experiments: { id: string; action: string }[];
+  };
   assert.deepEqual(Object.fromEntries(p.experiments.map((x) => [x.id, x.action])), {
-    'E-001': 'up to date', 'E-002': 'up to date', 'E-003': 'up to date (imported)', 'E-004': 'up to date', 'E-005': 'run',
-    'E-006': 'run', 'E-007': 'run', 'E-008': 'run', 'E-009': 'up to date', 'E-010': 'run',
+    'E-001': 'up to date',
+    'E-002': 'up to date',
+    'E-003': 'up to date (imported)',
+    'E-004': 'up to date',
+    'E-005': 'run',
+    'E-006': 'run',
+    'E-007': 'run',
+    'E-008': 'run',
+    'E-009': 'up to date',
+    'E-010': 'run',
   });
   const bad = runCli(['import', results, '--into', dir]);
   assert.equal(bad.code, 2);
@@ -94,7 +138,10 @@ test('a passing pipeline: second run reuses everything; a model swap reruns exac
   const file = join(FIX, 'small.yaml');
   const p0 = runCli(['plan', file, '--out', dir, '--json']);
   assert.equal(p0.code, 0, p0.stderr);
-  assert.deepEqual(JSON.parse(p0.stdout).experiments.map((x: { id: string; action: string }) => `${x.id}:${x.action}`), ['S-1:run', 'S-2:run', 'S-3:run', 'S-4:run']);
+  assert.deepEqual(
+    JSON.parse(p0.stdout).experiments.map((x: { id: string; action: string }) => `${x.id}:${x.action}`),
+    ['S-1:run', 'S-2:run', 'S-3:run', 'S-4:run'],
+  );
 
   const r1 = runCli(['run', file, '--out', dir]);
   assert.equal(r1.code, 0, r1.stdout + r1.stderr);
@@ -103,7 +150,9 @@ test('a passing pipeline: second run reuses everything; a model swap reruns exac
   const scores1 = withStore(dir, (st) => st.metrics('S-1', undefined, { metric: 'score' }).map((m) => m.value));
 
   const m = JSON.parse(runCli(['status', dir, '--metrics', 'S-1', '--json']).stdout);
-  const sw = m.metrics.find((x: { language: string | null; metric: string }) => x.language === 'sw' && x.metric === 'score');
+  const sw = m.metrics.find(
+    (x: { language: string | null; metric: string }) => x.language === 'sw' && x.metric === 'score',
+  );
   assert.equal(sw.n, 2);
   assert.ok(sw.lo < sw.mean && sw.mean < sw.hi && sw.sd > 0);
 
@@ -120,7 +169,10 @@ test('a passing pipeline: second run reuses everything; a model swap reruns exac
     assert.equal(st.attempts('S-3').length, 1);
     assert.equal(st.attempts('S-1').length, 4);
     // the same seed reproduces the same numbers bit for bit (the emit kind does not read the model)
-    assert.deepEqual(st.metrics('S-1', undefined, { metric: 'score' }).map((m) => m.value), scores1);
+    assert.deepEqual(
+      st.metrics('S-1', undefined, { metric: 'score' }).map((m) => m.value),
+      scores1,
+    );
   });
 
   const r4 = runCli(['run', file, '--out', dir, '--force', 'S-3']);
@@ -137,6 +189,9 @@ test('a passing pipeline: second run reuses everything; a model swap reruns exac
   assert.match(bad.stderr, /--only S-9: no experiment has this id \(ids: S-1, S-2, S-3, S-4\)/);
   const missing = runCli(['run', file, '--out', dir, '--model', 'm=/no/such/model']);
   assert.equal(missing.code, 1);
-  assert.match(missing.stdout, /S-1 blocked: model 'm' has no checkpoint at \/no\/such\/model: put a Hugging Face checkpoint folder there or pass --model m=DIR/);
+  assert.match(
+    missing.stdout,
+    /S-1 blocked: model 'm' has no checkpoint at \/no\/such\/model: put a Hugging Face checkpoint folder there or pass --model m=DIR/,
+  );
   assert.match(missing.stdout, /S-2 blocked: needs S-1, which is blocked/);
 });

@@ -66,7 +66,10 @@ test('AWQ: the chosen α never has a larger calibration output error than α = 0
     assert.equal(r.errors.length, 20);
     assert.equal(r.errors[0].alpha, 0);
     const chosen = r.errors.find((e) => e.alpha === r.alpha)!;
-    assert.ok(chosen.error <= r.errors[0].error, `seed ${seed}: α ${r.alpha} error ${chosen.error} > α=0 ${r.errors[0].error}`);
+    assert.ok(
+      chosen.error <= r.errors[0].error,
+      `seed ${seed}: α ${r.alpha} error ${chosen.error} > α=0 ${r.errors[0].error}`,
+    );
     assert.equal(chosen.error, Math.min(...r.errors.map((e) => e.error)));
     const total = r.linears.reduce((a, l) => a + l.outErr, 0);
     assert.ok(Math.abs(total - chosen.error) <= 1e-9 * chosen.error);
@@ -96,21 +99,32 @@ test('AWQ clip: no shrink is RTN; the clip search is deterministic and finite', 
   const { gram, meanAbs } = calibration(60, n, 9);
   const lin: AwqLinear[] = [{ name: 'w', weight: w, layout: 'in_out' }];
   const clipped = awqSearch(lin, gram, meanAbs, spec, { alphas: [0], clip: true });
-  // block-diagonal terms only are minimised; the full error is usually, not always, smaller: check finiteness and determinism
+  // block-diagonal terms only are minimised; the full error is usually, not always, smaller: check finiteness and
+  // determinism
   assert.ok(Number.isFinite(clipped.linears[0].outErr));
-  assert.deepEqual(awqSearch(lin, gram, meanAbs, spec, { alphas: [0], clip: true }).linears[0].dequant.data, clipped.linears[0].dequant.data);
+  assert.deepEqual(
+    awqSearch(lin, gram, meanAbs, spec, { alphas: [0], clip: true }).linears[0].dequant.data,
+    clipped.linears[0].dequant.data,
+  );
 });
 
 test('AWQ on gpt2-a and llama-a: every group at or below RTN on its calibration rows; q/k/v and gate/up share an α', () => {
   const rng = new Rng(3);
   for (const name of ['gpt2-a', 'llama-a']) {
     const model = loadModel(join(GOLDEN, 'models', name));
-    const windows = Array.from({ length: 4 }, () => Int32Array.from({ length: 32 }, () => rng.int(model.config.vocabSize)));
-    const r = quantizeModelCalibrated(model, { method: 'awq', spec: { bits: 4, groupSize: 32, scheme: 'asym' }, windows });
+    const windows = Array.from({ length: 4 }, () =>
+      Int32Array.from({ length: 32 }, () => rng.int(model.config.vocabSize)),
+    );
+    const r = quantizeModelCalibrated(model, {
+      method: 'awq',
+      spec: { bits: 4, groupSize: 32, scheme: 'asym' },
+      windows,
+    });
     assert.equal(r.calibration.length, r.targets.length);
     // groups: consecutive entries with the same rows count and α in one layer are one group
     for (const l of r.calibration) assert.ok(l.alpha !== undefined && l.alpha >= 0 && l.alpha < 1);
-    if (name === 'gpt2-a') for (const l of r.calibration) assert.ok(l.outErr <= l.outErrRtn, `${l.name}: ${l.outErr} > ${l.outErrRtn}`);
+    if (name === 'gpt2-a')
+      for (const l of r.calibration) assert.ok(l.outErr <= l.outErrRtn, `${l.name}: ${l.outErr} > ${l.outErrRtn}`);
     if (name === 'llama-a') {
       const byLayer = new Map<number, typeof r.calibration>();
       for (const l of r.calibration) byLayer.set(l.layer, [...(byLayer.get(l.layer) ?? []), l]);

@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/model/load.ts';
 import type { Model } from '../../src/model/model.ts';
 import {
-  quantizeModelCalibrated, quantizeModelCalibratedFast, type BlockInputStats, type CalibratedOptions,
+  quantizeModelCalibrated,
+  quantizeModelCalibratedFast,
+  type BlockInputStats,
+  type CalibratedOptions,
 } from '../../src/quant/calibrated.ts';
 import { dequantize, quantizeRtn } from '../../src/quant/rtn.ts';
 import { selectTargets, DEFAULT_SCOPE } from '../../src/quant/scope.ts';
@@ -52,7 +55,11 @@ for (const name of ['gpt2-a', 'llama-a', 'opt-a', 'gpt_neox-a']) {
     assert.equal(refStats.size, model.config.numLayers);
     for (const [l, rs] of refStats) {
       const os = ortStats.get(l)!;
-      assert.deepEqual(os.map((s) => s.names), rs.map((s) => s.names), `block ${l}: input groups`);
+      assert.deepEqual(
+        os.map((s) => s.names),
+        rs.map((s) => s.names),
+        `block ${l}: input groups`,
+      );
       rs.forEach((r, k) => {
         const o = os[k];
         assert.equal(o.rows, r.rows);
@@ -84,14 +91,23 @@ test('AWQ on ort: the same α per group and mean |x| as the reference path (gpt2
         assert.ok(relDiff(mean(o), mean(r)) < 1e-5, `${name} block ${l}: mean |x| differs`);
       });
     }
-    assert.deepEqual(ort.calibration.map((c) => [c.name, c.alpha]), ref.calibration.map((c) => [c.name, c.alpha]));
+    assert.deepEqual(
+      ort.calibration.map((c) => [c.name, c.alpha]),
+      ref.calibration.map((c) => [c.name, c.alpha]),
+    );
   }
 });
 
 test('AWQ on ort at α = 0 is RTN bit for bit', async () => {
   const model = loadModel(join(GOLDEN, 'models', 'llama-a'));
   const r = await quantizeModelCalibratedFast(model, {
-    method: 'awq', spec, windows: windowsFor(model, 2), awq: { alphas: [0] }, engine: 'ort', threads: 1, errors: false,
+    method: 'awq',
+    spec,
+    windows: windowsFor(model, 2),
+    awq: { alphas: [0] },
+    engine: 'ort',
+    threads: 1,
+    errors: false,
   });
   for (const t of selectTargets(model, DEFAULT_SCOPE)) {
     const rtn = quantizeRtn(weight(model, t.name), t.layout, spec);

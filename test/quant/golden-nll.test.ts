@@ -24,10 +24,17 @@ const ref = JSON.parse(readFileSync(join(GOLDEN, 'quant_gpt2.reference.json'), '
   mean_nll_unquantised_f32: number;
   variants: Record<string, Variant>;
 };
-const seq = (JSON.parse(readFileSync(join(GOLDEN, 'models/gpt2-a/reference.json'), 'utf8')) as { sequences: { input_ids: number[] }[] })
-  .sequences[ref.sequence_index].input_ids;
+const seq = (
+  JSON.parse(readFileSync(join(GOLDEN, 'models/gpt2-a/reference.json'), 'utf8')) as {
+    sequences: { input_ids: number[] }[];
+  }
+).sequences[ref.sequence_index].input_ids;
 
-const OUTPUT: Record<string, OutputMode> = { blocks: 'none', 'blocks+lm_head_untied': 'untied', 'blocks+lm_head_tied': 'tied' };
+const OUTPUT: Record<string, OutputMode> = {
+  blocks: 'none',
+  'blocks+lm_head_untied': 'untied',
+  'blocks+lm_head_tied': 'tied',
+};
 
 function meanNll(nll: Float64Array): number {
   let s = 0;
@@ -49,11 +56,17 @@ test('golden quantised NLL: both schemes × three variants within 1e-5', () => {
       scope: { blocks: true, output: OUTPUT[v.variant], embeddings: false },
     });
     const got = meanNll(scoreReference(r.model, { ids }).nll);
-    assert.ok(Math.abs(got - v.mean_nll_f32) <= 1e-5, `${key}: mean NLL ${got} vs ${v.mean_nll_f32} (Δ ${got - v.mean_nll_f32})`);
+    assert.ok(
+      Math.abs(got - v.mean_nll_f32) <= 1e-5,
+      `${key}: mean NLL ${got} vs ${v.mean_nll_f32} (Δ ${got - v.mean_nll_f32})`,
+    );
     assert.deepEqual(r.tensors.map((t) => t.name).sort(), Object.keys(v.tensors).sort(), key);
     for (const t of r.tensors) {
       const e = v.tensors[t.name];
-      assert.ok(Math.abs(t.error.maxAbs - e.max_abs_error) <= 1e-7, `${key} ${t.name} max abs error ${t.error.maxAbs} vs ${e.max_abs_error}`);
+      assert.ok(
+        Math.abs(t.error.maxAbs - e.max_abs_error) <= 1e-7,
+        `${key} ${t.name} max abs error ${t.error.maxAbs} vs ${e.max_abs_error}`,
+      );
       const dq = r.model.weights.get(t.name)!.data;
       let s = 0;
       let sa = 0;

@@ -1,6 +1,6 @@
 // Golden: GPTQ 4-bit g32 (sym and asym) of gpt2-a on the given calibration windows (forward passes on
-// the reference engine and on onnxruntime) against test/fixtures/golden/gptq (numpy float64, README
-// there): levels identical for ≥ 99.9 % of weights,
+// the reference engine and on onnxruntime) against
+// test/fixtures/golden/gptq (numpy float64, README there): levels identical for ≥ 99.9 % of weights,
 // dequantised weights within 1e-6 where levels are equal, mean NLL per sequence within 1e-4; GPTQ's
 // output error on the calibration rows below RTN's in every linear; and the per-block test (block l
 // calibrated on the reference weights of blocks < l) that localises a flipped level.
@@ -20,8 +20,14 @@ import { readRawSafetensors } from './helpers.ts';
 
 const DIR = join(GOLDEN, 'gptq');
 const ref = JSON.parse(readFileSync(join(DIR, 'gptq_gpt2-a.reference.json'), 'utf8'));
-const calib = (JSON.parse(readFileSync(join(DIR, 'calib_ids.json'), 'utf8'))['gpt2-a'].input_ids as number[][]).map((w) => Int32Array.from(w));
-const seqs = (JSON.parse(readFileSync(join(GOLDEN, 'models/gpt2-a/reference.json'), 'utf8')) as { sequences: { input_ids: number[] }[] }).sequences.slice(0, 3);
+const calib = (JSON.parse(readFileSync(join(DIR, 'calib_ids.json'), 'utf8'))['gpt2-a'].input_ids as number[][]).map(
+  (w) => Int32Array.from(w),
+);
+const seqs = (
+  JSON.parse(readFileSync(join(GOLDEN, 'models/gpt2-a/reference.json'), 'utf8')) as {
+    sequences: { input_ids: number[] }[];
+  }
+).sequences.slice(0, 3);
 
 /** Named tolerances of the golden README. */
 const TOL = { equalLevels: 0.999, dequant: 1e-6, meanNll: 1e-4 };
@@ -33,7 +39,11 @@ function meanNll(model: Model, ids: number[]): number {
   return s / nll.length;
 }
 
-function compareLevels(scheme: Scheme, got: Map<string, { levels: ArrayLike<number>; dequant: Float32Array }>, names?: string[]) {
+function compareLevels(
+  scheme: Scheme,
+  got: Map<string, { levels: ArrayLike<number>; dequant: Float32Array }>,
+  names?: string[],
+) {
   const lv = readRawSafetensors(join(DIR, `gpt2-a.w4g32.${scheme}.levels.safetensors`)).tensors;
   const dq = readRawSafetensors(join(DIR, `gpt2-a.w4g32.${scheme}.dequant.safetensors`)).tensors;
   let total = 0;
@@ -55,19 +65,31 @@ function compareLevels(scheme: Scheme, got: Map<string, { levels: ArrayLike<numb
   return { total, equal, share: equal / total, maxDq };
 }
 
-for (const [scheme, engine] of [['asym', 'reference'], ['sym', 'reference'], ['asym', 'ort'], ['sym', 'ort']] as [Scheme, EngineName][]) {
-  test(`golden GPTQ gpt2-a w4g32 ${scheme} (${engine} forward): levels, dequantised weights, NLL, output error below RTN`, async () => {
+const ARMS: [Scheme, EngineName][] = [
+  ['asym', 'reference'],
+  ['sym', 'reference'],
+  ['asym', 'ort'],
+  ['sym', 'ort'],
+];
+for (const [scheme, engine] of ARMS) {
+  const what = `${scheme} (${engine} forward)`;
+  test(`golden GPTQ gpt2-a w4g32 ${what}: levels, dequantised weights, NLL, output error below RTN`, async () => {
     const model = loadModel(join(GOLDEN, 'models/gpt2-a'));
     const v = ref.variants[`w4g32/${scheme}`];
     const opts = { method: 'gptq', spec: { bits: 4, groupSize: 32, scheme }, windows: calib } as const;
-    const r = engine === 'ort' ? await quantizeModelCalibratedFast(model, { ...opts, engine, threads: 1 }) : quantizeModelCalibrated(model, opts);
+    const r =
+      engine === 'ort'
+        ? await quantizeModelCalibratedFast(model, { ...opts, engine, threads: 1 })
+        : quantizeModelCalibrated(model, opts);
     const got = new Map([...r.quantized].map(([n, q]) => [n, { levels: q.levels, dequant: dequantize(q).data }]));
     const c = compareLevels(scheme, got);
-    console.log(`# ${scheme} ${engine}: levels equal ${c.equal}/${c.total} (${(100 * c.share).toFixed(4)} %), max |Δw| where equal ${c.maxDq.toExponential(2)}`);
+    console.log(
+      `# ${what}: levels equal ${c.equal}/${c.total} (${(100 * c.share).toFixed(4)} %), max |Δw| where equal ${c.maxDq.toExponential(2)}`,
+    );
     assert.ok(c.share >= TOL.equalLevels, `${scheme}: only ${(100 * c.share).toFixed(3)} % of levels equal`);
     assert.ok(c.maxDq <= TOL.dequant, `${scheme}: dequantised weights differ by ${c.maxDq} where levels are equal`);
     const diffs = seqs.map((s, i) => meanNll(r.model, s.input_ids) - v.gptq.mean_nll_f64[i]);
-    console.log(`# ${scheme} ${engine}: mean NLL − reference per sequence ${diffs.map((d) => d.toExponential(2)).join(', ')}`);
+    console.log(`# ${what}: mean NLL − reference per sequence ${diffs.map((d) => d.toExponential(2)).join(', ')}`);
     for (const d of diffs) assert.ok(Math.abs(d) <= TOL.meanNll, `${scheme}: mean NLL off by ${d}`);
     // GPTQ's calibration output error is below RTN's in every linear, and close to the reference's
     assert.equal(r.calibration.length, Object.keys(ref.linears).length);
@@ -75,8 +97,14 @@ for (const [scheme, engine] of [['asym', 'reference'], ['sym', 'reference'], ['a
       assert.ok(l.outErr < l.outErrRtn, `${l.name}: GPTQ ${l.outErr} ≥ RTN ${l.outErrRtn}`);
       const want = v.layers[l.name];
       // the reference's rows come from a float64 forward and its error sums over all rows: a 2/N-free Σ
-      assert.ok(Math.abs(l.outErrRtn - want.out_err_rtn) <= 1e-3 * want.out_err_rtn, `${l.name}: RTN error ${l.outErrRtn} vs ${want.out_err_rtn}`);
-      assert.ok(Math.abs(l.outErr - want.out_err_gptq) <= 1e-3 * want.out_err_gptq, `${l.name}: GPTQ error ${l.outErr} vs ${want.out_err_gptq}`);
+      assert.ok(
+        Math.abs(l.outErrRtn - want.out_err_rtn) <= 1e-3 * want.out_err_rtn,
+        `${l.name}: RTN error ${l.outErrRtn} vs ${want.out_err_rtn}`,
+      );
+      assert.ok(
+        Math.abs(l.outErr - want.out_err_gptq) <= 1e-3 * want.out_err_gptq,
+        `${l.name}: GPTQ error ${l.outErr} vs ${want.out_err_gptq}`,
+      );
     }
   });
 }
@@ -93,7 +121,13 @@ test('golden GPTQ per block: block l calibrated on the reference weights of bloc
         if (m && Number(m[1]) < l) prior.set(name, { data: t.data as Float32Array, shape: t.shape });
       }
       const base = withWeights(model, prior);
-      const r = quantizeModelCalibrated(base, { method: 'gptq', spec: { bits: 4, groupSize: 32, scheme }, windows: calib, scope: { blocks: true, layers: [l], output: 'none', embeddings: false }, errors: false });
+      const r = quantizeModelCalibrated(base, {
+        method: 'gptq',
+        spec: { bits: 4, groupSize: 32, scheme },
+        windows: calib,
+        scope: { blocks: true, layers: [l], output: 'none', embeddings: false },
+        errors: false,
+      });
       const got = new Map([...r.quantized].map(([n, q]) => [n, { levels: q.levels, dequant: dequantize(q).data }]));
       const c = compareLevels(scheme, got);
       assert.ok(c.total - c.equal <= 6, `${scheme} block ${l}: ${c.total - c.equal} levels differ`);

@@ -4,7 +4,14 @@
 // with act-order too; dead inputs; and the output error below RTN's on random calibration rows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accumulateGram, outputError, quantizeGptq, symmetrize, upperCholeskyOfInverse, upperCholeskyOfInverseNaive } from '../../src/quant/gptq.ts';
+import {
+  accumulateGram,
+  outputError,
+  quantizeGptq,
+  symmetrize,
+  upperCholeskyOfInverse,
+  upperCholeskyOfInverseNaive,
+} from '../../src/quant/gptq.ts';
 import { dequantize, quantizeRtn, type QuantSpec } from '../../src/quant/rtn.ts';
 import type { Layout } from '../../src/model/spec.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -18,7 +25,8 @@ function rows(T: number, n: number, seed: number, dead: number[] = []): Float32A
   for (let k = 0; k < z.length; k++) z[k] = rng.normal();
   const x = new Float32Array(T * n);
   for (let t = 0; t < T; t++) {
-    for (let j = 0; j < n; j++) x[t * n + j] = z[t * n + j] + 0.5 * z[t * n + ((j + 1) % n)] + (j % 7 === 0 ? 3 * z[t * n] : 0);
+    for (let j = 0; j < n; j++)
+      x[t * n + j] = z[t * n + j] + 0.5 * z[t * n + ((j + 1) % n)] + (j % 7 === 0 ? 3 * z[t * n] : 0);
   }
   for (const j of dead) for (let t = 0; t < T; t++) x[t * n + j] = 0;
   return x;
@@ -137,6 +145,10 @@ test('GPTQ: a dead input gets weight 0, an all-zero weight stays zero with no Na
   const r = quantizeGptq(w, 'out_in', gram, T, { bits: 4, groupSize: 8, scheme: 'sym' });
   const dq = dequantize(r.q).data;
   for (let o = 0; o < 4; o++) assert.equal(Math.abs(dq[o * n + 0]) + Math.abs(dq[o * n + 5]), 0);
-  const z = quantizeGptq({ data: new Float32Array(4 * n), shape: [4, n] }, 'out_in', gram, T, { bits: 4, groupSize: 8, scheme: 'asym' });
+  const z = quantizeGptq({ data: new Float32Array(4 * n), shape: [4, n] }, 'out_in', gram, T, {
+    bits: 4,
+    groupSize: 8,
+    scheme: 'asym',
+  });
   for (const v of dequantize(z.q).data) assert.equal(v, 0);
 });

@@ -11,7 +11,10 @@ export interface RawTensor {
 }
 
 /** Reads every tensor of a small safetensors file into typed arrays by dtype. */
-export function readRawSafetensors(path: string): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
+export function readRawSafetensors(path: string): {
+  tensors: Map<string, RawTensor>;
+  metadata: Record<string, string>;
+} {
   const buf = readFileSync(path);
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;

@@ -19,13 +19,48 @@ const rng = new Rng(42);
 const ids = (n: number) => Array.from({ length: n }, () => rng.int(1000));
 
 test('calibrationWindows: consecutive windows of at most `context`, the token limit shared fairly', () => {
-  const w = calibrationWindows([[1, 2, 3, 4, 5], [6, 7, 8]], 2, 7);
-  assert.deepEqual(w.map((x) => [...x]), [[1, 2], [3, 4], [6, 7], [8]]);
-  const all = calibrationWindows([[1, 2, 3, 4, 5], [6, 7, 8]], 2, 100);
-  assert.deepEqual(all.map((x) => [...x]), [[1, 2], [3, 4], [5], [6, 7], [8]]);
+  const w = calibrationWindows(
+    [
+      [1, 2, 3, 4, 5],
+      [6, 7, 8],
+    ],
+    2,
+    7,
+  );
+  assert.deepEqual(
+    w.map((x) => [...x]),
+    [[1, 2], [3, 4], [6, 7], [8]],
+  );
+  const all = calibrationWindows(
+    [
+      [1, 2, 3, 4, 5],
+      [6, 7, 8],
+    ],
+    2,
+    100,
+  );
+  assert.deepEqual(
+    all.map((x) => [...x]),
+    [[1, 2], [3, 4], [5], [6, 7], [8]],
+  );
   // three texts, limit 6: each keeps its first 2 tokens
-  const fair = calibrationWindows([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], 4, 6);
-  assert.deepEqual(fair.map((x) => [...x]), [[1, 2], [5, 6], [9, 10]]);
+  const fair = calibrationWindows(
+    [
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+      [9, 10, 11, 12],
+    ],
+    4,
+    6,
+  );
+  assert.deepEqual(
+    fair.map((x) => [...x]),
+    [
+      [1, 2],
+      [5, 6],
+      [9, 10],
+    ],
+  );
 });
 
 test('activation statistics: diag(XᵀX) of every block linear input, one pass, additive over windows', () => {
@@ -52,23 +87,37 @@ test('activation statistics: diag(XᵀX) of every block linear input, one pass, 
   }
   assert.deepEqual(statsFromJSON(statsToJSON(s)).sumSq, s.sumSq);
   assert.throws(() => collectActivationStats(model, [[]]), /no tokens/);
-  assert.throws(() => collectActivationStats(model, [a], { context: 1000 }), /context must be an integer from 1 to 128/);
+  assert.throws(
+    () => collectActivationStats(model, [a], { context: 1000 }),
+    /context must be an integer from 1 to 128/,
+  );
 });
 
 test('activation preservation on gpt2-a prefers the inputs with large activations', () => {
   const stats = collectActivationStats(model, [ids(64)]);
   const targets = selectTargets(model, { blocks: true, output: 'none', embeddings: false });
   const inputs = targets.map((target) => ({ target, weight: model.weights.get(target.name)! }));
-  const sel = selectPreserved(inputs, { criterion: 'activation', granularity: 'column', budget: { kind: 'layer', share: 0.05 }, stats });
+  const sel = selectPreserved(inputs, {
+    criterion: 'activation',
+    granularity: 'column',
+    budget: { kind: 'layer', share: 0.05 },
+    stats,
+  });
   for (let i = 0; i < inputs.length; i++) {
     const s = stats.sumSq.get(targets[i].name)!;
     const median = [...s].sort((x, y) => x - y)[s.length >> 1];
     const cols = [...sel[i].columns!];
     // a per-layer budget goes to the best columns of the layer: some matrices may get none
-    assert.ok(cols.filter((j) => s[j] >= median).length >= cols.length / 2, `${targets[i].name}: kept columns mostly high-activation`);
+    assert.ok(
+      cols.filter((j) => s[j] >= median).length >= cols.length / 2,
+      `${targets[i].name}: kept columns mostly high-activation`,
+    );
   }
   assert.ok(sel.every((x) => x.count <= 0.05 * 49152) && sel.some((x) => x.count > 0));
-  const r = quantizeModel(model, { spec: { bits: 3, groupSize: 32, scheme: 'asym' }, preserve: { criterion: 'hessian', granularity: 'weight', budget: { kind: 'global', share: 0.05 }, stats } });
+  const r = quantizeModel(model, {
+    spec: { bits: 3, groupSize: 32, scheme: 'asym' },
+    preserve: { criterion: 'hessian', granularity: 'weight', budget: { kind: 'global', share: 0.05 }, stats },
+  });
   assert.ok(r.account.kept > 0);
 });
 
@@ -79,7 +128,10 @@ test('layer analysis: mixed engines equal direct scoring, and full-precision sta
   const windows = [Int32Array.from(ids(30)), Int32Array.from(ids(17))];
   for (const mode of ['one', 'all-but-one'] as const) {
     for (const plan of layerPlans(2, mode)) {
-      const direct = quantizeModel(model, { spec, scope: { blocks: true, layers: plan.quantised, output: 'none', embeddings: false } }).model;
+      const direct = quantizeModel(model, {
+        spec,
+        scope: { blocks: true, layers: plan.quantised, output: 'none', embeddings: false },
+      }).model;
       const engine = layerEngine(model, q, plan.quantised, cache);
       for (const w of windows) {
         const got = await engine.score({ ids: w, wantLogProbs: true });
@@ -91,7 +143,14 @@ test('layer analysis: mixed engines equal direct scoring, and full-precision sta
     }
   }
   assert.equal(cache.computed, 2, 'each window ran through the full-precision blocks once');
-  assert.deepEqual(layerPlans(3, 'all-but-one').map((p) => p.quantised), [[1, 2], [0, 2], [0, 1]]);
+  assert.deepEqual(
+    layerPlans(3, 'all-but-one').map((p) => p.quantised),
+    [
+      [1, 2],
+      [0, 2],
+      [0, 1],
+    ],
+  );
   // nothing quantised = the full-precision model; everything = the quantised model
   const none = await layerEngine(model, q, [], cache).score({ ids: windows[0] });
   assert.deepEqual(none.nll, scoreReference(model, { ids: windows[0] }).nll);

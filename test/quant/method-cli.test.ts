@@ -16,7 +16,10 @@ const DIR = join(GOLDEN, 'gptq');
 const ref = JSON.parse(readFileSync(join(DIR, 'gptq_gpt2-a.reference.json'), 'utf8'));
 const tmp = mkdtempSync(join(tmpdir(), 'lq-method-'));
 const calibFile = join(tmp, 'calib.json');
-writeFileSync(calibFile, JSON.stringify(JSON.parse(readFileSync(join(DIR, 'calib_ids.json'), 'utf8'))['gpt2-a'].input_ids));
+writeFileSync(
+  calibFile,
+  JSON.stringify(JSON.parse(readFileSync(join(DIR, 'calib_ids.json'), 'utf8'))['gpt2-a'].input_ids),
+);
 const seq: number[] = JSON.parse(readFileSync(join(MODEL, 'reference.json'), 'utf8')).sequences[1].input_ids;
 const idsFile = join(tmp, 'ids.json');
 writeFileSync(idsFile, JSON.stringify([seq]));
@@ -24,7 +27,18 @@ const GRID = ['--bits', '4', '--group-size', '32', '--scheme', 'asym'];
 
 test('quantize --method gptq writes the golden weights and a manifest with the calibration error per layer', () => {
   const out = join(tmp, 'gptq');
-  const r = runCli(['quantize', '--model', MODEL, '--out', out, ...GRID, '--method', 'gptq', '--calibration-ids', calibFile]);
+  const r = runCli([
+    'quantize',
+    '--model',
+    MODEL,
+    '--out',
+    out,
+    ...GRID,
+    '--method',
+    'gptq',
+    '--calibration-ids',
+    calibFile,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const m = JSON.parse(readFileSync(join(out, 'quantization.json'), 'utf8'));
   assert.equal(m.method, 'gptq');
@@ -47,7 +61,20 @@ test('quantize --method gptq writes the golden weights and a manifest with the c
 
 test('quantize --method awq records the chosen α per layer, never above RTN on the calibration rows', () => {
   const out = join(tmp, 'awq');
-  const r = runCli(['quantize', '--model', MODEL, '--out', out, ...GRID, '--method', 'awq', '--awq-clip', '--calibration-ids', calibFile, '--json']);
+  const r = runCli([
+    'quantize',
+    '--model',
+    MODEL,
+    '--out',
+    out,
+    ...GRID,
+    '--method',
+    'awq',
+    '--awq-clip',
+    '--calibration-ids',
+    calibFile,
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const m = JSON.parse(r.stdout);
   assert.equal(m.method, 'awq');
@@ -57,7 +84,18 @@ test('quantize --method awq records the chosen α per layer, never above RTN on 
 });
 
 test('nll --method gptq scores like the golden GPTQ reference', () => {
-  const r = runCli(['nll', '--model', MODEL, '--ids', idsFile, ...GRID, '--method', 'gptq', '--calibration-ids', calibFile]);
+  const r = runCli([
+    'nll',
+    '--model',
+    MODEL,
+    '--ids',
+    idsFile,
+    ...GRID,
+    '--method',
+    'gptq',
+    '--calibration-ids',
+    calibFile,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const mean = JSON.parse(r.stdout).sequences[0].meanNll;
   assert.ok(Math.abs(mean - ref.variants['w4g32/asym'].gptq.mean_nll_f64[1]) <= 1e-4, `${mean}`);
@@ -69,7 +107,22 @@ test('--method misuse is one line and a non-zero exit', () => {
     [['quantize', '--model', MODEL, '--out', join(tmp, 'x1'), '--method', 'gptq'], /learns from calibration text/],
     [['quantize', '--model', MODEL, '--out', join(tmp, 'x2'), '--method', 'foo'], /not a quantisation method/],
     [['quantize', '--model', MODEL, '--out', join(tmp, 'x3'), '--act-order'], /--act-order applies to --method gptq/],
-    [['quantize', '--model', MODEL, '--out', join(tmp, 'x4'), '--method', 'gptq', '--preserve', '5%', '--calibration-ids', calibFile], /preservation is not supported/],
+    [
+      [
+        'quantize',
+        '--model',
+        MODEL,
+        '--out',
+        join(tmp, 'x4'),
+        '--method',
+        'gptq',
+        '--preserve',
+        '5%',
+        '--calibration-ids',
+        calibFile,
+      ],
+      /preservation is not supported/,
+    ],
     [['nll', '--model', MODEL, '--ids', idsFile, '--bits', '4', '--method', 'awq'], /learns from calibration text/],
     [['nll', '--model', MODEL, '--ids', idsFile, '--method', 'awq'], /--method needs --bits/],
   ];

@@ -43,7 +43,11 @@ function inputs(seed: number): PreserveInput[] {
 function stats(inp: PreserveInput[], seed: number): ActivationStats {
   const rng = new Rng(seed);
   const sumSq = new Map<string, Float64Array>();
-  for (const { target } of inp) sumSq.set(target.name, Float64Array.from({ length: target.inDim }, () => 10 * rng.next() ** 3));
+  for (const { target } of inp)
+    sumSq.set(
+      target.name,
+      Float64Array.from({ length: target.inDim }, () => 10 * rng.next() ** 3),
+    );
   return { tokens: 100, sumSq };
 }
 
@@ -96,7 +100,11 @@ test('radix top-k equals the sorting twin for every criterion and budget, with e
 test('ties are broken by tensor order then index; all-equal scores keep the first k', () => {
   const t = target('t', 'out_in', 4, 4, 0);
   const w = { data: new Float32Array(16).fill(0.5), shape: [4, 4] };
-  const [s] = selectPreserved([{ target: t, weight: w }], { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share: 0.25 } });
+  const [s] = selectPreserved([{ target: t, weight: w }], {
+    criterion: 'magnitude',
+    granularity: 'weight',
+    budget: { kind: 'global', share: 0.25 },
+  });
   assert.deepEqual([...s.keep], [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
@@ -106,13 +114,21 @@ test('activation and hessian select the same single weights (monotone), differ o
   const budget: Budget = { kind: 'global', share: 0.15 };
   const a = selectPreserved(inp, { criterion: 'activation', granularity: 'weight', budget, stats: st });
   const h = selectPreserved(inp, { criterion: 'hessian', granularity: 'weight', budget, stats: st });
-  assert.deepEqual(a.map((x) => x.keep), h.map((x) => x.keep));
+  assert.deepEqual(
+    a.map((x) => x.keep),
+    h.map((x) => x.keep),
+  );
 });
 
 test('columns: whole input columns kept, within the budget, best mean score first', () => {
   const inp = inputs(30);
   const st = stats(inp, 31);
-  const sel = selectPreserved(inp, { criterion: 'hessian', granularity: 'column', budget: { kind: 'global', share: 0.2 }, stats: st });
+  const sel = selectPreserved(inp, {
+    criterion: 'hessian',
+    granularity: 'column',
+    budget: { kind: 'global', share: 0.2 },
+    stats: st,
+  });
   let total = 0;
   sel.forEach((s, i) => {
     const { layout, inDim, outDim } = inp[i].target;
@@ -127,45 +143,106 @@ test('columns: whole input columns kept, within the budget, best mean score firs
   assert.ok(total <= budgetCount(0.2, 243) && total > budgetCount(0.2, 243) - 10, `kept ${total}`);
   // a single tensor: the kept columns are the top ones by H_jj·‖W:,j‖²
   const one = [inp[0]];
-  const [s] = selectPreserved(one, { criterion: 'hessian', granularity: 'column', budget: { kind: 'global', share: 0.25 }, stats: st });
+  const [s] = selectPreserved(one, {
+    criterion: 'hessian',
+    granularity: 'column',
+    budget: { kind: 'global', share: 0.25 },
+    stats: st,
+  });
   const scores = scoreColumns('hessian', inp[0], st);
-  const order = [...scores.keys()].sort((x, y) => scores[y] - scores[x]).slice(0, 3).sort((x, y) => x - y);
+  const order = [...scores.keys()]
+    .sort((x, y) => scores[y] - scores[x])
+    .slice(0, 3)
+    .sort((x, y) => x - y);
   assert.deepEqual([...s.columns!], order);
 });
 
 test('bad preservation input: share outside [0, 1), unknown criterion, calibration missing, output in scope', () => {
   const inp = inputs(1);
   for (const share of [-0.1, 1, 1.5, NaN]) {
-    assert.throws(() => selectPreserved(inp, { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share } }), (e: Error) => e instanceof ConfigError && /must be a number in \[0, 1\)/.test(e.message));
+    assert.throws(
+      () => selectPreserved(inp, { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share } }),
+      (e: Error) => e instanceof ConfigError && /must be a number in \[0, 1\)/.test(e.message),
+    );
   }
-  assert.throws(() => selectPreserved(inp, { criterion: 'salience' as Criterion, granularity: 'weight', budget: { kind: 'global', share: 0.1 } }), /unknown preservation criterion "salience"; use one of magnitude, activation, hessian/);
+  assert.throws(
+    () =>
+      selectPreserved(inp, {
+        criterion: 'salience' as Criterion,
+        granularity: 'weight',
+        budget: { kind: 'global', share: 0.1 },
+      }),
+    /unknown preservation criterion "salience"; use one of magnitude, activation, hessian/,
+  );
   for (const criterion of ['activation', 'hessian'] as Criterion[]) {
-    assert.throws(() => selectPreserved(inp, { criterion, granularity: 'weight', budget: { kind: 'global', share: 0.1 } }), (e: Error) => e instanceof ConfigError && /needs calibration activations/.test(e.message));
+    assert.throws(
+      () => selectPreserved(inp, { criterion, granularity: 'weight', budget: { kind: 'global', share: 0.1 } }),
+      (e: Error) => e instanceof ConfigError && /needs calibration activations/.test(e.message),
+    );
   }
-  const out: PreserveInput = { target: { ...inp[1].target, name: 'lm_head.weight', kind: 'output', layer: undefined }, weight: inp[1].weight };
-  assert.throws(() => selectPreserved([out], { criterion: 'activation', granularity: 'weight', budget: { kind: 'global', share: 0.1 }, stats: stats([out], 1) }), /block linears only/);
+  const out: PreserveInput = {
+    target: { ...inp[1].target, name: 'lm_head.weight', kind: 'output', layer: undefined },
+    weight: inp[1].weight,
+  };
+  assert.throws(
+    () =>
+      selectPreserved([out], {
+        criterion: 'activation',
+        granularity: 'weight',
+        budget: { kind: 'global', share: 0.1 },
+        stats: stats([out], 1),
+      }),
+    /block linears only/,
+  );
   const st = stats(inp, 2);
   (st.sumSq.get('a') as Float64Array)[0] = Infinity;
-  assert.throws(() => selectPreserved(inp, { criterion: 'activation', granularity: 'weight', budget: { kind: 'global', share: 0.1 }, stats: st }), /not finite/);
+  assert.throws(
+    () =>
+      selectPreserved(inp, {
+        criterion: 'activation',
+        granularity: 'weight',
+        budget: { kind: 'global', share: 0.1 },
+        stats: st,
+      }),
+    /not finite/,
+  );
 });
 
 test('scope: default block linears; layers, roles, output and embeddings; bad layer and role', () => {
   const model = loadModel(join(GOLDEN, 'models/gpt2-a'));
   const names = (s: Parameters<typeof selectTargets>[1]) => selectTargets(model, s).map((t) => t.name);
   assert.equal(names({ blocks: true, output: 'none', embeddings: false }).length, 8);
-  assert.deepEqual(names({ blocks: true, layers: [1], roles: ['attn_qkv', 'mlp_out'], output: 'none', embeddings: false }), [
-    'transformer.h.1.attn.c_attn.weight',
-    'transformer.h.1.mlp.c_proj.weight',
-  ]);
+  assert.deepEqual(
+    names({ blocks: true, layers: [1], roles: ['attn_qkv', 'mlp_out'], output: 'none', embeddings: false }),
+    ['transformer.h.1.attn.c_attn.weight', 'transformer.h.1.mlp.c_proj.weight'],
+  );
   const tied = selectTargets(model, { blocks: false, output: 'tied', embeddings: true });
-  assert.deepEqual(tied.map((t) => [t.name, t.replace]), [['lm_head.weight', ['lm_head.weight', 'transformer.wte.weight']]]);
+  assert.deepEqual(
+    tied.map((t) => [t.name, t.replace]),
+    [['lm_head.weight', ['lm_head.weight', 'transformer.wte.weight']]],
+  );
   const untied = selectTargets(model, { blocks: false, output: 'untied', embeddings: true });
-  assert.deepEqual(untied.map((t) => [t.name, t.replace]), [['transformer.wte.weight', ['transformer.wte.weight']], ['lm_head.weight', ['lm_head.weight']]]);
-  assert.throws(() => selectTargets(model, { blocks: true, layers: [2], output: 'none', embeddings: false }), /layer 2 is not a block of this model \(it has layers 0..1\)/);
-  assert.throws(() => selectTargets(model, { blocks: true, roles: ['ffn' as 'mlp_in'], output: 'none', embeddings: false }), /unknown module role "ffn"/);
+  assert.deepEqual(
+    untied.map((t) => [t.name, t.replace]),
+    [
+      ['transformer.wte.weight', ['transformer.wte.weight']],
+      ['lm_head.weight', ['lm_head.weight']],
+    ],
+  );
+  assert.throws(
+    () => selectTargets(model, { blocks: true, layers: [2], output: 'none', embeddings: false }),
+    /layer 2 is not a block of this model \(it has layers 0..1\)/,
+  );
+  assert.throws(
+    () => selectTargets(model, { blocks: true, roles: ['ffn' as 'mlp_in'], output: 'none', embeddings: false }),
+    /unknown module role "ffn"/,
+  );
   // an untied model (gpt_neox-a): output modes both quantise embed_out only
   const neox = loadModel(join(GOLDEN, 'models/gpt_neox-a'));
-  assert.deepEqual(selectTargets(neox, { blocks: false, output: 'tied', embeddings: false }).map((t) => t.replace), [['embed_out.weight']]);
+  assert.deepEqual(
+    selectTargets(neox, { blocks: false, output: 'tied', embeddings: false }).map((t) => t.replace),
+    [['embed_out.weight']],
+  );
 });
 
 test('bit accounting: levels, scales, zeros, kept values and indices; sparse vs columns', () => {
@@ -175,7 +252,10 @@ test('bit accounting: levels, scales, zeros, kept values and indices; sparse vs 
   assert.equal(plain.scales, 64 * 2 * 16);
   assert.equal(plain.zeros, 64 * 2 * 16);
   assert.equal(plain.bitsPerWeight, 4 + 32 / 16);
-  assert.equal(plain.bitsPerWeight, expectedBitsPerWeight({ bits: 4, groupSize: 16, scheme: 'asym', share: 0, granularity: 'weight' }));
+  assert.equal(
+    plain.bitsPerWeight,
+    expectedBitsPerWeight({ bits: 4, groupSize: 16, scheme: 'asym', share: 0, granularity: 'weight' }),
+  );
   const keep = new Uint8Array(2048);
   for (let k = 0; k < 2048; k += 10) keep[k] = 1; // 205 weights
   const sparse = tensorBits('w', quantizeRtn(w, 'out_in', { bits: 4, scheme: 'sym', groupSize: 16 }, { keep }));
@@ -183,7 +263,15 @@ test('bit accounting: levels, scales, zeros, kept values and indices; sparse vs 
   assert.equal(sparse.total, 2048 * 4 + 128 * 16 + 205 * (16 + 32));
   const colKeep = new Uint8Array(2048);
   for (let o = 0; o < 64; o++) colKeep[o * 32 + 3] = colKeep[o * 32 + 7] = 1;
-  const cols = tensorBits('w', quantizeRtn(w, 'out_in', { bits: 4, scheme: 'sym', groupSize: 16 }, { keep: colKeep, keptColumns: Uint32Array.from([3, 7]) }));
+  const cols = tensorBits(
+    'w',
+    quantizeRtn(
+      w,
+      'out_in',
+      { bits: 4, scheme: 'sym', groupSize: 16 },
+      { keep: colKeep, keptColumns: Uint32Array.from([3, 7]) },
+    ),
+  );
   assert.equal(cols.total, (2048 - 128) * 4 + 128 * 16 + 128 * 16 + 2 * 32);
   // 20 % sparse costs over 10 bits per weight, as RESEARCH.md warns
   assert.ok(expectedBitsPerWeight({ bits: 4, groupSize: 128, scheme: 'asym', share: 0.2, granularity: 'weight' }) > 10);
@@ -200,15 +288,19 @@ test('model accounting: gpt2-a plain 4-bit, tied vs untied output, and 10 % spar
   let nParams = 0;
   for (const t of params) nParams += t.data.length;
   assert.equal(plain.account.baselineBytes, nParams * 2);
-  assert.equal(plain.account.modelBytes, (nParams - nBlock) * 2 + nBlock * 5 / 8);
+  assert.equal(plain.account.modelBytes, (nParams - nBlock) * 2 + (nBlock * 5) / 8);
   const untied = quantizeModel(model, { spec, scope: { blocks: true, output: 'untied', embeddings: false } });
   const tied = quantizeModel(model, { spec, scope: { blocks: true, output: 'tied', embeddings: false } });
   // untied stores the full-precision embedding and a quantised copy; tied stores one quantised matrix
   assert.equal(untied.account.modelBytes - tied.account.modelBytes, 1000 * 64 * 2);
-  const kept = quantizeModel(model, { spec, preserve: { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share: 0.1 } } });
+  const kept = quantizeModel(model, {
+    spec,
+    preserve: { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share: 0.1 } },
+  });
   assert.equal(kept.account.kept, budgetCount(0.1, nBlock));
   assert.ok(Math.abs(kept.account.bitsPerWeight - (5 + 0.1 * 48)) < 0.01);
-  for (let i = 0; i < kept.tensors.length; i++) assert.ok(kept.tensors[i].error.relFrobenius < plain.tensors[i].error.relFrobenius);
+  for (let i = 0; i < kept.tensors.length; i++)
+    assert.ok(kept.tensors[i].error.relFrobenius < plain.tensors[i].error.relFrobenius);
 });
 
 test('quantizeModel refuses a per-layer share outside the model or the scope, and NaN/Inf in any tensor', () => {
@@ -216,16 +308,31 @@ test('quantizeModel refuses a per-layer share outside the model or the scope, an
   const spec = { bits: 4, groupSize: 32, scheme: 'asym' as const };
   const map = (l: number): Budget => ({ kind: 'map', shares: new Map([[l, 0.1]]) });
   const preserve = (l: number) => ({ criterion: 'magnitude' as const, granularity: 'weight' as const, budget: map(l) });
-  assert.throws(() => quantizeModel(model, { spec, preserve: preserve(2) }), (e: Error) => e instanceof ConfigError && /share is given for layer 2, but this model has layers 0..1/.test(e.message));
+  assert.throws(
+    () => quantizeModel(model, { spec, preserve: preserve(2) }),
+    (e: Error) =>
+      e instanceof ConfigError && /share is given for layer 2, but this model has layers 0..1/.test(e.message),
+  );
   const scope = { blocks: true, layers: [0], output: 'none' as const, embeddings: false };
-  assert.throws(() => quantizeModel(model, { spec, scope, preserve: preserve(1) }), (e: Error) => e instanceof ConfigError && /no weight of layer 1 is quantised in this scope/.test(e.message));
-  assert.equal(quantizeModel(model, { spec, scope, preserve: preserve(0) }).account.kept, budgetCount(0.1, 64 * 192 + 64 * 64 + 64 * 256 + 256 * 64));
+  assert.throws(
+    () => quantizeModel(model, { spec, scope, preserve: preserve(1) }),
+    (e: Error) => e instanceof ConfigError && /no weight of layer 1 is quantised in this scope/.test(e.message),
+  );
+  assert.equal(
+    quantizeModel(model, { spec, scope, preserve: preserve(0) }).account.kept,
+    budgetCount(0.1, 64 * 192 + 64 * 64 + 64 * 256 + 256 * 64),
+  );
   // a non-finite value outside the scope (a norm gain) still makes the quantised model meaningless
   const g = model.weights.get('transformer.ln_f.weight')!;
   const bad = Float32Array.from(g.data);
   bad[3] = Infinity;
   const broken = withWeights(model, new Map([['transformer.ln_f.weight', { data: bad, shape: g.shape }]]));
-  assert.throws(() => quantizeModel(broken, { spec }), (e: Error) => e instanceof CheckpointError && /tensor "transformer\.ln_f\.weight" holds Infinity at flat index 3/.test(e.message));
+  assert.throws(
+    () => quantizeModel(broken, { spec }),
+    (e: Error) =>
+      e instanceof CheckpointError &&
+      /tensor "transformer\.ln_f\.weight" holds Infinity at flat index 3/.test(e.message),
+  );
 });
 
 test('random: the control arm keeps exactly the budget, chosen by the seed alone, unrelated to salience', () => {
@@ -237,16 +344,35 @@ test('random: the control arm keeps exactly the budget, chosen by the seed alone
   const c = pick(2);
   const total = a.reduce((s, x) => s + x.count, 0);
   assert.equal(total, budgetCount(0.2, 120 + 63 + 60));
-  assert.deepEqual(a.map((x) => [...x.keep]), b.map((x) => [...x.keep]), 'same seed, same weights');
-  assert.notDeepEqual(a.map((x) => [...x.keep]), c.map((x) => [...x.keep]), 'another seed, other weights');
-  // Unrelated to magnitude: the kept weights overlap the magnitude top-20 % about as chance would (20 %), far from all of it.
+  assert.deepEqual(
+    a.map((x) => [...x.keep]),
+    b.map((x) => [...x.keep]),
+    'same seed, same weights',
+  );
+  assert.notDeepEqual(
+    a.map((x) => [...x.keep]),
+    c.map((x) => [...x.keep]),
+    'another seed, other weights',
+  );
+  // Unrelated to magnitude: the kept weights overlap the magnitude top-20 % about as chance would (20 %), far from all
+  // of it.
   const m = selectPreserved(inp, { criterion: 'magnitude', granularity: 'weight', budget });
   let both = 0;
   for (let i = 0; i < inp.length; i++) for (let k = 0; k < a[i].keep.length; k++) both += a[i].keep[k] & m[i].keep[k];
   assert.ok(both / total < 0.5, `overlap with the magnitude choice ${both}/${total}`);
   // The same draw for a tensor whatever else is in scope.
-  const alone = selectPreserved([inp[0]], { criterion: 'random', granularity: 'weight', budget: { kind: 'global', share: 0.5 }, seed: 1 });
-  const withOthers = selectPreserved(inp, { criterion: 'random', granularity: 'weight', budget: { kind: 'layer', share: 0.5 }, seed: 1 });
+  const alone = selectPreserved([inp[0]], {
+    criterion: 'random',
+    granularity: 'weight',
+    budget: { kind: 'global', share: 0.5 },
+    seed: 1,
+  });
+  const withOthers = selectPreserved(inp, {
+    criterion: 'random',
+    granularity: 'weight',
+    budget: { kind: 'layer', share: 0.5 },
+    seed: 1,
+  });
   assert.deepEqual([...alone[0].keep], [...withOthers[0].keep]);
   // Columns too: whole columns within the budget.
   const cols = selectPreserved(inp, { criterion: 'random', granularity: 'column', budget, seed: 3 });

@@ -40,7 +40,10 @@ function assertHalfStep(w: Tensor, q: QuantizedTensor, label: string): number {
       const half = q.scales[o * numGroups + g] / 2;
       for (const k of idx) {
         const err = Math.abs(w.data[k] - d[k]);
-        assert.ok(err <= half * (1 + 1e-5) + 1e-6 * Math.abs(w.data[k]), `${label}: weight ${k} ${w.data[k]} → ${d[k]}, error ${err} > half a step ${half}`);
+        assert.ok(
+          err <= half * (1 + 1e-5) + 1e-6 * Math.abs(w.data[k]),
+          `${label}: weight ${k} ${w.data[k]} → ${d[k]}, error ${err} > half a step ${half}`,
+        );
         checked++;
       }
     }
@@ -49,7 +52,10 @@ function assertHalfStep(w: Tensor, q: QuantizedTensor, label: string): number {
 }
 
 test('roundHalfEven rounds ties to even like torch.round', () => {
-  assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 2.5001, 7, -7].map(roundHalfEven), [0, 2, 2, 0, -2, -2, 2, 3, 7, -7]);
+  assert.deepEqual(
+    [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 2.5001, 7, -7].map(roundHalfEven),
+    [0, 2, 2, 0, -2, -2, 2, 3, 7, -7],
+  );
 });
 
 test('fast path equals the naive twin: layouts, bits 2–8, both schemes, dividing and non-dividing groups', () => {
@@ -128,7 +134,10 @@ test('±300 weights: levels stay in range, error at most half a step', () => {
     for (const l of q.levels) assert.ok(l >= lo && l <= hi);
     // every weight within half a step of its group (asym: the groups whose range holds 0 — nearly all)
     const checked = assertHalfStep(w, q, `±300 ${scheme}`);
-    assert.ok(checked >= (scheme === 'sym' ? w.data.length : 0.9 * w.data.length), `${scheme}: checked ${checked} of ${w.data.length}`);
+    assert.ok(
+      checked >= (scheme === 'sym' ? w.data.length : 0.9 * w.data.length),
+      `${scheme}: checked ${checked} of ${w.data.length}`,
+    );
     const e = quantError(w.data, dequantize(q).data);
     assert.ok(e.relFrobenius > 0 && e.relFrobenius < 0.2);
   }
@@ -136,17 +145,30 @@ test('±300 weights: levels stay in range, error at most half a step', () => {
 
 test('bad specs and non-finite weights are refused with clear messages', () => {
   const w = randomTensor(4, 4, 1);
-  assert.throws(() => quantizeRtn(w, 'in_out', { bits: 1, scheme: 'sym', groupSize: 2 }), (e: Error) => e instanceof ConfigError && /bits must be an integer from 2 to 8, got 1/.test(e.message));
+  assert.throws(
+    () => quantizeRtn(w, 'in_out', { bits: 1, scheme: 'sym', groupSize: 2 }),
+    (e: Error) => e instanceof ConfigError && /bits must be an integer from 2 to 8, got 1/.test(e.message),
+  );
   assert.throws(() => quantizeRtn(w, 'in_out', { bits: 9, scheme: 'sym', groupSize: 2 }), ConfigError);
   assert.throws(() => quantizeRtn(w, 'in_out', { bits: 4.5, scheme: 'sym', groupSize: 2 }), ConfigError);
-  assert.throws(() => quantizeRtn(w, 'in_out', { bits: 4, scheme: 'sym', groupSize: 0 }), /group size must be a positive integer/);
-  assert.throws(() => quantizeRtn(w, 'in_out', { bits: 4, scheme: 'x' as Scheme, groupSize: 2 }), /scheme must be sym or asym/);
+  assert.throws(
+    () => quantizeRtn(w, 'in_out', { bits: 4, scheme: 'sym', groupSize: 0 }),
+    /group size must be a positive integer/,
+  );
+  assert.throws(
+    () => quantizeRtn(w, 'in_out', { bits: 4, scheme: 'x' as Scheme, groupSize: 2 }),
+    /scheme must be sym or asym/,
+  );
   for (const bad of [NaN, Infinity, -Infinity]) {
     const v = randomTensor(4, 4, 1);
     v.data[5] = bad;
     assert.throws(
       () => quantizeRtn(v, 'in_out', { bits: 4, scheme: 'asym', groupSize: 2 }, { name: 'h.0.w' }),
-      (e: Error) => e instanceof CheckpointError && e.message.includes('"h.0.w"') && e.message.includes(`${bad}`) && e.message.includes('index 5'),
+      (e: Error) =>
+        e instanceof CheckpointError &&
+        e.message.includes('"h.0.w"') &&
+        e.message.includes(`${bad}`) &&
+        e.message.includes('index 5'),
     );
   }
 });

@@ -18,7 +18,10 @@ const registry = await KindRegistry.load([KINDS]);
 function pipeline(corpus: string, kind = 'baseline'): string {
   const dir = mkdtempSync(join(tmpdir(), 'lq-corpus-'));
   const file = join(dir, 'p.yaml');
-  writeFileSync(file, `kinds: ${FIXTURE_KINDS}\nmodels: { base: ./model }\ncorpus:\n${corpus}\nexperiments:\n  - { id: A, kind: ${kind} }\n`);
+  writeFileSync(
+    file,
+    `kinds: ${FIXTURE_KINDS}\nmodels: { base: ./model }\ncorpus:\n${corpus}\nexperiments:\n  - { id: A, kind: ${kind} }\n`,
+  );
   return file;
 }
 const GROUPS = '  groups: { high: [eng, fra], low: [swh, yor] }';
@@ -34,14 +37,22 @@ async function problems(file: string): Promise<string[]> {
 }
 
 test('valid study corpus settings load', async () => {
-  const file = pipeline(`  name: udhr\n  adequacy: refuse\n  minUnits: 5\n  includeIncomplete: true\n  unseen: { base: [ibo] }\n  split: { trainingSeed: 1, trainingShare: 0.3, calibrationShare: 0.2 }\n${GROUPS}`);
+  const file = pipeline(
+    `  name: udhr\n  adequacy: refuse\n  minUnits: 5\n  includeIncomplete: true\n  unseen: { base: [ibo] }\n  split: { trainingSeed: 1, trainingShare: 0.3, calibrationShare: 0.2 }\n${GROUPS}`,
+  );
   assert.deepEqual(await problems(file), []);
 });
 
 test('each bad corpus setting is named with its line', async () => {
-  const file = pipeline(`  adequacy: refuze\n  minUnits: 1\n  includeIncomplete: yes please\n  unseen: ibo\n  split: { trainingShare: 0.7, calibrationShare: 0.4, seed: 3 }\n  minUnit: 10\n  groups: { hihg: [eng], low: [swh] }`);
+  const file = pipeline(
+    `  adequacy: refuze\n  minUnits: 1\n  includeIncomplete: yes please\n  unseen: ibo\n  split: { trainingShare: 0.7, calibrationShare: 0.4, seed: 3 }\n  minUnit: 10\n  groups: { hihg: [eng], low: [swh] }`,
+  );
   const p = await problems(file);
-  const has = (re: RegExp) => assert.ok(p.some((x) => re.test(x)), `${re} in:\n${p.join('\n')}`);
+  const has = (re: RegExp) =>
+    assert.ok(
+      p.some((x) => re.test(x)),
+      `${re} in:\n${p.join('\n')}`,
+    );
   has(/p\.yaml:4: corpus\.adequacy: Invalid option: expected one of "warn"\|"refuse"/);
   has(/p\.yaml:5: corpus\.minUnits: /);
   has(/p\.yaml:6: corpus\.includeIncomplete: /);

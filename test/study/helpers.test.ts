@@ -9,7 +9,14 @@ import { comparisonsFromJson, comparisonsToJson } from '../../src/study/artifact
 import { klPerByte } from '../../src/eval/degradation.ts';
 import { pairedDifference } from '../../src/study/layer-preservation.ts';
 import { argmaxOf, topBlocks } from '../../src/study/layers.ts';
-import { curveMetric, describeMetric, layerMetric, METRICS, parseCurveMetric, parseLayerMetric } from '../../src/study/metrics.ts';
+import {
+  curveMetric,
+  describeMetric,
+  layerMetric,
+  METRICS,
+  parseCurveMetric,
+  parseLayerMetric,
+} from '../../src/study/metrics.ts';
 import { equalBitsControl, gapNarrowing } from '../../src/study/controls.ts';
 import { cappedReduction, optimalShare, type CurvePoint } from '../../src/study/optimal.ts';
 import { textTotals } from '../../src/eval/metrics.ts';
@@ -26,10 +33,20 @@ test('metric names: curve and layer names round-trip and every name is documente
   for (const [name, d] of Object.entries(METRICS)) assert.ok(d.unit && d.doc, name);
 });
 
-const pt = (share: number, low: number, bits = 4 + share * 30): CurvePoint => ({ id: `p${share}`, share, bitsPerWeight: bits, low, high: low / 3, ratio: 3, unstable: 0, lowLo: NaN, lowHi: NaN });
+const pt = (share: number, low: number, bits = 4 + share * 30): CurvePoint => ({
+  id: `p${share}`,
+  share,
+  bitsPerWeight: bits,
+  low,
+  high: low / 3,
+  ratio: 3,
+  unstable: 0,
+  lowLo: NaN,
+  lowHi: NaN,
+});
 
 test('optimal share: the smallest share reaching 90 % of the largest drop, with its bits', () => {
-  const o = optimalShare([pt(0.2, 0.10), pt(0, 0.30), pt(0.05, 0.20), pt(0.1, 0.115)], 0.9);
+  const o = optimalShare([pt(0.2, 0.1), pt(0, 0.3), pt(0.05, 0.2), pt(0.1, 0.115)], 0.9);
   // Largest drop 0.20 (at 20 %); 10 % drops 0.185 ≥ 0.18, 5 % only 0.10.
   assert.equal(o.share, 0.1);
   assert.ok(Math.abs(o.maxReduction - 0.2) < 1e-12);
@@ -52,7 +69,12 @@ test('critical blocks: most sensitive first, ties to the lower index, returned a
 
 function cmp(fpNll: number, qNll: number, bytes = 100): TextComparison {
   const text = 'x'.repeat(bytes);
-  return { fp: textTotals(text, fpNll, 50), q: textTotals(text, qNll, 50), kl: Float64Array.of(0.1, 0.3), top1Agree: 40 };
+  return {
+    fp: textTotals(text, fpNll, 50),
+    q: textTotals(text, qNll, 50),
+    kl: Float64Array.of(0.1, 0.3),
+    top1Agree: 40,
+  };
 }
 
 test('per-unit results survive JSON (KL as its per-unit mean)', () => {
@@ -67,7 +89,8 @@ test('per-unit results survive JSON (KL as its per-unit mean)', () => {
 
 test('paired difference: significant when one plan is better on every unit, and reproducible', () => {
   const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
-  const mk = (extra: (i: number) => number): Comparisons => new Map(['yor', 'amh'].map((l) => [l, new Map(ids.map((id, i) => [id, cmp(50, 55 + extra(i))]))]));
+  const mk = (extra: (i: number) => number): Comparisons =>
+    new Map(['yor', 'amh'].map((l) => [l, new Map(ids.map((id, i) => [id, cmp(50, 55 + extra(i))]))]));
   const better = mk((i) => -2 - (i % 3));
   const worse = mk(() => 0);
   const d = pairedDifference(better, worse, ['yor', 'amh'], { seed: 7, resamples: 300 });
@@ -98,20 +121,30 @@ test('both degradation measures get a per-language bootstrap interval (ΔBPB and
   ]);
   const rows: { metric: string; value: number; language: string | null }[] = [];
   const ctx = {
-    metric: ((metric: string, value: number, w: { model?: string | null; language?: string | null } = {}) => void rows.push({ metric, value, language: w.language ?? null })) as Parameters<typeof recordDegradation>[0]['metric'],
+    metric: ((metric: string, value: number, w: { model?: string | null; language?: string | null } = {}) =>
+      void rows.push({ metric, value, language: w.language ?? null })) as Parameters<
+      typeof recordDegradation
+    >[0]['metric'],
   };
   const langs = { high: ['eng'], low: ['yor'], unseen: [], all: ['eng', 'yor'] };
   recordDegradation(ctx, 'base', c, langs, { seed: 3, resamples: 300 });
-  const get = (metric: string, language: string | null) => rows.find((r) => r.metric === metric && r.language === language)?.value ?? NaN;
+  const get = (metric: string, language: string | null) =>
+    rows.find((r) => r.metric === metric && r.language === language)?.value ?? NaN;
   for (const lang of ['eng', 'yor']) {
     const [est, lo, hi] = ['ppl_rel_increase', 'ppl_rel_increase_lo', 'ppl_rel_increase_hi'].map((m) => get(m, lang));
     assert.ok(lo <= est && est <= hi && lo < hi, `${lang}: ${lo} ≤ ${est} ≤ ${hi}`);
   }
   assert.ok(get('ppl_rel_increase_lo', 'eng') > 0, 'every eng unit degrades: the interval lies above 0');
-  assert.ok(get('ppl_rel_increase_lo', 'yor') < 0 && get('ppl_rel_increase_hi', 'yor') > 0, 'yor scatters around 0: the interval contains it');
+  assert.ok(
+    get('ppl_rel_increase_lo', 'yor') < 0 && get('ppl_rel_increase_hi', 'yor') > 0,
+    'yor scatters around 0: the interval contains it',
+  );
   recordDisparity(ctx, 'base', c, langs, { seed: 3, resamples: 300 });
   assert.ok(get('group_ppl_rel_increase_lo', '@high') > 0);
-  assert.ok(get('low_delta_bpb_lo', null) < 0 && get('low_delta_bpb_hi', null) > 0, 'experiment-level copy of the low-resource interval');
+  assert.ok(
+    get('low_delta_bpb_lo', null) < 0 && get('low_delta_bpb_hi', null) > 0,
+    'experiment-level copy of the low-resource interval',
+  );
   assert.equal(get('ratio_dbpb_unstable', null), 0);
 });
 
@@ -138,31 +171,68 @@ test('languages a model never saw are their own group: from training.json, or de
     ['khm', new Map(ids.map((id, i) => [id, cmp(50, 75 + (i % 2))]))],
   ]);
   const rows: { metric: string; value: number; language: string | null }[] = [];
-  const ctx = { metric: ((metric: string, value: number, w: { language?: string | null } = {}) => void rows.push({ metric, value, language: w.language ?? null })) as Parameters<typeof recordDisparity>[0]['metric'] };
+  const ctx = {
+    metric: ((metric: string, value: number, w: { language?: string | null } = {}) =>
+      void rows.push({ metric, value, language: w.language ?? null })) as Parameters<
+      typeof recordDisparity
+    >[0]['metric'],
+  };
   const { dbpb } = recordDisparity(ctx, 'base', c, langs, { seed: 1, resamples: 200 });
-  const get = (metric: string, language: string | null = null) => rows.find((r) => r.metric === metric && r.language === language)?.value ?? NaN;
-  const yorOnly = recordDisparity({ metric: () => {} }, 'base', c, { ...langs, unseen: [] }, { seed: 1, resamples: 200 }).dbpb;
+  const get = (metric: string, language: string | null = null) =>
+    rows.find((r) => r.metric === metric && r.language === language)?.value ?? NaN;
+  const yorOnly = recordDisparity(
+    { metric: () => {} },
+    'base',
+    c,
+    { ...langs, unseen: [] },
+    { seed: 1, resamples: 200 },
+  ).dbpb;
   assert.equal(dbpb.lowMean, yorOnly.lowMean, 'the low mean is yor alone');
   assert.equal(get('unseen_languages'), 2);
-  assert.ok(get('unseen_delta_bpb') > 5 * get('low_delta_bpb'), 'the unseen group shows its own, much larger, degradation');
+  assert.ok(
+    get('unseen_delta_bpb') > 5 * get('low_delta_bpb'),
+    'the unseen group shows its own, much larger, degradation',
+  );
   assert.equal(get('group_delta_bpb', '@unseen'), get('unseen_delta_bpb'));
   assert.ok(get('unseen_delta_bpb_lo') > 0);
 });
 
 test('KL per byte: Σ KL / (bytes · ln 2), never negative; absent when KL was not measured', () => {
-  const withKl = (fp: number, q: number, kl: number[]): TextComparison => ({ ...cmp(fp, q), kl: Float64Array.from(kl) });
+  const withKl = (fp: number, q: number, kl: number[]): TextComparison => ({
+    ...cmp(fp, q),
+    kl: Float64Array.from(kl),
+  });
   const units = [withKl(50, 51, [0.1, 0.2, 0.3]), withKl(50, 49, [0.05, 0.05, 0.1])];
   const bytes = units[0].fp.bytes + units[1].fp.bytes;
   assert.ok(Math.abs(klPerByte(units) - 0.8 / (bytes * Math.LN2)) < 1e-15);
   assert.ok(Number.isNaN(klPerByte([{ ...cmp(50, 51), kl: new Float64Array(0) }])), 'no KL values: NaN, not 0');
   const c: Comparisons = new Map([
-    ['eng', new Map([['a', units[0]], ['b', units[1]]])],
-    ['yor', new Map([['a', withKl(50, 53, [0.4, 0.5, 0.6])], ['b', withKl(50, 52, [0.3, 0.3, 0.2])]])],
+    [
+      'eng',
+      new Map([
+        ['a', units[0]],
+        ['b', units[1]],
+      ]),
+    ],
+    [
+      'yor',
+      new Map([
+        ['a', withKl(50, 53, [0.4, 0.5, 0.6])],
+        ['b', withKl(50, 52, [0.3, 0.3, 0.2])],
+      ]),
+    ],
   ]);
   assert.ok(hasKl(c));
   const rows: string[] = [];
-  recordDisparity({ metric: ((m: string) => void rows.push(m)) as never }, 'base', c, { high: ['eng'], low: ['yor'], unseen: [], all: ['eng', 'yor'] }, { seed: 1, resamples: 100 });
-  for (const m of ['ratio_klpb', 'ratio_klpb_lo', 'ratio_klpb_hi', 'ratio_klpb_unstable', 'group_kl_per_byte']) assert.ok(rows.includes(m), m);
+  recordDisparity(
+    { metric: ((m: string) => void rows.push(m)) as never },
+    'base',
+    c,
+    { high: ['eng'], low: ['yor'], unseen: [], all: ['eng', 'yor'] },
+    { seed: 1, resamples: 100 },
+  );
+  for (const m of ['ratio_klpb', 'ratio_klpb_lo', 'ratio_klpb_hi', 'ratio_klpb_unstable', 'group_kl_per_byte'])
+    assert.ok(rows.includes(m), m);
 });
 
 test('optimal share cannot reward overshoot: a reduction is capped at the unpreserved degradation', () => {
@@ -189,7 +259,12 @@ test('optimal share is chosen on the selection units and reported on the evaluat
 });
 
 test('controls: the equal-bits RTN arm is the highest-bit plain model not above the preserved bits; gap narrowing is paired', () => {
-  const plain = [{ id: 'A-002', bitsPerWeight: 4.25 }, { id: 'B-005', bitsPerWeight: 5.25 }, { id: 'B-006', bitsPerWeight: 6.25 }, { id: 'B-007', bitsPerWeight: 8.25 }];
+  const plain = [
+    { id: 'A-002', bitsPerWeight: 4.25 },
+    { id: 'B-005', bitsPerWeight: 5.25 },
+    { id: 'B-006', bitsPerWeight: 6.25 },
+    { id: 'B-007', bitsPerWeight: 8.25 },
+  ];
   assert.equal(equalBitsControl(6.65, plain)?.id, 'B-006', '5 % kept (6.65 b/w) against 6-bit RTN');
   assert.equal(equalBitsControl(9.05, plain)?.id, 'B-007', '10 % kept (9.05 b/w) against 8-bit RTN');
   assert.equal(equalBitsControl(6.25, plain)?.id, 'B-006', 'equal bits count');

@@ -24,7 +24,14 @@ test('share 0.2 over 5 blocks with one critical block: capped at 99 %, the exces
 
 test('a large share fills several blocks to the cap in sensitivity order; an even split below the cap spills nothing', () => {
   const plan = layerPlanShares(0.6, 4, [3], [3, 0, 2, 1]);
-  assert.deepEqual([...plan.shares], [[3, 0.99], [0, 0.99], [2, 0.6 * 4 - 2 * 0.99]]);
+  assert.deepEqual(
+    [...plan.shares],
+    [
+      [3, 0.99],
+      [0, 0.99],
+      [2, 0.6 * 4 - 2 * 0.99],
+    ],
+  );
   assert.deepEqual(plan.spill, [0, 2]);
   const even = layerPlanShares(0.05, 12, [1, 7], [7, 1, 0]);
   assert.deepEqual([...even.shares.keys()], [1, 7]);
@@ -40,13 +47,36 @@ test('on the 4-block mini model: the old rule (min(1, share·L/k)) is refused by
   const spec = { bits: 4, scheme: 'asym' as const, groupSize: 128 };
   const share = 0.25; // share·L / 1 critical block = 1.0
   const old = Math.min(1, (share * L) / 1);
-  assert.throws(() => quantizeModel(model, { spec, preserve: { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'map', shares: new Map([[0, old]]), rest: 0 }, stats: null } }), /share of layer 0 must be a number in \[0, 1\)/);
+  assert.throws(
+    () =>
+      quantizeModel(model, {
+        spec,
+        preserve: {
+          criterion: 'magnitude',
+          granularity: 'weight',
+          budget: { kind: 'map', shares: new Map([[0, old]]), rest: 0 },
+          stats: null,
+        },
+      }),
+    /share of layer 0 must be a number in \[0, 1\)/,
+  );
   const plan = layerPlanShares(share, L, [0], [0, 2, 1, 3]);
-  const q = quantizeModel(model, { spec, preserve: { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'map', shares: plan.shares, rest: 0 }, stats: null } });
+  const q = quantizeModel(model, {
+    spec,
+    preserve: {
+      criterion: 'magnitude',
+      granularity: 'weight',
+      budget: { kind: 'map', shares: plan.shares, rest: 0 },
+      stats: null,
+    },
+  });
   // Equal blocks: the plan keeps (up to flooring per tensor) a quarter of all block weights.
   const kept = q.account.kept / q.account.weights;
   assert.ok(Math.abs(kept - share) < 0.002, `kept share ${kept}`);
-  const u = quantizeModel(model, { spec, preserve: { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share: kept }, stats: null } });
+  const u = quantizeModel(model, {
+    spec,
+    preserve: { criterion: 'magnitude', granularity: 'weight', budget: { kind: 'global', share: kept }, stats: null },
+  });
   assert.ok(Math.abs(u.account.kept - q.account.kept) <= 1, `${u.account.kept} vs ${q.account.kept}`);
   assert.ok(Math.abs(u.account.bitsPerWeight - q.account.bitsPerWeight) < 1e-3);
 });
@@ -56,7 +86,10 @@ test('uniform means uniform: the comparison arm keeps the same share in every bl
   const spec = { bits: 4, scheme: 'asym' as const, groupSize: 128 };
   const b = comparisonBudgets(0.05);
   const perBlock = (budget: typeof b.uniform) => {
-    const q = quantizeModel(model, { spec, preserve: { criterion: 'magnitude', granularity: 'weight', budget, stats: null } });
+    const q = quantizeModel(model, {
+      spec,
+      preserve: { criterion: 'magnitude', granularity: 'weight', budget, stats: null },
+    });
     const kept = new Map<number, number>();
     const size = new Map<number, number>();
     for (const t of q.tensors) {

@@ -16,7 +16,8 @@ import { parse } from 'yaml';
 import { runCli } from '../helpers/cli.ts';
 
 const BUILTIN = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.meta.url));
-const GROUPS = (parse(readFileSync(BUILTIN, 'utf8')) as { corpus: { groups: { high: string[]; low: string[] } } }).corpus.groups;
+const GROUPS = (parse(readFileSync(BUILTIN, 'utf8')) as { corpus: { groups: { high: string[]; low: string[] } } })
+  .corpus.groups;
 
 interface Row {
   experiment: string;
@@ -38,9 +39,13 @@ interface Row {
 function phaseARows(o: { ratio: number; ratioLo: [number, number, number]; ratioHi: number }): Row[] {
   const model = 'base';
   const rows: Row[] = [];
-  const langs = [...GROUPS.low.map((l, i) => ({ l, d: 0.004 + 0.0001 * i })), ...GROUPS.high.map((l, i) => ({ l, d: 0.002 + 0.0001 * i }))];
+  const langs = [
+    ...GROUPS.low.map((l, i) => ({ l, d: 0.004 + 0.0001 * i })),
+    ...GROUPS.high.map((l, i) => ({ l, d: 0.002 + 0.0001 * i })),
+  ];
   for (let k = 0; k < 3; k++) {
-    const r = (experiment: string, metric: string, value: number, language?: string) => rows.push({ experiment, metric, value, model, replicate: k, ...(language ? { language } : {}) });
+    const r = (experiment: string, metric: string, value: number, language?: string) =>
+      rows.push({ experiment, metric, value, model, replicate: k, ...(language ? { language } : {}) });
     const jitter = 1 + 0.01 * k;
     for (const { l, d } of langs) {
       const dbpb = d * jitter;
@@ -101,8 +106,12 @@ function weakReplicateQ1Rows(): Row[] {
  */
 function phaseDRows(o: { ratio: number; lo: number; hi: number; rho: number }): Row[] {
   const rows: Row[] = [];
-  for (const [experiment, model] of [['D-001', 'opt'], ['D-002', 'pythia']]) {
-    const r = (metric: string, value: number, language?: string) => rows.push({ experiment, metric, value, model, replicate: 0, ...(language ? { language } : {}) });
+  for (const [experiment, model] of [
+    ['D-001', 'opt'],
+    ['D-002', 'pythia'],
+  ]) {
+    const r = (metric: string, value: number, language?: string) =>
+      rows.push({ experiment, metric, value, model, replicate: 0, ...(language ? { language } : {}) });
     for (const [i, l] of GROUPS.low.entries()) {
       r('delta_bpb', 0.003 + 0.0001 * i, l);
       r('bpb', 2.5, l);
@@ -152,7 +161,13 @@ after(() => {
 });
 
 interface Status {
-  experiments: { id: string; status: string; reason: string | null; source: string | null; consistency: { ok: boolean; agreeing: number; total: number } | null }[];
+  experiments: {
+    id: string;
+    status: string;
+    reason: string | null;
+    source: string | null;
+    consistency: { ok: boolean; agreeing: number; total: number } | null;
+  }[];
   questions: { id: string; status: string; evidence: string }[];
 }
 
@@ -162,7 +177,12 @@ function importInto(name: string, rows: Row[]): { dir: string; status: Status } 
   cpSync(base, dir, { recursive: true });
   const file = join(root, `${name}.json`);
   // JSON has no NaN: a non-finite value is written as the import format's "NaN" / "Infinity" strings.
-  writeFileSync(file, JSON.stringify({ note: 'from EXP-039 v3', rows }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)));
+  writeFileSync(
+    file,
+    JSON.stringify({ note: 'from EXP-039 v3', rows }, (_k, v) =>
+      typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
+    ),
+  );
   const imp = runCli(['import', file, '--into', dir]);
   assert.equal(imp.code, 0, imp.stdout + imp.stderr);
   return { dir, status: readStatus(dir) };
@@ -177,45 +197,67 @@ function readStatus(dir: string): Status {
 const question = (s: Status, id: string) => s.questions.find((q) => q.id === id)!;
 const experiment = (s: Status, id: string) => s.experiments.find((e) => e.id === id)!;
 
-test('(a) imported A-002/A-003 replicates are scored like run ones, so Q1 is decided: CONFIRMED', { timeout: 120_000 }, () => {
-  const { dir, status } = importInto('a', confirmingQ1Rows());
-  for (const id of ['A-002', 'A-003']) {
-    const e = experiment(status, id);
-    assert.equal(e.status, 'passed', `${id}: ${e.reason}`);
-    assert.equal(e.source, 'import');
-    assert.deepEqual([e.consistency?.ok, e.consistency?.agreeing, e.consistency?.total], [true, 3, 3], id);
-  }
-  const q1 = question(status, 'Q1');
-  assert.notEqual(q1.status, 'PENDING', q1.evidence);
-  assert.equal(q1.status, 'CONFIRMED', q1.evidence);
-  assert.match(q1.evidence, /^disparity 2\.00× \[1\.25, 3\.00\] over units, \[1\.19, 3\.30\] over languages \(permutation p=0\.001\) in ΔBPB .*consistent in 3\/3 replicates$/);
+test(
+  '(a) imported A-002/A-003 replicates are scored like run ones, so Q1 is decided: CONFIRMED',
+  { timeout: 120_000 },
+  () => {
+    const { dir, status } = importInto('a', confirmingQ1Rows());
+    for (const id of ['A-002', 'A-003']) {
+      const e = experiment(status, id);
+      assert.equal(e.status, 'passed', `${id}: ${e.reason}`);
+      assert.equal(e.source, 'import');
+      assert.deepEqual([e.consistency?.ok, e.consistency?.agreeing, e.consistency?.total], [true, 3, 3], id);
+    }
+    const q1 = question(status, 'Q1');
+    assert.notEqual(q1.status, 'PENDING', q1.evidence);
+    assert.equal(q1.status, 'CONFIRMED', q1.evidence);
+    assert.match(
+      q1.evidence,
+      /^disparity 2\.00× \[1\.25, 3\.00\] over units, \[1\.19, 3\.30\] over languages \(permutation p=0\.001\) in ΔBPB .*consistent in 3\/3 replicates$/,
+    );
 
-  // A later `langquant run` (here --only A-001 again, reusing it) scores the imports the same way.
-  const again = runCli(['run', '--only', 'A-001', '--replicates', '1', '--out', dir], { timeoutMs: 110_000 });
-  assert.equal(again.code, 0, again.stdout + again.stderr);
-  const later = readStatus(dir);
-  assert.deepEqual(question(later, 'Q1'), q1);
-  assert.deepEqual(experiment(later, 'A-003').consistency, experiment(status, 'A-003').consistency);
-});
+    // A later `langquant run` (here --only A-001 again, reusing it) scores the imports the same way.
+    const again = runCli(['run', '--only', 'A-001', '--replicates', '1', '--out', dir], { timeoutMs: 110_000 });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    const later = readStatus(dir);
+    assert.deepEqual(question(later, 'Q1'), q1);
+    assert.deepEqual(experiment(later, 'A-003').consistency, experiment(status, 'A-003').consistency);
+  },
+);
 
-test('(b) one replicate whose ratio interval reaches below 1 (lower bounds 1.2, 0.9, 1.3): Q1 is not CONFIRMED', { timeout: 120_000 }, () => {
-  const { status } = importInto('b', weakReplicateQ1Rows());
-  assert.equal(experiment(status, 'A-003').status, 'passed');
-  const q1 = question(status, 'Q1');
-  assert.notEqual(q1.status, 'CONFIRMED', q1.evidence);
-  assert.equal(q1.status, 'PARTIAL', q1.evidence); // decided, on the worst replicate's interval
-  assert.match(q1.evidence, /^disparity 2\.00× \[0\.90, 3\.00\] over units/);
-});
+test(
+  '(b) one replicate whose ratio interval reaches below 1 (lower bounds 1.2, 0.9, 1.3): Q1 is not CONFIRMED',
+  { timeout: 120_000 },
+  () => {
+    const { status } = importInto('b', weakReplicateQ1Rows());
+    assert.equal(experiment(status, 'A-003').status, 'passed');
+    const q1 = question(status, 'Q1');
+    assert.notEqual(q1.status, 'CONFIRMED', q1.evidence);
+    assert.equal(q1.status, 'PARTIAL', q1.evidence); // decided, on the worst replicate's interval
+    assert.match(q1.evidence, /^disparity 2\.00× \[0\.90, 3\.00\] over units/);
+  },
+);
 
-test('(c) Q4: a stable 1.1 [0.8, 1.5] on both models is inconclusive (PARTIAL); 1.0 [0.85, 1.2] on both is REFUTED', { timeout: 120_000 }, () => {
-  const ns = importInto('c-inconclusive', inconclusiveQ4Rows()).status;
-  for (const id of ['D-001', 'D-002']) assert.equal(experiment(ns, id).status, 'passed', `${id}: ${experiment(ns, id).reason}`);
-  const q4 = question(ns, 'Q4');
-  assert.notEqual(q4.status, 'REFUTED', q4.evidence);
-  assert.equal(q4.status, 'PARTIAL', q4.evidence);
-  assert.match(q4.evidence, /^inconclusive, neither a disparity nor its absence shown: opt 1\.10× \[0\.80, 1\.50\].* ρ=0\.70 \[0\.50, 0\.90\]; pythia 1\.10× \[0\.80, 1\.50\].*equivalence margin \[0\.80, 1\.25\]$/);
+test(
+  '(c) Q4: a stable 1.1 [0.8, 1.5] on both models is inconclusive (PARTIAL); 1.0 [0.85, 1.2] on both is REFUTED',
+  { timeout: 120_000 },
+  () => {
+    const ns = importInto('c-inconclusive', inconclusiveQ4Rows()).status;
+    for (const id of ['D-001', 'D-002'])
+      assert.equal(experiment(ns, id).status, 'passed', `${id}: ${experiment(ns, id).reason}`);
+    const q4 = question(ns, 'Q4');
+    assert.notEqual(q4.status, 'REFUTED', q4.evidence);
+    assert.equal(q4.status, 'PARTIAL', q4.evidence);
+    assert.match(
+      q4.evidence,
+      /^inconclusive, neither a disparity nor its absence shown: opt 1\.10× \[0\.80, 1\.50\].* ρ=0\.70 \[0\.50, 0\.90\]; pythia 1\.10× \[0\.80, 1\.50\].*equivalence margin \[0\.80, 1\.25\]$/,
+    );
 
-  const eq = question(importInto('c-equivalent', equivalentQ4Rows()).status, 'Q4');
-  assert.equal(eq.status, 'REFUTED', eq.evidence);
-  assert.match(eq.evidence, /^no disparity on either model: opt 1\.00× \[0\.85, 1\.20\].* ρ=0\.60 \[0\.40, 0\.80\]; pythia 1\.00× \[0\.85, 1\.20\].*within the equivalence margin \[0\.80, 1\.25\]$/);
-});
+    const eq = question(importInto('c-equivalent', equivalentQ4Rows()).status, 'Q4');
+    assert.equal(eq.status, 'REFUTED', eq.evidence);
+    assert.match(
+      eq.evidence,
+      /^no disparity on either model: opt 1\.00× \[0\.85, 1\.20\].* ρ=0\.60 \[0\.40, 0\.80\]; pythia 1\.00× \[0\.85, 1\.20\].*within the equivalence margin \[0\.80, 1\.25\]$/,
+    );
+  },
+);

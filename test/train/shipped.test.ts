@@ -26,7 +26,10 @@ const readme = readFileSync(join(MODELS, 'README.md'), 'utf8');
 /** The BPB the README's table gives for (language, model column). */
 function readmeBpb(lang: string, model: string): number {
   const lines = readme.split('\n');
-  const header = lines.find((l) => l.startsWith('| language |'))!.split('|').map((c) => c.trim());
+  const header = lines
+    .find((l) => l.startsWith('| language |'))!
+    .split('|')
+    .map((c) => c.trim());
   const col = header.indexOf(`${model} BPB`);
   const row = lines.find((l) => l.startsWith(`| ${lang} |`));
   assert.ok(col > 0 && row, `README table has ${lang} × ${model}`);
@@ -57,7 +60,10 @@ for (const [name, arch, rescored] of SHIPPED) {
       const ids = tok.encode(text);
       const s = await scoreTokens(engine, ids, { context: model.config.maxPositions! });
       const bpb = s.nllSum / (Buffer.byteLength(text, 'utf8') * Math.LN2);
-      assert.ok(Math.abs(bpb - readmeBpb(lang, name)) < 0.0006, `${name} ${lang}: engine ${bpb.toFixed(4)} vs README ${readmeBpb(lang, name)}`);
+      assert.ok(
+        Math.abs(bpb - readmeBpb(lang, name)) < 0.0006,
+        `${name} ${lang}: engine ${bpb.toFixed(4)} vs README ${readmeBpb(lang, name)}`,
+      );
     }
   });
 }

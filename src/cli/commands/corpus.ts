@@ -21,7 +21,10 @@ export function registerCorpus(program: Command): void {
     .option('--include-incomplete', 'udhr: allow incomplete declarations (stage below 4)')
     .option('--json', 'print JSON instead of a table')
     .action((opts: { corpus: string; languages?: string; includeIncomplete?: boolean; json?: boolean }) => {
-      const langs = opts.languages?.split(',').map((s) => s.trim()).filter(Boolean);
+      const langs = opts.languages
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (langs && langs.length === 0) throw new ConfigError('--languages is empty; pass codes like eng,swh,yor');
       const corpus = openCorpus(opts.corpus, {
         languages: langs ?? (opts.corpus === 'udhr' ? [...DEFAULT_STUDY_LANGUAGES] : undefined),
@@ -50,22 +53,42 @@ export function registerCorpus(program: Command): void {
       });
       for (const r of rows) {
         if (r.scriptOk === false) {
-          process.stderr.write(`langquant: warning: ${corpus.name}: the ${r.lang} text is written in ${r.script}, not ${r.expectedScript}; check that it belongs to this language\n`);
+          process.stderr.write(
+            `langquant: warning: ${corpus.name}: the ${r.lang} text is written in ${r.script}, not ${r.expectedScript}; check that it belongs to this language\n`,
+          );
         }
       }
       const aligned = alignedUnitIds(corpus).length;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ corpus: corpus.name, alignedUnits: aligned, languages: rows }, null, 2) + '\n');
+        process.stdout.write(
+          JSON.stringify({ corpus: corpus.name, alignedUnits: aligned, languages: rows }, null, 2) + '\n',
+        );
         return;
       }
       const head = ['language', 'name', 'class', 'group', 'units', 'bytes', 'chars', 'script'];
       const body = rows.map((r) => [
-        r.lang, r.name ?? '?', r.joshiClass === null ? '?' : String(r.joshiClass), r.group ?? '?', String(r.units), String(r.bytes), String(r.chars),
+        r.lang,
+        r.name ?? '?',
+        r.joshiClass === null ? '?' : String(r.joshiClass),
+        r.group ?? '?',
+        String(r.units),
+        String(r.bytes),
+        String(r.chars),
         r.scriptOk === false ? `${r.script} (expected: ${r.expectedScript})` : r.script,
       ]);
       const w = head.map((h, i) => Math.max([...h].length, ...body.map((b) => [...b[i]].length)));
-      const fmt = (cells: string[]) => cells.map((c, i) => (i >= 4 && i <= 6 ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
-      const out = [`corpus ${corpus.name}: ${rows.length} languages, ${aligned} units shared by all`, '', fmt(head), fmt(head.map((_, i) => '-'.repeat(w[i]))), ...body.map(fmt)];
+      const fmt = (cells: string[]) =>
+        cells
+          .map((c, i) => (i >= 4 && i <= 6 ? c.padStart(w[i]) : c.padEnd(w[i])))
+          .join('  ')
+          .trimEnd();
+      const out = [
+        `corpus ${corpus.name}: ${rows.length} languages, ${aligned} units shared by all`,
+        '',
+        fmt(head),
+        fmt(head.map((_, i) => '-'.repeat(w[i]))),
+        ...body.map(fmt),
+      ];
       process.stdout.write(out.join('\n') + '\n');
     });
 }

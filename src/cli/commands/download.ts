@@ -17,7 +17,8 @@ export function registerDownload(program: Command): void {
       for (const ref of ids) {
         const m = await fetchHubModel(ref, settings);
         out.push({ id: m.id, revision: m.revision, commit: m.commit, dir: m.dir, files: m.files });
-        if (!opts.json) process.stdout.write(`${m.id} → ${m.dir} (commit ${m.commit.slice(0, 12)}, ${m.files.length} files)\n`);
+        if (!opts.json)
+          process.stdout.write(`${m.id} → ${m.dir} (commit ${m.commit.slice(0, 12)}, ${m.files.length} files)\n`);
       }
       if (opts.json) process.stdout.write(JSON.stringify({ cache: settings.cacheDir, models: out }, null, 2) + '\n');
     });

@@ -9,7 +9,9 @@ import type { KindRegistry } from '../../pipeline/kind.ts';
 import { Store } from '../../pipeline/store.ts';
 import { cliRegistry } from './run.ts';
 
-/** The kinds `run` loaded for this folder: the study's, plus the modules its latest run recorded (when still loadable). */
+/**
+ * The kinds `run` loaded for this folder: the study's, plus the modules its latest run recorded (when still loadable).
+ */
 async function importRegistry(runDir: string): Promise<KindRegistry> {
   const base = await cliRegistry();
   let recorded: string[] = [];
@@ -18,7 +20,8 @@ async function importRegistry(runDir: string): Promise<KindRegistry> {
     if (store) {
       try {
         const mods = (store.latestRun()?.options as { kindModules?: unknown } | null)?.kindModules;
-        if (Array.isArray(mods)) recorded = mods.filter((m): m is string => typeof m === 'string' && !base.modules.includes(m));
+        if (Array.isArray(mods))
+          recorded = mods.filter((m): m is string => typeof m === 'string' && !base.modules.includes(m));
       } finally {
         store.close();
       }
@@ -41,8 +44,13 @@ export function registerImport(program: Command): void {
       const runDir = resolve(o.into);
       const r = importResults(runDir, rows, o.note ?? note ?? '', await importRegistry(runDir));
       for (const e of r.experiments) {
-        const c = e.consistency && e.consistency.total > 1 ? `, ${e.consistency.agreeing}/${e.consistency.total} replicates consistent` : '';
-        process.stdout.write(`imported ${e.id}: ${e.metrics} metric(s) in ${e.replicates} replicate(s) — ${r.note}${c}${e.status === 'failed' ? ` — failed: ${e.reason}` : ''}\n`);
+        const c =
+          e.consistency && e.consistency.total > 1
+            ? `, ${e.consistency.agreeing}/${e.consistency.total} replicates consistent`
+            : '';
+        process.stdout.write(
+          `imported ${e.id}: ${e.metrics} metric(s) in ${e.replicates} replicate(s) — ${r.note}${c}${e.status === 'failed' ? ` — failed: ${e.reason}` : ''}\n`,
+        );
       }
     });
 }

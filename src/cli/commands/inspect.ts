@@ -19,7 +19,10 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('architecture, parameter count, dtypes, tied and ignored tensors of a model folder')
-    .requiredOption('--model <dir|id>', 'Hugging Face model folder (config.json + weights) or model id org/name[@revision]')
+    .requiredOption(
+      '--model <dir|id>',
+      'Hugging Face model folder (config.json + weights) or model id org/name[@revision]',
+    )
     .option('--json', 'print JSON instead of text')
     .option('--check', 'also read every tensor: report NaN/Inf, all-zero tensors and tensors far from their siblings')
     .action(async (opts: { model: string; json?: boolean; check?: boolean }) => {
@@ -29,7 +32,8 @@ export function registerInspect(program: Command): void {
       const check = opts.check ? checkWeights(opts.model) : null;
       const specs = weightSpec(model.config);
       const storedTiedOutput = specs.some((s) => s.tiedTo !== undefined && !model.info.tied.includes(s.name));
-      if (storedTiedOutput && !check?.refusal) model = loadModel(opts.model, { keep: (n) => specs.some((s) => s.name === n && s.tiedTo !== undefined) });
+      if (storedTiedOutput && !check?.refusal)
+        model = loadModel(opts.model, { keep: (n) => specs.some((s) => s.name === n && s.tiedTo !== undefined) });
       const c = model.config;
       // Every tensor the architecture needs has its spec shape (the loader checked it); a tied
       // output matrix is the embedding, counted once.
@@ -69,7 +73,9 @@ export function registerInspect(program: Command): void {
         `positions    ${out.positions}${out.maxPositions ? `, at most ${out.maxPositions}` : ''}`,
         `parameters   ${params.toLocaleString('en-US')}`,
         `weights      ${out.format}: ${out.files.join(', ')}`,
-        `dtypes       ${Object.entries(dtypeCounts).map(([d, n]) => `${d} ×${n}`).join(', ')}`,
+        `dtypes       ${Object.entries(dtypeCounts)
+          .map(([d, n]) => `${d} ×${n}`)
+          .join(', ')}`,
         `tied         ${out.tied.length ? out.tied.join(', ') : 'none'}`,
         `ignored      ${out.ignored.length ? out.ignored.join(', ') : 'none'}`,
         ...(check ? checkLines(check) : []),

@@ -24,11 +24,36 @@ export function registerPlan(program: Command): void {
         const plan = planPipeline(spec, inputs, storedResults(store), selection);
         const rows = plan.order.map((id) => {
           const x = plan.entries.get(id)!;
-          const action = !x.selected ? 'skip (not selected)' : x.blocked ? 'blocked' : x.upToDate ? (x.resultSource === 'import' ? 'up to date (imported)' : 'up to date') : x.forced ? 'run (forced)' : x.toRun.length < x.replicates ? `run r${x.toRun.join(',')}` : 'run';
+          const action = !x.selected
+            ? 'skip (not selected)'
+            : x.blocked
+              ? 'blocked'
+              : x.upToDate
+                ? x.resultSource === 'import'
+                  ? 'up to date (imported)'
+                  : 'up to date'
+                : x.forced
+                  ? 'run (forced)'
+                  : x.toRun.length < x.replicates
+                    ? `run r${x.toRun.join(',')}`
+                    : 'run';
           return { ...x, action };
         });
         if (o.json) {
-          process.stdout.write(JSON.stringify({ pipeline: spec.file, runDir, order: plan.order, totalMs: plan.totalMs, unknownRuntimes: plan.unknownRuntimes, experiments: rows }, null, 2) + '\n');
+          process.stdout.write(
+            JSON.stringify(
+              {
+                pipeline: spec.file,
+                runDir,
+                order: plan.order,
+                totalMs: plan.totalMs,
+                unknownRuntimes: plan.unknownRuntimes,
+                experiments: rows,
+              },
+              null,
+              2,
+            ) + '\n',
+          );
           return;
         }
         const w = Math.max(2, ...plan.order.map((id) => id.length));
@@ -37,10 +62,15 @@ export function registerPlan(program: Command): void {
         rows.forEach((x, i) => {
           const deps = x.deps.length ? ` ← ${x.deps.join(', ')}` : '';
           const t = x.expectedMs !== null ? formatDuration(x.expectedMs) : '?';
-          lines.push(`${String(i + 1).padStart(3)}. ${x.id.padEnd(w)}  ${x.kind.padEnd(kw)}  ${(x.fingerprint ?? '-').slice(0, 12).padEnd(12)}  ${t.padStart(7)} ×${x.replicates}  ${x.action}${x.blocked ? `: ${x.blocked}` : ''}${x.importNote ? `: ${x.importNote}` : ''}${deps}`);
+          lines.push(
+            `${String(i + 1).padStart(3)}. ${x.id.padEnd(w)}  ${x.kind.padEnd(kw)}  ${(x.fingerprint ?? '-').slice(0, 12).padEnd(12)}  ${t.padStart(7)} ×${x.replicates}  ${x.action}${x.blocked ? `: ${x.blocked}` : ''}${x.importNote ? `: ${x.importNote}` : ''}${deps}`,
+          );
         });
         const toRun = rows.filter((x) => x.selected && !x.blocked && x.toRun.length > 0).length;
-        lines.push('', `${toRun} to run, expected ${formatDuration(plan.totalMs)}${plan.unknownRuntimes ? ` plus ${plan.unknownRuntimes} without an estimate` : ''}`);
+        lines.push(
+          '',
+          `${toRun} to run, expected ${formatDuration(plan.totalMs)}${plan.unknownRuntimes ? ` plus ${plan.unknownRuntimes} without an estimate` : ''}`,
+        );
         process.stdout.write(lines.join('\n') + '\n');
       } finally {
         store?.close();

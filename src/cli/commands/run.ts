@@ -24,8 +24,13 @@ import { formatQuestions, registerStatus } from './status.ts';
 
 /** The built-in study's pipeline file, run when no PIPELINE is given. */
 export const BUILTIN_PIPELINE = fileURLToPath(new URL('../../../pipelines/disparity.yaml', import.meta.url));
-/** The study's experiment kinds (src/study/kinds.ts, exporting `kinds`, compiled to dist/study/kinds.js), loaded when present. */
-const STUDY_KINDS = fileURLToPath(new URL(`../../study/kinds${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+/**
+ * The study's experiment kinds (src/study/kinds.ts, exporting `kinds`, compiled to dist/study/kinds.js), loaded when
+ * present.
+ */
+const STUDY_KINDS = fileURLToPath(
+  new URL(`../../study/kinds${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
+);
 
 /** The registry the CLI hands the engine: the study's kinds when they exist. */
 export async function cliRegistry(): Promise<KindRegistry> {
@@ -43,14 +48,24 @@ export interface PipelineCliOptions {
   out?: string;
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const collect = (v: string, prev: string[] = []) => [
+  ...prev,
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 const collectOne = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Adds the options shared by run and plan. */
 export function pipelineOptions(cmd: Command): Command {
   return cmd
     .option('--out <dir>', 'run folder holding the store, logs and artifacts (default: runs/<pipeline name>)')
-    .option('--model <alias=dir>', 'use this checkpoint folder or Hugging Face id (org/name[@revision]) for a model alias (repeatable)', collectOne)
+    .option(
+      '--model <alias=dir>',
+      'use this checkpoint folder or Hugging Face id (org/name[@revision]) for a model alias (repeatable)',
+      collectOne,
+    )
     .option('--replicates <n>', 'replicates of every experiment (each with its own seed)')
     .option('--seed <s>', 'base seed (replicate k uses a seed derived from it)')
     .option('--only <ids>', 'only these experiments (comma-separated, repeatable) and what they need', collect)
@@ -62,21 +77,29 @@ export function pipelineOptions(cmd: Command): Command {
 function intOption(v: string | undefined, flag: string, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > 0xffffffff) throw new ConfigError(`${flag} ${v}: expected an integer ≥ ${min}`);
+  if (!Number.isInteger(n) || n < min || n > 0xffffffff)
+    throw new ConfigError(`${flag} ${v}: expected an integer ≥ ${min}`);
   return n;
 }
 
 /** Loads and validates the pipeline named on the command line (or the built-in one). */
-export async function loadFromCli(pipelineArg: string | undefined, o: PipelineCliOptions): Promise<{ spec: PipelineSpec; registry: KindRegistry; runDir: string; selection: Selection }> {
+export async function loadFromCli(
+  pipelineArg: string | undefined,
+  o: PipelineCliOptions,
+): Promise<{ spec: PipelineSpec; registry: KindRegistry; runDir: string; selection: Selection }> {
   let file = pipelineArg;
   if (file === undefined) {
-    if (!existsSync(BUILTIN_PIPELINE)) throw new ConfigError(`no pipeline file given and the built-in study (${BUILTIN_PIPELINE}) is not there; pass a pipeline file: langquant run PIPELINE.yaml`);
+    if (!existsSync(BUILTIN_PIPELINE))
+      throw new ConfigError(
+        `no pipeline file given and the built-in study (${BUILTIN_PIPELINE}) is not there; pass a pipeline file: langquant run PIPELINE.yaml`,
+      );
     file = BUILTIN_PIPELINE;
   }
   const models: Record<string, string> = {};
   for (const m of o.model ?? []) {
     const eq = m.indexOf('=');
-    if (eq <= 0 || eq === m.length - 1) throw new ConfigError(`--model ${m}: write --model ALIAS=DIR, e.g. --model base=models/gpt2`);
+    if (eq <= 0 || eq === m.length - 1)
+      throw new ConfigError(`--model ${m}: write --model ALIAS=DIR, e.g. --model base=models/gpt2`);
     models[m.slice(0, eq)] = m.slice(eq + 1);
   }
   const { spec, registry } = await loadPipeline(file, await cliRegistry(), {
@@ -104,66 +127,94 @@ function registerRun(program: Command): void {
   )
     .option('--keep-going', 'after a failure, run every experiment that does not depend on it (default)')
     .option('--fail-fast', 'stop at the first failure')
-    .option('--executor <name>', "where replicates run: 'local' child processes or 'slurm' jobs (default: the pipeline's executor:, else local)")
+    .option(
+      '--executor <name>',
+      "where replicates run: 'local' child processes or 'slurm' jobs (default: the pipeline's executor:, else local)",
+    )
     .option('--jobs <n>', 'replicates run at once, dependencies permitting (default 1)')
-    .option('--slurm-opt <key=value>', 'a Slurm resource for every job (partition, account, qos, cpus, mem, gres, constraint) or any sbatch long option (repeatable)', collectOne)
-    .action(async (pipelineArg: string | undefined, o: PipelineCliOptions & { failFast?: boolean; keepGoing?: boolean; executor?: string; jobs?: string; slurmOpt?: string[] }) => {
-      if (o.failFast && o.keepGoing) throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
-      if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor)) throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
-      const jobs = intOption(o.jobs, '--jobs', 1) ?? 1;
-      const slurmOpts = parseSlurmOpts(o.slurmOpt ?? []);
-      let loaded = await loadFromCli(pipelineArg, o);
-      // Hugging Face models the experiments use are brought into the cache (or brought up to date
-      // with their branch) first; the pipeline is then read again to see their snapshots.
-      if (await fetchPipelineModels(loaded.spec)) loaded = await loadFromCli(pipelineArg, o);
-      const { spec, registry, runDir, selection } = loaded;
-      const executorName = (o.executor ?? spec.executor ?? 'local') as ExecutorName;
-      let executor: Executor;
-      if (executorName === 'slurm') {
-        await checkSlurmAvailable();
-        executor = new SlurmExecutor();
-      } else executor = new LocalExecutor();
-      // One live bar cannot show several replicates at once: with --jobs > 1, plain lines.
-      const progress = new RunProgress(process.stdout, jobs > 1 ? false : undefined);
-      const ac = new AbortController();
-      let signals = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        signals++;
-        if (signals === 1) {
+    .option(
+      '--no-score-cache',
+      'score every unit afresh instead of reusing the per-unit scores kept in the run folder (the results are the same)',
+    )
+    .option(
+      '--slurm-opt <key=value>',
+      'a Slurm resource for every job (partition, account, qos, cpus, mem, gres, constraint) or any sbatch long option (repeatable)',
+      collectOne,
+    )
+    .action(
+      async (
+        pipelineArg: string | undefined,
+        o: PipelineCliOptions & {
+          failFast?: boolean;
+          keepGoing?: boolean;
+          executor?: string;
+          jobs?: string;
+          slurmOpt?: string[];
+          scoreCache?: boolean;
+        },
+      ) => {
+        if (o.failFast && o.keepGoing)
+          throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
+        if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor))
+          throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
+        const jobs = intOption(o.jobs, '--jobs', 1) ?? 1;
+        const slurmOpts = parseSlurmOpts(o.slurmOpt ?? []);
+        let loaded = await loadFromCli(pipelineArg, o);
+        // Hugging Face models the experiments use are brought into the cache (or brought up to date
+        // with their branch) first; the pipeline is then read again to see their snapshots.
+        if (await fetchPipelineModels(loaded.spec)) loaded = await loadFromCli(pipelineArg, o);
+        const { spec, registry, runDir, selection } = loaded;
+        const executorName = (o.executor ?? spec.executor ?? 'local') as ExecutorName;
+        let executor: Executor;
+        if (executorName === 'slurm') {
+          await checkSlurmAvailable();
+          executor = new SlurmExecutor();
+        } else executor = new LocalExecutor();
+        // One live bar cannot show several replicates at once: with --jobs > 1, plain lines.
+        const progress = new RunProgress(process.stdout, jobs > 1 ? false : undefined);
+        const ac = new AbortController();
+        let signals = 0;
+        const onSignal = (sig: NodeJS.Signals) => {
+          signals++;
+          if (signals === 1) {
+            progress.stop();
+            process.stderr.write(
+              `\nlangquant: ${sig}: stopping the running experiment${executorName === 'slurm' ? ' (cancelling its Slurm jobs)' : ''} (again to quit at once)…\n`,
+            );
+            ac.abort();
+          } else {
+            process.exit(130); // the store is consistent: every write is a finished transaction
+          }
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        try {
+          const summary = await runPipeline({
+            spec,
+            registry,
+            runDir,
+            selection,
+            failFast: Boolean(o.failFast),
+            signal: ac.signal,
+            onEvent: progress.handle,
+            options: { ...o, executor: executorName, pipeline: spec.file, kindModules: registry.modules },
+            executor,
+            jobs,
+            slurm: slurmOpts,
+            scoreCache: o.scoreCache !== false,
+          });
           progress.stop();
-          process.stderr.write(`\nlangquant: ${sig}: stopping the running experiment${executorName === 'slurm' ? ' (cancelling its Slurm jobs)' : ''} (again to quit at once)…\n`);
-          ac.abort();
-        } else {
-          process.exit(130); // the store is consistent: every write is a finished transaction
+          const status = await readStatus(runDir);
+          if (status && status.questions.length > 0) process.stdout.write(`\n${formatQuestions(status)}\n`);
+          process.stdout.write(`\nrun folder: ${runDir}  (langquant status ${runDir})\n`);
+          process.exitCode = summary.exitCode;
+        } finally {
+          progress.stop();
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
         }
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        const summary = await runPipeline({
-          spec,
-          registry,
-          runDir,
-          selection,
-          failFast: Boolean(o.failFast),
-          signal: ac.signal,
-          onEvent: progress.handle,
-          options: { ...o, executor: executorName, pipeline: spec.file, kindModules: registry.modules },
-          executor,
-          jobs,
-          slurm: slurmOpts,
-        });
-        progress.stop();
-        const status = await readStatus(runDir);
-        if (status && status.questions.length > 0) process.stdout.write(`\n${formatQuestions(status)}\n`);
-        process.stdout.write(`\nrun folder: ${runDir}  (langquant status ${runDir})\n`);
-        process.exitCode = summary.exitCode;
-      } finally {
-        progress.stop();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-    });
+      },
+    );
 }
 
 /** Downloads the hub models the pipeline's experiments use; true when there were any. */
@@ -186,4 +237,3 @@ export function registerPipelineCommands(program: Command): void {
   registerStatus(program);
   registerImport(program);
 }
-

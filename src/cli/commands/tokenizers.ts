@@ -1,5 +1,5 @@
 // `langquant tokenizers (--model DIR | --tokenizer FILE) [--languages L1,L2,…] [--corpus udhr|PATH]
-//   [--reference eng] [--include-incomplete] [--json]`: tokenizer fertility per language — tokens per byte, per character
+// [--reference eng] [--include-incomplete] [--json]`: tokenizer fertility per language — tokens per byte, per character
 // and per word — and the premium relative to English on the same aligned text (Petrov et al. 2023;
 // method in src/data/fertility.ts). Default languages: the default study set.
 
@@ -24,9 +24,11 @@ interface TokenizersOptions {
 export function registerTokenizers(program: Command): void {
   program
     .command('tokenizers')
-    .description('tokenizer fertility (tokens per byte, character, word) and premium vs English per language, on aligned text')
+    .description(
+      'tokenizer fertility (tokens per byte, character, word) and premium vs English per language, on aligned text',
+    )
     .option('--model <dir|id>', 'model folder (or Hugging Face id) holding tokenizer.json (or vocab.json + merges.txt)')
-    .option('--tokenizer <file>', 'a tokenizer.json to use instead of the model folder\'s')
+    .option('--tokenizer <file>', "a tokenizer.json to use instead of the model folder's")
     .option('--languages <list>', 'comma-separated language codes (default: the study set)')
     .option('--corpus <name|path>', 'udhr, a folder of <lang>.txt, a FLORES-200 folder or a .jsonl file', 'udhr')
     .option('--reference <lang>', 'language the premium is relative to', 'eng')
@@ -34,15 +36,27 @@ export function registerTokenizers(program: Command): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: TokenizersOptions) => {
       const source = opts.tokenizer ?? (opts.model !== undefined ? await modelFolder(opts.model) : undefined);
-      if (!source) throw new ConfigError('tokenizers needs --model DIR or --tokenizer FILE; pass the model folder whose tokenizer to measure');
+      if (!source)
+        throw new ConfigError(
+          'tokenizers needs --model DIR or --tokenizer FILE; pass the model folder whose tokenizer to measure',
+        );
       const tokenizer = await loadTokenizer(source);
       const languages = opts.languages ? parseList(opts.languages) : undefined;
-      const corpus = opts.corpus === 'udhr'
-        ? openCorpus('udhr', { languages: withReference(languages ?? [...DEFAULT_STUDY_LANGUAGES], opts.reference), includeIncomplete: opts.includeIncomplete ?? false })
-        : openCorpus(opts.corpus, {});
-      const result = tokenizerFertility(corpus, tokenizer, { languages: languages ?? (opts.corpus === 'udhr' ? [...DEFAULT_STUDY_LANGUAGES] : corpus.languages), reference: opts.reference });
+      const corpus =
+        opts.corpus === 'udhr'
+          ? openCorpus('udhr', {
+              languages: withReference(languages ?? [...DEFAULT_STUDY_LANGUAGES], opts.reference),
+              includeIncomplete: opts.includeIncomplete ?? false,
+            })
+          : openCorpus(opts.corpus, {});
+      const result = tokenizerFertility(corpus, tokenizer, {
+        languages: languages ?? (opts.corpus === 'udhr' ? [...DEFAULT_STUDY_LANGUAGES] : corpus.languages),
+        reference: opts.reference,
+      });
       if (result.reference === null) {
-        process.stderr.write(`langquant: warning: corpus ${corpus.name} has no ${opts.reference} text, so there is no premium; add it to the corpus or pass --reference with one of ${corpus.languages.join(', ')}\n`);
+        process.stderr.write(
+          `langquant: warning: corpus ${corpus.name} has no ${opts.reference} text, so there is no premium; add it to the corpus or pass --reference with one of ${corpus.languages.join(', ')}\n`,
+        );
       }
       if (opts.json) {
         const out = {
@@ -50,8 +64,12 @@ export function registerTokenizers(program: Command): void {
           corpus: corpus.name,
           reference: result.reference,
           units: result.unitIds.length,
-          method: 'each aligned unit tokenised alone (no special tokens), counts summed; premium = tokens / reference tokens on the same units (Petrov et al. 2023)',
-          languages: result.rows.map((r) => ({ ...r, tokensPerWord: Number.isFinite(r.tokensPerWord) ? r.tokensPerWord : null })),
+          method:
+            'each aligned unit tokenised alone (no special tokens), counts summed; premium = tokens / reference tokens on the same units (Petrov et al. 2023)',
+          languages: result.rows.map((r) => ({
+            ...r,
+            tokensPerWord: Number.isFinite(r.tokensPerWord) ? r.tokensPerWord : null,
+          })),
         };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
         return;
@@ -61,7 +79,10 @@ export function registerTokenizers(program: Command): void {
 }
 
 function parseList(s: string): string[] {
-  const list = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  const list = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
   if (list.length === 0) throw new ConfigError('--languages is empty; pass codes like eng,swh,yor');
   return [...new Set(list)];
 }
@@ -70,8 +91,26 @@ function withReference(langs: string[], reference: string): string[] {
   return langs.includes(reference) ? langs : [...langs, reference];
 }
 
-function table(rows: FertilityRow[], tokenizer: string, corpus: string, units: number, reference: string | null): string {
-  const head = ['language', 'name', 'class', 'tokens', 'bytes', 'chars', 'words', 'tok/byte', 'tok/char', 'tok/word', reference ? `premium vs ${reference}` : 'premium'];
+function table(
+  rows: FertilityRow[],
+  tokenizer: string,
+  corpus: string,
+  units: number,
+  reference: string | null,
+): string {
+  const head = [
+    'language',
+    'name',
+    'class',
+    'tokens',
+    'bytes',
+    'chars',
+    'words',
+    'tok/byte',
+    'tok/char',
+    'tok/word',
+    reference ? `premium vs ${reference}` : 'premium',
+  ];
   const body = rows.map((r) => {
     const info = findLanguage(r.iso6393);
     return [
@@ -90,7 +129,11 @@ function table(rows: FertilityRow[], tokenizer: string, corpus: string, units: n
   });
   const widths = head.map((h, i) => Math.max([...h].length, ...body.map((b) => [...b[i]].length)));
   const numeric = (i: number) => i >= 2;
-  const fmt = (cells: string[]) => cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   const lines = [
     `tokenizer ${tokenizer}`,
     `corpus    ${corpus}, ${units} aligned units per language (each tokenised alone, no special tokens)`,

@@ -12,7 +12,8 @@ import type { TrainArch } from '../../train/net.ts';
 function int(flag: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new ConfigError(`${flag} expects a whole number, got "${v}"`);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n))
+      throw new ConfigError(`${flag} expects a whole number, got "${v}"`);
     return n;
   };
 }
@@ -26,9 +27,23 @@ function num(flag: string) {
 }
 
 interface Opts {
-  arch: string; layers: number; hidden: number; heads: number; context: number; vocab: number;
-  steps: number; batch: number; lr: number; warmup?: number; seed: number; mix: string; out: string;
-  checkpointEvery: number; eval: boolean; progress: boolean; stopAfter?: number;
+  arch: string;
+  layers: number;
+  hidden: number;
+  heads: number;
+  context: number;
+  vocab: number;
+  steps: number;
+  batch: number;
+  lr: number;
+  warmup?: number;
+  seed: number;
+  mix: string;
+  out: string;
+  checkpointEvery: number;
+  eval: boolean;
+  progress: boolean;
+  stopAfter?: number;
 }
 
 export function registerTrain(program: Command): void {
@@ -49,20 +64,45 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'seed of initialisation and batches', int('--seed'), 0)
     .option('--mix <file|default>', 'language shares: a JSON file {"shares": {"eng": 0.5, …}} or "default"', 'default')
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('--checkpoint-every'), 50)
-    .option('--stop-after <n>', 'stop after this many steps, keeping the checkpoint (as an interruption would)', int('--stop-after'))
+    .option(
+      '--stop-after <n>',
+      'stop after this many steps, keeping the checkpoint (as an interruption would)',
+      int('--stop-after'),
+    )
     .option('--no-eval', 'skip the held-out bits-per-byte table')
     .option('--no-progress', 'no progress bar (the loss log is still written)')
     .action(async (opts: Opts) => {
       const mix = readMix(opts.mix);
       const command = ['langquant', ...process.argv.slice(2)].join(' ');
       const o: TrainOptions = {
-        arch: opts.arch as TrainArch, layers: opts.layers, hidden: opts.hidden, heads: opts.heads, context: opts.context,
-        vocabSize: opts.vocab, steps: opts.steps, batch: opts.batch, lr: opts.lr, warmup: opts.warmup, seed: opts.seed,
-        mix, out: opts.out, command, checkpointEvery: opts.checkpointEvery, stopAfter: opts.stopAfter, evaluate: opts.eval,
+        arch: opts.arch as TrainArch,
+        layers: opts.layers,
+        hidden: opts.hidden,
+        heads: opts.heads,
+        context: opts.context,
+        vocabSize: opts.vocab,
+        steps: opts.steps,
+        batch: opts.batch,
+        lr: opts.lr,
+        warmup: opts.warmup,
+        seed: opts.seed,
+        mix,
+        out: opts.out,
+        command,
+        checkpointEvery: opts.checkpointEvery,
+        stopAfter: opts.stopAfter,
+        evaluate: opts.eval,
       };
-      const bar = opts.progress && process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: 'train [{bar}] {value}/{total} loss {loss} lr {lr} | {duration_formatted} eta {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic)
-        : null;
+      const bar =
+        opts.progress && process.stderr.isTTY
+          ? new cliProgress.SingleBar(
+              {
+                format: 'train [{bar}] {value}/{total} loss {loss} lr {lr} | {duration_formatted} eta {eta_formatted}',
+                stream: process.stderr,
+              },
+              cliProgress.Presets.shades_classic,
+            )
+          : null;
       let lastPrint = 0;
       const res = await train(o, (p) => {
         if (bar) {
@@ -71,7 +111,9 @@ export function registerTrain(program: Command): void {
         } else if (opts.progress && (p.step === p.steps || p.elapsedMs - lastPrint > 10_000)) {
           // Not a terminal: a plain line every ten seconds.
           lastPrint = p.elapsedMs;
-          process.stderr.write(`step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${(p.elapsedMs / 1000).toFixed(0)} s\n`);
+          process.stderr.write(
+            `step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${(p.elapsedMs / 1000).toFixed(0)} s\n`,
+          );
         }
       });
       bar?.stop();
@@ -83,7 +125,8 @@ export function registerTrain(program: Command): void {
       ];
       if (res.heldOut.length) {
         lines.push('held-out bits per byte (share of the mix):');
-        for (const h of res.heldOut) lines.push(`  ${h.lang.padEnd(8)} ${h.bitsPerByte.toFixed(3)}  (${(h.share * 100).toFixed(1)} %)`);
+        for (const h of res.heldOut)
+          lines.push(`  ${h.lang.padEnd(8)} ${h.bitsPerByte.toFixed(3)}  (${(h.share * 100).toFixed(1)} %)`);
       }
       process.stdout.write(lines.join('\n') + '\n');
     });

@@ -465,10 +465,9 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
     async entry(ids) {
       const s = await session('entry', () => buildEntry(model));
       const ids64 = BigInt64Array.from(ids, (v) => BigInt(v));
-      const r = await s.session.run(
-        { ...s.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, ids.length]) },
-        [STATE_OUTPUT],
-      );
+      const r = await s.session.run({ ...s.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, ids.length]) }, [
+        STATE_OUTPUT,
+      ]);
       return r[STATE_OUTPUT].data as Float32Array;
     },
     async rows(m, layer, names, x, T) {

@@ -2,14 +2,16 @@
 // built from the model's own weights (build.ts). Two sessions are created once per model and
 // reused for every window: the body (token ids → final hidden states) and the head (hidden rows
 // → NLL of the target, argmax, and — only when asked — logits and log-probabilities), run over
-// chunks of rows so the full [T, V] logits are never materialised for NLL alone.
+// chunks of rows so the full [T, V] logits are never materialised for NLL alone. `score` can return
+// the body's output and `head` runs the head alone on it later (a cache of full-precision hidden
+// states makes KL against that model cost the output matrix only).
 // NLL is computed in float32 inside the graph (log-softmax, then the target's entry) and widened
 // to float64 for the caller.
 
 import { availableParallelism } from 'node:os';
 import { DataError } from '../../errors.ts';
 import type { Model } from '../../model/model.ts';
-import type { Engine, ScoreRequest, ScoreResult } from '../types.ts';
+import type { Engine, HeadRequest, ScoreRequest, ScoreResult } from '../types.ts';
 import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
 import type { EncodedGraph, WeightMode } from './graph.ts';
 import { loadOrt, type Ort } from './runtime.ts';
@@ -68,26 +70,58 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   const V = cfg.vocabSize;
   const E = cfg.embedDim;
   const weights = opts.weights ?? 'inputs';
-  let body: Session | undefined = await createSession(ort, buildBody(model, { weights, fusedAttention: opts.fusedAttention }), threads);
+  let body: Session | undefined = await createSession(
+    ort,
+    buildBody(model, { weights, fusedAttention: opts.fusedAttention }),
+    threads,
+  );
   let head: Session | undefined = await createSession(ort, buildHead(model, weights), threads);
 
   async function score(req: ScoreRequest): Promise<ScoreResult> {
     if (!body || !head) throw new Error('ort engine: score() after dispose()');
     const ids = req.ids;
     const T = ids.length;
-    if (T < 2) throw new DataError(`a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`);
+    checkIds(ids);
     if (cfg.positions === 'learned' && cfg.maxPositions !== null && T > cfg.maxPositions) {
-      throw new DataError(`a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`);
+      throw new DataError(
+        `a window of ${T} tokens is longer than the model's ${cfg.maxPositions} positions; use a shorter context`,
+      );
     }
     const ids64 = new BigInt64Array(T);
-    for (let t = 0; t < T; t++) {
-      const id = ids[t];
-      if (!(id >= 0 && id < V)) throw new DataError(`token id ${id} at position ${t} is outside the vocabulary (0..${V - 1}); were the ids made with this model's tokenizer?`);
-      ids64[t] = BigInt(id);
-    }
+    for (let t = 0; t < T; t++) ids64[t] = BigInt(ids[t]);
     const out = await body.session.run({ ...body.weights, [BODY_INPUT]: new ort.Tensor('int64', ids64, [1, T]) });
     const hidden = out[BODY_OUTPUT].data as Float32Array; // [T, E]
+    const res = await runHead(hidden, req);
+    // A copy: the caller may keep it after the session's next run.
+    return req.wantHidden ? { ...res, hidden: hidden.slice(0, T * E) } : res;
+  }
 
+  /** A window needs 2 ids or more, each inside the vocabulary. */
+  function checkIds(ids: Int32Array): void {
+    const T = ids.length;
+    if (T < 2) {
+      throw new DataError(
+        `a window of ${T} token${T === 1 ? '' : 's'} has nothing to score; give at least 2 token ids`,
+      );
+    }
+    for (let t = 0; t < T; t++) {
+      const id = ids[t];
+      if (!(id >= 0 && id < V)) {
+        throw new DataError(
+          `token id ${id} at position ${t} is outside the vocabulary (0..${V - 1}); were the ids made with this model's tokenizer?`,
+        );
+      }
+    }
+  }
+
+  /** The head over hidden [T, E] in chunks of `headRows` rows: what `score` and `head` both run. */
+  async function runHead(
+    hidden: Float32Array,
+    req: Pick<ScoreRequest, 'ids' | 'wantLogProbs' | 'wantLogits'>,
+  ): Promise<ScoreResult> {
+    if (!head) throw new Error('ort engine: score() after dispose()');
+    const ids = req.ids;
+    const T = ids.length;
     const nll = new Float64Array(T - 1);
     const top1 = new Int32Array(T - 1);
     const logits = req.wantLogits ? new Float32Array(T * V) : undefined; // [T, V]
@@ -125,9 +159,28 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     return { nll, top1, logits, logProbs };
   }
 
+  async function headOnly(req: HeadRequest): Promise<ScoreResult> {
+    if (!body || !head) throw new Error('ort engine: head() after dispose()');
+    checkIds(req.ids);
+    const T = req.ids.length;
+    if (req.hidden.length !== T * E) {
+      throw new Error(
+        `ort engine: head() got ${req.hidden.length} hidden values for a window of ${T} ids (expected ${T}×${E})`,
+      );
+    }
+    return runHead(req.hidden, req);
+  }
+
   return {
     name: 'ort',
+    // Everything here changes how the float operations are grouped (threads split the matmuls, head
+    // chunks change the shapes onnxruntime sees), so cached results are kept apart by it.
+    identity:
+      `ort ${ort.env.versions?.common ?? '?'} threads=${threads} headRows=${headRows} weights=${weights}` +
+      ` fused=${opts.fusedAttention ?? true}`,
+    hiddenWidth: E,
     score,
+    head: headOnly,
     async dispose() {
       const sessions = [body, head];
       body = head = undefined;

@@ -7,7 +7,15 @@
 // and the weights are never copied into an intermediate buffer in JavaScript.
 
 import type { Tensor } from '../../tensor/tensor.ts';
-import { DataType, encodeModel, type AttrValue, type DataTypeCode, type NodeDef, type TensorProtoDef, type ValueInfoDef } from './proto.ts';
+import {
+  DataType,
+  encodeModel,
+  type AttrValue,
+  type DataTypeCode,
+  type NodeDef,
+  type TensorProtoDef,
+  type ValueInfoDef,
+} from './proto.ts';
 
 /** ONNX default-domain opset used by every graph (LayerNormalization needs ≥ 17, Gelu ≥ 20). */
 export const OPSET = 20;
@@ -113,12 +121,22 @@ export class GraphBuilder {
     const path = `w${this.files.length}.bin`;
     const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     this.files.push({ path, data });
-    this.inits.push({ name, dims: t.shape, dataType: DataType.FLOAT, external: { location: path, offset: 0, length: data.byteLength } });
+    this.inits.push({
+      name,
+      dims: t.shape,
+      dataType: DataType.FLOAT,
+      external: { location: path, offset: 0, length: data.byteLength },
+    });
     return name;
   }
 
   /** A small constant stored inline in the model (deduplicated by value). */
-  constant(values: ArrayLike<number>, dims: readonly number[], type: DataTypeCode = DataType.FLOAT, hint = 'const'): string {
+  constant(
+    values: ArrayLike<number>,
+    dims: readonly number[],
+    type: DataTypeCode = DataType.FLOAT,
+    hint = 'const',
+  ): string {
     const key = `${type}|${dims.join(',')}|${Array.from(values).join(',')}`;
     const seen = key.length < 4096 ? this.constCache.get(key) : undefined;
     if (seen) return seen;

@@ -59,7 +59,10 @@ export function prelude(b: GraphBuilder, x: string): { pos: string; mask: (windo
     let hidden = b.node('Greater', [col, row]); // [T, T] bool: key after query
     if (Number.isFinite(window)) {
       // key more than `window` positions back: i − j > W (transformers v4.40 keeps W + 1 keys)
-      const far = b.node('Greater', [b.node('Sub', [row, col]), b.constant([window], [], DataType.INT64, `window_${window}`)]);
+      const far = b.node('Greater', [
+        b.node('Sub', [row, col]),
+        b.constant([window], [], DataType.INT64, `window_${window}`),
+      ]);
       hidden = b.node('Or', [hidden, far]);
     }
     const mask = b.node('Where', [hidden, b.scalarF(-Infinity, 'neg_inf'), b.scalarF(0, 'zero_f')]);
@@ -89,7 +92,10 @@ export function linear(ctx: BodyCtx, x: string, prefix: string): string {
 /** LayerNorm over the last axis with the biased variance (prefix.weight, prefix.bias). */
 export function layerNorm(ctx: BodyCtx, x: string, prefix: string): string {
   const eps = ctx.model.config.normEps;
-  return ctx.b.node('LayerNormalization', [x, w(ctx, `${prefix}.weight`), w(ctx, `${prefix}.bias`)], { axis: { i: -1 }, epsilon: { f: eps } });
+  return ctx.b.node('LayerNormalization', [x, w(ctx, `${prefix}.weight`), w(ctx, `${prefix}.bias`)], {
+    axis: { i: -1 },
+    epsilon: { f: eps },
+  });
 }
 
 /** RMSNorm (Llama): x / √(mean(x²) + eps) · g, with g = offset + w when the config stores an offset (Gemma: 1 + w). */
@@ -128,7 +134,12 @@ export function toHeads(b: GraphBuilder, x: string, heads: number, headDim: numb
  * A fused QKV output whose columns are interleaved per head ([T, H, 3, HS] in GPT-NeoX and BLOOM)
  * → q, k, v, each [T, H, HS].
  */
-export function splitInterleavedQkv(b: GraphBuilder, qkv: string, heads: number, headDim: number): [string, string, string] {
+export function splitInterleavedQkv(
+  b: GraphBuilder,
+  qkv: string,
+  heads: number,
+  headDim: number,
+): [string, string, string] {
   const r = b.node('Reshape', [qkv, b.i64([-1, heads, 3 * headDim])]); // [T, H, 3·HS]
   const [q, k, v] = b.nodeN('Split', [r, b.i64([headDim, headDim, headDim])], 3, { axis: { i: 2 } });
   return [q, k, v];
@@ -210,7 +221,17 @@ export function alibiBias(ctx: BodyCtx, heads: number): string {
  * bias [H, 1, T] (ALiBi); keys beyond the sliding window (i − j > window) masked out. Materialises
  * the [H, T, T] scores. Returns [T, H·HS].
  */
-function unfusedAttention(ctx: BodyCtx, q: string, k: string, v: string, heads: number, kvHeads: number, headDim: number, bias: string | undefined, window: number): string {
+function unfusedAttention(
+  ctx: BodyCtx,
+  q: string,
+  k: string,
+  v: string,
+  heads: number,
+  kvHeads: number,
+  headDim: number,
+  bias: string | undefined,
+  window: number,
+): string {
   const b = ctx.b;
   const kt = b.node('Transpose', [k], { perm: { ints: [0, 2, 1] } }); // [KV, HS, T]
   let out: string;
@@ -259,13 +280,24 @@ export function causalAttention(ctx: BodyCtx, q: string, k: string, v: string, a
     const batch = (x: string) => b.node('Unsqueeze', [x, b.i64([0])]); // [1, T, ·]
     let o: string;
     if (kvHeads === heads && !Number.isFinite(window)) {
-      o = b.node('MultiHeadAttention', [batch(q), batch(k), batch(v)], { num_heads: { i: heads }, unidirectional: { i: 1 }, scale: { f: sc } }, MS_DOMAIN);
+      o = b.node(
+        'MultiHeadAttention',
+        [batch(q), batch(k), batch(v)],
+        { num_heads: { i: heads }, unidirectional: { i: 1 }, scale: { f: sc } },
+        MS_DOMAIN,
+      );
     } else {
       // No past: seqlens_k = T − 1 and total_sequence_length = T (int32), causal by definition.
-      const T = b.node('Cast', [b.node('Shape', [q], { start: { i: 0 }, end: { i: 1 } })], { to: { i: DataType.INT32 } }); // [1]
+      const T = b.node('Cast', [b.node('Shape', [q], { start: { i: 0 }, end: { i: 1 } })], {
+        to: { i: DataType.INT32 },
+      }); // [1]
       const seqlensK = b.node('Sub', [T, b.constant([1], [1], DataType.INT32, 'one_i32')]); // [1]
       const total = b.node('Squeeze', [T]); // scalar
-      const attrs: Record<string, AttrValue> = { num_heads: { i: heads }, kv_num_heads: { i: kvHeads }, scale: { f: sc } };
+      const attrs: Record<string, AttrValue> = {
+        num_heads: { i: heads },
+        kv_num_heads: { i: kvHeads },
+        scale: { f: sc },
+      };
       // onnxruntime's local_window_size counts the keys read, the query's own included (measured
       // against the reference engine on mistral-a: W + 1 matches, W and W + 2 do not)
       if (Number.isFinite(window)) attrs['local_window_size'] = { i: window + 1 };
@@ -274,7 +306,17 @@ export function causalAttention(ctx: BodyCtx, q: string, k: string, v: string, a
     return b.node('Reshape', [o, b.i64([-1, heads * headDim])]);
   }
   const qh = toHeads(b, scale(b, q, sc), heads, headDim); // [H, T, HS]
-  return unfusedAttention(ctx, qh, toHeads(b, k, kvHeads, headDim), toHeads(b, v, kvHeads, headDim), heads, kvHeads, headDim, a.bias, window);
+  return unfusedAttention(
+    ctx,
+    qh,
+    toHeads(b, k, kvHeads, headDim),
+    toHeads(b, v, kvHeads, headDim),
+    heads,
+    kvHeads,
+    headDim,
+    a.bias,
+    window,
+  );
 }
 
 /** x · s for a float scalar s. */

@@ -12,7 +12,9 @@ export type Ort = typeof import('onnxruntime-node');
 export class OrtUnavailableError extends UserError {
   readonly reason: string;
   constructor(reason: string) {
-    super(`onnxruntime-node could not be loaded (${reason}); run \`npm install\` again, or pass --engine reference to use the TypeScript engine`);
+    super(
+      `onnxruntime-node could not be loaded (${reason}); run \`npm install\` again, or pass --engine reference to use the TypeScript engine`,
+    );
     this.name = 'OrtUnavailableError';
     this.reason = reason;
   }

@@ -2,7 +2,17 @@
 // allocating wrappers over the kernels (src/kernels) that read weights by checkpoint name.
 // Shapes: T tokens, C hidden width, NH query heads, NKV key/value heads, HS head width.
 
-import { activate, alibiSlopes, applyRotary, causalAttention, layerNorm, matmul, rmsNorm, rotaryTables, type Layout } from '../../kernels/index.ts';
+import {
+  activate,
+  alibiSlopes,
+  applyRotary,
+  causalAttention,
+  layerNorm,
+  matmul,
+  rmsNorm,
+  rotaryTables,
+  type Layout,
+} from '../../kernels/index.ts';
 import type { ForwardHooks } from '../forward.ts';
 import { weight, type Model } from '../model.ts';
 
@@ -79,7 +89,12 @@ export function gatherRows(table: Float32Array, ids: Int32Array, width: number):
  * Splits a fused QKV projection whose output is interleaved per head — viewed [T, NH, 3, HS], head h
  * holding [q_h | k_h | v_h] (GPT-NeoX, BLOOM) — into q, k, v, each [T, NH·HS].
  */
-export function splitPerHeadQkv(qkv: Float32Array, T: number, NH: number, HS: number): { q: Float32Array; k: Float32Array; v: Float32Array } {
+export function splitPerHeadQkv(
+  qkv: Float32Array,
+  T: number,
+  NH: number,
+  HS: number,
+): { q: Float32Array; k: Float32Array; v: Float32Array } {
   const W = NH * HS;
   const q = new Float32Array(T * W);
   const k = new Float32Array(T * W);
@@ -97,7 +112,11 @@ export function splitPerHeadQkv(qkv: Float32Array, T: number, NH: number, HS: nu
 }
 
 /** Splits [T, 3C] whose columns are [q | k | v] (GPT-2 c_attn) into q, k, v, each [T, C]. */
-export function splitBlockQkv(qkv: Float32Array, T: number, C: number): { q: Float32Array; k: Float32Array; v: Float32Array } {
+export function splitBlockQkv(
+  qkv: Float32Array,
+  T: number,
+  C: number,
+): { q: Float32Array; k: Float32Array; v: Float32Array } {
   const q = new Float32Array(T * C);
   const k = new Float32Array(T * C);
   const v = new Float32Array(T * C);
@@ -123,7 +142,15 @@ export function rotate(model: Model, q: Float32Array, k: Float32Array, T: number
 }
 
 /** Causal attention of the config's heads (and sliding window): q [T, NH·HS], k/v [T, NKV·HS] → [T, NH·HS]. */
-export function attend(model: Model, q: Float32Array, k: Float32Array, v: Float32Array, T: number, scale: number, alibi = false): Float32Array {
+export function attend(
+  model: Model,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  T: number,
+  scale: number,
+  alibi = false,
+): Float32Array {
   const cfg = model.config;
   const out = new Float32Array(T * cfg.numHeads * cfg.headDim);
   const scratch = new Float64Array(T);
@@ -132,6 +159,19 @@ export function attend(model: Model, q: Float32Array, k: Float32Array, v: Float3
     slopes = new Float32Array(cfg.numHeads);
     alibiSlopes(slopes, cfg.numHeads);
   }
-  causalAttention(out, q, k, v, scratch, T, cfg.numHeads, cfg.numKvHeads, cfg.headDim, scale, slopes, cfg.slidingWindow ?? Infinity);
+  causalAttention(
+    out,
+    q,
+    k,
+    v,
+    scratch,
+    T,
+    cfg.numHeads,
+    cfg.numKvHeads,
+    cfg.headDim,
+    scale,
+    slopes,
+    cfg.slidingWindow ?? Infinity,
+  );
   return out;
 }

@@ -24,7 +24,16 @@ export const llama: Arch = {
   },
 
   block(model, layer, xIn, T, hooks) {
-    const { hiddenSize: C, intermediateSize: I, numHeads: NH, numKvHeads: NKV, headDim: HS, attentionBias, attentionOutBias, mlpBias } = model.config;
+    const {
+      hiddenSize: C,
+      intermediateSize: I,
+      numHeads: NH,
+      numKvHeads: NKV,
+      headDim: HS,
+      attentionBias,
+      attentionOutBias,
+      mlpBias,
+    } = model.config;
     const b = `${P}layers.${layer}.`;
     const x = xIn.slice(0, T * C); // [T, C] residual stream
     const h = norm(model, `${b}input_layernorm`, x, T, C);

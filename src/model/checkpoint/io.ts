@@ -54,9 +54,19 @@ export function readBytes(fd: number, length: number, position: number, file: st
  * Reads a row-major tensor of `dtype` and `shape` stored contiguously at `position`, converted to
  * float32. `file` and `name` only label errors.
  */
-export function readTensorAt(fd: number, position: number, dtype: StorageDType, shape: readonly number[], file: string, name: string, opts: ReadOptions = {}): Tensor {
+export function readTensorAt(
+  fd: number,
+  position: number,
+  dtype: StorageDType,
+  shape: readonly number[],
+  file: string,
+  name: string,
+  opts: ReadOptions = {},
+): Tensor {
   if (!isReadableDType(dtype)) {
-    throw new CheckpointError(`${file}: tensor "${name}" is stored as ${dtype}; langquant reads F32, F16 and BF16 — convert the checkpoint to one of them`);
+    throw new CheckpointError(
+      `${file}: tensor "${name}" is stored as ${dtype}; langquant reads F32, F16 and BF16 — convert the checkpoint to one of them`,
+    );
   }
   const n = numel(shape);
   const data = allocate(n, file, name);
@@ -71,7 +81,9 @@ export function readTensorAt(fd: number, position: number, dtype: StorageDType, 
     const at = position + i * bytesPer;
     const target = staging ? staging.subarray(0, count * bytesPer) : new Uint8Array(data.buffer, i * 4, count * 4);
     if (!readFully(fd, target, at)) {
-      throw new CheckpointError(`${file}: tensor "${name}" runs past the end of the file (truncated); download it again`);
+      throw new CheckpointError(
+        `${file}: tensor "${name}" runs past the end of the file (truncated); download it again`,
+      );
     }
     if (staging) decodeInto(data.subarray(i, i + count), target, dtype);
     // F16/BF16 Inf and NaN patterns decode to float32 Inf and NaN, so one check serves every dtype.
@@ -104,6 +116,8 @@ export function refuseLfsPointer(fd: number, size: number, file: string): void {
   const head = Buffer.alloc(Math.min(size, 64));
   if (!readFully(fd, head, 0)) return;
   if (head.toString('latin1').startsWith('version https://git-lfs')) {
-    throw new CheckpointError(`${file} is a Git LFS pointer, not the weights; run \`git lfs pull\` in the model folder or download the file itself`);
+    throw new CheckpointError(
+      `${file} is a Git LFS pointer, not the weights; run \`git lfs pull\` in the model folder or download the file itself`,
+    );
   }
 }

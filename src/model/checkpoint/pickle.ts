@@ -66,10 +66,13 @@ const ALLOWED_FUNCTIONS = new Set([
 
 function isAllowedGlobal(module: string, name: string): boolean {
   if (ALLOWED_FUNCTIONS.has(`${module}.${name}`)) return true;
-  return (module === 'torch' || module === 'torch.storage') && Object.prototype.hasOwnProperty.call(STORAGE_TYPES, name);
+  return (
+    (module === 'torch' || module === 'torch.storage') && Object.prototype.hasOwnProperty.call(STORAGE_TYPES, name)
+  );
 }
 
-const ALLOWED_LIST = 'torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, collections.OrderedDict, torch.*Storage';
+const ALLOWED_LIST =
+  'torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, collections.OrderedDict, torch.*Storage';
 
 // The stack holds plain data: null, booleans, numbers, strings, arrays (tuples and lists), Maps
 // (dicts), Globals, StorageRefs and TensorRefs.
@@ -85,7 +88,10 @@ export function unpickle(bytes: Uint8Array, file: string): Value {
     new CheckpointError(
       `${file}: refusing to execute ${what} from its pickle — a saved state dict needs only ${ALLOWED_LIST}; the file may be malicious: get the weights as safetensors from a source you trust`,
     );
-  const bad = (what: string) => new CheckpointError(`${file}: ${what} in its pickle; the file is damaged or is not a state dict — download it again`);
+  const bad = (what: string) =>
+    new CheckpointError(
+      `${file}: ${what} in its pickle; the file is damaged or is not a state dict — download it again`,
+    );
 
   let pos = 0;
   let stack: Value[] = [];
@@ -260,7 +266,8 @@ export function unpickle(bytes: Uint8Array, file: string): Value {
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[pos + i]);
         if (n > 0 && buf[pos + n - 1] & 0x80) v -= 1n << BigInt(8 * n);
         pos += n;
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw bad(`integer ${v} out of range`);
+        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER))
+          throw bad(`integer ${v} out of range`);
         stack.push(Number(v));
         break;
       }
@@ -326,7 +333,8 @@ export function unpickle(bytes: Uint8Array, file: string): Value {
         // NEWOBJ
         const args = pop();
         const fn = pop();
-        if (!(fn instanceof Global)) throw bad(`${op === 0x52 ? 'REDUCE' : 'NEWOBJ'} on something that is not a global`);
+        if (!(fn instanceof Global))
+          throw bad(`${op === 0x52 ? 'REDUCE' : 'NEWOBJ'} on something that is not a global`);
         if (!Array.isArray(args)) throw bad(`arguments of ${fn.qualified} are not a tuple`);
         stack.push(callAllowed(fn, args, op === 0x81, bad, refuse));
         break;
@@ -334,7 +342,8 @@ export function unpickle(bytes: Uint8Array, file: string): Value {
       case 0x62: {
         // BUILD: only an OrderedDict's state ({'_metadata': …}), which carries no weights
         const state = pop();
-        if (!(top() instanceof Map) || !(state instanceof Map || state === null)) throw refuse('BUILD on a non-dict object');
+        if (!(top() instanceof Map) || !(state instanceof Map || state === null))
+          throw refuse('BUILD on a non-dict object');
         break;
       }
       case 0x69: // INST
@@ -355,7 +364,8 @@ function isInt(v: unknown): v is number {
 
 /** torch's storage persistent id: ('storage', StorageType, key, location, numel). */
 function persistentLoad(pid: Value, bad: (what: string) => Error): StorageRef {
-  if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') throw bad('a persistent id that is not a torch storage');
+  if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage')
+    throw bad('a persistent id that is not a torch storage');
   const [, type, key, location, numel] = pid;
   if (!(type instanceof Global) || !(type.name in STORAGE_TYPES)) throw bad('a storage without a storage type');
   if (typeof key !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(key)) throw bad(`a storage key ${JSON.stringify(key)}`);
@@ -365,7 +375,13 @@ function persistentLoad(pid: Value, bad: (what: string) => Error): StorageRef {
 }
 
 /** Emulates one allowlisted callable on plain data. */
-function callAllowed(fn: Global, args: Value[], newobj: boolean, bad: (what: string) => Error, refuse: (what: string) => Error): Value {
+function callAllowed(
+  fn: Global,
+  args: Value[],
+  newobj: boolean,
+  bad: (what: string) => Error,
+  refuse: (what: string) => Error,
+): Value {
   const name = fn.qualified;
   if (name === 'collections.OrderedDict') {
     if (args.length !== 0) throw bad('OrderedDict built with arguments');
@@ -381,9 +397,17 @@ function callAllowed(fn: Global, args: Value[], newobj: boolean, bad: (what: str
   // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
   const [storage, offset, size, stride] = args;
   if (args.length < 6 || args.length > 7) throw bad(`_rebuild_tensor_v2 with ${args.length} arguments`);
-  if (typeof storage !== 'object' || storage === null || (storage as StorageRef).kind !== 'storage') throw bad('a tensor without a storage');
+  if (typeof storage !== 'object' || storage === null || (storage as StorageRef).kind !== 'storage')
+    throw bad('a tensor without a storage');
   if (!isInt(offset) || offset < 0) throw bad('a tensor with an invalid storage offset');
   if (!Array.isArray(size) || !size.every((d) => isInt(d) && d >= 0)) throw bad('a tensor with an invalid size');
-  if (!Array.isArray(stride) || stride.length !== size.length || !stride.every((d) => isInt(d) && d >= 0)) throw bad('a tensor with an invalid stride');
-  return { kind: 'tensor', storage: storage as StorageRef, offset, shape: size as number[], stride: stride as number[] } satisfies TensorRef;
+  if (!Array.isArray(stride) || stride.length !== size.length || !stride.every((d) => isInt(d) && d >= 0))
+    throw bad('a tensor with an invalid stride');
+  return {
+    kind: 'tensor',
+    storage: storage as StorageRef,
+    offset,
+    shape: size as number[],
+    stride: stride as number[],
+  } satisfies TensorRef;
 }

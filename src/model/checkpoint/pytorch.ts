@@ -40,14 +40,17 @@ export function openPytorchFile(path: string, file: string): CheckpointFile {
 
 function open(fd: number, file: string): CheckpointFile {
   const size = fstatSync(fd).size;
-  const bad = (what: string) => new CheckpointError(`${file}: ${what}; the file is damaged or not a torch.save checkpoint — download it again`);
+  const bad = (what: string) =>
+    new CheckpointError(`${file}: ${what}; the file is damaged or not a torch.save checkpoint — download it again`);
   refuseLfsPointer(fd, size, file);
   if (size < 4) throw bad(`only ${size} bytes`);
   const magic = readBytes(fd, 4, 0, file);
   if (magic.readUInt32LE(0) !== 0x04034b50) {
     // 0x80 = pickle PROTO: torch.save's legacy (pre-1.6) format, a bare pickle stream.
     if (magic[0] === 0x80) {
-      throw new CheckpointError(`${file} is in PyTorch's legacy (pre-1.6) format, which langquant does not read; re-save it with a recent torch.save or convert it to safetensors`);
+      throw new CheckpointError(
+        `${file} is in PyTorch's legacy (pre-1.6) format, which langquant does not read; re-save it with a recent torch.save or convert it to safetensors`,
+      );
     }
     throw bad('it is not a zip archive');
   }
@@ -57,7 +60,9 @@ function open(fd: number, file: string): CheckpointFile {
   const prefix = pkls[0].slice(0, -'data.pkl'.length);
   const byteorder = entries.get(prefix + 'byteorder');
   if (byteorder && readZipEntry(fd, byteorder, size, file).toString('latin1').trim() !== 'little') {
-    throw new CheckpointError(`${file} was saved on a big-endian machine; langquant reads little-endian checkpoints only — re-save it on a little-endian machine or convert it to safetensors`);
+    throw new CheckpointError(
+      `${file} was saved on a big-endian machine; langquant reads little-endian checkpoints only — re-save it on a little-endian machine or convert it to safetensors`,
+    );
   }
   const root = unpickle(readZipEntry(fd, entries.get(pkls[0])!, size, file), file);
   if (!(root instanceof Map)) throw bad('its pickle is not a dict of tensors (a state dict)');
@@ -68,7 +73,9 @@ function open(fd: number, file: string): CheckpointFile {
     if (typeof name !== 'string') throw bad('its state dict has a key that is not a string');
     const ref = value as TensorRef;
     if (typeof ref !== 'object' || ref === null || ref.kind !== 'tensor') {
-      throw new CheckpointError(`${file}: entry "${name}" is not a tensor; a pytorch_model.bin should hold only a state dict of tensors (save model.state_dict())`);
+      throw new CheckpointError(
+        `${file}: entry "${name}" is not a tensor; a pytorch_model.bin should hold only a state dict of tensors (save model.state_dict())`,
+      );
     }
     const st = ref.storage;
     const entry = entries.get(`${prefix}data/${st.key}`);
@@ -90,7 +97,9 @@ function open(fd: number, file: string): CheckpointFile {
       expect *= ref.shape[d];
     }
     if (n > 0 && ref.offset + n > st.numel) {
-      throw bad(`tensor "${name}" reads elements ${ref.offset}…${ref.offset + n - 1} of storage ${st.key}, which has ${st.numel}`);
+      throw bad(
+        `tensor "${name}" reads elements ${ref.offset}…${ref.offset + n - 1} of storage ${st.key}, which has ${st.numel}`,
+      );
     }
     located.set(name, { ref, entry });
     tensors.set(name, { name, dtype: st.dtype, shape: [...ref.shape], file });

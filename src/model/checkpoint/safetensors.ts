@@ -49,7 +49,9 @@ export function openOrThrow(path: string): number {
   try {
     return openSync(path, 'r');
   } catch (e) {
-    throw new CheckpointError(`cannot open ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check that the file exists and is readable`);
+    throw new CheckpointError(
+      `cannot open ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check that the file exists and is readable`,
+    );
   }
 }
 
@@ -57,7 +59,8 @@ export function openOrThrow(path: string): number {
 export function parseSafetensorsHeader(fd: number, path: string): SafetensorsHeader {
   const file = basename(path);
   const size = fstatSync(fd).size;
-  const bad = (what: string) => new CheckpointError(`${file}: ${what}; the file is damaged or not safetensors — download it again`);
+  const bad = (what: string) =>
+    new CheckpointError(`${file}: ${what}; the file is damaged or not safetensors — download it again`);
   refuseLfsPointer(fd, size, file);
   if (size < 8) throw bad(`only ${size} bytes, too short for a header`);
   const n64 = readBytes(fd, 8, 0, file).readBigUInt64LE(0);
@@ -79,7 +82,12 @@ export function parseSafetensorsHeader(fd: number, path: string): SafetensorsHea
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
+      if (
+        typeof v !== 'object' ||
+        v === null ||
+        Array.isArray(v) ||
+        !Object.values(v).every((x) => typeof x === 'string')
+      ) {
         throw bad('"__metadata__" is not an object of strings');
       }
       metadata = v as Record<string, string>;
@@ -88,9 +96,15 @@ export function parseSafetensorsHeader(fd: number, path: string): SafetensorsHea
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`entry "${name}" is not an object`);
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!isStorageDType(e.dtype)) throw bad(`tensor "${name}" has unknown dtype ${JSON.stringify(e.dtype)}`);
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`tensor "${name}" has an invalid shape`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw bad(`tensor "${name}" has an invalid shape`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[1] < off[0]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[1] < off[0]
+    ) {
       throw bad(`tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}`);
     }
     // Checked multiplication: a lying shape must not overflow into a plausible byte count.
@@ -100,19 +114,31 @@ export function parseSafetensorsHeader(fd: number, path: string): SafetensorsHea
       if (!Number.isSafeInteger(bytes)) throw bad(`tensor "${name}" has a shape too large to address`);
     }
     if (off[1] - off[0] !== bytes) {
-      throw bad(`tensor "${name}" spans ${off[1] - off[0]} bytes but shape [${e.shape.join(', ')}] of ${e.dtype} needs ${bytes}`);
+      throw bad(
+        `tensor "${name}" spans ${off[1] - off[0]} bytes but shape [${e.shape.join(', ')}] of ${e.dtype} needs ${bytes}`,
+      );
     }
     if (off[1] > dataSize) {
-      throw bad(`tensor "${name}" ends at data byte ${off[1]} but the file holds only ${dataSize} bytes of data (truncated?)`);
+      throw bad(
+        `tensor "${name}" ends at data byte ${off[1]} but the file holds only ${dataSize} bytes of data (truncated?)`,
+      );
     }
-    entries.push({ name, dtype: e.dtype, shape: e.shape as number[], begin: dataStart + off[0], end: dataStart + off[1] });
+    entries.push({
+      name,
+      dtype: e.dtype,
+      shape: e.shape as number[],
+      begin: dataStart + off[0],
+      end: dataStart + off[1],
+    });
   }
   // Offsets must tile the data region exactly: contiguous from 0, no gap, no overlap, filling the file.
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = dataStart;
   for (const e of entries) {
     if (e.begin !== cursor) {
-      throw bad(`tensor "${e.name}" starts at data byte ${e.begin - dataStart}, expected ${cursor - dataStart} (offsets not contiguous)`);
+      throw bad(
+        `tensor "${e.name}" starts at data byte ${e.begin - dataStart}, expected ${cursor - dataStart} (offsets not contiguous)`,
+      );
     }
     cursor = e.end;
   }

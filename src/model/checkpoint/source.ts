@@ -44,7 +44,12 @@ export interface Checkpoint {
   close(): void;
 }
 
-export const WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
+export const WEIGHT_FILES = [
+  'model.safetensors',
+  'model.safetensors.index.json',
+  'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
+] as const;
 
 /** Weight files of other frameworks, named when a folder holds only those. */
 const FOREIGN_WEIGHTS: Record<string, string> = {
@@ -57,7 +62,9 @@ const FOREIGN_WEIGHTS: Record<string, string> = {
 /** Opens the weights of the model folder `dir` (which must exist). */
 export function openCheckpoint(dir: string): Checkpoint {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new CheckpointError(`model directory ${dir} does not exist; pass the folder that holds config.json and the weights`);
+    throw new CheckpointError(
+      `model directory ${dir} does not exist; pass the folder that holds config.json and the weights`,
+    );
   }
   const found = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
   if (!found) {
@@ -86,7 +93,8 @@ export function openSafetensorsFile(dir: string, file: string): CheckpointFile {
   try {
     const header = parseSafetensorsHeader(fd, path);
     const tensors = new Map<string, StoredTensor>();
-    for (const e of header.entries.values()) tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, file });
+    for (const e of header.entries.values())
+      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, file });
     return {
       tensors,
       read: (name, opts) => readEntry(fd, header.entries.get(name)!, file, opts),
@@ -122,11 +130,14 @@ export function readIndex(dir: string, indexFile: string): Map<string, string> {
   }
   const wm = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof json !== 'object' || json === null || typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
-    throw new CheckpointError(`${indexFile} has no "weight_map" object; it is not a Hugging Face shard index — download it again`);
+    throw new CheckpointError(
+      `${indexFile} has no "weight_map" object; it is not a Hugging Face shard index — download it again`,
+    );
   }
   const map = new Map<string, string>();
   for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
-    if (typeof file !== 'string' || file === '') throw new CheckpointError(`${indexFile}: weight_map["${name}"] is not a file name`);
+    if (typeof file !== 'string' || file === '')
+      throw new CheckpointError(`${indexFile}: weight_map["${name}"] is not a file name`);
     // A shard must lie inside the model folder: no absolute paths, no climbing out with "..".
     const norm = normalize(file);
     if (isAbsolute(file) || norm === '..' || norm.startsWith('..' + sep) || norm.startsWith('../')) {
@@ -138,13 +149,20 @@ export function readIndex(dir: string, indexFile: string): Map<string, string> {
   return map;
 }
 
-function sharded(format: CheckpointFormat, dir: string, indexFile: string, open: (dir: string, file: string) => CheckpointFile): Checkpoint {
+function sharded(
+  format: CheckpointFormat,
+  dir: string,
+  indexFile: string,
+  open: (dir: string, file: string) => CheckpointFile,
+): Checkpoint {
   const weightMap = readIndex(dir, indexFile);
   const shardNames = [...new Set(weightMap.values())];
   for (const f of shardNames) {
     const p = join(dir, f);
     if (!existsSync(p) || !statSync(p).isFile()) {
-      throw new CheckpointError(`${indexFile} lists shard ${f}, which is missing from ${dir}; download every shard the index names`);
+      throw new CheckpointError(
+        `${indexFile} lists shard ${f}, which is missing from ${dir}; download every shard the index names`,
+      );
     }
   }
   const opened = new Map<string, CheckpointFile>();
@@ -158,14 +176,19 @@ function sharded(format: CheckpointFormat, dir: string, indexFile: string, open:
       opened.set(f, shard);
       for (const t of shard.tensors.values()) {
         const prev = tensors.get(t.name);
-        if (prev) throw new CheckpointError(`tensor "${t.name}" is stored in both ${prev.file} and ${f}; the shards do not belong together`);
+        if (prev)
+          throw new CheckpointError(
+            `tensor "${t.name}" is stored in both ${prev.file} and ${f}; the shards do not belong together`,
+          );
         tensors.set(t.name, t);
       }
     }
     for (const [name, f] of weightMap) {
       const t = tensors.get(name);
       if (!t || t.file !== f) {
-        throw new CheckpointError(`${indexFile} says tensor "${name}" is in ${f}, but ${t ? `it is in ${t.file}` : 'no shard holds it'}; the index and the shards do not match — download them again`);
+        throw new CheckpointError(
+          `${indexFile} says tensor "${name}" is in ${f}, but ${t ? `it is in ${t.file}` : 'no shard holds it'}; the index and the shards do not match — download them again`,
+        );
       }
     }
     return {

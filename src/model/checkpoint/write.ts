@@ -5,7 +5,17 @@
 // never leaves a half-written checkpoint under the real name. Tensors are encoded in chunks with
 // positioned writes, so files over 2 GiB are written without one Buffer for the whole file.
 
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DTYPE_BYTES, encodeInto, type DType } from '../../tensor/dtype.ts';
 import { numel, type Tensor } from '../../tensor/tensor.ts';
@@ -50,7 +60,11 @@ function writeAll(fd: number, buf: Uint8Array, position: number): void {
  * to nearest even). Tensors are stored in name order. Throws (a bug in the caller) on a tensor whose
  * data does not fill its shape.
  */
-export function writeSafetensors(path: string, tensors: ReadonlyMap<string, Tensor>, opts: WriteSafetensorsOptions): void {
+export function writeSafetensors(
+  path: string,
+  tensors: ReadonlyMap<string, Tensor>,
+  opts: WriteSafetensorsOptions,
+): void {
   const width = DTYPE_BYTES[opts.dtype];
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = { __metadata__: { ...opts.metadata, format: 'pt' } };
@@ -58,7 +72,8 @@ export function writeSafetensors(path: string, tensors: ReadonlyMap<string, Tens
   for (const name of names) {
     const t = tensors.get(name)!;
     if (name === '' || name === '__metadata__') throw new Error(`writeSafetensors: invalid tensor name "${name}"`);
-    if (t.data.length !== numel(t.shape)) throw new Error(`writeSafetensors: "${name}" has ${t.data.length} values for shape [${t.shape.join(', ')}]`);
+    if (t.data.length !== numel(t.shape))
+      throw new Error(`writeSafetensors: "${name}" has ${t.data.length} values for shape [${t.shape.join(', ')}]`);
     const bytes = t.data.length * width;
     header[name] = { dtype: opts.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
@@ -73,7 +88,9 @@ export function writeSafetensors(path: string, tensors: ReadonlyMap<string, Tens
     writeAll(fd, lengthField, 0);
     writeAll(fd, json, 8);
     let pos = 8 + json.length;
-    const scratch = Buffer.alloc(Math.min(ENCODE_CHUNK, Math.max(1, ...names.map((n) => tensors.get(n)!.data.length))) * width);
+    const scratch = Buffer.alloc(
+      Math.min(ENCODE_CHUNK, Math.max(1, ...names.map((n) => tensors.get(n)!.data.length))) * width,
+    );
     for (const name of names) {
       const data = tensors.get(name)!.data;
       for (let i = 0; i < data.length; i += ENCODE_CHUNK) {

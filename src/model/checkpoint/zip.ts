@@ -28,7 +28,8 @@ const SIG_LOCAL = 0x04034b50;
 
 /** Reads the central directory of the zip open as `fd` (`size` bytes; `file` labels errors). */
 export function readZipDirectory(fd: number, size: number, file: string): Map<string, ZipEntry> {
-  const bad = (what: string) => new CheckpointError(`${file}: ${what}; the file is damaged or not a PyTorch checkpoint — download it again`);
+  const bad = (what: string) =>
+    new CheckpointError(`${file}: ${what}; the file is damaged or not a PyTorch checkpoint — download it again`);
   if (size < 22) throw bad('too short to be a zip archive');
   // The end record is the last 22 bytes plus a comment of at most 65535 bytes: search backwards.
   const tailLen = Math.min(size, 22 + 65535);
@@ -73,7 +74,8 @@ export function readZipDirectory(fd: number, size: number, file: string): Map<st
     const extraLen = cd.readUInt16LE(p + 30);
     const commentLen = cd.readUInt16LE(p + 32);
     let localHeaderOffset = cd.readUInt32LE(p + 42);
-    if (p + 46 + nameLen + extraLen + commentLen > cd.length) throw bad(`central directory entry ${i} overruns the directory`);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length)
+      throw bad(`central directory entry ${i} overruns the directory`);
     const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
     // ZIP64 extra field: the 64-bit values, in this order, for each 32-bit field that reads 0xFFFFFFFF.
     let x = p + 46 + nameLen;
@@ -96,7 +98,8 @@ export function readZipDirectory(fd: number, size: number, file: string): Map<st
       x += 4 + len;
     }
     if (flags & 1) throw bad(`entry "${name}" is encrypted`);
-    if (method !== 0 && method !== 8) throw bad(`entry "${name}" uses compression method ${method}; only stored and deflated entries are supported`);
+    if (method !== 0 && method !== 8)
+      throw bad(`entry "${name}" uses compression method ${method}; only stored and deflated entries are supported`);
     if (localHeaderOffset + 30 + compressedSize > size) throw bad(`entry "${name}" lies outside the file (truncated?)`);
     if (entries.has(name)) throw bad(`entry "${name}" appears twice`);
     entries.set(name, { name, method, flags, crc32, compressedSize, size: sizeU, localHeaderOffset });
@@ -117,7 +120,10 @@ export function entryDataOffset(fd: number, e: ZipEntry, size: number, file: str
     throw new CheckpointError(`${file}: local header of "${e.name}" is damaged; download the file again`);
   }
   const at = e.localHeaderOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
-  if (at + e.compressedSize > size) throw new CheckpointError(`${file}: data of "${e.name}" runs past the end of the file (truncated); download it again`);
+  if (at + e.compressedSize > size)
+    throw new CheckpointError(
+      `${file}: data of "${e.name}" runs past the end of the file (truncated); download it again`,
+    );
   return at;
 }
 
@@ -127,7 +133,9 @@ export const MAX_WHOLE_ENTRY_BYTES = 1024 * 1024 * 1024;
 /** The whole uncompressed content of a (small) entry, CRC-checked. */
 export function readZipEntry(fd: number, e: ZipEntry, size: number, file: string): Buffer {
   if (e.size > MAX_WHOLE_ENTRY_BYTES || e.compressedSize > MAX_WHOLE_ENTRY_BYTES) {
-    throw new CheckpointError(`${file}: entry "${e.name}" is ${e.size} bytes, too large to read whole; re-save the checkpoint uncompressed or as safetensors`);
+    throw new CheckpointError(
+      `${file}: entry "${e.name}" is ${e.size} bytes, too large to read whole; re-save the checkpoint uncompressed or as safetensors`,
+    );
   }
   const raw = readBytes(fd, e.compressedSize, entryDataOffset(fd, e, size, file), file);
   let data: Buffer;
@@ -136,11 +144,17 @@ export function readZipEntry(fd: number, e: ZipEntry, size: number, file: string
     try {
       data = inflateRawSync(raw);
     } catch (err) {
-      throw new CheckpointError(`${file}: entry "${e.name}" does not inflate (${(err as Error).message}); download the file again`);
+      throw new CheckpointError(
+        `${file}: entry "${e.name}" does not inflate (${(err as Error).message}); download the file again`,
+      );
     }
   }
-  if (data.length !== e.size) throw new CheckpointError(`${file}: entry "${e.name}" holds ${data.length} bytes, the directory says ${e.size}; download the file again`);
-  if (crc32(data) !== e.crc32) throw new CheckpointError(`${file}: entry "${e.name}" fails its CRC check; download the file again`);
+  if (data.length !== e.size)
+    throw new CheckpointError(
+      `${file}: entry "${e.name}" holds ${data.length} bytes, the directory says ${e.size}; download the file again`,
+    );
+  if (crc32(data) !== e.crc32)
+    throw new CheckpointError(`${file}: entry "${e.name}" fails its CRC check; download the file again`);
   return data;
 }
 

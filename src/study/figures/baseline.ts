@@ -3,7 +3,19 @@
 import { groupOf, summaryOf, type ReportData } from '../../report/data.ts';
 import type { VlSpec } from '../../report/charts.ts';
 import { type Figure, text, metricCell, overReplicates } from '../../report/figure.ts';
-import { unit, define, ofKind, hasResults, missingReason, modelsWith, languagesWith, GROUP_ROWS, groupLabel, AXIS_LANG, colourEncoding } from './helpers.ts';
+import {
+  unit,
+  define,
+  ofKind,
+  hasResults,
+  missingReason,
+  modelsWith,
+  languagesWith,
+  GROUP_ROWS,
+  groupLabel,
+  AXIS_LANG,
+  colourEncoding,
+} from './helpers.ts';
 
 // ---------------------------------------------------------------- 1. baseline
 
@@ -17,7 +29,7 @@ export function baselineFigure(d: ReportData): Figure {
     definitions: [
       define('bpb', 'BPB'),
       define('ppl', 'PPL'),
-      'Scored tokens: every token of a language\'s evaluation text except the first of each unit (it has no context); long text is scored in windows, each token once.',
+      "Scored tokens: every token of a language's evaluation text except the first of each unit (it has no context); long text is scored in windows, each token once.",
     ],
     chart: null,
     tables: [],
@@ -41,11 +53,32 @@ export function baselineFigure(d: ReportData): Figure {
           { label: 'bytes' },
         ],
         rows: [
-          ...langs.map((l) => [text(l), text(groupOf(d.groups, l)), metricCell(e, 'bpb', model, l), metricCell(e, 'ppl', model, l), metricCell(e, 'bpc', model, l), metricCell(e, 'tokens', model, l), metricCell(e, 'bytes', model, l)]),
-          ...GROUP_ROWS.filter((g) => summaryOf(e, 'bpb', model, g)).map((g) => [text(g), text(groupLabel(g)), metricCell(e, 'bpb', model, g), metricCell(e, 'ppl', model, g), text(''), text(''), text('')]),
+          ...langs.map((l) => [
+            text(l),
+            text(groupOf(d.groups, l)),
+            metricCell(e, 'bpb', model, l),
+            metricCell(e, 'ppl', model, l),
+            metricCell(e, 'bpc', model, l),
+            metricCell(e, 'tokens', model, l),
+            metricCell(e, 'bytes', model, l),
+          ]),
+          ...GROUP_ROWS.filter((g) => summaryOf(e, 'bpb', model, g)).map((g) => [
+            text(g),
+            text(groupLabel(g)),
+            metricCell(e, 'bpb', model, g),
+            metricCell(e, 'ppl', model, g),
+            text(''),
+            text(''),
+            text(''),
+          ]),
         ],
       });
-      const values = langs.map((l) => ({ language: l, group: groupOf(d.groups, l), bpb: overReplicates(e, 'bpb', model, l), ppl: overReplicates(e, 'ppl', model, l) }));
+      const values = langs.map((l) => ({
+        language: l,
+        group: groupOf(d.groups, l),
+        bpb: overReplicates(e, 'bpb', model, l),
+        ppl: overReplicates(e, 'ppl', model, l),
+      }));
       const bar = (field: string, title: string) => ({
         width: Math.max(220, langs.length * 16),
         height: 200,

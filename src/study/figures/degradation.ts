@@ -3,17 +3,41 @@
 import { groupOf, summaryOf, type ExperimentData, type ReportData } from '../../report/data.ts';
 import type { VlSpec } from '../../report/charts.ts';
 import { type Figure, formatNumber, text, WORST, metricCell, overReplicates } from '../../report/figure.ts';
-import { unit, define, ofKind, hasResults, missingReason, modelsWith, languagesWith, GROUP_ROWS, groupLabel, AXIS_LANG, colourEncoding } from './helpers.ts';
+import {
+  unit,
+  define,
+  ofKind,
+  hasResults,
+  missingReason,
+  modelsWith,
+  languagesWith,
+  GROUP_ROWS,
+  groupLabel,
+  AXIS_LANG,
+  colourEncoding,
+} from './helpers.ts';
 
 // ---------------------------------------------------------------- 2. degradation under INT4
 
 function settingOf(e: ExperimentData): string {
   const p = e.params;
-  const parts = [p.bits !== undefined ? `INT${p.bits}` : null, typeof p.scheme === 'string' ? p.scheme : null, p.groupSize !== undefined ? `group ${p.groupSize}` : null].filter(Boolean);
+  const parts = [
+    p.bits !== undefined ? `INT${p.bits}` : null,
+    typeof p.scheme === 'string' ? p.scheme : null,
+    p.groupSize !== undefined ? `group ${p.groupSize}` : null,
+  ].filter(Boolean);
   return parts.length ? parts.join(', ') : 'quantised';
 }
 
-function errorBarLayer(field: string, lo: string, hi: string, langs: string[], title: string, d: ReportData, model: string) {
+function errorBarLayer(
+  field: string,
+  lo: string,
+  hi: string,
+  langs: string[],
+  title: string,
+  d: ReportData,
+  model: string,
+) {
   // Bars with the bootstrap interval as a rule from lo to hi, and a line at 0.
   return {
     width: Math.max(220, langs.length * 16),
@@ -22,7 +46,10 @@ function errorBarLayer(field: string, lo: string, hi: string, langs: string[], t
     encoding: { x: { field: 'language', type: 'nominal', sort: langs, axis: AXIS_LANG } },
     layer: [
       { mark: 'bar', encoding: { y: { field, type: 'quantitative', title }, color: colourEncoding(d, langs) } },
-      { mark: { type: 'rule', color: '#222', strokeWidth: 1.2 }, encoding: { y: { field: lo, type: 'quantitative' }, y2: { field: hi } } },
+      {
+        mark: { type: 'rule', color: '#222', strokeWidth: 1.2 },
+        encoding: { y: { field: lo, type: 'quantitative' }, y2: { field: hi } },
+      },
       { mark: { type: 'rule', color: '#555', strokeDash: [3, 3] }, encoding: { y: { datum: 0 } } },
     ],
   };
@@ -37,7 +64,7 @@ export function degradationFigure(d: ReportData): Figure {
     experiments: all.map((e) => e.id),
     definitions: [
       define('delta_bpb', 'ΔBPB'),
-      'Interval: 95 % bootstrap interval of ΔBPB from resampling the language\'s aligned text units (UDHR articles); error bars in the chart. Over several replicates it is the worst replicate\'s: the smallest lower and the largest upper bound, not a mean of bounds.',
+      "Interval: 95 % bootstrap interval of ΔBPB from resampling the language's aligned text units (UDHR articles); error bars in the chart. Over several replicates it is the worst replicate's: the smallest lower and the largest upper bound, not a mean of bounds.",
       define('ppl_rel_increase', 'Relative PPL increase'),
       define('kl_mean', 'KL'),
       define('top1_agree', 'Top-1'),
@@ -51,7 +78,10 @@ export function degradationFigure(d: ReportData): Figure {
   const panels: VlSpec[] = [];
   for (const e of exps) {
     const bits = summaryOf(e, 'bits_per_weight', null, null) ?? e.summaries.find((s) => s.metric === 'bits_per_weight');
-    if (bits) fig.notes.push(`${e.id} (${settingOf(e)}): ${formatNumber(bits.mean)} effective bits per weight, everything counted.`);
+    if (bits)
+      fig.notes.push(
+        `${e.id} (${settingOf(e)}): ${formatNumber(bits.mean)} effective bits per weight, everything counted.`,
+      );
     for (const model of modelsWith(e, 'delta_bpb')) {
       const langs = languagesWith(d, e, 'delta_bpb', model);
       const row = (l: string) => [
@@ -98,7 +128,10 @@ export function degradationFigure(d: ReportData): Figure {
           color: colourEncoding(d, langs),
         },
       };
-      panels.push({ data: { values }, hconcat: [errorBarLayer('dbpb', 'lo', 'hi', langs, 'ΔBPB (bits/byte)', d, model), rel] });
+      panels.push({
+        data: { values },
+        hconcat: [errorBarLayer('dbpb', 'lo', 'hi', langs, 'ΔBPB (bits/byte)', d, model), rel],
+      });
     }
   }
   if (panels.length) fig.chart = panels.length === 1 ? panels[0] : { vconcat: panels };

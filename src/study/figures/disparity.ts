@@ -16,7 +16,7 @@ export function disparityFigure(d: ReportData): Figure {
     definitions: [
       define('ratio_dbpb', 'Ratio (ΔBPB)'),
       define('ratio_ppl', 'Ratio (PPL)'),
-      'Intervals: 95 % paired bootstrap over aligned text units; over several replicates the worst replicate\'s (smallest lower, largest upper bound). A ratio is unstable — not a number to report — when the high-resource mean is ≤ 0 or its interval contains 0; 1 means no disparity (dashed line).',
+      "Intervals: 95 % paired bootstrap over aligned text units; over several replicates the worst replicate's (smallest lower, largest upper bound). A ratio is unstable — not a number to report — when the high-resource mean is ≤ 0 or its interval contains 0; 1 means no disparity (dashed line).",
       define('gap_dbpb', 'Gap'),
     ],
     chart: null,
@@ -43,10 +43,20 @@ export function disparityFigure(d: ReportData): Figure {
         unstableCell(e, 'ratio_ppl_unstable', model),
         metricCell(e, 'gap_dbpb', model, null),
       ]);
-      for (const [measure, m] of [['ΔBPB', 'ratio_dbpb'], ['relative PPL increase', 'ratio_ppl']] as const) {
+      for (const [measure, m] of [
+        ['ΔBPB', 'ratio_dbpb'],
+        ['relative PPL increase', 'ratio_ppl'],
+      ] as const) {
         if (!summaryOf(e, m, model, null)) continue;
         const unstable = overReplicates(e, `${m}_unstable`, model, null) > 0;
-        values.push({ model: `${model ?? '–'} (${e.id})`, measure, ratio: overReplicates(e, m, model, null), lo: overReplicates(e, `${m}_lo`, model, null), hi: overReplicates(e, `${m}_hi`, model, null), state: unstable ? 'unstable' : 'stable' });
+        values.push({
+          model: `${model ?? '–'} (${e.id})`,
+          measure,
+          ratio: overReplicates(e, m, model, null),
+          lo: overReplicates(e, `${m}_lo`, model, null),
+          hi: overReplicates(e, `${m}_hi`, model, null),
+          state: unstable ? 'unstable' : 'stable',
+        });
       }
     }
   }
@@ -71,7 +81,9 @@ export function disparityFigure(d: ReportData): Figure {
   // The language as the unit of inference, the second measure and the unseen group (issue 12), where recorded.
   const lrows: Cell[][] = [];
   for (const e of exps) {
-    for (const model of [...new Set(e.summaries.filter((s) => s.metric === 'ratio_dbpb_lang_lo').map((s) => s.model))]) {
+    for (const model of [
+      ...new Set(e.summaries.filter((s) => s.metric === 'ratio_dbpb_lang_lo').map((s) => s.model)),
+    ]) {
       lrows.push([
         text(model ?? '–'),
         text(e.id),
@@ -116,8 +128,18 @@ export function disparityFigure(d: ReportData): Figure {
     encoding: { y: { field: 'model', type: 'nominal', title: null } },
     layer: [
       { mark: { type: 'rule', strokeDash: [4, 3], color: '#777' }, encoding: { x: { datum: 1 }, y: null } },
-      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: stateColour } },
-      { mark: { type: 'point', filled: true, size: 70 }, encoding: { x: { field: 'ratio', type: 'quantitative', title: 'low / high mean degradation', scale: { zero: true } }, color: stateColour, shape: { field: 'state', type: 'nominal', title: 'ratio' } } },
+      {
+        mark: { type: 'rule', strokeWidth: 2 },
+        encoding: { x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: stateColour },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 70 },
+        encoding: {
+          x: { field: 'ratio', type: 'quantitative', title: 'low / high mean degradation', scale: { zero: true } },
+          color: stateColour,
+          shape: { field: 'state', type: 'nominal', title: 'ratio' },
+        },
+      },
     ],
   });
   fig.chart = { data: { values }, hconcat: [panel('ΔBPB'), panel('relative PPL increase')] };

@@ -21,7 +21,8 @@ export const ofKind = (d: ReportData, kind: string) => d.experiments.filter((e) 
 export const hasResults = (e: ExperimentData) => e.summaries.length > 0;
 
 export function missingReason(d: ReportData, kinds: string[], found: ExperimentData[]): string {
-  if (found.length === 0) return `the pipeline of this run has no ${kinds.map((k) => `\`${k}\``).join(' or ')} experiment, so there is nothing to show`;
+  if (found.length === 0)
+    return `the pipeline of this run has no ${kinds.map((k) => `\`${k}\``).join(' or ')} experiment, so there is nothing to show`;
   const why = found.map((e) => `${e.id} is ${e.status}${e.reason ? ` (${e.reason})` : ''}`).join('; ');
   return `no results yet: ${why}. Run the pipeline (langquant run) and report again`;
 }
@@ -32,7 +33,13 @@ export function modelsWith(e: ExperimentData, metric: string): string[] {
 
 /** Languages (not @groups) with a row of `metric`, ordered by group (as the pipeline lists groups), then code. */
 export function languagesWith(d: ReportData, e: ExperimentData, metric: string, model: string | null): string[] {
-  const langs = [...new Set(e.summaries.filter((s) => s.metric === metric && s.model === model && s.language !== null && !s.language.startsWith('@')).map((s) => s.language!))];
+  const langs = [
+    ...new Set(
+      e.summaries
+        .filter((s) => s.metric === metric && s.model === model && s.language !== null && !s.language.startsWith('@'))
+        .map((s) => s.language!),
+    ),
+  ];
   return orderLanguages(d, langs);
 }
 
@@ -62,10 +69,24 @@ export function colourEncoding(d: ReportData, langs: string[]) {
     scale: { domain: groups, range: groups.map((g) => groupColour(g)) },
   };
 }
-export const stateColour = { field: 'state', type: 'nominal', title: 'ratio', scale: { domain: ['stable', 'unstable'], range: ['#222222', '#AAAAAA'] } };
+export const stateColour = {
+  field: 'state',
+  type: 'nominal',
+  title: 'ratio',
+  scale: { domain: ['stable', 'unstable'], range: ['#222222', '#AAAAAA'] },
+};
 
 export function unstableCell(e: ExperimentData, metric: string, model: string | null): Cell {
   const c = metricCell(e, metric, model, null);
   if (c.value === undefined) return c;
-  return { ...c, worded: true, text: c.value > 0 ? (c.value < 1 ? `unstable in ${formatNumber(c.value * 100)} % of replicates` : 'unstable') : 'stable' };
+  return {
+    ...c,
+    worded: true,
+    text:
+      c.value > 0
+        ? c.value < 1
+          ? `unstable in ${formatNumber(c.value * 100)} % of replicates`
+          : 'unstable'
+        : 'stable',
+  };
 }

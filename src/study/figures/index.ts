@@ -19,13 +19,22 @@ import { methodsFigure } from './methods.ts';
 
 /** Every figure of a report, in the order of issue 9. */
 export function buildFigures(d: ReportData): Figure[] {
-  return [baselineFigure(d), degradationFigure(d), disparityFigure(d), preservationFigure(d), heatmapFigure(d), layerPreservationFigure(d), crossModelFigure(d), methodsFigure(d)];
+  return [
+    baselineFigure(d),
+    degradationFigure(d),
+    disparityFigure(d),
+    preservationFigure(d),
+    heatmapFigure(d),
+    layerPreservationFigure(d),
+    crossModelFigure(d),
+    methodsFigure(d),
+  ];
 }
 
 /** The study's report: its figures and how to read its primary measure. */
 export const STUDY_REPORT: ReportContent = {
   figures: buildFigures,
   intro: [
-    'ΔBPB is the primary degradation measure: the treated model\'s bits per UTF-8 byte minus the full-precision model\'s on the same text, so it compares across languages and tokenisers. Positive means worse.',
+    "ΔBPB is the primary degradation measure: the treated model's bits per UTF-8 byte minus the full-precision model's on the same text, so it compares across languages and tokenisers. Positive means worse.",
   ],
 };

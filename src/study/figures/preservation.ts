@@ -10,10 +10,19 @@ import { define, ofKind, missingReason, unstableCell } from './helpers.ts';
 
 /** The experiment that measured the disparity ratio of a curve point: a dependency of `e` (the
  *  disparity experiment for p = 0, the preserve experiment with that share) for the same model. */
-function stabilitySource(d: ReportData, e: ExperimentData, p: number, model: string | null): ExperimentData | undefined {
-  const deps = d.experiments.filter((x) => e.dependsOn.includes(x.id) && summaryOf(x, 'ratio_dbpb_unstable', model, null));
+function stabilitySource(
+  d: ReportData,
+  e: ExperimentData,
+  p: number,
+  model: string | null,
+): ExperimentData | undefined {
+  const deps = d.experiments.filter(
+    (x) => e.dependsOn.includes(x.id) && summaryOf(x, 'ratio_dbpb_unstable', model, null),
+  );
   if (p === 0) return deps.find((x) => x.kind === 'disparity');
-  return deps.find((x) => x.kind === 'preserve' && typeof x.params.share === 'number' && Math.abs(x.params.share - p) < 1e-6);
+  return deps.find(
+    (x) => x.kind === 'preserve' && typeof x.params.share === 'number' && Math.abs(x.params.share - p) < 1e-6,
+  );
 }
 
 export function preservationFigure(d: ReportData): Figure {
@@ -26,8 +35,9 @@ export function preservationFigure(d: ReportData): Figure {
     definitions: [
       'Share p: share of the quantised weights kept in full precision (p = 0: plain quantisation).',
       define('bits_per_weight', 'Bits per weight'),
-      'ΔBPB per group: mean ΔBPB over the group\'s languages (bits/byte). Ratio: low / high mean ΔBPB.',
-      define('optimal_share', 'Optimal share') + ' The rule: the smallest share reaching the target fraction of the largest measured reduction in low-resource mean ΔBPB.',
+      "ΔBPB per group: mean ΔBPB over the group's languages (bits/byte). Ratio: low / high mean ΔBPB.",
+      define('optimal_share', 'Optimal share') +
+        ' The rule: the smallest share reaching the target fraction of the largest measured reduction in low-resource mean ΔBPB.',
     ],
     chart: null,
     tables: [],
@@ -57,7 +67,9 @@ export function preservationFigure(d: ReportData): Figure {
         const src = stabilitySource(d, e, p, model);
         if (src) return unstableCell(src, 'ratio_dbpb_unstable', model);
         const high = byShare.get(p)!.get(`delta_bpb|${HIGH}`);
-        return high !== undefined && overReplicates(e, high, model, HIGH) <= 0 ? { text: 'unstable (high-resource mean ≤ 0)', value: 1, derived: true, worded: true } : text('–');
+        return high !== undefined && overReplicates(e, high, model, HIGH) <= 0
+          ? { text: 'unstable (high-resource mean ≤ 0)', value: 1, derived: true, worded: true }
+          : text('–');
       };
       const unstableAt = new Set(shares.filter((p) => (stability(p).value ?? 0) > 0));
       fig.tables.push({
@@ -71,14 +83,29 @@ export function preservationFigure(d: ReportData): Figure {
           { label: 'ratio ΔBPB', unit: 'ratio' },
           { label: 'ratio unstable?' },
         ],
-        rows: shares.map((p) => [text(formatNumber(p * 100)), cell(p, 'bits_per_weight', null), cell(p, 'delta_bpb', HIGH), cell(p, 'delta_bpb', LOW), cell(p, 'ratio_dbpb', null), stability(p)]),
+        rows: shares.map((p) => [
+          text(formatNumber(p * 100)),
+          cell(p, 'bits_per_weight', null),
+          cell(p, 'delta_bpb', HIGH),
+          cell(p, 'delta_bpb', LOW),
+          cell(p, 'ratio_dbpb', null),
+          stability(p),
+        ]),
       });
       const optShare = overReplicates(e, 'optimal_share', model, null);
       const optBits = overReplicates(e, 'optimal_bits_per_weight', model, null);
       if (Number.isFinite(optShare)) {
-        fig.notes.push(`${e.id}: optimal share ${formatNumber(optShare * 100)} % at ${formatNumber(optBits)} bits per weight` + (Number.isFinite(overReplicates(e, 'optimal_reduction_share', model, null)) ? `, reaching ${formatNumber(overReplicates(e, 'optimal_reduction_share', model, null) * 100)} % of the largest reduction (target ${formatNumber(overReplicates(e, 'target_fraction', model, null) * 100)} %).` : '.'));
+        fig.notes.push(
+          `${e.id}: optimal share ${formatNumber(optShare * 100)} % at ${formatNumber(optBits)} bits per weight` +
+            (Number.isFinite(overReplicates(e, 'optimal_reduction_share', model, null))
+              ? `, reaching ${formatNumber(overReplicates(e, 'optimal_reduction_share', model, null) * 100)} % of the largest reduction (target ${formatNumber(overReplicates(e, 'target_fraction', model, null) * 100)} %).`
+              : '.'),
+        );
       }
-      if (unstableAt.size) fig.notes.push(`${e.id}: the disparity ratio at ${[...unstableAt].map((p) => `p = ${formatNumber(p * 100)} %`).join(', ')} is unstable (the high-resource mean ΔBPB is ≤ 0 or its interval contains 0), so it is not drawn.`);
+      if (unstableAt.size)
+        fig.notes.push(
+          `${e.id}: the disparity ratio at ${[...unstableAt].map((p) => `p = ${formatNumber(p * 100)} %`).join(', ')} is unstable (the high-resource mean ΔBPB is ≤ 0 or its interval contains 0), so it is not drawn.`,
+        );
       const num = (p: number, f: string, l: string | null) => {
         const name = byShare.get(p)!.get(`${f}|${l ?? ''}`);
         return name ? overReplicates(e, name, model, l) : NaN;
@@ -88,31 +115,68 @@ export function preservationFigure(d: ReportData): Figure {
       for (const p of shares) {
         const bits = num(p, 'bits_per_weight', null);
         const share = `${formatNumber(p * 100)} %`;
-        for (const [g, label] of [[HIGH, 'high'], [LOW, 'low']] as const) values.push({ series: 'group', group: label, share, bits, dbpb: num(p, 'delta_bpb', g) });
+        for (const [g, label] of [
+          [HIGH, 'high'],
+          [LOW, 'low'],
+        ] as const)
+          values.push({ series: 'group', group: label, share, bits, dbpb: num(p, 'delta_bpb', g) });
         if (!unstableAt.has(p)) values.push({ series: 'ratio', share, bits, ratio: num(p, 'ratio_dbpb', null) });
         // One label per share in a strip above the plot, where it cannot cover a point.
         values.push({ series: 'label', bits, label: optimal(p) ? `${share} ★` : share, optimal: optimal(p) });
       }
       const xBits = { field: 'bits', type: 'quantitative', title: 'effective bits per weight', scale: { zero: false } };
       const labelLayers = [
-        ...(Number.isFinite(optBits) ? [{ data: { values: [{ bits: optBits }] }, mark: { type: 'rule', strokeDash: [5, 3], color: '#2E7D32', strokeWidth: 1.5 }, encoding: { x: { field: 'bits', type: 'quantitative' } } }] : []),
+        ...(Number.isFinite(optBits)
+          ? [
+              {
+                data: { values: [{ bits: optBits }] },
+                mark: { type: 'rule', strokeDash: [5, 3], color: '#2E7D32', strokeWidth: 1.5 },
+                encoding: { x: { field: 'bits', type: 'quantitative' } },
+              },
+            ]
+          : []),
         {
           transform: [{ filter: { field: 'series', equal: 'label' } }],
           mark: { type: 'text', baseline: 'bottom', fontSize: 10 },
-          encoding: { x: xBits, y: { value: -4 }, text: { field: 'label' }, color: { condition: { test: 'datum.optimal', value: '#2E7D32' }, value: '#444444' } },
+          encoding: {
+            x: xBits,
+            y: { value: -4 },
+            text: { field: 'label' },
+            color: { condition: { test: 'datum.optimal', value: '#2E7D32' }, value: '#444444' },
+          },
         },
       ];
-      const subtitle = ['share p kept in full precision above each point', ...(Number.isFinite(optShare) ? ['★ and dashed line: the optimal share'] : [])];
+      const subtitle = [
+        'share p kept in full precision above each point',
+        ...(Number.isFinite(optShare) ? ['★ and dashed line: the optimal share'] : []),
+      ];
       const groups = {
         width: 300,
         height: 220,
-        title: { text: `mean ΔBPB per group — ${model ?? e.id}`, subtitle, fontSize: 12, subtitleFontSize: 10, subtitleColor: '#555', offset: 18 },
+        title: {
+          text: `mean ΔBPB per group — ${model ?? e.id}`,
+          subtitle,
+          fontSize: 12,
+          subtitleFontSize: 10,
+          subtitleColor: '#555',
+          offset: 18,
+        },
         layer: [
           { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { datum: 0 } } },
           {
             transform: [{ filter: { field: 'series', equal: 'group' } }],
             mark: { type: 'line', point: { filled: true, size: 50 } },
-            encoding: { x: xBits, y: { field: 'dbpb', type: 'quantitative', title: 'mean ΔBPB (bits/byte)' }, color: { field: 'group', type: 'nominal', title: 'resource group', scale: { domain: ['high', 'low'], range: [GROUP_COLOURS.high, GROUP_COLOURS.low] } }, tooltip: [{ field: 'share' }, { field: 'bits', format: '.3f' }, { field: 'dbpb', format: '.4g' }] },
+            encoding: {
+              x: xBits,
+              y: { field: 'dbpb', type: 'quantitative', title: 'mean ΔBPB (bits/byte)' },
+              color: {
+                field: 'group',
+                type: 'nominal',
+                title: 'resource group',
+                scale: { domain: ['high', 'low'], range: [GROUP_COLOURS.high, GROUP_COLOURS.low] },
+              },
+              tooltip: [{ field: 'share' }, { field: 'bits', format: '.3f' }, { field: 'dbpb', format: '.4g' }],
+            },
           },
           ...labelLayers,
         ],
@@ -120,10 +184,24 @@ export function preservationFigure(d: ReportData): Figure {
       const ratio = {
         width: 300,
         height: 220,
-        title: { text: `disparity ratio (ΔBPB) — ${model ?? e.id}`, subtitle: ['dashed at 1: no disparity', ...(unstableAt.size ? ['unstable ratios are not drawn'] : [])], fontSize: 12, subtitleFontSize: 10, subtitleColor: '#555', offset: 18 },
+        title: {
+          text: `disparity ratio (ΔBPB) — ${model ?? e.id}`,
+          subtitle: ['dashed at 1: no disparity', ...(unstableAt.size ? ['unstable ratios are not drawn'] : [])],
+          fontSize: 12,
+          subtitleFontSize: 10,
+          subtitleColor: '#555',
+          offset: 18,
+        },
         layer: [
           { mark: { type: 'rule', strokeDash: [4, 3], color: '#999' }, encoding: { y: { datum: 1 } } },
-          { transform: [{ filter: { field: 'series', equal: 'ratio' } }], mark: { type: 'line', color: '#444', point: { filled: true, color: '#444', size: 50 } }, encoding: { x: xBits, y: { field: 'ratio', type: 'quantitative', title: 'low / high mean ΔBPB', scale: { zero: true } } } },
+          {
+            transform: [{ filter: { field: 'series', equal: 'ratio' } }],
+            mark: { type: 'line', color: '#444', point: { filled: true, color: '#444', size: 50 } },
+            encoding: {
+              x: xBits,
+              y: { field: 'ratio', type: 'quantitative', title: 'low / high mean ΔBPB', scale: { zero: true } },
+            },
+          },
           ...labelLayers,
         ],
       };
@@ -140,15 +218,28 @@ function controlsTable(d: ReportData, fig: Figure): void {
   for (const e of ofKind(d, 'preservationControls')) {
     fig.experiments.push(e.id);
     for (const model of [...new Set(e.summaries.filter((s) => s.metric === 'controls_shares').map((s) => s.model))]) {
-      const shares = [...new Set(e.summaries.map((s) => parseControlMetric(s.metric)).filter((c) => c?.field === 'share').map((c) => c!.share))].sort((a, b) => a - b);
+      const shares = [
+        ...new Set(
+          e.summaries
+            .map((s) => parseControlMetric(s.metric))
+            .filter((c) => c?.field === 'share')
+            .map((c) => c!.share),
+        ),
+      ].sort((a, b) => a - b);
       const m = (share: number, field: ControlField) => metricCell(e, controlMetric(share, field), model, null);
       const rows = shares.map((p) => [
         text(`${Number((p * 100).toFixed(2))} %`),
         m(p, 'bits_per_weight'),
         m(p, 'rtn_bits_per_weight'),
-        m(p, 'vs_rtn'), m(p, 'vs_rtn_lo'), m(p, 'vs_rtn_hi'),
-        m(p, 'vs_random'), m(p, 'vs_random_lo'), m(p, 'vs_random_hi'),
-        m(p, 'gap_narrowing'), m(p, 'gap_narrowing_lo'), m(p, 'gap_narrowing_hi'),
+        m(p, 'vs_rtn'),
+        m(p, 'vs_rtn_lo'),
+        m(p, 'vs_rtn_hi'),
+        m(p, 'vs_random'),
+        m(p, 'vs_random_lo'),
+        m(p, 'vs_random_hi'),
+        m(p, 'gap_narrowing'),
+        m(p, 'gap_narrowing_lo'),
+        m(p, 'gap_narrowing_hi'),
       ]);
       if (!rows.length) continue;
       fig.definitions.push(
@@ -161,9 +252,15 @@ function controlsTable(d: ReportData, fig: Figure): void {
           { label: 'share kept', key: true },
           { label: 'bits/weight', decimals: 'bits' },
           { label: 'RTN control bits/weight', decimals: 'bits' },
-          { label: '− RTN', unit: 'bits/byte', decimals: 'dbpb' }, { label: `2.5 %${WORST}`, decimals: 'dbpb' }, { label: `97.5 %${WORST}`, decimals: 'dbpb' },
-          { label: '− random', unit: 'bits/byte', decimals: 'dbpb' }, { label: `2.5 %${WORST}`, decimals: 'dbpb' }, { label: `97.5 %${WORST}`, decimals: 'dbpb' },
-          { label: 'gap narrowing', unit: 'bits/byte', decimals: 'dbpb' }, { label: `2.5 %${WORST}`, decimals: 'dbpb' }, { label: `97.5 %${WORST}`, decimals: 'dbpb' },
+          { label: '− RTN', unit: 'bits/byte', decimals: 'dbpb' },
+          { label: `2.5 %${WORST}`, decimals: 'dbpb' },
+          { label: `97.5 %${WORST}`, decimals: 'dbpb' },
+          { label: '− random', unit: 'bits/byte', decimals: 'dbpb' },
+          { label: `2.5 %${WORST}`, decimals: 'dbpb' },
+          { label: `97.5 %${WORST}`, decimals: 'dbpb' },
+          { label: 'gap narrowing', unit: 'bits/byte', decimals: 'dbpb' },
+          { label: `2.5 %${WORST}`, decimals: 'dbpb' },
+          { label: `97.5 %${WORST}`, decimals: 'dbpb' },
         ],
         rows,
       });

@@ -4,7 +4,15 @@
 // Reference: BigScience 2022; Press et al. 2022 (ALiBi); transformers' modeling_bloom.py (v4.40).
 
 import {
-  activation, add, alibiBias, causalAttention, layerNorm, linear, mergeHeads, splitInterleavedQkv, type BodyCtx,
+  activation,
+  add,
+  alibiBias,
+  causalAttention,
+  layerNorm,
+  linear,
+  mergeHeads,
+  splitInterleavedQkv,
+  type BodyCtx,
   enterBlock,
 } from '../layers.ts';
 
@@ -23,11 +31,20 @@ export function bloomBody(ctx: BodyCtx, x: string): string {
     let h = layerNorm(ctx, x, `${pre}input_layernorm`);
     let res = cfg.residualPostNorm ? h : x;
     const [q, k, v] = splitInterleavedQkv(b, linear(ctx, h, `${pre}self_attention.query_key_value`), NH, HS); // [T, NH, HS]
-    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), mergeHeads(b, v), { heads: NH, kvHeads: NH, headDim: HS, bias });
+    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), mergeHeads(b, v), {
+      heads: NH,
+      kvHeads: NH,
+      headDim: HS,
+      bias,
+    });
     x = add(b, res, linear(ctx, o, `${pre}self_attention.dense`));
     h = layerNorm(ctx, x, `${pre}post_attention_layernorm`);
     res = cfg.residualPostNorm ? h : x;
-    x = add(b, res, linear(ctx, activation(b, linear(ctx, h, `${pre}mlp.dense_h_to_4h`), cfg.activation), `${pre}mlp.dense_4h_to_h`));
+    x = add(
+      b,
+      res,
+      linear(ctx, activation(b, linear(ctx, h, `${pre}mlp.dense_h_to_4h`), cfg.activation), `${pre}mlp.dense_4h_to_h`),
+    );
   }
   return layerNorm(ctx, x, `${p}ln_f`);
 }

@@ -4,7 +4,16 @@
 // Reference: Black et al. 2022; transformers' modeling_gpt_neox.py (v4.40).
 
 import {
-  activation, add, applyRotary, causalAttention, layerNorm, linear, mergeHeads, rotaryTables, splitInterleavedQkv, type BodyCtx,
+  activation,
+  add,
+  applyRotary,
+  causalAttention,
+  layerNorm,
+  linear,
+  mergeHeads,
+  rotaryTables,
+  splitInterleavedQkv,
+  type BodyCtx,
   enterBlock,
 } from '../layers.ts';
 
@@ -25,9 +34,14 @@ export function gptNeoxBody(ctx: BodyCtx, x: string): string {
       q = applyRotary(b, q, rot, HS);
       k = applyRotary(b, k, rot, HS);
     }
-    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), mergeHeads(b, v), { heads: NH, kvHeads: NH, headDim: HS });
+    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), mergeHeads(b, v), {
+      heads: NH,
+      kvHeads: NH,
+      headDim: HS,
+    });
     const a = linear(ctx, o, `${pre}attention.dense`);
-    const mlp = (h: string) => linear(ctx, activation(b, linear(ctx, h, `${pre}mlp.dense_h_to_4h`), cfg.activation), `${pre}mlp.dense_4h_to_h`);
+    const mlp = (h: string) =>
+      linear(ctx, activation(b, linear(ctx, h, `${pre}mlp.dense_h_to_4h`), cfg.activation), `${pre}mlp.dense_4h_to_h`);
     if (cfg.parallelResidual) {
       // x + attn(LN1 x) + mlp(LN2 x)
       x = add(b, x, add(b, a, mlp(layerNorm(ctx, x, `${pre}post_attention_layernorm`))));

@@ -7,7 +7,17 @@
 // modeling_mistral.py, modeling_gemma.py (v4.40).
 
 import {
-  activation, add, applyRotary, causalAttention, linear, mergeHeads, rmsNorm, rotaryTables, scale, splitHeads, type BodyCtx,
+  activation,
+  add,
+  applyRotary,
+  causalAttention,
+  linear,
+  mergeHeads,
+  rmsNorm,
+  rotaryTables,
+  scale,
+  splitHeads,
+  type BodyCtx,
   enterBlock,
 } from '../layers.ts';
 
@@ -28,7 +38,12 @@ export function llamaBody(ctx: BodyCtx, x: string): string {
     const q = applyRotary(b, splitHeads(b, linear(ctx, h, `${pre}self_attn.q_proj`), NH, HS), rot, HS); // [T, NH, HS]
     const k = applyRotary(b, splitHeads(b, linear(ctx, h, `${pre}self_attn.k_proj`), KV, HS), rot, HS); // [T, KV, HS]
     const v = linear(ctx, h, `${pre}self_attn.v_proj`); // [T, KV·HS]
-    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), v, { heads: NH, kvHeads: KV, headDim: HS, window: cfg.slidingWindow });
+    const o = causalAttention(ctx, mergeHeads(b, q), mergeHeads(b, k), v, {
+      heads: NH,
+      kvHeads: KV,
+      headDim: HS,
+      window: cfg.slidingWindow,
+    });
     x = add(b, x, linear(ctx, o, `${pre}self_attn.o_proj`));
     const m = rmsNorm(ctx, x, `${pre}post_attention_layernorm`);
     const gate = activation(b, linear(ctx, m, `${pre}mlp.gate_proj`), cfg.activation);

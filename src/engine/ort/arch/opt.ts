@@ -21,9 +21,14 @@ export function optBody(ctx: BodyCtx, x: string): string {
     const q = linear(ctx, h, `${pre}self_attn.q_proj`); // [T, C]; the head_dim^−0.5 is applied in the attention
     const k = linear(ctx, h, `${pre}self_attn.k_proj`);
     const v = linear(ctx, h, `${pre}self_attn.v_proj`);
-    return linear(ctx, causalAttention(ctx, q, k, v, { heads: NH, kvHeads: NH, headDim: HS }), `${pre}self_attn.out_proj`);
+    return linear(
+      ctx,
+      causalAttention(ctx, q, k, v, { heads: NH, kvHeads: NH, headDim: HS }),
+      `${pre}self_attn.out_proj`,
+    );
   };
-  const mlp = (h: string, pre: string) => linear(ctx, activation(b, linear(ctx, h, `${pre}fc1`), cfg.activation), `${pre}fc2`);
+  const mlp = (h: string, pre: string) =>
+    linear(ctx, activation(b, linear(ctx, h, `${pre}fc1`), cfg.activation), `${pre}fc2`);
   for (let l = 0; l < cfg.numLayers; l++) {
     x = enterBlock(ctx, l, x);
     const pre = `${p}layers.${l}.`;

@@ -31,7 +31,11 @@ export function xglmBody(ctx: BodyCtx, x: string): string {
     const q = linear(ctx, h, `${pre}self_attn.q_proj`); // [T, C]
     const k = linear(ctx, h, `${pre}self_attn.k_proj`);
     const v = linear(ctx, h, `${pre}self_attn.v_proj`);
-    x = add(b, x, linear(ctx, causalAttention(ctx, q, k, v, { heads: NH, kvHeads: NH, headDim: HS }), `${pre}self_attn.out_proj`));
+    x = add(
+      b,
+      x,
+      linear(ctx, causalAttention(ctx, q, k, v, { heads: NH, kvHeads: NH, headDim: HS }), `${pre}self_attn.out_proj`),
+    );
     const m = layerNorm(ctx, x, `${pre}final_layer_norm`);
     x = add(b, x, linear(ctx, activation(b, linear(ctx, m, `${pre}fc1`), cfg.activation), `${pre}fc2`));
   }
