@@ -5,6 +5,8 @@
 // `from` pruned. A runner scores a variant whose first changed block is `from` with a chain of
 // one-block graphs ('split', the default) or one graph for blocks from..L−1 ('range').
 // Also the calibration graph: each linear's Σ_t x_tj² over a window (ortLinearSumSq).
+// And GPTQ's/AWQ's sequential calibration pass (ortCalibrationPass): per block, each linear input's
+// float64 Σ x xᵀ and Σ|x| over a window, and the state carried through the quantised block.
 // Reference: src/quant/layers.ts (the sweep that uses the runner); build.ts (the whole body).
 
 import { availableParallelism } from 'node:os';
@@ -308,9 +310,6 @@ export async function ortLinearSumSq(
 
 // ---------------------------------------------------------------- sequential calibration (GPTQ, AWQ)
 
-/** Output name of the `k`-th distinct linear input value of a rows graph. */
-const rowsName = (k: number): string => `rows_${k}`;
-
 /** token ids [1, T] → the state entering block 0 (`state_out`, [T, C]). */
 export function buildEntry(model: Model, fused = true): EncodedGraph {
   const cfg = model.config;
@@ -326,23 +325,9 @@ export function buildEntry(model: Model, fused = true): EncodedGraph {
   return b.encode({ prune: true });
 }
 
-/** Which output (rows, or the graph's own input; or gram_k) each wanted linear reads, in call order. */
-export interface RowsLayout {
-  readonly linears: readonly { name: string; output: string }[];
-}
-
-/**
- * The state entering block `layer` [T, C] → the input rows [T, in] of every linear in `names` (all in
- * that block), one output per distinct value (linears reading the same value share it). A linear that
- * reads the block's input itself gets `state_in` as its output name (the caller has those rows).
- */
-export function buildBlockRows(
-  model: Model,
-  layer: number,
-  names: readonly string[],
-  fused = true,
-): { graph: EncodedGraph; layout: RowsLayout } {
-  return buildBlockInputs(model, layer, names, 'rows', fused);
+/** Which distinct input k (outputs `gram_k`, `abssum_k`) each wanted linear reads, in call order. */
+export interface StatsLayout {
+  readonly linears: readonly { name: string; input: number }[];
 }
 
 /** Output names of the float64 Σ x xᵀ [in, in] and Σ_t |x_tj| [in] of the `k`-th distinct linear input. */
@@ -352,51 +337,35 @@ export const absSumName = (k: number): string => `abssum_${k}`;
 /**
  * The state entering block `layer` [T, C] → for each distinct input of the linears in `names`, Σ_t x_t x_tᵀ
  * (`gram_k`, [in, in]) and Σ_t |x_tj| (`abssum_k`, [in]), both in float64 (the float32 rows cast first:
- * every product is exact and the sums are float64, as accumulateGram's). The layout's output is `gram_k`.
+ * every product is exact and the sums are float64, as accumulateGram's). A linear's layout entry
+ * gives its input's k.
  */
 export function buildBlockStats(
   model: Model,
   layer: number,
   names: readonly string[],
   fused = true,
-): { graph: EncodedGraph; layout: RowsLayout } {
-  return buildBlockInputs(model, layer, names, 'stats', fused);
-}
-
-function buildBlockInputs(
-  model: Model,
-  layer: number,
-  names: readonly string[],
-  kind: 'rows' | 'stats',
-  fused: boolean,
-): { graph: EncodedGraph; layout: RowsLayout } {
+): { graph: EncodedGraph; layout: StatsLayout } {
   const cfg = model.config;
-  const b = new GraphBuilder(`${cfg.arch}_${kind}_${layer}`, 'inputs');
+  const b = new GraphBuilder(`${cfg.arch}_stats_${layer}`, 'inputs');
   const input = b.input(STATE_INPUT, DataType.FLOAT, ['T', cfg.hiddenSize]);
   const wanted = new Set(names);
-  const outputOf = new Map<string, string>();
-  const linears: { name: string; output: string }[] = [];
+  const inputOf = new Map<string, number>();
+  const linears: { name: string; input: number }[] = [];
   const enter = (l: number, s: string) => (l === layer ? input : s);
   const onLinearInput = (name: string, value: string) => {
     if (!wanted.has(name)) return;
-    let out = outputOf.get(value);
-    if (!out) {
-      const k = outputOf.size;
-      if (kind === 'stats') {
-        const x = b.node('Cast', [value], { to: { i: DataType.DOUBLE } });
-        out = gramName(k);
-        const xt = b.node('Transpose', [x], { perm: { ints: [1, 0] } });
-        b.output(b.node('MatMul', [xt, x]), out, DataType.DOUBLE, ['I', 'I']);
-        const abs = b.node('ReduceSum', [b.node('Abs', [x]), b.i64([0])], { keepdims: { i: 0 } });
-        b.output(abs, absSumName(k), DataType.DOUBLE, ['I']);
-      } else if (value === input) out = STATE_INPUT;
-      else {
-        out = rowsName(k);
-        b.output(value, out, DataType.FLOAT, ['T', 'I']);
-      }
-      outputOf.set(value, out);
+    let k = inputOf.get(value);
+    if (k === undefined) {
+      k = inputOf.size;
+      inputOf.set(value, k);
+      const x = b.node('Cast', [value], { to: { i: DataType.DOUBLE } });
+      const xt = b.node('Transpose', [x], { perm: { ints: [1, 0] } });
+      b.output(b.node('MatMul', [xt, x]), gramName(k), DataType.DOUBLE, ['I', 'I']);
+      const abs = b.node('ReduceSum', [b.node('Abs', [x]), b.i64([0])], { keepdims: { i: 0 } });
+      b.output(abs, absSumName(k), DataType.DOUBLE, ['I']);
     }
-    linears.push({ name, output: out });
+    linears.push({ name, input: k });
   };
   archBody({ ...context(b, model, input, fused, enter), onLinearInput }, input);
   const missing = names.filter((n) => !linears.some((x) => x.name === n));
@@ -404,14 +373,6 @@ function buildBlockInputs(
     throw new Error(`ort calibration: block ${layer} of the ${cfg.arch} graph has no linear ${missing[0]}`);
   }
   return { graph: b.encode({ prune: true }), layout: { linears } };
-}
-
-/** One linear's input rows over one window, as the reference forward's onLinearInput hook gives them. */
-export interface LinearRows {
-  readonly name: string;
-  /** [T, inDim], float32 (linears sharing an input get the same array). */
-  readonly rows: Float32Array;
-  readonly inDim: number;
 }
 
 /** One distinct linear input's float64 statistics over one window (buildBlockStats). */
@@ -426,16 +387,15 @@ export interface InputSums {
 
 /**
  * The steps of GPTQ's/AWQ's sequential calibration on onnxruntime, one block at a time: the state
- * entering block 0, one block's linear input rows (with the weights of the model given), and a block's
- * output state. Sessions for a block are created on first use and released by `releaseBlock`.
+ * entering block 0, one block's statistics of its linears' inputs (with the weights of the model
+ * given), and a block's output state. Sessions for a block are created on first use and released by `releaseBlock`.
  */
 export interface CalibrationPass {
   entry(ids: Int32Array): Promise<Float32Array>;
-  rows(model: Model, layer: number, names: readonly string[], state: Float32Array, T: number): Promise<LinearRows[]>;
   /** The float64 statistics of each distinct input of `names` (in block `layer`), in order of first use. */
   sums(model: Model, layer: number, names: readonly string[], state: Float32Array, T: number): Promise<InputSums[]>;
   carry(model: Model, layer: number, state: Float32Array, T: number): Promise<Float32Array>;
-  /** Releases the sessions of `layer` (its rows and carry graphs). */
+  /** Releases the sessions of `layer` (its statistics and carry graphs). */
   releaseBlock(layer: number): Promise<void>;
   dispose(): Promise<void>;
 }
@@ -449,7 +409,7 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
   const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
   const C = model.config.hiddenSize;
   const sessions = new Map<string, Session>();
-  const layouts = new Map<string, RowsLayout>();
+  const layouts = new Map<string, StatsLayout>();
   const session = async (key: string, make: () => EncodedGraph) => {
     let s = sessions.get(key);
     if (!s) sessions.set(key, (s = await createSession(ort, make(), n)));
@@ -470,21 +430,6 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
       ]);
       return r[STATE_OUTPUT].data as Float32Array;
     },
-    async rows(m, layer, names, x, T) {
-      const key = `rows:${layer}`;
-      const s = await session(key, () => {
-        const { graph, layout } = buildBlockRows(m, layer, names);
-        layouts.set(key, layout);
-        return graph;
-      });
-      const { linears } = layouts.get(key)!;
-      const fetch = [...new Set(linears.map((l) => l.output).filter((o) => o !== STATE_INPUT))];
-      const r = await s.session.run({ ...s.weights, [STATE_INPUT]: state(x, T) }, fetch);
-      return linears.map(({ name, output }) => {
-        const rows = output === STATE_INPUT ? x : (r[output].data as Float32Array);
-        return { name, rows, inDim: rows.length / T };
-      });
-    },
     async sums(m, layer, names, x, T) {
       const key = `sums:${layer}`;
       const s = await session(key, () => {
@@ -492,15 +437,15 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
         layouts.set(key, layout);
         return graph;
       });
-      const groups = new Map<string, string[]>();
-      for (const { name, output } of layouts.get(key)!.linears) {
-        groups.set(output, [...(groups.get(output) ?? []), name]);
+      const groups = new Map<number, string[]>();
+      for (const { name, input } of layouts.get(key)!.linears) {
+        groups.set(input, [...(groups.get(input) ?? []), name]);
       }
-      const fetch = [...groups.keys()].flatMap((g) => [g, g.replace('gram_', 'abssum_')]);
+      const fetch = [...groups.keys()].flatMap((k) => [gramName(k), absSumName(k)]);
       const r = await s.session.run({ ...s.weights, [STATE_INPUT]: state(x, T) }, fetch);
-      return [...groups].map(([g, group]) => {
-        const absSum = r[g.replace('gram_', 'abssum_')].data as Float64Array;
-        return { names: group, gram: r[g].data as Float64Array, absSum, inDim: absSum.length };
+      return [...groups].map(([k, group]) => {
+        const absSum = r[absSumName(k)].data as Float64Array;
+        return { names: group, gram: r[gramName(k)].data as Float64Array, absSum, inDim: absSum.length };
       });
     },
     async carry(m, layer, x, T) {
@@ -509,7 +454,7 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
       return r[STATE_OUTPUT].data as Float32Array;
     },
     async releaseBlock(layer) {
-      for (const kind of ['rows', 'sums', 'carry']) {
+      for (const kind of ['sums', 'carry']) {
         await release(`${kind}:${layer}`);
         layouts.delete(`${kind}:${layer}`);
       }
