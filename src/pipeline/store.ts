@@ -267,11 +267,17 @@ export class Store {
       throw new ConfigError(
         `${this.path} was written by a newer langquant (schema ${v} > ${SCHEMA_VERSION}); upgrade langquant`,
       );
+    // Another process (a `status` beside a starting `run`, a second orchestrator) may migrate the same file
+    // at the same moment: each step takes the write lock first (IMMEDIATE) and reads the version again
+    // under it, so a step is applied once, by whoever gets there first.
     for (let i = v; i < SCHEMA_VERSION; i++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[i]);
-        this.db.pragma(`user_version = ${i + 1}`);
-      })();
+      this.db
+        .transaction(() => {
+          if (this.schemaVersion() > i) return;
+          this.db.exec(MIGRATIONS[i]);
+          this.db.pragma(`user_version = ${i + 1}`);
+        })
+        .immediate();
     }
   }
 
