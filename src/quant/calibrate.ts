@@ -29,6 +29,19 @@ export interface CalibrationOptions {
 
 export const DEFAULT_CALIBRATION_TOKENS = 16384;
 
+/** The largest q with Σ min(length_i, q) ≤ budget: what every sequence may keep when a budget is shared fairly. */
+export function commonQuota(lengths: readonly number[], budget: number): number {
+  const fits = (q: number) => lengths.reduce((a, n) => a + Math.min(n, q), 0) <= budget;
+  let lo = 0;
+  let hi = Math.max(0, ...lengths);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 /**
  * Cuts token sequences into windows of at most `context` tokens, at most `maxTokens` in all. When the
  * limit bites, it is shared fairly: every sequence (e.g. one per calibration language) keeps the
@@ -40,16 +53,10 @@ export function calibrationWindows(
   context: number,
   maxTokens: number,
 ): Int32Array[] {
-  const lengths = sequences.map((s) => s.length);
-  const fits = (q: number) => lengths.reduce((a, n) => a + Math.min(n, q), 0) <= maxTokens;
-  let lo = 0;
-  let hi = Math.max(0, ...lengths);
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (fits(mid)) lo = mid;
-    else hi = mid - 1;
-  }
-  const quota = lo;
+  const quota = commonQuota(
+    sequences.map((s) => s.length),
+    maxTokens,
+  );
   const out: Int32Array[] = [];
   for (const s of sequences) {
     const n = Math.min(s.length, quota);

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { BosPlan } from '../eval/bos.ts';
 import { ConfigError } from '../errors.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
+import { commonQuota } from '../quant/calibrate.ts';
 import { calibrationSequences, type OpenModel, type StudyTexts } from './common.ts';
 
 export const CalibrationSource = z.union([z.enum(['all', 'high', 'low', 'target']), z.array(z.string()).min(1)]);
@@ -69,15 +70,8 @@ export function equalBudget(
  * The shares sum to min(budget, Σ lengths).
  */
 export function budgetShares(lengths: readonly number[], budget: number): number[] {
-  const fits = (q: number) => lengths.reduce((a, n) => a + Math.min(n, q), 0) <= budget;
-  let lo = 0;
-  let hi = Math.max(0, ...lengths);
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (fits(mid)) lo = mid;
-    else hi = mid - 1;
-  }
-  const shares = lengths.map((n) => Math.min(n, lo));
+  const q = commonQuota(lengths, budget);
+  const shares = lengths.map((n) => Math.min(n, q));
   let left = budget - shares.reduce((a, n) => a + n, 0);
   for (let i = 0; i < lengths.length && left > 0; i++) {
     if (lengths[i] > shares[i]) {
