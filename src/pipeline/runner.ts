@@ -304,22 +304,23 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         slurmForAdoption ??= new SlurmExecutor();
         const job = jobRequestOf(ctx, e, a.replicate, join(runDir, a.jobFile.replace(/\.job\.json$/, '')));
         const onProgress = progressEmitter(emit, e.id, a.replicate);
+        const attempt = {
+          e,
+          k: a.replicate,
+          attemptId: a.id,
+          try: a.try,
+          job,
+          jobId: a.jobId,
+          executor: slurmForAdoption,
+          startedMs: Date.parse(a.startedAt),
+        };
         if (!(await slurmForAdoption.adopt(a.jobId, job, onProgress))) {
           // Slurm no longer knows the job: a result file it left still counts; without one it is lost.
           const result = readResult(job.resultFile);
           if (result) {
             await finishAttempt(
               ctx,
-              {
-                e,
-                k: a.replicate,
-                attemptId: a.id,
-                try: a.try,
-                job,
-                jobId: a.jobId,
-                executor: slurmForAdoption,
-                startedMs: Date.parse(a.startedAt),
-              },
+              attempt,
               { exitCode: result.ok ? 0 : 1, signal: null, startError: null, slurm: null },
               { timedOut: false, stopped: false, killed: false },
             );
@@ -330,21 +331,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         const st = await slurmForAdoption.poll(a.jobId);
         if (st.phase === 'ended') {
           // Finished while nobody watched: its result is taken as if the orchestrator had waited.
-          await finishAttempt(
-            ctx,
-            {
-              e,
-              k: a.replicate,
-              attemptId: a.id,
-              try: a.try,
-              job,
-              jobId: a.jobId,
-              executor: slurmForAdoption,
-              startedMs: Date.parse(a.startedAt),
-            },
-            st.end,
-            { timedOut: false, stopped: false, killed: false },
-          );
+          await finishAttempt(ctx, attempt, st.end, { timedOut: false, stopped: false, killed: false });
           collected++;
         } else {
           adoptable.set(adoptKey(e.id, a.fingerprint, a.replicate), {

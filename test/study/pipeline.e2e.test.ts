@@ -6,45 +6,26 @@
 // kinds record and the names the figures read cannot drift apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse, stringify } from 'yaml';
 import { Store } from '../../src/pipeline/store.ts';
 import { buildReport } from '../../src/report/write.ts';
 import { STUDY_REPORT } from '../../src/study/figures/index.ts';
+import { MEASURING, reducedBuiltin } from '../helpers/builtin.ts';
 import { runCli } from '../helpers/cli.ts';
-
-const BUILTIN = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.meta.url));
-const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
-
-// Kinds whose params take the evaluation settings (the others read their dependencies' results).
-const MEASURING = new Set([
-  'baseline',
-  'quantize',
-  'preserve',
-  'layerSensitivity',
-  'layerPreservation',
-  'validate',
-  'method',
-]);
 
 /** The built-in pipeline, reduced: same experiments and rules, fewer languages and units. */
 function reducedPipeline(dir: string): string {
-  const p = parse(readFileSync(BUILTIN, 'utf8'));
-  for (const [alias, m] of Object.entries(p.models as Record<string, { path: string }>))
-    p.models[alias] = { ...m, path: join(MODELS, m.path.replace('../models/', '')) };
-  p.corpus.groups = { high: ['eng', 'fra'], low: ['yor', 'amh'] };
-  for (const e of p.experiments as { kind: string; params: Record<string, unknown> }[]) {
-    if (MEASURING.has(e.kind)) Object.assign(e.params, { maxUnits: 3, resamples: 200 });
-    if (e.kind === 'disparity' || e.kind === 'preservationControls') e.params.resamples = 200;
-    if (e.kind === 'preserve' || e.kind === 'layerPreservation' || e.kind === 'method')
-      e.params.calibrationTokens = 512;
-  }
-  const file = join(dir, 'study.yaml');
-  writeFileSync(file, stringify(p));
-  return file;
+  return reducedBuiltin(dir, {
+    groups: { high: ['eng', 'fra'], low: ['yor', 'amh'] },
+    experiment: (e) => {
+      if (MEASURING.has(e.kind)) Object.assign(e.params, { maxUnits: 3, resamples: 200 });
+      if (e.kind === 'disparity' || e.kind === 'preservationControls') e.params.resamples = 200;
+      if (e.kind === 'preserve' || e.kind === 'layerPreservation' || e.kind === 'method')
+        e.params.calibrationTokens = 512;
+    },
+  });
 }
 
 test(

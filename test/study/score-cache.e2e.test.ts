@@ -8,49 +8,29 @@
 // second replicate of must score fewer units than the first; the forced rerun must
 // score none.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { parse, stringify } from 'yaml';
 import type { MetricRow } from '../../src/pipeline/kind.ts';
+import { MEASURING, reducedBuiltin } from '../helpers/builtin.ts';
 import { runCli } from '../helpers/cli.ts';
 import { withStore } from '../helpers/store.ts';
 
-const BUILTIN = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.meta.url));
-const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
-const MEASURING = new Set([
-  'baseline',
-  'quantize',
-  'preserve',
-  'layerSensitivity',
-  'layerPreservation',
-  'validate',
-  'method',
-]);
 const ONLY = ['A-001', 'A-002', 'A-003', 'B-001', 'B-005', 'D-001', 'D-002'];
 
 function reducedPipeline(dir: string): string {
-  const p = parse(readFileSync(BUILTIN, 'utf8'));
-  for (const [alias, m] of Object.entries(p.models as Record<string, { path: string }>))
-    p.models[alias] = { ...m, path: join(MODELS, m.path.replace('../models/', '')) };
-  p.corpus.groups = { high: ['eng', 'fra'], low: ['yor', 'swh'] };
-  for (const e of p.experiments as {
-    id: string;
-    kind: string;
-    replicates?: number;
-    params: Record<string, unknown>;
-  }[]) {
-    if (MEASURING.has(e.kind)) e.params.resamples = 100;
-    if (e.kind === 'disparity' || e.kind === 'preservationControls') e.params.resamples = 100;
-    if (e.kind === 'preserve' || e.kind === 'layerPreservation') e.params.calibrationTokens = 512;
-    if (e.replicates !== undefined) e.replicates = 2;
-  }
-  delete p.questions; // the rules read experiments this test leaves out
-  const file = join(dir, 'study.yaml');
-  writeFileSync(file, stringify(p));
-  return file;
+  return reducedBuiltin(dir, {
+    groups: { high: ['eng', 'fra'], low: ['yor', 'swh'] },
+    experiment: (e) => {
+      if (MEASURING.has(e.kind)) e.params.resamples = 100;
+      if (e.kind === 'disparity' || e.kind === 'preservationControls') e.params.resamples = 100;
+      if (e.kind === 'preserve' || e.kind === 'layerPreservation') e.params.calibrationTokens = 512;
+      if (e.replicates !== undefined) e.replicates = 2;
+    },
+    // the rules read experiments this test leaves out
+    pipeline: (p) => delete p.questions,
+  });
 }
 
 type Row = Omit<MetricRow, 'value'> & { value: number };

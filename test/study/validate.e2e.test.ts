@@ -3,28 +3,22 @@
 // anything, rather than blaming its reference experiment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse, stringify } from 'yaml';
+import { reducedBuiltin } from '../helpers/builtin.ts';
 import { runCli } from '../helpers/cli.ts';
-
-const BUILTIN = fileURLToPath(new URL('../../pipelines/disparity.yaml', import.meta.url));
-const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
 
 test('validate with two study languages fails with what to do, and the experiments before it stand', () => {
   const dir = mkdtempSync(join(tmpdir(), 'langquant-validate-'));
   try {
-    const p = parse(readFileSync(BUILTIN, 'utf8'));
-    for (const [alias, m] of Object.entries(p.models as Record<string, { path: string }>))
-      p.models[alias] = { ...m, path: join(MODELS, m.path.replace('../models/', '')) };
-    p.corpus.groups = { high: ['eng'], low: ['yor'] };
-    for (const e of p.experiments as { kind: string; params: Record<string, unknown> }[])
-      if (['baseline', 'quantize', 'validate'].includes(e.kind))
-        Object.assign(e.params, { maxUnits: 3, resamples: 200 });
-    const file = join(dir, 'two.yaml');
-    writeFileSync(file, stringify(p));
+    const file = reducedBuiltin(dir, {
+      groups: { high: ['eng'], low: ['yor'] },
+      experiment: (e) => {
+        if (['baseline', 'quantize', 'validate'].includes(e.kind))
+          Object.assign(e.params, { maxUnits: 3, resamples: 200 });
+      },
+    });
     const out = join(dir, 'run');
     const r = runCli(['run', file, '--out', out, '--replicates', '1', '--only', 'A-001,A-002,A-003,D-001']);
     assert.notEqual(r.code, 0);
