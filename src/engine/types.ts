@@ -11,6 +11,19 @@ export interface ScoreRequest {
   readonly wantLogits?: boolean;
   /** Also return the head's input for every position, [T, H] (`ScoreResult.hidden`), to rerun the head alone later. */
   readonly wantHidden?: boolean;
+  /** Also return KL(p_ref ‖ p_this) at positions from..T−2 against these log-probabilities (`ScoreResult.kl`). */
+  readonly klReference?: KlReference;
+}
+
+/**
+ * Another model's log-probabilities for the same window, to compare with inside the engine (the
+ * treated model against full precision) without handing this model's [T−1, V] rows back.
+ */
+export interface KlReference {
+  /** [T−1−from, V]: row r holds the reference model's log-probabilities at window position from + r. */
+  readonly rows: Float32Array;
+  /** First window position compared, 0 ≤ from < T−1 (the earlier positions are context only). */
+  readonly from: number;
 }
 
 /** The head alone, on hidden states an earlier `score` returned for the same window. */
@@ -21,6 +34,7 @@ export interface HeadRequest {
   readonly hidden: Float32Array;
   readonly wantLogProbs?: boolean;
   readonly wantLogits?: boolean;
+  readonly klReference?: KlReference;
 }
 
 export interface ScoreResult {
@@ -38,6 +52,12 @@ export interface ScoreResult {
    * same engine's `head` understands it.
    */
   readonly hidden?: Float32Array;
+  /**
+   * [T−1−from] when `klReference` was given: KL(p_ref ‖ p_this) in nats at positions from..T−2, each
+   * term p_ref(v)·(ln p_ref(v) − ln p_this(v)) summed in float64 (the reference engine's terms float64,
+   * the ort engine's float32), rounding below zero (> −1e-6) returned as 0.
+   */
+  readonly kl?: Float64Array;
 }
 
 export interface Engine {

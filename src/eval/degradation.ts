@@ -27,7 +27,7 @@ import {
 } from './metrics.ts';
 import { scoreWindows, type WindowScores } from './score.ts';
 import { engineIdentity, unitKey, type ScoreCache, type UnitScores } from './score-cache.ts';
-import { resolveWindowOptions, type WindowOptions } from './windows.ts';
+import { resolveWindowOptions, slidingWindows, type WindowOptions } from './windows.ts';
 
 /** Full-precision results for one text, as cached. */
 export interface ReferenceScores {
@@ -102,24 +102,8 @@ export function referenceKey(modelKey: string, ids: ArrayLike<number>, opts: Win
   return `${modelKey}|K=${context}|S=${stride}|${h.digest('hex')}`;
 }
 
-/** KL(p ‖ q) in nats of two log-probability rows (float64 sums); p(v) = 0 contributes nothing. */
-export function klDivergence(
-  logP: ArrayLike<number>,
-  logQ: ArrayLike<number>,
-  offP = 0,
-  offQ = 0,
-  vocab = logP.length,
-): number {
-  let kl = 0;
-  for (let v = 0; v < vocab; v++) {
-    const lp = logP[offP + v];
-    if (lp === -Infinity) continue; // 0 · log 0 = 0
-    const p = Math.exp(lp);
-    kl += p * (lp - logQ[offQ + v]);
-  }
-  // Mathematically KL ≥ 0; float32 rows that do not sum exactly to 1 can give −1e-9-sized values.
-  return kl < 0 && kl > -1e-6 ? 0 : kl;
-}
+// KL(p ‖ q) of two log-probability rows: in the kernels, where the engines compute it.
+export { klDivergence } from '../kernels/softmax.ts';
 
 /** The comparison of one text: totals of both models and per-position KL and agreement. */
 export interface TextComparison {
@@ -171,7 +155,8 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   const n = o.ids.length;
   const seq = o.sequence ?? 'the text';
   const fpOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (full-precision model)` };
-  const qOpts = { ...o, wantLogProbs: wantKl, sequence: `${seq} (treated model)` };
+  // The treated engine computes KL itself against the full-precision rows of each window.
+  const qOpts = { ...o, sequence: `${seq} (treated model)` };
   if (n < 2) {
     throw new DataError(
       `a text of ${n} token${n === 1 ? '' : 's'} has nothing to compare: the first token is never scored, so at least 2 tokens are needed; use a longer text`,
@@ -190,17 +175,18 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
 
   if (refUsable) {
     const r = ref!;
-    for await (const w of scoreWindows(o.treated, o.ids, qOpts)) {
-      if (wantKl && w.vocab !== r.vocab)
-        throw new Error(
-          `compareOnText: vocabularies differ (${r.vocab} vs ${w.vocab}); compare models that share a tokenizer`,
-        );
+    // The cached rows of the window's scored targets: rows firstTarget−1 … of the text.
+    const windows = slidingWindows(n, o);
+    const klReference = wantKl
+      ? (w: number) => r.logProbs!.subarray((windows[w].scoreFrom - 1) * r.vocab, (windows[w].end - 1) * r.vocab)
+      : undefined;
+    for await (const w of scoreWindows(o.treated, o.ids, { ...qOpts, klReference })) {
       for (let j = 0; j < w.count; j++) {
         const i = w.firstTarget - 1 + j;
         qSum += w.nll[j];
         fpSum += r.nll[i];
         if (w.top1[j] === r.top1[i]) top1Agree++;
-        if (wantKl) kl[i] = klDivergence(r.logProbs!, w.logProbs!, i * r.vocab, j * w.vocab, r.vocab);
+        if (wantKl) kl[i] = w.kl![j];
       }
     }
   } else {
@@ -211,35 +197,34 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
     let vocab = 0;
     let keepRows = false;
     const fpIter = scoreWindows(o.reference, o.ids, fpOpts);
-    const qIter = scoreWindows(o.treated, o.ids, qOpts);
+    // Each full-precision window is run first; the treated one then compares with its rows.
+    let fw: WindowScores | undefined;
+    const qIter = scoreWindows(o.treated, o.ids, { ...qOpts, klReference: wantKl ? () => fw!.logProbs! : undefined });
     for (;;) {
       const a = await fpIter.next();
+      fw = a.done ? undefined : a.value;
       const b = await qIter.next();
       if (a.done || b.done) {
         if (a.done !== b.done) throw new Error('compareOnText: the two engines produced different window counts');
         break;
       }
-      const fw: WindowScores = a.value;
+      const f: WindowScores = a.value;
       const qw: WindowScores = b.value;
-      if (wantKl && fpLogProbs === undefined && fw.index === 0) {
-        vocab = fw.vocab;
-        if (qw.vocab !== vocab)
-          throw new Error(
-            `compareOnText: vocabularies differ (${vocab} vs ${qw.vocab}); compare models that share a tokenizer`,
-          );
+      if (wantKl && fpLogProbs === undefined && f.index === 0) {
+        vocab = f.vocab;
         keepRows = key !== undefined && o.cache!.fits((n - 1) * vocab * 4);
         if (keepRows) fpLogProbs = new Float32Array((n - 1) * vocab);
       }
-      for (let j = 0; j < fw.count; j++) {
-        const i = fw.firstTarget - 1 + j;
-        fpNll[i] = fw.nll[j];
-        fpTop1[i] = fw.top1[j];
-        fpSum += fw.nll[j];
+      for (let j = 0; j < f.count; j++) {
+        const i = f.firstTarget - 1 + j;
+        fpNll[i] = f.nll[j];
+        fpTop1[i] = f.top1[j];
+        fpSum += f.nll[j];
         qSum += qw.nll[j];
-        if (fw.top1[j] === qw.top1[j]) top1Agree++;
-        if (wantKl) kl[i] = klDivergence(fw.logProbs!, qw.logProbs!, j * vocab, j * vocab, vocab);
+        if (f.top1[j] === qw.top1[j]) top1Agree++;
+        if (wantKl) kl[i] = qw.kl![j];
       }
-      if (fpLogProbs && fw.logProbs) fpLogProbs.set(fw.logProbs, (fw.firstTarget - 1) * vocab);
+      if (fpLogProbs && f.logProbs) fpLogProbs.set(f.logProbs, (f.firstTarget - 1) * vocab);
     }
     if (key) o.cache!.set(key, { nll: fpNll, top1: fpTop1, logProbs: fpLogProbs, vocab });
   }
@@ -306,9 +291,13 @@ async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextCo
         ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: true, hidden: fp!.hidden, sequence: fpSeq })
         : undefined;
     const qSeq = `${seq} (treated model)`;
-    const qIter = runQ ? scoreWindows(o.treated, o.ids, { ...o, wantLogProbs: needKl, sequence: qSeq }) : undefined;
+    // Each full-precision window is run first; the treated one then computes KL against its rows.
+    let fpWindow: WindowScores | undefined;
+    const klReference = needKl ? () => fpWindow!.logProbs! : undefined;
+    const qIter = runQ ? scoreWindows(o.treated, o.ids, { ...o, klReference, sequence: qSeq }) : undefined;
     for (;;) {
       const a = fpIter ? await fpIter.next() : undefined;
+      fpWindow = a && !a.done ? a.value : undefined;
       const b = qIter ? await qIter.next() : undefined;
       if (a?.done || b?.done || (!a && !b)) {
         if (a && b && a.done !== b.done) {
@@ -319,17 +308,7 @@ async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextCo
       const fw = a?.value as WindowScores | undefined;
       const qw = b?.value as WindowScores | undefined;
       if (fpHeadOnly) s.cache.stats.headOnly++;
-      if (needKl) {
-        const vocab = fw!.vocab;
-        if (qw!.vocab !== vocab) {
-          throw new Error(
-            `compareOnText: vocabularies differ (${vocab} vs ${qw!.vocab}); compare models that share a tokenizer`,
-          );
-        }
-        for (let j = 0; j < fw!.count; j++) {
-          klOut[fw!.firstTarget - 1 + j] = klDivergence(fw!.logProbs!, qw!.logProbs!, j * vocab, j * vocab, vocab);
-        }
-      }
+      if (needKl) klOut.set(qw!.kl!, qw!.firstTarget - 1);
       if (fpAcc) fpAcc.add(fw!);
       if (qAcc) qAcc.add(qw!);
     }

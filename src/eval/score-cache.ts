@@ -46,7 +46,8 @@ import { scoreWindows } from './score.ts';
 import { resolveWindowOptions, slidingWindows, type WindowOptions } from './windows.ts';
 
 /** Bumped whenever the file layout or the meaning of a field changes (older entries become misses). */
-export const SCORE_CACHE_FORMAT = 1;
+// 2: KL computed by the treated engine (onnxruntime: float32 terms, float64 sums).
+export const SCORE_CACHE_FORMAT = 2;
 /** Default bound on the folder's size beyond which hidden states are no longer stored. */
 export const DEFAULT_HIDDEN_BUDGET_BYTES = 4 * 1024 ** 3;
 

@@ -61,6 +61,8 @@ export interface WindowScores {
   readonly vocab: number;
   /** The whole window's head input [T, H] (every position, scored or not), when asked (`wantHidden`). */
   readonly hidden?: Float32Array;
+  /** KL(p_ref ‖ p_this) at each scored target, nats, when a reference was given (`klReference`). [count] */
+  readonly kl?: Float64Array;
 }
 
 /** How scoreWindows runs the engine beyond the windows. */
@@ -74,6 +76,12 @@ export interface WindowRunOptions extends WindowOptions {
    * array per window, in order): only the engine's head is run, with the same results.
    */
   readonly hidden?: readonly Float32Array[];
+  /**
+   * Another model's log-probability rows for the scored targets of window `index` ([count, V], as its
+   * own scoreWindows yielded them with `wantLogProbs`), asked for just before that window is run: the
+   * engine then returns KL(p_ref ‖ p_this) at each scored target (`WindowScores.kl`).
+   */
+  readonly klReference?: (index: number) => Float32Array;
 }
 
 /** Checks that a text is long enough to score; returns its ids as an Int32Array. */
@@ -134,9 +142,13 @@ export async function* scoreWindows(
     const { start, end, scoreFrom } = windows[w];
     const T = end - start;
     const win = all.subarray(start, end);
+    // Window-local position p predicts absolute id start+p+1; the scored targets scoreFrom..end−1
+    // are local positions p0 = scoreFrom−start−1 .. T−2.
+    const p0 = scoreFrom - start - 1;
+    const klReference = opts.klReference ? { rows: opts.klReference(w), from: p0 } : undefined;
     const res = opts.hidden
-      ? await engine.head!({ ids: win, hidden: opts.hidden[w], wantLogProbs: want })
-      : await engine.score({ ids: win, wantLogProbs: want, wantHidden: opts.wantHidden });
+      ? await engine.head!({ ids: win, hidden: opts.hidden[w], wantLogProbs: want, klReference })
+      : await engine.score({ ids: win, wantLogProbs: want, wantHidden: opts.wantHidden, klReference });
     if (opts.wantHidden && !opts.hidden && res.hidden?.length !== T * (engine.hiddenWidth ?? NaN)) {
       throw new Error(`engine ${engine.name} returned no hidden states of ${T}×${engine.hiddenWidth} when asked`);
     }
@@ -145,9 +157,9 @@ export async function* scoreWindows(
         `engine ${engine.name} returned ${res.nll.length} NLL values for a window of ${T} ids (expected ${T - 1})`,
       );
     }
-    // Window-local position p predicts absolute id start+p+1; the scored targets scoreFrom..end−1
-    // are local positions p0 = scoreFrom−start−1 .. T−2.
-    const p0 = scoreFrom - start - 1;
+    if (klReference && res.kl?.length !== T - 1 - p0) {
+      throw new Error(`engine ${engine.name} returned no KL for the ${T - 1 - p0} scored targets when asked`);
+    }
     const nll = res.nll.subarray(p0, T - 1);
     checkNll(nll, {
       sequence: opts.sequence ?? 'the text',
@@ -172,6 +184,7 @@ export async function* scoreWindows(
       logProbs,
       vocab,
       hidden: opts.wantHidden ? (res.hidden ?? opts.hidden?.[w]) : undefined,
+      kl: res.kl,
     };
   }
 }

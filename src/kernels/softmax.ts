@@ -56,3 +56,29 @@ export function logSoftmaxNaive(out: Float32Array, x: Float32Array, T: number, N
     for (let i = 0; i < N; i++) out[t * N + i] = row[i] - lse;
   }
 }
+
+/**
+ * KL(p ‖ q) in nats of two log-probability rows, float64 sums; p(v) = 0 (log p = −Inf) contributes
+ * nothing, p(v) > 0 with q(v) = 0 makes it +Inf. Mathematically KL ≥ 0; rows that do not sum exactly
+ * to 1 (float32) can give −1e-9-sized values, returned as 0.
+ */
+export function klDivergence(
+  logP: ArrayLike<number>,
+  logQ: ArrayLike<number>,
+  offP = 0,
+  offQ = 0,
+  vocab = logP.length,
+): number {
+  let kl = 0;
+  for (let v = 0; v < vocab; v++) {
+    const lp = logP[offP + v];
+    if (lp === -Infinity) continue; // 0 · log 0 = 0
+    kl += Math.exp(lp) * (lp - logQ[offQ + v]);
+  }
+  return clampKl(kl);
+}
+
+/** A KL divergence with its float rounding below zero (> −1e-6) set to 0. */
+export function clampKl(kl: number): number {
+  return kl < 0 && kl > -1e-6 ? 0 : kl;
+}

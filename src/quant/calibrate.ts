@@ -116,7 +116,7 @@ export function collectActivationStats(
 export interface FastCalibrationOptions extends CalibrationOptions {
   /** 'auto' (default): onnxruntime when it loads, else the reference forward; 'ort'; 'reference'. */
   readonly engine?: EngineName;
-  /** onnxruntime intra-op threads (default: every core). */
+  /** onnxruntime intra-op threads (default: threadsFor, one for a narrow model, else every core). */
   readonly threads?: number;
 }
 

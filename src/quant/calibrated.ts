@@ -273,7 +273,7 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
 export interface FastCalibratedOptions extends CalibratedOptions {
   /** 'auto' (default): onnxruntime when it loads, else the reference forward; 'ort'; 'reference'. */
   readonly engine?: EngineName;
-  /** onnxruntime intra-op threads (default: every core). */
+  /** onnxruntime intra-op threads (default: threadsFor, one for a narrow model, else every core). */
   readonly threads?: number;
 }
 

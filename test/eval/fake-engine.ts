@@ -1,6 +1,7 @@
 // Fake engines for the evaluation tests: a bigram model (logits depend only on the current id) and
 // a probe that records every window it is given. Both implement src/engine/types.ts.
 import type { Engine, ScoreRequest, ScoreResult } from '../../src/engine/types.ts';
+import { klDivergence } from '../../src/kernels/softmax.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** Bigram log-probability table [V, V]: row a = log p(· | a), rows normalised in float64. */
@@ -43,7 +44,14 @@ export function bigramEngine(
         top1[t] = best;
         logProbs?.set(row, t * V);
       }
-      return { nll, top1, logProbs };
+      // KL against another model's rows, as the real engines compute it (klReference).
+      const ref = req.klReference;
+      const kl = ref
+        ? Float64Array.from({ length: T - 1 - ref.from }, (_, r) =>
+            klDivergence(ref.rows, table, r * V, ids[ref.from + r] * V, V),
+          )
+        : undefined;
+      return { nll, top1, logProbs, kl };
     },
     async dispose() {},
   };

@@ -9,7 +9,6 @@
 // float64 Σ x xᵀ and Σ|x| over a window, and the state carried through the quantised block.
 // Reference: src/quant/layers.ts (the sweep that uses the runner); build.ts (the whole body).
 
-import { availableParallelism } from 'node:os';
 import { DataError } from '../../errors.ts';
 import type { Model } from '../../model/model.ts';
 import { weight } from '../../model/model.ts';
@@ -26,7 +25,7 @@ import { createSession, type Session } from './engine.ts';
 import { GraphBuilder, type EncodedGraph } from './graph.ts';
 import { prelude, type BodyCtx } from './layers.ts';
 import { DataType } from './proto.ts';
-import { loadOrt, type Ort } from './runtime.ts';
+import { loadOrt, threadsFor, type Ort } from './runtime.ts';
 
 export const STATE_INPUT = 'state_in';
 export const STATE_OUTPUT = 'state_out';
@@ -127,7 +126,7 @@ type OrtTensor = InstanceType<Ort['Tensor']>;
 /** The onnxruntime runner for `fp`. Rejects with OrtUnavailableError when onnxruntime cannot load. */
 export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): Promise<BlockRunner> {
   const ort = await loadOrt();
-  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const threads = threadsFor(fp.config, opts.threads);
   const headRows = Math.max(1, Math.floor(opts.headRows ?? 256));
   const layout = opts.layout ?? 'split';
   const cfg = fp.config;
@@ -284,7 +283,7 @@ export async function ortLinearSumSq(
   threads?: number,
 ): Promise<Map<string, Float64Array>> {
   const ort = await loadOrt();
-  const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
+  const n = threadsFor(model.config, threads);
   const s = await createSession(ort, buildLinearSumSq(model, names), n);
   const out = new Map<string, Float64Array>();
   const fetch = names.map((_, i) => sumSqName(i));
@@ -406,7 +405,7 @@ export interface CalibrationPass {
  */
 export async function ortCalibrationPass(model: Model, threads?: number): Promise<CalibrationPass> {
   const ort = await loadOrt();
-  const n = Math.max(1, Math.floor(threads ?? availableParallelism()));
+  const n = threadsFor(model.config, threads);
   const C = model.config.hiddenSize;
   const sessions = new Map<string, Session>();
   const layouts = new Map<string, StatsLayout>();

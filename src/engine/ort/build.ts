@@ -21,8 +21,8 @@ import { DataType } from './proto.ts';
 
 export const BODY_INPUT = 'ids';
 export const BODY_OUTPUT = 'hidden';
-export const HEAD_INPUTS = { hidden: 'hidden', targets: 'targets' } as const;
-export const HEAD_OUTPUTS = { nll: 'nll', top1: 'top1', logits: 'logits', logProbs: 'logprobs' } as const;
+export const HEAD_INPUTS = { hidden: 'hidden', targets: 'targets', klReference: 'ref_logprobs' } as const;
+export const HEAD_OUTPUTS = { nll: 'nll', top1: 'top1', logits: 'logits', logProbs: 'logprobs', kl: 'kl' } as const;
 
 /** The spec entry of the given kind (embedding, output matrix). */
 function specOf(model: Model, kind: TensorSpec['kind']): TensorSpec {
@@ -75,7 +75,12 @@ export function buildBody(model: Model, opts: BodyOptions = {}): EncodedGraph {
   return b.encode();
 }
 
-export function buildHead(model: Model, weights: WeightMode = 'inputs'): EncodedGraph {
+/**
+ * The head; with `kl`, also an input of another model's log-probabilities [R, V] and the output
+ * KL(p_ref ‖ p_this) per row [R] (float64): terms p_ref(v)·(ln p_ref(v) − ln p_this(v)) in float32,
+ * 0 where p_ref(v) = 0, summed in float64. The rest of the graph is the same as without.
+ */
+export function buildHead(model: Model, weights: WeightMode = 'inputs', opts: { kl?: boolean } = {}): EncodedGraph {
   const cfg = model.config;
   const spec = specOf(model, 'output');
   const b = new GraphBuilder(`${cfg.arch}_head`, weights);
@@ -91,5 +96,15 @@ export function buildHead(model: Model, weights: WeightMode = 'inputs'): Encoded
   b.output(top1, HEAD_OUTPUTS.top1, DataType.INT64, ['R']);
   b.output(logits, HEAD_OUTPUTS.logits, DataType.FLOAT, ['R', cfg.vocabSize]);
   b.output(logProbs, HEAD_OUTPUTS.logProbs, DataType.FLOAT, ['R', cfg.vocabSize]);
+  if (opts.kl) {
+    const ref = b.input(HEAD_INPUTS.klReference, DataType.FLOAT, ['R', cfg.vocabSize]);
+    const terms = b.node('Mul', [b.node('Exp', [ref]), b.node('Sub', [ref, logProbs])]); // [R, V]
+    const noMass = b.node('IsInf', [ref], { detect_positive: { i: 0 }, detect_negative: { i: 1 } });
+    const kept = b.node('Where', [noMass, b.scalarF(0, 'zero_f'), terms]); // 0 · (−Inf − x) would be NaN
+    const kl = b.node('ReduceSum', [b.node('Cast', [kept], { to: { i: DataType.DOUBLE } }), b.i64([1])], {
+      keepdims: { i: 0 },
+    });
+    b.output(kl, HEAD_OUTPUTS.kl, DataType.DOUBLE, ['R']);
+  }
   return b.encode();
 }

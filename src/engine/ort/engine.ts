@@ -8,16 +8,17 @@
 // NLL is computed in float32 inside the graph (log-softmax, then the target's entry) and widened
 // to float64 for the caller.
 
-import { availableParallelism } from 'node:os';
 import { DataError } from '../../errors.ts';
 import type { Model } from '../../model/model.ts';
-import type { Engine, HeadRequest, ScoreRequest, ScoreResult } from '../types.ts';
+import { clampKl } from '../../kernels/softmax.ts';
+import { checkKlReference } from '../reference.ts';
+import type { Engine, HeadRequest, KlReference, ScoreRequest, ScoreResult } from '../types.ts';
 import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
 import type { EncodedGraph, WeightMode } from './graph.ts';
-import { loadOrt, type Ort } from './runtime.ts';
+import { loadOrt, threadsFor, type Ort } from './runtime.ts';
 
 export interface OrtEngineOptions {
-  /** intra-op threads; default: every available core. */
+  /** intra-op threads; default: one for a model at most 256 wide, else every available core (runtime.ts). */
   readonly threads?: number;
   /** Rows of the output matrix computed per head run (bounds the [rows, V] scratch). Default 256. */
   readonly headRows?: number;
@@ -64,7 +65,7 @@ export async function createSession(ort: Ort, g: EncodedGraph, threads: number):
 /** Creates the onnxruntime engine for `model`. Rejects with OrtUnavailableError when onnxruntime cannot load. */
 export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Promise<Engine> {
   const ort = await loadOrt();
-  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const threads = threadsFor(model.config, opts.threads);
   const headRows = Math.max(1, Math.floor(opts.headRows ?? 256));
   const cfg = model.config;
   const V = cfg.vocabSize;
@@ -76,6 +77,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     threads,
   );
   let head: Session | undefined = await createSession(ort, buildHead(model, weights), threads);
+  // The head with a KL input, made on the first request that compares (klReference).
+  let klHead: Promise<Session> | undefined;
+  let klRows = new Float32Array(0); // scratch: a chunk's reference rows, zero before `from`
 
   async function score(req: ScoreRequest): Promise<ScoreResult> {
     if (!body || !head) throw new Error('ort engine: score() after dispose()');
@@ -117,11 +121,16 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   /** The head over hidden [T, E] in chunks of `headRows` rows: what `score` and `head` both run. */
   async function runHead(
     hidden: Float32Array,
-    req: Pick<ScoreRequest, 'ids' | 'wantLogProbs' | 'wantLogits'>,
+    req: Pick<ScoreRequest, 'ids' | 'wantLogProbs' | 'wantLogits' | 'klReference'>,
   ): Promise<ScoreResult> {
     if (!head) throw new Error('ort engine: score() after dispose()');
     const ids = req.ids;
     const T = ids.length;
+    const ref = req.klReference;
+    if (ref) checkKlReference(ref, T, V, 'ort');
+    // Comparing runs the same head with one more input and output: the other outputs are unchanged.
+    const h = ref ? await (klHead ??= createSession(ort, buildHead(model, weights, { kl: true }), threads)) : head;
+    const kl = ref ? new Float64Array(T - 1 - ref.from) : undefined;
     const nll = new Float64Array(T - 1);
     const top1 = new Int32Array(T - 1);
     const logits = req.wantLogits ? new Float32Array(T * V) : undefined; // [T, V]
@@ -130,24 +139,28 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     const fetches: string[] = [HEAD_OUTPUTS.nll, HEAD_OUTPUTS.top1];
     if (logits) fetches.push(HEAD_OUTPUTS.logits);
     if (logProbs) fetches.push(HEAD_OUTPUTS.logProbs);
+    if (ref) fetches.push(HEAD_OUTPUTS.kl);
     for (let s = 0; s < rows; s += headRows) {
       const e = Math.min(rows, s + headRows);
       const R = e - s;
       const targets = new BigInt64Array(R); // row T−1 keeps target 0; its NLL is discarded
       for (let t = s; t < e && t < T - 1; t++) targets[t - s] = BigInt(ids[t + 1]);
-      const r = await head.session.run(
-        {
-          ...head.weights,
-          [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.slice(s * E, e * E), [R, E]),
-          [HEAD_INPUTS.targets]: new ort.Tensor('int64', targets, [R]),
-        },
-        fetches,
-      );
+      const feeds: Record<string, OrtTensor> = {
+        ...h.weights,
+        [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.slice(s * E, e * E), [R, E]),
+        [HEAD_INPUTS.targets]: new ort.Tensor('int64', targets, [R]),
+      };
+      if (ref) feeds[HEAD_INPUTS.klReference] = new ort.Tensor('float32', referenceChunk(ref, s, e, T), [R, V]);
+      const r = await h.session.run(feeds, fetches);
       const n = r[HEAD_OUTPUTS.nll].data as Float32Array;
       const a = r[HEAD_OUTPUTS.top1].data as BigInt64Array;
       for (let t = s; t < e && t < T - 1; t++) {
         nll[t] = n[t - s];
         top1[t] = Number(a[t - s]);
+      }
+      if (kl) {
+        const k = r[HEAD_OUTPUTS.kl].data as Float64Array;
+        for (let t = Math.max(s, ref!.from); t < e && t < T - 1; t++) kl[t - ref!.from] = clampKl(k[t - s]);
       }
       if (logits) logits.set(r[HEAD_OUTPUTS.logits].data as Float32Array, s * V);
       if (logProbs) {
@@ -156,7 +169,23 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
         if (keep > 0) logProbs.set(lp.subarray(0, keep * V), s * V);
       }
     }
-    return { nll, top1, logits, logProbs };
+    return { nll, top1, logits, logProbs, kl };
+  }
+
+  /**
+   * Rows s..e−1 of a head chunk's KL input: the reference rows from `ref.from` on, zeros before (and
+   * for the last row when it is computed for its logits); their KL is computed and dropped. [R, V]
+   */
+  function referenceChunk(ref: KlReference, s: number, e: number, T: number): Float32Array {
+    const n = (e - s) * V;
+    if (klRows.length < n) klRows = new Float32Array(n);
+    const out = klRows.subarray(0, n);
+    const a = Math.min(Math.max(s, ref.from), e); // first row taken from ref
+    const z = Math.min(e, T - 1); // rows at or after T−1 have no target
+    out.fill(0, 0, (a - s) * V);
+    if (z > a) out.set(ref.rows.subarray((a - ref.from) * V, (z - ref.from) * V), (a - s) * V);
+    out.fill(0, Math.max(a, z) * V - s * V, n);
+    return out;
   }
 
   async function headOnly(req: HeadRequest): Promise<ScoreResult> {
@@ -182,8 +211,9 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     score,
     head: headOnly,
     async dispose() {
-      const sessions = [body, head];
+      const sessions = [body, head, await klHead];
       body = head = undefined;
+      klHead = undefined;
       for (const s of sessions) await s?.session.release();
     },
   };
