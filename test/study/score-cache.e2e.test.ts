@@ -73,7 +73,9 @@ test(
       const on = join(dir, 'on');
       const off = join(dir, 'off');
       const only = ['--only', ONLY.join(',')];
-      const r1 = runCli(['run', file, '--out', on, ...only], { timeoutMs: 900_000 });
+      // One replicate at a time where the hit counts are checked (in parallel, A-001 r0 may find units r1
+      // wrote); the run without the cache takes the default (--jobs auto: two at once on two cores).
+      const r1 = runCli(['run', file, '--out', on, ...only, '--jobs', '1'], { timeoutMs: 900_000 });
       assert.equal(r1.code, 0, r1.stdout + r1.stderr);
       const r2 = runCli(['run', file, '--out', off, ...only, '--no-score-cache'], { timeoutMs: 900_000 });
       assert.equal(r2.code, 0, r2.stdout + r2.stderr);
@@ -118,7 +120,7 @@ test(
       for (const id of ['D-001', 'D-002']) assert.ok(cacheLine(on, id, 0), id);
 
       // Everything again, from the cache: no unit scored, the same numbers.
-      const r3 = runCli(['run', file, '--out', on, ...only, '--force', '*'], { timeoutMs: 900_000 });
+      const r3 = runCli(['run', file, '--out', on, ...only, '--force', '*', '--jobs', '1'], { timeoutMs: 900_000 });
       assert.equal(r3.code, 0, r3.stdout + r3.stderr);
       for (const id of ['A-001', 'A-002', 'B-001', 'B-005', 'D-001', 'D-002'])
         assert.equal(cacheLine(on, id, 0)!.misses, 0, id);

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../errors.ts';
+import { autoJobs } from '../jobs.ts';
 import { EXECUTORS, LocalExecutor, type Executor, type ExecutorName } from '../../pipeline/executor.ts';
 import { KindRegistry } from '../../pipeline/kind.ts';
 import { checkSelection, type Selection } from '../../pipeline/plan.ts';
@@ -131,7 +132,10 @@ function registerRun(program: Command): void {
       '--executor <name>',
       "where replicates run: 'local' child processes or 'slurm' jobs (default: the pipeline's executor:, else local)",
     )
-    .option('--jobs <n>', 'replicates run at once, dependencies permitting (default 1)')
+    .option(
+      '--jobs <n>',
+      "replicates run at once, dependencies permitting: a number, or 'auto' (the default with the local executor: one per core when every model is at most 256 wide, else 1; with slurm, 1)",
+    )
     .option(
       '--no-score-cache',
       'score every unit afresh instead of reusing the per-unit scores kept in the run folder (the results are the same)',
@@ -157,7 +161,7 @@ function registerRun(program: Command): void {
           throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
         if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor))
           throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
-        const jobs = intOption(o.jobs, '--jobs', 1) ?? 1;
+        const jobsArg = o.jobs === 'auto' ? undefined : intOption(o.jobs, '--jobs', 1);
         const slurmOpts = parseSlurmOpts(o.slurmOpt ?? []);
         let loaded = await loadFromCli(pipelineArg, o);
         // Hugging Face models the experiments use are brought into the cache (or brought up to date
@@ -170,6 +174,12 @@ function registerRun(program: Command): void {
           await checkSlurmAvailable();
           executor = new SlurmExecutor();
         } else executor = new LocalExecutor();
+        let jobs = jobsArg ?? 1;
+        if (jobsArg === undefined && executorName === 'local') {
+          const auto = autoJobs(spec);
+          jobs = auto.jobs;
+          if (jobs > 1) process.stdout.write(`jobs: ${auto.reason} (--jobs N to choose)\n`);
+        }
         // One live bar cannot show several replicates at once: with --jobs > 1, plain lines.
         const progress = new RunProgress(process.stdout, jobs > 1 ? false : undefined);
         const ac = new AbortController();
