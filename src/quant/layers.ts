@@ -135,6 +135,7 @@ export function mixedModel(fp: Model, q: Model, quantised: readonly number[]): M
 export function referenceBlockRunner(fp: Model): BlockRunner {
   const L = fp.config.numLayers;
   return {
+    identity: 'reference blocks',
     async states(ids) {
       checkWindow(ids);
       const T = ids.length;
@@ -217,6 +218,8 @@ export async function layerSweep(
 
   const engines = plans.map((_, i): Engine => ({
     name,
+    // Its own numbers (the runner's graphs, not the plain engine's), so kept apart in caches.
+    identity: `layer sweep: ${runner.identity}`,
     async score(req: ScoreRequest): Promise<ScoreResult> {
       if (req.wantLogits || req.wantLogProbs) throw new Error('layerSweep: the sweep engines give NLL and top-1 only');
       const key = windowKey(req.ids);

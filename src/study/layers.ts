@@ -10,13 +10,14 @@
 // Every block is quantised once; the variant "only block l quantised" starts from the full-precision
 // state entering block l, computed once per window for all variants (quant/layers.ts layerSweep;
 // on onnxruntime, a chain of one-block graphs). The full-precision results are computed once and
-// reused for every block (a reference cache shared by the variants).
+// reused for every block (a reference cache shared by the variants), or come from the run folder's
+// score cache, which also keeps every variant's per-unit scores.
 // Reference: DESIGN.md §7 (C-001); metric names in ./metrics.ts (layerMetric, LAYER_SENSITIVITY_METRICS).
 
 import { z } from 'zod';
 import { bootstrap } from '../eval/bootstrap.ts';
 import { quantizeModel } from '../quant/apply.ts';
-import { layerPlans, layerSweep, type LayerSweep } from '../quant/layers.ts';
+import { layerPlans, layerSweep, mixedModel, type LayerSweep } from '../quant/layers.ts';
 import { DEFAULT_SCOPE } from '../quant/scope.ts';
 import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
@@ -26,6 +27,7 @@ import { evaluationTexts, selectionTexts, studyTexts } from './texts.ts';
 import { compareUnits, deltaBpbOf, openModel, pairedDifference, referenceCache, type Comparisons } from './compare.ts';
 import { degradations, disparity, meanOf } from './record.ts';
 import { HIGH, LOW, layerMetric } from './metrics.ts';
+import { registerEngine, scoredModelOf, treatedModelKey } from './score-cache.ts';
 
 /** Index of the largest value (first on ties). */
 export function argmaxOf(xs: readonly number[]): number {
@@ -82,7 +84,17 @@ export const layerSensitivity = defineKind({
       // RTN quantises each tensor on its own: every block quantised once gives each variant's block.
       const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
       const q = quantizeModel(m.model, { spec, scope: { ...DEFAULT_SCOPE, layers: null } });
-      sweep = await layerSweep(m.model, q.model, layerPlans(L, 'one'), { engine: p.engine });
+      const plans = layerPlans(L, 'one');
+      sweep = await layerSweep(m.model, q.model, plans, { engine: p.engine });
+      // Through the run folder's score cache: the full-precision side of each unit comes from A-001
+      // (or whoever scored it first), and each variant's scores are kept, so a rerun scores nothing.
+      const scored = scoredModelOf(m.engine);
+      if (scored) {
+        for (const [l, e] of sweep.engines.entries()) {
+          const variant = mixedModel(m.model, q.model, plans[l].quantised);
+          registerEngine(e, { ...scored, key: () => treatedModelKey(m.key, variant) });
+        }
+      }
       for (let l = 0; l < L; l++) {
         const qe = sweep.engines[l];
         try {

@@ -17,7 +17,7 @@ import { MEASURING, reducedBuiltin } from '../helpers/builtin.ts';
 import { runCli } from '../helpers/cli.ts';
 import { withStore } from '../helpers/store.ts';
 
-const ONLY = ['A-001', 'A-002', 'A-003', 'B-001', 'B-005', 'D-001', 'D-002'];
+const ONLY = ['A-001', 'A-002', 'A-003', 'B-001', 'B-005', 'C-001', 'D-001', 'D-002'];
 
 function reducedPipeline(dir: string): string {
   return reducedBuiltin(dir, {
@@ -79,7 +79,7 @@ test(
       assert.equal(r1.code, 0, r1.stdout + r1.stderr);
       const r2 = runCli(['run', file, '--out', off, ...only, '--no-score-cache'], { timeoutMs: 900_000 });
       assert.equal(r2.code, 0, r2.stdout + r2.stderr);
-      assert.match(r1.stdout, /done: 7 passed; 7 ran, 0 reused/);
+      assert.match(r1.stdout, /done: 8 passed; 8 ran, 0 reused/);
 
       // Every stored number identical (NaN equal to NaN), and the per-unit artifacts byte for byte.
       const a = allMetrics(on);
@@ -118,11 +118,14 @@ test(
       for (const id of ['B-001', 'B-005'])
         assert.ok(cacheLine(on, id, 0)!.hits >= 52, `${id}: ${JSON.stringify(cacheLine(on, id, 0))}`);
       for (const id of ['D-001', 'D-002']) assert.ok(cacheLine(on, id, 0), id);
+      // C-001's block variants (the layer sweep) find the full-precision side of every unit.
+      const c1 = cacheLine(on, 'C-001', 0)!;
+      assert.ok(c1.hits > 0 && c1.hits === c1.misses, JSON.stringify(c1));
 
       // Everything again, from the cache: no unit scored, the same numbers.
       const r3 = runCli(['run', file, '--out', on, ...only, '--force', '*', '--jobs', '1'], { timeoutMs: 900_000 });
       assert.equal(r3.code, 0, r3.stdout + r3.stderr);
-      for (const id of ['A-001', 'A-002', 'B-001', 'B-005', 'D-001', 'D-002'])
+      for (const id of ['A-001', 'A-002', 'B-001', 'B-005', 'C-001', 'D-001', 'D-002'])
         assert.equal(cacheLine(on, id, 0)!.misses, 0, id);
       const c = allMetrics(on);
       const differ2 = [...a].filter(([k, v]) => !Object.is(v, c.get(k)));

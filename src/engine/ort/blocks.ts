@@ -22,10 +22,10 @@ import { optBody } from './arch/opt.ts';
 import { xglmBody } from './arch/xglm.ts';
 import { BODY_INPUT, BODY_OUTPUT, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
 import { createSession, type Session } from './engine.ts';
-import { GraphBuilder, type EncodedGraph } from './graph.ts';
+import { GraphBuilder, type EncodedGraph, type WeightMode } from './graph.ts';
 import { prelude, type BodyCtx } from './layers.ts';
 import { DataType } from './proto.ts';
-import { loadOrt, threadsFor, type Ort } from './runtime.ts';
+import { loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
 
 export const STATE_INPUT = 'state_in';
 export const STATE_OUTPUT = 'state_out';
@@ -58,9 +58,9 @@ function context(b: GraphBuilder, model: Model, x: string, fused: boolean, enter
 }
 
 /** token ids [1, T] → the state entering each block (`state_l`, [T, C]) and the final hidden states [T, P]. */
-export function buildStates(model: Model, fused = true): EncodedGraph {
+export function buildStates(model: Model, fused = true, weights: WeightMode = 'inputs'): EncodedGraph {
   const cfg = model.config;
-  const b = new GraphBuilder(`${cfg.arch}_states`, 'inputs');
+  const b = new GraphBuilder(`${cfg.arch}_states`, weights);
   const ids = b.input(BODY_INPUT, DataType.INT64, [1, 'T']);
   const table = weightSpec(cfg).find((s) => s.kind === 'embedding')!.name;
   const x = b.node('Gather', [b.weight(weight(model, table), table), b.node('Reshape', [ids, b.i64([-1])])]);
@@ -76,13 +76,19 @@ export function buildStates(model: Model, fused = true): EncodedGraph {
  * The state entering block `from` [T, C] → the state entering block `to` (`state_out`, when
  * to < L) or the final hidden states (`hidden`, when to = L). 0 ≤ from < to ≤ L.
  */
-export function buildRange(model: Model, from: number, to: number, fused = true): EncodedGraph {
+export function buildRange(
+  model: Model,
+  from: number,
+  to: number,
+  fused = true,
+  weights: WeightMode = 'inputs',
+): EncodedGraph {
   const cfg = model.config;
   const L = cfg.numLayers;
   if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= L)) {
     throw new Error(`ort blocks: bad block range ${from}..${to} of ${L}`);
   }
-  const b = new GraphBuilder(`${cfg.arch}_blocks_${from}_${to}`, 'inputs');
+  const b = new GraphBuilder(`${cfg.arch}_blocks_${from}_${to}`, weights);
   const input = b.input(STATE_INPUT, DataType.FLOAT, ['T', cfg.hiddenSize]);
   const enter = (l: number, s: string) => {
     if (l === from) return input;
@@ -107,10 +113,14 @@ export interface BlockRunnerOptions {
   readonly layout?: BlockLayout;
   /** Rows of the output matrix per head run (default 256). */
   readonly headRows?: number;
+  /** How the weights reach onnxruntime (default: runtime.ts weightModeFor, as the engine's). */
+  readonly weights?: WeightMode;
 }
 
 /** Full-precision states once per window, then variants that start at their first changed block. */
 export interface BlockRunner {
+  /** What decides its numbers besides the weights (runtime, threads, layout), for caches of its results. */
+  readonly identity: string;
   /** states[l] [T, C]: the full-precision state entering block l, l = 0..L−1. */
   states(ids: Int32Array): Promise<Float32Array[]>;
   /**
@@ -140,8 +150,9 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
     if (!s) sessions.set(key, (s = await createSession(ort, make(), threads)));
     return s;
   };
-  const states = await session('states', () => buildStates(fp));
-  const head = await session('head', () => buildHead(fp, 'inputs'));
+  const mode = weightModeFor(cfg, opts.weights);
+  const states = await session('states', () => buildStates(fp, true, mode));
+  const head = await session('head', () => buildHead(fp, mode));
 
   const run = async (s: Session, feeds: Record<string, OrtTensor>, fetch: string) => {
     const out = await s.session.run({ ...s.weights, ...feeds }, [fetch]);
@@ -177,6 +188,9 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
   }
 
   return {
+    identity:
+      `ort ${ort.env.versions?.common ?? '?'} threads=${threads} headRows=${headRows} weights=${mode}` +
+      ` layout=${layout} fused=true`,
     async states(ids) {
       const T = ids.length;
       if (T < 2)
@@ -205,7 +219,7 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
       const T = ids.length;
       let x = state;
       if (layout === 'range') {
-        const s = await session(`range:${key}:${from}`, () => buildRange(model(), from, L));
+        const s = await session(`range:${key}:${from}`, () => buildRange(model(), from, L, true, mode));
         x = await run(s, { [STATE_INPUT]: stateTensor(x, T) }, BODY_OUTPUT);
       } else {
         // One graph per block and per weight source; a block holds the same weights in every variant
@@ -213,7 +227,7 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
         const m = model();
         for (let l = from; l < L; l++) {
           const last = l === L - 1;
-          const s = await session(`block:${l}:${blockKey(m, fp, l)}`, () => buildRange(m, l, l + 1));
+          const s = await session(`block:${l}:${blockKey(m, fp, l)}`, () => buildRange(m, l, l + 1, true, mode));
           x = await run(s, { [STATE_INPUT]: stateTensor(x, T) }, last ? BODY_OUTPUT : STATE_OUTPUT);
         }
       }

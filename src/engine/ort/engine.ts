@@ -15,14 +15,14 @@ import { checkKlReference } from '../reference.ts';
 import type { Engine, HeadRequest, KlReference, ScoreRequest, ScoreResult } from '../types.ts';
 import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
 import type { EncodedGraph, WeightMode } from './graph.ts';
-import { loadOrt, threadsFor, type Ort } from './runtime.ts';
+import { loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
 
 export interface OrtEngineOptions {
   /** intra-op threads; default: one for a model at most 256 wide, else every available core (runtime.ts). */
   readonly threads?: number;
   /** Rows of the output matrix computed per head run (bounds the [rows, V] scratch). Default 256. */
   readonly headRows?: number;
-  /** How the weights reach onnxruntime (graph.ts WeightMode); default 'inputs' (no copy). */
+  /** How the weights reach onnxruntime (graph.ts WeightMode); default runtime.ts weightModeFor. */
   readonly weights?: WeightMode;
   /** onnxruntime's fused attention kernels where they apply; default true (false: standard ops). */
   readonly fusedAttention?: boolean;
@@ -70,7 +70,7 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   const cfg = model.config;
   const V = cfg.vocabSize;
   const E = cfg.embedDim;
-  const weights = opts.weights ?? 'inputs';
+  const weights = weightModeFor(cfg, opts.weights);
   let body: Session | undefined = await createSession(
     ort,
     buildBody(model, { weights, fusedAttention: opts.fusedAttention }),

@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { UserError } from '../../errors.ts';
 import type { ModelConfig } from '../../model/config.ts';
-import { GraphBuilder } from './graph.ts';
+import { GraphBuilder, type WeightMode } from './graph.ts';
 import { DataType } from './proto.ts';
 
 export type Ort = typeof import('onnxruntime-node');
@@ -34,6 +34,16 @@ export const SINGLE_THREAD_MAX_WIDTH = 256;
 export function threadsFor(cfg: Pick<ModelConfig, 'hiddenSize'>, requested?: number): number {
   if (requested !== undefined) return Math.max(1, Math.floor(requested));
   return cfg.hiddenSize <= SINGLE_THREAD_MAX_WIDTH ? 1 : availableParallelism();
+}
+
+/**
+ * How a model's weights reach onnxruntime by default (graph.ts WeightMode): a narrow model's as
+ * initialisers — one more copy, a few MB, but each run then binds two inputs instead of every weight
+ * tensor (measured: 0.33 ms less per call, 2.9 against 3.3 ms per 128-token window of gpt2-mini);
+ * a wider model's as inputs over langquant's own arrays, with no copy.
+ */
+export function weightModeFor(cfg: Pick<ModelConfig, 'hiddenSize'>, requested?: WeightMode): WeightMode {
+  return requested ?? (cfg.hiddenSize <= SINGLE_THREAD_MAX_WIDTH ? 'initializers' : 'inputs');
 }
 
 let loading: Promise<Ort> | undefined;
