@@ -195,7 +195,8 @@ export interface TreatedComparisons {
  * Compares a treated copy of `m`'s model (e.g. quantised) with `m` on the evaluation texts (after
  * their adequacy check), with a fresh reference cache and progress by language; with `selection`,
  * also on the calibration units (see recordSelection). Closes the treated engine and `m`'s engine
- * before it returns or throws: the caller records from the comparisons.
+ * (unless `keepReference`: the caller compares more treated models with it, then closes it) before
+ * it returns or throws: the caller records from the comparisons.
  */
 export async function compareTreated(
   ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric' | 'progress'>,
@@ -203,6 +204,7 @@ export async function compareTreated(
   m: OpenModel,
   treated: Model,
   p: Pick<EvalSettings, 'engine' | 'kl'> & { selection?: boolean },
+  o: { keepReference?: boolean } = {},
 ): Promise<TreatedComparisons> {
   const qe = await engineFor(treated, p.engine, (s) => ctx.log(s), m);
   try {
@@ -223,7 +225,7 @@ export async function compareTreated(
     return { evaluation, selection };
   } finally {
     await qe.dispose();
-    await m.engine.dispose();
+    if (!o.keepReference) await m.engine.dispose();
   }
 }
 

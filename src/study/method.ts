@@ -18,7 +18,6 @@ import { calibrationBudget, calibrationSets, CalibrationSource, setWindows } fro
 import {
   comparisonsFromJson,
   compareTreated,
-  engineFor,
   EvalParams,
   openModel,
   QuantParams,
@@ -57,9 +56,10 @@ export const method = defineKind({
     const merged: Comparisons = new Map();
     let bits = 0;
     let tokens = 0;
-    // One load of the model and one tokenisation of the calibration texts for every set; each set gets
-    // a fresh reference engine (compareTreated closes both engines) and its quantised model from the
-    // run folder's cache when an earlier replicate or experiment calibrated the same one.
+    // One load of the model, one full-precision engine (registered with the score cache, so every set
+    // takes the full-precision side of its units from A-001/A-002) and one tokenisation of the
+    // calibration texts for every set; each set's quantised model comes from the run folder's cache
+    // when an earlier replicate or experiment calibrated the same one.
     const base = await openModel(ctx, p.model, p);
     const budget = calibrationBudget(t, base, p.calibrationTokens);
     const limited = budget.limitedBy.length ? `, set by the calibration text of ${budget.limitedBy.join(', ')}` : '';
@@ -67,30 +67,40 @@ export const method = defineKind({
     ctx.log(`${p.model}: equal calibration budget ${budget.budget} tokens per source (${cap})`);
     const sets = calibrationSets(t.langs, p.calibration);
     let reused = 0;
-    for (const [k, set] of sets.entries()) {
-      const m = k === 0 ? base : { ...base, engine: await engineFor(base.model, p.engine, (s) => ctx.log(s)) };
-      const cw = setWindows(budget, set, m.window.context);
-      const opts = {
-        method: p.method,
-        spec,
-        windows: cw.windows,
-        gptq: { actOrder: p.actOrder },
-        awq: { clip: p.clip },
-        // the forward passes on the engine the experiment scores with (onnxruntime, or the reference)
-        engine: m.engine.name,
-      };
-      const q = await cachedCalibrated(ctx.cacheDir, m.key, m.model, opts, (s) => ctx.log(s));
-      if (q.reused) reused++;
-      const scoped = set.target !== undefined ? { ...t, langs: { ...t.langs, all: [set.target] } } : t;
-      const { evaluation } = await compareTreated(ctx, scoped, m, q.result.model, { ...p, selection: false });
-      for (const [lang, units] of evaluation) {
-        if (set.target === undefined || lang === set.target) merged.set(lang, units);
+    try {
+      for (const set of sets) {
+        const cw = setWindows(budget, set, base.window.context);
+        const opts = {
+          method: p.method,
+          spec,
+          windows: cw.windows,
+          gptq: { actOrder: p.actOrder },
+          awq: { clip: p.clip },
+          // the forward passes on the engine the experiment scores with (onnxruntime, or the reference)
+          engine: base.engine.name,
+        };
+        const q = await cachedCalibrated(ctx.cacheDir, base.key, base.model, opts, (s) => ctx.log(s));
+        if (q.reused) reused++;
+        const scoped = set.target !== undefined ? { ...t, langs: { ...t.langs, all: [set.target] } } : t;
+        const { evaluation } = await compareTreated(
+          ctx,
+          scoped,
+          base,
+          q.result.model,
+          { ...p, selection: false },
+          { keepReference: true },
+        );
+        for (const [lang, units] of evaluation) {
+          if (set.target === undefined || lang === set.target) merged.set(lang, units);
+        }
+        bits = q.result.account.bitsPerWeight;
+        tokens = cw.tokens;
+        const how = q.reused ? "reused from the run folder's cache" : 'calibrated';
+        const grid = `${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}`;
+        ctx.log(`${p.model}: ${grid}, calibration ${set.label}: ${cw.tokens} tokens, ${how}`);
       }
-      bits = q.result.account.bitsPerWeight;
-      tokens = cw.tokens;
-      const how = q.reused ? "reused from the run folder's cache" : 'calibrated';
-      const grid = `${p.method.toUpperCase()} INT${p.bits} g${p.groupSize}`;
-      ctx.log(`${p.model}: ${grid}, calibration ${set.label}: ${cw.tokens} tokens, ${how}`);
+    } finally {
+      await base.engine.dispose();
     }
     if (reused) {
       ctx.log(`${p.model}: ${reused} of ${sets.length} quantised model(s) reused from the run folder's cache`);
