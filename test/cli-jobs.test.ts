@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { autoJobs, decideJobs } from '../src/cli/jobs.ts';
+import { runCli } from './helpers/cli.ts';
 
 test('decideJobs: one per core for narrow models only', () => {
   assert.equal(decideJobs([128, 128, 256], 2).jobs, 2);
@@ -20,4 +21,12 @@ test('autoJobs reads the widths of the models the experiments use', () => {
   assert.equal(autoJobs(spec('models/gpt2-mini'), 2).jobs, 2);
   assert.equal(autoJobs(spec('/nowhere'), 2).jobs, 1);
   assert.equal(autoJobs(spec('models/gpt2-mini', ['base', 'other']), 2).jobs, 1);
+});
+
+test('run --jobs takes auto or a count, and says so otherwise', () => {
+  for (const bad of ['abc', '0', '1.5']) {
+    const r = runCli(['run', '--jobs', bad, '--out', '/nonexistent/langquant-jobs-test']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`--jobs ${bad.replace('.', '\\.')}: expected 'auto' or an integer ≥ 1`));
+  }
 });

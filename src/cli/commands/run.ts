@@ -161,6 +161,8 @@ function registerRun(program: Command): void {
           throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
         if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor))
           throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
+        if (o.jobs !== undefined && o.jobs !== 'auto' && !(Number.isInteger(Number(o.jobs)) && Number(o.jobs) >= 1))
+          throw new ConfigError(`--jobs ${o.jobs}: expected 'auto' or an integer ≥ 1`);
         const jobsArg = o.jobs === 'auto' ? undefined : intOption(o.jobs, '--jobs', 1);
         const slurmOpts = parseSlurmOpts(o.slurmOpt ?? []);
         let loaded = await loadFromCli(pipelineArg, o);
