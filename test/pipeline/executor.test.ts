@@ -234,7 +234,10 @@ test('--executor slurm where Slurm is missing, and a bad --executor or --jobs, a
     runCli(['run', file, '--out', out, '--executor', 'pbs']).stderr,
     /--executor pbs: expected one of local, slurm/,
   );
-  assert.match(runCli(['run', file, '--out', out, '--jobs', '0']).stderr, /--jobs 0: expected an integer ≥ 1/);
+  assert.match(
+    runCli(['run', file, '--out', out, '--jobs', '0']).stderr,
+    /--jobs 0: expected 'auto' or an integer ≥ 1/,
+  );
   assert.match(
     runCli(['run', file, '--out', out, '--slurm-opt', 'cpus=x']).stderr,
     /--slurm-opt cpus=x: cpus is a whole number ≥ 1/,
