@@ -18,10 +18,11 @@ export interface AutoJobs {
 /** The decision alone: the hidden widths of the models used (null: unknown) and the machine's cores. */
 export function decideJobs(widths: readonly (number | null)[], cores: number): AutoJobs {
   if (widths.length === 0 || cores <= 1) return { jobs: 1, reason: 'one at a time' };
-  const unknown = widths.some((w) => w === null);
-  const widest = Math.max(...widths.map((w) => w ?? Infinity));
-  if (unknown || widest > SINGLE_THREAD_MAX_WIDTH)
-    return { jobs: 1, reason: 'one at a time, each on every core (a model wider than 256 or not readable yet)' };
+  if (widths.some((w) => w === null || w > SINGLE_THREAD_MAX_WIDTH))
+    return {
+      jobs: 1,
+      reason: `one at a time, each on every core (a model wider than ${SINGLE_THREAD_MAX_WIDTH} or not readable yet)`,
+    };
   return {
     jobs: cores,
     reason: `${cores} at once: every model is at most ${SINGLE_THREAD_MAX_WIDTH} wide and runs on one onnxruntime thread`,

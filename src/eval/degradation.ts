@@ -27,7 +27,7 @@ import {
 } from './metrics.ts';
 import { scoreWindows, type WindowScores } from './score.ts';
 import { engineIdentity, unitKey, type ScoreCache, type UnitScores } from './score-cache.ts';
-import { resolveWindowOptions, slidingWindows, type WindowOptions } from './windows.ts';
+import { resolveWindowOptions, type WindowOptions } from './windows.ts';
 
 /** Full-precision results for one text, as cached. */
 export interface ReferenceScores {
@@ -176,9 +176,9 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
   if (refUsable) {
     const r = ref!;
     // The cached rows of the window's scored targets: rows firstTarget−1 … of the text.
-    const windows = slidingWindows(n, o);
     const klReference = wantKl
-      ? (w: number) => r.logProbs!.subarray((windows[w].scoreFrom - 1) * r.vocab, (windows[w].end - 1) * r.vocab)
+      ? (w: { firstTarget: number; count: number }) =>
+          r.logProbs!.subarray((w.firstTarget - 1) * r.vocab, (w.firstTarget - 1 + w.count) * r.vocab)
       : undefined;
     for await (const w of scoreWindows(o.treated, o.ids, { ...qOpts, klReference })) {
       for (let j = 0; j < w.count; j++) {
@@ -204,27 +204,26 @@ export async function compareOnText(o: CompareOptions): Promise<TextComparison> 
       const a = await fpIter.next();
       fw = a.done ? undefined : a.value;
       const b = await qIter.next();
-      if (a.done || b.done) {
-        if (a.done !== b.done) throw new Error('compareOnText: the two engines produced different window counts');
+      if (!fw || b.done) {
+        if (!fw !== Boolean(b.done)) throw new Error('compareOnText: the two engines produced different window counts');
         break;
       }
-      const f: WindowScores = a.value;
       const qw: WindowScores = b.value;
-      if (wantKl && fpLogProbs === undefined && f.index === 0) {
-        vocab = f.vocab;
+      if (wantKl && fpLogProbs === undefined && fw.index === 0) {
+        vocab = fw.vocab;
         keepRows = key !== undefined && o.cache!.fits((n - 1) * vocab * 4);
         if (keepRows) fpLogProbs = new Float32Array((n - 1) * vocab);
       }
-      for (let j = 0; j < f.count; j++) {
-        const i = f.firstTarget - 1 + j;
-        fpNll[i] = f.nll[j];
-        fpTop1[i] = f.top1[j];
-        fpSum += f.nll[j];
+      for (let j = 0; j < fw.count; j++) {
+        const i = fw.firstTarget - 1 + j;
+        fpNll[i] = fw.nll[j];
+        fpTop1[i] = fw.top1[j];
+        fpSum += fw.nll[j];
         qSum += qw.nll[j];
-        if (f.top1[j] === qw.top1[j]) top1Agree++;
+        if (fw.top1[j] === qw.top1[j]) top1Agree++;
         if (wantKl) kl[i] = qw.kl![j];
       }
-      if (fpLogProbs && f.logProbs) fpLogProbs.set(f.logProbs, (f.firstTarget - 1) * vocab);
+      if (fpLogProbs && fw.logProbs) fpLogProbs.set(fw.logProbs, (fw.firstTarget - 1) * vocab);
     }
     if (key) o.cache!.set(key, { nll: fpNll, top1: fpTop1, logProbs: fpLogProbs, vocab });
   }

@@ -77,11 +77,12 @@ export interface WindowRunOptions extends WindowOptions {
    */
   readonly hidden?: readonly Float32Array[];
   /**
-   * Another model's log-probability rows for the scored targets of window `index` ([count, V], as its
-   * own scoreWindows yielded them with `wantLogProbs`), asked for just before that window is run: the
-   * engine then returns KL(p_ref ‖ p_this) at each scored target (`WindowScores.kl`).
+   * Another model's log-probability rows for the scored targets of a window ([count, V]: targets
+   * firstTarget … firstTarget+count−1, as its own scoreWindows yielded them with `wantLogProbs`), asked
+   * for just before that window is run: the engine then returns KL(p_ref ‖ p_this) at each scored
+   * target (`WindowScores.kl`).
    */
-  readonly klReference?: (index: number) => Float32Array;
+  readonly klReference?: (window: { index: number; firstTarget: number; count: number }) => Float32Array;
 }
 
 /** Checks that a text is long enough to score; returns its ids as an Int32Array. */
@@ -145,7 +146,9 @@ export async function* scoreWindows(
     // Window-local position p predicts absolute id start+p+1; the scored targets scoreFrom..end−1
     // are local positions p0 = scoreFrom−start−1 .. T−2.
     const p0 = scoreFrom - start - 1;
-    const klReference = opts.klReference ? { rows: opts.klReference(w), from: p0 } : undefined;
+    const klReference = opts.klReference
+      ? { rows: opts.klReference({ index: w, firstTarget: scoreFrom, count: T - 1 - p0 }), from: p0 }
+      : undefined;
     const res = opts.hidden
       ? await engine.head!({ ids: win, hidden: opts.hidden[w], wantLogProbs: want, klReference })
       : await engine.score({ ids: win, wantLogProbs: want, wantHidden: opts.wantHidden, klReference });

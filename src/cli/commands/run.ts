@@ -75,11 +75,12 @@ export function pipelineOptions(cmd: Command): Command {
     .option('--kinds <module>', 'load more experiment kinds from a module (repeatable)', collectOne);
 }
 
-function intOption(v: string | undefined, flag: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
+/** An integer option ≥ min; `word` (e.g. 'auto') is also accepted and gives undefined, as absence does. */
+function intOption(v: string | undefined, flag: string, min: number, word?: string): number | undefined {
+  if (v === undefined || v === word) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > 0xffffffff)
-    throw new ConfigError(`${flag} ${v}: expected an integer ≥ ${min}`);
+    throw new ConfigError(`${flag} ${v}: expected ${word ? `'${word}' or ` : ''}an integer ≥ ${min}`);
   return n;
 }
 
@@ -161,9 +162,7 @@ function registerRun(program: Command): void {
           throw new ConfigError('--fail-fast and --keep-going contradict each other; give one');
         if (o.executor !== undefined && !(EXECUTORS as readonly string[]).includes(o.executor))
           throw new ConfigError(`--executor ${o.executor}: expected one of ${EXECUTORS.join(', ')}`);
-        if (o.jobs !== undefined && o.jobs !== 'auto' && !(Number.isInteger(Number(o.jobs)) && Number(o.jobs) >= 1))
-          throw new ConfigError(`--jobs ${o.jobs}: expected 'auto' or an integer ≥ 1`);
-        const jobsArg = o.jobs === 'auto' ? undefined : intOption(o.jobs, '--jobs', 1);
+        const jobsArg = intOption(o.jobs, '--jobs', 1, 'auto');
         const slurmOpts = parseSlurmOpts(o.slurmOpt ?? []);
         let loaded = await loadFromCli(pipelineArg, o);
         // Hugging Face models the experiments use are brought into the cache (or brought up to date
