@@ -3,13 +3,23 @@
 // loop, timed on random weights and correlated random rows; the model's figure is 12 blocks. The
 // forward passes that produce the rows (two per block per window) are not included: they cost what
 // a calibration pass costs. Prints wall and CPU seconds (on a shared machine the CPU time is the
-// figure to quote), never asserts.
+// figure to quote), never asserts. With --products: the solver by matrix products on onnxruntime
+// (quantizeGptqWith, what quantizeModelCalibratedFast runs) instead of the TypeScript loops, and
+// --compare runs both and counts the levels that differ.
 // Usage: npx tsx bench/gptq.ts [N rows, default 2048] [blocks to time, default 1]
-import { accumulateGram, quantizeGptq, symmetrize } from '../src/quant/gptq.ts';
+//          [--products [--compare]] [--threads k]
+import { ortFloat64Kernels } from '../src/engine/ort/blocks.ts';
+import { accumulateGram, quantizeGptq, quantizeGptqWith, symmetrize } from '../src/quant/gptq.ts';
 import { Rng } from '../src/util/rng.ts';
 
-const N = Number(process.argv[2] ?? 2048);
-const BLOCKS = Number(process.argv[3] ?? 1);
+const args = process.argv.slice(2);
+const nums = args.filter((a) => /^\d+$/.test(a));
+const N = Number(nums[0] ?? 2048);
+const BLOCKS = Number(nums[1] ?? 1);
+const products = args.includes('--products');
+const compare = args.includes('--compare');
+const ti = args.indexOf('--threads');
+const kernels = products ? await ortFloat64Kernels(ti >= 0 ? Number(args[ti + 1]) : 1) : undefined;
 const LAYERS = 12;
 const SHAPES = [
   { name: 'attn.c_attn', inDim: 768, outDim: 2304 },
@@ -38,8 +48,18 @@ for (let b = 0; b < BLOCKS; b++) {
     symmetrize(gram, n);
     const tGram = performance.now() - t0;
     t0 = performance.now();
-    quantizeGptq({ data: w, shape: [n, s.outDim] }, 'in_out', gram, N, { bits: 4, groupSize: 128, scheme: 'asym' });
+    const spec = { bits: 4, groupSize: 128, scheme: 'asym' } as const;
+    const wt = { data: w, shape: [n, s.outDim] };
+    const r = kernels
+      ? await quantizeGptqWith(kernels.matmul, wt, 'in_out', gram, N, spec)
+      : quantizeGptq(wt, 'in_out', gram, N, spec);
     const tSolve = performance.now() - t0;
+    if (kernels && compare) {
+      const plain = quantizeGptq(wt, 'in_out', gram, N, spec).q.levels;
+      let differ = 0;
+      for (let k = 0; k < plain.length; k++) if (plain[k] !== r.q.levels[k]) differ++;
+      console.log(`${s.name.padEnd(12)} levels differing from the TypeScript solver: ${differ} of ${plain.length}`);
+    }
     gramMs += tGram;
     solveMs += tSolve;
     console.log(
@@ -47,6 +67,7 @@ for (let b = 0; b < BLOCKS; b++) {
     );
   }
 }
+await kernels?.dispose();
 const cpu = process.cpuUsage(cpu0);
 const cpuPerBlock = (cpu.user + cpu.system) / 1e6 / BLOCKS;
 const wallPerBlock = (performance.now() - wall0) / 1000 / BLOCKS;
@@ -59,5 +80,5 @@ console.log(
   `one block: ${perBlock.toFixed(1)} s (Gram ${(gramMs / BLOCKS / 1000).toFixed(1)} s, solve ${(solveMs / BLOCKS / 1000).toFixed(1)} s)`,
 );
 console.log(
-  `GPT-2-small (${LAYERS} blocks), 4-bit g128, ${N} calibration tokens: ≈ ${(perBlock * LAYERS).toFixed(0)} s wall on one core (Node ${process.version}), forward passes excluded`,
+  `GPT-2-small (${LAYERS} blocks), 4-bit g128, ${N} calibration tokens, ${products ? 'matrix products on onnxruntime' : 'TypeScript solver'}: ≈ ${(perBlock * LAYERS).toFixed(0)} s wall (Node ${process.version}), forward passes excluded`,
 );

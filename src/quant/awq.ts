@@ -19,7 +19,7 @@
 
 import type { Layout } from '../model/spec.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { outputError } from './gptq.ts';
+import { gramQuadraticJs, weightDiff, type GramQuadratic } from './gptq.ts';
 import {
   dequantize,
   dimsOf,
@@ -187,14 +187,21 @@ function quantizeScaled(
 /**
  * The α search for one group of linears sharing an input: `gram` Σ x xᵀ [in, in] (symmetric) and
  * `meanAbs` mean |x_j| [in] of that input. Deterministic: no randomness, a fixed grid, ties to the smaller α.
+ * `quadratic` evaluates each candidate's output error (default: the plain loop; the calibration pass on
+ * onnxruntime gives float64 matrix products, the cost of the search at real widths).
  */
-export function awqSearch(
+export async function awqSearch(
   linears: readonly AwqLinear[],
   gram: Float64Array,
   meanAbs: Float64Array,
   spec: QuantSpec,
   opts: AwqOptions = {},
-): AwqResult {
+  quadratic: GramQuadratic = gramQuadraticJs,
+): Promise<AwqResult> {
+  const errorOf = (l: AwqLinear, dequant: Tensor) => {
+    const { inDim, outDim } = dimsOf(l.weight.shape, l.layout);
+    return quadratic(weightDiff(l.weight.data, dequant.data, l.layout, inDim, outDim), outDim, inDim, gram);
+  };
   const alphas = opts.alphas ?? defaultAlphas();
   const errors: { alpha: number; error: number }[] = [];
   let bestAlpha = alphas[0];
@@ -202,11 +209,7 @@ export function awqSearch(
   for (const alpha of alphas) {
     const s = awqScales(meanAbs, alpha);
     let e = 0;
-    for (const l of linears) {
-      const { inDim, outDim } = dimsOf(l.weight.shape, l.layout);
-      const { dequant } = quantizeScaled(l, spec, s, gram, false);
-      e += outputError(l.weight.data, dequant.data, l.layout, inDim, outDim, gram);
-    }
+    for (const l of linears) e += await errorOf(l, quantizeScaled(l, spec, s, gram, false).dequant);
     errors.push({ alpha, error: e });
     if (e < bestErr) {
       bestErr = e;
@@ -214,15 +217,10 @@ export function awqSearch(
     }
   }
   const scales = awqScales(meanAbs, bestAlpha);
-  const out = linears.map((l) => {
-    const { inDim, outDim } = dimsOf(l.weight.shape, l.layout);
+  const out: AwqResult['linears'][number][] = [];
+  for (const l of linears) {
     const r = quantizeScaled(l, spec, scales, gram, Boolean(opts.clip));
-    return {
-      name: l.name,
-      q: r.q,
-      dequant: r.dequant,
-      outErr: outputError(l.weight.data, r.dequant.data, l.layout, inDim, outDim, gram),
-    };
-  });
+    out.push({ name: l.name, q: r.q, dequant: r.dequant, outErr: await errorOf(l, r.dequant) });
+  }
   return { alpha: bestAlpha, scales, errors, linears: out };
 }

@@ -19,7 +19,17 @@ import { withWeights, weight, type Model } from '../model/model.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { awqSearch, type AwqOptions } from './awq.ts';
 import { assertModelFinite, finishQuantized, type QuantizeResult } from './apply.ts';
-import { accumulateGram, outputError, quantizeGptq, symmetrize, type GptqOptions } from './gptq.ts';
+import {
+  accumulateGram,
+  gramQuadraticJs,
+  quantizeGptq,
+  quantizeGptqWith,
+  symmetrize,
+  weightDiff,
+  type GptqOptions,
+  type GramQuadratic,
+  type MatMul64,
+} from './gptq.ts';
 import { checkSpec, dequantize, quantizeRtn, type QuantizedTensor, type QuantSpec } from './rtn.ts';
 import { DEFAULT_SCOPE, selectTargets, type QuantScope, type QuantTarget } from './scope.ts';
 
@@ -184,14 +194,20 @@ function statsOf(c: ReturnType<typeof blockCollector>, l: number, opts: Calibrat
   return stats;
 }
 
-/** Quantises block l's linears from their input statistics; returns the weights replacing them. */
-function quantizeBlock(
+/**
+ * Quantises block l's linears from their input statistics; returns the weights replacing them.
+ * `kernels` computes the output errors (AWQ's objective, the reported errors) and, when it offers
+ * matrix products, GPTQ's solver by blocks (else the plain solver).
+ */
+async function quantizeBlock(
   model: Model,
   l: number,
   stats: readonly InputStats[],
   p: Plan,
   opts: CalibratedOptions,
-): Map<string, Tensor> {
+  kernels: { quadratic: GramQuadratic; matmul?: MatMul64 },
+): Promise<Map<string, Tensor>> {
+  const { quadratic, matmul } = kernels;
   const withErrors = opts.errors ?? true;
   const replacements = new Map<string, Tensor>();
   const targetOf = new Map((p.byLayer.get(l) ?? []).map((t) => [t.name, t]));
@@ -201,14 +217,17 @@ function quantizeBlock(
     if (opts.method === 'gptq') {
       for (const t of group) {
         const gopts = { ...opts.gptq, name: t.name };
-        const { q, info } = quantizeGptq(weight(model, t.name), t.layout, s.gram, s.rows, opts.spec, gopts);
+        const w = weight(model, t.name);
+        const { q, info } = matmul
+          ? await quantizeGptqWith(matmul, w, t.layout, s.gram, s.rows, opts.spec, gopts)
+          : quantizeGptq(w, t.layout, s.gram, s.rows, opts.spec, gopts);
         results.push({ t, q, dq: dequantize(q), extra: { deadInputs: info.deadInputs, damp: info.damp } });
       }
     } else {
       const meanAbs = new Float64Array(s.inDim);
       for (let j = 0; j < s.inDim; j++) meanAbs[j] = s.absSum[j] / s.rows;
       const linears = group.map((t) => ({ name: t.name, weight: weight(model, t.name), layout: t.layout }));
-      const r = awqSearch(linears, s.gram, meanAbs, opts.spec, opts.awq);
+      const r = await awqSearch(linears, s.gram, meanAbs, opts.spec, opts.awq, quadratic);
       r.linears.forEach((x, k) => results.push({ t: group[k], q: x.q, dq: x.dequant, extra: { alpha: r.alpha } }));
     }
     for (const { t, q, dq, extra } of results) {
@@ -220,11 +239,11 @@ function quantizeBlock(
       let outErrRtn = NaN;
       let outEnergy = NaN;
       if (withErrors) {
-        const zero = new Float32Array(w.data.length);
-        outErr = outputError(w.data, dq.data, t.layout, t.inDim, t.outDim, s.gram);
-        const rtn = dequantize(quantizeRtn(w, t.layout, opts.spec)).data;
-        outErrRtn = outputError(w.data, rtn, t.layout, t.inDim, t.outDim, s.gram);
-        outEnergy = outputError(w.data, zero, t.layout, t.inDim, t.outDim, s.gram);
+        const err = (q: Float32Array) =>
+          quadratic(weightDiff(w.data, q, t.layout, t.inDim, t.outDim), t.outDim, t.inDim, s.gram);
+        outErr = await err(dq.data);
+        outErrRtn = await err(dequantize(quantizeRtn(w, t.layout, opts.spec)).data);
+        outEnergy = await err(new Float32Array(w.data.length));
       }
       p.calibration.push({ name: t.name, layer: l, outErr, outErrRtn, outEnergy, rows: s.rows, ...extra });
     }
@@ -245,7 +264,7 @@ function finish(model: Model, p: Plan, opts: CalibratedOptions): CalibratedResul
 }
 
 /** Quantises the scope of `model` with GPTQ or AWQ on the calibration windows (reference forward, one core). */
-export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): CalibratedResult {
+export async function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): Promise<CalibratedResult> {
   const p = plan(model, opts);
   const { windows } = p;
   const L = model.config.numLayers;
@@ -261,7 +280,10 @@ export function quantizeModelCalibrated(model: Model, opts: CalibratedOptions): 
         block(current, l, states[wi], ids.length, { onLinearInput });
       });
       // 2. quantise block l's linears from their rows
-      current = withWeights(current, quantizeBlock(model, l, statsOf(c, l, opts), p, opts));
+      current = withWeights(
+        current,
+        await quantizeBlock(model, l, statsOf(c, l, opts), p, opts, { quadratic: gramQuadraticJs }),
+      );
     }
     // 3. carry the states through block l as quantised (not needed after the last quantised block)
     if (l < p.lastLayer) states = states.map((x, wi) => block(current, l, x, windows[wi].length));
@@ -317,7 +339,8 @@ export async function quantizeModelCalibratedFast(
           const sums = await pass.sums(current, l, names, states[wi], T);
           for (const r of sums) c.addSums(wi, r.names, r.gram, r.absSum, T);
         }
-        current = withWeights(current, quantizeBlock(model, l, statsOf(c, l, opts), p, opts));
+        const stats = statsOf(c, l, opts);
+        current = withWeights(current, await quantizeBlock(model, l, stats, p, opts, pass));
       }
       if (l < p.lastLayer) {
         const next: Float32Array[] = [];

@@ -20,6 +20,11 @@
 // H⁻¹ = R⁻ᵀ R⁻¹, so U = R⁻¹. The naive twin `upperCholeskyOfInverseNaive` does what the reference does
 // (Cholesky, inverse, Cholesky of the inverse); the two agree to rounding.
 //
+// By matrix products (`quantizeGptqWith`, the calibration pass on onnxruntime): U by blocks of 128
+// columns and each lazy block's update of the columns after it as one product, the O(n³) and O(out·n²)
+// work in float64 MatMuls; a weight then receives a block's errors summed rather than one by one, so the
+// result equals the plain solver's to rounding (levels equal on the golden data and in bench/gptq.ts).
+//
 // `actOrder`: columns in descending diag(H) order (after the dead-input fix, before dampening; ties by
 // index), with "static groups": every group's grid is fixed from the weights before the loop, so the
 // groups stay the natural runs of g input columns and the stored record is the same as without it.
@@ -106,6 +111,14 @@ export function symmetrize(m: Float64Array, n: number): void {
 
 /** U [n, n] upper triangular with H⁻¹ = UᵀU, for a symmetric positive-definite H [n, n] (float64). */
 export function upperCholeskyOfInverse(H: Float64Array, n: number, name = 'weight'): Float64Array {
+  return upperInverse(reversedCholesky(H, n, name), n);
+}
+
+/**
+ * R [n, n] upper triangular with H = R Rᵀ for a symmetric positive-definite H [n, n]; `pivot0` is added
+ * to the pivot named in the error (a diagonal block of a larger matrix).
+ */
+function reversedCholesky(H: Float64Array, n: number, name: string, pivot0 = 0): Float64Array {
   // R upper with H = R Rᵀ, from the last column back: R[j][j]² = H[j][j] − Σ_{k>j} R[j][k]²,
   // R[i][j] = (H[i][j] − Σ_{k>j} R[i][k] R[j][k]) / R[j][j] for i < j. Rows i and j are read contiguously.
   const R = new Float64Array(n * n);
@@ -113,7 +126,7 @@ export function upperCholeskyOfInverse(H: Float64Array, n: number, name = 'weigh
     const rj = j * n;
     let s = H[rj + j];
     for (let k = j + 1; k < n; k++) s -= R[rj + k] * R[rj + k];
-    if (!(s > 0)) throw notPositiveDefinite(name, j);
+    if (!(s > 0)) throw notPositiveDefinite(name, pivot0 + j);
     const d = Math.sqrt(s);
     R[rj + j] = d;
     // Four rows at a time: four independent chains of subtractions (the add latency, not the
@@ -148,7 +161,12 @@ export function upperCholeskyOfInverse(H: Float64Array, n: number, name = 'weigh
       R[ri + j] = t / d;
     }
   }
-  // U = R⁻¹ (upper), row by row from the bottom: U[i][j] = −(Σ_{k=i+1..j} R[i][k] U[k][j]) / R[i][i].
+  return R;
+}
+
+/** U = R⁻¹ [n, n] of an upper triangular R with a nonzero diagonal. */
+function upperInverse(R: Float64Array, n: number): Float64Array {
+  // Row by row from the bottom: U[i][j] = −(Σ_{k=i+1..j} R[i][k] U[k][j]) / R[i][i].
   const U = new Float64Array(n * n);
   const acc = new Float64Array(n);
   for (let i = n - 1; i >= 0; i--) {
@@ -163,6 +181,98 @@ export function upperCholeskyOfInverse(H: Float64Array, n: number, name = 'weigh
     const dinv = 1 / R[ri + i];
     U[ri + i] = dinv;
     for (let j = i + 1; j < n; j++) U[ri + j] = -acc[j] * dinv;
+  }
+  return U;
+}
+
+/**
+ * C = A·B for A [m, k] and B [k, n], row-major float64: the matrix product the blocked solver hands
+ * out (onnxruntime's float64 MatMul on the calibration pass, src/engine/ort/blocks.ts); `matMulJs` is
+ * its naive twin.
+ */
+export type MatMul64 = (a: Float64Array, m: number, k: number, b: Float64Array, n: number) => Promise<Float64Array>;
+
+/** The naive twin of MatMul64: the triple loop, each entry summed over k in order. */
+export const matMulJs: MatMul64 = (a, m, k, b, n) => {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let t = 0; t < k; t++) {
+      const x = a[i * k + t];
+      if (x === 0) continue;
+      for (let j = 0; j < n; j++) c[i * n + j] += x * b[t * n + j];
+    }
+  }
+  return Promise.resolve(c);
+};
+
+/** Rows r0..r1−1, columns c0..c1−1 of M [·, n], as a contiguous [r1−r0, c1−c0] copy. */
+function sub(M: Float64Array, n: number, r0: number, r1: number, c0: number, c1: number): Float64Array {
+  const w = c1 - c0;
+  const out = new Float64Array((r1 - r0) * w);
+  for (let r = r0; r < r1; r++) out.set(M.subarray(r * n + c0, r * n + c1), (r - r0) * w);
+  return out;
+}
+
+/** Writes `x` [rows, w] into M [·, n] at row r0, column c0. */
+function put(M: Float64Array, n: number, r0: number, c0: number, x: Float64Array, w: number): void {
+  const rows = x.length / w;
+  for (let r = 0; r < rows; r++) M.set(x.subarray(r * w, (r + 1) * w), (r0 + r) * n + c0);
+}
+
+/**
+ * upperCholeskyOfInverse by blocks of `block` columns, the O(n³) work in `matmul`'s products: R (H = R Rᵀ)
+ * block column by block column from the last, each block's diagonal by reversedCholesky and the rows above
+ * it through the inverse of that diagonal block; then U = R⁻¹ block row by block row from the bottom,
+ * U[I, after] = −R_II⁻¹ · (R[I, after] · U[after, after]). The products run over whole rows where the
+ * entries left out are still zero (no copies of the trailing blocks, about n³/2 multiply-adds each).
+ * Equal to the unblocked U to rounding (tested); at n ≤ block it is the unblocked computation itself.
+ */
+export async function upperCholeskyOfInverseBlocked(
+  H: Float64Array,
+  n: number,
+  matmul: MatMul64,
+  name = 'weight',
+  block = DEFAULT_BLOCK_SIZE,
+): Promise<Float64Array> {
+  if (n <= block) return upperCholeskyOfInverse(H, n, name);
+  const R = new Float64Array(n * n);
+  for (let j1 = n; j1 > 0;) {
+    const j0 = Math.max(0, j1 - block);
+    const bb = j1 - j0;
+    // S = H[0:j1, J] − R[0:j1, after] · R[J, after]ᵀ, as R[0:j1, :] · R[J, :]ᵀ: the columns of R before
+    // `after` are still zero, so the whole rows (contiguous, no copy) give the same sums
+    const S = sub(H, n, 0, j1, j0, j1);
+    if (j1 < n) {
+      const RJt = new Float64Array(n * bb); // R[J, :]ᵀ [n, bb]
+      for (let r = 0; r < bb; r++) for (let k = j1; k < n; k++) RJt[k * bb + r] = R[(j0 + r) * n + k];
+      const C = await matmul(R.subarray(0, j1 * n), j1, n, RJt, bb);
+      for (let k = 0; k < S.length; k++) S[k] -= C[k];
+    }
+    const RJJ = reversedCholesky(S.subarray(j0 * bb), bb, name, j0);
+    put(R, n, j0, j0, RJJ, bb);
+    if (j0 > 0) {
+      // R[0:j0, J] = S[0:j0, :] · R_JJ⁻ᵀ
+      const inv = upperInverse(RJJ, bb);
+      const invT = new Float64Array(bb * bb);
+      for (let r = 0; r < bb; r++) for (let c = 0; c < bb; c++) invT[c * bb + r] = inv[r * bb + c];
+      put(R, n, 0, j0, await matmul(S.subarray(0, j0 * bb), j0, bb, invT, bb), bb);
+    }
+    j1 = j0;
+  }
+  const U = new Float64Array(n * n);
+  for (let i1 = n; i1 > 0;) {
+    const i0 = Math.max(0, i1 - block);
+    const bb = i1 - i0;
+    const UII = upperInverse(sub(R, n, i0, i1, i0, i1), bb);
+    if (i1 < n) {
+      // R[I, after] · U[after, :]: U's rows after I are contiguous and zero left of `after`
+      const a = n - i1;
+      const Y = await matmul(sub(R, n, i0, i1, i1, n), bb, a, U.subarray(i1 * n), n);
+      const Z = await matmul(UII, bb, bb, Y, n); // [bb, n], the columns from i1 on wanted
+      for (let r = 0; r < bb; r++) for (let j = i1; j < n; j++) U[(i0 + r) * n + j] = -Z[r * n + j];
+    }
+    put(U, n, i0, i0, UII, bb);
+    i1 = i0;
   }
   return U;
 }
@@ -266,11 +376,19 @@ function quantLimits(bits: number, scheme: QuantSpec['scheme']): [number, number
   return scheme === 'asym' ? [0, 2 ** bits - 1] : [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1];
 }
 
+/** The end of a lazy block b0..b1−1 with columns after it: Wf[:, b1:] −= err [out, b1−b0] · U[b0:b1, b1:]. */
+interface TailUpdate {
+  readonly err: Float64Array;
+  readonly b0: number;
+  readonly b1: number;
+}
+
 /**
- * The lazy-block column loop. Returns levels, scales and zeros; Wf holds the updated (unquantised)
- * weights afterwards.
+ * The lazy-block column loop, handing each block's update of the columns after it to the caller (who
+ * applies it before asking for the next block). Returns levels, scales and zeros; Wf holds the updated
+ * (unquantised) weights afterwards.
  */
-export function gptqColumns(p: ColumnProblem, blockSize = DEFAULT_BLOCK_SIZE): ColumnResult {
+function* columnBlocks(p: ColumnProblem, blockSize: number): Generator<TailUpdate, ColumnResult, void> {
   const { Wf, U, out, n, bits, scheme, groupSize: g, numGroups, perm, staticScales, staticZeros } = p;
   const [qlo, qhi] = quantLimits(bits, scheme);
   const levels = new Int32Array(out * n);
@@ -316,35 +434,66 @@ export function gptqColumns(p: ColumnProblem, blockSize = DEFAULT_BLOCK_SIZE): C
         for (let j = i + 1; j < b1; j++) Wf[rw + j] -= e * U[ui + j];
       }
     }
-    // the columns after the block receive its errors, in ascending i as the plain loop would give them
-    if (b1 < n) {
-      for (let r = 0; r < out; r++) {
-        const rw = r * n;
-        let k = 0;
-        // four block columns at a time; the subtractions stay in ascending i, left to right
-        for (; k + 4 <= bw; k += 4) {
-          const e0 = err[r * bw + k];
-          const e1 = err[r * bw + k + 1];
-          const e2 = err[r * bw + k + 2];
-          const e3 = err[r * bw + k + 3];
-          const u0 = (b0 + k) * n;
-          const u1 = u0 + n;
-          const u2 = u1 + n;
-          const u3 = u2 + n;
-          for (let j = b1; j < n; j++)
-            Wf[rw + j] = Wf[rw + j] - e0 * U[u0 + j] - e1 * U[u1 + j] - e2 * U[u2 + j] - e3 * U[u3 + j];
-        }
-        for (; k < bw; k++) {
-          const e = err[r * bw + k];
-          if (e === 0) continue;
-          const uk = (b0 + k) * n;
-          for (let j = b1; j < n; j++) Wf[rw + j] -= e * U[uk + j];
-        }
-      }
-    }
+    if (b1 < n) yield { err, b0, b1 };
     b0 = b1;
   }
   return { levels, scales, zeros };
+}
+
+/** The lazy-block column loop with each block's update in TypeScript: bit-identical to gptqColumnsNaive. */
+export function gptqColumns(p: ColumnProblem, blockSize = DEFAULT_BLOCK_SIZE): ColumnResult {
+  const { Wf, U, out, n } = p;
+  const steps = columnBlocks(p, blockSize);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    const { err, b0, b1 } = step.value;
+    const bw = b1 - b0;
+    // the columns after the block receive its errors, in ascending i as the plain loop would give them
+    for (let r = 0; r < out; r++) {
+      const rw = r * n;
+      let k = 0;
+      // four block columns at a time; the subtractions stay in ascending i, left to right
+      for (; k + 4 <= bw; k += 4) {
+        const e0 = err[r * bw + k];
+        const e1 = err[r * bw + k + 1];
+        const e2 = err[r * bw + k + 2];
+        const e3 = err[r * bw + k + 3];
+        const u0 = (b0 + k) * n;
+        const u1 = u0 + n;
+        const u2 = u1 + n;
+        const u3 = u2 + n;
+        for (let j = b1; j < n; j++)
+          Wf[rw + j] = Wf[rw + j] - e0 * U[u0 + j] - e1 * U[u1 + j] - e2 * U[u2 + j] - e3 * U[u3 + j];
+      }
+      for (; k < bw; k++) {
+        const e = err[r * bw + k];
+        if (e === 0) continue;
+        const uk = (b0 + k) * n;
+        for (let j = b1; j < n; j++) Wf[rw + j] -= e * U[uk + j];
+      }
+    }
+  }
+}
+
+/**
+ * The lazy-block column loop with each block's update as one matrix product (the paper's lazy batch
+ * update): a weight receives a block's errors summed, not one by one, so the result equals
+ * gptqColumns' to rounding, not bit for bit (levels tested equal on random problems; golden data).
+ */
+export async function gptqColumnsWith(
+  p: ColumnProblem,
+  matmul: MatMul64,
+  blockSize = DEFAULT_BLOCK_SIZE,
+): Promise<ColumnResult> {
+  const { Wf, U, out, n } = p;
+  const steps = columnBlocks(p, blockSize);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    const { err, b0, b1 } = step.value;
+    const a = n - b1;
+    const C = await matmul(err, out, b1 - b0, sub(U, n, b0, b1, b1, n), a);
+    for (let r = 0; r < out; r++) for (let j = 0; j < a; j++) Wf[r * n + b1 + j] -= C[r * a + j];
+  }
 }
 
 /** The naive twin of gptqColumns: the plain column loop of the definition, every update at once. */
@@ -393,6 +542,17 @@ export function actOrderPermutation(H: Float64Array, n: number): Int32Array {
   return Int32Array.from(idx);
 }
 
+/** A GPTQ problem ready for its solver: H (dampened, permuted), W (permuted), and how to store the result. */
+interface Prepared {
+  readonly name: string;
+  readonly Hp: Float64Array;
+  readonly problem: Omit<ColumnProblem, 'U'>;
+  readonly w: Tensor;
+  readonly layout: Layout;
+  readonly spec: QuantSpec;
+  readonly info: GptqInfo;
+}
+
 /**
  * GPTQ of `w` (stored layout) from `gram` = Σ x xᵀ [in, in] over `rows` calibration input rows (the
  * sum, not the mean; symmetric). `gram` is not modified. `naive` runs the plain loop and the naive U.
@@ -405,6 +565,43 @@ export function quantizeGptq(
   spec: QuantSpec,
   opts: GptqOptions & { naive?: boolean } = {},
 ): { q: QuantizedTensor; info: GptqInfo } {
+  const p = prepareGptq(w, layout, gram, rows, spec, opts);
+  const n = p.problem.n;
+  const U = opts.naive ? upperCholeskyOfInverseNaive(p.Hp, n, p.name) : upperCholeskyOfInverse(p.Hp, n, p.name);
+  const problem = { ...p.problem, U };
+  const res = opts.naive ? gptqColumnsNaive(problem) : gptqColumns(problem, opts.blockSize ?? DEFAULT_BLOCK_SIZE);
+  return finishGptq(p, res);
+}
+
+/**
+ * quantizeGptq with the O(n³) and O(out·n²) work as matrix products by `matmul` (onnxruntime's float64
+ * MatMul in quantizeModelCalibratedFast): U by blocks (upperCholeskyOfInverseBlocked) and each lazy
+ * block's update as one product (gptqColumnsWith). Equal to quantizeGptq to rounding: the golden GPTQ
+ * data passes on both.
+ */
+export async function quantizeGptqWith(
+  matmul: MatMul64,
+  w: Tensor,
+  layout: Layout,
+  gram: Float64Array,
+  rows: number,
+  spec: QuantSpec,
+  opts: GptqOptions = {},
+): Promise<{ q: QuantizedTensor; info: GptqInfo }> {
+  const p = prepareGptq(w, layout, gram, rows, spec, opts);
+  const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+  const U = await upperCholeskyOfInverseBlocked(p.Hp, p.problem.n, matmul, p.name, blockSize);
+  return finishGptq(p, await gptqColumnsWith({ ...p.problem, U }, matmul, blockSize));
+}
+
+function prepareGptq(
+  w: Tensor,
+  layout: Layout,
+  gram: Float64Array,
+  rows: number,
+  spec: QuantSpec,
+  opts: GptqOptions,
+): Prepared {
   checkSpec(spec);
   const name = opts.name ?? 'weight';
   assertFinite(w, name);
@@ -453,10 +650,8 @@ export function quantizeGptq(
     Hp = new Float64Array(n * n);
     for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) Hp[a * n + b] = H[perm[a] * n + perm[b]];
   }
-  const U = opts.naive ? upperCholeskyOfInverseNaive(Hp, n, name) : upperCholeskyOfInverse(Hp, n, name);
-  const problem: ColumnProblem = {
+  const problem: Omit<ColumnProblem, 'U'> = {
     Wf: Wp,
-    U,
     out,
     n,
     bits: spec.bits,
@@ -467,9 +662,13 @@ export function quantizeGptq(
     staticScales,
     staticZeros,
   };
-  const res = opts.naive ? gptqColumnsNaive(problem) : gptqColumns(problem, opts.blockSize ?? DEFAULT_BLOCK_SIZE);
+  return { name, Hp, problem, w, layout, spec, info: { deadInputs, damp } };
+}
 
-  // back to the stored layout and the record types of rtn.ts
+/** The solver's result back in the stored layout and the record types of rtn.ts. */
+function finishGptq(p: Prepared, res: ColumnResult): { q: QuantizedTensor; info: GptqInfo } {
+  const { w, layout, spec, info } = p;
+  const { n, out, groupSize: g, numGroups } = p.problem;
   const total = n * out;
   const levels = spec.scheme === 'sym' ? new Int8Array(total) : new Uint8Array(total);
   for (let r = 0; r < out; r++) {
@@ -489,8 +688,57 @@ export function quantizeGptq(
     zeros: spec.scheme === 'asym' ? Uint8Array.from(res.zeros) : null,
     kept: null,
   };
-  return { q, info: { deadInputs, damp } };
+  return { q, info };
 }
+
+/**
+ * Σ_r d_rᵀ G d_r for a weight difference D [out, in] (row-major, float64) and a symmetric G [in, in]:
+ * the output error of D on the calibration rows whose Gram matrix is G. `gramQuadratic` is the plain
+ * loop; the calibration pass on onnxruntime offers the same product as float64 matrix products
+ * (src/engine/ort/blocks.ts), equal to rounding (tested), for the wide shapes where O(out·in²) per
+ * call is the cost of AWQ's search.
+ */
+export type GramQuadratic = (d: Float64Array, outDim: number, inDim: number, gram: Float64Array) => Promise<number>;
+
+/** W − Q [out, in] in float64, row-major, from two weights in the stored layout. */
+export function weightDiff(
+  w: Float32Array,
+  q: Float32Array,
+  layout: Layout,
+  inDim: number,
+  outDim: number,
+): Float64Array {
+  const d = new Float64Array(outDim * inDim);
+  for (let r = 0; r < outDim; r++) {
+    for (let i = 0; i < inDim; i++) {
+      const k = layout === 'out_in' ? r * inDim + i : i * outDim + r;
+      d[r * inDim + i] = w[k] - q[k];
+    }
+  }
+  return d;
+}
+
+/** Σ_r d_rᵀ G d_r, row by row: G·d_r (skipping zero entries of d_r), then d_r·(G d_r), rows summed in order. */
+export function gramQuadratic(d: Float64Array, outDim: number, inDim: number, gram: Float64Array): number {
+  const gd = new Float64Array(inDim);
+  let total = 0;
+  for (let r = 0; r < outDim; r++) {
+    const dr = r * inDim;
+    gd.fill(0);
+    for (let a = 0; a < inDim; a++) {
+      const da = d[dr + a];
+      if (da === 0) continue;
+      const ga = a * inDim;
+      for (let b = 0; b < inDim; b++) gd[b] += da * gram[ga + b];
+    }
+    for (let b = 0; b < inDim; b++) total += d[dr + b] * gd[b];
+  }
+  return total;
+}
+
+/** gramQuadratic as a GramQuadratic (the default where no faster kernel is given). */
+export const gramQuadraticJs: GramQuadratic = (d, outDim, inDim, gram) =>
+  Promise.resolve(gramQuadratic(d, outDim, inDim, gram));
 
 /**
  * Output error ‖X Wᵀ − X Qᵀ‖² over the calibration rows, from their Gram matrix Σ x xᵀ [in, in]:
@@ -504,22 +752,5 @@ export function outputError(
   outDim: number,
   gram: Float64Array,
 ): number {
-  const d = new Float64Array(inDim);
-  const gd = new Float64Array(inDim);
-  let total = 0;
-  for (let r = 0; r < outDim; r++) {
-    for (let i = 0; i < inDim; i++) {
-      const k = layout === 'out_in' ? r * inDim + i : i * outDim + r;
-      d[i] = w[k] - q[k];
-    }
-    gd.fill(0);
-    for (let a = 0; a < inDim; a++) {
-      const da = d[a];
-      if (da === 0) continue;
-      const ga = a * inDim;
-      for (let b = 0; b < inDim; b++) gd[b] += da * gram[ga + b];
-    }
-    for (let b = 0; b < inDim; b++) total += d[b] * gd[b];
-  }
-  return total;
+  return gramQuadratic(weightDiff(w, q, layout, inDim, outDim), outDim, inDim, gram);
 }

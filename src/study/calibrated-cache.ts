@@ -21,7 +21,8 @@ import { dequantize, type QuantizedTensor } from '../quant/rtn.ts';
 import { DEFAULT_SCOPE, selectTargets } from '../quant/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
-const VERSION = 2;
+// 3: AWQ's output errors and GPTQ's solver on onnxruntime's float64 matrix products (equal to rounding).
+const VERSION = 3;
 
 export interface CachedCalibration {
   readonly result: QuantizeResult;

@@ -39,13 +39,13 @@ const SPECS: QuantSpec[] = [
   { bits: 4, groupSize: 20, scheme: 'sym' },
 ];
 
-test('AWQ: α = 0 gives s = 1 and RTN bit for bit (levels, scales, zeros, dequantised weights)', () => {
+test('AWQ: α = 0 gives s = 1 and RTN bit for bit (levels, scales, zeros, dequantised weights)', async () => {
   const n = 48;
   const { gram, meanAbs } = calibration(100, n, 1);
   assert.ok(awqScales(meanAbs, 0).every((s) => s === 1));
   for (const spec of SPECS) {
     const lin = group(n, 3);
-    const r = awqSearch(lin, gram, meanAbs, spec, { alphas: [0] });
+    const r = await awqSearch(lin, gram, meanAbs, spec, { alphas: [0] });
     lin.forEach((l, k) => {
       const rtn = quantizeRtn(l.weight, l.layout, spec);
       assert.deepEqual(r.linears[k].q.levels, rtn.levels);
@@ -56,13 +56,13 @@ test('AWQ: α = 0 gives s = 1 and RTN bit for bit (levels, scales, zeros, dequan
   }
 });
 
-test('AWQ: the chosen α never has a larger calibration output error than α = 0, and is deterministic', () => {
+test('AWQ: the chosen α never has a larger calibration output error than α = 0, and is deterministic', async () => {
   for (let seed = 0; seed < 6; seed++) {
     const n = 40;
     const { gram, meanAbs } = calibration(80, n, 10 + seed);
     const spec = SPECS[seed % SPECS.length];
     const lin = group(n, 20 + seed);
-    const r = awqSearch(lin, gram, meanAbs, spec);
+    const r = await awqSearch(lin, gram, meanAbs, spec);
     assert.equal(r.errors.length, 20);
     assert.equal(r.errors[0].alpha, 0);
     const chosen = r.errors.find((e) => e.alpha === r.alpha)!;
@@ -73,22 +73,22 @@ test('AWQ: the chosen α never has a larger calibration output error than α = 0
     assert.equal(chosen.error, Math.min(...r.errors.map((e) => e.error)));
     const total = r.linears.reduce((a, l) => a + l.outErr, 0);
     assert.ok(Math.abs(total - chosen.error) <= 1e-9 * chosen.error);
-    const again = awqSearch(group(n, 20 + seed), gram, meanAbs, spec);
+    const again = await awqSearch(group(n, 20 + seed), gram, meanAbs, spec);
     assert.equal(again.alpha, r.alpha);
     assert.deepEqual(again.errors, r.errors);
     r.linears.forEach((l, k) => assert.deepEqual(again.linears[k].dequant.data, l.dequant.data));
   }
 });
 
-test('AWQ: salient channels make some α > 0 win on outlier activations', () => {
+test('AWQ: salient channels make some α > 0 win on outlier activations', async () => {
   const n = 44;
   const { gram, meanAbs } = calibration(120, n, 4);
-  const r = awqSearch(group(n, 5), gram, meanAbs, { bits: 3, groupSize: 'channel', scheme: 'asym' });
+  const r = await awqSearch(group(n, 5), gram, meanAbs, { bits: 3, groupSize: 'channel', scheme: 'asym' });
   assert.ok(r.alpha > 0, `α ${r.alpha}`);
   assert.ok(r.errors.find((e) => e.alpha === r.alpha)!.error < r.errors[0].error);
 });
 
-test('AWQ clip: no shrink is RTN; the clip search is deterministic and finite', () => {
+test('AWQ clip: no shrink is RTN; the clip search is deterministic and finite', async () => {
   const w = randomTensor(30, 7, 8);
   const spec: QuantSpec = { bits: 4, groupSize: 8, scheme: 'asym' };
   const rtn = quantizeRtn(w, 'in_out', spec);
@@ -98,24 +98,24 @@ test('AWQ clip: no shrink is RTN; the clip search is deterministic and finite', 
   const n = 30;
   const { gram, meanAbs } = calibration(60, n, 9);
   const lin: AwqLinear[] = [{ name: 'w', weight: w, layout: 'in_out' }];
-  const clipped = awqSearch(lin, gram, meanAbs, spec, { alphas: [0], clip: true });
+  const clipped = await awqSearch(lin, gram, meanAbs, spec, { alphas: [0], clip: true });
   // block-diagonal terms only are minimised; the full error is usually, not always, smaller: check finiteness and
   // determinism
   assert.ok(Number.isFinite(clipped.linears[0].outErr));
   assert.deepEqual(
-    awqSearch(lin, gram, meanAbs, spec, { alphas: [0], clip: true }).linears[0].dequant.data,
+    (await awqSearch(lin, gram, meanAbs, spec, { alphas: [0], clip: true })).linears[0].dequant.data,
     clipped.linears[0].dequant.data,
   );
 });
 
-test('AWQ on gpt2-a and llama-a: every group at or below RTN on its calibration rows; q/k/v and gate/up share an α', () => {
+test('AWQ on gpt2-a and llama-a: every group at or below RTN on its calibration rows; q/k/v and gate/up share an α', async () => {
   const rng = new Rng(3);
   for (const name of ['gpt2-a', 'llama-a']) {
     const model = loadModel(join(GOLDEN, 'models', name));
     const windows = Array.from({ length: 4 }, () =>
       Int32Array.from({ length: 32 }, () => rng.int(model.config.vocabSize)),
     );
-    const r = quantizeModelCalibrated(model, {
+    const r = await quantizeModelCalibrated(model, {
       method: 'awq',
       spec: { bits: 4, groupSize: 32, scheme: 'asym' },
       windows,

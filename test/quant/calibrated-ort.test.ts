@@ -13,7 +13,9 @@ import {
   type BlockInputStats,
   type CalibratedOptions,
 } from '../../src/quant/calibrated.ts';
+import { gramQuadratic, matMulJs } from '../../src/quant/gptq.ts';
 import { dequantize, quantizeRtn } from '../../src/quant/rtn.ts';
+import { ortCalibrationPass } from '../../src/engine/ort/blocks.ts';
 import { selectTargets, DEFAULT_SCOPE } from '../../src/quant/scope.ts';
 import { weight } from '../../src/model/model.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -30,7 +32,7 @@ function windowsFor(model: Model, seed: number): Int32Array[] {
 async function both(model: Model, opts: CalibratedOptions) {
   const refStats = new Map<number, readonly BlockInputStats[]>();
   const ortStats = new Map<number, readonly BlockInputStats[]>();
-  const ref = quantizeModelCalibrated(model, { ...opts, onStats: (l, s) => refStats.set(l, s) });
+  const ref = await quantizeModelCalibrated(model, { ...opts, onStats: (l, s) => refStats.set(l, s) });
   const onStats = (l: number, s: readonly BlockInputStats[]) => ortStats.set(l, s);
   const ort = await quantizeModelCalibratedFast(model, { ...opts, engine: 'ort', threads: 1, onStats });
   return { ref, ort, refStats, ortStats };
@@ -118,7 +120,45 @@ test('AWQ on ort at α = 0 is RTN bit for bit', async () => {
 test('engine reference gives the reference path exactly', async () => {
   const model = loadModel(join(GOLDEN, 'models', 'gpt2-a'));
   const opts: CalibratedOptions = { method: 'gptq', spec, windows: windowsFor(model, 1), errors: false };
-  const a = quantizeModelCalibrated(model, opts);
+  const a = await quantizeModelCalibrated(model, opts);
   const b = await quantizeModelCalibratedFast(model, { ...opts, engine: 'reference' });
   for (const [n, q] of a.quantized) assert.deepEqual(b.quantized.get(n)!.levels, q.levels, n);
+});
+
+test("the calibration pass's output error and matrix product (float64) equal the plain loops to rounding", async () => {
+  const model = loadModel(join(GOLDEN, 'models', 'gpt2-a'));
+  const pass = await ortCalibrationPass(model, 1);
+  const rng = new Rng(3);
+  try {
+    for (const [out, n] of [
+      [5, 7],
+      [48, 16],
+      [24, 96],
+    ]) {
+      // G = Xᵀ X of random rows (symmetric, positive semi-definite), D with some exact zeros
+      const rows = 2 * n;
+      const x = Float64Array.from({ length: rows * n }, () => rng.normal());
+      const gram = new Float64Array(n * n);
+      for (let r = 0; r < rows; r++) {
+        for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) gram[a * n + b] += x[r * n + a] * x[r * n + b];
+      }
+      const d = Float64Array.from({ length: out * n }, (_, k) => (k % 5 === 0 ? 0 : rng.normal() * 1e-3));
+      const want = gramQuadratic(d, out, n, gram);
+      const got = await pass.quadratic(d, out, n, gram);
+      assert.ok(want > 0);
+      assert.ok(Math.abs(got - want) <= 1e-12 * want, `[${out}, ${n}]: ${got} vs ${want}`);
+    }
+    await assert.rejects(pass.quadratic(new Float64Array(6), 2, 4, new Float64Array(16)), /D has 6 values/);
+    const [m, k, n] = [37, 150, 21];
+    const a = Float64Array.from({ length: m * k }, () => rng.normal());
+    const b = Float64Array.from({ length: k * n }, () => rng.normal());
+    const want = await matMulJs(a, m, k, b, n);
+    const got = await pass.matmul(a, m, k, b, n);
+    assert.equal(got.length, m * n);
+    for (let i = 0; i < m * n; i++)
+      assert.ok(Math.abs(got[i] - want[i]) <= 1e-12 * k, `C[${i}] ${got[i]} vs ${want[i]}`);
+    await assert.rejects(pass.matmul(a, m, k + 1, b, n), /A has 5550 values/);
+  } finally {
+    await pass.dispose();
+  }
 });

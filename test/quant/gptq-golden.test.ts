@@ -80,7 +80,7 @@ for (const [scheme, engine] of ARMS) {
     const r =
       engine === 'ort'
         ? await quantizeModelCalibratedFast(model, { ...opts, engine, threads: 1 })
-        : quantizeModelCalibrated(model, opts);
+        : await quantizeModelCalibrated(model, opts);
     const got = new Map([...r.quantized].map(([n, q]) => [n, { levels: q.levels, dequant: dequantize(q).data }]));
     const c = compareLevels(scheme, got);
     console.log(
@@ -109,7 +109,7 @@ for (const [scheme, engine] of ARMS) {
   });
 }
 
-test('golden GPTQ per block: block l calibrated on the reference weights of blocks < l', () => {
+test('golden GPTQ per block: block l calibrated on the reference weights of blocks < l', async () => {
   const model = loadModel(join(GOLDEN, 'models/gpt2-a'));
   const L = model.config.numLayers;
   for (const scheme of ['asym', 'sym'] as Scheme[]) {
@@ -121,7 +121,7 @@ test('golden GPTQ per block: block l calibrated on the reference weights of bloc
         if (m && Number(m[1]) < l) prior.set(name, { data: t.data as Float32Array, shape: t.shape });
       }
       const base = withWeights(model, prior);
-      const r = quantizeModelCalibrated(base, {
+      const r = await quantizeModelCalibrated(base, {
         method: 'gptq',
         spec: { bits: 4, groupSize: 32, scheme },
         windows: calib,

@@ -6,10 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   accumulateGram,
+  matMulJs,
   outputError,
   quantizeGptq,
+  quantizeGptqWith,
   symmetrize,
   upperCholeskyOfInverse,
+  upperCholeskyOfInverseBlocked,
   upperCholeskyOfInverseNaive,
 } from '../../src/quant/gptq.ts';
 import { dequantize, quantizeRtn, type QuantSpec } from '../../src/quant/rtn.ts';
@@ -51,6 +54,35 @@ test('accumulateGram equals Σ x xᵀ computed directly', () => {
       assert.ok(Math.abs(g[a * n + b] - s) <= 1e-12 * Math.max(1, Math.abs(s)));
     }
   }
+});
+
+test('upperCholeskyOfInverseBlocked equals the unblocked U to rounding; a bad pivot is named in the whole matrix', async () => {
+  for (const [n, block] of [
+    [5, 8],
+    [64, 16],
+    [150, 32],
+    [97, 40],
+  ]) {
+    const T = 3 * n + 4;
+    const H = gramOf(rows(T, n, 3 + n), T, n);
+    for (let j = 0; j < n; j++) H[j * n + j] += 0.01;
+    const want = upperCholeskyOfInverse(H, n);
+    const got = await upperCholeskyOfInverseBlocked(H, n, matMulJs, 'w', block);
+    let scale = 0;
+    for (const v of want) scale = Math.max(scale, Math.abs(v));
+    for (let k = 0; k < n * n; k++) {
+      assert.ok(
+        Math.abs(got[k] - want[k]) <= 1e-10 * scale,
+        `n ${n} block ${block}: entry ${k} ${got[k]} vs ${want[k]}`,
+      );
+    }
+  }
+  // a zero pivot in the first block column processed (the last columns): its index in the whole matrix
+  const n = 40;
+  const H = gramOf(rows(200, n, 9), 200, n);
+  for (let j = 0; j < n; j++) H[(n - 3) * n + j] = H[j * n + n - 3] = 0;
+  await assert.rejects(upperCholeskyOfInverseBlocked(H, n, matMulJs, 'w', 16), /pivot 37/);
+  assert.throws(() => upperCholeskyOfInverse(H, n, 'w'), /pivot 37/);
 });
 
 test('upperCholeskyOfInverse equals the naive Cholesky → inverse → Cholesky, and UᵀU H = I', () => {
@@ -95,7 +127,7 @@ const CASES: { n: number; out: number; g: number | 'channel'; label: string }[] 
 for (const c of CASES) {
   for (const layout of ['in_out', 'out_in'] as Layout[]) {
     for (const actOrder of [false, true]) {
-      test(`GPTQ lazy blocks = plain loop, bit for bit: ${c.label}, ${layout}${actOrder ? ', act-order' : ''}`, () => {
+      test(`GPTQ lazy blocks = plain loop, bit for bit: ${c.label}, ${layout}${actOrder ? ', act-order' : ''}`, async () => {
         const T = 2 * c.n;
         const x = rows(T, c.n, c.n, [3, c.n - 1]);
         const gram = gramOf(x, T, c.n);
@@ -106,6 +138,10 @@ for (const c of CASES) {
           const fast = quantizeGptq(w, layout, gram, T, spec, { actOrder });
           const slow = quantizeGptq(w, layout, gram, T, spec, { actOrder, naive: true });
           const small = quantizeGptq(w, layout, gram, T, spec, { actOrder, blockSize: 7 });
+          // by matrix products (blocked U, each lazy block's update summed): equal to rounding, same levels
+          const products = await quantizeGptqWith(matMulJs, w, layout, gram, T, spec, { actOrder, blockSize: 16 });
+          assert.deepEqual([...products.q.levels], [...fast.q.levels], `${scheme} levels by products`);
+          assert.deepEqual([...products.q.scales], [...fast.q.scales], `${scheme} scales by products`);
           assert.equal(fast.info.deadInputs, 2);
           // the two U computations differ by rounding only; the levels and grids must not
           assert.deepEqual([...fast.q.levels], [...slow.q.levels], `${scheme} levels`);

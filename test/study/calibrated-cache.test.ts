@@ -24,7 +24,10 @@ function windows(seed: number): Int32Array[] {
   return [40, 64, 17].map((n) => Int32Array.from({ length: n }, () => Math.floor(rng.next() * 2048)));
 }
 
-function assertSameModel(a: ReturnType<typeof quantizeModelCalibrated>, b: ReturnType<typeof decodeCalibrated>): void {
+function assertSameModel(
+  a: Awaited<ReturnType<typeof quantizeModelCalibrated>>,
+  b: ReturnType<typeof decodeCalibrated>,
+): void {
   assert.deepEqual(b.account, a.account);
   for (const t of a.targets) {
     for (const n of t.replace) assert.deepEqual(weight(b.model, n).data, weight(a.model, n).data, n);
@@ -56,7 +59,7 @@ test('a calibrated model is calibrated once per run folder: the second use reads
     assert.equal(second.reused, true, 'the second use does not calibrate');
     assert.equal(second.file, first.file);
     assert.equal(statSync(first.file).mtimeMs, mtime, 'the file is not rewritten');
-    assertSameModel(quantizeModelCalibrated(model, { ...opts, errors: false }), second.result);
+    assertSameModel(await quantizeModelCalibrated(model, { ...opts, errors: false }), second.result);
     // Another language's text, another model, or other parameters: another key, calibrated anew.
     assert.equal((await cachedCalibrated(dir, 'hash-a', model, { ...opts, windows: windows(2) })).reused, false);
     assert.equal((await cachedCalibrated(dir, 'hash-b', model, opts)).reused, false);
@@ -72,7 +75,7 @@ test('a calibrated model is calibrated once per run folder: the second use reads
   }
 });
 
-test('the key covers every calibration token, not only the window lengths', () => {
+test('the key covers every calibration token, not only the window lengths', async () => {
   const w = windows(3);
   const o = { method: 'gptq' as const, spec: { bits: 4, scheme: 'asym' as const, groupSize: 32 }, windows: w };
   const changed = w.map((x) => x.slice());
@@ -83,14 +86,14 @@ test('the key covers every calibration token, not only the window lengths', () =
   assert.notEqual(calibratedKey('m', { ...o, engine: 'ort' }), calibratedKey('m', { ...o, engine: 'reference' }));
 });
 
-test('the stored form round-trips AWQ (its own dequantised weights), symmetric levels and 8 bits', () => {
+test('the stored form round-trips AWQ (its own dequantised weights), symmetric levels and 8 bits', async () => {
   const model = loadModel(MODEL);
   for (const [method, spec] of [
     ['awq', { bits: 4, scheme: 'asym', groupSize: 32 }],
     ['gptq', { bits: 4, scheme: 'sym', groupSize: 64 }],
     ['gptq', { bits: 8, scheme: 'sym', groupSize: 'channel' }],
   ] as const) {
-    const r = quantizeModelCalibrated(model, { method, spec, windows: windows(4), errors: false });
+    const r = await quantizeModelCalibrated(model, { method, spec, windows: windows(4), errors: false });
     assertSameModel(r, decodeCalibrated(model, encodeCalibrated(r)));
   }
 });

@@ -403,11 +403,103 @@ export interface InputSums {
  * entering block 0, one block's statistics of its linears' inputs (with the weights of the model
  * given), and a block's output state. Sessions for a block are created on first use and released by `releaseBlock`.
  */
+const QUADRATIC_INPUTS = { d: 'd', gram: 'gram' } as const;
+const QUADRATIC_OUTPUT = 'quadratic';
+
+/** Σ (D ⊙ (D·G)) over every entry, in float64: D [O, I], G [I, I] → a scalar. */
+function buildQuadratic(): EncodedGraph {
+  const b = new GraphBuilder('gram_quadratic');
+  const d = b.input(QUADRATIC_INPUTS.d, DataType.DOUBLE, ['O', 'I']);
+  const g = b.input(QUADRATIC_INPUTS.gram, DataType.DOUBLE, ['I', 'I']);
+  const dg = b.node('MatMul', [d, g]); // [O, I]
+  const total = b.node('ReduceSum', [b.node('Mul', [d, dg])], { keepdims: { i: 0 } });
+  b.output(total, QUADRATIC_OUTPUT, DataType.DOUBLE, []);
+  return b.encode();
+}
+
+const MATMUL_INPUTS = { a: 'a', b: 'b' } as const;
+const MATMUL_OUTPUT = 'c';
+
+/** C = A·B in float64: A [M, K], B [K, N]. */
+function buildMatMul(): EncodedGraph {
+  const b = new GraphBuilder('matmul_f64');
+  const a = b.input(MATMUL_INPUTS.a, DataType.DOUBLE, ['M', 'K']);
+  const m = b.input(MATMUL_INPUTS.b, DataType.DOUBLE, ['K', 'N']);
+  b.output(b.node('MatMul', [a, m]), MATMUL_OUTPUT, DataType.DOUBLE, ['M', 'N']);
+  return b.encode();
+}
+
+/**
+ * The float64 products of the calibrated solvers on onnxruntime (CalibrationPass.quadratic and .matmul),
+ * for callers without a calibration pass (benchmarks, tests).
+ */
+export interface Float64Kernels {
+  quadratic(d: Float64Array, outDim: number, inDim: number, gram: Float64Array): Promise<number>;
+  /** C = A·B, A [m, k], B [k, n], row-major (quant/gptq.ts MatMul64). */
+  matmul(a: Float64Array, m: number, k: number, b: Float64Array, n: number): Promise<Float64Array>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * The float64 kernels' sessions on `threads` intra-op threads. Rejects with OrtUnavailableError when
+ * onnxruntime cannot load.
+ */
+export async function ortFloat64Kernels(threads = 1): Promise<Float64Kernels> {
+  const ort = await loadOrt();
+  const nThreads = Math.max(1, Math.floor(threads));
+  const s = await createSession(ort, buildQuadratic(), nThreads);
+  let mm: Promise<Session> | undefined;
+  return {
+    async matmul(a, m, k, b, n) {
+      if (a.length !== m * k || b.length !== k * n) {
+        throw new Error(`matmul: A has ${a.length} values for [${m}, ${k}], B ${b.length} for [${k}, ${n}]`);
+      }
+      const session = (await (mm ??= createSession(ort, buildMatMul(), nThreads))).session;
+      const r = await session.run(
+        {
+          [MATMUL_INPUTS.a]: new ort.Tensor('float64', a, [m, k]),
+          [MATMUL_INPUTS.b]: new ort.Tensor('float64', b, [k, n]),
+        },
+        [MATMUL_OUTPUT],
+      );
+      return r[MATMUL_OUTPUT].data as Float64Array;
+    },
+    async quadratic(d, outDim, inDim, gram) {
+      if (d.length !== outDim * inDim || gram.length !== inDim * inDim) {
+        throw new Error(
+          `quadratic: D has ${d.length} values for [${outDim}, ${inDim}], G ${gram.length} for [${inDim}, ${inDim}]`,
+        );
+      }
+      const r = await s.session.run(
+        {
+          [QUADRATIC_INPUTS.d]: new ort.Tensor('float64', d, [outDim, inDim]),
+          [QUADRATIC_INPUTS.gram]: new ort.Tensor('float64', gram, [inDim, inDim]),
+        },
+        [QUADRATIC_OUTPUT],
+      );
+      return (r[QUADRATIC_OUTPUT].data as Float64Array)[0];
+    },
+    async dispose() {
+      const m = mm;
+      mm = undefined;
+      await s.session.release();
+      await (await m)?.session.release();
+    },
+  };
+}
+
 export interface CalibrationPass {
   entry(ids: Int32Array): Promise<Float32Array>;
   /** The float64 statistics of each distinct input of `names` (in block `layer`), in order of first use. */
   sums(model: Model, layer: number, names: readonly string[], state: Float32Array, T: number): Promise<InputSums[]>;
   carry(model: Model, layer: number, state: Float32Array, T: number): Promise<Float32Array>;
+  /**
+   * Σ_r d_rᵀ G d_r for D [out, in] (row-major) and a symmetric G [in, in], float64 throughout: one
+   * matrix product D·G, the elementwise product with D, one sum (quant/gptq.ts GramQuadratic).
+   */
+  quadratic(d: Float64Array, outDim: number, inDim: number, gram: Float64Array): Promise<number>;
+  /** C = A·B in float64, A [m, k], B [k, n], row-major (GPTQ's blocked solver, quant/gptq.ts MatMul64). */
+  matmul(a: Float64Array, m: number, k: number, b: Float64Array, n: number): Promise<Float64Array>;
   /** Releases the sessions of `layer` (its statistics and carry graphs). */
   releaseBlock(layer: number): Promise<void>;
   dispose(): Promise<void>;
@@ -434,6 +526,7 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
     await s?.session.release();
   };
   const state = (x: Float32Array, T: number) => new ort.Tensor('float32', x, [T, C]);
+  let f64: Promise<Float64Kernels> | undefined;
   return {
     async entry(ids) {
       const s = await session('entry', () => buildEntry(model));
@@ -466,6 +559,12 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
       const r = await s.session.run({ ...s.weights, [STATE_INPUT]: state(x, T) }, [STATE_OUTPUT]);
       return r[STATE_OUTPUT].data as Float32Array;
     },
+    async quadratic(d, outDim, inDim, gram) {
+      return (await (f64 ??= ortFloat64Kernels(n))).quadratic(d, outDim, inDim, gram);
+    },
+    async matmul(a, m, k, b, cols) {
+      return (await (f64 ??= ortFloat64Kernels(n))).matmul(a, m, k, b, cols);
+    },
     async releaseBlock(layer) {
       for (const kind of ['sums', 'carry']) {
         await release(`${kind}:${layer}`);
@@ -474,6 +573,9 @@ export async function ortCalibrationPass(model: Model, threads?: number): Promis
     },
     async dispose() {
       for (const k of [...sessions.keys()]) await release(k);
+      const k = f64;
+      f64 = undefined;
+      await (await k)?.dispose();
     },
   };
 }
