@@ -52,6 +52,7 @@ import {
 } from './plan.ts';
 import { collectProvenance } from './provenance.ts';
 import { decideExperiment, isSettled } from './decide.ts';
+import { criticalPathMs } from './priority.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
 import {
   Store,
@@ -574,9 +575,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     };
 
     // The scheduler: experiments are decided in plan order once their dependencies are settled; up to
-    // `slots` replicates run at once, the earliest experiment in plan order first. With one slot this
-    // is the sequential order: each experiment's replicates in turn, then the next experiment.
+    // `slots` replicates run at once. With one slot this is the sequential order: each experiment's
+    // replicates in turn, then the next experiment in plan order. With more, the ready experiment with
+    // the longest expected path to the end of the run goes first (priority.ts), plan order breaking ties.
     const waiting = [...plan.order];
+    const pathMs = criticalPathMs(plan);
+    const before = (x: Active, y: Active) =>
+      slots > 1 ? pathMs.get(y.e.id)! - pathMs.get(x.e.id)! || x.order - y.order : x.order - y.order;
     const active: Active[] = [];
     const inFlight = new Set<Promise<void>>();
     const settled = (d: string) => isSettled(state.get(d));
@@ -604,7 +609,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           if (a) active.push(a);
         }
       }
-      active.sort((x, y) => x.order - y.order);
+      active.sort(before);
       for (const a of active) {
         if (interrupted || inFlight.size >= slots) break;
         if (!a.started && stopReason) {

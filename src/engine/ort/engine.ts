@@ -134,11 +134,12 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     const nll = new Float64Array(T - 1);
     const top1 = new Int32Array(T - 1);
     const logits = req.wantLogits ? new Float32Array(T * V) : undefined; // [T, V]
-    const logProbs = req.wantLogProbs ? new Float32Array((T - 1) * V) : undefined; // [T−1, V]
+    // [T−1, V]: a window in one chunk takes the head's output itself, a longer one is assembled
+    let logProbs: Float32Array | undefined;
     const rows = logits ? T : T - 1; // the last row has no target: needed only for its logits
     const fetches: string[] = [HEAD_OUTPUTS.nll, HEAD_OUTPUTS.top1];
     if (logits) fetches.push(HEAD_OUTPUTS.logits);
-    if (logProbs) fetches.push(HEAD_OUTPUTS.logProbs);
+    if (req.wantLogProbs) fetches.push(HEAD_OUTPUTS.logProbs);
     if (ref) fetches.push(HEAD_OUTPUTS.kl);
     for (let s = 0; s < rows; s += headRows) {
       const e = Math.min(rows, s + headRows);
@@ -163,10 +164,11 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
         for (let t = Math.max(s, ref!.from); t < e && t < T - 1; t++) kl[t - ref!.from] = clampKl(k[t - s]);
       }
       if (logits) logits.set(r[HEAD_OUTPUTS.logits].data as Float32Array, s * V);
-      if (logProbs) {
+      if (req.wantLogProbs) {
         const lp = r[HEAD_OUTPUTS.logProbs].data as Float32Array;
         const keep = Math.min(e, T - 1) - s;
-        if (keep > 0) logProbs.set(lp.subarray(0, keep * V), s * V);
+        if (s === 0 && keep === T - 1 && lp.length === keep * V) logProbs = lp;
+        else if (keep > 0) (logProbs ??= new Float32Array((T - 1) * V)).set(lp.subarray(0, keep * V), s * V);
       }
     }
     return { nll, top1, logits, logProbs, kl };
