@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ortEngine } from '../../src/engine/ort/engine.ts';
 import { alibiSlopes } from '../../src/engine/ort/layers.ts';
+import { headRowsFor } from '../../src/engine/ort/runtime.ts';
 import { referenceEngine } from '../../src/engine/reference.ts';
 import { DataError } from '../../src/errors.ts';
 import { loadModel } from '../../src/model/load.ts';
@@ -42,11 +43,25 @@ test('head chunking and window lengths leave the numbers unchanged', async () =>
   for (let t = 0; t < a.nll.length; t++) assert.ok(Math.abs(a.nll[t] - b.nll[t]) <= 1e-6);
   assert.deepEqual(a.top1, b.top1);
   for (let i = 0; i < a.logits!.length; i++) assert.ok(Math.abs(a.logits![i] - b.logits![i]) <= 1e-5);
+  // log-probabilities: one chunk hands back the head's own output, several are assembled
+  const lpA = (await whole.score({ ids, wantLogProbs: true })).logProbs!;
+  const lpB = (await chunked.score({ ids, wantLogProbs: true })).logProbs!;
+  assert.equal(lpA.length, (ids.length - 1) * model.config.vocabSize);
+  assert.equal(lpB.length, lpA.length);
+  for (let i = 0; i < lpA.length; i++) assert.ok(Math.abs(lpA[i] - lpB[i]) <= 1e-5);
   // A shorter window of the same prefix gives the prefix's numbers (causal attention).
   const short = await chunked.score({ ids: ids.subarray(0, 9) });
   for (let t = 0; t < 8; t++) assert.ok(Math.abs(short.nll[t] - a.nll[t]) <= 1e-5);
   await whole.dispose();
   await chunked.dispose();
+});
+
+test('the default head chunk keeps a [rows, V] float32 buffer within 8 MiB, 1 to 256 rows', () => {
+  assert.equal(headRowsFor({ vocabSize: 2048 }), 256);
+  assert.equal(headRowsFor({ vocabSize: 32000 }), 65);
+  assert.equal(headRowsFor({ vocabSize: 50257 }), 41);
+  assert.equal(headRowsFor({ vocabSize: 10_000_000 }), 1);
+  assert.equal(headRowsFor({ vocabSize: 32000 }, 7.9), 7);
 });
 
 test('ALiBi slopes follow BLOOM for powers of two and other head counts', () => {

@@ -25,7 +25,7 @@ import { createSession, type Session } from './engine.ts';
 import { GraphBuilder, type EncodedGraph, type WeightMode } from './graph.ts';
 import { prelude, type BodyCtx } from './layers.ts';
 import { DataType } from './proto.ts';
-import { loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
+import { headRowsFor, loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
 
 export const STATE_INPUT = 'state_in';
 export const STATE_OUTPUT = 'state_out';
@@ -111,7 +111,7 @@ export interface BlockRunnerOptions {
    * Performance: fewer, smaller sessions to create); 'range': one graph per first block (from..L−1).
    */
   readonly layout?: BlockLayout;
-  /** Rows of the output matrix per head run (default 256). */
+  /** Rows of the output matrix per head run (default: runtime.ts headRowsFor, as the engine's). */
   readonly headRows?: number;
   /** How the weights reach onnxruntime (default: runtime.ts weightModeFor, as the engine's). */
   readonly weights?: WeightMode;
@@ -137,7 +137,7 @@ type OrtTensor = InstanceType<Ort['Tensor']>;
 export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): Promise<BlockRunner> {
   const ort = await loadOrt();
   const threads = threadsFor(fp.config, opts.threads);
-  const headRows = Math.max(1, Math.floor(opts.headRows ?? 256));
+  const headRows = headRowsFor(fp.config, opts.headRows);
   const layout = opts.layout ?? 'split';
   const cfg = fp.config;
   const L = cfg.numLayers;

@@ -15,12 +15,12 @@ import { checkKlReference } from '../reference.ts';
 import type { Engine, HeadRequest, KlReference, ScoreRequest, ScoreResult } from '../types.ts';
 import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
 import type { EncodedGraph, WeightMode } from './graph.ts';
-import { loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
+import { headRowsFor, loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
 
 export interface OrtEngineOptions {
   /** intra-op threads; default: one for a model at most 256 wide, else every available core (runtime.ts). */
   readonly threads?: number;
-  /** Rows of the output matrix computed per head run (bounds the [rows, V] scratch). Default 256. */
+  /** Rows of the output matrix computed per head run (bounds the [rows, V] scratch); default runtime.ts headRowsFor. */
   readonly headRows?: number;
   /** How the weights reach onnxruntime (graph.ts WeightMode); default runtime.ts weightModeFor. */
   readonly weights?: WeightMode;
@@ -66,7 +66,7 @@ export async function createSession(ort: Ort, g: EncodedGraph, threads: number):
 export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Promise<Engine> {
   const ort = await loadOrt();
   const threads = threadsFor(model.config, opts.threads);
-  const headRows = Math.max(1, Math.floor(opts.headRows ?? 256));
+  const headRows = headRowsFor(model.config, opts.headRows);
   const cfg = model.config;
   const V = cfg.vocabSize;
   const E = cfg.embedDim;

@@ -46,6 +46,23 @@ export function weightModeFor(cfg: Pick<ModelConfig, 'hiddenSize'>, requested?: 
   return requested ?? (cfg.hiddenSize <= SINGLE_THREAD_MAX_WIDTH ? 'initializers' : 'inputs');
 }
 
+/** The default head chunk keeps one [rows, V] float32 buffer (logits, log-softmax) within this many bytes. */
+export const HEAD_CHUNK_BYTES = 8 * 2 ** 20;
+/** …and at most this many rows (a small vocabulary's chunk: windows of up to 256 tokens in one run). */
+export const HEAD_MAX_ROWS = 256;
+
+/**
+ * Rows of the output matrix computed per head run: `requested`, else as many as keep a [rows, V]
+ * float32 buffer within HEAD_CHUNK_BYTES, at most HEAD_MAX_ROWS (the mini models' 2048-token vocabulary:
+ * 256; Llama's 32000: 65; GPT-2's 50257: 41). onnxruntime's arena keeps the largest buffers a run asked
+ * for, so the chunk bounds the head's share of peak memory: on the TinyLlama-shaped model 65-row
+ * chunks peak at 1.08× the float32 weights against 1.11× with 256 rows (README, Performance).
+ */
+export function headRowsFor(cfg: Pick<ModelConfig, 'vocabSize'>, requested?: number): number {
+  if (requested !== undefined) return Math.max(1, Math.floor(requested));
+  return Math.max(1, Math.min(HEAD_MAX_ROWS, Math.floor(HEAD_CHUNK_BYTES / (4 * cfg.vocabSize))));
+}
+
 let loading: Promise<Ort> | undefined;
 
 async function load(): Promise<Ort> {
