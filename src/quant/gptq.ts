@@ -396,6 +396,7 @@ function* columnBlocks(p: ColumnProblem, blockSize: number): Generator<TailUpdat
   const zeros = staticZeros ? Int32Array.from(staticZeros) : new Int32Array(out * numGroups);
   const sc = new Float64Array(out);
   const zr = new Float64Array(out);
+  const ecol = new Float64Array(out); // column i's error per row
   for (let b0 = 0; b0 < n;) {
     let b1 = Math.min(n, b0 + blockSize);
     if (!staticScales) {
@@ -423,14 +424,38 @@ function* columnBlocks(p: ColumnProblem, blockSize: number): Generator<TailUpdat
       const ui = i * n;
       const d = U[ui + i];
       for (let r = 0; r < out; r++) {
-        const rw = r * n;
-        const w = Wf[rw + i];
+        const w = Wf[r * n + i];
         let q = roundHalfEven(f(f(w) / sc[r])) + zr[r];
         q = q < qlo ? qlo : q > qhi ? qhi : q;
         levels[r * n + col] = q;
         const e = (w - f((q - zr[r]) * sc[r])) / d;
         err[r * bw + (i - b0)] = e;
+        ecol[r] = e;
+      }
+      // the block's later columns, four rows at a time sharing each U[i][j]; every weight receives the
+      // same subtraction as one row at a time would give it (e = 0 subtracts an exact zero)
+      let r = 0;
+      for (; r + 4 <= out; r += 4) {
+        const e0 = ecol[r];
+        const e1 = ecol[r + 1];
+        const e2 = ecol[r + 2];
+        const e3 = ecol[r + 3];
+        const r0 = r * n;
+        const r1 = r0 + n;
+        const r2 = r1 + n;
+        const r3 = r2 + n;
+        for (let j = i + 1; j < b1; j++) {
+          const u = U[ui + j];
+          Wf[r0 + j] -= e0 * u;
+          Wf[r1 + j] -= e1 * u;
+          Wf[r2 + j] -= e2 * u;
+          Wf[r3 + j] -= e3 * u;
+        }
+      }
+      for (; r < out; r++) {
+        const e = ecol[r];
         if (e === 0) continue;
+        const rw = r * n;
         for (let j = i + 1; j < b1; j++) Wf[rw + j] -= e * U[ui + j];
       }
     }
