@@ -9,6 +9,7 @@ import { ortFloat64Kernels } from '../src/engine/ort/blocks.ts';
 import { awqSearch } from '../src/quant/awq.ts';
 import { accumulateGram, symmetrize } from '../src/quant/gptq.ts';
 import { Rng } from '../src/util/rng.ts';
+import { GPT2_SMALL_LINEARS } from './checkpoint.ts';
 
 const args = process.argv.slice(2);
 const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 512);
@@ -16,12 +17,7 @@ const ortOnly = args.includes('--ort-only');
 const ti = args.indexOf('--threads');
 const threads = ti >= 0 ? Number(args[ti + 1]) : 1;
 const LAYERS = 12;
-const SHAPES = [
-  { name: 'attn.c_attn', inDim: 768, outDim: 2304 },
-  { name: 'attn.c_proj', inDim: 768, outDim: 768 },
-  { name: 'mlp.c_fc', inDim: 768, outDim: 3072 },
-  { name: 'mlp.c_proj', inDim: 3072, outDim: 768 },
-];
+const SHAPES = GPT2_SMALL_LINEARS;
 const spec = { bits: 4, groupSize: 128, scheme: 'asym' } as const;
 
 const rng = new Rng(2023);

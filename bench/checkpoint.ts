@@ -87,6 +87,14 @@ export const SHAPES = {
 /** The shape `npm run bench` (bench/run.ts) has always used. */
 export const GPT2_SMALL = SHAPES['gpt2-small'];
 
+/** The four linears of one GPT-2-small block (bench/gptq.ts, bench/awq.ts time their solvers on these). */
+export const GPT2_SMALL_LINEARS = [
+  { name: 'attn.c_attn', inDim: 768, outDim: 2304 },
+  { name: 'attn.c_proj', inDim: 768, outDim: 768 },
+  { name: 'mlp.c_fc', inDim: 768, outDim: 3072 },
+  { name: 'mlp.c_proj', inDim: 3072, outDim: 768 },
+] as const;
+
 interface Entry {
   name: string;
   shape: number[];

@@ -11,6 +11,7 @@
 import { ortFloat64Kernels } from '../src/engine/ort/blocks.ts';
 import { accumulateGram, quantizeGptq, quantizeGptqWith, symmetrize } from '../src/quant/gptq.ts';
 import { Rng } from '../src/util/rng.ts';
+import { GPT2_SMALL_LINEARS } from './checkpoint.ts';
 
 const args = process.argv.slice(2);
 const nums = args.filter((a) => /^\d+$/.test(a));
@@ -21,12 +22,7 @@ const compare = args.includes('--compare');
 const ti = args.indexOf('--threads');
 const kernels = products ? await ortFloat64Kernels(ti >= 0 ? Number(args[ti + 1]) : 1) : undefined;
 const LAYERS = 12;
-const SHAPES = [
-  { name: 'attn.c_attn', inDim: 768, outDim: 2304 },
-  { name: 'attn.c_proj', inDim: 768, outDim: 768 },
-  { name: 'mlp.c_fc', inDim: 768, outDim: 3072 },
-  { name: 'mlp.c_proj', inDim: 3072, outDim: 768 },
-];
+const SHAPES = GPT2_SMALL_LINEARS;
 
 const rng = new Rng(2022);
 let gramMs = 0;
