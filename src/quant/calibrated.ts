@@ -305,7 +305,9 @@ export interface FastCalibratedOptions extends CalibratedOptions {
  * weights to carry the states on). The graph casts the float32 rows to float64 and returns Σ x xᵀ and
  * Σ|x| per window (products exact, sums in float64, as accumulateGram's), summed across windows here.
  * Linears reading the same graph value share one input (the reference path finds them by comparing
- * rows; the same groups, tested). Falls back to the reference forward when onnxruntime is unavailable
+ * rows; the same groups, tested). The solvers' large products run there too, in float64: AWQ's output
+ * errors and GPTQ's U and lazy-block updates (quantizeGptqWith), equal to the plain loops' to rounding.
+ * Falls back to the reference forward when onnxruntime is unavailable
  * (engine 'auto').
  */
 export async function quantizeModelCalibratedFast(
