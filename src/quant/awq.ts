@@ -19,7 +19,7 @@
 
 import type { Layout } from '../model/spec.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { gramQuadraticJs, weightDiff, type GramQuadratic } from './gptq.ts';
+import { gramQuadraticJs, outputErrorWith, type GramQuadratic } from './gptq.ts';
 import {
   dequantize,
   dimsOf,
@@ -200,7 +200,7 @@ export async function awqSearch(
 ): Promise<AwqResult> {
   const errorOf = (l: AwqLinear, dequant: Tensor) => {
     const { inDim, outDim } = dimsOf(l.weight.shape, l.layout);
-    return quadratic(weightDiff(l.weight.data, dequant.data, l.layout, inDim, outDim), outDim, inDim, gram);
+    return outputErrorWith(quadratic, l.weight.data, dequant.data, l.layout, inDim, outDim, gram);
   };
   const alphas = opts.alphas ?? defaultAlphas();
   const errors: { alpha: number; error: number }[] = [];

@@ -24,8 +24,8 @@ import {
   gramQuadraticJs,
   quantizeGptq,
   quantizeGptqWith,
+  outputErrorWith,
   symmetrize,
-  weightDiff,
   type GptqOptions,
   type GramQuadratic,
   type MatMul64,
@@ -239,8 +239,7 @@ async function quantizeBlock(
       let outErrRtn = NaN;
       let outEnergy = NaN;
       if (withErrors) {
-        const err = (q: Float32Array) =>
-          quadratic(weightDiff(w.data, q, t.layout, t.inDim, t.outDim), t.outDim, t.inDim, s.gram);
+        const err = (q: Float32Array) => outputErrorWith(quadratic, w.data, q, t.layout, t.inDim, t.outDim, s.gram);
         outErr = await err(dq.data);
         outErrRtn = await err(dequantize(quantizeRtn(w, t.layout, opts.spec)).data);
         outEnergy = await err(new Float32Array(w.data.length));

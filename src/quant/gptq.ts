@@ -396,7 +396,6 @@ function* columnBlocks(p: ColumnProblem, blockSize: number): Generator<TailUpdat
   const zeros = staticZeros ? Int32Array.from(staticZeros) : new Int32Array(out * numGroups);
   const sc = new Float64Array(out);
   const zr = new Float64Array(out);
-  const ecol = new Float64Array(out); // column i's error per row
   for (let b0 = 0; b0 < n;) {
     let b1 = Math.min(n, b0 + blockSize);
     if (!staticScales) {
@@ -430,16 +429,16 @@ function* columnBlocks(p: ColumnProblem, blockSize: number): Generator<TailUpdat
         levels[r * n + col] = q;
         const e = (w - f((q - zr[r]) * sc[r])) / d;
         err[r * bw + (i - b0)] = e;
-        ecol[r] = e;
       }
       // the block's later columns, four rows at a time sharing each U[i][j]; every weight receives the
       // same subtraction as one row at a time would give it (e = 0 subtracts an exact zero)
+      const ic = i - b0; // column i's errors: err[r·bw + ic]
       let r = 0;
       for (; r + 4 <= out; r += 4) {
-        const e0 = ecol[r];
-        const e1 = ecol[r + 1];
-        const e2 = ecol[r + 2];
-        const e3 = ecol[r + 3];
+        const e0 = err[r * bw + ic];
+        const e1 = err[(r + 1) * bw + ic];
+        const e2 = err[(r + 2) * bw + ic];
+        const e3 = err[(r + 3) * bw + ic];
         const r0 = r * n;
         const r1 = r0 + n;
         const r2 = r1 + n;
@@ -453,7 +452,7 @@ function* columnBlocks(p: ColumnProblem, blockSize: number): Generator<TailUpdat
         }
       }
       for (; r < out; r++) {
-        const e = ecol[r];
+        const e = err[r * bw + ic];
         if (e === 0) continue;
         const rw = r * n;
         for (let j = i + 1; j < b1; j++) Wf[rw + j] -= e * U[ui + j];
@@ -759,6 +758,19 @@ export function gramQuadratic(d: Float64Array, outDim: number, inDim: number, gr
     for (let b = 0; b < inDim; b++) total += d[dr + b] * gd[b];
   }
   return total;
+}
+
+/** outputError through `quadratic`: ‖X Wᵀ − X Qᵀ‖² from the Gram matrix, W and Q in the stored layout. */
+export function outputErrorWith(
+  quadratic: GramQuadratic,
+  w: Float32Array,
+  q: Float32Array,
+  layout: Layout,
+  inDim: number,
+  outDim: number,
+  gram: Float64Array,
+): Promise<number> {
+  return quadratic(weightDiff(w, q, layout, inDim, outDim), outDim, inDim, gram);
 }
 
 /** gramQuadratic as a GramQuadratic (the default where no faster kernel is given). */

@@ -398,11 +398,6 @@ export interface InputSums {
   readonly inDim: number;
 }
 
-/**
- * The steps of GPTQ's/AWQ's sequential calibration on onnxruntime, one block at a time: the state
- * entering block 0, one block's statistics of its linears' inputs (with the weights of the model
- * given), and a block's output state. Sessions for a block are created on first use and released by `releaseBlock`.
- */
 const QUADRATIC_INPUTS = { d: 'd', gram: 'gram' } as const;
 const QUADRATIC_OUTPUT = 'quadratic';
 
@@ -447,7 +442,8 @@ export interface Float64Kernels {
 export async function ortFloat64Kernels(threads = 1): Promise<Float64Kernels> {
   const ort = await loadOrt();
   const nThreads = Math.max(1, Math.floor(threads));
-  const s = await createSession(ort, buildQuadratic(), nThreads);
+  // each session made on first use: GPTQ without its reported errors needs only the product
+  let quad: Promise<Session> | undefined;
   let mm: Promise<Session> | undefined;
   return {
     async matmul(a, m, k, b, n) {
@@ -470,7 +466,8 @@ export async function ortFloat64Kernels(threads = 1): Promise<Float64Kernels> {
           `quadratic: D has ${d.length} values for [${outDim}, ${inDim}], G ${gram.length} for [${inDim}, ${inDim}]`,
         );
       }
-      const r = await s.session.run(
+      const session = (await (quad ??= createSession(ort, buildQuadratic(), nThreads))).session;
+      const r = await session.run(
         {
           [QUADRATIC_INPUTS.d]: new ort.Tensor('float64', d, [outDim, inDim]),
           [QUADRATIC_INPUTS.gram]: new ort.Tensor('float64', gram, [inDim, inDim]),
@@ -480,14 +477,18 @@ export async function ortFloat64Kernels(threads = 1): Promise<Float64Kernels> {
       return (r[QUADRATIC_OUTPUT].data as Float64Array)[0];
     },
     async dispose() {
-      const m = mm;
-      mm = undefined;
-      await s.session.release();
-      await (await m)?.session.release();
+      const made = [quad, mm];
+      quad = mm = undefined;
+      for (const m of made) await (await m)?.session.release();
     },
   };
 }
 
+/**
+ * The steps of GPTQ's/AWQ's sequential calibration on onnxruntime, one block at a time: the state
+ * entering block 0, one block's statistics of its linears' inputs (with the weights of the model
+ * given), and a block's output state. Sessions for a block are created on first use and released by `releaseBlock`.
+ */
 export interface CalibrationPass {
   entry(ids: Int32Array): Promise<Float32Array>;
   /** The float64 statistics of each distinct input of `names` (in block `layer`), in order of first use. */
