@@ -1,12 +1,19 @@
 // The child side of the runner: runs one replicate of one experiment, then writes its metrics and
-// artifact list to a result file (temporary name, then renamed) and exits. Its stdout and stderr are
-// the experiment's log file; progress goes to the orchestrator over the IPC channel. When the
+// artifact list to a result file (temporary name, then renamed). Its stdout and stderr are the
+// experiment's log file; progress goes to the orchestrator over the IPC channel. When the
 // orchestrator disappears (even killed with SIGKILL), the IPC channel closes and this process exits.
 // Run as a Slurm job there is no IPC channel: progress goes to a small file beside the job file, and
 // the job outlives its orchestrator (a restarted one adopts it). Either way it never opens the store:
 // its dependencies' results come with the job file (protocol.ts says why).
+//
+// Two ways to run: `child <job file>` runs one replicate and exits; `child --worker` (the local
+// executor's warm worker, executor.ts) waits on its IPC channel for jobs and runs them one after
+// the other in the same process, so that starting Node, loading modules and onnxruntime and warming
+// the JIT are paid once per worker instead of once per replicate. A worker writes each job's output
+// to that job's log file itself (process.stdout/stderr's writes are redirected while the job runs)
+// and answers `done` with the exit code a one-shot child would have had.
 
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { inspect } from 'node:util';
@@ -21,6 +28,8 @@ import {
   type ChildResult,
   type DependencySnapshot,
   type EncodedMetric,
+  type WorkerDone,
+  type WorkerJob,
 } from './protocol.ts';
 
 function writeResult(path: string, r: ChildResult): void {
@@ -28,7 +37,18 @@ function writeResult(path: string, r: ChildResult): void {
   renameSync(`${path}.tmp`, path);
 }
 
-let finished = false;
+/** Set while a job runs: the orchestrator's disconnect aborts it. */
+let running: AbortController | null = null;
+
+process.on('disconnect', () => {
+  if (!running) {
+    if (process.argv[2] === '--worker') process.exit(0); // an idle worker is released
+    return; // a one-shot child that has finished: the event loop ends by itself
+  }
+  // The orchestrator is gone: nobody will store this result.
+  running.abort();
+  process.exit(137);
+});
 
 async function main(jobPath: string): Promise<number> {
   if (!existsSync(jobPath)) {
@@ -37,12 +57,7 @@ async function main(jobPath: string): Promise<number> {
   }
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ChildJob;
   const abort = new AbortController();
-  process.on('disconnect', () => {
-    if (finished) return;
-    // The orchestrator is gone: nobody will store this result.
-    abort.abort();
-    process.exit(137);
-  });
+  running = abort;
   let lastProgress = 0;
   const metrics: EncodedMetric[] = [];
   const artifacts: string[] = [];
@@ -147,11 +162,65 @@ async function main(jobPath: string): Promise<number> {
     process.stderr.write(`${err?.stack ?? String(e)}\n`);
     writeResult(job.resultPath, { ok: false, error: err?.message ?? String(e), userError: e instanceof UserError });
     return 1;
+  } finally {
+    running = null;
   }
 }
 
-const code = await main(process.argv[2]);
-// Leave through the event loop so stdout reaches the log file; disconnect lets the process end.
-process.exitCode = code;
-finished = true;
-if (process.connected) process.disconnect();
+type Write = typeof process.stdout.write;
+
+/** Runs `f` with process.stdout's and process.stderr's writes appended to `logFile`. */
+async function withLog<T>(logFile: string, f: () => Promise<T>): Promise<T> {
+  const fd = openSync(logFile, 'a');
+  const saved: [Write, Write] = [process.stdout.write, process.stderr.write];
+  const write = ((chunk: string | Uint8Array, enc?: unknown, cb?: unknown) => {
+    writeSync(
+      fd,
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof enc === 'string' ? (enc as BufferEncoding) : 'utf8')
+        : chunk,
+    );
+    const done = typeof enc === 'function' ? enc : cb;
+    if (typeof done === 'function') process.nextTick(done as () => void);
+    return true;
+  }) as Write;
+  process.stdout.write = write;
+  process.stderr.write = write;
+  try {
+    return await f();
+  } finally {
+    [process.stdout.write, process.stderr.write] = saved;
+    closeSync(fd);
+  }
+}
+
+function worker(): void {
+  let queue = Promise.resolve();
+  process.on('message', (m: WorkerJob) => {
+    if (m?.type !== 'job') return;
+    queue = queue.then(async () => {
+      let code: number;
+      try {
+        process.chdir(m.cwd);
+        code = await withLog(m.logFile, () => main(m.jobFile));
+      } catch (e) {
+        // Only the log file itself can fail here (main catches everything else).
+        code = 1;
+        process.stderr.write(`langquant worker: ${(e as Error)?.message ?? String(e)}\n`);
+      }
+      const retire = process.memoryUsage().rss > m.maxRssBytes;
+      const done: WorkerDone = { type: 'done', code, retire };
+      process.send?.(done, () => {
+        if (retire) process.disconnect();
+      });
+    });
+  });
+}
+
+if (process.argv[2] === '--worker') worker();
+else {
+  const code = await main(process.argv[2]);
+  // Leave through the event loop so stdout reaches the log file; disconnect lets the process end.
+  process.exitCode = code;
+  if (process.connected) process.disconnect();
+}

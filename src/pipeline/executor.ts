@@ -5,8 +5,9 @@
 // (child-entry.mjs) on the same job file, and neither knows what an experiment computes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { WorkerJob } from './protocol.ts';
 
 /** The child process entry point that every executor runs on a job file. */
 // Compiled (dist/): the child is child.js itself. From the sources (tests, through tsx):
@@ -89,18 +90,87 @@ export interface Executor {
   readonly resultLagMs: number;
   /** Forgets an ended job. */
   release(id: string): void;
+  /** Ends what the executor keeps between jobs (the local executor's idle workers); after the last job. */
+  close?(): Promise<void>;
 }
 
-/** Runs each job as a child process of this orchestrator, in its own process group. */
+/** Options of the local executor. */
+export interface LocalExecutorOptions {
+  /**
+   * Run jobs in warm workers (default true): a worker process runs one job after another, so that
+   * Node's start, the modules, onnxruntime's initialisation and the JIT's warm-up are paid once per
+   * worker rather than once per replicate. false: a fresh process per job (the isolation of old).
+   */
+  reuse?: boolean;
+  /** A worker whose resident memory is above this after a job leaves (default WORKER_MAX_RSS_BYTES). */
+  maxWorkerRssBytes?: number;
+}
+
+/**
+ * A worker leaves after a job that left it above 2 GiB resident: what a large model's job leaves
+ * allocated (freed but not returned by the allocator) then goes back to the system instead of
+ * staying with an idle process, and a big model's job, which gains little from a warm process, runs
+ * in a fresh one.
+ */
+export const WORKER_MAX_RSS_BYTES = 2 * 1024 ** 3;
+
+type Progress = (p: { label: string; done: number; total: number }) => void;
+
+interface LocalJob {
+  end: JobEnd | null;
+  ended: Promise<void>;
+  finish: (end: JobEnd) => void;
+  /** The process running it: a one-shot child, or the worker it was given to. */
+  child: ChildProcess;
+  worker: Worker | null;
+}
+
+interface Worker {
+  child: ChildProcess;
+  job: LocalJob | null;
+  onProgress: Progress | null;
+  /** The log file of the job it runs (or ran last): where its native output (fd 1 and 2) goes. */
+  logFile: string | null;
+  exited: boolean;
+}
+
+/**
+ * Runs each job as a child process of this orchestrator, in its own process group: by default in a
+ * pool of warm workers (child.ts --worker), else one fresh process per job. A job's timeout or
+ * Ctrl-C kills the process running it (a worker then leaves the pool with it).
+ */
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
   readonly resultLagMs = 0;
-  private readonly jobs = new Map<string, { child: ChildProcess; end: JobEnd | null; ended: Promise<void> }>();
+  private readonly jobs = new Map<string, LocalJob>();
+  private readonly idle: Worker[] = [];
+  private readonly workers = new Set<Worker>();
+  private readonly reuse: boolean;
+  private readonly maxRss: number;
+  private seq = 0;
 
-  async submit(
-    job: JobRequest,
-    onProgress: (p: { label: string; done: number; total: number }) => void,
-  ): Promise<string> {
+  constructor(opts: LocalExecutorOptions = {}) {
+    this.reuse = opts.reuse ?? true;
+    this.maxRss = opts.maxWorkerRssBytes ?? WORKER_MAX_RSS_BYTES;
+  }
+
+  async submit(job: JobRequest, onProgress: Progress): Promise<string> {
+    return this.reuse ? this.submitToWorker(job, onProgress) : this.submitFresh(job, onProgress);
+  }
+
+  private newJob(child: ChildProcess, worker: Worker | null): LocalJob {
+    let finish: (end: JobEnd) => void = () => {};
+    const rec: LocalJob = { end: null, ended: Promise.resolve(), finish: (e) => finish(e), child, worker };
+    rec.ended = new Promise<void>((res) => {
+      finish = (end) => {
+        rec.end ??= end;
+        res();
+      };
+    });
+    return rec;
+  }
+
+  private submitFresh(job: JobRequest, onProgress: Progress): string {
     const logFd = openSync(job.logFile, 'a');
     let child: ChildProcess;
     try {
@@ -112,32 +182,85 @@ export class LocalExecutor implements Executor {
     } finally {
       closeSync(logFd); // the child holds its own copy
     }
-    const rec: { child: ChildProcess; end: JobEnd | null; ended: Promise<void> } = {
-      child,
-      end: null,
-      ended: Promise.resolve(),
-    };
-    rec.ended = new Promise<void>((res) => {
-      child.on('error', (err) => {
-        rec.end ??= {
-          exitCode: null,
-          signal: null,
-          startError: `could not start the child process: ${err.message}`,
-          slurm: null,
-        };
-        res();
-      });
-      child.on('exit', (code, signal) => {
-        rec.end ??= { exitCode: code, signal, startError: null, slurm: null };
-        res();
-      });
-    });
-    child.on('message', (m: { type?: string; label?: string; done?: number; total?: number }) => {
-      if (m?.type === 'progress') onProgress({ label: String(m.label), done: Number(m.done), total: Number(m.total) });
-    });
+    const rec = this.newJob(child, null);
+    child.on('error', (err) => rec.finish(startFailed(err)));
+    child.on('exit', (code, signal) => rec.finish({ exitCode: code, signal, startError: null, slurm: null }));
+    child.on('message', (m: unknown) => forwardProgress(m, onProgress));
     // A pid is known once spawned; a failed spawn has none and ends at once.
     const id = child.pid !== undefined ? String(child.pid) : `failed-${this.jobs.size}-${Date.now()}`;
     this.jobs.set(id, rec);
+    return id;
+  }
+
+  private spawnWorker(): Worker {
+    const child = spawn(process.execPath, [CHILD_ENTRY, '--worker'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    const w: Worker = { child, job: null, onProgress: null, logFile: null, exited: false };
+    // What the worker's JavaScript writes goes to the job's log file from the worker itself; native
+    // code (onnxruntime, V8's fatal errors) writes to fd 1 and 2, which land in the same file here.
+    const native = (chunk: Buffer) => {
+      if (w.logFile === null) return;
+      try {
+        appendFileSync(w.logFile, chunk);
+      } catch {
+        /* the log is best effort */
+      }
+    };
+    child.stdout!.on('data', native);
+    child.stderr!.on('data', native);
+    const gone = (end: JobEnd) => {
+      w.exited = true;
+      this.workers.delete(w);
+      const i = this.idle.indexOf(w);
+      if (i >= 0) this.idle.splice(i, 1);
+      w.job?.finish(end);
+      w.job = null;
+    };
+    child.on('error', (err) => gone(startFailed(err)));
+    child.on('exit', (code, signal) => gone({ exitCode: code, signal, startError: null, slurm: null }));
+    child.on('message', (m: { type?: string; code?: number; retire?: boolean } | null) => {
+      if (m?.type === 'progress' && w.onProgress) forwardProgress(m, w.onProgress);
+      if (m?.type !== 'done' || !w.job) return;
+      const job = w.job;
+      w.job = null;
+      w.onProgress = null;
+      if (!m.retire && !w.exited) {
+        this.idle.push(w);
+        setIdle(w.child, true);
+      }
+      job.finish({ exitCode: Number(m.code), signal: null, startError: null, slurm: null });
+    });
+    this.workers.add(w);
+    return w;
+  }
+
+  private submitToWorker(job: JobRequest, onProgress: Progress): string {
+    const w = this.idle.pop() ?? this.spawnWorker();
+    setIdle(w.child, false);
+    const rec = this.newJob(w.child, w);
+    w.job = rec;
+    w.logFile = job.logFile;
+    w.onProgress = onProgress;
+    const pid = w.child.pid;
+    const id = pid !== undefined ? `${pid}.${++this.seq}` : `failed-${this.jobs.size}-${Date.now()}`;
+    this.jobs.set(id, rec);
+    if (pid === undefined || w.exited) {
+      // A failed spawn: its 'error' event ends the job (or has already).
+      if (w.exited && !rec.end) rec.finish(startFailed(new Error('the worker process is gone')));
+      return id;
+    }
+    const msg: WorkerJob = {
+      type: 'job',
+      jobFile: job.jobFile,
+      logFile: job.logFile,
+      cwd: job.cwd,
+      maxRssBytes: this.maxRss,
+    };
+    w.child.send(msg, (err) => {
+      if (err) rec.finish(startFailed(err));
+    });
     return id;
   }
 
@@ -179,5 +302,51 @@ export class LocalExecutor implements Executor {
 
   release(id: string): void {
     this.jobs.delete(id);
+  }
+
+  /** Lets the idle workers go (they exit when their channel closes) and kills any still busy. */
+  async close(): Promise<void> {
+    const left = [...this.workers];
+    this.idle.length = 0;
+    await Promise.all(
+      left.map(
+        (w) =>
+          new Promise<void>((res) => {
+            if (w.exited) return res();
+            setIdle(w.child, false); // keep the event loop until it has gone
+            w.child.once('exit', () => res());
+            if (w.job) {
+              try {
+                process.kill(-w.child.pid!, 'SIGKILL');
+              } catch {
+                /* already gone */
+              }
+            } else if (w.child.connected) w.child.disconnect();
+            else w.child.kill('SIGKILL');
+          }),
+      ),
+    );
+  }
+}
+
+function startFailed(err: Error): JobEnd {
+  return { exitCode: null, signal: null, startError: `could not start the child process: ${err.message}`, slurm: null };
+}
+
+function forwardProgress(m: unknown, onProgress: Progress): void {
+  const p = m as { type?: string; label?: string; done?: number; total?: number } | null;
+  if (p?.type === 'progress') onProgress({ label: String(p.label), done: Number(p.done), total: Number(p.total) });
+}
+
+/** An idle worker does not keep the orchestrator's event loop alive; a busy one does. */
+function setIdle(child: ChildProcess, idle: boolean): void {
+  const handles = [child, child.channel, child.stdout, child.stderr] as (
+    { ref(): void; unref(): void } | null | undefined
+  )[];
+  for (const h of handles) {
+    if (h && typeof h.unref === 'function') {
+      if (idle) h.unref();
+      else h.ref();
+    }
   }
 }

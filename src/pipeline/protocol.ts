@@ -54,6 +54,24 @@ export interface ChildJob {
   progressPath: string | null;
 }
 
+/** A job for a warm worker (child.ts --worker), sent by the local executor over the IPC channel. */
+export interface WorkerJob {
+  type: 'job';
+  jobFile: string;
+  logFile: string;
+  cwd: string;
+  /** Leave after this job when the resident memory is above this many bytes (its answer says so). */
+  maxRssBytes: number;
+}
+
+/** A worker's answer when a job has ended: the exit code a one-shot child would have had. */
+export interface WorkerDone {
+  type: 'done';
+  code: number;
+  /** The worker exits now (its memory grew past the job's maxRssBytes). */
+  retire: boolean;
+}
+
 /** Exit code of a job that cannot read its job file (the run folder is not on a shared filesystem). */
 export const EXIT_NO_JOB_FILE = 78;
 

@@ -706,6 +706,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     emit({ type: 'done', summary });
     return summary;
   } finally {
+    await executor.close?.();
     store.close();
   }
 }

@@ -188,6 +188,7 @@ test('--jobs 2 (local) runs independent experiments at once, dependents after, w
   const file = join(FIX, 'parallel.yaml');
   const seq = join(mkdtempSync(join(tmpdir(), 'lq-jobs-')), 'run');
   const par = join(mkdtempSync(join(tmpdir(), 'lq-jobs-')), 'run');
+  const fresh = join(mkdtempSync(join(tmpdir(), 'lq-jobs-')), 'run');
   const t0 = Date.now();
   assert.equal(runCli(['run', file, '--out', seq]).code, 0);
   const t1 = Date.now();
@@ -218,7 +219,16 @@ test('--jobs 2 (local) runs independent experiments at once, dependents after, w
   // sequential: no overlap at all
   const [s1, s2] = ['P-1', 'P-2'].map((id) => at(a.attempts, id));
   assert.ok(ms(s2.startedAt) >= ms(s1.endedAt!));
-  assert.ok(b.attempts.every((x) => x.executor === 'local' && /^\d+$/.test(x.jobId!) && x.jobState === 'EXITED'));
+  // warm workers: job ids are <worker pid>.<n>; one at a time, all three ran in one worker
+  assert.ok(b.attempts.every((x) => x.executor === 'local' && /^\d+\.\d+$/.test(x.jobId!) && x.jobState === 'EXITED'));
+  assert.equal(new Set(a.attempts.map((x) => x.jobId!.split('.')[0])).size, 1);
+  // --no-warm-workers: a process per replicate (the id is its pid), the same results
+  const f = runCli(['run', file, '--out', fresh, '--jobs', '2', '--no-warm-workers']);
+  assert.equal(f.code, 0, f.stdout + f.stderr);
+  const c = read(fresh);
+  assert.deepEqual(c.metrics, a.metrics);
+  assert.ok(c.attempts.every((x) => x.executor === 'local' && /^\d+$/.test(x.jobId!) && x.jobState === 'EXITED'));
+  assert.equal(new Set(c.attempts.map((x) => x.jobId)).size, 3);
 });
 
 test('--executor slurm where Slurm is missing, and a bad --executor or --jobs, are one-line errors', () => {

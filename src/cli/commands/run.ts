@@ -142,6 +142,10 @@ function registerRun(program: Command): void {
       'score every unit afresh instead of reusing the per-unit scores kept in the run folder (the results are the same)',
     )
     .option(
+      '--no-warm-workers',
+      'local executor: start a fresh process for every replicate instead of reusing warm worker processes (the results are the same)',
+    )
+    .option(
       '--slurm-opt <key=value>',
       'a Slurm resource for every job (partition, account, qos, cpus, mem, gres, constraint) or any sbatch long option (repeatable)',
       collectOne,
@@ -156,6 +160,7 @@ function registerRun(program: Command): void {
           jobs?: string;
           slurmOpt?: string[];
           scoreCache?: boolean;
+          warmWorkers?: boolean;
         },
       ) => {
         if (o.failFast && o.keepGoing)
@@ -174,7 +179,7 @@ function registerRun(program: Command): void {
         if (executorName === 'slurm') {
           await checkSlurmAvailable();
           executor = new SlurmExecutor();
-        } else executor = new LocalExecutor();
+        } else executor = new LocalExecutor({ reuse: o.warmWorkers !== false });
         let jobs = jobsArg ?? 1;
         if (jobsArg === undefined && executorName === 'local') {
           const auto = autoJobs(spec);

@@ -50,7 +50,7 @@ export function formatStatus(s: StatusReport): string {
         : '';
     const jobs =
       e.status === 'running' && e.jobs.length
-        ? ` [${e.jobs.map((j) => `r${j.replicate}: ${j.executor === 'slurm' ? 'Slurm job' : 'pid'} ${j.jobId}${j.state ? ` ${j.state}` : ''}`).join(', ')}]`
+        ? ` [${e.jobs.map((j) => `r${j.replicate}: ${j.executor === 'slurm' ? `Slurm job ${j.jobId}` : `pid ${j.jobId.split('.')[0]}`}${j.state ? ` ${j.state}` : ''}`).join(', ')}]`
         : '';
     lines.push(
       `  ${TICK[e.status] ?? '?'} ${e.id.padEnd(w)}  ${(e.kind ?? '').padEnd(kw)}  ${e.status.padEnd(11)} ${[source(e), e.reason].filter(Boolean).join(' — ')}${jobs}${c}${d}`,
