@@ -13,6 +13,21 @@ export interface ScoreRequest {
   readonly wantHidden?: boolean;
   /** Also return KL(p_ref ‖ p_this) at positions from..T−2 against these log-probabilities (`ScoreResult.kl`). */
   readonly klReference?: KlReference;
+  /**
+   * Or: KL against the `klHeadOf` engine's model given its head input for this window (`hidden` of
+   * that engine's `score` with wantHidden, [T, H_ref]): this engine runs that model's head itself,
+   * so the reference's [T−1, V] log-probabilities never leave it. Only for an engine with `klHeadOf`;
+   * the KL is the same, bit for bit, as with `klReference` rows from that engine's `head`.
+   */
+  readonly klReferenceHidden?: KlReferenceHidden;
+}
+
+/** The reference model's head input for one window, for `ScoreRequest.klReferenceHidden`. */
+export interface KlReferenceHidden {
+  /** [T, H_ref]: what the reference engine's head reads at each window position. */
+  readonly hidden: Float32Array;
+  /** First window position compared, 0 ≤ from < T−1. */
+  readonly from: number;
 }
 
 /**
@@ -69,6 +84,11 @@ export interface Engine {
   readonly identity?: string;
   /** The width H of `ScoreResult.hidden`, when the engine offers `head`. */
   readonly hiddenWidth?: number;
+  /**
+   * The engine whose head this one runs itself for KL (`ScoreRequest.klReferenceHidden`): set when
+   * the engine was made with that engine as its KL reference and can reproduce its head exactly.
+   */
+  readonly klHeadOf?: Engine;
   score(req: ScoreRequest): Promise<ScoreResult>;
   /**
    * The head alone on the hidden states of one window (from `score` with `wantHidden`): the same

@@ -274,8 +274,10 @@ async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextCo
   const needKl = wantKl && kl === undefined;
   let fp = s.cache.getScores(fpKey, { hidden: needKl });
   let q = s.cache.getScores(qKey);
-  // The full-precision log-probabilities from its head alone, when its hidden states are cached.
+  // The full-precision log-probabilities from its head alone, when its hidden states are cached; that
+  // head run inside the treated engine when it can (klHeadOf): the rows then never leave onnxruntime.
   const fpHeadOnly = needKl && fp?.hidden !== undefined && o.reference.head !== undefined;
+  const fpHeadInTreated = fpHeadOnly && o.treated.klHeadOf === o.reference;
   const runFp = fp === undefined || (needKl && !fpHeadOnly);
   const runQ = q === undefined || needKl;
   if (runFp || runQ) {
@@ -286,14 +288,17 @@ async function compareCached(o: CompareOptions, s: CompareCache): Promise<TextCo
     const fpSeq = `${seq} (full-precision model)`;
     const fpIter = runFp
       ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: needKl, wantHidden: keepHidden, sequence: fpSeq })
-      : fpHeadOnly
+      : fpHeadOnly && !fpHeadInTreated
         ? scoreWindows(o.reference, o.ids, { ...o, wantLogProbs: true, hidden: fp!.hidden, sequence: fpSeq })
         : undefined;
     const qSeq = `${seq} (treated model)`;
     // Each full-precision window is run first; the treated one then computes KL against its rows.
     let fpWindow: WindowScores | undefined;
-    const klReference = needKl ? () => fpWindow!.logProbs! : undefined;
-    const qIter = runQ ? scoreWindows(o.treated, o.ids, { ...o, klReference, sequence: qSeq }) : undefined;
+    const klReference = needKl && !fpHeadInTreated ? () => fpWindow!.logProbs! : undefined;
+    const klReferenceHidden = fpHeadInTreated ? (w: { index: number }) => fp!.hidden![w.index] : undefined;
+    const qIter = runQ
+      ? scoreWindows(o.treated, o.ids, { ...o, klReference, klReferenceHidden, sequence: qSeq })
+      : undefined;
     for (;;) {
       const a = fpIter ? await fpIter.next() : undefined;
       fpWindow = a && !a.done ? a.value : undefined;

@@ -83,6 +83,11 @@ export interface WindowRunOptions extends WindowOptions {
    * target (`WindowScores.kl`).
    */
   readonly klReference?: (window: { index: number; firstTarget: number; count: number }) => Float32Array;
+  /**
+   * Or, for an engine with `klHeadOf`: that engine's head input for the whole window ([T, H_ref], as its
+   * own scoreWindows yielded it with `wantHidden`); the engine runs that head itself for the KL.
+   */
+  readonly klReferenceHidden?: (window: { index: number }) => Float32Array;
 }
 
 /** Checks that a text is long enough to score; returns its ids as an Int32Array. */
@@ -149,9 +154,20 @@ export async function* scoreWindows(
     const klReference = opts.klReference
       ? { rows: opts.klReference({ index: w, firstTarget: scoreFrom, count: T - 1 - p0 }), from: p0 }
       : undefined;
+    const klReferenceHidden = opts.klReferenceHidden
+      ? { hidden: opts.klReferenceHidden({ index: w }), from: p0 }
+      : undefined;
+    if (klReferenceHidden && opts.hidden)
+      throw new Error('scoreWindows: klReferenceHidden needs the engine’s body run');
     const res = opts.hidden
       ? await engine.head!({ ids: win, hidden: opts.hidden[w], wantLogProbs: want, klReference })
-      : await engine.score({ ids: win, wantLogProbs: want, wantHidden: opts.wantHidden, klReference });
+      : await engine.score({
+          ids: win,
+          wantLogProbs: want,
+          wantHidden: opts.wantHidden,
+          klReference,
+          klReferenceHidden,
+        });
     if (opts.wantHidden && !opts.hidden && res.hidden?.length !== T * (engine.hiddenWidth ?? NaN)) {
       throw new Error(`engine ${engine.name} returned no hidden states of ${T}×${engine.hiddenWidth} when asked`);
     }
@@ -160,7 +176,7 @@ export async function* scoreWindows(
         `engine ${engine.name} returned ${res.nll.length} NLL values for a window of ${T} ids (expected ${T - 1})`,
       );
     }
-    if (klReference && res.kl?.length !== T - 1 - p0) {
+    if ((klReference || klReferenceHidden) && res.kl?.length !== T - 1 - p0) {
       throw new Error(`engine ${engine.name} returned no KL for the ${T - 1 - p0} scored targets when asked`);
     }
     const nll = res.nll.subarray(p0, T - 1);

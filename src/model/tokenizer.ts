@@ -27,8 +27,9 @@
 // wants one, is put in front once, by src/eval/bos.ts — never twice, and never a trailing EOS/sep.
 // Problems with the files are CheckpointErrors naming the file and what to do.
 
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { CheckpointError } from '../errors.ts';
 
@@ -63,6 +64,22 @@ export interface TokenizerBos {
 export const SUPPORTED_TOKENIZER_MODELS = ['BPE', 'WordPiece', 'Unigram'] as const;
 
 /**
+ * Tokenizers this process has loaded, by their path and the content of the files that define them:
+ * a process that runs several jobs (a warm worker, src/pipeline/executor.ts) builds each tokenizer
+ * once and keeps what it encoded. A changed file is another key, never a stale hit.
+ */
+const loaded = new Map<string, TextTokenizer>();
+const MAX_LOADED = 8;
+
+/** The files whose bytes decide a tokenizer (those loadTokenizerFiles reads). */
+function definingFiles(dir: string, file: string): string[] {
+  const files = [join(dir, 'tokenizer_config.json')];
+  if (existsSync(file)) files.push(file);
+  else files.push(join(dir, 'vocab.json'), join(dir, 'merges.txt'));
+  return files.filter((f) => existsSync(f));
+}
+
+/**
  * Loads the tokenizer of a model folder (or a tokenizer.json file given directly).
  * Async so that a future loader (e.g. one fetching or converting files) keeps the same signature.
  */
@@ -75,6 +92,18 @@ export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
   const isDir = statSync(dirOrFile).isDirectory();
   const dir = isDir ? dirOrFile : dirname(dirOrFile);
   const file = isDir ? join(dirOrFile, 'tokenizer.json') : dirOrFile;
+  const h = createHash('sha256').update(resolve(dirOrFile));
+  for (const f of definingFiles(dir, file)) h.update(`\0${basename(f)}\0`).update(readFileSync(f));
+  const key = h.digest('hex');
+  const hit = loaded.get(key);
+  if (hit) return hit;
+  const tok = loadTokenizerFiles(dir, file, isDir);
+  loaded.set(key, tok);
+  if (loaded.size > MAX_LOADED) loaded.delete(loaded.keys().next().value!);
+  return tok;
+}
+
+function loadTokenizerFiles(dir: string, file: string, isDir: boolean): TextTokenizer {
   const config = readConfig(dir);
   if (!existsSync(file)) {
     if (isDir && existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) {
@@ -124,6 +153,9 @@ function build(json: object, config: Record<string, unknown>, file: string): Tok
   }
 }
 
+/** Bound of a tokenizer's encode memo: ids plus characters of the texts kept (a few tens of MB at most). */
+const ENCODE_MEMO_IDS = 4_000_000;
+
 function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, postProcessor: unknown): TextTokenizer {
   const vocab = tok.get_vocab(true);
   let maxId = -1;
@@ -138,9 +170,25 @@ function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, p
           : undefined;
     return typeof content === 'string' ? tok.token_to_id(content) : undefined;
   };
+  // What this tokenizer has encoded (tokenizing is pure): the units of a study are encoded again by
+  // every experiment, here once per process. Bounded: cleared when it would pass ENCODE_MEMO_IDS.
+  const memo = new Map<string, number[]>();
+  let memoIds = 0;
   return {
     encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
-      return tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
+      const special = opts.addSpecialTokens ?? false;
+      const k = (special ? '1' : '0') + text;
+      const hit = memo.get(k);
+      if (hit) return hit.slice();
+      const ids = tok.encode(text, { add_special_tokens: special }).ids;
+      const cost = ids.length + text.length;
+      if (memoIds + cost > ENCODE_MEMO_IDS) {
+        memo.clear();
+        memoIds = 0;
+      }
+      memo.set(k, ids);
+      memoIds += cost;
+      return ids.slice();
     },
     decode(ids: readonly number[]): string {
       return tok.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false });

@@ -81,7 +81,8 @@ export async function openModel(
 /**
  * An engine for a treated (e.g. quantised) copy of a model, with the same engine choice. With `base`
  * (the opened model it was made from) and a score cache, its per-unit scores are cached too, under a
- * hash of the treated weights.
+ * hash of the treated weights; and the engine runs `base`'s head itself when it computes KL from
+ * cached full-precision hidden states (Engine.klHeadOf), where it can.
  */
 export async function engineFor(
   model: Model,
@@ -89,7 +90,7 @@ export async function engineFor(
   log: (s: string) => void,
   base?: Pick<OpenModel, 'engine' | 'key'>,
 ): Promise<Engine> {
-  const engine = await createEngine(model, name, { onNotice: log });
+  const engine = await createEngine(model, name, { onNotice: log, klHeadOf: base?.engine });
   const b = base ? scoredModelOf(base.engine) : undefined;
   const key = () => treatedModelKey(base!.key, model);
   if (b) registerEngine(engine, { cache: b.cache, key, tokenizer: b.tokenizer, bos: b.bos });

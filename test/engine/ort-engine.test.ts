@@ -135,3 +135,48 @@ test('KL against a reference inside the head: as the float64 sum over returned r
     await fp.dispose();
   }
 });
+
+test('KL from the reference’s hidden states: the treated engine runs the full-precision head itself, bit for bit as from its rows', async () => {
+  const { quantizeModel } = await import('../../src/quant/apply.ts');
+  const q = quantizeModel(model, { spec: { bits: 4, scheme: 'asym', groupSize: 32 } }).model;
+  // an output matrix that differs from the embedding: the reference's head must be the reference's
+  const untied = withWeights(q, new Map([['lm_head.weight', scaledCopy(q.weights.get('lm_head.weight')!, 0.9)]]));
+  const ids = Int32Array.from({ length: 60 }, (_, i) => (i * 53 + 7) % 1000);
+  const V = model.config.vocabSize;
+  for (const headRows of [256, 7]) {
+    for (const treated of [q, untied]) {
+      const fp = await ortEngine(model, { headRows });
+      const s = await fp.score({ ids, wantHidden: true });
+      const rows = (await fp.head!({ ids, hidden: s.hidden!, wantLogProbs: true })).logProbs!;
+      const qe = await ortEngine(treated, { headRows, klHeadOf: fp });
+      assert.equal(qe.klHeadOf, fp);
+      for (const from of [0, 20, 58]) {
+        const a = await qe.score({ ids, klReference: { rows: rows.subarray(from * V), from } });
+        const b = await qe.score({ ids, klReferenceHidden: { hidden: s.hidden!, from } });
+        assert.deepEqual(b.kl, a.kl, `headRows ${headRows}, from ${from}: the same KL, bit for bit`);
+        assert.deepEqual(b.nll, a.nll);
+        assert.deepEqual(b.top1, a.top1);
+      }
+      await assert.rejects(
+        qe.score({ ids, klReferenceHidden: { hidden: s.hidden!.subarray(1), from: 0 } }),
+        /does not fit/,
+      );
+      await qe.dispose();
+      await fp.dispose();
+    }
+  }
+  // an engine that cannot reproduce the reference's head (other head chunking) does not offer it
+  const fp = await ortEngine(model, { headRows: 5 });
+  const other = await ortEngine(q, { headRows: 6, klHeadOf: fp });
+  assert.equal(other.klHeadOf, undefined);
+  await assert.rejects(
+    other.score({ ids, klReferenceHidden: { hidden: new Float32Array(60 * 64), from: 0 } }),
+    /klHeadOf/,
+  );
+  await other.dispose();
+  await fp.dispose();
+});
+
+function scaledCopy(t: Tensor, k: number): Tensor {
+  return { data: t.data.map((x) => x * k), shape: t.shape };
+}

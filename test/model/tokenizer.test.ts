@@ -102,3 +102,24 @@ test('missing and invalid tokenizer files are CheckpointErrors naming the file',
       /"CharLevel" is not supported \(supported: BPE, WordPiece, Unigram\)/.test(e.message),
   );
 });
+
+test('a process loads each tokenizer once (by the content of its files) and encodes each text once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lq-tok-memo-'));
+  copyFileSync(join(GPT2_DIR, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+  const a = await loadTokenizer(dir);
+  const b = await loadTokenizer(dir);
+  assert.equal(b, a, 'the same folder, unchanged: the same tokenizer');
+  const text = 'All human beings are born free and equal in dignity and rights.';
+  const first = a.encode(text);
+  first.push(-1); // a caller's change to its copy does not reach the memo
+  assert.deepEqual(b.encode(text), first.slice(0, -1));
+  // a changed file is another tokenizer, never a stale one
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ bos_token: '<|endoftext|>', add_bos_token: true }),
+  );
+  const c = await loadTokenizer(dir);
+  assert.notEqual(c, a);
+  assert.equal(c.bosId, 50256);
+  assert.equal(a.bosId, undefined);
+});

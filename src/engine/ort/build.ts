@@ -21,7 +21,12 @@ import { DataType } from './proto.ts';
 
 export const BODY_INPUT = 'ids';
 export const BODY_OUTPUT = 'hidden';
-export const HEAD_INPUTS = { hidden: 'hidden', targets: 'targets', klReference: 'ref_logprobs' } as const;
+export const HEAD_INPUTS = {
+  hidden: 'hidden',
+  targets: 'targets',
+  klReference: 'ref_logprobs',
+  klReferenceHidden: 'ref_hidden',
+} as const;
 export const HEAD_OUTPUTS = { nll: 'nll', top1: 'top1', logits: 'logits', logProbs: 'logprobs', kl: 'kl' } as const;
 
 /** The spec entry of the given kind (embedding, output matrix). */
@@ -78,9 +83,15 @@ export function buildBody(model: Model, opts: BodyOptions = {}): EncodedGraph {
 /**
  * The head; with `kl`, also an input of another model's log-probabilities [R, V] and the output
  * KL(p_ref ‖ p_this) per row [R] (float64): terms p_ref(v)·(ln p_ref(v) − ln p_this(v)) in float32,
- * 0 where p_ref(v) = 0, summed in float64. The rest of the graph is the same as without.
+ * 0 where p_ref(v) = 0, summed in float64. The rest of the graph is the same as without. With
+ * `reference` as well, the input is that model's head input [R, H_ref] instead, and its
+ * log-probabilities are computed here by the same operations as its own head graph (Gemm, LogSoftmax).
  */
-export function buildHead(model: Model, weights: WeightMode = 'inputs', opts: { kl?: boolean } = {}): EncodedGraph {
+export function buildHead(
+  model: Model,
+  weights: WeightMode = 'inputs',
+  opts: { kl?: boolean; reference?: Model } = {},
+): EncodedGraph {
   const cfg = model.config;
   const spec = specOf(model, 'output');
   const b = new GraphBuilder(`${cfg.arch}_head`, weights);
@@ -97,7 +108,9 @@ export function buildHead(model: Model, weights: WeightMode = 'inputs', opts: { 
   b.output(logits, HEAD_OUTPUTS.logits, DataType.FLOAT, ['R', cfg.vocabSize]);
   b.output(logProbs, HEAD_OUTPUTS.logProbs, DataType.FLOAT, ['R', cfg.vocabSize]);
   if (opts.kl) {
-    const ref = b.input(HEAD_INPUTS.klReference, DataType.FLOAT, ['R', cfg.vocabSize]);
+    const ref = opts.reference
+      ? referenceLogProbs(b, opts.reference)
+      : b.input(HEAD_INPUTS.klReference, DataType.FLOAT, ['R', cfg.vocabSize]);
     const terms = b.node('Mul', [b.node('Exp', [ref]), b.node('Sub', [ref, logProbs])]); // [R, V]
     const noMass = b.node('IsInf', [ref], { detect_positive: { i: 0 }, detect_negative: { i: 1 } });
     const kept = b.node('Where', [noMass, b.scalarF(0, 'zero_f'), terms]); // 0 · (−Inf − x) would be NaN
@@ -107,4 +120,13 @@ export function buildHead(model: Model, weights: WeightMode = 'inputs', opts: { 
     b.output(kl, HEAD_OUTPUTS.kl, DataType.DOUBLE, ['R']);
   }
   return b.encode();
+}
+
+/** The reference model's log-probabilities [R, V] from its head input: its head graph's first two nodes. */
+function referenceLogProbs(b: GraphBuilder, reference: Model): string {
+  const spec = specOf(reference, 'output');
+  const h = b.input(HEAD_INPUTS.klReferenceHidden, DataType.FLOAT, ['R', reference.config.embedDim]);
+  const W = b.weight(weight(reference, spec.name), `reference.${spec.name}`);
+  const logits = b.node('Gemm', [h, W], { transB: { i: spec.layout === 'out_in' ? 1 : 0 } });
+  return b.node('LogSoftmax', [logits], { axis: { i: -1 } });
 }

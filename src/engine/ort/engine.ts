@@ -26,7 +26,22 @@ export interface OrtEngineOptions {
   readonly weights?: WeightMode;
   /** onnxruntime's fused attention kernels where they apply; default true (false: standard ops). */
   readonly fusedAttention?: boolean;
+  /**
+   * The full-precision engine this one is compared with: when it is an onnxruntime engine with the
+   * same threads, head chunking and weight mode, this engine runs its head itself for KL
+   * (`klReferenceHidden`, Engine.klHeadOf), from the hidden states that engine returned.
+   */
+  readonly klHeadOf?: Engine;
 }
+
+/** What an onnxruntime engine's head is made of, for an engine that runs it as its KL reference. */
+interface HeadOf {
+  readonly model: Model;
+  readonly threads: number;
+  readonly headRows: number;
+  readonly weights: WeightMode;
+}
+const headsOf = new WeakMap<Engine, HeadOf>();
 
 type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 type OrtTensor = InstanceType<Ort['Tensor']>;
@@ -79,6 +94,15 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   let head: Session | undefined = await createSession(ort, buildHead(model, weights), threads);
   // The head with a KL input, made on the first request that compares (klReference).
   let klHead: Promise<Session> | undefined;
+  // The head with the reference model's head inside (klReferenceHidden), when that one can be reproduced.
+  const refHead = opts.klHeadOf ? headsOf.get(opts.klHeadOf) : undefined;
+  const canRunRefHead =
+    refHead !== undefined &&
+    refHead.threads === threads &&
+    refHead.headRows === headRows &&
+    refHead.weights === weights &&
+    refHead.model.config.vocabSize === V;
+  let klHiddenHead: Promise<Session> | undefined;
   let klRows = new Float32Array(0); // scratch: a chunk's reference rows, zero before `from`
 
   async function score(req: ScoreRequest): Promise<ScoreResult> {
@@ -121,15 +145,26 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
   /** The head over hidden [T, E] in chunks of `headRows` rows: what `score` and `head` both run. */
   async function runHead(
     hidden: Float32Array,
-    req: Pick<ScoreRequest, 'ids' | 'wantLogProbs' | 'wantLogits' | 'klReference'>,
+    req: Pick<ScoreRequest, 'ids' | 'wantLogProbs' | 'wantLogits' | 'klReference' | 'klReferenceHidden'>,
   ): Promise<ScoreResult> {
     if (!head) throw new Error('ort engine: score() after dispose()');
     const ids = req.ids;
     const T = ids.length;
-    const ref = req.klReference;
-    if (ref) checkKlReference(ref, T, V, 'ort');
+    const refRows = req.klReference;
+    if (refRows) checkKlReference(refRows, T, V, 'ort');
+    const refHidden = req.klReferenceHidden;
+    if (refHidden) checkKlReferenceHidden(refHidden, T);
+    const ref = refRows ?? refHidden;
     // Comparing runs the same head with one more input and output: the other outputs are unchanged.
-    const h = ref ? await (klHead ??= createSession(ort, buildHead(model, weights, { kl: true }), threads)) : head;
+    const h = refRows
+      ? await (klHead ??= createSession(ort, buildHead(model, weights, { kl: true }), threads))
+      : refHidden
+        ? await (klHiddenHead ??= createSession(
+            ort,
+            buildHead(model, weights, { kl: true, reference: refHead!.model }),
+            threads,
+          ))
+        : head;
     const kl = ref ? new Float64Array(T - 1 - ref.from) : undefined;
     const nll = new Float64Array(T - 1);
     const top1 = new Int32Array(T - 1);
@@ -151,7 +186,15 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
         [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.slice(s * E, e * E), [R, E]),
         [HEAD_INPUTS.targets]: new ort.Tensor('int64', targets, [R]),
       };
-      if (ref) feeds[HEAD_INPUTS.klReference] = new ort.Tensor('float32', referenceChunk(ref, s, e, T), [R, V]);
+      if (refRows) feeds[HEAD_INPUTS.klReference] = new ort.Tensor('float32', referenceChunk(refRows, s, e, T), [R, V]);
+      if (refHidden) {
+        // Rows before `from` are context: their KL is computed and dropped, as with klReference's zeros.
+        const Er = refHead!.model.config.embedDim;
+        feeds[HEAD_INPUTS.klReferenceHidden] = new ort.Tensor('float32', refHidden.hidden.slice(s * Er, e * Er), [
+          R,
+          Er,
+        ]);
+      }
       const r = await h.session.run(feeds, fetches);
       const n = r[HEAD_OUTPUTS.nll].data as Float32Array;
       const a = r[HEAD_OUTPUTS.top1].data as BigInt64Array;
@@ -172,6 +215,20 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
       }
     }
     return { nll, top1, logits, logProbs, kl };
+  }
+
+  function checkKlReferenceHidden(r: NonNullable<ScoreRequest['klReferenceHidden']>, T: number): void {
+    if (!canRunRefHead) {
+      throw new Error(
+        'ort engine: klReferenceHidden needs an engine made with klHeadOf an onnxruntime engine of the same threads, head rows, weight mode and vocabulary',
+      );
+    }
+    const Er = refHead!.model.config.embedDim;
+    if (r.hidden.length !== T * Er || !(r.from >= 0 && r.from < T - 1)) {
+      throw new Error(
+        `ort engine: klReferenceHidden of ${r.hidden.length} values from position ${r.from} does not fit a window of ${T} ids (expected ${T}×${Er}, 0 ≤ from < ${T - 1})`,
+      );
+    }
   }
 
   /**
@@ -202,7 +259,7 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     return runHead(req.hidden, req);
   }
 
-  return {
+  const engine: Engine = {
     name: 'ort',
     // Everything here changes how the float operations are grouped (threads split the matmuls, head
     // chunks change the shapes onnxruntime sees), so cached results are kept apart by it.
@@ -210,13 +267,17 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
       `ort ${ort.env.versions?.common ?? '?'} threads=${threads} headRows=${headRows} weights=${weights}` +
       ` fused=${opts.fusedAttention ?? true}`,
     hiddenWidth: E,
+    klHeadOf: canRunRefHead ? opts.klHeadOf : undefined,
     score,
     head: headOnly,
     async dispose() {
-      const sessions = [body, head, await klHead];
+      const sessions = [body, head, await klHead, await klHiddenHead];
       body = head = undefined;
-      klHead = undefined;
+      klHead = klHiddenHead = undefined;
+      headsOf.delete(engine);
       for (const s of sessions) await s?.session.release();
     },
   };
+  headsOf.set(engine, { model, threads, headRows, weights });
+  return engine;
 }
