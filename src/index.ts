@@ -13,7 +13,7 @@ export { writeModelDir } from './model/checkpoint/write.ts';
 
 // Engines: onnxruntime (`ort`), the TypeScript reference, or `auto` (ort, else reference).
 export { createEngine, ENGINE_NAMES, type CreateEngineOptions } from './engine/select.ts';
-export type { Engine, EngineName, KlReference, ScoreRequest, ScoreResult } from './engine/types.ts';
+export type { Engine, EngineName, KlReference, KlReferenceHidden, ScoreRequest, ScoreResult } from './engine/types.ts';
 
 // Scoring ids and texts.
 export { scoreIds } from './api.ts';

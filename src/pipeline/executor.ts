@@ -122,7 +122,6 @@ interface LocalJob {
   finish: (end: JobEnd) => void;
   /** The process running it: a one-shot child, or the worker it was given to. */
   child: ChildProcess;
-  worker: Worker | null;
 }
 
 interface Worker {
@@ -158,9 +157,9 @@ export class LocalExecutor implements Executor {
     return this.reuse ? this.submitToWorker(job, onProgress) : this.submitFresh(job, onProgress);
   }
 
-  private newJob(child: ChildProcess, worker: Worker | null): LocalJob {
+  private newJob(child: ChildProcess): LocalJob {
     let finish: (end: JobEnd) => void = () => {};
-    const rec: LocalJob = { end: null, ended: Promise.resolve(), finish: (e) => finish(e), child, worker };
+    const rec: LocalJob = { end: null, ended: Promise.resolve(), finish: (e) => finish(e), child };
     rec.ended = new Promise<void>((res) => {
       finish = (end) => {
         rec.end ??= end;
@@ -182,7 +181,7 @@ export class LocalExecutor implements Executor {
     } finally {
       closeSync(logFd); // the child holds its own copy
     }
-    const rec = this.newJob(child, null);
+    const rec = this.newJob(child);
     child.on('error', (err) => rec.finish(startFailed(err)));
     child.on('exit', (code, signal) => rec.finish({ exitCode: code, signal, startError: null, slurm: null }));
     child.on('message', (m: unknown) => forwardProgress(m, onProgress));
@@ -239,7 +238,7 @@ export class LocalExecutor implements Executor {
   private submitToWorker(job: JobRequest, onProgress: Progress): string {
     const w = this.idle.pop() ?? this.spawnWorker();
     setIdle(w.child, false);
-    const rec = this.newJob(w.child, w);
+    const rec = this.newJob(w.child);
     w.job = rec;
     w.logFile = job.logFile;
     w.onProgress = onProgress;

@@ -143,12 +143,15 @@ test('KL from the reference’s hidden states: the treated engine runs the full-
   const untied = withWeights(q, new Map([['lm_head.weight', scaledCopy(q.weights.get('lm_head.weight')!, 0.9)]]));
   const ids = Int32Array.from({ length: 60 }, (_, i) => (i * 53 + 7) % 1000);
   const V = model.config.vocabSize;
-  for (const headRows of [256, 7]) {
+  for (const [headRows, threads] of [
+    [256, 1],
+    [7, 2],
+  ]) {
     for (const treated of [q, untied]) {
-      const fp = await ortEngine(model, { headRows });
+      const fp = await ortEngine(model, { headRows, threads });
       const s = await fp.score({ ids, wantHidden: true });
       const rows = (await fp.head!({ ids, hidden: s.hidden!, wantLogProbs: true })).logProbs!;
-      const qe = await ortEngine(treated, { headRows, klHeadOf: fp });
+      const qe = await ortEngine(treated, { headRows, threads, klHeadOf: fp });
       assert.equal(qe.klHeadOf, fp);
       for (const from of [0, 20, 58]) {
         const a = await qe.score({ ids, klReference: { rows: rows.subarray(from * V), from } });
