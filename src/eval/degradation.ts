@@ -426,8 +426,9 @@ export function klPerByte(units: readonly TextComparison[]): number {
   let s = 0;
   let bytes = 0;
   for (const u of units) {
-    if (u.kl.length === 0 && u.fp.tokens > 0) return NaN;
-    for (let i = 0; i < u.kl.length; i++) s += u.kl[i];
+    const kl = u.kl;
+    if (kl.length === 0 && u.fp.tokens > 0) return NaN;
+    for (let i = 0, n = kl.length; i < n; i++) s += kl[i];
     bytes += u.fp.bytes;
   }
   return bytes > 0 ? s / (bytes * Math.LN2) : NaN;
@@ -449,8 +450,9 @@ export function degradationStatistic(measure: DegradationMeasure): (units: reado
         let s = 0;
         let n = 0;
         for (const u of units) {
-          for (let i = 0; i < u.kl.length; i++) s += u.kl[i];
-          n += u.kl.length;
+          const kl = u.kl;
+          for (let i = 0, m = kl.length; i < m; i++) s += kl[i];
+          n += kl.length;
         }
         return n ? s / n : NaN;
       };

@@ -183,14 +183,14 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
       for (let t = s; t < e && t < T - 1; t++) targets[t - s] = BigInt(ids[t + 1]);
       const feeds: Record<string, OrtTensor> = {
         ...h.weights,
-        [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.slice(s * E, e * E), [R, E]),
+        [HEAD_INPUTS.hidden]: new ort.Tensor('float32', hidden.subarray(s * E, e * E), [R, E]),
         [HEAD_INPUTS.targets]: new ort.Tensor('int64', targets, [R]),
       };
       if (refRows) feeds[HEAD_INPUTS.klReference] = new ort.Tensor('float32', referenceChunk(refRows, s, e, T), [R, V]);
       if (refHidden) {
         // Rows before `from` are context: their KL is computed and dropped, as with klReference's zeros.
         const Er = refHead!.model.config.embedDim;
-        feeds[HEAD_INPUTS.klReferenceHidden] = new ort.Tensor('float32', refHidden.hidden.slice(s * Er, e * Er), [
+        feeds[HEAD_INPUTS.klReferenceHidden] = new ort.Tensor('float32', refHidden.hidden.subarray(s * Er, e * Er), [
           R,
           Er,
         ]);
