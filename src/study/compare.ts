@@ -72,7 +72,7 @@ export async function openModel(
   const model = loadModel(m.path);
   const tokenizer = await loadTokenizer(m.path);
   const bos = resolveBos(tokenizer, p.bos ?? 'auto', 'params.bos');
-  const engine = await createEngine(model, p.engine, { onNotice: (s) => ctx.log(s) });
+  const engine = await createEngine(model, p.engine, { onNotice: (s) => ctx.log(s), noticeKey: ctx });
   const cache = scoreCacheOf(ctx);
   registerEngine(engine, cache && { cache, key: () => m.hash, tokenizer: m.hash, bos: bos.id });
   return { alias, model, tokenizer, engine, window: windowFor(model, p.context, p.stride), bos, key: `${m.hash}` };
@@ -87,10 +87,14 @@ export async function openModel(
 export async function engineFor(
   model: Model,
   name: EngineName,
-  log: (s: string) => void,
+  ctx: Pick<KindContext<unknown>, 'log'>,
   base?: Pick<OpenModel, 'engine' | 'key'>,
 ): Promise<Engine> {
-  const engine = await createEngine(model, name, { onNotice: log, klHeadOf: base?.engine });
+  const engine = await createEngine(model, name, {
+    onNotice: (s) => ctx.log(s),
+    noticeKey: ctx,
+    klHeadOf: base?.engine,
+  });
   const b = base ? scoredModelOf(base.engine) : undefined;
   const key = () => treatedModelKey(base!.key, model);
   if (b) registerEngine(engine, { cache: b.cache, key, tokenizer: b.tokenizer, bos: b.bos });
@@ -207,7 +211,7 @@ export async function compareTreated(
   p: Pick<EvalSettings, 'engine' | 'kl'> & { selection?: boolean },
   o: { keepReference?: boolean } = {},
 ): Promise<TreatedComparisons> {
-  const qe = await engineFor(treated, p.engine, (s) => ctx.log(s), m);
+  const qe = await engineFor(treated, p.engine, ctx, m);
   try {
     const texts = evaluationTexts(ctx, t, m);
     const evaluation = await compareUnits(

@@ -174,7 +174,7 @@ export const layerPreservation = defineKind({
     ] as const;
     try {
       for (const [i, [name, q]] of arms.entries()) {
-        const qe = await engineFor(q.model, p.engine, (s) => ctx.log(s), m);
+        const qe = await engineFor(q.model, p.engine, ctx, m);
         try {
           results[name] = await compareUnits({
             reference: m.engine,

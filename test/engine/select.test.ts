@@ -42,6 +42,11 @@ test('auto falls back to the reference engine with a single notice; ort says wha
   assert.equal(first.name, 'reference');
   assert.equal(second.name, 'reference');
   assert.equal(notices.length, 1);
+  // once per key: each replicate (its context) of a worker that runs several says it in its own log
+  const job1 = {};
+  const job2 = {};
+  for (const key of [job1, job1, job2]) await createEngine(model, 'auto', { ...opts, noticeKey: key });
+  assert.equal(notices.length, 3);
   assert.match(
     notices[0],
     /onnxruntime-node is not available \(libonnxruntime\.so\.1: cannot open shared object file\); using the TypeScript reference engine/,

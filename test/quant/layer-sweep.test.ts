@@ -91,7 +91,7 @@ async function sweepAgainstCopies(
   const L = fp.config.numLayers;
   const plans = layerPlans(L, mode);
   const q = quantizeModel(fp, { spec, scope: DEFAULT_SCOPE }).model;
-  const ref = await engineFor(fp, engine, () => {});
+  const ref = await engineFor(fp, engine, { log: () => {} });
   const sweep = await layerSweep(fp, q, plans, { engine, layout, threads: 1 });
   const cache = referenceCache();
   try {
@@ -100,7 +100,7 @@ async function sweepAgainstCopies(
       // the mixed model is the per-plan quantised copy, tensor for tensor
       const mixed = mixedModel(fp, q, plans[i].quantised);
       for (const [n, t] of copy.weights) assert.deepEqual(mixed.weights.get(n)!.data, t.data, n);
-      const qe = await engineFor(copy, engine, () => {});
+      const qe = await engineFor(copy, engine, { log: () => {} });
       try {
         const old = degradations(
           await compareUnits({ reference: ref, treated: qe, texts, window, kl: false, cache, modelKey: 'fp' }),
