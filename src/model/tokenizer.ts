@@ -154,7 +154,7 @@ function build(json: object, config: Record<string, unknown>, file: string): Tok
 }
 
 /** Bound of a tokenizer's encode memo: ids plus characters of the texts kept (a few tens of MB at most). */
-const ENCODE_MEMO_IDS = 4_000_000;
+const ENCODE_MEMO_BOUND = 4_000_000;
 
 function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, postProcessor: unknown): TextTokenizer {
   const vocab = tok.get_vocab(true);
@@ -171,7 +171,7 @@ function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, p
     return typeof content === 'string' ? tok.token_to_id(content) : undefined;
   };
   // What this tokenizer has encoded (tokenizing is pure): the units of a study are encoded again by
-  // every experiment, here once per process. Bounded: cleared when it would pass ENCODE_MEMO_IDS.
+  // every experiment, here once per process. Bounded: cleared when it would pass ENCODE_MEMO_BOUND.
   const memo = new Map<string, number[]>();
   let memoIds = 0;
   return {
@@ -182,7 +182,7 @@ function wrap(tok: Tokenizer, config: Record<string, unknown>, source: string, p
       if (hit) return hit.slice();
       const ids = tok.encode(text, { add_special_tokens: special }).ids;
       const cost = ids.length + text.length;
-      if (memoIds + cost > ENCODE_MEMO_IDS) {
+      if (memoIds + cost > ENCODE_MEMO_BOUND) {
         memo.clear();
         memoIds = 0;
       }

@@ -204,7 +204,7 @@ function worker(): void {
         process.chdir(m.cwd);
         code = await withLog(m.logFile, () => main(m.jobFile));
       } catch (e) {
-        // Only the log file itself can fail here (main catches everything else).
+        // Only the job's folder or log file can fail here (main catches everything else).
         code = 1;
         process.stderr.write(`langquant worker: ${(e as Error)?.message ?? String(e)}\n`);
       }

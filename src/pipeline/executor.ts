@@ -245,11 +245,9 @@ export class LocalExecutor implements Executor {
     const pid = w.child.pid;
     const id = pid !== undefined ? `${pid}.${++this.seq}` : `failed-${this.jobs.size}-${Date.now()}`;
     this.jobs.set(id, rec);
-    if (pid === undefined || w.exited) {
-      // A failed spawn: its 'error' event ends the job (or has already).
-      if (w.exited && !rec.end) rec.finish(startFailed(new Error('the worker process is gone')));
-      return id;
-    }
+    // A failed spawn has no pid: its 'error' event (always after this call) ends the job. An idle
+    // worker is never an exited one (its exit takes it out of the pool).
+    if (pid === undefined) return id;
     const msg: WorkerJob = {
       type: 'job',
       jobFile: job.jobFile,
