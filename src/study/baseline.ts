@@ -23,7 +23,9 @@ export const baseline = defineKind({
     const m = await openModel(ctx, p.model, p);
     try {
       const texts = evaluationTexts(ctx, t, m);
-      const scores = await scoreUnits(m.engine, texts, m.window, (d, n) => ctx.progress('languages', d, n));
+      const scores = await scoreUnits(m.engine, texts, m.window, (d, n) => ctx.progress('languages', d, n), {
+        replicate: ctx.replicate,
+      });
       recordBaseline(ctx, p.model, scores, t.langs);
       ctx.log(
         `${p.model}: ${t.langs.all.length} languages × ${t.evaluation.length} units, context ${m.window.context}, stride ${m.window.stride}, engine ${m.engine.name}`,

@@ -110,40 +110,85 @@ function compareCacheOf(reference: Engine, treated: Engine): CompareCache | unde
 }
 // ---------------------------------------------------------------- scoring
 
-/** Full-precision totals of each unit, by language. */
+/**
+ * The order in which a replicate visits the units of `texts`: every (language, unit) pair, in the
+ * texts' order, or backwards for an odd replicate. Replicates that run at once (`--jobs N`) and share
+ * units through the score cache then meet once in the middle instead of racing over the same units
+ * from the same end: each shared unit is scored once, by whichever reaches it first, and read from the
+ * cache by the other (a unit is looked up just before it is scored). Only the order of the work
+ * changes: a unit's scores do not depend on it, and the results are assembled in the texts' order.
+ */
+export function visitOrder<T>(
+  texts: ReadonlyMap<string, readonly T[]>,
+  replicate = 0,
+): [lang: string, index: number][] {
+  const order: [string, number][] = [];
+  for (const [lang, units] of texts) for (let i = 0; i < units.length; i++) order.push([lang, i]);
+  return replicate % 2 === 1 ? order.reverse() : order;
+}
+
+/**
+ * Runs `visit` on every unit in visitOrder and returns the results by language and unit id, both in
+ * the texts' order; `progress` counts languages whose units are all done.
+ */
+async function visitUnits<R>(
+  texts: Map<string, UnitText[]>,
+  replicate: number,
+  visit: (lang: string, u: UnitText) => Promise<R>,
+  progress?: (done: number, total: number) => void,
+): Promise<Map<string, Map<string, R>>> {
+  const results = new Map<string, R[]>([...texts].map(([lang, units]) => [lang, new Array<R>(units.length)]));
+  const left = new Map([...texts].map(([lang, units]) => [lang, units.length]));
+  let done = 0;
+  for (const n of left.values()) if (n === 0) progress?.(++done, texts.size);
+  for (const [lang, i] of visitOrder(texts, replicate)) {
+    results.get(lang)![i] = await visit(lang, texts.get(lang)![i]);
+    const n = left.get(lang)! - 1;
+    left.set(lang, n);
+    if (n === 0) progress?.(++done, texts.size);
+  }
+  const out = new Map<string, Map<string, R>>();
+  for (const [lang, units] of texts) {
+    const r = results.get(lang)!;
+    out.set(lang, new Map(units.map((u, i) => [u.id, r[i]])));
+  }
+  return out;
+}
+
+/** Full-precision totals of each unit, by language (visited in visitOrder of `o.replicate`). */
 export async function scoreUnits(
   engine: Engine,
   texts: Map<string, UnitText[]>,
   win: { context: number; stride: number },
   progress?: (done: number, total: number) => void,
+  o: { replicate?: number } = {},
 ): Promise<Map<string, Map<string, TextTotals>>> {
-  const out = new Map<string, Map<string, TextTotals>>();
   const cached = scoredModelOf(engine);
-  let done = 0;
-  for (const [lang, units] of texts) {
-    const m = new Map<string, TextTotals>();
-    for (const u of units) {
+  return visitUnits(
+    texts,
+    o.replicate ?? 0,
+    async (lang, u) => {
       const sequence = `unit ${u.id} of ${lang}`;
       if (cached) {
         // Hidden states kept: a later experiment's KL against this model then needs its head only.
         const { cache, tokenizer, bos } = cached;
         const at = { cache, model: cached.key(), tokenizer, bos, keepHidden: true };
-        m.set(u.id, await scoreTextCached(engine, u.ids, u.text, { ...win, sequence }, at));
-        continue;
+        return scoreTextCached(engine, u.ids, u.text, { ...win, sequence }, at);
       }
       const s = await scoreTokens(engine, u.ids, { ...win, sequence });
-      m.set(u.id, textTotals(u.text, s.nllSum, s.count));
-    }
-    out.set(lang, m);
-    progress?.(++done, texts.size);
-  }
-  return out;
+      return textTotals(u.text, s.nllSum, s.count);
+    },
+    progress,
+  );
 }
 
 /** Per language, unit id → comparison of the treated model against the full-precision one. */
 export type Comparisons = Map<string, Map<string, TextComparison>>;
 
-/** Compares the treated engine with the reference on every unit of every language. */
+/**
+ * Compares the treated engine with the reference on every unit of every language (visited in
+ * visitOrder of `o.replicate`).
+ */
 export async function compareUnits(
   o: {
     reference: Engine;
@@ -153,35 +198,29 @@ export async function compareUnits(
     kl: boolean;
     cache?: ReferenceCache;
     modelKey?: string;
+    replicate?: number;
   },
   progress?: (done: number, total: number) => void,
 ): Promise<Comparisons> {
-  const out: Comparisons = new Map();
   const scores = compareCacheOf(o.reference, o.treated);
-  let done = 0;
-  for (const [lang, units] of o.texts) {
-    const m = new Map<string, TextComparison>();
-    for (const u of units) {
-      m.set(
-        u.id,
-        await compareOnText({
-          reference: o.reference,
-          treated: o.treated,
-          ids: u.ids,
-          text: u.text,
-          kl: o.kl,
-          cache: o.cache,
-          modelKey: o.modelKey,
-          scores,
-          sequence: `unit ${u.id} of ${lang}`,
-          ...o.window,
-        }),
-      );
-    }
-    out.set(lang, m);
-    progress?.(++done, o.texts.size);
-  }
-  return out;
+  return visitUnits(
+    o.texts,
+    o.replicate ?? 0,
+    (lang, u) =>
+      compareOnText({
+        reference: o.reference,
+        treated: o.treated,
+        ids: u.ids,
+        text: u.text,
+        kl: o.kl,
+        cache: o.cache,
+        modelKey: o.modelKey,
+        scores,
+        sequence: `unit ${u.id} of ${lang}`,
+        ...o.window,
+      }),
+    progress,
+  );
 }
 
 /** A reference cache sized for a study's texts (log-probabilities of the full-precision model). */
@@ -204,7 +243,8 @@ export interface TreatedComparisons {
  * it returns or throws: the caller records from the comparisons.
  */
 export async function compareTreated(
-  ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric' | 'progress'>,
+  ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric' | 'progress'> &
+    Partial<Pick<KindContext<unknown>, 'replicate'>>,
   t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation' | 'calibration'>,
   m: OpenModel,
   treated: Model,
@@ -215,7 +255,16 @@ export async function compareTreated(
   try {
     const texts = evaluationTexts(ctx, t, m);
     const evaluation = await compareUnits(
-      { reference: m.engine, treated: qe, texts, window: m.window, kl: p.kl, cache: referenceCache(), modelKey: m.key },
+      {
+        reference: m.engine,
+        treated: qe,
+        texts,
+        window: m.window,
+        kl: p.kl,
+        cache: referenceCache(),
+        modelKey: m.key,
+        replicate: ctx.replicate,
+      },
       (d, n) => ctx.progress('languages', d, n),
     );
     const selection = p.selection
@@ -225,6 +274,7 @@ export async function compareTreated(
           texts: selectionTexts(t, m),
           window: m.window,
           kl: false,
+          replicate: ctx.replicate,
         })
       : null;
     return { evaluation, selection };
