@@ -1,26 +1,82 @@
-// `run --jobs auto`: one replicate per core only when every model runs on one onnxruntime thread.
+// `run --jobs auto`: one replicate per core, as many as fit in half the memory, each on its share of the cores.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { autoJobs, decideJobs } from '../src/cli/jobs.ts';
+import { approxParameters, autoJobs, decideJobs, replicateBytes } from '../src/cli/jobs.ts';
+import { loadConfig } from '../src/model/load.ts';
 import { runCli } from './helpers/cli.ts';
 
-test('decideJobs: one per core for narrow models only', () => {
-  assert.equal(decideJobs([128, 128, 256], 2).jobs, 2);
-  assert.equal(decideJobs([128, 768], 2).jobs, 1);
-  assert.equal(decideJobs([128, null], 2).jobs, 1, 'a model not readable yet: one at a time');
-  assert.equal(decideJobs([128], 1).jobs, 1);
-  assert.equal(decideJobs([], 4).jobs, 1);
-  assert.match(decideJobs([128], 2).reason, /at most 256 wide/);
+const GiB = 2 ** 30;
+
+test('decideJobs: one per core while the replicates fit in half the memory, cores shared', () => {
+  const gpt2Small = 124e6;
+  assert.deepEqual(
+    [decideJobs([1e6, 2e6], 2, 24 * GiB).jobs, decideJobs([1e6, 2e6], 2, 24 * GiB).cpus],
+    [2, 1],
+    'mini models: one per core, one core each',
+  );
+  const small = decideJobs([gpt2Small, 160e6], 2, 24 * GiB);
+  assert.deepEqual([small.jobs, small.cpus], [2, 1], 'GPT-2-small and Pythia-160m shapes on the 2-core machine');
+  assert.match(small.reason, /2 at once, one core each/);
+  const llama = decideJobs([1.1e9], 2, 24 * GiB);
+  assert.deepEqual([llama.jobs, llama.cpus], [1, 2], 'a 1.1 B model: one at a time on every core');
+  assert.match(llama.reason, /needs about 8\.7 GiB, half the memory is 12\.0 GiB/);
+  const wide = decideJobs([gpt2Small], 16, 24 * GiB);
+  assert.deepEqual([wide.jobs, wide.cpus], [8, 2], '16 cores, memory for 8 replicates: 8 of 2 cores');
+  assert.equal(decideJobs([1e6, null], 2, 24 * GiB).jobs, 1, 'a model not readable yet: one at a time');
+  assert.equal(decideJobs([1e6], 1, 24 * GiB).jobs, 1);
+  assert.equal(decideJobs([], 4, 24 * GiB).jobs, 1);
+  assert.equal(decideJobs([], 4, 24 * GiB).cpus, 4);
+  assert.equal(replicateBytes(0), 512 * 2 ** 20);
 });
 
-test('autoJobs reads the widths of the models the experiments use', () => {
+test('approxParameters: GPT-2-small and TinyLlama shapes from their configs', () => {
+  const gpt2 = {
+    arch: 'gpt2',
+    hiddenSize: 768,
+    embedDim: 768,
+    headDim: 64,
+    numHeads: 12,
+    numKvHeads: 12,
+    numLayers: 12,
+    intermediateSize: 3072,
+    vocabSize: 50257,
+    tieWordEmbeddings: true,
+    positions: 'learned',
+    maxPositions: 1024,
+  } as never;
+  // 124.4 M with biases and norms; those are left out
+  assert.ok(Math.abs(approxParameters(gpt2) - 124.3e6) < 0.2e6, String(approxParameters(gpt2)));
+  const llama = {
+    arch: 'llama',
+    hiddenSize: 2048,
+    embedDim: 2048,
+    headDim: 64,
+    numHeads: 32,
+    numKvHeads: 4,
+    numLayers: 22,
+    intermediateSize: 5632,
+    vocabSize: 32000,
+    tieWordEmbeddings: false,
+    positions: 'rotary',
+    maxPositions: 2048,
+  } as never;
+  assert.ok(Math.abs(approxParameters(llama) - 1.1e9) < 0.01e9, String(approxParameters(llama)));
+  assert.ok(approxParameters(loadConfig('models/gpt2-mini')) < 2e6);
+});
+
+test('autoJobs reads the configs of the models the experiments use', () => {
   const spec = (path: string, used = ['base']) => ({
     models: { base: { path }, other: { path: '/nowhere' } } as never,
     experiments: [{ models: used }] as never,
   });
-  assert.equal(autoJobs(spec('models/gpt2-mini'), 2).jobs, 2);
-  assert.equal(autoJobs(spec('/nowhere'), 2).jobs, 1);
-  assert.equal(autoJobs(spec('models/gpt2-mini', ['base', 'other']), 2).jobs, 1);
+  assert.deepEqual(autoJobs(spec('models/gpt2-mini'), 2, 24 * GiB), {
+    jobs: 2,
+    cpus: 1,
+    reason: autoJobs(spec('models/gpt2-mini'), 2, 24 * GiB).reason,
+  });
+  assert.equal(autoJobs(spec('models/gpt2-mini'), 2, 1 * GiB).jobs, 1, 'no memory for two');
+  assert.equal(autoJobs(spec('/nowhere'), 2, 24 * GiB).jobs, 1);
+  assert.equal(autoJobs(spec('models/gpt2-mini', ['base', 'other']), 2, 24 * GiB).jobs, 1);
 });
 
 test('run --jobs takes auto or a count, and says so otherwise', () => {

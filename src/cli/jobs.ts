@@ -1,44 +1,83 @@
-// `run --jobs auto` (the default with the local executor): how many replicates run at once. A model at
-// most SINGLE_THREAD_MAX_WIDTH wide runs on one onnxruntime thread (src/engine/ort/runtime.ts), so a
-// pipeline whose models are all that narrow — the built-in study's mini models — runs one replicate
-// per core; anything wider, or a model whose config cannot be read here, one at a time (each replicate
-// then has every core, and memory for one model at a time).
+// `run --jobs auto` (the default with the local executor): how many replicates run at once; each
+// then has ⌊cores / jobs⌋ cores (KindContext.cpus, the same for every replicate of the run: the thread
+// count is part of the score cache's key). One replicate per core as long as that many fit in half the
+// machine's memory; else fewer, sharing the cores. Measured on the 2-core machine (README, Performance):
+// a model up to 256 wide is fastest on one thread anyway; a GPT-2-small-shaped one scores a 128-token
+// window in 218 ms on two threads and 269 ms on one, and two replicates on one thread each do two
+// windows in 282 ms (1.55× the throughput of one replicate on both cores); in the study (10 languages,
+// A-001 and B-005…B-007) 249 s against 277 s. Memory: a replicate holds the full-precision weights and
+// a treated copy as float32, plus onnxruntime's buffers (REPLICATE_OVERHEAD_BYTES); a model whose
+// config cannot be read here counts as too large (one at a time: each replicate then has every core).
 
-import { availableParallelism } from 'node:os';
-import { SINGLE_THREAD_MAX_WIDTH } from '../engine/ort/runtime.ts';
+import { availableParallelism, totalmem } from 'node:os';
 import { loadConfig } from '../model/load.ts';
+import type { ModelConfig } from '../model/config.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
+
+/** Fixed bytes of one replicate's process beyond its models (Node, onnxruntime, sessions, activations). */
+export const REPLICATE_OVERHEAD_BYTES = 512 * 2 ** 20;
 
 export interface AutoJobs {
   jobs: number;
+  /** Cores each replicate may use: ⌊cores / jobs⌋. */
+  cpus: number;
   /** Why, in words, for the run's first line. */
   reason: string;
 }
 
-/** The decision alone: the hidden widths of the models used (null: unknown) and the machine's cores. */
-export function decideJobs(widths: readonly (number | null)[], cores: number): AutoJobs {
-  if (widths.length === 0 || cores <= 1) return { jobs: 1, reason: 'one at a time' };
-  if (widths.some((w) => w === null || w > SINGLE_THREAD_MAX_WIDTH))
-    return {
-      jobs: 1,
-      reason: `one at a time, each on every core (a model wider than ${SINGLE_THREAD_MAX_WIDTH} or not readable yet)`,
-    };
+/** Parameters of a model from its config: embeddings, positions and blocks (biases and norms left out). */
+export function approxParameters(cfg: ModelConfig): number {
+  const C = cfg.hiddenSize;
+  const attention = C * cfg.headDim * (cfg.numHeads + 2 * cfg.numKvHeads) + cfg.numHeads * cfg.headDim * C;
+  const mlp = (cfg.arch === 'llama' ? 3 : 2) * C * cfg.intermediateSize; // llama's MLP is gated
+  const embeddings = cfg.vocabSize * cfg.embedDim * (cfg.tieWordEmbeddings ? 1 : 2);
+  const positions = cfg.positions === 'learned' ? (cfg.maxPositions ?? 0) * C : 0;
+  return embeddings + positions + cfg.numLayers * (attention + mlp);
+}
+
+/** Peak bytes of one replicate using a model of `parameters` parameters (two float32 copies and the overhead). */
+export function replicateBytes(parameters: number): number {
+  return 2 * 4 * parameters + REPLICATE_OVERHEAD_BYTES;
+}
+
+/**
+ * The decision alone: the parameter counts of the models used (null: unknown), the machine's cores
+ * and memory. Replicates at once: one per core, at most as many as fit in half the memory.
+ */
+export function decideJobs(parameters: readonly (number | null)[], cores: number, memoryBytes: number): AutoJobs {
+  const one = (why: string): AutoJobs => ({ jobs: 1, cpus: Math.max(1, cores), reason: why });
+  if (parameters.length === 0 || cores <= 1) return one('one at a time');
+  if (parameters.some((p) => p === null)) return one('one at a time, on every core (a model not readable yet)');
+  const largest = Math.max(...(parameters as number[]));
+  const fit = Math.floor(memoryBytes / 2 / replicateBytes(largest));
+  const jobs = Math.min(cores, fit);
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  if (jobs <= 1)
+    return one(
+      `one at a time, on every core (a replicate of the largest model needs about ${gib(replicateBytes(largest))}, half the memory is ${gib(memoryBytes / 2)})`,
+    );
+  const cpus = Math.floor(cores / jobs);
   return {
-    jobs: cores,
-    reason: `${cores} at once: every model is at most ${SINGLE_THREAD_MAX_WIDTH} wide and runs on one onnxruntime thread`,
+    jobs,
+    cpus,
+    reason: `${jobs} at once, ${cpus === 1 ? 'one core' : `${cpus} cores`} each (about ${gib(replicateBytes(largest))} per replicate of the largest model)`,
   };
 }
 
 /** --jobs auto for a pipeline: reads the config.json of every model its experiments use. */
-export function autoJobs(spec: Pick<PipelineSpec, 'models' | 'experiments'>, cores = availableParallelism()): AutoJobs {
+export function autoJobs(
+  spec: Pick<PipelineSpec, 'models' | 'experiments'>,
+  cores = availableParallelism(),
+  memoryBytes = totalmem(),
+): AutoJobs {
   const used = [...new Set(spec.experiments.flatMap((e) => e.models))];
-  const widths = used.map((alias) => {
+  const parameters = used.map((alias) => {
     const m = spec.models[alias];
     try {
-      return m ? loadConfig(m.path).hiddenSize : null;
+      return m ? approxParameters(loadConfig(m.path)) : null;
     } catch {
       return null; // a missing model is reported where it is used, with what to do
     }
   });
-  return decideJobs(widths, cores);
+  return decideJobs(parameters, cores, memoryBytes);
 }

@@ -107,6 +107,7 @@ async function main(jobPath: string): Promise<number> {
     workDir: job.workDir,
     cacheDir: job.cacheDir,
     scoreCacheDir: job.scoreCacheDir ?? null,
+    cpus: job.cpus ?? null,
     deps,
     metric(a: MetricInput | string, value?: number, where?: { model?: string | null; language?: string | null }) {
       const m: MetricInput = typeof a === 'string' ? { metric: a, value: value as number, ...where } : a;

@@ -98,6 +98,12 @@ export interface KindContext<P> {
    * be identical to recomputed ones: this never enters a fingerprint.
    */
   readonly scoreCacheDir: string | null;
+  /**
+   * Cores this replicate may use: its share of the machine when the local executor runs several at
+   * once (`langquant run --jobs N`: ⌊cores / N⌋), or null for every core it can see (one replicate at
+   * a time; a Slurm job's allocation). Kinds that start threads size them by it.
+   */
+  readonly cpus: number | null;
   readonly deps: DependencyReader;
   metric(m: MetricInput): void;
   metric(metric: string, value: number, where?: { model?: string | null; language?: string | null }): void;

@@ -48,6 +48,8 @@ export interface ChildJob {
   cacheDir: string;
   /** KindContext.scoreCacheDir (absent in job files written before it existed: none). */
   scoreCacheDir?: string | null;
+  /** KindContext.cpus (absent in job files written before it existed: null). */
+  cpus?: number | null;
   deps: DependencySnapshot[];
   resultPath: string;
   /** Where a child without an IPC channel (a Slurm job) writes its latest progress; null: none. */

@@ -139,6 +139,13 @@ export interface RunOptions {
   slurm?: SlurmResources;
   /** Give kinds the run folder's score cache (KindContext.scoreCacheDir); default true. */
   scoreCache?: boolean;
+  /**
+   * Cores of each replicate with the local executor (KindContext.cpus), the same for every replicate
+   * of the run: onnxruntime's thread count can change a model's scores in the last bits (it is part of
+   * the score cache's key), so a replicate that happens to run alone keeps its share. Default null:
+   * every core.
+   */
+  cpusPerJob?: number | null;
 }
 
 export interface ResolvedInputs extends FingerprintInputs {
@@ -291,7 +298,16 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     );
     const byId = new Map(spec.experiments.map((e) => [e.id, e]));
     const scoreCache = opts.scoreCache !== false;
-    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {}, scoreCache };
+    const ctx: AttemptContext = {
+      store,
+      registry,
+      spec,
+      runDir,
+      runId,
+      emit,
+      slurmCli: opts.slurm ?? {},
+      scoreCache,
+    };
 
     // Jobs a killed orchestrator left behind: Slurm jobs still running are adopted (below, when their
     // replicate's turn comes), finished ones have their results taken now, so that the plan counts them.
@@ -641,6 +657,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
             signal: opts.signal,
             executor,
             adopted,
+            cpus: opts.cpusPerJob ?? null,
           }).then((r) => {
             a.inFlight--;
             if (r.status === 'passed') return;
@@ -819,6 +836,8 @@ interface AttemptArgs {
   signal?: AbortSignal;
   executor: Executor;
   adopted: Adopted | null;
+  /** KindContext.cpus of this replicate (local executor), or null. */
+  cpus: number | null;
 }
 
 interface AttemptOutcome {
@@ -910,6 +929,8 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
       workDir,
       cacheDir: join(runDir, 'cache'),
       scoreCacheDir: ctx.scoreCache ? join(runDir, 'cache', 'scores') : null,
+      // a Slurm job's cores are its allocation (--slurm-opt cpus=N), seen by the job itself
+      cpus: executor.name === 'local' ? a.cpus : null,
       deps: e.dependsOn.map((d) => dependencySnapshot(store, d, ctx.plan!.entries.get(d)!.fingerprint!)),
       resultPath: job.resultFile,
       progressPath: executor.name === 'local' ? null : job.progressFile,

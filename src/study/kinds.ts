@@ -2,6 +2,7 @@
 // to the pipeline engine, with the code rules of ./rules.ts. One module per kind; metric names in ./metrics.ts.
 // Reference: issue 7; DESIGN.md §7.
 
+import { setDefaultThreads } from '../engine/ort/runtime.ts';
 import type { Kind } from '../pipeline/kind.ts';
 import { baseline } from './baseline.ts';
 import { preservationControls } from './controls.ts';
@@ -15,6 +16,24 @@ import { quantize } from './quantize.ts';
 import { validate } from './validate.ts';
 import { withScoreCacheLog } from './score-cache.ts';
 
+/**
+ * A kind whose onnxruntime sessions use the cores its replicate was given (KindContext.cpus: with
+ * `--jobs N` each replicate has its share of the machine) instead of every core of the machine.
+ */
+function withJobCores<P>(kind: Kind<P>): Kind<P> {
+  return {
+    ...kind,
+    async run(ctx) {
+      setDefaultThreads(ctx.cpus);
+      try {
+        await kind.run(ctx);
+      } finally {
+        setDefaultThreads(null);
+      }
+    },
+  };
+}
+
 // Each kind's run ends with one line on what the run folder's score cache saved (./score-cache.ts).
 export const kinds: Kind[] = [
   baseline,
@@ -27,7 +46,7 @@ export const kinds: Kind[] = [
   validate,
   preservationControls,
   method,
-].map((k: Kind) => withScoreCacheLog(k));
+].map((k: Kind) => withJobCores(withScoreCacheLog(k)));
 
 /** Research-question rules written in code (Q2), named by `rule: { fn: … }` in the pipeline file. */
 export { rules } from './rules.ts';

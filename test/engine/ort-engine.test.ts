@@ -2,10 +2,11 @@
 // say what to do, the head's row chunking does not change results, sessions are reused across
 // windows of different lengths, and a disposed engine refuses to score.
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { ortEngine } from '../../src/engine/ort/engine.ts';
 import { alibiSlopes } from '../../src/engine/ort/layers.ts';
-import { headRowsFor } from '../../src/engine/ort/runtime.ts';
+import { headRowsFor, setDefaultThreads, threadsFor } from '../../src/engine/ort/runtime.ts';
 import { referenceEngine } from '../../src/engine/reference.ts';
 import { DataError } from '../../src/errors.ts';
 import { loadModel } from '../../src/model/load.ts';
@@ -54,6 +55,22 @@ test('head chunking and window lengths leave the numbers unchanged', async () =>
   for (let t = 0; t < 8; t++) assert.ok(Math.abs(short.nll[t] - a.nll[t]) <= 1e-5);
   await whole.dispose();
   await chunked.dispose();
+});
+
+test('threads: one for a narrow model, else the cores the replicate was given (setDefaultThreads), else every core', () => {
+  try {
+    assert.equal(threadsFor({ hiddenSize: 128 }), 1);
+    assert.equal(threadsFor({ hiddenSize: 768 }), availableParallelism());
+    setDefaultThreads(3);
+    assert.equal(threadsFor({ hiddenSize: 768 }), 3);
+    assert.equal(threadsFor({ hiddenSize: 128 }), 1);
+    assert.equal(threadsFor({ hiddenSize: 768 }, 2), 2, 'a requested count wins');
+    setDefaultThreads(0.5);
+    assert.equal(threadsFor({ hiddenSize: 768 }), 1);
+  } finally {
+    setDefaultThreads(null);
+  }
+  assert.equal(threadsFor({ hiddenSize: 768 }), availableParallelism());
 });
 
 test('the default head chunk keeps a [rows, V] float32 buffer within 8 MiB, 1 to 256 rows', () => {

@@ -3,8 +3,8 @@
 // check (run for real with sh); and --jobs 2 under the local executor, against a sequential run.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -219,6 +219,20 @@ test('--jobs 2 (local) runs independent experiments at once, dependents after, w
   // sequential: no overlap at all
   const [s1, s2] = ['P-1', 'P-2'].map((id) => at(a.attempts, id));
   assert.ok(ms(s2.startedAt) >= ms(s1.endedAt!));
+  // each replicate is given its share of the cores (KindContext.cpus): all of them one at a time, half
+  // of them each with --jobs 2 — P-3 too, though it runs alone (the share is the run's, not the moment's)
+  const cpusOf = (dir: string, id: string) =>
+    /cpus (\S+)/.exec(readFileSync(join(dir, 'logs', `${id}.r0.log`), 'utf8'))?.[1];
+  const cores = String(availableParallelism());
+  assert.deepEqual(
+    ['P-1', 'P-2', 'P-3'].map((id) => cpusOf(seq, id)),
+    [cores, cores, cores],
+  );
+  const half = String(Math.max(1, Math.floor(availableParallelism() / 2)));
+  assert.deepEqual(
+    ['P-1', 'P-2', 'P-3'].map((id) => cpusOf(par, id)),
+    [half, half, half],
+  );
   // warm workers: job ids are <worker pid>.<n>; one at a time, all three ran in one worker
   assert.ok(b.attempts.every((x) => x.executor === 'local' && /^\d+\.\d+$/.test(x.jobId!) && x.jobState === 'EXITED'));
   assert.equal(new Set(a.attempts.map((x) => x.jobId!.split('.')[0])).size, 1);

@@ -6,6 +6,7 @@
 
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../errors.ts';
@@ -135,7 +136,7 @@ function registerRun(program: Command): void {
     )
     .option(
       '--jobs <n>',
-      "replicates run at once, dependencies permitting: a number, or 'auto' (the default with the local executor: one per core when every model is at most 256 wide, else 1; with slurm, 1)",
+      "replicates run at once, dependencies permitting, each on its share of the cores: a number, or 'auto' (the default with the local executor: one per core, as many as fit in half the memory; with slurm, 1)",
     )
     .option(
       '--no-score-cache',
@@ -181,10 +182,16 @@ function registerRun(program: Command): void {
           executor = new SlurmExecutor();
         } else executor = new LocalExecutor({ reuse: o.warmWorkers !== false });
         let jobs = jobsArg ?? 1;
-        if (jobsArg === undefined && executorName === 'local') {
-          const auto = autoJobs(spec);
-          jobs = auto.jobs;
-          if (jobs > 1) process.stdout.write(`jobs: ${auto.reason} (--jobs N to choose)\n`);
+        // Local replicates share the machine's cores (KindContext.cpus); a Slurm job has its allocation.
+        let cpusPerJob: number | null = null;
+        if (executorName === 'local') {
+          const cores = availableParallelism();
+          if (jobsArg === undefined) {
+            const auto = autoJobs(spec, cores);
+            jobs = auto.jobs;
+            if (jobs > 1) process.stdout.write(`jobs: ${auto.reason} (--jobs N to choose)\n`);
+          }
+          cpusPerJob = Math.max(1, Math.floor(cores / jobs));
         }
         // One live bar cannot show several replicates at once: with --jobs > 1, plain lines.
         const progress = new RunProgress(process.stdout, jobs > 1 ? false : undefined);
@@ -218,6 +225,7 @@ function registerRun(program: Command): void {
             jobs,
             slurm: slurmOpts,
             scoreCache: o.scoreCache !== false,
+            cpusPerJob,
           });
           progress.stop();
           const status = await readStatus(runDir);

@@ -30,10 +30,27 @@ export class OrtUnavailableError extends UserError {
  */
 export const SINGLE_THREAD_MAX_WIDTH = 256;
 
-/** onnxruntime's intra-op threads for a model: `requested`, else one for a narrow model, else every core. */
+let coresForWide: number | null = null;
+
+/**
+ * The cores a wider model's sessions use when no thread count is requested: `n`, or null for every
+ * core this process can see (availableParallelism). A replicate run beside others (`langquant run
+ * --jobs N`) is given its share of the machine (KindContext.cpus), so N replicates do not ask for N
+ * times the cores. The count can change the last bits of a model's scores (on the 96-wide golden
+ * gpt2-b, 1 against 2 threads: NLL up to 3e-6 apart; on GPT-2-small shapes, the same bits), so it is
+ * part of the engine's identity and the run gives every replicate the same share.
+ */
+export function setDefaultThreads(n: number | null): void {
+  coresForWide = n === null ? null : Math.max(1, Math.floor(n));
+}
+
+/**
+ * onnxruntime's intra-op threads for a model: `requested`, else one for a narrow model, else the
+ * process's cores (setDefaultThreads).
+ */
 export function threadsFor(cfg: Pick<ModelConfig, 'hiddenSize'>, requested?: number): number {
   if (requested !== undefined) return Math.max(1, Math.floor(requested));
-  return cfg.hiddenSize <= SINGLE_THREAD_MAX_WIDTH ? 1 : availableParallelism();
+  return cfg.hiddenSize <= SINGLE_THREAD_MAX_WIDTH ? 1 : (coresForWide ?? availableParallelism());
 }
 
 /**
