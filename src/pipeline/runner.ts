@@ -298,16 +298,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     );
     const byId = new Map(spec.experiments.map((e) => [e.id, e]));
     const scoreCache = opts.scoreCache !== false;
-    const ctx: AttemptContext = {
-      store,
-      registry,
-      spec,
-      runDir,
-      runId,
-      emit,
-      slurmCli: opts.slurm ?? {},
-      scoreCache,
-    };
+    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {}, scoreCache };
 
     // Jobs a killed orchestrator left behind: Slurm jobs still running are adopted (below, when their
     // replicate's turn comes), finished ones have their results taken now, so that the plan counts them.
