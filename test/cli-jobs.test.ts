@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { approxParameters, autoJobs, decideJobs, replicateBytes } from '../src/cli/jobs.ts';
+import { normalizeConfig } from '../src/model/config.ts';
 import { loadConfig } from '../src/model/load.ts';
 import { runCli } from './helpers/cli.ts';
 
@@ -30,37 +31,31 @@ test('decideJobs: one per core while the replicates fit in half the memory, core
 });
 
 test('approxParameters: GPT-2-small and TinyLlama shapes from their configs', () => {
-  const gpt2 = {
-    arch: 'gpt2',
-    hiddenSize: 768,
-    embedDim: 768,
-    headDim: 64,
-    numHeads: 12,
-    numKvHeads: 12,
-    numLayers: 12,
-    intermediateSize: 3072,
-    vocabSize: 50257,
-    tieWordEmbeddings: true,
-    positions: 'learned',
-    maxPositions: 1024,
-  } as never;
-  // 124.4 M with biases and norms; those are left out
+  const gpt2 = normalizeConfig({
+    model_type: 'gpt2',
+    n_embd: 768,
+    n_layer: 12,
+    n_head: 12,
+    n_positions: 1024,
+    vocab_size: 50257,
+  });
+  // 124.4 M: every weight, bias and norm of GPT-2 small, the tied output matrix once
   assert.ok(Math.abs(approxParameters(gpt2) - 124.3e6) < 0.2e6, String(approxParameters(gpt2)));
-  const llama = {
-    arch: 'llama',
-    hiddenSize: 2048,
-    embedDim: 2048,
-    headDim: 64,
-    numHeads: 32,
-    numKvHeads: 4,
-    numLayers: 22,
-    intermediateSize: 5632,
-    vocabSize: 32000,
-    tieWordEmbeddings: false,
-    positions: 'rotary',
-    maxPositions: 2048,
-  } as never;
+  const llamaRaw = {
+    model_type: 'llama',
+    hidden_size: 2048,
+    num_hidden_layers: 22,
+    num_attention_heads: 32,
+    num_key_value_heads: 4,
+    intermediate_size: 5632,
+    vocab_size: 32000,
+    max_position_embeddings: 2048,
+    tie_word_embeddings: false,
+  };
+  const llama = normalizeConfig(llamaRaw);
   assert.ok(Math.abs(approxParameters(llama) - 1.1e9) < 0.01e9, String(approxParameters(llama)));
+  // the same block as Mistral: the gated MLP counted as such on every architecture that has it
+  assert.equal(approxParameters(normalizeConfig({ ...llamaRaw, model_type: 'mistral' })), approxParameters(llama));
   assert.ok(approxParameters(loadConfig('models/gpt2-mini')) < 2e6);
 });
 

@@ -12,6 +12,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { loadConfig } from '../model/load.ts';
 import type { ModelConfig } from '../model/config.ts';
+import { weightSpec } from '../model/spec.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
 
 /** Fixed bytes of one replicate's process beyond its models (Node, onnxruntime, sessions, activations). */
@@ -25,14 +26,16 @@ export interface AutoJobs {
   reason: string;
 }
 
-/** Parameters of a model from its config: embeddings, positions and blocks (biases and norms left out). */
+/** Parameters of a model from its config: every tensor its architecture has (weightSpec), a tied matrix once. */
 export function approxParameters(cfg: ModelConfig): number {
-  const C = cfg.hiddenSize;
-  const attention = C * cfg.headDim * (cfg.numHeads + 2 * cfg.numKvHeads) + cfg.numHeads * cfg.headDim * C;
-  const mlp = (cfg.arch === 'llama' ? 3 : 2) * C * cfg.intermediateSize; // llama's MLP is gated
-  const embeddings = cfg.vocabSize * cfg.embedDim * (cfg.tieWordEmbeddings ? 1 : 2);
-  const positions = cfg.positions === 'learned' ? (cfg.maxPositions ?? 0) * C : 0;
-  return embeddings + positions + cfg.numLayers * (attention + mlp);
+  let n = 0;
+  for (const t of weightSpec(cfg)) if (!t.tiedTo) n += t.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/** Cores each of `jobs` replicates may use: ⌊cores / jobs⌋, at least one. */
+export function coresPerJob(cores: number, jobs: number): number {
+  return Math.max(1, Math.floor(cores / jobs));
 }
 
 /** Peak bytes of one replicate using a model of `parameters` parameters (two float32 copies and the overhead). */
@@ -45,7 +48,7 @@ export function replicateBytes(parameters: number): number {
  * and memory. Replicates at once: one per core, at most as many as fit in half the memory.
  */
 export function decideJobs(parameters: readonly (number | null)[], cores: number, memoryBytes: number): AutoJobs {
-  const one = (why: string): AutoJobs => ({ jobs: 1, cpus: Math.max(1, cores), reason: why });
+  const one = (why: string): AutoJobs => ({ jobs: 1, cpus: coresPerJob(cores, 1), reason: why });
   if (parameters.length === 0 || cores <= 1) return one('one at a time');
   if (parameters.some((p) => p === null)) return one('one at a time, on every core (a model not readable yet)');
   const largest = Math.max(...(parameters as number[]));
@@ -56,7 +59,7 @@ export function decideJobs(parameters: readonly (number | null)[], cores: number
     return one(
       `one at a time, on every core (a replicate of the largest model needs about ${gib(replicateBytes(largest))}, half the memory is ${gib(memoryBytes / 2)})`,
     );
-  const cpus = Math.floor(cores / jobs);
+  const cpus = coresPerJob(cores, jobs);
   return {
     jobs,
     cpus,

@@ -298,7 +298,17 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     );
     const byId = new Map(spec.experiments.map((e) => [e.id, e]));
     const scoreCache = opts.scoreCache !== false;
-    const ctx: AttemptContext = { store, registry, spec, runDir, runId, emit, slurmCli: opts.slurm ?? {}, scoreCache };
+    const ctx: AttemptContext = {
+      store,
+      registry,
+      spec,
+      runDir,
+      runId,
+      emit,
+      slurmCli: opts.slurm ?? {},
+      scoreCache,
+      cpusPerJob: opts.cpusPerJob ?? null,
+    };
 
     // Jobs a killed orchestrator left behind: Slurm jobs still running are adopted (below, when their
     // replicate's turn comes), finished ones have their results taken now, so that the plan counts them.
@@ -648,7 +658,6 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
             signal: opts.signal,
             executor,
             adopted,
-            cpus: opts.cpusPerJob ?? null,
           }).then((r) => {
             a.inFlight--;
             if (r.status === 'passed') return;
@@ -754,6 +763,8 @@ interface AttemptContext {
   emit: (e: RunEvent) => void;
   slurmCli: SlurmResources;
   scoreCache: boolean;
+  /** RunOptions.cpusPerJob. */
+  cpusPerJob: number | null;
   inputs?: ResolvedInputs;
   plan?: Plan;
 }
@@ -827,8 +838,6 @@ interface AttemptArgs {
   signal?: AbortSignal;
   executor: Executor;
   adopted: Adopted | null;
-  /** KindContext.cpus of this replicate (local executor), or null. */
-  cpus: number | null;
 }
 
 interface AttemptOutcome {
@@ -921,7 +930,7 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
       cacheDir: join(runDir, 'cache'),
       scoreCacheDir: ctx.scoreCache ? join(runDir, 'cache', 'scores') : null,
       // a Slurm job's cores are its allocation (--slurm-opt cpus=N), seen by the job itself
-      cpus: executor.name === 'local' ? a.cpus : null,
+      cpus: executor.name === 'local' ? ctx.cpusPerJob : null,
       deps: e.dependsOn.map((d) => dependencySnapshot(store, d, ctx.plan!.entries.get(d)!.fingerprint!)),
       resultPath: job.resultFile,
       progressPath: executor.name === 'local' ? null : job.progressFile,

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../errors.ts';
-import { autoJobs } from '../jobs.ts';
+import { autoJobs, coresPerJob } from '../jobs.ts';
 import { EXECUTORS, LocalExecutor, type Executor, type ExecutorName } from '../../pipeline/executor.ts';
 import { KindRegistry } from '../../pipeline/kind.ts';
 import { checkSelection, type Selection } from '../../pipeline/plan.ts';
@@ -191,7 +191,7 @@ function registerRun(program: Command): void {
             jobs = auto.jobs;
             if (jobs > 1) process.stdout.write(`jobs: ${auto.reason} (--jobs N to choose)\n`);
           }
-          cpusPerJob = Math.max(1, Math.floor(cores / jobs));
+          cpusPerJob = coresPerJob(cores, jobs);
         }
         // One live bar cannot show several replicates at once: with --jobs > 1, plain lines.
         const progress = new RunProgress(process.stdout, jobs > 1 ? false : undefined);
