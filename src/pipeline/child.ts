@@ -108,6 +108,7 @@ async function main(jobPath: string): Promise<number> {
     cacheDir: job.cacheDir,
     scoreCacheDir: job.scoreCacheDir ?? null,
     cpus: job.cpus ?? null,
+    lane: job.lane ?? 0,
     deps,
     metric(a: MetricInput | string, value?: number, where?: { model?: string | null; language?: string | null }) {
       const m: MetricInput = typeof a === 'string' ? { metric: a, value: value as number, ...where } : a;

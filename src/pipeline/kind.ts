@@ -104,6 +104,15 @@ export interface KindContext<P> {
    * a time; a Slurm job's allocation). Kinds that start threads size them by it.
    */
   readonly cpus: number | null;
+  /**
+   * 0: the replicate itself. 1: a helper lane — the same replicate run again by a second process on a
+   * core the run would otherwise leave idle (only for a kind with `helpers: true`, local executor,
+   * `--jobs` ≥ 2). A helper's metrics, artifacts and outcome are discarded and it is stopped when the
+   * replicate ends: it exists to fill the run's caches (KindContext.scoreCacheDir) from the other end
+   * of the work, so that the replicate finds part of its work done. Kinds give lane 1 the opposite
+   * order of work; nothing they record may depend on the lane.
+   */
+  readonly lane: number;
   readonly deps: DependencyReader;
   metric(m: MetricInput): void;
   metric(metric: string, value: number, where?: { model?: string | null; language?: string | null }): void;
@@ -147,6 +156,14 @@ export interface Kind<P = any> {
   models?: (params: P) => readonly string[];
   /** Whether replicates agree; default: `defaultConsistency` over the key metrics. */
   consistency?: (replicates: ReplicateResult[], params: P) => ConsistencyResult;
+  /**
+   * The kind gains from a helper lane (KindContext.lane): most of its time is per-item work that it
+   * keeps in the run's caches and looks up just before doing it, and what comes before that work is
+   * cheap. The runner then starts a helper for a running replicate of it when a slot would otherwise
+   * stay idle (nothing else is ready), and stops the helper when the replicate ends or when other
+   * work becomes ready. Default false.
+   */
+  helpers?: boolean;
   run(ctx: KindContext<P>): Promise<void> | void;
 }
 

@@ -50,6 +50,8 @@ export interface ChildJob {
   scoreCacheDir?: string | null;
   /** KindContext.cpus (absent in job files written before it existed: null). */
   cpus?: number | null;
+  /** KindContext.lane (absent: 0, the replicate itself). */
+  lane?: number;
   deps: DependencySnapshot[];
   resultPath: string;
   /** Where a child without an IPC channel (a Slurm job) writes its latest progress; null: none. */

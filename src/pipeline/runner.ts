@@ -7,7 +7,8 @@
 // loses at most the replicates in flight and a rerun continues from there; Slurm jobs outlive a killed
 // orchestrator, and the next run adopts them (their job ids are in the store) or takes their results.
 // Each experiment's decision (wait, keep, hold, block, pend, reuse, run) is a pure function of the plan
-// and the states so far (decide.ts); this file applies it and does the effects.
+// and the states so far (decide.ts); this file applies it and does the effects. A free slot may be
+// lent to a running replicate on the critical path as a helper lane (lanes.ts).
 // Reference: DVC's reproduce loop (skip dependents of failures), Snakemake's retries, DESIGN.md §6.
 
 import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
@@ -53,6 +54,7 @@ import {
 import { collectProvenance } from './provenance.ts';
 import { decideExperiment, isSettled } from './decide.ts';
 import { criticalPathMs } from './priority.ts';
+import { helperToPreempt, pickHelped, runHelper, type Helpable } from './lanes.ts';
 import type { ExperimentSpec, PipelineSpec } from './spec.ts';
 import {
   Store,
@@ -146,6 +148,12 @@ export interface RunOptions {
    * every core.
    */
   cpusPerJob?: number | null;
+  /**
+   * Lend free slots to running replicates of kinds with `helpers: true` when nothing with a path as
+   * long is ready (lanes.ts; local executor, jobs ≥ 2, score cache on). Default true; the results are
+   * the same either way.
+   */
+  helpers?: boolean;
 }
 
 export interface ResolvedInputs extends FingerprintInputs {
@@ -601,6 +609,28 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       slots > 1 ? pathMs.get(y.e.id)! - pathMs.get(x.e.id)! || x.order - y.order : x.order - y.order;
     const active: Active[] = [];
     const inFlight = new Set<Promise<void>>();
+    // Replicates in flight that may be lent a free slot (lanes.ts), by `<id>.r<k>`; `wake` ends the
+    // scheduler's wait when one is submitted (it may take the other slot at once). Without the shared
+    // caches a helper would only repeat its replicate's work.
+    const helpersOn = opts.helpers !== false && scoreCache && executor.name === 'local' && slots > 1;
+    const helpable = new Map<string, Helpable>();
+    let wake: () => void = () => {};
+    /** Starts helpers, highest priority first, for replicates with a priority above `above`, while slots are free. */
+    const lend = (above: number) => {
+      for (let h = pickHelped(helpable.values(), above); h && inFlight.size < slots;) {
+        const x = h;
+        const helper = runHelper(executor, x, runDir);
+        x.helper = helper;
+        const p = helper.done.then(() => {
+          x.helper = null;
+          // One that ran to its end is not started again; one stopped for other work may be.
+          if (!helper.stopping) x.helped = true;
+        });
+        inFlight.add(p);
+        p.finally(() => inFlight.delete(p)).catch(() => {});
+        h = pickHelped(helpable.values(), above);
+      }
+    };
     const settled = (d: string) => isSettled(state.get(d));
     for (;;) {
       // Settle the experiments with nothing left to run or wait for (first: a failure must set
@@ -636,6 +666,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           a.queue = [];
           continue;
         }
+        // A running replicate on a longer path than this experiment's gets a helper first.
+        if (helpersOn && !stopReason && !a.stop && a.queue.length > 0 && !opts.signal?.aborted)
+          lend(pathMs.get(a.e.id)!);
         while (!a.stop && a.queue.length > 0 && inFlight.size < slots && !interrupted && !opts.signal?.aborted) {
           if (!a.started) {
             a.started = true;
@@ -647,6 +680,15 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           const adopted = adoptable.get(adoptKey(a.e.id, a.fp, t.k)) ?? null;
           if (adopted) adoptable.delete(adoptKey(a.e.id, a.fp, t.k));
           a.inFlight++;
+          const name = `${a.e.id}.r${t.k}`;
+          const priority = pathMs.get(a.e.id)!;
+          const onSubmitted =
+            helpersOn && registry.get(a.e.kind)?.helpers
+              ? (request: JobRequest, job: ChildJob) => {
+                  helpable.set(name, { name, priority, job, request, helper: null, helped: false });
+                  wake();
+                }
+              : undefined;
           const p: Promise<void> = runAttempt(ctx, {
             e: a.e,
             entry: a.entry,
@@ -658,8 +700,11 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
             signal: opts.signal,
             executor,
             adopted,
+            onSubmitted,
           }).then((r) => {
             a.inFlight--;
+            helpable.get(name)?.helper?.stop('its replicate ended');
+            helpable.delete(name);
             if (r.status === 'passed') return;
             const tryNo = adopted?.attempt.try ?? t.attempt;
             if (r.status === 'interrupted') {
@@ -679,6 +724,26 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           p.finally(() => inFlight.delete(p)).catch(() => {});
         }
       }
+      if (helpersOn) {
+        if (interrupted || opts.signal?.aborted || stopReason !== null)
+          for (const h of helpable.values()) h.helper?.stop('the run is stopping');
+        else {
+          // Ready work still waiting (every slot taken) takes the slots of helpers with a shorter path,
+          // as many as wait beyond those already dying; with nothing waiting, free slots go to helpers.
+          const waitingWork = active.filter((a) => !a.stop && a.queue.length > 0);
+          if (waitingWork.length === 0) lend(-Infinity);
+          else {
+            const best = Math.max(...waitingWork.map((a) => pathMs.get(a.e.id)!));
+            const ready = waitingWork.reduce((n, a) => n + a.queue.length, 0);
+            let dying = [...helpable.values()].filter((h) => h.helper?.stopping).length;
+            for (let h = helperToPreempt(helpable.values(), best); h && ready > dying;) {
+              h.helper!.stop('ready work on a path at least as long needs the slot');
+              dying++;
+              h = helperToPreempt(helpable.values(), best);
+            }
+          }
+        }
+      }
       if (inFlight.size === 0) {
         if (
           interrupted ||
@@ -689,7 +754,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           break;
         continue;
       }
-      await Promise.race(inFlight);
+      await Promise.race([...inFlight, new Promise<void>((r) => (wake = r))]);
     }
     if (opts.signal?.aborted) interrupted = true;
     await dropAdoptable(
@@ -838,6 +903,8 @@ interface AttemptArgs {
   signal?: AbortSignal;
   executor: Executor;
   adopted: Adopted | null;
+  /** Called once a fresh job is submitted, with its request and job file (for a helper lane). */
+  onSubmitted?: (request: JobRequest, job: ChildJob) => void;
 }
 
 interface AttemptOutcome {
@@ -964,6 +1031,7 @@ async function runAttempt(ctx: AttemptContext, a: AttemptArgs): Promise<AttemptO
       });
       if (executor.name !== 'local')
         ctx.emit({ type: 'submitted', id: e.id, replicate: k, executor: executor.name, jobId, adopted: false });
+      a.onSubmitted?.(job, childJob);
     } catch (err) {
       startError = (err as Error).message;
     }

@@ -115,16 +115,30 @@ function compareCacheOf(reference: Engine, treated: Engine): CompareCache | unde
  * texts' order, or backwards for an odd replicate. Replicates that run at once (`--jobs N`) and share
  * units through the score cache then meet once in the middle instead of racing over the same units
  * from the same end: each shared unit is scored once, by whichever reaches it first, and read from the
- * cache by the other (a unit is looked up just before it is scored). Only the order of the work
- * changes: a unit's scores do not depend on it, and the results are assembled in the texts' order.
+ * cache by the other (a unit is looked up just before it is scored). A replicate's helper lane
+ * (KindContext.lane 1) goes the other way from its replicate, so the two meet in the middle too. Only
+ * the order of the work changes: a unit's scores do not depend on it, and the results are assembled
+ * in the texts' order.
  */
 export function visitOrder<T>(
   texts: ReadonlyMap<string, readonly T[]>,
   replicate = 0,
+  lane = 0,
 ): [lang: string, index: number][] {
   const order: [string, number][] = [];
   for (const [lang, units] of texts) for (let i = 0; i < units.length; i++) order.push([lang, i]);
-  return replicate % 2 === 1 ? order.reverse() : order;
+  return (replicate + lane) % 2 === 1 ? order.reverse() : order;
+}
+
+/** Where a kind's context sets the order of visits (visitOrder's replicate and lane). */
+export function visitOf(ctx: Partial<Pick<KindContext<unknown>, 'replicate' | 'lane'>>): VisitTurn {
+  return { replicate: ctx.replicate ?? 0, lane: ctx.lane ?? 0 };
+}
+
+/** visitOrder's arguments. */
+export interface VisitTurn {
+  replicate?: number;
+  lane?: number;
 }
 
 /**
@@ -133,7 +147,7 @@ export function visitOrder<T>(
  */
 async function visitUnits<R>(
   texts: Map<string, UnitText[]>,
-  replicate: number,
+  turn: VisitTurn,
   visit: (lang: string, u: UnitText) => Promise<R>,
   progress?: (done: number, total: number) => void,
 ): Promise<Map<string, Map<string, R>>> {
@@ -141,7 +155,7 @@ async function visitUnits<R>(
   const left = new Map([...texts].map(([lang, units]) => [lang, units.length]));
   let done = 0;
   for (const n of left.values()) if (n === 0) progress?.(++done, texts.size);
-  for (const [lang, i] of visitOrder(texts, replicate)) {
+  for (const [lang, i] of visitOrder(texts, turn.replicate, turn.lane)) {
     results.get(lang)![i] = await visit(lang, texts.get(lang)![i]);
     const n = left.get(lang)! - 1;
     left.set(lang, n);
@@ -155,18 +169,18 @@ async function visitUnits<R>(
   return out;
 }
 
-/** Full-precision totals of each unit, by language (visited in visitOrder of `o.replicate`). */
+/** Full-precision totals of each unit, by language (visited in visitOrder of `o`'s replicate and lane). */
 export async function scoreUnits(
   engine: Engine,
   texts: Map<string, UnitText[]>,
   win: { context: number; stride: number },
   progress?: (done: number, total: number) => void,
-  o: { replicate?: number } = {},
+  o: VisitTurn = {},
 ): Promise<Map<string, Map<string, TextTotals>>> {
   const cached = scoredModelOf(engine);
   return visitUnits(
     texts,
-    o.replicate ?? 0,
+    o,
     async (lang, u) => {
       const sequence = `unit ${u.id} of ${lang}`;
       if (cached) {
@@ -185,41 +199,64 @@ export async function scoreUnits(
 /** Per language, unit id → comparison of the treated model against the full-precision one. */
 export type Comparisons = Map<string, Map<string, TextComparison>>;
 
+/** What compareUnits and compareUnitsEach take: the reference, the texts, how to score them. */
+interface CompareSettings extends VisitTurn {
+  reference: Engine;
+  texts: Map<string, UnitText[]>;
+  window: { context: number; stride: number };
+  kl: boolean;
+  cache?: ReferenceCache;
+  modelKey?: string;
+}
+
 /**
  * Compares the treated engine with the reference on every unit of every language (visited in
- * visitOrder of `o.replicate`).
+ * visitOrder of `o`'s replicate and lane).
  */
 export async function compareUnits(
-  o: {
-    reference: Engine;
-    treated: Engine;
-    texts: Map<string, UnitText[]>;
-    window: { context: number; stride: number };
-    kl: boolean;
-    cache?: ReferenceCache;
-    modelKey?: string;
-    replicate?: number;
-  },
+  o: CompareSettings & { treated: Engine },
   progress?: (done: number, total: number) => void,
 ): Promise<Comparisons> {
-  const scores = compareCacheOf(o.reference, o.treated);
-  return visitUnits(
+  return (await compareUnitsEach({ ...o, treated: [o.treated] }, progress))[0];
+}
+
+/**
+ * compareUnits for several treated engines, one unit at a time: every engine is compared on a unit
+ * before the next unit is visited, so that a unit's work is done (and kept in the score cache)
+ * at once — what lets a layer scan's helper lane meet its replicate once in the middle. One
+ * Comparisons per engine, in the order of `treated`.
+ */
+export async function compareUnitsEach(
+  o: CompareSettings & { treated: readonly Engine[] },
+  progress?: (done: number, total: number) => void,
+): Promise<Comparisons[]> {
+  const scores = o.treated.map((t) => compareCacheOf(o.reference, t));
+  const byUnit = await visitUnits(
     o.texts,
-    o.replicate ?? 0,
-    (lang, u) =>
-      compareOnText({
-        reference: o.reference,
-        treated: o.treated,
-        ids: u.ids,
-        text: u.text,
-        kl: o.kl,
-        cache: o.cache,
-        modelKey: o.modelKey,
-        scores,
-        sequence: `unit ${u.id} of ${lang}`,
-        ...o.window,
-      }),
+    o,
+    async (lang, u) => {
+      const row: TextComparison[] = [];
+      for (const [i, treated] of o.treated.entries())
+        row.push(
+          await compareOnText({
+            reference: o.reference,
+            treated,
+            ids: u.ids,
+            text: u.text,
+            kl: o.kl,
+            cache: o.cache,
+            modelKey: o.modelKey,
+            scores: scores[i],
+            sequence: `unit ${u.id} of ${lang}`,
+            ...o.window,
+          }),
+        );
+      return row;
+    },
     progress,
+  );
+  return o.treated.map(
+    (_, i) => new Map([...byUnit].map(([lang, units]) => [lang, new Map([...units].map(([id, r]) => [id, r[i]]))])),
   );
 }
 
@@ -244,7 +281,7 @@ export interface TreatedComparisons {
  */
 export async function compareTreated(
   ctx: Pick<KindContext<unknown>, 'corpus' | 'log' | 'metric' | 'progress'> &
-    Partial<Pick<KindContext<unknown>, 'replicate'>>,
+    Partial<Pick<KindContext<unknown>, 'replicate' | 'lane'>>,
   t: Pick<StudyTexts, 'corpus' | 'langs' | 'evaluation' | 'calibration'>,
   m: OpenModel,
   treated: Model,
@@ -263,7 +300,7 @@ export async function compareTreated(
         kl: p.kl,
         cache: referenceCache(),
         modelKey: m.key,
-        replicate: ctx.replicate,
+        ...visitOf(ctx),
       },
       (d, n) => ctx.progress('languages', d, n),
     );
@@ -274,7 +311,7 @@ export async function compareTreated(
           texts: selectionTexts(t, m),
           window: m.window,
           kl: false,
-          replicate: ctx.replicate,
+          ...visitOf(ctx),
         })
       : null;
     return { evaluation, selection };

@@ -22,7 +22,15 @@ import { deriveSeed } from '../util/rng.ts';
 import { CalibrationParams, calibrationLanguages, calibrationStats } from './calibration.ts';
 import { EvalParams, QuantParams } from './params.ts';
 import { evaluationTexts, studyTexts } from './texts.ts';
-import { compareUnits, engineFor, openModel, pairedDifference, referenceCache, type Comparisons } from './compare.ts';
+import {
+  compareUnits,
+  engineFor,
+  openModel,
+  pairedDifference,
+  referenceCache,
+  visitOf,
+  type Comparisons,
+} from './compare.ts';
 import { degradations, disparity, meanOf } from './record.ts';
 import { depId, depMetrics } from './deps.ts';
 import { HIGH, LOW, parseLayerMetric } from './metrics.ts';
@@ -109,6 +117,8 @@ export const layerPreservation = defineKind({
     /** The layer-sensitivity experiment naming the critical blocks (default: the first dependency). */
     from: z.string().optional(),
   }),
+  // Scoring units through the run's score cache is most of its time: a helper lane saves it.
+  helpers: true,
   keyMetrics: [
     'layer_delta_bpb',
     'uniform_delta_bpb',
@@ -184,6 +194,7 @@ export const layerPreservation = defineKind({
             kl: false,
             cache,
             modelKey: m.key,
+            ...visitOf(ctx),
           });
         } finally {
           await qe.dispose();

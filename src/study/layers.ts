@@ -23,8 +23,16 @@ import { spearman } from '../pipeline/stats.ts';
 import { defaultConsistency, defineKind } from '../pipeline/kind.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { EvalParams, QuantParams } from './params.ts';
-import { evaluationTexts, selectionTexts, studyTexts } from './texts.ts';
-import { compareUnits, deltaBpbOf, openModel, pairedDifference, referenceCache, type Comparisons } from './compare.ts';
+import { evaluationTexts, selectionTexts, studyTexts, type UnitText } from './texts.ts';
+import {
+  compareUnitsEach,
+  deltaBpbOf,
+  openModel,
+  pairedDifference,
+  referenceCache,
+  visitOf,
+  type Comparisons,
+} from './compare.ts';
 import { degradations, disparity, meanOf } from './record.ts';
 import { HIGH, LOW, layerMetric } from './metrics.ts';
 import { registerEngine, scoredModelOf, treatedModelKey } from './score-cache.ts';
@@ -62,6 +70,8 @@ export const layerSensitivity = defineKind({
     /** Number of critical blocks named for C-002 (by low-resource mean ΔBPB on the selection units). */
     critical: z.number().int().min(1).default(1),
   }),
+  // Scoring units through the run's score cache is most of its time: a helper lane saves it.
+  helpers: true,
   keyMetrics: ['num_layers', 'critical_count', 'profile_rank_corr', 'critical_separated'],
   models: (p) => [p.model],
   consistency: (reps) => defaultConsistency(reps, ['critical_layer'], 0.5),
@@ -95,73 +105,67 @@ export const layerSensitivity = defineKind({
           registerEngine(e, { ...scored, key: () => treatedModelKey(m.key, variant) });
         }
       }
-      for (let l = 0; l < L; l++) {
-        const qe = sweep.engines[l];
-        try {
-          // KL is not needed for the matrix; without it the cache holds only the cheap NLL/top-1 part.
-          const c = await compareUnits({
+      // Every variant of a unit before the next unit (compareUnitsEach): a unit's twelve variants come
+      // from one sweep of its windows, and a helper lane (KindContext.lane 1), which goes the other way,
+      // meets this replicate once in the middle of each unit set.
+      // KL is not needed for the matrix; without it the cache holds only the cheap NLL/top-1 part.
+      const each = (x: Map<string, UnitText[]>, label: string) =>
+        compareUnitsEach(
+          {
             reference: m.engine,
-            treated: qe,
-            texts,
+            treated: sweep!.engines,
+            texts: x,
             window: m.window,
             kl: false,
             cache,
             modelKey: m.key,
-          });
-          sel.push(
-            await compareUnits({
-              reference: m.engine,
-              treated: qe,
-              texts: selTexts,
-              window: m.window,
-              kl: false,
-              cache,
-              modelKey: m.key,
-            }),
-          );
-          const deg = degradations(c);
-          const row = new Map<string, number>();
-          for (const [lang, d] of deg) {
-            row.set(lang, d.deltaBpb);
-            const where = { model: p.model, language: lang };
-            const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, {
-              seed: deriveSeed(ctx.seed, 'layer', l, lang),
-              resamples: p.resamples,
-              method: p.interval,
-            });
-            ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, where);
-            ctx.metric(layerMetric(l, 'delta_bpb_lo'), ci.lo, where);
-            ctx.metric(layerMetric(l, 'delta_bpb_hi'), ci.hi, where);
-            ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, where);
-          }
-          // Group means with paired intervals over units (the same draws for every language of the group).
-          const g = disparity(c, t.langs, 'deltaBpb', {
-            seed: deriveSeed(ctx.seed, 'layer-groups', l),
+            ...visitOf(ctx),
+          },
+          (d, n) => ctx.progress(label, d, n),
+        );
+      const evaluation = await each(texts, 'languages');
+      sel.push(...(await each(selTexts, 'languages (selection units)')));
+      for (let l = 0; l < L; l++) {
+        const c = evaluation[l];
+        const deg = degradations(c);
+        const row = new Map<string, number>();
+        for (const [lang, d] of deg) {
+          row.set(lang, d.deltaBpb);
+          const where = { model: p.model, language: lang };
+          const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, {
+            seed: deriveSeed(ctx.seed, 'layer', l, lang),
             resamples: p.resamples,
             method: p.interval,
           });
-          for (const [name, mean, lo, hi] of [
-            [HIGH, g.highMean, g.highLo, g.highHi],
-            [LOW, g.lowMean, g.lowLo, g.lowHi],
-          ] as const) {
-            ctx.metric(layerMetric(l, 'delta_bpb'), mean, { model: p.model, language: name });
-            ctx.metric(layerMetric(l, 'delta_bpb_lo'), lo, { model: p.model, language: name });
-            ctx.metric(layerMetric(l, 'delta_bpb_hi'), hi, { model: p.model, language: name });
-          }
-          const sd = degradations(sel[l]);
-          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.low.map((x) => sd.get(x)!.deltaBpb)), {
-            model: p.model,
-            language: LOW,
-          });
-          ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.high.map((x) => sd.get(x)!.deltaBpb)), {
-            model: p.model,
-            language: HIGH,
-          });
-          perLayer.push(row);
-        } finally {
-          await qe.dispose();
+          ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, where);
+          ctx.metric(layerMetric(l, 'delta_bpb_lo'), ci.lo, where);
+          ctx.metric(layerMetric(l, 'delta_bpb_hi'), ci.hi, where);
+          ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, where);
         }
-        ctx.progress('blocks', l + 1, L);
+        // Group means with paired intervals over units (the same draws for every language of the group).
+        const g = disparity(c, t.langs, 'deltaBpb', {
+          seed: deriveSeed(ctx.seed, 'layer-groups', l),
+          resamples: p.resamples,
+          method: p.interval,
+        });
+        for (const [name, mean, lo, hi] of [
+          [HIGH, g.highMean, g.highLo, g.highHi],
+          [LOW, g.lowMean, g.lowLo, g.lowHi],
+        ] as const) {
+          ctx.metric(layerMetric(l, 'delta_bpb'), mean, { model: p.model, language: name });
+          ctx.metric(layerMetric(l, 'delta_bpb_lo'), lo, { model: p.model, language: name });
+          ctx.metric(layerMetric(l, 'delta_bpb_hi'), hi, { model: p.model, language: name });
+        }
+        const sd = degradations(sel[l]);
+        ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.low.map((x) => sd.get(x)!.deltaBpb)), {
+          model: p.model,
+          language: LOW,
+        });
+        ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.high.map((x) => sd.get(x)!.deltaBpb)), {
+          model: p.model,
+          language: HIGH,
+        });
+        perLayer.push(row);
       }
     } finally {
       await sweep?.dispose();

@@ -31,6 +31,8 @@ export const preserve = defineKind({
   name: 'preserve',
   description: 'quantisation with a share of salient weights kept in full precision',
   params: z.strictObject({ ...EvalParams, ...QuantParams, ...PreserveParams, ...SelectionParams }),
+  // Scoring units through the run's score cache is most of its time: a helper lane saves it.
+  helpers: true,
   keyMetrics: ['delta_bpb', 'bits_per_weight', 'gap_dbpb', 'ratio_dbpb_unstable'],
   models: (p) => [p.model],
   consistency: (reps) => defaultConsistency(reps, ['delta_bpb'], 0.5),

@@ -18,6 +18,8 @@ export const quantize = defineKind({
   name: 'quantize',
   description: 'degradation per language under round-to-nearest quantisation of the block linears',
   params: z.strictObject({ ...EvalParams, ...QuantParams, ...SelectionParams }),
+  // Scoring units through the run's score cache is most of its time: a helper lane saves it.
+  helpers: true,
   keyMetrics: ['delta_bpb', 'ppl_rel_increase', 'kl_mean', 'top1_agree', 'bits_per_weight'],
   models: (p) => [p.model],
   // Same sign of the mean ΔBPB in every replicate, and the per-language pattern rank-correlates

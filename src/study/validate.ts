@@ -30,6 +30,8 @@ export const validate = defineKind({
     /** The base model's disparity experiment (optional; for base_ratio_dbpb). */
     referenceDisparity: z.string().optional(),
   }),
+  // Scoring units through the run's score cache is most of its time: a helper lane saves it.
+  helpers: true,
   keyMetrics: ['bpb', 'delta_bpb', 'rank_corr_delta_bpb', 'ratio_dbpb_unstable', 'ratio_excludes_1'],
   models: (p) => [p.model],
   consistency: (reps) => defaultConsistency(reps, ['delta_bpb'], 0.5),

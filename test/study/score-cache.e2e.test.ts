@@ -3,7 +3,8 @@
 // replicate from a pool of 19; fewer units make A-002's replicates disagree in sign, which fails it):
 // A-001…A-003 with 2 replicates, B-001 (activation-aware preservation, with selection units), B-005
 // (5-bit RTN) and D-001/D-002 (the other two models), run by the real CLI
-// with the cache, without it (--no-score-cache), and again with everything forced from the cache.
+// with the cache, without it (--no-score-cache), and again with everything forced from the cache;
+// and C-001 alone in a fresh folder with --jobs 2, where it is given a helper lane.
 // Every stored metric and every artifact must be identical, bit for bit, across the three runs; the
 // second replicate of A-001 and A-002 must score fewer units than the first; the forced rerun must
 // score none.
@@ -34,10 +35,10 @@ function reducedPipeline(dir: string): string {
 }
 
 type Row = Omit<MetricRow, 'value'> & { value: number };
-function allMetrics(out: string): Map<string, number> {
+function allMetrics(out: string, ids: readonly string[] = ONLY): Map<string, number> {
   return withStore(out, (s) => {
     const m = new Map<string, number>();
-    for (const id of ONLY)
+    for (const id of ids)
       for (const r of s.metrics(id) as Row[])
         m.set(`${r.experiment} r${r.replicate} ${r.model ?? '-'} ${r.language ?? '-'} ${r.metric}`, r.value);
     return m;
@@ -121,6 +122,17 @@ test(
       // C-001's block variants (the layer sweep) find the full-precision side of every unit.
       const c1 = cacheLine(on, 'C-001', 0)!;
       assert.ok(c1.hits > 0 && c1.hits === c1.misses, JSON.stringify(c1));
+
+      // C-001 with a helper lane (--jobs 2: once A-001's two replicates are done, C-001 runs alone and
+      // the idle slot is lent to it): the same numbers as without one.
+      const helped = join(dir, 'helped');
+      const r4 = runCli(['run', file, '--out', helped, '--only', 'C-001', '--jobs', '2'], { timeoutMs: 900_000 });
+      assert.equal(r4.code, 0, r4.stdout + r4.stderr);
+      assert.match(readFileSync(join(helped, 'logs', 'C-001.r0.log'), 'utf8'), /a helper lane started on a free slot/);
+      const h = allMetrics(helped, ['A-001', 'C-001']);
+      assert.ok(h.size > 100, `${h.size} metrics`);
+      const differH = [...h].filter(([k, v]) => !a.has(k) || !Object.is(v, a.get(k)));
+      assert.deepEqual(differH, []);
 
       // Everything again, from the cache: no unit scored, the same numbers.
       const r3 = runCli(['run', file, '--out', on, ...only, '--force', '*', '--jobs', '1'], { timeoutMs: 900_000 });

@@ -1,6 +1,7 @@
 // Replicates visit their units in opposite directions (odd ones backwards) so that two running at
 // once meet in the middle of the units they share; the results come back in the texts' order and are
-// the same whichever the direction.
+// the same whichever the direction. A helper lane goes the other way from its replicate; several treated
+// engines are compared unit by unit (C-001's variants), with the results of one engine at a time.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import type { Engine } from '../../src/engine/types.ts';
 import { referenceEngine } from '../../src/engine/reference.ts';
 import { ScoreCache } from '../../src/eval/score-cache.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { scoreUnits, visitOrder } from '../../src/study/compare.ts';
+import { compareUnits, compareUnitsEach, scoreUnits, visitOf, visitOrder } from '../../src/study/compare.ts';
 import { registerEngine } from '../../src/study/score-cache.ts';
 import type { UnitText } from '../../src/study/texts.ts';
 
@@ -45,6 +46,11 @@ test('visitOrder: forwards for even replicates, backwards for odd ones', () => {
   ]);
   assert.deepEqual(visitOrder(texts, 1), [...fwd].reverse());
   assert.deepEqual(visitOrder(texts, 2), fwd);
+  // a helper lane goes the other way from its replicate
+  assert.deepEqual(visitOrder(texts, 0, 1), [...fwd].reverse());
+  assert.deepEqual(visitOrder(texts, 1, 1), fwd);
+  assert.deepEqual(visitOf({ replicate: 3, lane: 1 }), { replicate: 3, lane: 1 });
+  assert.deepEqual(visitOf({}), { replicate: 0, lane: 0 });
 });
 
 test("scoreUnits: the same results in the texts' order whichever the direction; a replicate after another scores nothing", async () => {
@@ -85,4 +91,38 @@ test("scoreUnits: the same results in the texts' order whichever the direction; 
     [...a.get('eng')!.values()].map((t) => t.nllNats),
     [...fwd.get('eng')!.values()].map((t) => t.nllNats),
   );
+});
+
+test('compareUnitsEach: every engine on a unit before the next unit, the results of compareUnits for each', async () => {
+  const model = loadModel('models/gpt2-mini');
+  const base = referenceEngine(model);
+  const calls: string[] = [];
+  // two "treated" engines (the model itself, scored with a different label): only the order matters here
+  const named = (name: string): Engine => ({
+    ...base,
+    score: (req) => (calls.push(`${name}:${req.ids[1]}`), base.score(req)),
+  });
+  const t1 = named('t1');
+  const t2 = named('t2');
+  const win = { context: 16, stride: 8 };
+  const o = { reference: base, texts, window: win, kl: false };
+  const each = await compareUnitsEach({ ...o, treated: [t1, t2], replicate: 0, lane: 1 });
+  // unit-major order: every window of a unit through t1, then through t2, then the next unit (lane 1: backwards)
+  const units = visitOrder(texts, 0, 1).map(([lang, i]) => texts.get(lang)![i]);
+  const firstIds = units[0].ids;
+  const t1First = calls.filter((c) => c.startsWith('t1:'));
+  const t2Start = calls.findIndex((c) => c.startsWith('t2:'));
+  assert.equal(t1First[0], `t1:${firstIds[1]}`, 'lane 1 starts with the last unit');
+  assert.ok(
+    calls.slice(0, t2Start).every((c) => c.startsWith('t1:')),
+    'the first unit is done by t1 before t2 starts',
+  );
+  assert.ok(
+    calls.findIndex((c) => c === `t1:${units[1].ids[1]}`) > t2Start,
+    'the second unit starts after both engines have done the first',
+  );
+  const one1 = await compareUnits({ ...o, treated: t1 });
+  const one2 = await compareUnits({ ...o, treated: t2 });
+  assert.deepEqual(each, [one1, one2]);
+  assert.deepEqual([...each[0].keys()], ['eng', 'swh', 'yor']);
 });

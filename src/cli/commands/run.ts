@@ -147,6 +147,10 @@ function registerRun(program: Command): void {
       'local executor: start a fresh process for every replicate instead of reusing warm worker processes (the results are the same)',
     )
     .option(
+      '--no-helpers',
+      'local executor: never lend a free slot to a running replicate as a helper lane that scores its units from the other end (the results are the same)',
+    )
+    .option(
       '--slurm-opt <key=value>',
       'a Slurm resource for every job (partition, account, qos, cpus, mem, gres, constraint) or any sbatch long option (repeatable)',
       collectOne,
@@ -162,6 +166,7 @@ function registerRun(program: Command): void {
           slurmOpt?: string[];
           scoreCache?: boolean;
           warmWorkers?: boolean;
+          helpers?: boolean;
         },
       ) => {
         if (o.failFast && o.keepGoing)
@@ -226,6 +231,7 @@ function registerRun(program: Command): void {
             slurm: slurmOpts,
             scoreCache: o.scoreCache !== false,
             cpusPerJob,
+            helpers: o.helpers !== false,
           });
           progress.stop();
           const status = await readStatus(runDir);
