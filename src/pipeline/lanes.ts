@@ -6,8 +6,8 @@
 // folder's caches and looks each item up just before doing it (the study's per-unit score cache)
 // does that work from the other end, so the replicate and its helper meet once in the middle and the
 // replicate finds the rest done. The helper's metrics, artifacts and exit status are discarded; it
-// is killed when its replicate ends (whatever the outcome) and when ready work with a longer path
-// needs the slot. The replicate's numbers never depend on it: an item is the same whoever computed it.
+// is killed when its replicate ends (whatever the outcome) and when ready work on a path at least as
+// long needs the slot. The replicate's numbers never depend on it: an item is the same whoever computed it.
 // Only the local executor lends slots this way (a Slurm job is its own allocation).
 //
 // pickHelped and helperToPreempt are pure (the scheduler's decisions); runHelper is the effect.
