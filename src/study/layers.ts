@@ -83,10 +83,10 @@ export const layerSensitivity = defineKind({
     const cache = referenceCache();
     const w = { model: p.model };
     const o = { seed: ctx.seed, resamples: p.resamples, method: p.interval };
-    // perLayer[l].get(lang) = ΔBPB of lang with only block l quantised (evaluation units); sel[l]: the
-    // comparisons on the selection units, kept for the separation test of the critical set.
-    const perLayer: Map<string, number>[] = [];
-    const sel: Comparisons[] = [];
+    // evaluation[l], sel[l]: the comparisons with only block l quantised on the evaluation units (the
+    // matrix) and on the selection units (the choice of the critical set and its separation test).
+    let evaluation: Comparisons[];
+    let sel: Comparisons[];
     let sweep: LayerSweep | undefined;
     try {
       const texts = evaluationTexts(ctx, t, m);
@@ -95,12 +95,12 @@ export const layerSensitivity = defineKind({
       const spec = { bits: p.bits, scheme: p.scheme, groupSize: p.groupSize };
       const q = quantizeModel(m.model, { spec, scope: { ...DEFAULT_SCOPE, layers: null } });
       const plans = layerPlans(L, 'one');
-      sweep = await layerSweep(m.model, q.model, plans, { engine: p.engine });
+      const s = (sweep = await layerSweep(m.model, q.model, plans, { engine: p.engine }));
       // Through the run folder's score cache: the full-precision side of each unit comes from A-001
       // (or whoever scored it first), and each variant's scores are kept, so a rerun scores nothing.
       const scored = scoredModelOf(m.engine);
       if (scored) {
-        for (const [l, e] of sweep.engines.entries()) {
+        for (const [l, e] of s.engines.entries()) {
           const variant = mixedModel(m.model, q.model, plans[l].quantised);
           registerEngine(e, { ...scored, key: () => treatedModelKey(m.key, variant) });
         }
@@ -113,7 +113,7 @@ export const layerSensitivity = defineKind({
         compareUnitsEach(
           {
             reference: m.engine,
-            treated: sweep!.engines,
+            treated: s.engines,
             texts: x,
             window: m.window,
             kl: false,
@@ -123,53 +123,55 @@ export const layerSensitivity = defineKind({
           },
           (d, n) => ctx.progress(label, d, n),
         );
-      const evaluation = await each(texts, 'languages');
-      sel.push(...(await each(selTexts, 'languages (selection units)')));
-      for (let l = 0; l < L; l++) {
-        const c = evaluation[l];
-        const deg = degradations(c);
-        const row = new Map<string, number>();
-        for (const [lang, d] of deg) {
-          row.set(lang, d.deltaBpb);
-          const where = { model: p.model, language: lang };
-          const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, {
-            seed: deriveSeed(ctx.seed, 'layer', l, lang),
-            resamples: p.resamples,
-            method: p.interval,
-          });
-          ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, where);
-          ctx.metric(layerMetric(l, 'delta_bpb_lo'), ci.lo, where);
-          ctx.metric(layerMetric(l, 'delta_bpb_hi'), ci.hi, where);
-          ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, where);
-        }
-        // Group means with paired intervals over units (the same draws for every language of the group).
-        const g = disparity(c, t.langs, 'deltaBpb', {
-          seed: deriveSeed(ctx.seed, 'layer-groups', l),
-          resamples: p.resamples,
-          method: p.interval,
-        });
-        for (const [name, mean, lo, hi] of [
-          [HIGH, g.highMean, g.highLo, g.highHi],
-          [LOW, g.lowMean, g.lowLo, g.lowHi],
-        ] as const) {
-          ctx.metric(layerMetric(l, 'delta_bpb'), mean, { model: p.model, language: name });
-          ctx.metric(layerMetric(l, 'delta_bpb_lo'), lo, { model: p.model, language: name });
-          ctx.metric(layerMetric(l, 'delta_bpb_hi'), hi, { model: p.model, language: name });
-        }
-        const sd = degradations(sel[l]);
-        ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.low.map((x) => sd.get(x)!.deltaBpb)), {
-          model: p.model,
-          language: LOW,
-        });
-        ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.high.map((x) => sd.get(x)!.deltaBpb)), {
-          model: p.model,
-          language: HIGH,
-        });
-        perLayer.push(row);
-      }
+      evaluation = await each(texts, 'languages');
+      sel = await each(selTexts, 'languages (selection units)');
     } finally {
       await sweep?.dispose();
       await m.engine.dispose();
+    }
+    // perLayer[l].get(lang) = ΔBPB of lang with only block l quantised (evaluation units).
+    const perLayer: Map<string, number>[] = [];
+    for (let l = 0; l < L; l++) {
+      const c = evaluation[l];
+      const deg = degradations(c);
+      const row = new Map<string, number>();
+      for (const [lang, d] of deg) {
+        row.set(lang, d.deltaBpb);
+        const where = { model: p.model, language: lang };
+        const ci = bootstrap([...c.get(lang)!.values()], deltaBpbOf, {
+          seed: deriveSeed(ctx.seed, 'layer', l, lang),
+          resamples: p.resamples,
+          method: p.interval,
+        });
+        ctx.metric(layerMetric(l, 'delta_bpb'), d.deltaBpb, where);
+        ctx.metric(layerMetric(l, 'delta_bpb_lo'), ci.lo, where);
+        ctx.metric(layerMetric(l, 'delta_bpb_hi'), ci.hi, where);
+        ctx.metric(layerMetric(l, 'ppl_rel_increase'), d.pplRatioMinus1, where);
+      }
+      // Group means with paired intervals over units (the same draws for every language of the group).
+      const g = disparity(c, t.langs, 'deltaBpb', {
+        seed: deriveSeed(ctx.seed, 'layer-groups', l),
+        resamples: p.resamples,
+        method: p.interval,
+      });
+      for (const [name, mean, lo, hi] of [
+        [HIGH, g.highMean, g.highLo, g.highHi],
+        [LOW, g.lowMean, g.lowLo, g.lowHi],
+      ] as const) {
+        ctx.metric(layerMetric(l, 'delta_bpb'), mean, { model: p.model, language: name });
+        ctx.metric(layerMetric(l, 'delta_bpb_lo'), lo, { model: p.model, language: name });
+        ctx.metric(layerMetric(l, 'delta_bpb_hi'), hi, { model: p.model, language: name });
+      }
+      const sd = degradations(sel[l]);
+      ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.low.map((x) => sd.get(x)!.deltaBpb)), {
+        model: p.model,
+        language: LOW,
+      });
+      ctx.metric(layerMetric(l, 'sel_delta_bpb'), meanOf(t.langs.high.map((x) => sd.get(x)!.deltaBpb)), {
+        model: p.model,
+        language: HIGH,
+      });
+      perLayer.push(row);
     }
     const profile = (langs: readonly string[]) => perLayer.map((row) => meanOf(langs.map((x) => row.get(x)!)));
     for (const lang of t.langs.all)
