@@ -150,6 +150,7 @@ export function referenceBlockRunner(fp: Model): BlockRunner {
       for (let l = from; l < L; l++) x = block(m, l, x, T);
       return scoreFromLogits(head(m, x, T), { ids }, fp.config.vocabSize);
     },
+    sessionsCreated: () => 0,
     async dispose() {},
   };
 }

@@ -68,7 +68,7 @@ export const method = defineKind({
     const sets = calibrationSets(t.langs, p.calibration);
     let reused = 0;
     try {
-      for (const set of sets) {
+      for (const [k, set] of sets.entries()) {
         const cw = setWindows(budget, set, base.window.context);
         const opts = {
           method: p.method,
@@ -82,8 +82,14 @@ export const method = defineKind({
         const q = await cachedCalibrated(ctx.cacheDir, base.key, base.model, opts, (s) => ctx.log(s));
         if (q.reused) reused++;
         const scoped = set.target !== undefined ? { ...t, langs: { ...t.langs, all: [set.target] } } : t;
+        // With several sets (`target`: one per language) the progress names the set, not only its languages.
+        const progress =
+          sets.length > 1
+            ? (label: string, d: number, n: number) =>
+                ctx.progress(`calibration ${set.label} (set ${k + 1}/${sets.length}), ${label}`, d, n)
+            : ctx.progress.bind(ctx);
         const { evaluation } = await compareTreated(
-          ctx,
+          { ...ctx, progress },
           scoped,
           base,
           q.result.model,

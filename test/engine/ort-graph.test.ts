@@ -2,6 +2,7 @@
 // decode to what was written, a hand-built graph runs, and weights that are views into a larger
 // buffer (non-zero byteOffset, as the loader may give) reach onnxruntime intact in both weight
 // modes; a tied weight (one Tensor under two names) becomes one initialiser or input.
+// Canonical names: two graphs of one structure encode to the same bytes and share a session.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GraphBuilder, type WeightMode } from '../../src/engine/ort/graph.ts';
@@ -64,3 +65,36 @@ for (const mode of ['initializers', 'inputs'] as WeightMode[]) {
     await s.release();
   });
 }
+
+test('canonical names: graphs of one structure encode to the same bytes, and each runs with its own weights', async () => {
+  const ort = await loadOrt();
+  const graph = (prefix: string, w: number[], k = 2) => {
+    const b = new GraphBuilder(`${prefix}_graph`, 'inputs');
+    b.fresh('taken'); // the counters differ between the builders: canonical names must not depend on them
+    const x = b.input('x', DataType.FLOAT, ['T', 2]);
+    const W: Tensor = { data: Float32Array.from(w), shape: [2, 2] };
+    const y = b.node('Mul', [b.node('Gemm', [x, b.weight(W, `${prefix}.weight`)]), b.scalarF(k, `${prefix}_k`)]);
+    b.output(y, 'y', DataType.FLOAT, ['T', 2]);
+    return b.encode({ canonical: true });
+  };
+  const a = graph('h.0', [1, 0, 0, 1]);
+  const c = graph('h.11.mlp', [0, 1, 1, 0]);
+  assert.deepEqual(a.model, c.model, 'same structure, same bytes');
+  assert.deepEqual(
+    a.weightFeeds.map((f) => f.name),
+    ['w0'],
+  );
+  assert.notDeepEqual(graph('h.0', [1, 0, 0, 1], 3).model, a.model, 'a different constant is a different graph');
+  assert.notDeepEqual(new GraphBuilder('h.0_graph', 'inputs').encode().model, a.model);
+  // one session, each graph's weights as feeds
+  const s = await ort.InferenceSession.create(a.model, { logSeverityLevel: 3 });
+  const x = new ort.Tensor('float32', Float32Array.from([1, 2]), [1, 2]);
+  const run = async (g: typeof a) => {
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { x };
+    for (const f of g.weightFeeds) feeds[f.name] = new ort.Tensor('float32', f.data, f.dims);
+    return Array.from((await s.run(feeds)).y.data as Float32Array);
+  };
+  assert.deepEqual(await run(a), [2, 4]);
+  assert.deepEqual(await run(c), [4, 2]);
+  await s.release();
+});

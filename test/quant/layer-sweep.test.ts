@@ -138,6 +138,54 @@ async function sweepAgainstCopies(
   }
 }
 
+// One session per block structure (weights as feeds): the same numbers, bit for bit, as one session per
+// block and weight source, and fewer sessions (each holds an arena of activation buffers).
+const SHARED: [string, string][] = [
+  ...['gpt2-a', 'llama-a', 'mistral-a', 'qwen2-a', 'gpt_neox-a', 'bloom-a', 'opt-a'].map((n): [string, string] => [
+    n,
+    join(GOLDEN, 'models', n),
+  ]),
+  ['gpt2-mini', join(import.meta.dirname, '../../models/gpt2-mini')], // four blocks: three share one session
+];
+for (const [name, dir] of SHARED) {
+  test(`${name}: blocks sharing one session score every variant as separate sessions do`, async () => {
+    const fp = loadModel(dir);
+    const L = fp.config.numLayers;
+    const q = quantizeModel(fp, { spec: { bits: 2, scheme: 'sym', groupSize: 32 }, scope: DEFAULT_SCOPE }).model;
+    const plans = layerPlans(L, 'one');
+    const rng = new Rng(11);
+    const ids = Int32Array.from({ length: 40 }, () => rng.int(fp.config.vocabSize));
+    const o = { layout: 'split', threads: 1, weights: 'inputs' } as const;
+    const shared = await ortBlockRunner(fp, o);
+    const apart = await ortBlockRunner(fp, { ...o, shareSessions: false });
+    try {
+      const states = await shared.states(ids);
+      let moved = 0;
+      for (const [i, p] of plans.entries()) {
+        const m = () => mixedModel(fp, q, p.quantised);
+        const from = p.quantised[0];
+        const a = await shared.finish(p.label, m, from, states[from], ids);
+        const b = await apart.finish(p.label, m, from, states[from], ids);
+        for (let t = 0; t < a.nll.length; t++) assert.ok(Object.is(a.nll[t], b.nll[t]), `${p.label} position ${t}`);
+        assert.deepEqual([...a.top1], [...b.top1]);
+        if (i === 0) {
+          const f = await shared.finish('fp', () => fp, 0, states[0], ids);
+          for (let t = 0; t < a.nll.length; t++) moved = Math.max(moved, Math.abs(a.nll[t] - f.nll[t]));
+        }
+      }
+      assert.ok(moved > 1e-3, `quantising block 0 changes the scores (the test can fail): ${moved}`);
+      // states and head, then the blocks: every block but the last (which also runs the final norm) has
+      // one structure in these models (apart: the quantised version of every block and the
+      // full-precision one of every block after the first)
+      assert.equal(shared.sessionsCreated(), 4);
+      assert.equal(apart.sessionsCreated(), 2 + L + (L - 1)); // block 0 only quantised
+    } finally {
+      await shared.dispose();
+      await apart.dispose();
+    }
+  });
+}
+
 test('gpt2-mini: the sweep (ort, one graph per first block) equals a quantised copy per block', () =>
   sweepAgainstCopies('one', 'ort', 'range'));
 test('gpt2-mini: the sweep (ort, one graph per block, chained) equals a quantised copy per block', () =>

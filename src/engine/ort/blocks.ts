@@ -9,6 +9,7 @@
 // float64 Σ x xᵀ and Σ|x| over a window, and the state carried through the quantised block.
 // Reference: src/quant/layers.ts (the sweep that uses the runner); build.ts (the whole body).
 
+import { createHash } from 'node:crypto';
 import { DataError } from '../../errors.ts';
 import type { Model } from '../../model/model.ts';
 import { weight } from '../../model/model.ts';
@@ -82,6 +83,7 @@ export function buildRange(
   to: number,
   fused = true,
   weights: WeightMode = 'inputs',
+  opts: { canonical?: boolean } = {},
 ): EncodedGraph {
   const cfg = model.config;
   const L = cfg.numLayers;
@@ -99,7 +101,7 @@ export function buildRange(
   // replaces its result at block `from`, so it is pruned.
   const h = archBody(context(b, model, input, fused, enter), input);
   if (to === L) b.output(h, BODY_OUTPUT, DataType.FLOAT, ['T', cfg.embedDim]);
-  return b.encode({ prune: true });
+  return b.encode({ prune: true, canonical: opts.canonical });
 }
 
 export type BlockLayout = 'range' | 'split';
@@ -115,6 +117,11 @@ export interface BlockRunnerOptions {
   readonly headRows?: number;
   /** How the weights reach onnxruntime (default: runtime.ts weightModeFor, as the engine's). */
   readonly weights?: WeightMode;
+  /**
+   * 'split' with weights as feeds: one session for every block of the same structure (default true;
+   * false: one per block and weight source, as before — kept for the test that they agree bit for bit).
+   */
+  readonly shareSessions?: boolean;
 }
 
 /** Full-precision states once per window, then variants that start at their first changed block. */
@@ -128,6 +135,8 @@ export interface BlockRunner {
    * are full precision, starting from `state` entering block `from`.
    */
   finish(key: string, model: () => Model, from: number, state: Float32Array, ids: Int32Array): Promise<ScoreResult>;
+  /** onnxruntime sessions made so far (each holds its own arena of activation buffers). */
+  sessionsCreated(): number;
   dispose(): Promise<void>;
 }
 
@@ -151,6 +160,31 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
     return s;
   };
   const mode = weightModeFor(cfg, opts.weights);
+  // 'split' with the weights as feeds: blocks of the same structure (every block of most models, and
+  // a block's full-precision and quantised versions) share one session, fed each one's weights. Each
+  // session's arena grows to the largest window it has run, so one session instead of two per block
+  // keeps C-001's memory near one model's (README, Performance); the graphs, and so the numbers, are
+  // the same (test/quant/layer-sweep.test.ts). With initialisers the weights are in the session.
+  const shared = layout === 'split' && mode === 'inputs' && opts.shareSessions !== false;
+  const byGraph = new Map<string, Promise<Session>>(); // by the canonical graph's bytes
+  const blocks = new Map<string, Session>(); // by block and weight source: the session and that block's feeds
+  const blockSession = async (l: number, m: Model): Promise<Session> => {
+    const key = `block:${l}:${blockKey(m, fp, l)}`;
+    let s = blocks.get(key);
+    if (s) return s;
+    if (!shared) s = await session(key, () => buildRange(m, l, l + 1, true, mode));
+    else {
+      const g = buildRange(m, l, l + 1, true, mode, { canonical: true });
+      const h = createHash('sha256').update(g.model).digest('hex');
+      let made = byGraph.get(h);
+      if (!made) byGraph.set(h, (made = createSession(ort, g, threads)));
+      const weights: Record<string, OrtTensor> = {};
+      for (const f of g.weightFeeds) weights[f.name] = new ort.Tensor('float32', f.data, f.dims);
+      s = { session: (await made).session, weights };
+    }
+    blocks.set(key, s);
+    return s;
+  };
   const states = await session('states', () => buildStates(fp, true, mode));
   const head = await session('head', () => buildHead(fp, mode));
 
@@ -227,15 +261,18 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
         const m = model();
         for (let l = from; l < L; l++) {
           const last = l === L - 1;
-          const s = await session(`block:${l}:${blockKey(m, fp, l)}`, () => buildRange(m, l, l + 1, true, mode));
+          const s = await blockSession(l, m);
           x = await run(s, { [STATE_INPUT]: stateTensor(x, T) }, last ? BODY_OUTPUT : STATE_OUTPUT);
         }
       }
       return scoreHead(x, ids);
     },
+    sessionsCreated: () => sessions.size + byGraph.size,
     async dispose() {
-      const all = [...sessions.values()];
+      const all = [...sessions.values(), ...(await Promise.all(byGraph.values()))];
       sessions.clear();
+      byGraph.clear();
+      blocks.clear();
       for (const s of all) await s.session.release();
     },
   };

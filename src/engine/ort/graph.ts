@@ -169,9 +169,14 @@ export class GraphBuilder {
 
   /**
    * Encodes the graph. With `prune`, nodes, inputs, weights and constants that no output depends on
-   * are left out (block-range graphs: what comes before the first block they run is dead).
+   * are left out (block-range graphs: what comes before the first block they run is dead). With
+   * `canonical`, every name but the graph's own inputs and outputs is replaced by one made from its
+   * position (weights w0, w1, … in order of first use, constants c0, …, values v0, …, nodes n0_Op, …;
+   * the graph is named after the builder's prefix): two graphs of the same structure then encode to
+   * the same bytes, so one session can run both with each one's weights as feeds (WeightMode
+   * 'inputs'; with initialisers the bytes do not name the weights' contents: see canonicalKey).
    */
-  encode(opts: { prune?: boolean } = {}): EncodedGraph {
+  encode(opts: { prune?: boolean; canonical?: boolean } = {}): EncodedGraph {
     const opsets = [{ domain: '', version: OPSET }];
     if (this.usesMs) opsets.push({ domain: MS_DOMAIN, version: 1 });
     let nodes = this.nodes;
@@ -195,11 +200,17 @@ export class GraphBuilder {
       const paths = new Set(inits.map((t) => t.external?.location).filter((x) => x !== undefined));
       files = this.files.filter((f) => paths.has(f.path));
     }
+    let graphName = this.name;
+    if (opts.canonical) {
+      const c = canonicalNames({ nodes, inits, inputs, outputs: this.outputs, feeds });
+      ({ nodes, inits, inputs, feeds } = c);
+      graphName = 'canonical';
+    }
     const model = encodeModel({
       irVersion: IR_VERSION,
       opsets,
       producer: 'langquant',
-      graphName: this.name,
+      graphName,
       nodes,
       initializers: inits,
       inputs,
@@ -207,4 +218,41 @@ export class GraphBuilder {
     });
     return { model, externalData: [...files], weightFeeds: [...feeds] };
   }
+}
+
+/** The parts of a graph `canonicalNames` renames. */
+interface GraphParts {
+  nodes: NodeDef[];
+  inits: TensorProtoDef[];
+  inputs: ValueInfoDef[];
+  readonly outputs: readonly ValueInfoDef[];
+  feeds: WeightFeed[];
+}
+
+/**
+ * Positional names for a graph's weights (w·), constants (c·), values (v·) and nodes (n·_Op); the
+ * inputs that are not weights and the outputs keep theirs (they are the graph's interface).
+ */
+function canonicalNames(g: GraphParts): GraphParts {
+  const rename = new Map<string, string>();
+  const feedNames = new Set(g.feeds.map((f) => f.name));
+  let w = 0;
+  for (const i of g.inputs) if (feedNames.has(i.name)) rename.set(i.name, `w${w++}`);
+  g.inits.forEach((t, k) => rename.set(t.name, `c${k}`));
+  const keep = new Set(g.outputs.map((o) => o.name));
+  let v = 0;
+  for (const n of g.nodes) for (const o of n.outputs) if (!keep.has(o) && !rename.has(o)) rename.set(o, `v${v++}`);
+  const r = (x: string) => (x === '' ? x : (rename.get(x) ?? x));
+  return {
+    nodes: g.nodes.map((n, k) => ({
+      ...n,
+      name: `n${k}_${n.opType}`,
+      inputs: n.inputs.map(r),
+      outputs: n.outputs.map(r),
+    })),
+    inits: g.inits.map((t) => ({ ...t, name: r(t.name) })),
+    inputs: g.inputs.map((i) => ({ ...i, name: r(i.name) })),
+    outputs: g.outputs,
+    feeds: g.feeds.map((f) => ({ ...f, name: r(f.name) })),
+  };
 }
