@@ -5,6 +5,7 @@ import { approxParameters, autoJobs, decideJobs, replicateBytes } from '../src/c
 import { normalizeConfig } from '../src/model/config.ts';
 import { loadConfig } from '../src/model/load.ts';
 import { runCli } from './helpers/cli.ts';
+import { GPT2_SMALL_RAW, TINYLLAMA_RAW } from './helpers/configs.ts';
 
 const GiB = 2 ** 30;
 
@@ -31,27 +32,10 @@ test('decideJobs: one per core while the replicates fit in half the memory, core
 });
 
 test('approxParameters: GPT-2-small and TinyLlama shapes from their configs', () => {
-  const gpt2 = normalizeConfig({
-    model_type: 'gpt2',
-    n_embd: 768,
-    n_layer: 12,
-    n_head: 12,
-    n_positions: 1024,
-    vocab_size: 50257,
-  });
+  const gpt2 = normalizeConfig({ ...GPT2_SMALL_RAW });
   // 124.4 M: every weight, bias and norm of GPT-2 small, the tied output matrix once
   assert.ok(Math.abs(approxParameters(gpt2) - 124.3e6) < 0.2e6, String(approxParameters(gpt2)));
-  const llamaRaw = {
-    model_type: 'llama',
-    hidden_size: 2048,
-    num_hidden_layers: 22,
-    num_attention_heads: 32,
-    num_key_value_heads: 4,
-    intermediate_size: 5632,
-    vocab_size: 32000,
-    max_position_embeddings: 2048,
-    tie_word_embeddings: false,
-  };
+  const llamaRaw = TINYLLAMA_RAW;
   const llama = normalizeConfig(llamaRaw);
   assert.ok(Math.abs(approxParameters(llama) - 1.1e9) < 0.01e9, String(approxParameters(llama)));
   // the same block as Mistral: the gated MLP counted as such on every architecture that has it

@@ -12,7 +12,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { loadConfig } from '../model/load.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { weightSpec } from '../model/spec.ts';
+import { parameterCount } from '../model/spec.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
 
 /** Fixed bytes of one replicate's process beyond its models (Node, onnxruntime, sessions, activations). */
@@ -26,12 +26,8 @@ export interface AutoJobs {
   reason: string;
 }
 
-/** Parameters of a model from its config: every tensor its architecture has (weightSpec), a tied matrix once. */
-export function approxParameters(cfg: ModelConfig): number {
-  let n = 0;
-  for (const t of weightSpec(cfg)) if (!t.tiedTo) n += t.shape.reduce((a, b) => a * b, 1);
-  return n;
-}
+/** Parameters of a model from its config (model/spec.ts parameterCount: weightSpec, a tied matrix once). */
+export const approxParameters: (cfg: ModelConfig) => number = parameterCount;
 
 /** Cores each of `jobs` replicates may use: ⌊cores / jobs⌋, at least one. */
 export function coresPerJob(cores: number, jobs: number): number {

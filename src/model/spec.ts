@@ -228,6 +228,18 @@ export function weightSpec(cfg: ModelConfig): TensorSpec[] {
   return out;
 }
 
+/** Parameters of a model from its config: every tensor its architecture has, a tied matrix once. */
+export function parameterCount(cfg: ModelConfig): number {
+  let n = 0;
+  for (const t of weightSpec(cfg)) if (!t.tiedTo) n += t.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/** The output matrix's share of the model's parameters (V·E over parameterCount, tied or not). */
+export function outputShare(cfg: ModelConfig): number {
+  return (cfg.vocabSize * cfg.embedDim) / parameterCount(cfg);
+}
+
 /** The linear weights inside the blocks: what INT4 quantisation targets by default. */
 export function blockLinears(cfg: ModelConfig): TensorSpec[] {
   return weightSpec(cfg).filter((s) => s.kind === 'linear');

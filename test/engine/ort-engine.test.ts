@@ -3,16 +3,21 @@
 // windows of different lengths, and a disposed engine refuses to score.
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { ortEngine } from '../../src/engine/ort/engine.ts';
 import { alibiSlopes } from '../../src/engine/ort/layers.ts';
-import { headRowsFor, setDefaultThreads, threadsFor } from '../../src/engine/ort/runtime.ts';
+import { headChunks, headRowsFor, setDefaultThreads, threadsFor } from '../../src/engine/ort/runtime.ts';
 import { referenceEngine } from '../../src/engine/reference.ts';
 import { DataError } from '../../src/errors.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { normalizeConfig } from '../../src/model/config.ts';
+import { loadConfig, loadModel } from '../../src/model/load.ts';
+import { outputShare } from '../../src/model/spec.ts';
 import { withWeights } from '../../src/model/model.ts';
 import type { Tensor } from '../../src/tensor/tensor.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { GOLDEN } from '../helpers/cli.ts';
+import { GPT2_SMALL_RAW, TINYLLAMA_RAW } from '../helpers/configs.ts';
 
 const model = loadModel(`${GOLDEN}models/gpt2-a`); // vocab 1000, 128 positions
 
@@ -73,12 +78,65 @@ test('threads: one for a narrow model, else the cores the replicate was given (s
   assert.equal(threadsFor({ hiddenSize: 768 }), availableParallelism());
 });
 
-test('the default head chunk keeps a [rows, V] float32 buffer within 8 MiB, 1 to 256 rows', () => {
-  assert.equal(headRowsFor({ vocabSize: 2048 }), 256);
-  assert.equal(headRowsFor({ vocabSize: 32000 }), 65);
-  assert.equal(headRowsFor({ vocabSize: 50257 }), 41);
-  assert.equal(headRowsFor({ vocabSize: 10_000_000 }), 1);
-  assert.equal(headRowsFor({ vocabSize: 32000 }, 7.9), 7);
+test('the default head chunk: [rows, V] float32 within 8 MiB, or 32 MiB where the output matrix is ≥ 1/8 of the model', () => {
+  const gpt2 = normalizeConfig({ ...GPT2_SMALL_RAW });
+  const tinyllama = normalizeConfig({ ...TINYLLAMA_RAW });
+  const mini = loadConfig('models/gpt2-mini');
+  assert.ok(outputShare(gpt2) > 0.3 && outputShare(gpt2) < 0.32, String(outputShare(gpt2))); // 38.6 M of 124.4 M
+  assert.ok(outputShare(tinyllama) > 0.05 && outputShare(tinyllama) < 0.07, String(outputShare(tinyllama)));
+  assert.equal(headRowsFor(gpt2), 166); // 32 MiB / (4 · 50257)
+  assert.equal(headRowsFor(tinyllama), 65); // 8 MiB / (4 · 32000): its memory ratio kept
+  assert.equal(headRowsFor(mini), 256); // at most 256 rows
+  assert.equal(headRowsFor({ ...tinyllama, vocabSize: 10_000_000 }), 1);
+  assert.equal(headRowsFor(tinyllama, 7.9), 7);
+});
+
+test('headChunks: chunks of headRows rows covering every row, never a lone last row', () => {
+  assert.deepEqual(headChunks(10, 4), [
+    [0, 4],
+    [4, 8],
+    [8, 10],
+  ]);
+  assert.deepEqual(headChunks(9, 4), [
+    [0, 4],
+    [4, 9],
+  ]); // not [8, 9]
+  assert.deepEqual(headChunks(1, 4), [[0, 1]]);
+  assert.deepEqual(headChunks(0, 4), []);
+  for (let rows = 1; rows < 40; rows++)
+    for (const h of [2, 3, 5, 41]) {
+      const c = headChunks(rows, h);
+      assert.equal(c[0][0], 0);
+      assert.equal(c.at(-1)![1], rows);
+      for (let i = 1; i < c.length; i++) assert.equal(c[i][0], c[i - 1][1]);
+      for (const [a, b] of c) assert.ok(b - a <= h + 1 && (b - a >= 2 || rows === 1), `${rows}/${h}: ${a}..${b}`);
+    }
+});
+
+// onnxruntime multiplies a single row by another kernel (its sums round differently): with headChunks
+// no position is scored alone, so the chunk size does not change a number.
+test('the head chunk size does not change NLL, top-1 or log-probabilities (windows of 2 to 24 tokens, chunks of 2 to 64 rows)', async () => {
+  const model = loadModel(join(GOLDEN, 'models', 'gpt2-b'));
+  const engines = await Promise.all(
+    [2, 3, 5, 64].map((headRows) => ortEngine(model, { threads: 1, headRows, weights: 'inputs' })),
+  );
+  try {
+    const rng = new Rng(3);
+    for (let T = 2; T <= 24; T++) {
+      const ids = Int32Array.from({ length: T }, () => rng.int(model.config.vocabSize));
+      const [first, ...rest] = await Promise.all(engines.map((e) => e.score({ ids, wantLogProbs: true })));
+      for (const r of rest) {
+        for (let t = 0; t < T - 1; t++) assert.ok(Object.is(r.nll[t], first.nll[t]), `T=${T} position ${t}`);
+        assert.deepEqual([...r.top1], [...first.top1]);
+        assert.ok(
+          r.logProbs!.every((x, i) => Object.is(x, first.logProbs![i])),
+          `T=${T} log-probabilities`,
+        );
+      }
+    }
+  } finally {
+    for (const e of engines) await e.dispose();
+  }
 });
 
 test('ALiBi slopes follow BLOOM for powers of two and other head counts', () => {

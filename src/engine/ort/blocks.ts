@@ -26,7 +26,7 @@ import { createSession, type Session } from './engine.ts';
 import { GraphBuilder, type EncodedGraph, type WeightMode } from './graph.ts';
 import { prelude, type BodyCtx } from './layers.ts';
 import { DataType } from './proto.ts';
-import { headRowsFor, loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
+import { headChunks, headIdentity, headRowsFor, loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
 
 export const STATE_INPUT = 'state_in';
 export const STATE_OUTPUT = 'state_out';
@@ -198,8 +198,7 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
     const T = ids.length;
     const nll = new Float64Array(T - 1);
     const top1 = new Int32Array(T - 1);
-    for (let s = 0; s < T - 1; s += headRows) {
-      const e = Math.min(T - 1, s + headRows);
+    for (const [s, e] of headChunks(T - 1, headRows)) {
       const R = e - s;
       const targets = new BigInt64Array(R);
       for (let t = s; t < e; t++) targets[t - s] = BigInt(ids[t + 1]);
@@ -223,7 +222,7 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
 
   return {
     identity:
-      `ort ${ort.env.versions?.common ?? '?'} threads=${threads} headRows=${headRows} weights=${mode}` +
+      `ort ${ort.env.versions?.common ?? '?'} threads=${threads} ${headIdentity(headRows)} weights=${mode}` +
       ` layout=${layout} fused=true`,
     async states(ids) {
       const T = ids.length;

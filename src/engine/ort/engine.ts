@@ -15,7 +15,7 @@ import { checkKlReference } from '../reference.ts';
 import type { Engine, HeadRequest, KlReference, ScoreRequest, ScoreResult } from '../types.ts';
 import { BODY_INPUT, BODY_OUTPUT, buildBody, buildHead, HEAD_INPUTS, HEAD_OUTPUTS } from './build.ts';
 import type { EncodedGraph, WeightMode } from './graph.ts';
-import { headRowsFor, loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
+import { headChunks, headIdentity, headRowsFor, loadOrt, threadsFor, weightModeFor, type Ort } from './runtime.ts';
 
 export interface OrtEngineOptions {
   /** intra-op threads; default: one for a model at most 256 wide, else every available core (runtime.ts). */
@@ -176,8 +176,7 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     if (logits) fetches.push(HEAD_OUTPUTS.logits);
     if (req.wantLogProbs) fetches.push(HEAD_OUTPUTS.logProbs);
     if (ref) fetches.push(HEAD_OUTPUTS.kl);
-    for (let s = 0; s < rows; s += headRows) {
-      const e = Math.min(rows, s + headRows);
+    for (const [s, e] of headChunks(rows, headRows)) {
       const R = e - s;
       const targets = new BigInt64Array(R); // row T−1 keeps target 0; its NLL is discarded
       for (let t = s; t < e && t < T - 1; t++) targets[t - s] = BigInt(ids[t + 1]);
@@ -264,7 +263,7 @@ export async function ortEngine(model: Model, opts: OrtEngineOptions = {}): Prom
     // Everything here changes how the float operations are grouped (threads split the matmuls, head
     // chunks change the shapes onnxruntime sees), so cached results are kept apart by it.
     identity:
-      `ort ${ort.env.versions?.common ?? '?'} threads=${threads} headRows=${headRows} weights=${weights}` +
+      `ort ${ort.env.versions?.common ?? '?'} threads=${threads} ${headIdentity(headRows)} weights=${weights}` +
       ` fused=${opts.fusedAttention ?? true}`,
     hiddenWidth: E,
     klHeadOf: canRunRefHead ? opts.klHeadOf : undefined,

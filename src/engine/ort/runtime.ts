@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { UserError } from '../../errors.ts';
 import type { ModelConfig } from '../../model/config.ts';
+import { outputShare } from '../../model/spec.ts';
 import { GraphBuilder, type WeightMode } from './graph.ts';
 import { DataType } from './proto.ts';
 
@@ -63,21 +64,53 @@ export function weightModeFor(cfg: Pick<ModelConfig, 'hiddenSize'>, requested?: 
   return requested ?? (cfg.hiddenSize <= SINGLE_THREAD_MAX_WIDTH ? 'initializers' : 'inputs');
 }
 
-/** The default head chunk keeps one [rows, V] float32 buffer (logits, log-softmax) within this many bytes. */
+/** The default head chunk keeps one [rows, V] float32 buffer (logits, log-softmax) within this many bytes… */
 export const HEAD_CHUNK_BYTES = 8 * 2 ** 20;
+/** …or within this many when the output matrix is at least HEAD_HEAVY_SHARE of the parameters… */
+export const HEAD_HEAVY_CHUNK_BYTES = 32 * 2 ** 20;
+export const HEAD_HEAVY_SHARE = 1 / 8;
 /** …and at most this many rows (a small vocabulary's chunk: windows of up to 256 tokens in one run). */
 export const HEAD_MAX_ROWS = 256;
 
 /**
  * Rows of the output matrix computed per head run: `requested`, else as many as keep a [rows, V]
- * float32 buffer within HEAD_CHUNK_BYTES, at most HEAD_MAX_ROWS (the mini models' 2048-token vocabulary:
- * 256; Llama's 32000: 65; GPT-2's 50257: 41). onnxruntime's arena keeps the largest buffers a run asked
- * for, so the chunk bounds the head's share of peak memory: on the TinyLlama-shaped model 65-row
- * chunks peak at 1.08× the float32 weights against 1.11× with 256 rows (README, Performance).
+ * float32 buffer within the chunk's bytes, at most HEAD_MAX_ROWS. onnxruntime's arena keeps the
+ * largest buffers a run asked for, so the chunk bounds the head's share of peak memory: on the
+ * TinyLlama-shaped model (output matrix 6 % of the parameters) 65-row chunks (8 MiB) peak at 1.08×
+ * the float32 weights against 1.09× with 131 rows and 1.11× with 256, at the same speed. Each head
+ * run repacks the whole output matrix (it is fed as an input, not pre-packed), so where that matrix is
+ * a large share of the model (GPT-2 small, OPT-125m, Pythia-160m: 24–31 %) larger chunks pay: 166 rows
+ * (32 MiB) instead of 41 score a GPT-2-small-shaped pass 11 % faster on one or two threads, with the
+ * same numbers (headChunks; README, Performance). The mini models' 2048-token vocabulary: 256 rows.
  */
-export function headRowsFor(cfg: Pick<ModelConfig, 'vocabSize'>, requested?: number): number {
+export function headRowsFor(cfg: ModelConfig, requested?: number): number {
   if (requested !== undefined) return Math.max(1, Math.floor(requested));
-  return Math.max(1, Math.min(HEAD_MAX_ROWS, Math.floor(HEAD_CHUNK_BYTES / (4 * cfg.vocabSize))));
+  const bytes = outputShare(cfg) >= HEAD_HEAVY_SHARE ? HEAD_HEAVY_CHUNK_BYTES : HEAD_CHUNK_BYTES;
+  return Math.max(1, Math.min(HEAD_MAX_ROWS, Math.floor(bytes / (4 * cfg.vocabSize))));
+}
+
+/**
+ * The head runs over `rows` rows in chunks of `headRows`: [start, end) pairs covering 0..rows−1. A
+ * last chunk of one row joins the one before it (headRows + 1 rows): onnxruntime multiplies a single
+ * row by another kernel, whose sums round differently (measured on GPT-2 small: 1e-6 in one NLL), so
+ * without this a position's numbers would depend on where the chunks fall. With it they do not
+ * (test/engine/ort-engine.test.ts: the same NLL for every chunk size of 2 rows or more). A chunk of
+ * one row only when rows or headRows is 1.
+ */
+export function headChunks(rows: number, headRows: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let s = 0; s < rows;) {
+    let e = Math.min(rows, s + headRows);
+    if (rows - e === 1) e = rows;
+    out.push([s, e]);
+    s = e;
+  }
+  return out;
+}
+
+/** What the head's chunking puts in an engine's identity (its numbers' key in caches). */
+export function headIdentity(headRows: number): string {
+  return `headRows=${headRows} no-single-row-runs`;
 }
 
 let loading: Promise<Ort> | undefined;
