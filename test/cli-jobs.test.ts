@@ -1,7 +1,8 @@
 // `run --jobs auto`: one replicate per core, as many as fit in half the memory, each on its share of the cores.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { approxParameters, autoJobs, decideJobs, replicateBytes } from '../src/cli/jobs.ts';
+import { autoJobs, decideJobs, replicateBytes } from '../src/cli/jobs.ts';
+import { parameterCount } from '../src/model/spec.ts';
 import { normalizeConfig } from '../src/model/config.ts';
 import { loadConfig } from '../src/model/load.ts';
 import { runCli } from './helpers/cli.ts';
@@ -31,16 +32,16 @@ test('decideJobs: one per core while the replicates fit in half the memory, core
   assert.equal(replicateBytes(0), 512 * 2 ** 20);
 });
 
-test('approxParameters: GPT-2-small and TinyLlama shapes from their configs', () => {
+test('parameterCount: GPT-2-small and TinyLlama shapes from their configs', () => {
   const gpt2 = normalizeConfig({ ...GPT2_SMALL_RAW });
   // 124.4 M: every weight, bias and norm of GPT-2 small, the tied output matrix once
-  assert.ok(Math.abs(approxParameters(gpt2) - 124.3e6) < 0.2e6, String(approxParameters(gpt2)));
+  assert.ok(Math.abs(parameterCount(gpt2) - 124.3e6) < 0.2e6, String(parameterCount(gpt2)));
   const llamaRaw = TINYLLAMA_RAW;
   const llama = normalizeConfig(llamaRaw);
-  assert.ok(Math.abs(approxParameters(llama) - 1.1e9) < 0.01e9, String(approxParameters(llama)));
+  assert.ok(Math.abs(parameterCount(llama) - 1.1e9) < 0.01e9, String(parameterCount(llama)));
   // the same block as Mistral: the gated MLP counted as such on every architecture that has it
-  assert.equal(approxParameters(normalizeConfig({ ...llamaRaw, model_type: 'mistral' })), approxParameters(llama));
-  assert.ok(approxParameters(loadConfig('models/gpt2-mini')) < 2e6);
+  assert.equal(parameterCount(normalizeConfig({ ...llamaRaw, model_type: 'mistral' })), parameterCount(llama));
+  assert.ok(parameterCount(loadConfig('models/gpt2-mini')) < 2e6);
 });
 
 test('autoJobs reads the configs of the models the experiments use', () => {

@@ -11,7 +11,6 @@
 
 import { availableParallelism, totalmem } from 'node:os';
 import { loadConfig } from '../model/load.ts';
-import type { ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/spec.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
 
@@ -25,9 +24,6 @@ export interface AutoJobs {
   /** Why, in words, for the run's first line. */
   reason: string;
 }
-
-/** Parameters of a model from its config (model/spec.ts parameterCount: weightSpec, a tied matrix once). */
-export const approxParameters: (cfg: ModelConfig) => number = parameterCount;
 
 /** Cores each of `jobs` replicates may use: ⌊cores / jobs⌋, at least one. */
 export function coresPerJob(cores: number, jobs: number): number {
@@ -73,7 +69,7 @@ export function autoJobs(
   const parameters = used.map((alias) => {
     const m = spec.models[alias];
     try {
-      return m ? approxParameters(loadConfig(m.path)) : null;
+      return m ? parameterCount(loadConfig(m.path)) : null;
     } catch {
       return null; // a missing model is reported where it is used, with what to do
     }

@@ -167,22 +167,19 @@ export async function ortBlockRunner(fp: Model, opts: BlockRunnerOptions = {}): 
   // the same (test/quant/layer-sweep.test.ts). With initialisers the weights are in the session.
   const shared = layout === 'split' && mode === 'inputs' && opts.shareSessions !== false;
   const byGraph = new Map<string, Promise<Session>>(); // by the canonical graph's bytes
-  const blocks = new Map<string, Session>(); // by block and weight source: the session and that block's feeds
+  const blocks = new Map<string, Session>(); // by block and weight source: the shared session and that block's feeds
   const blockSession = async (l: number, m: Model): Promise<Session> => {
     const key = `block:${l}:${blockKey(m, fp, l)}`;
+    if (!shared) return session(key, () => buildRange(m, l, l + 1, true, mode));
     let s = blocks.get(key);
     if (s) return s;
-    if (!shared) s = await session(key, () => buildRange(m, l, l + 1, true, mode));
-    else {
-      const g = buildRange(m, l, l + 1, true, mode, { canonical: true });
-      const h = createHash('sha256').update(g.model).digest('hex');
-      let made = byGraph.get(h);
-      if (!made) byGraph.set(h, (made = createSession(ort, g, threads)));
-      const weights: Record<string, OrtTensor> = {};
-      for (const f of g.weightFeeds) weights[f.name] = new ort.Tensor('float32', f.data, f.dims);
-      s = { session: (await made).session, weights };
-    }
-    blocks.set(key, s);
+    const g = buildRange(m, l, l + 1, true, mode, { canonical: true });
+    const h = createHash('sha256').update(g.model).digest('hex');
+    let made = byGraph.get(h);
+    if (!made) byGraph.set(h, (made = createSession(ort, g, threads)));
+    const weights: Record<string, OrtTensor> = {};
+    for (const f of g.weightFeeds) weights[f.name] = new ort.Tensor('float32', f.data, f.dims);
+    blocks.set(key, (s = { session: (await made).session, weights }));
     return s;
   };
   const states = await session('states', () => buildStates(fp, true, mode));

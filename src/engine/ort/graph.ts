@@ -173,8 +173,9 @@ export class GraphBuilder {
    * `canonical`, every name but the graph's own inputs and outputs is replaced by one made from its
    * position (weights w0, w1, … in order of first use, constants c0, …, values v0, …, nodes n0_Op, …;
    * the graph is named after the builder's prefix): two graphs of the same structure then encode to
-   * the same bytes, so one session can run both with each one's weights as feeds (WeightMode
-   * 'inputs'; with initialisers the bytes do not name the weights' contents: see canonicalKey).
+   * the same bytes, so one session can run both with each one's weights as feeds. Only with WeightMode
+   * 'inputs': initialisers would share the bytes without sharing their contents (blocks.ts shares
+   * sessions only then).
    */
   encode(opts: { prune?: boolean; canonical?: boolean } = {}): EncodedGraph {
     const opsets = [{ domain: '', version: OPSET }];
