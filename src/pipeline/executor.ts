@@ -131,6 +131,8 @@ interface Worker {
   /** The log file of the job it runs (or ran last): where its native output (fd 1 and 2) goes. */
   logFile: string | null;
   exited: boolean;
+  /** Killed by cancel(): it never goes back to the pool, even if its last `done` is read after the kill. */
+  doomed: boolean;
 }
 
 /**
@@ -196,7 +198,7 @@ export class LocalExecutor implements Executor {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    const w: Worker = { child, job: null, onProgress: null, logFile: null, exited: false };
+    const w: Worker = { child, job: null, onProgress: null, logFile: null, exited: false, doomed: false };
     // What the worker's JavaScript writes goes to the job's log file from the worker itself; native
     // code (onnxruntime, V8's fatal errors) writes to fd 1 and 2, which land in the same file here.
     const native = (chunk: Buffer) => {
@@ -225,7 +227,7 @@ export class LocalExecutor implements Executor {
       const job = w.job;
       w.job = null;
       w.onProgress = null;
-      if (!m.retire && !w.exited) {
+      if (!m.retire && !w.exited && !w.doomed) {
         this.idle.push(w);
         setIdle(w.child, true);
       }
@@ -237,17 +239,26 @@ export class LocalExecutor implements Executor {
 
   private submitToWorker(job: JobRequest, onProgress: Progress): string {
     const w = this.idle.pop() ?? this.spawnWorker();
-    setIdle(w.child, false);
     const rec = this.newJob(w.child);
-    w.job = rec;
-    w.logFile = job.logFile;
-    w.onProgress = onProgress;
     const pid = w.child.pid;
     const id = pid !== undefined ? `${pid}.${++this.seq}` : `failed-${this.jobs.size}-${Date.now()}`;
     this.jobs.set(id, rec);
-    // A failed spawn has no pid: its 'error' event (always after this call) ends the job. An idle
-    // worker is never an exited one (its exit takes it out of the pool).
-    if (pid === undefined) return id;
+    this.handOver(w, rec, job, onProgress, true);
+    return id;
+  }
+
+  /**
+   * Gives `rec` to worker `w`. A failed spawn has no pid: its 'error' event (always after this call)
+   * ends the job. A worker that died while idle (killed from outside, its exit not yet seen) refuses
+   * the message (EPIPE): the job never reached it, so it goes to a fresh worker, once.
+   */
+  private handOver(w: Worker, rec: LocalJob, job: JobRequest, onProgress: Progress, retry: boolean): void {
+    setIdle(w.child, false);
+    rec.child = w.child;
+    w.job = rec;
+    w.logFile = job.logFile;
+    w.onProgress = onProgress;
+    if (w.child.pid === undefined) return;
     const msg: WorkerJob = {
       type: 'job',
       jobFile: job.jobFile,
@@ -256,9 +267,13 @@ export class LocalExecutor implements Executor {
       maxRssBytes: this.maxRss,
     };
     w.child.send(msg, (err) => {
-      if (err) rec.finish(startFailed(err));
+      if (!err || rec.end) return;
+      if (!retry || w.job !== rec) return rec.finish(startFailed(err));
+      w.job = null;
+      w.doomed = true;
+      w.child.kill('SIGKILL');
+      this.handOver(this.spawnWorker(), rec, job, onProgress, false);
     });
-    return id;
   }
 
   async poll(id: string): Promise<JobState> {
@@ -282,6 +297,9 @@ export class LocalExecutor implements Executor {
     const rec = this.jobs.get(id);
     if (!rec || rec.end) return;
     const sig = how === 'term' ? 'SIGTERM' : 'SIGKILL';
+    // A worker's `done` may already wait unread in its pipe: read after the kill, it must not put the
+    // dying process back in the pool before its exit is seen (the next job would be sent to it).
+    for (const w of this.workers) if (w.child === rec.child) w.doomed = true;
     try {
       process.kill(-rec.child.pid!, sig); // the child's whole process group (it was spawned detached)
     } catch {

@@ -1,7 +1,9 @@
 // The local executor's warm workers, driven directly with hand-written job files: jobs in turn share a
 // worker process, each job's output goes to its own log, a job that exits or is killed takes its
-// worker with it (the next job gets a fresh one), a worker above its memory bound leaves after its
-// job, close() ends the idle workers, and --no-warm-workers gives one process per job.
+// worker with it (the next job gets a fresh one, even when the killed job's `done` is read after the
+// kill), an idle worker that died from outside hands its next job to a fresh one, a worker above its
+// memory bound leaves after its job, close() ends the idle workers, and --no-warm-workers gives one
+// process per job.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -160,4 +162,52 @@ test('warm workers: a worker above its memory bound leaves after its job; fresh 
   const f = await runJob(fresh, makeJob(dir, 'F', 'emit', emitParams()));
   assert.match(f.id, /^\d+$/);
   await fresh.close();
+});
+
+/** Blocks this process's event loop for `ms` (what lets a child's message wait unread in its pipe). */
+function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+test('warm workers: a job cancelled as it ends takes its worker with it; the next job never gets the dead one', async () => {
+  // The race behind "could not start the child process: write EPIPE": a helper lane stopped just as its
+  // job ended. The worker's `done` is already in the pipe when the kill goes out; read afterwards, it
+  // used to put the killed worker back in the pool before its exit was seen, and the next job was
+  // sent to a dead process.
+  const dir = mkdtempSync(join(tmpdir(), 'lq-workers-'));
+  const ex = new LocalExecutor();
+  try {
+    for (let round = 0; round < 3; round++) {
+      const req = makeJob(dir, `A${round}`, 'emit', emitParams());
+      const id = await ex.submit(req, () => {});
+      while (!existsSync(req.resultFile)) blockFor(10);
+      blockFor(300); // the worker has answered `done`; this process has not read it yet
+      void ex.cancel(id, 'kill');
+      await ex.wait(id, 10_000);
+      const next = await runJob(ex, makeJob(dir, `B${round}`, 'emit', emitParams()));
+      assert.deepEqual(next.end, { exitCode: 0, signal: null, startError: null, slurm: null } satisfies JobEnd);
+      assert.ok(next.result?.ok);
+      assert.notEqual(next.pid, Number(id.split('.')[0]), 'the next job ran in a fresh worker');
+      ex.release(id);
+    }
+  } finally {
+    await ex.close();
+  }
+});
+
+test('warm workers: an idle worker killed from outside refuses the next job, which starts on a fresh worker', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lq-workers-'));
+  const ex = new LocalExecutor();
+  try {
+    const a = await runJob(ex, makeJob(dir, 'A', 'emit', emitParams()));
+    assert.ok(a.result?.ok);
+    process.kill(a.pid, 'SIGKILL'); // the OOM killer, say, while the worker waits in the pool
+    blockFor(300); // gone, but its exit not yet seen here
+    const b = await runJob(ex, makeJob(dir, 'B', 'emit', emitParams()));
+    assert.deepEqual(b.end, { exitCode: 0, signal: null, startError: null, slurm: null } satisfies JobEnd);
+    assert.ok(b.result?.ok);
+    assert.match(readFileSync(join(dir, 'logs', 'B.log'), 'utf8'), /emitted 1 languages/);
+  } finally {
+    await ex.close();
+  }
 });
