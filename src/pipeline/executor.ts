@@ -268,7 +268,7 @@ export class LocalExecutor implements Executor {
     };
     w.child.send(msg, (err) => {
       if (!err || rec.end) return;
-      if (!retry || w.job !== rec) return rec.finish(startFailed(err));
+      if (!retry) return rec.finish(startFailed(err));
       w.job = null;
       w.doomed = true;
       w.child.kill('SIGKILL');
